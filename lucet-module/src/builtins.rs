@@ -1,0 +1,110 @@
+//! Runtime builtins: functions of the runtime that generated code calls.
+//!
+//! Generated code reaches them through ELF relocations against the symbol
+//! names below; the runtime's loader resolves those names against its own
+//! table of builtins (never `dlsym`). The signatures are part of the contract:
+//! every builtin takes `vmctx` first and uses the System V calling convention.
+
+/// A runtime function that generated code calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Builtin {
+    /// `(vmctx, delta_pages: i32) -> i32`: old size in pages, or -1.
+    MemoryGrow,
+    /// `(vmctx, dst: i32, val: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    MemoryFill,
+    /// `(vmctx, dst: i32, src: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    MemoryCopy,
+    /// `(vmctx, segment: i32, dst: i32, src: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    MemoryInit,
+    /// `(vmctx, segment: i32)`
+    DataDrop,
+    /// `(vmctx, table: i32, delta: i32, init: i64) -> i32`: old size, or -1.
+    TableGrow,
+    /// `(vmctx, table: i32, dst: i32, val: i64, len: i32) -> i32`: 0, or 1 when out of bounds.
+    TableFill,
+    /// `(vmctx, dst_table: i32, src_table: i32, dst: i32, src: i32, len: i32) -> i32`
+    TableCopy,
+    /// `(vmctx, table: i32, segment: i32, dst: i32, src: i32, len: i32) -> i32`
+    TableInit,
+    /// `(vmctx, segment: i32)`
+    ElemDrop,
+}
+
+impl Builtin {
+    /// Every builtin.
+    pub const ALL: [Builtin; 10] = [
+        Builtin::MemoryGrow,
+        Builtin::MemoryFill,
+        Builtin::MemoryCopy,
+        Builtin::MemoryInit,
+        Builtin::DataDrop,
+        Builtin::TableGrow,
+        Builtin::TableFill,
+        Builtin::TableCopy,
+        Builtin::TableInit,
+        Builtin::ElemDrop,
+    ];
+
+    /// The symbol name generated code refers to.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Builtin::MemoryGrow => "lucet_builtin_memory_grow",
+            Builtin::MemoryFill => "lucet_builtin_memory_fill",
+            Builtin::MemoryCopy => "lucet_builtin_memory_copy",
+            Builtin::MemoryInit => "lucet_builtin_memory_init",
+            Builtin::DataDrop => "lucet_builtin_data_drop",
+            Builtin::TableGrow => "lucet_builtin_table_grow",
+            Builtin::TableFill => "lucet_builtin_table_fill",
+            Builtin::TableCopy => "lucet_builtin_table_copy",
+            Builtin::TableInit => "lucet_builtin_table_init",
+            Builtin::ElemDrop => "lucet_builtin_elem_drop",
+        }
+    }
+
+    /// Index used in relocation targets.
+    pub fn index(self) -> u32 {
+        Builtin::ALL.iter().position(|b| *b == self).unwrap() as u32
+    }
+
+    /// The builtin with this index.
+    pub fn from_index(i: u32) -> Option<Builtin> {
+        Builtin::ALL.get(i as usize).copied()
+    }
+
+    /// The builtin with this symbol name.
+    pub fn from_symbol(name: &str) -> Option<Builtin> {
+        Builtin::ALL.iter().copied().find(|b| b.symbol() == name)
+    }
+
+    /// Parameter types after `vmctx` (`true` = 64-bit, `false` = 32-bit).
+    pub fn params(self) -> &'static [bool] {
+        match self {
+            Builtin::MemoryGrow => &[false],
+            Builtin::MemoryFill | Builtin::MemoryCopy => &[false, false, false],
+            Builtin::MemoryInit => &[false, false, false, false],
+            Builtin::DataDrop | Builtin::ElemDrop => &[false],
+            Builtin::TableGrow => &[false, false, true],
+            Builtin::TableFill => &[false, false, true, false],
+            Builtin::TableCopy | Builtin::TableInit => &[false, false, false, false, false],
+        }
+    }
+
+    /// Whether the builtin returns an `i32`.
+    pub fn returns_i32(self) -> bool {
+        !matches!(self, Builtin::DataDrop | Builtin::ElemDrop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symbols_round_trip() {
+        for b in Builtin::ALL {
+            assert_eq!(Builtin::from_symbol(b.symbol()), Some(b));
+            assert_eq!(Builtin::from_index(b.index()), Some(b));
+        }
+        assert_eq!(Builtin::from_symbol("memcpy"), None);
+    }
+}

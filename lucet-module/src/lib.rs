@@ -1,0 +1,38 @@
+//! The contract between `lucetc` and the Lucet runtime.
+//!
+//! Everything the compiler writes and the runtime reads is defined here and
+//! nowhere else: the serialized [`ModuleData`] carried in every compiled file,
+//! the ELF section and symbol names, the layout of the instance header that
+//! generated code reads at fixed offsets from `vmctx`, the trap encoding, and
+//! the runtime builtins that generated code calls.
+//!
+//! This crate depends on no other workspace crate, so that compile-only tools
+//! pull no runtime and embedders that load precompiled files pull no Cranelift.
+
+mod builtins;
+mod const_expr;
+mod error;
+mod format;
+mod module_data;
+mod trap;
+mod types;
+mod vmctx;
+
+pub use builtins::Builtin;
+pub use const_expr::{ConstExpr, ConstOp};
+pub use error::Error;
+pub use format::{
+    decode_metadata, encode_metadata, function_symbol, import_stub_symbol, trampoline_symbol,
+    FORMAT_VERSION, HEAP_IMAGE_SECTION, METADATA_MAGIC, METADATA_SECTION, PAGE_SIZE,
+    WASM_PAGE_SIZE,
+};
+pub use module_data::{
+    CodeRange, DataSegment, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
+    FunctionSpec, GlobalSpec, HeapSpec, ImageChunk, ImportName, MemoryImage, MemorySpec,
+    ModuleData, TableSpec, Trampoline, TrapSite,
+};
+pub use trap::TrapCode;
+pub use types::{FuncType, RefType, ValType};
+pub use vmctx::{
+    FuncImport, FuncRef, InstanceHeader, MemoryDef, TableDef, ValRaw, ARRAY_CALL_VALUE_SIZE,
+};

@@ -1,0 +1,341 @@
+//! `ModuleData`: everything about a compiled module except its machine code,
+//! serialized into the compiled file's metadata section.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConstExpr, FuncType, RefType, TrapCode, ValType};
+
+/// Where a piece of code lies in the `.text` section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CodeRange {
+    /// Byte offset from the start of `.text`.
+    pub offset: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
+
+impl CodeRange {
+    /// One past the last byte.
+    pub fn end(&self) -> u32 {
+        self.offset + self.len
+    }
+}
+
+/// An instruction that may trap, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrapSite {
+    /// Byte offset from the start of the function.
+    pub offset: u32,
+    /// The trap it raises.
+    pub code: TrapCode,
+}
+
+/// `module.name` of an import.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImportName {
+    /// The module part.
+    pub module: String,
+    /// The field part.
+    pub name: String,
+}
+
+impl std::fmt::Display for ImportName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.module, self.name)
+    }
+}
+
+/// One function of the module's function index space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionSpec {
+    /// Index into [`ModuleData::types`].
+    pub type_index: u32,
+    /// Where the function is imported from, for imported functions.
+    pub import: Option<ImportName>,
+    /// Debug name (from the name section), if any.
+    pub name: Option<String>,
+    /// The ELF symbol of the code.
+    pub symbol: String,
+    /// The code: the body, or for an import the stub that calls it.
+    pub code: CodeRange,
+    /// Trap sites, sorted by offset.
+    pub trap_sites: Vec<TrapSite>,
+}
+
+impl FunctionSpec {
+    /// The trap raised at `offset` bytes into this function (binary search).
+    pub fn trap_at(&self, offset: u32) -> Option<TrapCode> {
+        self.trap_sites
+            .binary_search_by_key(&offset, |t| t.offset)
+            .ok()
+            .map(|i| self.trap_sites[i].code)
+    }
+}
+
+/// An array-convention entry point, through which the host calls a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trampoline {
+    /// The function it calls.
+    pub func_index: u32,
+    /// Its code.
+    pub code: CodeRange,
+}
+
+/// What an export refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExportKind {
+    /// A function index.
+    Func(u32),
+    /// A table index.
+    Table(u32),
+    /// The memory.
+    Memory,
+    /// A global index.
+    Global(u32),
+}
+
+/// An export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Export {
+    /// Exported name.
+    pub name: String,
+    /// What it refers to.
+    pub kind: ExportKind,
+}
+
+/// The linear-memory layout the module was compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeapSpec {
+    /// Address space reserved for the heap; accesses below it need no
+    /// bounds check when it is at least 4 GiB.
+    pub reserved_size: u64,
+    /// Inaccessible address space after the reservation.
+    pub guard_size: u64,
+    /// Initial size in wasm pages.
+    pub initial_pages: u64,
+    /// Maximum size in wasm pages, if the module declares one.
+    pub max_pages: Option<u64>,
+}
+
+/// The module's linear memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemorySpec {
+    /// Layout and limits.
+    pub heap: HeapSpec,
+    /// Where the memory is imported from, if it is imported.
+    pub import: Option<ImportName>,
+    /// Whether generated code checks bounds explicitly (small reservations).
+    pub bounds_checked: bool,
+}
+
+/// A run of initialized host pages of the initial memory image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageChunk {
+    /// Offset in linear memory (page-aligned).
+    pub heap_offset: u64,
+    /// Offset in the heap image section (page-aligned).
+    pub section_offset: u64,
+    /// Length in bytes (a multiple of the page size).
+    pub len: u64,
+}
+
+/// The initial contents of linear memory: sparse, page-aligned chunks; pages
+/// that are all zero are not stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryImage {
+    /// Chunks, sorted by `heap_offset`, not overlapping.
+    pub chunks: Vec<ImageChunk>,
+}
+
+impl MemoryImage {
+    /// Total bytes stored.
+    pub fn stored_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.len).sum()
+    }
+}
+
+/// A data segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataSegment {
+    /// For an active segment, its offset in memory.
+    pub active_offset: Option<ConstExpr>,
+    /// True when the segment is already part of the memory image.
+    pub in_image: bool,
+    /// Its bytes, when the runtime needs them (passive, or active and not in
+    /// the image).
+    pub bytes: Vec<u8>,
+}
+
+/// A global.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GlobalSpec {
+    /// Value type.
+    pub ty: ValType,
+    /// Whether it is mutable.
+    pub mutable: bool,
+    /// Initial value, for a defined global.
+    pub init: Option<ConstExpr>,
+    /// Where it is imported from, for an imported global.
+    pub import: Option<ImportName>,
+}
+
+/// A table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSpec {
+    /// Element type.
+    pub elem: RefType,
+    /// Initial size.
+    pub min: u32,
+    /// Maximum size.
+    pub max: Option<u32>,
+    /// Where it is imported from, for an imported table.
+    pub import: Option<ImportName>,
+}
+
+/// How an element segment is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ElemSegmentKind {
+    /// Copied into `table` at `offset` on instantiation.
+    Active {
+        /// Table index.
+        table: u32,
+        /// Offset expression.
+        offset: ConstExpr,
+    },
+    /// Available to `table.init`.
+    Passive,
+    /// Only declares functions as referenceable.
+    Declared,
+}
+
+/// The items of an element segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ElemItems {
+    /// Function indices.
+    Functions(Vec<u32>),
+    /// Constant expressions (`ref.null`, `ref.func`, `global.get`).
+    Exprs(Vec<ConstExpr>),
+}
+
+impl ElemItems {
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        match self {
+            ElemItems::Functions(f) => f.len(),
+            ElemItems::Exprs(e) => e.len(),
+        }
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An element segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ElemSegment {
+    /// Active, passive or declared.
+    pub kind: ElemSegmentKind,
+    /// Element type.
+    pub ty: RefType,
+    /// Items.
+    pub items: ElemItems,
+}
+
+/// Everything about a compiled module except its machine code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleData {
+    /// Module name from the name section.
+    pub name: Option<String>,
+    /// The type section.
+    pub types: Vec<FuncType>,
+    /// The function index space: imports first.
+    pub functions: Vec<FunctionSpec>,
+    /// Number of imported functions (the first entries of `functions`).
+    pub num_imported_funcs: u32,
+    /// Array-convention entry points, sorted by function index.
+    pub trampolines: Vec<Trampoline>,
+    /// Exports.
+    pub exports: Vec<Export>,
+    /// The start function.
+    pub start: Option<u32>,
+    /// The linear memory, if the module has one.
+    pub memory: Option<MemorySpec>,
+    /// Initial memory image.
+    pub image: MemoryImage,
+    /// Data segments, by data index.
+    pub data_segments: Vec<DataSegment>,
+    /// Globals, by global index (imports first).
+    pub globals: Vec<GlobalSpec>,
+    /// Tables, by table index (imports first).
+    pub tables: Vec<TableSpec>,
+    /// Element segments, by element index.
+    pub elements: Vec<ElemSegment>,
+    /// Functions that can be referenced as `funcref` values; slot `i` of the
+    /// instance's funcref records describes function `funcref_slots[i]`.
+    pub funcref_slots: Vec<u32>,
+    /// CPU features the code was compiled to use (`"sse4.1"`, `"avx2"`, ...).
+    pub cpu_features: Vec<String>,
+}
+
+impl ModuleData {
+    /// The signature of function `index`.
+    pub fn func_type(&self, index: u32) -> Option<&FuncType> {
+        let f = self.functions.get(index as usize)?;
+        self.types.get(f.type_index as usize)
+    }
+
+    /// The export called `name`.
+    pub fn export(&self, name: &str) -> Option<&Export> {
+        self.exports.iter().find(|e| e.name == name)
+    }
+
+    /// The array-convention entry of function `index`.
+    pub fn trampoline(&self, func_index: u32) -> Option<&Trampoline> {
+        self.trampolines
+            .binary_search_by_key(&func_index, |t| t.func_index)
+            .ok()
+            .map(|i| &self.trampolines[i])
+    }
+
+    /// The funcref slot of function `index`, if it can be referenced.
+    pub fn funcref_slot(&self, func_index: u32) -> Option<u32> {
+        self.funcref_slots
+            .binary_search(&func_index)
+            .ok()
+            .map(|i| i as u32)
+    }
+
+    /// The defined function whose code contains `text_offset` (binary search:
+    /// functions are laid out in index order).
+    pub fn function_at(&self, text_offset: u32) -> Option<(u32, &FunctionSpec)> {
+        let i = self
+            .functions
+            .partition_point(|f| f.code.offset <= text_offset);
+        let i = i.checked_sub(1)?;
+        let f = &self.functions[i];
+        (text_offset < f.code.end()).then_some((i as u32, f))
+    }
+
+    /// The name to show for function `index`: an export name, the name
+    /// section's name, or `func[N]`.
+    pub fn display_name(&self, index: u32) -> String {
+        if let Some(e) = self
+            .exports
+            .iter()
+            .find(|e| e.kind == ExportKind::Func(index))
+        {
+            return e.name.clone();
+        }
+        match self.functions.get(index as usize) {
+            Some(FunctionSpec {
+                name: Some(name), ..
+            }) => name.clone(),
+            Some(FunctionSpec {
+                import: Some(imp), ..
+            }) => imp.to_string(),
+            _ => format!("func[{index}]"),
+        }
+    }
+}

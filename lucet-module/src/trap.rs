@@ -1,0 +1,76 @@
+//! Trap codes: why guest code stopped, as recorded in each function's trap
+//! table by the compiler and reported by the runtime.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a guest trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TrapCode {
+    /// The guest exhausted its stack.
+    StackOverflow,
+    /// A linear-memory access outside the accessible heap.
+    HeapOutOfBounds,
+    /// A misaligned atomic access.
+    HeapMisaligned,
+    /// A table access outside the table.
+    TableOutOfBounds,
+    /// `call_indirect` reached a null table entry.
+    IndirectCallToNull,
+    /// `call_indirect` reached a function of another signature.
+    BadSignature,
+    /// Integer overflow (`i32.div_s` of `INT_MIN / -1`, for example).
+    IntegerOverflow,
+    /// Integer division or remainder by zero.
+    IntegerDivisionByZero,
+    /// A float that cannot be represented as the target integer.
+    BadConversionToInteger,
+    /// An `unreachable` instruction was executed.
+    Unreachable,
+    /// The guest was interrupted (deadline, kill switch).
+    Interrupt,
+    /// A null reference was dereferenced.
+    NullReference,
+    /// A fault in guest code at an address with no trap record.
+    Unknown,
+}
+
+impl TrapCode {
+    /// Every code, for tests and tools.
+    pub const ALL: [TrapCode; 13] = [
+        TrapCode::StackOverflow,
+        TrapCode::HeapOutOfBounds,
+        TrapCode::HeapMisaligned,
+        TrapCode::TableOutOfBounds,
+        TrapCode::IndirectCallToNull,
+        TrapCode::BadSignature,
+        TrapCode::IntegerOverflow,
+        TrapCode::IntegerDivisionByZero,
+        TrapCode::BadConversionToInteger,
+        TrapCode::Unreachable,
+        TrapCode::Interrupt,
+        TrapCode::NullReference,
+        TrapCode::Unknown,
+    ];
+}
+
+impl fmt::Display for TrapCode {
+    /// The wording of the WebAssembly specification's test suite.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TrapCode::StackOverflow => "call stack exhausted",
+            TrapCode::HeapOutOfBounds => "out of bounds memory access",
+            TrapCode::HeapMisaligned => "unaligned atomic",
+            TrapCode::TableOutOfBounds => "undefined element: out of bounds table access",
+            TrapCode::IndirectCallToNull => "uninitialized element",
+            TrapCode::BadSignature => "indirect call type mismatch",
+            TrapCode::IntegerOverflow => "integer overflow",
+            TrapCode::IntegerDivisionByZero => "integer divide by zero",
+            TrapCode::BadConversionToInteger => "invalid conversion to integer",
+            TrapCode::Unreachable => "unreachable",
+            TrapCode::Interrupt => "interrupted",
+            TrapCode::NullReference => "null reference",
+            TrapCode::Unknown => "unknown fault in guest code",
+        })
+    }
+}

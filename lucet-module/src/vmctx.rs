@@ -1,0 +1,284 @@
+//! The memory layout that generated code, trampolines and the runtime share.
+//!
+//! `vmctx`, the pointer every guest function receives first, points at the
+//! base of the instance's linear memory. The [`InstanceHeader`] sits directly
+//! below it, at the end of the slot's instance page, so one register reaches
+//! both the heap (positive offsets) and instance data (negative offsets).
+//!
+//! Every `#[repr(C)]` struct here is read by generated code at the offsets
+//! given by its `OFFSET_*` constants; the tests at the bottom check each
+//! constant against `offset_of!`, so the compiler and the runtime cannot
+//! drift apart silently.
+
+use std::ffi::c_void;
+use std::mem::{offset_of, size_of};
+
+/// Instance data that generated code reads at negative offsets from `vmctx`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct InstanceHeader {
+    /// The runtime's own instance structure (opaque to generated code).
+    pub instance: *mut c_void,
+    /// One [`FuncImport`] per imported function.
+    pub func_imports: *const FuncImport,
+    /// One [`FuncRef`] per function in `ModuleData::funcref_slots`.
+    pub funcrefs: *const FuncRef,
+    /// Process-wide signature id for each of the module's type indices.
+    pub type_ids: *const u32,
+    /// One pointer to a [`TableDef`] per table (imported or defined).
+    pub tables: *const *mut TableDef,
+    /// The globals area: 16 bytes per global; an imported global's slot holds
+    /// a pointer to the global's storage.
+    pub globals: *mut u8,
+    /// This instance's own linear memory.
+    pub memory: MemoryDef,
+    /// The memory this instance imported, if it imports one.
+    pub imported_memory: *mut MemoryDef,
+    /// The lowest stack pointer guest code may use; below it is a trap.
+    pub stack_limit: usize,
+    /// Reserved for interruption: the epoch at which the guest must stop.
+    pub epoch_deadline: u64,
+    /// [`InstanceHeader::MAGIC`] while the instance is live.
+    pub magic: u64,
+}
+
+impl InstanceHeader {
+    /// Marks a live header; host code checks it before trusting a `vmctx`.
+    pub const MAGIC: u64 = 0x4c55_4345_5456_4d43; // "LUCETVMC"
+    /// Size of the header in bytes.
+    pub const SIZE: i32 = 96;
+    /// Offset of `instance` from `vmctx`.
+    pub const OFFSET_INSTANCE: i32 = -96;
+    /// Offset of `func_imports` from `vmctx`.
+    pub const OFFSET_FUNC_IMPORTS: i32 = -88;
+    /// Offset of `funcrefs` from `vmctx`.
+    pub const OFFSET_FUNCREFS: i32 = -80;
+    /// Offset of `type_ids` from `vmctx`.
+    pub const OFFSET_TYPE_IDS: i32 = -72;
+    /// Offset of `tables` from `vmctx`.
+    pub const OFFSET_TABLES: i32 = -64;
+    /// Offset of `globals` from `vmctx`.
+    pub const OFFSET_GLOBALS: i32 = -56;
+    /// Offset of `memory.base` from `vmctx`.
+    pub const OFFSET_MEMORY_BASE: i32 = -48;
+    /// Offset of `memory.current_length` from `vmctx`.
+    pub const OFFSET_MEMORY_LENGTH: i32 = -40;
+    /// Offset of `imported_memory` from `vmctx`.
+    pub const OFFSET_IMPORTED_MEMORY: i32 = -32;
+    /// Offset of `stack_limit` from `vmctx`.
+    pub const OFFSET_STACK_LIMIT: i32 = -24;
+    /// Offset of `epoch_deadline` from `vmctx`.
+    pub const OFFSET_EPOCH_DEADLINE: i32 = -16;
+    /// Offset of `magic` from `vmctx`.
+    pub const OFFSET_MAGIC: i32 = -8;
+
+    /// Size of one global's slot in the globals area.
+    pub const GLOBAL_SLOT_SIZE: u32 = 16;
+}
+
+/// A linear memory as generated code sees it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MemoryDef {
+    /// Base address of the memory.
+    pub base: *mut u8,
+    /// Accessible size in bytes (a multiple of the wasm page size).
+    pub current_length: u64,
+}
+
+impl MemoryDef {
+    /// Offset of `base`.
+    pub const OFFSET_BASE: i32 = 0;
+    /// Offset of `current_length`.
+    pub const OFFSET_CURRENT_LENGTH: i32 = 8;
+}
+
+/// A function reference: what a `funcref` value points to.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FuncRef {
+    /// Native-convention entry point: `(vmctx, params...) -> results`.
+    pub code: *const u8,
+    /// Process-wide signature id (compared by `call_indirect`).
+    pub type_id: u64,
+    /// The `vmctx` to call `code` with.
+    pub vmctx: *mut u8,
+}
+
+impl FuncRef {
+    /// Size in bytes.
+    pub const SIZE: u32 = 24;
+    /// Offset of `code`.
+    pub const OFFSET_CODE: i32 = 0;
+    /// Offset of `type_id`.
+    pub const OFFSET_TYPE_ID: i32 = 8;
+    /// Offset of `vmctx`.
+    pub const OFFSET_VMCTX: i32 = 16;
+}
+
+/// How an instance calls one of its imported functions.
+///
+/// `code` uses the *array calling convention*:
+/// `extern "C" fn(vmctx, data, values: *mut ValRaw, len: usize)`; arguments
+/// are read from `values` and results written back over them.
+#[repr(C)]
+#[derive(Debug)]
+pub struct FuncImport {
+    /// Array-convention entry point.
+    pub code: *const u8,
+    /// First argument to `code`.
+    pub vmctx: *mut u8,
+    /// Second argument to `code` (host data, or unused).
+    pub data: *const u8,
+}
+
+impl FuncImport {
+    /// Size in bytes.
+    pub const SIZE: u32 = 24;
+    /// Offset of `code`.
+    pub const OFFSET_CODE: i32 = 0;
+    /// Offset of `vmctx`.
+    pub const OFFSET_VMCTX: i32 = 8;
+    /// Offset of `data`.
+    pub const OFFSET_DATA: i32 = 16;
+}
+
+/// A table as generated code sees it. Elements are 8 bytes: a `*const
+/// FuncRef` for funcref tables, an opaque host value for externref tables;
+/// 0 is null.
+#[repr(C)]
+#[derive(Debug)]
+pub struct TableDef {
+    /// Pointer to the first element.
+    pub base: *mut u64,
+    /// Current number of elements.
+    pub len: u32,
+    /// Padding.
+    pub _pad: u32,
+}
+
+impl TableDef {
+    /// Offset of `base`.
+    pub const OFFSET_BASE: i32 = 0;
+    /// Offset of `len`.
+    pub const OFFSET_LEN: i32 = 8;
+    /// Size of one element.
+    pub const ELEMENT_SIZE: u32 = 8;
+}
+
+/// One value of an array call: 16 bytes, enough for a `v128`.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValRaw(pub [u8; 16]);
+
+/// Size of a [`ValRaw`].
+pub const ARRAY_CALL_VALUE_SIZE: u32 = 16;
+
+const _: () = assert!(size_of::<ValRaw>() == ARRAY_CALL_VALUE_SIZE as usize);
+
+macro_rules! valraw_accessors {
+    ($($get:ident $set:ident $t:ty;)*) => {
+        impl ValRaw {
+            $(
+                #[doc = concat!("Reads the value as `", stringify!($t), "`.")]
+                pub fn $get(&self) -> $t {
+                    <$t>::from_le_bytes(self.0[..size_of::<$t>()].try_into().unwrap())
+                }
+                #[doc = concat!("Stores a `", stringify!($t), "`, zeroing the rest.")]
+                pub fn $set(v: $t) -> Self {
+                    let mut raw = ValRaw::default();
+                    raw.0[..size_of::<$t>()].copy_from_slice(&v.to_le_bytes());
+                    raw
+                }
+            )*
+        }
+    };
+}
+
+valraw_accessors! {
+    get_i32 from_i32 i32;
+    get_u32 from_u32 u32;
+    get_i64 from_i64 i64;
+    get_u64 from_u64 u64;
+    get_u128 from_u128 u128;
+}
+
+impl ValRaw {
+    /// Reads an `f32` (bit-exact, NaN payloads kept).
+    pub fn get_f32(&self) -> f32 {
+        f32::from_bits(self.get_u32())
+    }
+    /// Stores an `f32` (bit-exact).
+    pub fn from_f32(v: f32) -> Self {
+        ValRaw::from_u32(v.to_bits())
+    }
+    /// Reads an `f64` (bit-exact).
+    pub fn get_f64(&self) -> f64 {
+        f64::from_bits(self.get_u64())
+    }
+    /// Stores an `f64` (bit-exact).
+    pub fn from_f64(v: f64) -> Self {
+        ValRaw::from_u64(v.to_bits())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_vmctx(field_offset: usize) -> i32 {
+        field_offset as i32 - size_of::<InstanceHeader>() as i32
+    }
+
+    #[test]
+    fn instance_header_offsets_match_layout() {
+        type H = InstanceHeader;
+        assert_eq!(size_of::<H>() as i32, H::SIZE);
+        assert_eq!(from_vmctx(offset_of!(H, instance)), H::OFFSET_INSTANCE);
+        assert_eq!(from_vmctx(offset_of!(H, func_imports)), H::OFFSET_FUNC_IMPORTS);
+        assert_eq!(from_vmctx(offset_of!(H, funcrefs)), H::OFFSET_FUNCREFS);
+        assert_eq!(from_vmctx(offset_of!(H, type_ids)), H::OFFSET_TYPE_IDS);
+        assert_eq!(from_vmctx(offset_of!(H, tables)), H::OFFSET_TABLES);
+        assert_eq!(from_vmctx(offset_of!(H, globals)), H::OFFSET_GLOBALS);
+        assert_eq!(
+            from_vmctx(offset_of!(H, memory) + offset_of!(MemoryDef, base)),
+            H::OFFSET_MEMORY_BASE
+        );
+        assert_eq!(
+            from_vmctx(offset_of!(H, memory) + offset_of!(MemoryDef, current_length)),
+            H::OFFSET_MEMORY_LENGTH
+        );
+        assert_eq!(from_vmctx(offset_of!(H, imported_memory)), H::OFFSET_IMPORTED_MEMORY);
+        assert_eq!(from_vmctx(offset_of!(H, stack_limit)), H::OFFSET_STACK_LIMIT);
+        assert_eq!(from_vmctx(offset_of!(H, epoch_deadline)), H::OFFSET_EPOCH_DEADLINE);
+        assert_eq!(from_vmctx(offset_of!(H, magic)), H::OFFSET_MAGIC);
+    }
+
+    #[test]
+    fn record_offsets_match_layout() {
+        assert_eq!(offset_of!(MemoryDef, base) as i32, MemoryDef::OFFSET_BASE);
+        assert_eq!(
+            offset_of!(MemoryDef, current_length) as i32,
+            MemoryDef::OFFSET_CURRENT_LENGTH
+        );
+        assert_eq!(size_of::<FuncRef>() as u32, FuncRef::SIZE);
+        assert_eq!(offset_of!(FuncRef, code) as i32, FuncRef::OFFSET_CODE);
+        assert_eq!(offset_of!(FuncRef, type_id) as i32, FuncRef::OFFSET_TYPE_ID);
+        assert_eq!(offset_of!(FuncRef, vmctx) as i32, FuncRef::OFFSET_VMCTX);
+        assert_eq!(size_of::<FuncImport>() as u32, FuncImport::SIZE);
+        assert_eq!(offset_of!(FuncImport, code) as i32, FuncImport::OFFSET_CODE);
+        assert_eq!(offset_of!(FuncImport, vmctx) as i32, FuncImport::OFFSET_VMCTX);
+        assert_eq!(offset_of!(FuncImport, data) as i32, FuncImport::OFFSET_DATA);
+        assert_eq!(offset_of!(TableDef, base) as i32, TableDef::OFFSET_BASE);
+        assert_eq!(offset_of!(TableDef, len) as i32, TableDef::OFFSET_LEN);
+    }
+
+    #[test]
+    fn valraw_is_bit_exact() {
+        let nan = f32::from_bits(0x7fa0_0001);
+        assert_eq!(ValRaw::from_f32(nan).get_f32().to_bits(), 0x7fa0_0001);
+        assert_eq!(ValRaw::from_i32(-5).get_i32(), -5);
+        assert_eq!(ValRaw::from_i32(-5).get_u64(), 0xffff_fffb);
+        assert_eq!(ValRaw::from_u128(u128::MAX).get_u128(), u128::MAX);
+    }
+}
