@@ -1,1 +1,330 @@
+//! `lucet-compiler`: WebAssembly (binary or text) to a native ELF file that the
+//! Lucet runtime loads without a system linker.
+//!
+//! The pipeline: [`parse`] validates the module and collects what the runtime
+//! needs; [`codegen`] translates every function with cranelift-wasm and our
+//! [`func_env`], compiles them in parallel and lays out `.text`; [`image`]
+//! bakes data segments into a sparse memory image; [`elf`] writes the file.
+//!
+//! ```no_run
+//! use lucet_compiler::{Compiler, CompileOptions};
+//! let compiler = Compiler::new(CompileOptions::default())?;
+//! let module = compiler.compile(b"(module (func (export \"f\") (result i32) i32.const 42))")?;
+//! std::fs::write("f.lucet", module.to_elf()?)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod codegen;
+mod elf;
+mod error;
+mod func_env;
+mod image;
+mod parse;
+mod trampolines;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use cranelift_codegen::isa::OwnedTargetIsa;
+use lucet_module::{ExportKind, FunctionSpec, HeapSpec, MemorySpec, ModuleData, Trampoline};
+
+pub use error::Error;
+
+/// How hard Cranelift optimizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OptLevel {
+    /// No optimization: fastest compilation.
+    None,
+    /// Optimize for speed (the default).
+    #[default]
+    Speed,
+    /// Optimize for speed and code size.
+    SpeedAndSize,
+}
+
+/// The imports a module may have: `(module, name)` pairs. With bindings set,
+/// a function import outside them is a compile error.
+pub type Bindings = HashSet<(String, String)>;
+
+/// Options for compilation.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Optimization level.
+    pub opt_level: OptLevel,
+    /// Address space reserved for linear memory. At 4 GiB or more, 32-bit
+    /// accesses need no bounds checks; below, code checks bounds explicitly.
+    pub reserved_size: u64,
+    /// Inaccessible address space after the reservation.
+    pub guard_size: u64,
+    /// The imports the module may use, if restricted.
+    pub bindings: Option<Bindings>,
+}
+
+/// 4 GiB: the default reservation.
+pub const DEFAULT_RESERVED_SIZE: u64 = 4 << 30;
+/// 4 GiB: the default guard.
+pub const DEFAULT_GUARD_SIZE: u64 = 4 << 30;
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            opt_level: OptLevel::Speed,
+            reserved_size: DEFAULT_RESERVED_SIZE,
+            guard_size: DEFAULT_GUARD_SIZE,
+            bindings: None,
+        }
+    }
+}
+
+impl CompileOptions {
+    fn check(&self) -> Result<(), Error> {
+        let wasm_page = lucet_module::WASM_PAGE_SIZE;
+        if self.reserved_size == 0 || self.reserved_size % wasm_page != 0 {
+            return Err(Error::Options(format!(
+                "reserved size {} is not a positive multiple of the 64 KiB wasm page",
+                self.reserved_size
+            )));
+        }
+        if self.reserved_size > 1 << 40 {
+            return Err(Error::Options(format!(
+                "reserved size {} is larger than 1 TiB",
+                self.reserved_size
+            )));
+        }
+        if self.guard_size % lucet_module::PAGE_SIZE != 0 || self.guard_size > 1 << 40 {
+            return Err(Error::Options(format!(
+                "guard size {} is not a multiple of 4 KiB up to 1 TiB",
+                self.guard_size
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A compiled module: code, relocations, metadata and memory image, ready to
+/// be written as an ELF file.
+pub struct CompiledModule {
+    data: ModuleData,
+    text: Vec<u8>,
+    relocs: Vec<codegen::TextReloc>,
+    heap_image: Vec<u8>,
+}
+
+impl CompiledModule {
+    /// The module's metadata.
+    pub fn metadata(&self) -> &ModuleData {
+        &self.data
+    }
+
+    /// Size of the machine code in bytes.
+    pub fn code_size(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The ELF file.
+    pub fn to_elf(&self) -> Result<Vec<u8>, Error> {
+        elf::write_elf(&self.data, &self.text, &self.relocs, &self.heap_image)
+    }
+}
+
+/// The binary form of `input`, which is either a wasm binary or text.
+pub fn wasm_from_input(input: &[u8]) -> Result<Cow<'_, [u8]>, Error> {
+    if input.starts_with(b"\0asm") {
+        return Ok(Cow::Borrowed(input));
+    }
+    let text = std::str::from_utf8(input).map_err(|e| {
+        text_error(
+            input,
+            e.valid_up_to(),
+            "input is neither a wasm binary nor UTF-8 text".into(),
+        )
+    })?;
+    let err = |e: wast::Error| text_error(input, e.span().offset(), e.message());
+    let buf = wast::parser::ParseBuffer::new(text).map_err(err)?;
+    let mut wat: wast::Wat = wast::parser::parse(&buf).map_err(err)?;
+    Ok(Cow::Owned(wat.encode().map_err(err)?))
+}
+
+fn text_error(input: &[u8], offset: usize, message: String) -> Error {
+    let before = &input[..offset.min(input.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    Error::Text {
+        message,
+        offset,
+        line,
+        column,
+    }
+}
+
+/// Compiles modules with one set of options for this machine's CPU.
+pub struct Compiler {
+    options: CompileOptions,
+    isa: OwnedTargetIsa,
+}
+
+impl Compiler {
+    /// A compiler with `options`.
+    pub fn new(options: CompileOptions) -> Result<Self, Error> {
+        options.check()?;
+        let isa = codegen::target_isa(options.opt_level)?;
+        Ok(Compiler { options, isa })
+    }
+
+    fn heap_spec(&self, info: &parse::ModuleInfo<'_>) -> Result<Option<HeapSpec>, Error> {
+        let Some(mem) = &info.memory else {
+            return Ok(None);
+        };
+        let initial_bytes = mem
+            .initial_pages
+            .saturating_mul(lucet_module::WASM_PAGE_SIZE);
+        if initial_bytes > self.options.reserved_size {
+            return Err(Error::Options(format!(
+                "the module's initial memory ({initial_bytes} bytes) is larger than the heap reservation ({} bytes); raise --reserved-size",
+                self.options.reserved_size
+            )));
+        }
+        Ok(Some(HeapSpec {
+            reserved_size: self.options.reserved_size,
+            guard_size: self.options.guard_size,
+            initial_pages: mem.initial_pages,
+            max_pages: mem.max_pages,
+        }))
+    }
+
+    fn check_bindings(&self, info: &parse::ModuleInfo<'_>) -> Result<(), Error> {
+        let Some(bindings) = &self.options.bindings else {
+            return Ok(());
+        };
+        for f in &info.functions {
+            if let Some(imp) = &f.import {
+                if !bindings.contains(&(imp.module.clone(), imp.name.clone())) {
+                    return Err(Error::UnboundImport(imp.to_string()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The heap layout used for code generation when the module has no memory.
+    fn placeholder_heap(&self) -> HeapSpec {
+        HeapSpec {
+            reserved_size: self.options.reserved_size,
+            guard_size: self.options.guard_size,
+            initial_pages: 0,
+            max_pages: Some(0),
+        }
+    }
+
+    /// Compiles a wasm binary or text module.
+    pub fn compile(&self, input: &[u8]) -> Result<CompiledModule, Error> {
+        let wasm = wasm_from_input(input)?;
+        let mut info = parse::parse(&wasm)?;
+        self.check_bindings(&info)?;
+        let heap = self.heap_spec(&info)?;
+        let bodies = std::mem::take(&mut info.bodies);
+
+        let mut trampoline_funcs: Vec<u32> = info
+            .exports
+            .iter()
+            .filter_map(|e| match e.kind {
+                ExportKind::Func(i) => Some(i),
+                _ => None,
+            })
+            .chain(info.start)
+            .collect();
+        trampoline_funcs.sort_unstable();
+        trampoline_funcs.dedup();
+
+        let text = codegen::compile_all(
+            &info,
+            bodies,
+            &*self.isa,
+            heap.unwrap_or_else(|| self.placeholder_heap()),
+            &trampoline_funcs,
+        )?;
+        let built = image::build(&info);
+
+        let functions = info
+            .functions
+            .iter()
+            .zip(text.functions)
+            .enumerate()
+            .map(|(i, (decl, (code, trap_sites)))| {
+                let i = i as u32;
+                let symbol = match &decl.import {
+                    Some(imp) => lucet_module::import_stub_symbol(&imp.module, &imp.name),
+                    None => lucet_module::function_symbol(info.export_name(i), i),
+                };
+                FunctionSpec {
+                    type_index: decl.type_index,
+                    import: decl.import.clone(),
+                    name: info.func_names.get(&i).cloned(),
+                    symbol,
+                    code,
+                    trap_sites,
+                }
+            })
+            .collect();
+        let data = ModuleData {
+            name: info.module_name.clone(),
+            types: info.types.clone(),
+            functions,
+            num_imported_funcs: info.num_imported_funcs,
+            trampolines: text
+                .trampolines
+                .iter()
+                .map(|(func_index, code)| Trampoline {
+                    func_index: *func_index,
+                    code: *code,
+                })
+                .collect(),
+            exports: info.exports.clone(),
+            start: info.start,
+            memory: info.memory.as_ref().zip(heap).map(|(m, heap)| MemorySpec {
+                heap,
+                import: m.import.clone(),
+                bounds_checked: heap.reserved_size < 1 << 32,
+            }),
+            image: built.image,
+            data_segments: built.data_segments,
+            globals: info.globals.clone(),
+            tables: info.tables.clone(),
+            elements: info.elements.clone(),
+            funcref_slots: info.escaping.clone(),
+            cpu_features: codegen::cpu_features(&*self.isa),
+        };
+        Ok(CompiledModule {
+            data,
+            text: text.bytes,
+            relocs: text.relocs,
+            heap_image: built.section,
+        })
+    }
+
+    /// The Cranelift IR of every defined function, as text.
+    pub fn clif(&self, input: &[u8]) -> Result<String, Error> {
+        let wasm = wasm_from_input(input)?;
+        let mut info = parse::parse(&wasm)?;
+        let heap = self
+            .heap_spec(&info)?
+            .unwrap_or_else(|| self.placeholder_heap());
+        let bodies = std::mem::take(&mut info.bodies);
+        let funcs = codegen::translate_all(&info, bodies, &*self.isa, heap)?;
+        let mut out = String::new();
+        for (i, f) in funcs.iter().enumerate() {
+            let index = info.num_imported_funcs + i as u32;
+            out.push_str(&format!(
+                "; {}\n{}\n",
+                info.display_name(index),
+                f.display()
+            ));
+        }
+        Ok(out)
+    }
+}

@@ -125,7 +125,10 @@ mod tests {
         for cut in [0, 5, 10, 15, bytes.len() - 1] {
             assert!(decode_metadata(&bytes[..cut]).is_err(), "cut at {cut}");
         }
-        assert!(matches!(decode_metadata(b"ELFjunk!...."), Err(Error::BadMagic)));
+        assert!(matches!(
+            decode_metadata(b"ELFjunk!...."),
+            Err(Error::BadMagic)
+        ));
         let mut corrupt = bytes.clone();
         for b in &mut corrupt[20..] {
             *b = 0xff;

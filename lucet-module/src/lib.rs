@@ -14,6 +14,7 @@ mod const_expr;
 mod error;
 mod format;
 mod module_data;
+mod size;
 mod trap;
 mod types;
 mod vmctx;
@@ -31,6 +32,7 @@ pub use module_data::{
     FunctionSpec, GlobalSpec, HeapSpec, ImageChunk, ImportName, MemoryImage, MemorySpec,
     ModuleData, TableSpec, Trampoline, TrapSite,
 };
+pub use size::parse_size;
 pub use trap::TrapCode;
 pub use types::{FuncType, RefType, ValType};
 pub use vmctx::{

@@ -111,7 +111,10 @@ mod tests {
         assert_eq!(t.to_string(), "(i32) -> i32");
         let t = FuncType::new([], []);
         assert_eq!(t.to_string(), "() -> ()");
-        let t = FuncType::new([ValType::I64, ValType::F32], [ValType::I32, ValType::FUNCREF]);
+        let t = FuncType::new(
+            [ValType::I64, ValType::F32],
+            [ValType::I32, ValType::FUNCREF],
+        );
         assert_eq!(t.to_string(), "(i64, f32) -> (i32, funcref)");
     }
 }

@@ -11,7 +11,7 @@
 //! drift apart silently.
 
 use std::ffi::c_void;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 
 /// Instance data that generated code reads at negative offsets from `vmctx`.
 #[repr(C)]
@@ -225,6 +225,7 @@ impl ValRaw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::offset_of;
 
     fn from_vmctx(field_offset: usize) -> i32 {
         field_offset as i32 - size_of::<InstanceHeader>() as i32
@@ -235,7 +236,10 @@ mod tests {
         type H = InstanceHeader;
         assert_eq!(size_of::<H>() as i32, H::SIZE);
         assert_eq!(from_vmctx(offset_of!(H, instance)), H::OFFSET_INSTANCE);
-        assert_eq!(from_vmctx(offset_of!(H, func_imports)), H::OFFSET_FUNC_IMPORTS);
+        assert_eq!(
+            from_vmctx(offset_of!(H, func_imports)),
+            H::OFFSET_FUNC_IMPORTS
+        );
         assert_eq!(from_vmctx(offset_of!(H, funcrefs)), H::OFFSET_FUNCREFS);
         assert_eq!(from_vmctx(offset_of!(H, type_ids)), H::OFFSET_TYPE_IDS);
         assert_eq!(from_vmctx(offset_of!(H, tables)), H::OFFSET_TABLES);
@@ -248,9 +252,18 @@ mod tests {
             from_vmctx(offset_of!(H, memory) + offset_of!(MemoryDef, current_length)),
             H::OFFSET_MEMORY_LENGTH
         );
-        assert_eq!(from_vmctx(offset_of!(H, imported_memory)), H::OFFSET_IMPORTED_MEMORY);
-        assert_eq!(from_vmctx(offset_of!(H, stack_limit)), H::OFFSET_STACK_LIMIT);
-        assert_eq!(from_vmctx(offset_of!(H, epoch_deadline)), H::OFFSET_EPOCH_DEADLINE);
+        assert_eq!(
+            from_vmctx(offset_of!(H, imported_memory)),
+            H::OFFSET_IMPORTED_MEMORY
+        );
+        assert_eq!(
+            from_vmctx(offset_of!(H, stack_limit)),
+            H::OFFSET_STACK_LIMIT
+        );
+        assert_eq!(
+            from_vmctx(offset_of!(H, epoch_deadline)),
+            H::OFFSET_EPOCH_DEADLINE
+        );
         assert_eq!(from_vmctx(offset_of!(H, magic)), H::OFFSET_MAGIC);
     }
 
@@ -267,7 +280,10 @@ mod tests {
         assert_eq!(offset_of!(FuncRef, vmctx) as i32, FuncRef::OFFSET_VMCTX);
         assert_eq!(size_of::<FuncImport>() as u32, FuncImport::SIZE);
         assert_eq!(offset_of!(FuncImport, code) as i32, FuncImport::OFFSET_CODE);
-        assert_eq!(offset_of!(FuncImport, vmctx) as i32, FuncImport::OFFSET_VMCTX);
+        assert_eq!(
+            offset_of!(FuncImport, vmctx) as i32,
+            FuncImport::OFFSET_VMCTX
+        );
         assert_eq!(offset_of!(FuncImport, data) as i32, FuncImport::OFFSET_DATA);
         assert_eq!(offset_of!(TableDef, base) as i32, TableDef::OFFSET_BASE);
         assert_eq!(offset_of!(TableDef, len) as i32, TableDef::OFFSET_LEN);

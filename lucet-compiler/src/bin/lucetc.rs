@@ -1,0 +1,125 @@
+//! `lucetc`: compile a WebAssembly module ahead of time to a Lucet ELF file.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use lucet_compiler::{CompileOptions, Compiler, OptLevel};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Opt {
+    None,
+    Speed,
+    #[value(name = "speed_and_size")]
+    SpeedAndSize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// A Lucet ELF file, loadable by the runtime.
+    Obj,
+    /// Cranelift IR text, for debugging the compiler.
+    Clif,
+}
+
+/// Compile a WebAssembly module (.wasm or .wat) ahead of time to native code.
+#[derive(Parser)]
+#[command(
+    version,
+    after_help = "Example:\n  lucetc examples/fac.wat -o fac.lucet\n  lucet-wasi --invoke fac fac.lucet 10"
+)]
+struct Args {
+    /// The module to compile: a wasm binary or the text format.
+    input: PathBuf,
+    /// Where to write the output.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Optimization level.
+    #[arg(long, value_enum, default_value = "speed")]
+    opt_level: Opt,
+    /// Heap address space reservation (e.g. 4GiB, 64MiB). Below 4GiB, the
+    /// code checks bounds explicitly.
+    #[arg(long, value_parser = lucet_module::parse_size, default_value = "4GiB")]
+    reserved_size: u64,
+    /// Guard region after the heap reservation (e.g. 4GiB, 64KiB).
+    #[arg(long, value_parser = lucet_module::parse_size, default_value = "4GiB")]
+    guard_size: u64,
+    /// What to write.
+    #[arg(long, value_enum, default_value = "obj")]
+    emit: Emit,
+    /// A JSON file `{"module": {"name": ...}}` listing the function imports
+    /// the module may use; any other import is an error.
+    #[arg(long)]
+    bindings: Option<PathBuf>,
+}
+
+fn read_bindings(path: &Path) -> Result<HashSet<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read bindings {}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("bindings {} are not valid JSON", path.display()))?;
+    let Some(modules) = json.as_object() else {
+        bail!("bindings {}: expected an object of modules", path.display());
+    };
+    let mut set = HashSet::new();
+    for (module, names) in modules {
+        let Some(names) = names.as_object() else {
+            bail!(
+                "bindings {}: module {module:?} must map names",
+                path.display()
+            );
+        };
+        for name in names.keys() {
+            set.insert((module.clone(), name.clone()));
+        }
+    }
+    Ok(set)
+}
+
+/// Writes `bytes` to `path` through a temporary file, so that a failure
+/// leaves no partial output behind.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn run(args: Args) -> Result<()> {
+    let input = std::fs::read(&args.input)
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let options = CompileOptions {
+        opt_level: match args.opt_level {
+            Opt::None => OptLevel::None,
+            Opt::Speed => OptLevel::Speed,
+            Opt::SpeedAndSize => OptLevel::SpeedAndSize,
+        },
+        reserved_size: args.reserved_size,
+        guard_size: args.guard_size,
+        bindings: args.bindings.as_deref().map(read_bindings).transpose()?,
+    };
+    let compiler = Compiler::new(options)?;
+    let bytes = match args.emit {
+        Emit::Obj => compiler.compile(&input)?.to_elf()?,
+        Emit::Clif => compiler.clif(&input)?.into_bytes(),
+    };
+    write_atomically(&args.output, &bytes)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let input = args.input.display().to_string();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {input}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

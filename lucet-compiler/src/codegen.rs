@@ -1,0 +1,423 @@
+//! From a parsed module to machine code: the target ISA, parallel translation
+//! and compilation of every function (rayon), the layout of `.text`, and the
+//! resolution of calls within the module. What cannot be resolved at compile
+//! time (runtime builtins, libcalls) becomes a relocation for the loader.
+
+use cranelift_codegen::binemit::Reloc;
+use cranelift_codegen::control::ControlPlane;
+use cranelift_codegen::ir::{self, ExternalName, LibCall, UserFuncName};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::{Context, FinalizedRelocTarget};
+use cranelift_wasm::FuncTranslator;
+use lucet_module::{Builtin, CodeRange, HeapSpec, TrapCode, TrapSite};
+use rayon::prelude::*;
+
+use crate::func_env::{native_signature, LucetFuncEnv, NS_BUILTIN, NS_FUNCTION};
+use crate::parse::{BodyToTranslate, ModuleInfo};
+use crate::trampolines::{array_trampoline, import_stub, set_stack_limit};
+use crate::{Error, OptLevel};
+
+/// Builds the ISA for the machine we run on (x86_64, with the CPU features
+/// this machine has).
+pub fn target_isa(opt_level: OptLevel) -> Result<OwnedTargetIsa, Error> {
+    let mut flags = settings::builder();
+    let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+        flags
+            .set(name, value)
+            .map_err(|e| Error::Options(format!("cranelift setting {name}={value}: {e}")))
+    };
+    set(
+        &mut flags,
+        "opt_level",
+        match opt_level {
+            OptLevel::None => "none",
+            OptLevel::Speed => "speed",
+            OptLevel::SpeedAndSize => "speed_and_size",
+        },
+    )?;
+    set(
+        &mut flags,
+        "enable_verifier",
+        if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        },
+    )?;
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    set(&mut flags, "enable_probestack", "false")?;
+    set(&mut flags, "preserve_frame_pointers", "true")?;
+    set(&mut flags, "unwind_info", "false")?;
+    let builder = cranelift_native::builder().map_err(|e| Error::Unsupported(e.to_string()))?;
+    let triple = builder.triple().to_string();
+    if !triple.starts_with("x86_64") {
+        return Err(Error::Unsupported(format!(
+            "target {triple}: only x86_64 is supported"
+        )));
+    }
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| Error::Unsupported(format!("target ISA: {e}")))
+}
+
+/// The CPU features the ISA's code may use, as Lucet names them.
+pub fn cpu_features(isa: &dyn TargetIsa) -> Vec<String> {
+    isa.isa_flags()
+        .iter()
+        .filter(|v| v.as_bool() == Some(true))
+        .filter_map(|v| v.name.strip_prefix("has_").map(str::to_string))
+        .collect()
+}
+
+/// What a relocation in compiled code points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Function(u32),
+    Builtin(Builtin),
+    LibCall(&'static str),
+}
+
+#[derive(Debug, Clone)]
+struct FuncReloc {
+    offset: u32,
+    kind: Reloc,
+    target: Target,
+    addend: i64,
+}
+
+/// One function's machine code.
+pub struct CompiledFunction {
+    code: Vec<u8>,
+    relocs: Vec<FuncReloc>,
+    traps: Vec<TrapSite>,
+}
+
+/// A relocation the loader must apply: write the absolute address of
+/// `symbol` plus `addend` as 8 bytes at `offset` in `.text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextReloc {
+    pub offset: u32,
+    pub symbol: String,
+    pub addend: i64,
+}
+
+fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
+    Some(match lc {
+        LibCall::CeilF32 => "ceilf",
+        LibCall::CeilF64 => "ceil",
+        LibCall::FloorF32 => "floorf",
+        LibCall::FloorF64 => "floor",
+        LibCall::TruncF32 => "truncf",
+        LibCall::TruncF64 => "trunc",
+        LibCall::NearestF32 => "nearbyintf",
+        LibCall::NearestF64 => "nearbyint",
+        LibCall::FmaF32 => "fmaf",
+        LibCall::FmaF64 => "fma",
+        _ => return None,
+    })
+}
+
+fn trap_code(code: ir::TrapCode) -> TrapCode {
+    match code {
+        ir::TrapCode::StackOverflow => TrapCode::StackOverflow,
+        ir::TrapCode::HeapOutOfBounds => TrapCode::HeapOutOfBounds,
+        ir::TrapCode::HeapMisaligned => TrapCode::HeapMisaligned,
+        ir::TrapCode::TableOutOfBounds => TrapCode::TableOutOfBounds,
+        ir::TrapCode::IndirectCallToNull => TrapCode::IndirectCallToNull,
+        ir::TrapCode::BadSignature => TrapCode::BadSignature,
+        ir::TrapCode::IntegerOverflow => TrapCode::IntegerOverflow,
+        ir::TrapCode::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
+        ir::TrapCode::BadConversionToInteger => TrapCode::BadConversionToInteger,
+        ir::TrapCode::UnreachableCodeReached => TrapCode::Unreachable,
+        ir::TrapCode::Interrupt => TrapCode::Interrupt,
+        ir::TrapCode::NullReference | ir::TrapCode::NullI31Ref => TrapCode::NullReference,
+        ir::TrapCode::User(_) => TrapCode::Unknown,
+    }
+}
+
+/// Compiles one CLIF function.
+fn compile_clif(
+    isa: &dyn TargetIsa,
+    func: ir::Function,
+    name: impl Fn() -> String,
+) -> Result<CompiledFunction, Error> {
+    let mut ctx = Context::for_function(func);
+    let (code, raw_relocs, traps) = {
+        let compiled = ctx
+            .compile(isa, &mut ControlPlane::default())
+            .map_err(|e| Error::Codegen {
+                func: name(),
+                message: format!("{:?}", e.inner),
+            })?;
+        let relocs: Vec<_> = compiled
+            .buffer
+            .relocs()
+            .iter()
+            .map(|r| (r.offset, r.kind, r.target.clone(), r.addend))
+            .collect();
+        let mut traps: Vec<TrapSite> = compiled
+            .buffer
+            .traps()
+            .iter()
+            .map(|t| TrapSite {
+                offset: t.offset,
+                code: trap_code(t.code),
+            })
+            .collect();
+        traps.sort_by_key(|t| t.offset);
+        (compiled.code_buffer().to_vec(), relocs, traps)
+    };
+    let mut code = code;
+    let mut relocs = Vec::with_capacity(raw_relocs.len());
+    for (offset, kind, target, addend) in raw_relocs {
+        let target = match target {
+            FinalizedRelocTarget::ExternalName(ExternalName::User(r)) => {
+                let n = &ctx.func.params.user_named_funcs()[r];
+                match n.namespace {
+                    NS_FUNCTION => Target::Function(n.index),
+                    NS_BUILTIN => {
+                        Target::Builtin(Builtin::from_index(n.index).ok_or_else(|| {
+                            Error::Codegen {
+                                func: name(),
+                                message: format!("unknown builtin {}", n.index),
+                            }
+                        })?)
+                    }
+                    ns => {
+                        return Err(Error::Codegen {
+                            func: name(),
+                            message: format!("relocation to unknown namespace {ns}"),
+                        })
+                    }
+                }
+            }
+            FinalizedRelocTarget::ExternalName(ExternalName::LibCall(lc)) => {
+                Target::LibCall(libcall_symbol(lc).ok_or_else(|| Error::Codegen {
+                    func: name(),
+                    message: format!("unsupported libcall {lc:?}"),
+                })?)
+            }
+            FinalizedRelocTarget::Func(target) => {
+                // A reference within the function itself.
+                patch_pc_rel(&mut code, offset, kind, target as i64 + addend).map_err(|m| {
+                    Error::Codegen {
+                        func: name(),
+                        message: m,
+                    }
+                })?;
+                continue;
+            }
+            other => {
+                return Err(Error::Codegen {
+                    func: name(),
+                    message: format!("unsupported relocation target {other:?}"),
+                })
+            }
+        };
+        relocs.push(FuncReloc {
+            offset,
+            kind,
+            target,
+            addend,
+        });
+    }
+    Ok(CompiledFunction {
+        code,
+        relocs,
+        traps,
+    })
+}
+
+/// Writes the 32-bit PC-relative displacement from `site` to `target` (both
+/// offsets in `code`, `target` already including the addend).
+fn patch_pc_rel(code: &mut [u8], site: u32, kind: Reloc, target: i64) -> Result<(), String> {
+    match kind {
+        Reloc::X86PCRel4 | Reloc::X86CallPCRel4 => {
+            let disp = target - site as i64;
+            let disp =
+                i32::try_from(disp).map_err(|_| "call displacement overflows".to_string())?;
+            let site = site as usize;
+            code.get_mut(site..site + 4)
+                .ok_or_else(|| "relocation outside the code".to_string())?
+                .copy_from_slice(&disp.to_le_bytes());
+            Ok(())
+        }
+        other => Err(format!("unsupported relocation kind {other:?}")),
+    }
+}
+
+/// Everything that goes into `.text`.
+pub struct Text {
+    pub bytes: Vec<u8>,
+    pub relocs: Vec<TextReloc>,
+    /// Code ranges and trap sites of the function index space.
+    pub functions: Vec<(CodeRange, Vec<TrapSite>)>,
+    /// Code ranges of the array trampolines, by function index.
+    pub trampolines: Vec<(u32, CodeRange)>,
+}
+
+/// Creates the CLIF function for a defined function, translated from wasm.
+fn translate(
+    info: &ModuleInfo<'_>,
+    isa: &dyn TargetIsa,
+    heap: HeapSpec,
+    translator: &mut FuncTranslator,
+    body: BodyToTranslate<'_>,
+) -> Result<ir::Function, Error> {
+    let BodyToTranslate {
+        func_index,
+        mut validator,
+        body,
+    } = body;
+    let decl = &info.functions[func_index as usize];
+    let ty = &info.wasm_types[decl.type_index as usize];
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(NS_FUNCTION, func_index),
+        native_signature(ty, isa.default_call_conv()),
+    );
+    set_stack_limit(&mut func);
+    let mut env = LucetFuncEnv::new(info, isa, heap);
+    translator.translate_body(&mut validator, body, &mut func, &mut env)?;
+    Ok(func)
+}
+
+/// Translates every defined function to CLIF (for `--emit clif`).
+pub fn translate_all(
+    info: &ModuleInfo<'_>,
+    bodies: Vec<BodyToTranslate<'_>>,
+    isa: &dyn TargetIsa,
+    heap: HeapSpec,
+) -> Result<Vec<ir::Function>, Error> {
+    bodies
+        .into_par_iter()
+        .map_init(FuncTranslator::new, |tr, body| {
+            translate(info, isa, heap, tr, body)
+        })
+        .collect()
+}
+
+/// Compiles every function of the module and lays out `.text`.
+pub fn compile_all(
+    info: &ModuleInfo<'_>,
+    bodies: Vec<BodyToTranslate<'_>>,
+    isa: &dyn TargetIsa,
+    heap: HeapSpec,
+    trampoline_funcs: &[u32],
+) -> Result<Text, Error> {
+    let call_conv = isa.default_call_conv();
+    // Defined functions, translated and compiled in parallel.
+    let defined: Vec<CompiledFunction> = bodies
+        .into_par_iter()
+        .map_init(FuncTranslator::new, |tr, body| {
+            let index = body.func_index;
+            let func = translate(info, isa, heap, tr, body)?;
+            compile_clif(isa, func, || info.display_name(index))
+        })
+        .collect::<Result<_, _>>()?;
+    // Import stubs.
+    let stubs: Vec<CompiledFunction> = (0..info.num_imported_funcs)
+        .into_par_iter()
+        .map(|i| {
+            let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
+            compile_clif(isa, import_stub(i, ty, call_conv), || {
+                format!("import stub of {}", info.display_name(i))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    // Array trampolines.
+    let trampolines: Vec<CompiledFunction> = trampoline_funcs
+        .par_iter()
+        .map(|&i| {
+            let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
+            compile_clif(isa, array_trampoline(i, ty, call_conv), || {
+                format!("trampoline of {}", info.display_name(i))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+
+    // Layout: the function index space in order, then the trampolines.
+    let mut bytes = Vec::new();
+    let mut placed: Vec<(u32, &CompiledFunction)> = Vec::new();
+    let place = |f: &CompiledFunction, bytes: &mut Vec<u8>| -> u32 {
+        let aligned = bytes.len().next_multiple_of(16);
+        bytes.resize(aligned, 0xcc); // int3 padding
+        bytes.extend_from_slice(&f.code);
+        aligned as u32
+    };
+    let mut functions = Vec::with_capacity(stubs.len() + defined.len());
+    for f in stubs.iter().chain(defined.iter()) {
+        let offset = place(f, &mut bytes);
+        placed.push((offset, f));
+        functions.push((
+            CodeRange {
+                offset,
+                len: f.code.len() as u32,
+            },
+            f.traps.clone(),
+        ));
+    }
+    let mut tramp_ranges = Vec::with_capacity(trampolines.len());
+    for (f, &index) in trampolines.iter().zip(trampoline_funcs) {
+        let offset = place(f, &mut bytes);
+        placed.push((offset, f));
+        tramp_ranges.push((
+            index,
+            CodeRange {
+                offset,
+                len: f.code.len() as u32,
+            },
+        ));
+    }
+
+    // Resolve calls within the module; collect the rest for the loader.
+    let mut relocs = Vec::new();
+    for (base, f) in placed {
+        for r in &f.relocs {
+            let site = base + r.offset;
+            match &r.target {
+                Target::Function(index) => {
+                    let target = functions
+                        .get(*index as usize)
+                        .ok_or_else(|| Error::Codegen {
+                            func: info.display_name(*index),
+                            message: "call to a function that does not exist".into(),
+                        })?
+                        .0
+                        .offset;
+                    patch_pc_rel(&mut bytes, site, r.kind, target as i64 + r.addend).map_err(
+                        |message| Error::Codegen {
+                            func: info.display_name(*index),
+                            message,
+                        },
+                    )?;
+                }
+                Target::Builtin(_) | Target::LibCall(_) => {
+                    if r.kind != Reloc::Abs8 {
+                        return Err(Error::Codegen {
+                            func: format!("{:?}", r.target),
+                            message: format!("unsupported relocation kind {:?}", r.kind),
+                        });
+                    }
+                    let symbol = match &r.target {
+                        Target::Builtin(b) => b.symbol().to_string(),
+                        Target::LibCall(name) => name.to_string(),
+                        Target::Function(_) => unreachable!(),
+                    };
+                    relocs.push(TextReloc {
+                        offset: site,
+                        symbol,
+                        addend: r.addend,
+                    });
+                }
+            }
+        }
+    }
+    Ok(Text {
+        bytes,
+        relocs,
+        functions,
+        trampolines: tramp_ranges,
+    })
+}

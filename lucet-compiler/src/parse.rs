@@ -1,0 +1,473 @@
+//! Reading and validating a module: every section but the function bodies'
+//! translation, which happens afterwards, in parallel, in `codegen`.
+//!
+//! The whole binary is validated here (module-level structure by wasmparser's
+//! `Validator`); each function body gets its own `FuncValidator`, which the
+//! translator drives operator by operator.
+
+use std::collections::{BTreeSet, HashMap};
+
+use cranelift_wasm::{TypeConvert, WasmFuncType, WasmHeapType};
+use lucet_module::{
+    ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind, FuncType,
+    GlobalSpec, ImportName, RefType, TableSpec, ValType,
+};
+use wasmparser::{
+    DataKind, ElementItems, ElementKind, ExternalKind, FuncValidator, FuncValidatorAllocations,
+    KnownCustom, Name, Operator, Parser, Payload, TypeRef, Validator, ValidatorResources,
+    WasmFeatures,
+};
+
+use crate::Error;
+
+/// The features `lucetc` accepts: WebAssembly 2.0 (the MVP plus sign
+/// extension, non-trapping float-to-int, multi-value, mutable globals, bulk
+/// memory, reference types and SIMD).
+pub fn features() -> WasmFeatures {
+    WasmFeatures::WASM2
+}
+
+/// A function declaration of the index space.
+#[derive(Debug, Clone)]
+pub struct FuncDecl {
+    pub type_index: u32,
+    pub import: Option<ImportName>,
+}
+
+/// The linear memory as declared.
+#[derive(Debug, Clone)]
+pub struct MemoryDecl {
+    pub initial_pages: u64,
+    pub max_pages: Option<u64>,
+    pub import: Option<ImportName>,
+}
+
+/// A data segment as declared.
+#[derive(Debug, Clone)]
+pub struct DataDecl<'data> {
+    pub active_offset: Option<ConstExpr>,
+    pub bytes: &'data [u8],
+}
+
+/// A function body waiting for translation.
+pub struct BodyToTranslate<'data> {
+    pub func_index: u32,
+    pub validator: FuncValidator<ValidatorResources>,
+    pub body: wasmparser::FunctionBody<'data>,
+}
+
+/// Everything known about a module before its functions are compiled.
+pub struct ModuleInfo<'data> {
+    pub wasm_types: Vec<WasmFuncType>,
+    pub types: Vec<FuncType>,
+    pub functions: Vec<FuncDecl>,
+    pub num_imported_funcs: u32,
+    pub tables: Vec<TableSpec>,
+    pub memory: Option<MemoryDecl>,
+    pub globals: Vec<GlobalSpec>,
+    pub exports: Vec<Export>,
+    pub start: Option<u32>,
+    pub elements: Vec<ElemSegment>,
+    pub data: Vec<DataDecl<'data>>,
+    pub bodies: Vec<BodyToTranslate<'data>>,
+    pub func_names: HashMap<u32, String>,
+    pub module_name: Option<String>,
+    /// Functions that can become `funcref` values (sorted).
+    pub escaping: Vec<u32>,
+}
+
+impl ModuleInfo<'_> {
+    /// The first export name of function `index`.
+    pub fn export_name(&self, index: u32) -> Option<&str> {
+        self.exports
+            .iter()
+            .find(|e| e.kind == ExportKind::Func(index))
+            .map(|e| e.name.as_str())
+    }
+
+    /// A name for messages: export name, name-section name, or `func[N]`.
+    pub fn display_name(&self, index: u32) -> String {
+        if let Some(n) = self.export_name(index) {
+            return n.to_string();
+        }
+        if let Some(n) = self.func_names.get(&index) {
+            return n.clone();
+        }
+        format!("func[{index}]")
+    }
+}
+
+/// Converts wasmparser types for cranelift-wasm. Only the WebAssembly 2.0
+/// types exist here: there are no concrete heap types to look up.
+pub struct Types;
+
+impl TypeConvert for Types {
+    fn lookup_heap_type(&self, _index: wasmparser::UnpackedIndex) -> WasmHeapType {
+        WasmHeapType::Func
+    }
+
+    fn lookup_type_index(
+        &self,
+        index: wasmparser::UnpackedIndex,
+    ) -> cranelift_wasm::EngineOrModuleTypeIndex {
+        let idx = index.as_module_index().unwrap_or(0);
+        cranelift_wasm::EngineOrModuleTypeIndex::Module(
+            cranelift_wasm::ModuleInternedTypeIndex::from_u32(idx),
+        )
+    }
+}
+
+fn ref_type(rt: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
+    if rt.is_func_ref() {
+        Ok(RefType::Func)
+    } else if rt.is_extern_ref() {
+        Ok(RefType::Extern)
+    } else {
+        Err(Error::Invalid {
+            message: format!("unsupported reference type {rt:?}"),
+            offset,
+        })
+    }
+}
+
+fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
+    Ok(match t {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(rt) => ValType::Ref(ref_type(rt, offset)?),
+    })
+}
+
+/// Converts a constant expression (already validated).
+fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+    let mut ops = Vec::with_capacity(1);
+    let mut reader = expr.get_operators_reader();
+    loop {
+        let offset = reader.original_position();
+        let op = reader.read()?;
+        ops.push(match op {
+            Operator::End => break,
+            Operator::I32Const { value } => ConstOp::I32Const(value),
+            Operator::I64Const { value } => ConstOp::I64Const(value),
+            Operator::F32Const { value } => ConstOp::F32Const(value.bits()),
+            Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
+            Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
+            Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
+            Operator::RefNull { hty } => ConstOp::RefNull(match hty {
+                wasmparser::HeapType::EXTERN => RefType::Extern,
+                _ => RefType::Func,
+            }),
+            Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
+            Operator::I32Add => ConstOp::I32Add,
+            Operator::I32Sub => ConstOp::I32Sub,
+            Operator::I32Mul => ConstOp::I32Mul,
+            Operator::I64Add => ConstOp::I64Add,
+            Operator::I64Sub => ConstOp::I64Sub,
+            Operator::I64Mul => ConstOp::I64Mul,
+            other => {
+                return Err(Error::Invalid {
+                    message: format!("unsupported instruction in constant expression: {other:?}"),
+                    offset,
+                })
+            }
+        });
+    }
+    Ok(ConstExpr(ops))
+}
+
+fn import_name(module: &str, name: &str) -> ImportName {
+    ImportName {
+        module: module.to_string(),
+        name: name.to_string(),
+    }
+}
+
+/// Parses and validates `wasm`, collecting function bodies for translation.
+pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
+    let mut validator = Validator::new_with_features(features());
+    let mut info = ModuleInfo {
+        wasm_types: Vec::new(),
+        types: Vec::new(),
+        functions: Vec::new(),
+        num_imported_funcs: 0,
+        tables: Vec::new(),
+        memory: None,
+        globals: Vec::new(),
+        exports: Vec::new(),
+        start: None,
+        elements: Vec::new(),
+        data: Vec::new(),
+        bodies: Vec::new(),
+        func_names: HashMap::new(),
+        module_name: None,
+        escaping: Vec::new(),
+    };
+    let mut escaping = BTreeSet::new();
+    let mut next_body = 0u32;
+
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload? {
+            Payload::Version {
+                num,
+                encoding,
+                range,
+            } => {
+                validator.version(num, encoding, &range)?;
+            }
+            Payload::TypeSection(reader) => {
+                validator.type_section(&reader)?;
+                let offset = reader.range().start;
+                for ty in reader.into_iter_err_on_gc_types() {
+                    let ty = ty?;
+                    info.wasm_types.push(Types.convert_func_type(&ty));
+                    info.types.push(FuncType {
+                        params: ty
+                            .params()
+                            .iter()
+                            .map(|t| val_type(*t, offset))
+                            .collect::<Result<_, _>>()?,
+                        results: ty
+                            .results()
+                            .iter()
+                            .map(|t| val_type(*t, offset))
+                            .collect::<Result<_, _>>()?,
+                    });
+                }
+            }
+            Payload::ImportSection(reader) => {
+                validator.import_section(&reader)?;
+                for import in reader.into_iter_with_offsets() {
+                    let (offset, import) = import?;
+                    let name = import_name(import.module, import.name);
+                    match import.ty {
+                        TypeRef::Func(type_index) => {
+                            info.functions.push(FuncDecl {
+                                type_index,
+                                import: Some(name),
+                            });
+                            info.num_imported_funcs += 1;
+                        }
+                        TypeRef::Table(t) => info.tables.push(TableSpec {
+                            elem: ref_type(t.element_type, offset)?,
+                            min: t.initial as u32,
+                            max: t.maximum.map(|m| m as u32),
+                            import: Some(name),
+                        }),
+                        TypeRef::Memory(m) => {
+                            info.memory = Some(MemoryDecl {
+                                initial_pages: m.initial,
+                                max_pages: m.maximum,
+                                import: Some(name),
+                            })
+                        }
+                        TypeRef::Global(g) => info.globals.push(GlobalSpec {
+                            ty: val_type(g.content_type, offset)?,
+                            mutable: g.mutable,
+                            init: None,
+                            import: Some(name),
+                        }),
+                        TypeRef::Tag(_) => {
+                            return Err(Error::Unsupported("exception-handling tags".into()))
+                        }
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                validator.function_section(&reader)?;
+                for type_index in reader {
+                    info.functions.push(FuncDecl {
+                        type_index: type_index?,
+                        import: None,
+                    });
+                }
+            }
+            Payload::TableSection(reader) => {
+                validator.table_section(&reader)?;
+                let offset = reader.range().start;
+                for table in reader {
+                    let t = table?.ty;
+                    info.tables.push(TableSpec {
+                        elem: ref_type(t.element_type, offset)?,
+                        min: t.initial as u32,
+                        max: t.maximum.map(|m| m as u32),
+                        import: None,
+                    });
+                }
+            }
+            Payload::MemorySection(reader) => {
+                validator.memory_section(&reader)?;
+                for mem in reader {
+                    let m = mem?;
+                    info.memory = Some(MemoryDecl {
+                        initial_pages: m.initial,
+                        max_pages: m.maximum,
+                        import: None,
+                    });
+                }
+            }
+            Payload::TagSection(reader) => {
+                validator.tag_section(&reader)?;
+                return Err(Error::Unsupported("exception-handling tags".into()));
+            }
+            Payload::GlobalSection(reader) => {
+                validator.global_section(&reader)?;
+                let offset = reader.range().start;
+                for global in reader {
+                    let g = global?;
+                    let init = const_expr(&g.init_expr)?;
+                    for op in &init.0 {
+                        if let ConstOp::RefFunc(f) = op {
+                            escaping.insert(*f);
+                        }
+                    }
+                    info.globals.push(GlobalSpec {
+                        ty: val_type(g.ty.content_type, offset)?,
+                        mutable: g.ty.mutable,
+                        init: Some(init),
+                        import: None,
+                    });
+                }
+            }
+            Payload::ExportSection(reader) => {
+                validator.export_section(&reader)?;
+                for export in reader {
+                    let e = export?;
+                    let kind = match e.kind {
+                        ExternalKind::Func => {
+                            escaping.insert(e.index);
+                            ExportKind::Func(e.index)
+                        }
+                        ExternalKind::Table => ExportKind::Table(e.index),
+                        ExternalKind::Memory => ExportKind::Memory,
+                        ExternalKind::Global => ExportKind::Global(e.index),
+                        ExternalKind::Tag => {
+                            return Err(Error::Unsupported("exception-handling tags".into()))
+                        }
+                    };
+                    info.exports.push(Export {
+                        name: e.name.to_string(),
+                        kind,
+                    });
+                }
+            }
+            Payload::StartSection { func, range } => {
+                validator.start_section(func, &range)?;
+                info.start = Some(func);
+            }
+            Payload::ElementSection(reader) => {
+                validator.element_section(&reader)?;
+                for element in reader {
+                    let element = element?;
+                    let (ty, items) = match element.items {
+                        ElementItems::Functions(funcs) => {
+                            let funcs = funcs.into_iter().collect::<Result<Vec<u32>, _>>()?;
+                            escaping.extend(funcs.iter().copied());
+                            (RefType::Func, ElemItems::Functions(funcs))
+                        }
+                        ElementItems::Expressions(rt, exprs) => {
+                            let mut items = Vec::new();
+                            for e in exprs {
+                                let e = const_expr(&e?)?;
+                                for op in &e.0 {
+                                    if let ConstOp::RefFunc(f) = op {
+                                        escaping.insert(*f);
+                                    }
+                                }
+                                items.push(e);
+                            }
+                            (ref_type(rt, element.range.start)?, ElemItems::Exprs(items))
+                        }
+                    };
+                    let kind = match element.kind {
+                        ElementKind::Active {
+                            table_index,
+                            offset_expr,
+                        } => ElemSegmentKind::Active {
+                            table: table_index.unwrap_or(0),
+                            offset: const_expr(&offset_expr)?,
+                        },
+                        ElementKind::Passive => ElemSegmentKind::Passive,
+                        ElementKind::Declared => ElemSegmentKind::Declared,
+                    };
+                    info.elements.push(ElemSegment { kind, ty, items });
+                }
+            }
+            Payload::DataCountSection { count, range } => {
+                validator.data_count_section(count, &range)?;
+            }
+            Payload::DataSection(reader) => {
+                validator.data_section(&reader)?;
+                for data in reader {
+                    let data = data?;
+                    let active_offset = match data.kind {
+                        DataKind::Passive => None,
+                        DataKind::Active {
+                            memory_index: _,
+                            offset_expr,
+                        } => Some(const_expr(&offset_expr)?),
+                    };
+                    info.data.push(DataDecl {
+                        active_offset,
+                        bytes: data.data,
+                    });
+                }
+            }
+            Payload::CodeSectionStart { count, range, .. } => {
+                validator.code_section_start(count, &range)?;
+                info.bodies.reserve(count as usize);
+            }
+            Payload::CodeSectionEntry(body) => {
+                let validator = validator
+                    .code_section_entry(&body)?
+                    .into_validator(FuncValidatorAllocations::default());
+                let func_index = info.num_imported_funcs + next_body;
+                next_body += 1;
+                info.bodies.push(BodyToTranslate {
+                    func_index,
+                    validator,
+                    body,
+                });
+            }
+            Payload::CustomSection(section) => {
+                if let KnownCustom::Name(names) = section.as_known() {
+                    // The name section is advisory: a malformed one is ignored,
+                    // as the specification asks.
+                    read_names(names, &mut info);
+                }
+            }
+            Payload::End(offset) => {
+                validator.end(offset)?;
+            }
+            other => {
+                // Component-model and other unknown payloads: let the validator
+                // name the problem.
+                validator.payload(&other)?;
+                return Err(Error::Unsupported(format!(
+                    "unexpected section in a core module: {other:?}"
+                )));
+            }
+        }
+    }
+    info.escaping = escaping.into_iter().collect();
+    Ok(info)
+}
+
+fn read_names(names: wasmparser::NameSectionReader<'_>, info: &mut ModuleInfo<'_>) {
+    for name in names {
+        let Ok(name) = name else { return };
+        match name {
+            Name::Module { name, .. } => info.module_name = Some(name.to_string()),
+            Name::Function(map) => {
+                for naming in map {
+                    let Ok(naming) = naming else { return };
+                    info.func_names
+                        .insert(naming.index, naming.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+}

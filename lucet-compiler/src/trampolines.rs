@@ -1,0 +1,151 @@
+//! Glue functions generated as CLIF next to the module's own functions.
+//!
+//! - An *array trampoline* lets the host call a wasm function without knowing
+//!   its signature at compile time: `(vmctx, data, values, len)` reads the
+//!   arguments from `values` (16 bytes each), calls the function with the
+//!   native convention and writes the results back over `values`.
+//! - An *import stub* is the native-convention body of an imported function:
+//!   it spills its arguments into a stack buffer and makes an array call
+//!   through the instance's `FuncImport` entry, so host functions and other
+//!   instances' exports are called the same way.
+
+use cranelift_codegen::ir::immediates::Offset32;
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags, UserFuncName};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_wasm::WasmFuncType;
+use lucet_module::{FuncImport, InstanceHeader, ARRAY_CALL_VALUE_SIZE};
+
+use crate::func_env::{ir_type, native_signature, NS_FUNCTION};
+
+/// Namespace of the names of trampolines (for messages only).
+pub const NS_TRAMPOLINE: u32 = 2;
+
+/// The array calling convention: `(vmctx, data, values, len) -> ()`.
+pub fn array_signature(call_conv: CallConv) -> ir::Signature {
+    let mut sig = ir::Signature::new(call_conv);
+    sig.params.push(ir::AbiParam::special(
+        types::I64,
+        ir::ArgumentPurpose::VMContext,
+    ));
+    sig.params.push(ir::AbiParam::new(types::I64));
+    sig.params.push(ir::AbiParam::new(types::I64));
+    sig.params.push(ir::AbiParam::new(types::I64));
+    sig
+}
+
+/// Makes `func` check the stack limit stored in the instance header.
+pub fn set_stack_limit(func: &mut ir::Function) {
+    let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
+    let limit = func.create_global_value(ir::GlobalValueData::Load {
+        base: vmctx,
+        offset: Offset32::new(InstanceHeader::OFFSET_STACK_LIMIT),
+        global_type: types::I64,
+        flags: MemFlags::trusted().with_readonly(),
+    });
+    func.stack_limit = Some(limit);
+}
+
+fn value_offset(i: usize) -> i32 {
+    (i as u32 * ARRAY_CALL_VALUE_SIZE) as i32
+}
+
+/// The array trampoline of function `func_index` with type `ty`.
+pub fn array_trampoline(func_index: u32, ty: &WasmFuncType, call_conv: CallConv) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(NS_TRAMPOLINE, func_index),
+        array_signature(call_conv),
+    );
+    set_stack_limit(&mut func);
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let (vmctx, values) = (params[0], params[2]);
+
+    let mut args = vec![vmctx];
+    for (i, t) in ty.params().iter().enumerate() {
+        args.push(
+            b.ins()
+                .load(ir_type(t), MemFlags::trusted(), values, value_offset(i)),
+        );
+    }
+    let sig = b.import_signature(native_signature(ty, call_conv));
+    let name = b.func.declare_imported_user_function(ir::UserExternalName {
+        namespace: NS_FUNCTION,
+        index: func_index,
+    });
+    let callee = b.import_function(ir::ExtFuncData {
+        name: ir::ExternalName::User(name),
+        signature: sig,
+        colocated: true,
+    });
+    let call = b.ins().call(callee, &args);
+    let results = b.inst_results(call).to_vec();
+    for (i, r) in results.into_iter().enumerate() {
+        b.ins()
+            .store(MemFlags::trusted(), r, values, value_offset(i));
+    }
+    b.ins().return_(&[]);
+    b.finalize();
+    func
+}
+
+/// The native-convention stub of imported function `import_index`.
+pub fn import_stub(import_index: u32, ty: &WasmFuncType, call_conv: CallConv) -> ir::Function {
+    let mut func = ir::Function::with_name_signature(
+        UserFuncName::user(NS_FUNCTION, import_index),
+        native_signature(ty, call_conv),
+    );
+    set_stack_limit(&mut func);
+    let mut ctx = FunctionBuilderContext::new();
+    let mut b = FunctionBuilder::new(&mut func, &mut ctx);
+    let block = b.create_block();
+    b.append_block_params_for_function_params(block);
+    b.switch_to_block(block);
+    b.seal_block(block);
+    let params = b.block_params(block).to_vec();
+    let vmctx = params[0];
+
+    let len = ty.params().len().max(ty.returns().len()).max(1);
+    let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
+        ir::StackSlotKind::ExplicitSlot,
+        len as u32 * ARRAY_CALL_VALUE_SIZE,
+        4,
+    ));
+    for (i, arg) in params[1..].iter().enumerate() {
+        b.ins().stack_store(*arg, slot, value_offset(i));
+    }
+    let flags = MemFlags::trusted().with_readonly();
+    let imports = b.ins().load(
+        types::I64,
+        flags,
+        vmctx,
+        InstanceHeader::OFFSET_FUNC_IMPORTS,
+    );
+    let entry = (import_index * FuncImport::SIZE) as i32;
+    let code = b
+        .ins()
+        .load(types::I64, flags, imports, entry + FuncImport::OFFSET_CODE);
+    let callee_vmctx = b
+        .ins()
+        .load(types::I64, flags, imports, entry + FuncImport::OFFSET_VMCTX);
+    let data = b
+        .ins()
+        .load(types::I64, flags, imports, entry + FuncImport::OFFSET_DATA);
+    let values = b.ins().stack_addr(types::I64, slot, 0);
+    let n = b.ins().iconst(types::I64, len as i64);
+    let sig = b.import_signature(array_signature(call_conv));
+    b.ins()
+        .call_indirect(sig, code, &[callee_vmctx, data, values, n]);
+    let mut results = Vec::with_capacity(ty.returns().len());
+    for (i, t) in ty.returns().iter().enumerate() {
+        results.push(b.ins().stack_load(ir_type(t), slot, value_offset(i)));
+    }
+    b.ins().return_(&results);
+    b.finalize();
+    func
+}
