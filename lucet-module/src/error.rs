@@ -17,6 +17,9 @@ pub enum Error {
     /// The metadata is truncated or corrupted.
     #[error("corrupted module metadata: {0}")]
     Corrupted(String),
+    /// The file is not a well-formed Lucet module.
+    #[error("invalid module file: {0}")]
+    InvalidFile(String),
     /// Serialization failed (only when writing).
     #[error("cannot serialize module metadata: {0}")]
     Serialize(String),

@@ -12,6 +12,7 @@
 mod builtins;
 mod const_expr;
 mod error;
+mod file;
 mod format;
 mod module_data;
 mod size;
@@ -22,6 +23,7 @@ mod vmctx;
 pub use builtins::Builtin;
 pub use const_expr::{ConstExpr, ConstOp};
 pub use error::Error;
+pub use file::{ModuleFile, TextReloc, TextSymbol};
 pub use format::{
     decode_metadata, encode_metadata, function_symbol, import_stub_symbol, trampoline_symbol,
     FORMAT_VERSION, HEAP_IMAGE_SECTION, METADATA_MAGIC, METADATA_SECTION, PAGE_SIZE,

@@ -1,1 +1,30 @@
+//! The Lucet runtime's internals: regions and slots, the loader, instances,
+//! the context switch, signal handling and traps.
+//!
+//! Embedders use the `lucet-runtime` crate, a thin layer over this one.
+//! Platform code lives in `sys/`; every `unsafe` block carries its safety
+//! argument.
 
+mod builtins;
+mod embed_ctx;
+mod error;
+mod instance;
+mod limits;
+mod linker;
+mod module;
+mod region;
+mod signatures;
+mod sys;
+mod val;
+mod vmctx;
+
+pub use embed_ctx::EmbedCtx;
+pub use error::Error;
+pub use instance::{InstanceHandle, RunResult, TerminationDetails, YieldedVal};
+pub use limits::Limits;
+pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
+pub use lucet_module::{FuncType, ModuleData, RefType, TrapCode, ValType};
+pub use module::Module;
+pub use region::{InstanceBuilder, MmapRegion, SlotLayout};
+pub use val::Val;
+pub use vmctx::Vmctx;

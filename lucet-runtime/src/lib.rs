@@ -1,1 +1,37 @@
+//! Lucet: run WebAssembly modules compiled ahead of time by `lucetc`, in
+//! pooled, isolated instances.
+//!
+//! ```no_run
+//! use lucet_runtime::{Limits, Linker, MmapRegion, Module, Val, Vmctx};
+//!
+//! // Host functions the module may import.
+//! let mut linker = Linker::new();
+//! linker.func("env", "double", |_: &mut Vmctx, x: i32| x * 2);
+//!
+//! // A compiled module (see `lucetc`), loaded once, instantiated many times.
+//! let module = Module::load("fac.lucet", &linker)?;
+//! let region = MmapRegion::create(1000, &Limits::default())?;
+//! let mut instance = region.new_instance(module)?;
+//! let results = instance.run("fac", &[Val::I64(10)])?.returned()?;
+//! assert_eq!(results, vec![Val::I64(3628800)]);
+//! # Ok::<(), lucet_runtime::Error>(())
+//! ```
+//!
+//! - [`Module`]: a compiled file, loaded (code mapped read+execute, imports
+//!   resolved against a [`Linker`]).
+//! - [`MmapRegion`]: address space for a fixed number of instances, each in
+//!   its own slot sized by [`Limits`].
+//! - [`InstanceHandle`]: a live instance; `run`, `resume`, `reset`; dropping
+//!   it returns the slot.
+//! - [`Vmctx`]: what a host function sees of its caller.
+//!
+//! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
+pub use lucet_runtime_internals::{
+    EmbedCtx, Error, FuncType, HostFunc, HostGlobal, InstanceBuilder, InstanceHandle, IntoHostFunc,
+    Limits, Linker, MmapRegion, Module, ModuleData, RefType, RunResult, TerminationDetails,
+    TrapCode, Val, ValType, Vmctx, WasmResults, WasmTy, YieldedVal,
+};
+
+/// A region of instance slots: the type embedders share between threads.
+pub type Region = MmapRegion;

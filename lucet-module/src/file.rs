@@ -1,0 +1,329 @@
+//! Reading a compiled module file: finding its sections with goblin,
+//! decoding and validating the metadata, and listing `.text` relocations.
+//! The runtime's loader and `lucet-objdump` both read files through here.
+//!
+//! Every index that instantiation will follow is checked, so that a
+//! truncated, corrupted or mismatched file is an error when it is read and
+//! never undefined behaviour later.
+
+use goblin::elf::{header, section_header, Elf};
+
+use crate::{
+    decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind, Error, ExportKind,
+    ModuleData, HEAP_IMAGE_SECTION, METADATA_SECTION, PAGE_SIZE, WASM_PAGE_SIZE,
+};
+
+/// A relocation in `.text`: the absolute address of `symbol` plus `addend`,
+/// written as 8 bytes at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextReloc<'a> {
+    /// Offset in `.text`.
+    pub offset: usize,
+    /// The symbol it refers to.
+    pub symbol: &'a str,
+    /// The addend.
+    pub addend: i64,
+}
+
+/// A function symbol of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextSymbol<'a> {
+    /// The name.
+    pub name: &'a str,
+    /// Offset in `.text`.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A compiled module file, read and checked.
+#[derive(Debug)]
+pub struct ModuleFile<'a> {
+    /// The metadata.
+    pub data: ModuleData,
+    /// The machine code, before relocation.
+    pub text: &'a [u8],
+    /// Relocations to apply to `text`.
+    pub relocs: Vec<TextReloc<'a>>,
+    /// Function symbols.
+    pub symbols: Vec<TextSymbol<'a>>,
+    /// File offset of the heap image section.
+    pub heap_image_offset: u64,
+    /// Length of the heap image section.
+    pub heap_image_len: u64,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidFile(msg.into())
+}
+
+fn section_bytes<'a>(
+    bytes: &'a [u8],
+    sh: &section_header::SectionHeader,
+) -> Result<&'a [u8], Error> {
+    if sh.sh_type == section_header::SHT_NOBITS {
+        return Ok(&[]);
+    }
+    let start = sh.sh_offset as usize;
+    let end = start
+        .checked_add(sh.sh_size as usize)
+        .ok_or_else(|| invalid("section size overflows"))?;
+    bytes
+        .get(start..end)
+        .ok_or_else(|| invalid("a section extends past the end of the file (truncated file?)"))
+}
+
+impl<'a> ModuleFile<'a> {
+    /// Reads and checks the bytes of a compiled module file.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        parse_file(bytes)
+    }
+}
+
+fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
+    if !bytes.starts_with(b"\x7fELF") {
+        return Err(invalid("not an ELF file"));
+    }
+    let elf = Elf::parse(bytes).map_err(|e| invalid(format!("malformed ELF: {e}")))?;
+    if elf.header.e_machine != header::EM_X86_64 || !elf.is_64 || !elf.little_endian {
+        return Err(invalid("not an x86_64 ELF file"));
+    }
+    let find = |name: &str| {
+        elf.section_headers
+            .iter()
+            .enumerate()
+            .find(|(_, sh)| elf.shdr_strtab.get_at(sh.sh_name) == Some(name))
+    };
+    let (text_index, text_sh) =
+        find(".text").ok_or_else(|| invalid("no .text section: not a Lucet module"))?;
+    let (_, meta_sh) = find(METADATA_SECTION)
+        .ok_or_else(|| invalid(format!("no {METADATA_SECTION} section: not a Lucet module")))?;
+    let (_, heap_sh) = find(HEAP_IMAGE_SECTION).ok_or_else(|| {
+        invalid(format!(
+            "no {HEAP_IMAGE_SECTION} section: not a Lucet module"
+        ))
+    })?;
+
+    let text = section_bytes(bytes, text_sh)?;
+    let data = decode_metadata(section_bytes(bytes, meta_sh)?)?;
+    let heap_len = section_bytes(bytes, heap_sh)?.len() as u64;
+    validate(&data, text.len() as u64, heap_len)?;
+
+    let mut relocs = Vec::new();
+    for (reloc_index, section) in &elf.shdr_relocs {
+        let target = elf
+            .section_headers
+            .get(*reloc_index)
+            .map(|sh| sh.sh_info as usize);
+        if target != Some(text_index) {
+            continue;
+        }
+        for r in section.iter() {
+            if r.r_type != goblin::elf::reloc::R_X86_64_64 {
+                return Err(invalid(format!(
+                    "unsupported relocation type {} in .text",
+                    r.r_type
+                )));
+            }
+            let sym = elf
+                .syms
+                .get(r.r_sym)
+                .ok_or_else(|| invalid("relocation names a symbol that does not exist"))?;
+            let name = elf
+                .strtab
+                .get_at(sym.st_name)
+                .ok_or_else(|| invalid("relocation symbol has no name"))?;
+            let offset = r.r_offset as usize;
+            if offset.checked_add(8).map_or(true, |end| end > text.len()) {
+                return Err(invalid("relocation outside .text"));
+            }
+            relocs.push(TextReloc {
+                offset,
+                symbol: name,
+                addend: r.r_addend.unwrap_or(0),
+            });
+        }
+    }
+    let symbols = elf
+        .syms
+        .iter()
+        .filter(|s| s.st_shndx == text_index && s.st_type() == goblin::elf::sym::STT_FUNC)
+        .filter_map(|s| {
+            Some(TextSymbol {
+                name: elf.strtab.get_at(s.st_name)?,
+                offset: s.st_value,
+                size: s.st_size,
+            })
+        })
+        .collect();
+    Ok(ModuleFile {
+        data,
+        text,
+        relocs,
+        symbols,
+        heap_image_offset: heap_sh.sh_offset,
+        heap_image_len: heap_len,
+    })
+}
+
+fn check_expr(data: &ModuleData, e: &ConstExpr, what: &str) -> Result<(), Error> {
+    for op in &e.0 {
+        match op {
+            ConstOp::GlobalGet(g) if *g as usize >= data.globals.len() => {
+                return Err(invalid(format!(
+                    "{what} reads global {g}, which does not exist"
+                )))
+            }
+            ConstOp::RefFunc(f) if data.funcref_slot(*f).is_none() => {
+                return Err(invalid(format!(
+                    "{what} refers to function {f}, which cannot be referenced"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks every index and range in the metadata.
+fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error> {
+    let nfuncs = data.functions.len();
+    if data.num_imported_funcs as usize > nfuncs {
+        return Err(invalid("more imported functions than functions"));
+    }
+    let in_text = |r: &CodeRange| (r.offset as u64 + r.len as u64) <= text_len;
+    for (i, f) in data.functions.iter().enumerate() {
+        if f.type_index as usize >= data.types.len() {
+            return Err(invalid(format!("function {i} has an unknown type")));
+        }
+        if !in_text(&f.code) {
+            return Err(invalid(format!("function {i}'s code lies outside .text")));
+        }
+        if f.import.is_some() != (i < data.num_imported_funcs as usize) {
+            return Err(invalid(format!("function {i}: imports must come first")));
+        }
+        if f.trap_sites.windows(2).any(|w| w[0].offset > w[1].offset)
+            || f.trap_sites.iter().any(|t| t.offset >= f.code.len.max(1))
+        {
+            return Err(invalid(format!("function {i}: bad trap table")));
+        }
+    }
+    if data
+        .functions
+        .windows(2)
+        .any(|w| w[0].code.offset > w[1].code.offset)
+    {
+        return Err(invalid("functions are not laid out in order"));
+    }
+    for t in &data.trampolines {
+        if t.func_index as usize >= nfuncs || !in_text(&t.code) {
+            return Err(invalid("bad trampoline"));
+        }
+    }
+    if data
+        .trampolines
+        .windows(2)
+        .any(|w| w[0].func_index >= w[1].func_index)
+    {
+        return Err(invalid("trampolines are not sorted"));
+    }
+    for e in &data.exports {
+        let ok = match e.kind {
+            ExportKind::Func(i) => data.trampoline(i).is_some() && data.funcref_slot(i).is_some(),
+            ExportKind::Table(i) => (i as usize) < data.tables.len(),
+            ExportKind::Memory => data.memory.is_some(),
+            ExportKind::Global(i) => (i as usize) < data.globals.len(),
+        };
+        if !ok {
+            return Err(invalid(format!("export {:?} refers to nothing", e.name)));
+        }
+    }
+    if let Some(s) = data.start {
+        if data.trampoline(s).is_none() {
+            return Err(invalid("the start function has no entry point"));
+        }
+        if data
+            .func_type(s)
+            .map_or(true, |t| !t.params.is_empty() || !t.results.is_empty())
+        {
+            return Err(invalid("the start function must take and return nothing"));
+        }
+    }
+    if data.funcref_slots.windows(2).any(|w| w[0] >= w[1])
+        || data.funcref_slots.iter().any(|f| *f as usize >= nfuncs)
+    {
+        return Err(invalid("bad funcref slots"));
+    }
+    for (i, g) in data.globals.iter().enumerate() {
+        match (&g.init, &g.import) {
+            (Some(init), None) => check_expr(data, init, &format!("global {i}"))?,
+            (None, Some(_)) => {}
+            _ => {
+                return Err(invalid(format!(
+                    "global {i} is neither defined nor imported"
+                )))
+            }
+        }
+    }
+    for (i, e) in data.elements.iter().enumerate() {
+        let what = format!("element segment {i}");
+        if let ElemSegmentKind::Active { table, offset } = &e.kind {
+            if *table as usize >= data.tables.len() {
+                return Err(invalid(format!("{what} names a table that does not exist")));
+            }
+            check_expr(data, offset, &what)?;
+        }
+        match &e.items {
+            ElemItems::Functions(fs) => {
+                if fs.iter().any(|f| data.funcref_slot(*f).is_none()) {
+                    return Err(invalid(format!(
+                        "{what} names a function that cannot be referenced"
+                    )));
+                }
+            }
+            ElemItems::Exprs(es) => {
+                for ex in es {
+                    check_expr(data, ex, &what)?;
+                }
+            }
+        }
+    }
+    for (i, d) in data.data_segments.iter().enumerate() {
+        if let Some(offset) = &d.active_offset {
+            check_expr(data, offset, &format!("data segment {i}"))?;
+            if data.memory.is_none() {
+                return Err(invalid(format!("data segment {i} without a memory")));
+            }
+        }
+    }
+    if let Some(m) = &data.memory {
+        let h = &m.heap;
+        if h.reserved_size % WASM_PAGE_SIZE != 0 || h.guard_size % PAGE_SIZE != 0 {
+            return Err(invalid("heap reservation is not page-aligned"));
+        }
+        if h.initial_pages.saturating_mul(WASM_PAGE_SIZE) > h.reserved_size {
+            return Err(invalid(
+                "initial memory is larger than the heap reservation",
+            ));
+        }
+    }
+    let mut end = 0;
+    for c in &data.image.chunks {
+        let aligned = c.heap_offset % PAGE_SIZE == 0
+            && c.section_offset % PAGE_SIZE == 0
+            && c.len % PAGE_SIZE == 0;
+        let in_section = c
+            .section_offset
+            .checked_add(c.len)
+            .is_some_and(|e| e <= heap_len);
+        let initial = data
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.heap.initial_pages * WASM_PAGE_SIZE);
+        if !aligned || !in_section || c.heap_offset < end || c.heap_offset + c.len > initial {
+            return Err(invalid("bad memory image chunk"));
+        }
+        end = c.heap_offset + c.len;
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The runtime functions that generated code calls (memory and table
+//! instructions too large to inline, and float libcalls), and the symbol
+//! table the loader resolves relocations against.
+//!
+//! Builtins run on the guest's stack, called from guest code. They must not
+//! unwind into guest frames: each body runs under `guarded`, which turns a
+//! panic into the termination of the instance.
+
+use lucet_module::Builtin;
+
+use crate::instance::{guarded, instance_from_vmctx};
+
+/// The address of the runtime symbol `name`, for relocations.
+pub fn runtime_symbol(name: &str) -> Option<usize> {
+    if let Some(b) = Builtin::from_symbol(name) {
+        return Some(match b {
+            Builtin::MemoryGrow => memory_grow as *const () as usize,
+            Builtin::MemoryFill => memory_fill as *const () as usize,
+            Builtin::MemoryCopy => memory_copy as *const () as usize,
+            Builtin::MemoryInit => memory_init as *const () as usize,
+            Builtin::DataDrop => data_drop as *const () as usize,
+            Builtin::TableGrow => table_grow as *const () as usize,
+            Builtin::TableFill => table_fill as *const () as usize,
+            Builtin::TableCopy => table_copy as *const () as usize,
+            Builtin::TableInit => table_init as *const () as usize,
+            Builtin::ElemDrop => elem_drop as *const () as usize,
+        });
+    }
+    Some(match name {
+        "ceilf" => ceilf as *const () as usize,
+        "ceil" => ceil as *const () as usize,
+        "floorf" => floorf as *const () as usize,
+        "floor" => floor as *const () as usize,
+        "truncf" => truncf as *const () as usize,
+        "trunc" => trunc as *const () as usize,
+        "nearbyintf" => nearbyintf as *const () as usize,
+        "nearbyint" => nearbyint as *const () as usize,
+        "fmaf" => fmaf as *const () as usize,
+        "fma" => fma as *const () as usize,
+        _ => return None,
+    })
+}
+
+/// Status a checked builtin returns: generated code traps on nonzero.
+const OK: u32 = 0;
+const OUT_OF_BOUNDS: u32 = 1;
+
+fn status(ok: bool) -> u32 {
+    if ok {
+        OK
+    } else {
+        OUT_OF_BOUNDS
+    }
+}
+
+extern "C" fn memory_grow(vmctx: *mut u8, delta: u32) -> u32 {
+    // SAFETY: generated code passes its own, live vmctx.
+    guarded(vmctx, || {
+        unsafe { (*instance_from_vmctx(vmctx)).grow_memory(delta) }.unwrap_or(u32::MAX)
+    })
+}
+
+extern "C" fn memory_fill(vmctx: *mut u8, dst: u32, val: u32, len: u32) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe { (*instance_from_vmctx(vmctx)).memory_fill(dst, val as u8, len) })
+    })
+}
+
+extern "C" fn memory_copy(vmctx: *mut u8, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe { (*instance_from_vmctx(vmctx)).memory_copy(dst, src, len) })
+    })
+}
+
+extern "C" fn memory_init(vmctx: *mut u8, seg: u32, dst: u32, src: u32, len: u32) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe { (*instance_from_vmctx(vmctx)).memory_init(seg, dst, src, len) })
+    })
+}
+
+extern "C" fn data_drop(vmctx: *mut u8, seg: u32) {
+    // SAFETY: as above.
+    guarded(vmctx, || unsafe {
+        (*instance_from_vmctx(vmctx)).data_drop(seg)
+    })
+}
+
+extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: u64) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        unsafe { (*instance_from_vmctx(vmctx)).table_grow(table, delta, init) }.unwrap_or(u32::MAX)
+    })
+}
+
+extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: u64, len: u32) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe { (*instance_from_vmctx(vmctx)).table_fill(table, dst, val, len) })
+    })
+}
+
+extern "C" fn table_copy(
+    vmctx: *mut u8,
+    dst_table: u32,
+    src_table: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe {
+            (*instance_from_vmctx(vmctx)).table_copy(dst_table, src_table, dst, src, len)
+        })
+    })
+}
+
+extern "C" fn table_init(
+    vmctx: *mut u8,
+    table: u32,
+    seg: u32,
+    dst: u32,
+    src: u32,
+    len: u32,
+) -> u32 {
+    // SAFETY: as above.
+    guarded(vmctx, || {
+        status(unsafe { (*instance_from_vmctx(vmctx)).table_init(table, seg, dst, src, len) })
+    })
+}
+
+extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
+    // SAFETY: as above.
+    guarded(vmctx, || unsafe {
+        (*instance_from_vmctx(vmctx)).elem_drop(seg)
+    })
+}
+
+extern "C" fn ceilf(x: f32) -> f32 {
+    x.ceil()
+}
+extern "C" fn ceil(x: f64) -> f64 {
+    x.ceil()
+}
+extern "C" fn floorf(x: f32) -> f32 {
+    x.floor()
+}
+extern "C" fn floor(x: f64) -> f64 {
+    x.floor()
+}
+extern "C" fn truncf(x: f32) -> f32 {
+    x.trunc()
+}
+extern "C" fn trunc(x: f64) -> f64 {
+    x.trunc()
+}
+extern "C" fn nearbyintf(x: f32) -> f32 {
+    x.round_ties_even()
+}
+extern "C" fn nearbyint(x: f64) -> f64 {
+    x.round_ties_even()
+}
+extern "C" fn fmaf(a: f32, b: f32, c: f32) -> f32 {
+    a.mul_add(b, c)
+}
+extern "C" fn fma(a: f64, b: f64, c: f64) -> f64 {
+    a.mul_add(b, c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_and_libcall_resolves() {
+        for b in Builtin::ALL {
+            assert!(runtime_symbol(b.symbol()).is_some(), "{}", b.symbol());
+        }
+        for name in ["floorf", "nearbyint", "fma"] {
+            assert!(runtime_symbol(name).is_some());
+        }
+        assert!(runtime_symbol("system").is_none());
+        assert_eq!(nearbyintf(2.5), 2.0);
+        assert_eq!(nearbyint(-3.5), -4.0);
+    }
+}

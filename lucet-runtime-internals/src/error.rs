@@ -1,0 +1,99 @@
+//! The runtime's errors.
+
+use lucet_module::{FuncType, TrapCode};
+
+use crate::instance::TerminationDetails;
+
+/// Everything that can go wrong loading, instantiating or running a module.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Every slot of the region holds a live instance.
+    #[error("region is full: all {0} slots hold live instances")]
+    RegionFull(usize),
+    /// Guest code trapped.
+    #[error("trap: {code} in \"{function}\"")]
+    Trap {
+        /// Why.
+        code: TrapCode,
+        /// The function it trapped in.
+        function: String,
+        /// Byte offset of the faulting instruction in the function's code.
+        offset: u32,
+    },
+    /// A host function terminated the instance.
+    #[error("terminated: {0}")]
+    Terminated(TerminationDetails),
+    /// A function the module imports is not provided.
+    #[error("unknown import {0}")]
+    UnknownImport(String),
+    /// An import is provided with another type.
+    #[error("import {import}: module expects {expected}, host provides {provided}")]
+    ImportTypeMismatch {
+        /// `module.name`
+        import: String,
+        /// The module's type.
+        expected: String,
+        /// The provided type.
+        provided: String,
+    },
+    /// No exported function of that name.
+    #[error("no exported function {0:?}")]
+    ExportNotFound(String),
+    /// Arguments do not match the function's signature.
+    #[error("{func}: expected arguments {expected}, got ({got})")]
+    ArgumentMismatch {
+        /// The function.
+        func: String,
+        /// Its signature.
+        expected: FuncType,
+        /// The types of the given arguments.
+        got: String,
+    },
+    /// The compiled file is unusable.
+    #[error("invalid module file: {0}")]
+    InvalidModule(String),
+    /// The compiled file's metadata is unreadable.
+    #[error(transparent)]
+    Metadata(#[from] lucet_module::Error),
+    /// Reading a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The module needs more than the region's limits allow.
+    #[error("limits exceeded: {0}")]
+    LimitsExceeded(String),
+    /// The limits themselves are invalid.
+    #[error("invalid limits: {0}")]
+    InvalidLimits(String),
+    /// The instance is not in a state that allows the operation.
+    #[error("instance state: {0}")]
+    InvalidState(&'static str),
+    /// A host function accessed guest memory out of bounds.
+    #[error("guest memory access out of bounds: {len} bytes at {ptr:#x}")]
+    MemoryOutOfBounds {
+        /// Guest address.
+        ptr: u64,
+        /// Length.
+        len: u64,
+    },
+    /// A value of the wrong type was used.
+    #[error("type mismatch: {0}")]
+    TypeMismatch(String),
+    /// A system call failed.
+    #[error("system error: {0}")]
+    System(String),
+}
+
+impl Error {
+    /// The trap code, when this error is a trap.
+    pub fn trap_code(&self) -> Option<TrapCode> {
+        match self {
+            Error::Trap { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! Instantiation, reset and teardown: from an empty slot to an instance
+//! whose memory, globals, tables and header are set up and whose start
+//! function has run — and back.
+//!
+//! The memory image is mapped copy-on-write from the module's file, so
+//! instantiation does no work proportional to the module's data. Segments
+//! that could not be baked into the image (offsets from imported globals)
+//! are applied here, in order, with the specification's bounds checks.
+
+use std::ptr;
+use std::sync::Arc;
+
+use lucet_module::{
+    ConstExpr, ConstOp, ElemItems, ElemSegmentKind, FuncImport, FuncRef, InstanceHeader, MemoryDef,
+    TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
+};
+
+use super::{Instance, InstanceHandle, State, Table};
+use crate::module::Module;
+use crate::region::{MmapRegion, Slot, SlotLayout};
+use crate::sys::context::Context;
+use crate::sys::mmap::{self, Protection};
+use crate::{EmbedCtx, Error, Limits, Val};
+
+/// Most elements a table may grow to.
+const TABLE_ELEMENT_LIMIT: u32 = 10_000_000;
+
+/// Bytes of the globals area a module needs: its globals, then storage for
+/// the values of imported globals.
+fn globals_bytes(module: &Module) -> u64 {
+    let data = module.metadata();
+    let imported = data.globals.iter().filter(|g| g.import.is_some()).count();
+    (data.globals.len() + imported) as u64 * InstanceHeader::GLOBAL_SLOT_SIZE as u64
+}
+
+/// Checks that `module` can be instantiated in slots of `layout`.
+pub(crate) fn check_fits(
+    module: &Module,
+    limits: &Limits,
+    layout: &SlotLayout,
+) -> Result<(), Error> {
+    let data = module.metadata();
+    if let Some(m) = &data.memory {
+        let needed = m.heap.reserved_size + m.heap.guard_size;
+        if needed > layout.heap_space as u64 {
+            return Err(Error::LimitsExceeded(format!(
+                "the module was compiled for {} bytes of heap reservation and {} of guard; the region provides {} bytes of heap address space",
+                m.heap.reserved_size, m.heap.guard_size, layout.heap_space
+            )));
+        }
+        let initial = m.heap.initial_pages * WASM_PAGE_SIZE;
+        if initial > limits.heap_memory_size {
+            return Err(Error::LimitsExceeded(format!(
+                "the module needs {initial} bytes of initial memory; the region allows {}",
+                limits.heap_memory_size
+            )));
+        }
+    }
+    let globals = globals_bytes(module);
+    if globals > layout.globals_size as u64 {
+        return Err(Error::LimitsExceeded(format!(
+            "the module needs {globals} bytes of globals; the region allows {}",
+            layout.globals_size
+        )));
+    }
+    Ok(())
+}
+
+/// Creates an instance in `slot` and initializes it.
+pub(crate) fn instantiate(
+    region: Arc<MmapRegion>,
+    slot: Slot,
+    module: Arc<Module>,
+    embed_ctx: EmbedCtx,
+) -> Result<InstanceHandle, Error> {
+    let limits = region.limits();
+    let heap_limit = match &module.metadata().memory {
+        Some(m) => {
+            let module_max = m.heap.max_pages.unwrap_or(65536).min(65536) * WASM_PAGE_SIZE;
+            limits
+                .heap_memory_size
+                .min(m.heap.reserved_size)
+                .min(module_max)
+        }
+        None => 0,
+    };
+    let inst = slot.base as *mut Instance;
+    // SAFETY: the slot was just taken from the free list, so its instance
+    // page (read-write, page-aligned, large enough by the assertion on
+    // `Instance`) holds nothing live.
+    unsafe {
+        ptr::write(
+            inst,
+            Instance {
+                module,
+                region,
+                slot,
+                heap_limit,
+                heap_mapped: 0,
+                state: State::Ready,
+                exit: None,
+                host_ctx: Context::default(),
+                guest_ctx: Context::default(),
+                values: Vec::new(),
+                running_func: 0,
+                func_imports: Vec::new(),
+                funcrefs: Vec::new(),
+                tables: Vec::new(),
+                table_ptrs: Vec::new(),
+                dropped_data: Vec::new(),
+                dropped_elems: Vec::new(),
+                embed_ctx,
+                resume_val: None,
+                unwind_requested: false,
+            },
+        );
+    }
+    // From here on, dropping the handle cleans the slot up, on error too.
+    let handle = InstanceHandle {
+        // SAFETY: `inst` is the slot's base address, never null.
+        inst: unsafe { ptr::NonNull::new_unchecked(inst) },
+    };
+    // SAFETY: the handle owns the instance exclusively.
+    unsafe { initialize(inst)? };
+    Ok(handle)
+}
+
+/// Sets up memory, globals, tables and the header, then runs the start
+/// function.
+///
+/// # Safety
+/// `inst` must be live, not running, with its heap decommitted.
+pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
+    // SAFETY: exclusive access until the start function runs, which goes
+    // through `run_func` with no reference held.
+    let start = unsafe {
+        let this = &mut *inst;
+        this.setup_memory()?;
+        this.setup_functions();
+        this.write_header();
+        this.setup_globals()?;
+        this.setup_tables()?;
+        this.apply_data_segments()?;
+        this.state = State::Ready;
+        this.module.metadata().start
+    };
+    if let Some(start) = start {
+        // SAFETY: as above.
+        unsafe { Instance::run_func(inst, start, &[])? };
+    }
+    Ok(())
+}
+
+fn trap_at_instantiation(code: TrapCode) -> Error {
+    Error::Trap {
+        code,
+        function: "<instantiation>".to_string(),
+        offset: 0,
+    }
+}
+
+impl Instance {
+    /// Makes the initial memory accessible and maps the image over it.
+    fn setup_memory(&mut self) -> Result<(), Error> {
+        let data = self.module.metadata();
+        let initial = data
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.heap.initial_pages * WASM_PAGE_SIZE);
+        let heap = self.slot.heap();
+        // SAFETY: the heap range lies in this slot's reservation and is
+        // unused (decommitted).
+        unsafe {
+            mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
+            self.heap_mapped = initial;
+            let image = self.module.image();
+            for chunk in &data.image.chunks {
+                mmap::map_file_cow(
+                    heap.add(chunk.heap_offset as usize),
+                    chunk.len as usize,
+                    &image.file,
+                    image.offset + chunk.section_offset,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives back the heap's memory, leaving it inaccessible.
+    pub(super) fn teardown(&mut self) -> Result<(), Error> {
+        let len = self.heap_mapped as usize;
+        self.heap_mapped = 0;
+        // SAFETY: the range lies in this slot's heap reservation; the
+        // instance is not running, so nothing refers into it.
+        unsafe {
+            (*self.header()).memory.current_length = 0;
+            mmap::decommit(self.slot.heap(), len)
+        }
+    }
+
+    /// Builds the import table and the funcref records.
+    fn setup_functions(&mut self) {
+        let vmctx = self.vmctx();
+        let module = self.module.clone();
+        let data = module.metadata();
+        self.func_imports.clear();
+        for f in module.func_imports() {
+            let (code, fdata) = f.host.entry();
+            self.func_imports.push(FuncImport {
+                code: code as *const u8,
+                vmctx,
+                data: fdata,
+            });
+        }
+        self.funcrefs.clear();
+        for &f in &data.funcref_slots {
+            let type_index = data.functions[f as usize].type_index;
+            self.funcrefs.push(FuncRef {
+                code: module.function_address(f) as *const u8,
+                type_id: module.type_ids()[type_index as usize] as u64,
+                vmctx,
+            });
+        }
+    }
+
+    fn write_header(&mut self) {
+        let limits = self.region.limits();
+        let stack_limit = self.slot.stack_bottom() as usize + limits.host_stack_reserve() as usize;
+        let memory_length = self.heap_mapped;
+        let header = InstanceHeader {
+            instance: self as *mut Instance as *mut std::ffi::c_void,
+            func_imports: self.func_imports.as_ptr(),
+            funcrefs: self.funcrefs.as_ptr(),
+            type_ids: self.module.type_ids().as_ptr(),
+            tables: ptr::null(),
+            globals: self.slot.globals(),
+            memory: MemoryDef {
+                base: self.slot.heap(),
+                current_length: memory_length,
+            },
+            imported_memory: ptr::null_mut(),
+            stack_limit,
+            epoch_deadline: u64::MAX,
+            magic: InstanceHeader::MAGIC,
+        };
+        // SAFETY: the header's place at the end of the instance page is ours.
+        unsafe { ptr::write(self.header(), header) };
+    }
+
+    fn global_slot(&self, index: u32) -> *mut ValRaw {
+        self.slot
+            .globals()
+            .wrapping_add((index * InstanceHeader::GLOBAL_SLOT_SIZE) as usize)
+            as *mut ValRaw
+    }
+
+    /// Where global `index`'s value is stored.
+    fn global_storage(&self, index: u32) -> *mut ValRaw {
+        let slot = self.global_slot(index);
+        if self.module.metadata().globals[index as usize]
+            .import
+            .is_some()
+        {
+            // SAFETY: an imported global's slot holds the pointer written by
+            // `setup_globals`.
+            unsafe { *(slot as *const *mut ValRaw) }
+        } else {
+            slot
+        }
+    }
+
+    /// The value of global `index`.
+    pub(crate) fn global(&self, index: u32) -> Val {
+        let ty = self.module.metadata().globals[index as usize].ty;
+        // SAFETY: storage of a global of this instance, valid while it lives.
+        Val::from_raw(unsafe { &*self.global_storage(index) }, ty)
+    }
+
+    /// Sets global `index`, which must be mutable and of `val`'s type.
+    pub(crate) fn set_global(&mut self, index: u32, val: Val) -> Result<(), Error> {
+        let spec = self
+            .module
+            .metadata()
+            .globals
+            .get(index as usize)
+            .ok_or_else(|| Error::TypeMismatch(format!("no global {index}")))?;
+        if !spec.mutable {
+            return Err(Error::TypeMismatch(format!("global {index} is immutable")));
+        }
+        if spec.ty != val.ty() {
+            return Err(Error::TypeMismatch(format!(
+                "global {index} is {}, not {}",
+                spec.ty,
+                val.ty()
+            )));
+        }
+        // SAFETY: as in `global`, exclusively through `&mut self`.
+        unsafe { *self.global_storage(index) = val.to_raw() };
+        Ok(())
+    }
+
+    /// Evaluates a constant expression (globals before it are initialized).
+    fn eval(&self, expr: &ConstExpr) -> ValRaw {
+        let mut stack: Vec<ValRaw> = Vec::with_capacity(2);
+        let pop = |stack: &mut Vec<ValRaw>| stack.pop().unwrap_or_default();
+        for op in &expr.0 {
+            let v = match *op {
+                ConstOp::I32Const(v) => ValRaw::from_i32(v),
+                ConstOp::I64Const(v) => ValRaw::from_i64(v),
+                ConstOp::F32Const(v) => ValRaw::from_u32(v),
+                ConstOp::F64Const(v) => ValRaw::from_u64(v),
+                ConstOp::V128Const(v) => ValRaw::from_u128(v),
+                // SAFETY: indices were checked at load; earlier globals are set.
+                ConstOp::GlobalGet(g) => unsafe { *self.global_storage(g) },
+                ConstOp::RefNull(_) => ValRaw::default(),
+                ConstOp::RefFunc(f) => ValRaw::from_u64(self.funcref_address(f)),
+                ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
+                    let b = pop(&mut stack).get_i32();
+                    let a = pop(&mut stack).get_i32();
+                    ValRaw::from_i32(match op {
+                        ConstOp::I32Add => a.wrapping_add(b),
+                        ConstOp::I32Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+                ConstOp::I64Add | ConstOp::I64Sub | ConstOp::I64Mul => {
+                    let b = pop(&mut stack).get_i64();
+                    let a = pop(&mut stack).get_i64();
+                    ValRaw::from_i64(match op {
+                        ConstOp::I64Add => a.wrapping_add(b),
+                        ConstOp::I64Sub => a.wrapping_sub(b),
+                        _ => a.wrapping_mul(b),
+                    })
+                }
+            };
+            stack.push(v);
+        }
+        pop(&mut stack)
+    }
+
+    /// The address of function `f`'s funcref record (0 if it has none).
+    pub(crate) fn funcref_address(&self, f: u32) -> u64 {
+        match self.module.metadata().funcref_slot(f) {
+            Some(i) => &self.funcrefs[i as usize] as *const FuncRef as u64,
+            None => 0,
+        }
+    }
+
+    fn setup_globals(&mut self) -> Result<(), Error> {
+        let module = self.module.clone();
+        let data = module.metadata();
+        let mut next_import = 0;
+        for (i, g) in data.globals.iter().enumerate() {
+            let slot = self.global_slot(i as u32);
+            if g.import.is_some() {
+                let storage = self.global_slot((data.globals.len() + next_import) as u32);
+                let value = module.global_imports()[next_import];
+                next_import += 1;
+                // SAFETY: both slots lie in the globals area, which
+                // `check_fits` made sure is large enough.
+                unsafe {
+                    *storage = value.to_raw();
+                    *(slot as *mut ValRaw) = ValRaw::default();
+                    *(slot as *mut *mut ValRaw) = storage;
+                }
+            } else if let Some(init) = &g.init {
+                let v = self.eval(init);
+                // SAFETY: as above.
+                unsafe { *slot = v };
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluates element segment item `i` to a table element.
+    pub(super) fn elem_item(&self, items: &ElemItems, i: usize) -> u64 {
+        match items {
+            ElemItems::Functions(fs) => self.funcref_address(fs[i]),
+            ElemItems::Exprs(es) => self.eval(&es[i]).get_u64(),
+        }
+    }
+
+    fn setup_tables(&mut self) -> Result<(), Error> {
+        let module = self.module.clone();
+        let data = module.metadata();
+        self.tables.clear();
+        for t in &data.tables {
+            let mut elements = vec![0u64; t.min as usize];
+            let def = Box::new(TableDef {
+                base: elements.as_mut_ptr(),
+                len: t.min,
+                _pad: 0,
+            });
+            self.tables.push(Table {
+                def,
+                elements,
+                max: t.max.unwrap_or(u32::MAX).min(TABLE_ELEMENT_LIMIT),
+            });
+        }
+        self.table_ptrs = self
+            .tables
+            .iter_mut()
+            .map(|t| &mut *t.def as *mut TableDef)
+            .collect();
+        // SAFETY: the header was written by `write_header`.
+        unsafe { (*self.header()).tables = self.table_ptrs.as_ptr() };
+
+        self.dropped_elems = vec![false; data.elements.len()];
+        for (seg_index, seg) in data.elements.iter().enumerate() {
+            match &seg.kind {
+                ElemSegmentKind::Active { table, offset } => {
+                    let offset = self.eval(offset).get_u32();
+                    let n = seg.items.len();
+                    let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
+                    let t = &mut self.tables[*table as usize];
+                    let end = offset as u64 + n as u64;
+                    if end > t.elements.len() as u64 {
+                        return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
+                    }
+                    t.elements[offset as usize..end as usize].copy_from_slice(&items);
+                    self.dropped_elems[seg_index] = true;
+                }
+                ElemSegmentKind::Declared => self.dropped_elems[seg_index] = true,
+                ElemSegmentKind::Passive => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_data_segments(&mut self) -> Result<(), Error> {
+        let module = self.module.clone();
+        let data = module.metadata();
+        self.dropped_data = vec![false; data.data_segments.len()];
+        for (i, seg) in data.data_segments.iter().enumerate() {
+            let Some(offset) = &seg.active_offset else {
+                continue;
+            };
+            self.dropped_data[i] = true;
+            if seg.in_image {
+                continue;
+            }
+            let offset = self.eval(offset).get_u32() as u64;
+            let end = offset + seg.bytes.len() as u64;
+            let memory = self.memory_mut();
+            if end > memory.len() as u64 {
+                return Err(trap_at_instantiation(TrapCode::HeapOutOfBounds));
+            }
+            memory[offset as usize..end as usize].copy_from_slice(&seg.bytes);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,719 @@
+//! Instances: a module instantiated in a region slot, and the handle that
+//! owns it.
+//!
+//! The `Instance` lives at the start of its slot's instance page; generated
+//! code finds it through `InstanceHeader::instance`. Running a function
+//! prepares the slot's stack to make an array call into the function's
+//! trampoline and switches to it; the run ends when the guest returns,
+//! yields, traps (the signal handler records the trap and redirects the
+//! thread back to the host context) or is terminated by a host function.
+//!
+//! Aliasing discipline: while guest code runs, host functions reach the
+//! instance through raw pointers from `vmctx`. The functions here therefore
+//! work on `*mut Instance` and never hold a `&mut Instance` across a context
+//! switch.
+
+mod init;
+mod ops;
+
+use std::any::Any;
+use std::cell::Cell;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+use std::sync::Arc;
+
+use lucet_module::{ExportKind, FuncImport, FuncRef, InstanceHeader, TableDef, TrapCode, ValRaw};
+
+use crate::module::Module;
+use crate::region::{MmapRegion, Slot};
+use crate::sys::{context, context::Context, signals};
+use crate::{EmbedCtx, Error, Val, Vmctx};
+
+pub(crate) use init::{check_fits, instantiate};
+
+thread_local! {
+    /// The instance whose guest code this thread is running, if any.
+    static CURRENT_INSTANCE: Cell<*mut Instance> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// What a run returned.
+#[derive(Debug)]
+pub enum RunResult {
+    /// The function returned these values.
+    Returned(Vec<Val>),
+    /// A host function yielded; resume the instance to continue.
+    Yielded(YieldedVal),
+}
+
+impl RunResult {
+    /// The returned values, or an error if the instance yielded.
+    pub fn returned(self) -> Result<Vec<Val>, Error> {
+        match self {
+            RunResult::Returned(v) => Ok(v),
+            RunResult::Yielded(_) => Err(Error::InvalidState("the instance yielded")),
+        }
+    }
+
+    /// The yielded value, or an error if the function returned.
+    pub fn yielded(self) -> Result<YieldedVal, Error> {
+        match self {
+            RunResult::Yielded(v) => Ok(v),
+            RunResult::Returned(_) => Err(Error::InvalidState("the function returned")),
+        }
+    }
+
+    /// Whether the instance yielded.
+    pub fn is_yielded(&self) -> bool {
+        matches!(self, RunResult::Yielded(_))
+    }
+}
+
+/// The value a host function yielded with.
+pub struct YieldedVal(Option<Box<dyn Any + Send>>);
+
+impl fmt::Debug for YieldedVal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => write!(f, "YieldedVal(none)"),
+            Some(_) => write!(f, "YieldedVal(..)"),
+        }
+    }
+}
+
+impl YieldedVal {
+    /// Whether the host function yielded without a value.
+    pub fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+
+    /// The value, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.as_ref()?.downcast_ref()
+    }
+
+    /// Takes the value, if it is a `T`.
+    pub fn downcast<T: Any>(self) -> Result<T, YieldedVal> {
+        match self.0 {
+            Some(b) => b
+                .downcast::<T>()
+                .map(|b| *b)
+                .map_err(|b| YieldedVal(Some(b))),
+            None => Err(YieldedVal(None)),
+        }
+    }
+}
+
+/// Why a host function ended the instance's run.
+pub enum TerminationDetails {
+    /// The host called `Vmctx::terminate` with this value.
+    Provided(Box<dyn Any + Send>),
+    /// A host function (or runtime builtin) panicked with this message.
+    HostPanic(String),
+}
+
+impl TerminationDetails {
+    /// The value given to `Vmctx::terminate`, if it is a `T`.
+    pub fn provided<T: Any>(&self) -> Option<&T> {
+        match self {
+            TerminationDetails::Provided(b) => b.downcast_ref(),
+            TerminationDetails::HostPanic(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for TerminationDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for TerminationDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TerminationDetails::HostPanic(m) => write!(f, "host function panicked: {m}"),
+            TerminationDetails::Provided(b) => {
+                if let Some(s) = b.downcast_ref::<String>() {
+                    write!(f, "{s}")
+                } else if let Some(s) = b.downcast_ref::<&str>() {
+                    write!(f, "{s}")
+                } else {
+                    write!(f, "the host terminated the instance")
+                }
+            }
+        }
+    }
+}
+
+/// The panic payload `Vmctx::terminate` unwinds with.
+pub(crate) struct TerminationSignal(pub Box<dyn Any + Send>);
+
+/// The panic payload that unwinds a yielded host function when its instance
+/// is reset or dropped.
+pub(crate) struct ForcedUnwind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Can run.
+    Ready,
+    /// Guest code (or a host function it called) is on the CPU.
+    Running,
+    /// Suspended in a host function's yield.
+    Yielded,
+}
+
+/// A trap as the signal handler records it (no allocation).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrapRecord {
+    code: TrapCode,
+    func_index: Option<u32>,
+    offset: u32,
+}
+
+/// Why the guest left the CPU, other than returning.
+pub(crate) enum Exit {
+    Yield(Option<Box<dyn Any + Send>>),
+    Trap(TrapRecord),
+    Terminated(TerminationDetails),
+}
+
+/// A table's storage.
+pub(crate) struct Table {
+    pub def: Box<TableDef>,
+    pub elements: Vec<u64>,
+    pub max: u32,
+}
+
+/// An instance of a module in a slot.
+pub struct Instance {
+    module: Arc<Module>,
+    region: Arc<MmapRegion>,
+    slot: Slot,
+    /// Most bytes of linear memory this instance may have.
+    heap_limit: u64,
+    /// Bytes of the heap made accessible since instantiation.
+    heap_mapped: u64,
+    state: State,
+    exit: Option<Exit>,
+    host_ctx: Context,
+    guest_ctx: Context,
+    /// The array-call buffer of the current run.
+    values: Vec<ValRaw>,
+    running_func: u32,
+    func_imports: Vec<FuncImport>,
+    funcrefs: Vec<FuncRef>,
+    tables: Vec<Table>,
+    table_ptrs: Vec<*mut TableDef>,
+    dropped_data: Vec<bool>,
+    dropped_elems: Vec<bool>,
+    embed_ctx: EmbedCtx,
+    resume_val: Option<Box<dyn Any + Send>>,
+    unwind_requested: bool,
+}
+
+const _: () = assert!(
+    std::mem::size_of::<Instance>() + InstanceHeader::SIZE as usize <= 4096,
+    "the instance and its header must fit in the instance page"
+);
+
+/// The instance that owns `vmctx`.
+///
+/// # Safety
+/// `vmctx` must be the vmctx of a live instance (as generated code passes to
+/// builtins and host functions).
+pub(crate) unsafe fn instance_from_vmctx(vmctx: *mut u8) -> *mut Instance {
+    // SAFETY: the header sits directly below vmctx in the instance page.
+    unsafe {
+        let header = vmctx.sub(InstanceHeader::SIZE as usize) as *const InstanceHeader;
+        debug_assert_eq!((*header).magic, InstanceHeader::MAGIC);
+        (*header).instance as *mut Instance
+    }
+}
+
+impl Instance {
+    fn header(&self) -> *mut InstanceHeader {
+        self.slot.heap().wrapping_sub(InstanceHeader::SIZE as usize) as *mut InstanceHeader
+    }
+
+    fn vmctx(&self) -> *mut u8 {
+        self.slot.heap()
+    }
+
+    /// Current size of linear memory in bytes.
+    pub(crate) fn memory_len(&self) -> u64 {
+        // SAFETY: the header is inside the instance page, valid for the
+        // instance's life.
+        unsafe { (*self.header()).memory.current_length }
+    }
+
+    /// The accessible linear memory.
+    pub(crate) fn memory(&self) -> &[u8] {
+        // SAFETY: `memory_len` bytes from the heap base are mapped read-write
+        // for as long as the instance lives (memory never shrinks).
+        unsafe { std::slice::from_raw_parts(self.slot.heap(), self.memory_len() as usize) }
+    }
+
+    /// The accessible linear memory, mutably.
+    pub(crate) fn memory_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `memory`; `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.slot.heap(), self.memory_len() as usize) }
+    }
+
+    pub(crate) fn embed_ctx(&self) -> &EmbedCtx {
+        &self.embed_ctx
+    }
+
+    pub(crate) fn embed_ctx_mut(&mut self) -> &mut EmbedCtx {
+        &mut self.embed_ctx
+    }
+
+    pub(crate) fn module(&self) -> &Arc<Module> {
+        &self.module
+    }
+
+    /// Switches to the guest context and back, with this instance marked as
+    /// the thread's running instance and the slot's signal stack installed.
+    ///
+    /// # Safety
+    /// `inst` must be live, with `guest_ctx` prepared or saved by a yield.
+    unsafe fn switch_to_guest(inst: *mut Instance) {
+        let previous = CURRENT_INSTANCE.with(|c| c.replace(inst));
+        // SAFETY: the slot's signal stack belongs to this instance while it
+        // runs; it is replaced again before this function returns.
+        unsafe {
+            let altstack =
+                signals::set_altstack((*inst).slot.sigstack(), (*inst).slot.layout.sigstack_size);
+            (*inst).state = State::Running;
+            context::swap(
+                ptr::addr_of_mut!((*inst).host_ctx),
+                ptr::addr_of!((*inst).guest_ctx),
+            );
+            signals::restore_altstack(altstack);
+        }
+        CURRENT_INSTANCE.with(|c| c.set(previous));
+    }
+
+    /// Runs function `index` with `args` on a fresh guest stack.
+    ///
+    /// # Safety
+    /// `inst` must be live and not borrowed.
+    unsafe fn run_func(inst: *mut Instance, index: u32, args: &[Val]) -> Result<RunResult, Error> {
+        // SAFETY: the caller guarantees exclusive access; the references made
+        // here end before the context switch.
+        unsafe {
+            match (*inst).state {
+                State::Ready => {}
+                State::Yielded => {
+                    return Err(Error::InvalidState(
+                        "the instance is yielded: resume or reset it first",
+                    ))
+                }
+                State::Running => {
+                    return Err(Error::InvalidState("the instance is already running"))
+                }
+            }
+            let module = &*(*inst).module;
+            let data = module.metadata();
+            let ty = data
+                .func_type(index)
+                .ok_or_else(|| Error::ExportNotFound(format!("func[{index}]")))?;
+            if args.len() != ty.params.len()
+                || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t)
+            {
+                return Err(Error::ArgumentMismatch {
+                    func: data.display_name(index),
+                    expected: ty.clone(),
+                    got: args
+                        .iter()
+                        .map(|a| a.ty().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            let entry = module
+                .trampoline_address(index)
+                .ok_or_else(|| Error::ExportNotFound(data.display_name(index)))?;
+            let values = &mut (*inst).values;
+            values.clear();
+            values.resize(ty.array_call_len().max(1), ValRaw::default());
+            for (v, a) in values.iter_mut().zip(args) {
+                *v = a.to_raw();
+            }
+            (*inst).running_func = index;
+            (*inst).exit = None;
+            let slot = (*inst).slot;
+            context::init_guest_stack(
+                &mut (*inst).guest_ctx,
+                slot.stack_top(),
+                entry,
+                slot.heap() as usize,
+                0,
+                (*inst).values.as_mut_ptr() as usize,
+                (*inst).values.len(),
+                ptr::addr_of!((*inst).host_ctx),
+            );
+            Instance::switch_to_guest(inst);
+            Instance::finish_run(inst)
+        }
+    }
+
+    /// Turns the way the guest left the CPU into the run's result.
+    ///
+    /// # Safety
+    /// `inst` must be live and not borrowed.
+    unsafe fn finish_run(inst: *mut Instance) -> Result<RunResult, Error> {
+        // SAFETY: the guest is off the CPU; we have exclusive access.
+        let inst = unsafe { &mut *inst };
+        match inst.exit.take() {
+            None => {
+                inst.state = State::Ready;
+                let data = inst.module.metadata();
+                let results = data
+                    .func_type(inst.running_func)
+                    .map(|ty| {
+                        ty.results
+                            .iter()
+                            .zip(&inst.values)
+                            .map(|(t, raw)| Val::from_raw(raw, *t))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Ok(RunResult::Returned(results))
+            }
+            Some(Exit::Yield(v)) => {
+                inst.state = State::Yielded;
+                Ok(RunResult::Yielded(YieldedVal(v)))
+            }
+            Some(Exit::Trap(t)) => {
+                inst.state = State::Ready;
+                let function = match t.func_index {
+                    Some(i) => inst.module.metadata().display_name(i),
+                    None => "<entry trampoline>".to_string(),
+                };
+                Err(Error::Trap {
+                    code: t.code,
+                    function,
+                    offset: t.offset,
+                })
+            }
+            Some(Exit::Terminated(d)) => {
+                inst.state = State::Ready;
+                Err(Error::Terminated(d))
+            }
+        }
+    }
+
+    /// Continues a yielded instance.
+    ///
+    /// # Safety
+    /// `inst` must be live and not borrowed.
+    unsafe fn resume(
+        inst: *mut Instance,
+        val: Option<Box<dyn Any + Send>>,
+    ) -> Result<RunResult, Error> {
+        // SAFETY: exclusive access; no reference is held across the switch.
+        unsafe {
+            if (*inst).state != State::Yielded {
+                return Err(Error::InvalidState("the instance is not yielded"));
+            }
+            (*inst).resume_val = val;
+            Instance::switch_to_guest(inst);
+            Instance::finish_run(inst)
+        }
+    }
+
+    /// Unwinds the host function a yielded instance is suspended in, so that
+    /// its destructors run before the instance is reset or dropped.
+    ///
+    /// # Safety
+    /// `inst` must be live and not borrowed.
+    unsafe fn unwind_if_yielded(inst: *mut Instance) {
+        // SAFETY: exclusive access; no reference is held across the switch.
+        unsafe {
+            if (*inst).state != State::Yielded {
+                return;
+            }
+            (*inst).unwind_requested = true;
+            Instance::switch_to_guest(inst);
+            (*inst).unwind_requested = false;
+            (*inst).exit = None;
+            (*inst).resume_val = None;
+            // If the host function caught the unwind and the guest yielded
+            // again, its frames are abandoned: the slot's stack is reused.
+            (*inst).state = State::Ready;
+        }
+    }
+
+    /// Yields from a host function to the host (called through `Vmctx`).
+    ///
+    /// # Safety
+    /// Must be called by a host function running on `inst`'s guest stack.
+    pub(crate) unsafe fn yield_from_host(
+        inst: *mut Instance,
+        val: Option<Box<dyn Any + Send>>,
+    ) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: we are on the guest stack of a running instance; the host
+        // side holds no reference to it while we switch.
+        unsafe {
+            (*inst).exit = Some(Exit::Yield(val));
+            context::swap(
+                ptr::addr_of_mut!((*inst).guest_ctx),
+                ptr::addr_of!((*inst).host_ctx),
+            );
+            if (*inst).unwind_requested {
+                std::panic::resume_unwind(Box::new(ForcedUnwind));
+            }
+            (*inst).resume_val.take()
+        }
+    }
+}
+
+/// Ends the current run from a host function or builtin whose panic (or
+/// termination request) was caught. Never returns: switches to the host.
+///
+/// # Safety
+/// Must be called on the guest stack of the instance that owns `vmctx`, with
+/// no live frames between here and guest code that need destructors.
+unsafe fn terminate_from_host(vmctx: *mut u8, payload: Box<dyn Any + Send>) -> ! {
+    let details = match payload.downcast::<TerminationSignal>() {
+        Ok(signal) => TerminationDetails::Provided(signal.0),
+        Err(payload) => {
+            if payload.is::<ForcedUnwind>() {
+                TerminationDetails::HostPanic("unwound by reset or drop".into())
+            } else if let Some(s) = payload.downcast_ref::<&str>() {
+                TerminationDetails::HostPanic(s.to_string())
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                TerminationDetails::HostPanic(s.clone())
+            } else {
+                TerminationDetails::HostPanic("non-string panic payload".into())
+            }
+        }
+    };
+    // SAFETY: `vmctx` is live; every owned value has been moved into the
+    // instance before we leave this stack for good.
+    unsafe {
+        let inst = instance_from_vmctx(vmctx);
+        (*inst).exit = Some(Exit::Terminated(details));
+        context::set(ptr::addr_of!((*inst).host_ctx))
+    }
+}
+
+/// Calls a host function body with the caller's `Vmctx`; a panic ends the
+/// run instead of unwinding into guest frames.
+///
+/// # Safety
+/// `vmctx` must be the vmctx of the running instance that called.
+pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
+    let result = {
+        // SAFETY: the caller passes the running instance's vmctx.
+        let mut ctx = unsafe { Vmctx::from_raw(vmctx) };
+        catch_unwind(AssertUnwindSafe(|| f(&mut ctx)))
+    };
+    if let Err(payload) = result {
+        // SAFETY: we are on the guest stack; nothing above us needs dropping.
+        unsafe { terminate_from_host(vmctx, payload) }
+    }
+}
+
+/// Runs a builtin's body; a panic ends the run instead of unwinding into
+/// guest frames.
+pub(crate) fn guarded<R>(vmctx: *mut u8, f: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        // SAFETY: builtins are called by guest code on the guest stack.
+        Err(payload) => unsafe { terminate_from_host(vmctx, payload) },
+    }
+}
+
+/// The signal handler's classifier: if this thread is running guest code and
+/// `pc` lies in it, records the trap and returns the host context to switch
+/// to. Async-signal-safe: reads and one `ptr::write`, no allocation.
+///
+/// # Safety
+/// Called only from the signal handler.
+pub(crate) unsafe fn classify_fault(_signum: libc::c_int, pc: usize) -> Option<usize> {
+    let inst = CURRENT_INSTANCE.with(|c| c.get());
+    if inst.is_null() {
+        return None;
+    }
+    // SAFETY: CURRENT_INSTANCE is set only while the instance runs on this
+    // thread, so it is live; the interrupted code holds no references to the
+    // fields written here (`exit` is `None` during a run).
+    unsafe {
+        if (*inst).state != State::Running {
+            return None;
+        }
+        let module = &*(*inst).module;
+        if !module.code().contains(pc) {
+            return None;
+        }
+        let text_offset = (pc - module.code().base()) as u32;
+        let record = match module.metadata().function_at(text_offset) {
+            Some((index, f)) => {
+                let offset = text_offset - f.code.offset;
+                TrapRecord {
+                    code: f.trap_at(offset).unwrap_or(TrapCode::Unknown),
+                    func_index: Some(index),
+                    offset,
+                }
+            }
+            None => TrapRecord {
+                code: TrapCode::Unknown,
+                func_index: None,
+                offset: text_offset,
+            },
+        };
+        ptr::write(ptr::addr_of_mut!((*inst).exit), Some(Exit::Trap(record)));
+        Some(ptr::addr_of!((*inst).host_ctx) as usize)
+    }
+}
+
+/// Owns an instance; dropping it frees the slot.
+pub struct InstanceHandle {
+    inst: NonNull<Instance>,
+}
+
+// SAFETY: an instance is used by one thread at a time (the handle is not
+// `Sync`); its embedder context holds only `Send` values.
+unsafe impl Send for InstanceHandle {}
+
+impl fmt::Debug for InstanceHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "InstanceHandle({})", self.instance().module.name())
+    }
+}
+
+impl InstanceHandle {
+    fn instance(&self) -> &Instance {
+        // SAFETY: the handle owns a live instance; `&self` excludes runs.
+        unsafe { self.inst.as_ref() }
+    }
+
+    fn instance_mut(&mut self) -> &mut Instance {
+        // SAFETY: as above, exclusively.
+        unsafe { self.inst.as_mut() }
+    }
+
+    /// Runs the exported function `name` with `args`.
+    pub fn run(&mut self, name: &str, args: &[Val]) -> Result<RunResult, Error> {
+        let index = match self.instance().module.metadata().export(name) {
+            Some(e) => match e.kind {
+                ExportKind::Func(i) => i,
+                _ => return Err(Error::ExportNotFound(name.to_string())),
+            },
+            None => return Err(Error::ExportNotFound(name.to_string())),
+        };
+        // SAFETY: `&mut self` gives exclusive access to the live instance.
+        unsafe { Instance::run_func(self.inst.as_ptr(), index, args) }
+    }
+
+    /// Resumes a yielded instance; the host function's yield returns `None`.
+    pub fn resume(&mut self) -> Result<RunResult, Error> {
+        // SAFETY: exclusive access to the live instance.
+        unsafe { Instance::resume(self.inst.as_ptr(), None) }
+    }
+
+    /// Resumes a yielded instance; the host function's yield returns `val`.
+    pub fn resume_with_val<A: Any + Send>(&mut self, val: A) -> Result<RunResult, Error> {
+        // SAFETY: exclusive access to the live instance.
+        unsafe { Instance::resume(self.inst.as_ptr(), Some(Box::new(val))) }
+    }
+
+    /// Whether the instance is suspended in a yield.
+    pub fn is_yielded(&self) -> bool {
+        self.instance().state == State::Yielded
+    }
+
+    /// Puts the instance back in its freshly instantiated state (memory,
+    /// globals, tables) and runs the start function again. The embedder
+    /// context is kept.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        // SAFETY: exclusive access to the live instance.
+        unsafe {
+            Instance::unwind_if_yielded(self.inst.as_ptr());
+            self.instance_mut().teardown()?;
+            init::initialize(self.inst.as_ptr())
+        }
+    }
+
+    /// The module this is an instance of.
+    pub fn module(&self) -> &Arc<Module> {
+        &self.instance().module
+    }
+
+    /// The instance's linear memory.
+    pub fn heap(&self) -> &[u8] {
+        self.instance().memory()
+    }
+
+    /// The instance's linear memory, mutably.
+    pub fn heap_mut(&mut self) -> &mut [u8] {
+        self.instance_mut().memory_mut()
+    }
+
+    /// The value of the exported global `name`.
+    pub fn get_global(&self, name: &str) -> Result<Val, Error> {
+        let inst = self.instance();
+        match inst.module.metadata().export(name).map(|e| e.kind) {
+            Some(ExportKind::Global(i)) => Ok(inst.global(i)),
+            _ => Err(Error::ExportNotFound(name.to_string())),
+        }
+    }
+
+    /// Sets the exported mutable global `name`.
+    pub fn set_global(&mut self, name: &str, val: Val) -> Result<(), Error> {
+        let index = match self
+            .instance()
+            .module
+            .metadata()
+            .export(name)
+            .map(|e| e.kind)
+        {
+            Some(ExportKind::Global(i)) => i,
+            _ => return Err(Error::ExportNotFound(name.to_string())),
+        };
+        self.instance_mut().set_global(index, val)
+    }
+
+    /// Adds a value to the embedder context, returning the previous value of
+    /// its type.
+    pub fn insert_embed_ctx<T: Any + Send>(&mut self, value: T) -> Option<T> {
+        self.instance_mut().embed_ctx.insert(value)
+    }
+
+    /// The embedder context value of type `T`.
+    pub fn get_embed_ctx<T: Any>(&self) -> Option<&T> {
+        self.instance().embed_ctx.get()
+    }
+
+    /// The embedder context value of type `T`, mutably.
+    pub fn get_embed_ctx_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.instance_mut().embed_ctx.get_mut()
+    }
+
+    /// Removes the embedder context value of type `T`.
+    pub fn remove_embed_ctx<T: Any>(&mut self) -> Option<T> {
+        self.instance_mut().embed_ctx.remove()
+    }
+}
+
+impl Drop for InstanceHandle {
+    fn drop(&mut self) {
+        let inst = self.inst.as_ptr();
+        // SAFETY: the handle owns the instance; after `drop_in_place` nothing
+        // refers to it and the slot goes back to the region.
+        unsafe {
+            Instance::unwind_if_yielded(inst);
+            // Decommitting can only fail if the kernel refuses to map
+            // address space we own; then the slot must not be reused.
+            let reusable = (*inst).teardown().is_ok();
+            let region = (*inst).region.clone();
+            let index = (*inst).slot.index;
+            (*(*inst).header()).magic = 0;
+            ptr::drop_in_place(inst);
+            if reusable {
+                region.return_slot(index);
+            }
+        }
+    }
+}

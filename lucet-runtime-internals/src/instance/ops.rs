@@ -1,0 +1,169 @@
+//! The instance side of the builtins: `memory.grow` and the bulk memory and
+//! table instructions. Each checks its bounds with 64-bit arithmetic and
+//! reports failure to the caller, which traps in guest code.
+
+use lucet_module::{InstanceHeader, WASM_PAGE_SIZE};
+
+use super::Instance;
+use crate::sys::mmap::{self, Protection};
+
+/// `start + len <= bound`, without overflow.
+fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
+    start as u64 + len as u64 <= bound as u64
+}
+
+impl Instance {
+    /// `memory.grow`: the old size in pages, or `None` (guest sees -1).
+    pub(crate) fn grow_memory(&mut self, delta: u32) -> Option<u32> {
+        let header: *mut InstanceHeader = self.header();
+        // SAFETY: the header is valid for the instance's life.
+        let current = unsafe { (*header).memory.current_length };
+        let old_pages = current / WASM_PAGE_SIZE;
+        let new_len = (old_pages + delta as u64) * WASM_PAGE_SIZE;
+        if new_len > self.heap_limit {
+            return None;
+        }
+        if new_len > self.heap_mapped {
+            let start = self.heap_mapped as usize;
+            // SAFETY: the range lies in the slot's heap reservation
+            // (heap_limit <= reservation) and is not in use.
+            let r = unsafe {
+                mmap::protect(
+                    self.slot.heap().add(start),
+                    new_len as usize - start,
+                    Protection::ReadWrite,
+                )
+            };
+            r.ok()?;
+            self.heap_mapped = new_len;
+        }
+        // SAFETY: as above.
+        unsafe { (*header).memory.current_length = new_len };
+        Some(old_pages as u32)
+    }
+
+    pub(crate) fn memory_fill(&mut self, dst: u32, val: u8, len: u32) -> bool {
+        let memory = self.memory_mut();
+        if !in_bounds(dst, len, memory.len()) {
+            return false;
+        }
+        memory[dst as usize..(dst + len) as usize].fill(val);
+        true
+    }
+
+    pub(crate) fn memory_copy(&mut self, dst: u32, src: u32, len: u32) -> bool {
+        let memory = self.memory_mut();
+        if !in_bounds(dst, len, memory.len()) || !in_bounds(src, len, memory.len()) {
+            return false;
+        }
+        memory.copy_within(src as usize..(src + len) as usize, dst as usize);
+        true
+    }
+
+    pub(crate) fn memory_init(&mut self, seg: u32, dst: u32, src: u32, len: u32) -> bool {
+        let module = self.module.clone();
+        let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
+            return false;
+        };
+        let bytes: &[u8] = if self.dropped_data[seg as usize] {
+            &[]
+        } else {
+            &segment.bytes
+        };
+        let memory = self.memory_mut();
+        if !in_bounds(src, len, bytes.len()) || !in_bounds(dst, len, memory.len()) {
+            return false;
+        }
+        memory[dst as usize..(dst + len) as usize]
+            .copy_from_slice(&bytes[src as usize..(src + len) as usize]);
+        true
+    }
+
+    pub(crate) fn data_drop(&mut self, seg: u32) {
+        if let Some(d) = self.dropped_data.get_mut(seg as usize) {
+            *d = true;
+        }
+    }
+
+    /// Re-points the table's definition at its (possibly reallocated) storage.
+    fn sync_table_def(&mut self, t: usize) {
+        let table = &mut self.tables[t];
+        table.def.base = table.elements.as_mut_ptr();
+        table.def.len = table.elements.len() as u32;
+    }
+
+    /// `table.grow`: the old size, or `None` (guest sees -1).
+    pub(crate) fn table_grow(&mut self, t: u32, delta: u32, init: u64) -> Option<u32> {
+        let table = self.tables.get_mut(t as usize)?;
+        let old = table.elements.len() as u32;
+        let new = old.checked_add(delta)?;
+        if new > table.max {
+            return None;
+        }
+        table.elements.try_reserve(delta as usize).ok()?;
+        table.elements.resize(new as usize, init);
+        self.sync_table_def(t as usize);
+        Some(old)
+    }
+
+    pub(crate) fn table_fill(&mut self, t: u32, dst: u32, val: u64, len: u32) -> bool {
+        let Some(table) = self.tables.get_mut(t as usize) else {
+            return false;
+        };
+        if !in_bounds(dst, len, table.elements.len()) {
+            return false;
+        }
+        table.elements[dst as usize..(dst + len) as usize].fill(val);
+        true
+    }
+
+    pub(crate) fn table_copy(&mut self, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
+        let (dt, st) = (dt as usize, st as usize);
+        if dt >= self.tables.len() || st >= self.tables.len() {
+            return false;
+        }
+        if !in_bounds(dst, len, self.tables[dt].elements.len())
+            || !in_bounds(src, len, self.tables[st].elements.len())
+        {
+            return false;
+        }
+        let (dst, src, len) = (dst as usize, src as usize, len as usize);
+        if dt == st {
+            self.tables[dt].elements.copy_within(src..src + len, dst);
+        } else {
+            let items: Vec<u64> = self.tables[st].elements[src..src + len].to_vec();
+            self.tables[dt].elements[dst..dst + len].copy_from_slice(&items);
+        }
+        true
+    }
+
+    pub(crate) fn table_init(&mut self, t: u32, seg: u32, dst: u32, src: u32, len: u32) -> bool {
+        let module = self.module.clone();
+        let Some(segment) = module.metadata().elements.get(seg as usize) else {
+            return false;
+        };
+        let available = if self.dropped_elems[seg as usize] {
+            0
+        } else {
+            segment.items.len()
+        };
+        let Some(table_len) = self.tables.get(t as usize).map(|t| t.elements.len()) else {
+            return false;
+        };
+        if !in_bounds(src, len, available) || !in_bounds(dst, len, table_len) {
+            return false;
+        }
+        let items: Vec<u64> = (src as usize..(src + len) as usize)
+            .map(|i| self.elem_item(&segment.items, i))
+            .collect();
+        self.tables[t as usize].elements[dst as usize..(dst + len) as usize]
+            .copy_from_slice(&items);
+        true
+    }
+
+    pub(crate) fn elem_drop(&mut self, seg: u32) {
+        if let Some(d) = self.dropped_elems.get_mut(seg as usize) {
+            *d = true;
+        }
+    }
+}

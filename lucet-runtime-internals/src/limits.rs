@@ -1,0 +1,86 @@
+//! Per-slot limits of a region.
+
+use crate::Error;
+
+/// How much memory each instance of a region may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Most linear memory an instance may have (bytes).
+    pub heap_memory_size: u64,
+    /// Address space for linear memory: the reservation plus the guard that
+    /// modules are compiled for must fit in it.
+    pub heap_address_space_size: u64,
+    /// Size of the guest's native stack.
+    pub stack_size: u64,
+    /// Size of the globals area (16 bytes per global).
+    pub globals_size: u64,
+    /// Size of the signal stack.
+    pub signal_stack_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            heap_memory_size: 1 << 20,
+            heap_address_space_size: 8 << 30,
+            stack_size: 128 << 10,
+            globals_size: 4 << 10,
+            signal_stack_size: default_signal_stack_size(),
+        }
+    }
+}
+
+/// 8 KiB, or more where this machine's kernel needs more room for a signal
+/// frame (large vector state), rounded up to pages.
+fn default_signal_stack_size() -> u64 {
+    let min = crate::sys::signals::min_signal_stack_size() as u64 + (4 << 10);
+    min.max(8 << 10).next_multiple_of(4096)
+}
+
+impl Limits {
+    /// Checks sizes are page multiples and consistent.
+    pub fn validate(&self) -> Result<(), Error> {
+        let page = crate::sys::mmap::page_size() as u64;
+        let check = |name: &str, v: u64| {
+            if v % page != 0 {
+                Err(Error::InvalidLimits(format!(
+                    "{name} ({v}) is not a multiple of the page size ({page})"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        check("heap_memory_size", self.heap_memory_size)?;
+        check("heap_address_space_size", self.heap_address_space_size)?;
+        check("stack_size", self.stack_size)?;
+        check("globals_size", self.globals_size)?;
+        check("signal_stack_size", self.signal_stack_size)?;
+        if self.heap_memory_size > self.heap_address_space_size {
+            return Err(Error::InvalidLimits(format!(
+                "heap_memory_size ({}) is larger than heap_address_space_size ({})",
+                self.heap_memory_size, self.heap_address_space_size
+            )));
+        }
+        if self.stack_size < 2 * page {
+            return Err(Error::InvalidLimits(format!(
+                "stack_size ({}) must be at least two pages",
+                self.stack_size
+            )));
+        }
+        let min_sigstack = crate::sys::signals::min_signal_stack_size() as u64;
+        if self.signal_stack_size < min_sigstack {
+            return Err(Error::InvalidLimits(format!(
+                "signal_stack_size ({}) is below this machine's minimum ({min_sigstack})",
+                self.signal_stack_size
+            )));
+        }
+        Ok(())
+    }
+
+    /// Stack kept free below the guest's stack limit for host functions,
+    /// which run on the guest's stack: a quarter of the stack, between 8 and
+    /// 32 KiB.
+    pub fn host_stack_reserve(&self) -> u64 {
+        (self.stack_size / 4).clamp(8 << 10, 32 << 10)
+    }
+}

@@ -1,0 +1,339 @@
+//! Host functions and globals that modules import, registered by
+//! `(module, name)`.
+//!
+//! Every host function is called by guest code with the *array calling
+//! convention* (`lucet_module::FuncImport`): a monomorphized trampoline reads
+//! the arguments from the value buffer, calls the embedder's closure with a
+//! `&mut Vmctx`, and writes the results back. A panic in the closure (or
+//! [`Vmctx::terminate`]) never unwinds into guest frames: the trampoline
+//! catches it and ends the run with an error.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lucet_module::{FuncType, ValRaw, ValType};
+
+use crate::instance::call_host;
+use crate::{Val, Vmctx};
+
+/// The array-call entry point of a host function.
+pub type ArrayCallFn =
+    unsafe extern "C" fn(vmctx: *mut u8, data: *const u8, values: *mut ValRaw, len: usize);
+
+/// A host function ready to be imported.
+pub struct HostFunc {
+    ty: FuncType,
+    code: ArrayCallFn,
+    data: *const u8,
+    _owner: Box<dyn Any + Send + Sync>,
+}
+
+// SAFETY: `data` points into `_owner`, which is `Send + Sync` and lives as
+// long as the `HostFunc`.
+unsafe impl Send for HostFunc {}
+// SAFETY: as above.
+unsafe impl Sync for HostFunc {}
+
+impl std::fmt::Debug for HostFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostFunc{}", self.ty)
+    }
+}
+
+impl HostFunc {
+    fn new<T: Any + Send + Sync>(ty: FuncType, code: ArrayCallFn, owner: Box<T>) -> HostFunc {
+        let data = &*owner as *const T as *const u8;
+        HostFunc {
+            ty,
+            code,
+            data,
+            _owner: owner,
+        }
+    }
+
+    /// The function's signature.
+    pub fn ty(&self) -> &FuncType {
+        &self.ty
+    }
+
+    /// Entry point and data pointer for a `FuncImport`.
+    pub(crate) fn entry(&self) -> (ArrayCallFn, *const u8) {
+        (self.code, self.data)
+    }
+}
+
+/// A Rust type that maps to a wasm value type.
+pub trait WasmTy: Copy + 'static {
+    /// The wasm type.
+    const TY: ValType;
+    /// Reads the value.
+    fn load(raw: &ValRaw) -> Self;
+    /// Writes the value.
+    fn store(self) -> ValRaw;
+}
+
+macro_rules! wasm_ty {
+    ($($t:ty => $vt:expr, $get:ident, $from:ident;)*) => {$(
+        impl WasmTy for $t {
+            const TY: ValType = $vt;
+            fn load(raw: &ValRaw) -> Self {
+                raw.$get() as $t
+            }
+            fn store(self) -> ValRaw {
+                ValRaw::$from(self as _)
+            }
+        }
+    )*};
+}
+
+wasm_ty! {
+    i32 => ValType::I32, get_i32, from_i32;
+    u32 => ValType::I32, get_u32, from_u32;
+    i64 => ValType::I64, get_i64, from_i64;
+    u64 => ValType::I64, get_u64, from_u64;
+    f32 => ValType::F32, get_f32, from_f32;
+    f64 => ValType::F64, get_f64, from_f64;
+    u128 => ValType::V128, get_u128, from_u128;
+}
+
+/// What a host function may return: nothing, one value or a tuple.
+pub trait WasmResults: 'static {
+    /// The result types.
+    fn types() -> Vec<ValType>;
+    /// Writes the results to the value buffer.
+    ///
+    /// # Safety
+    /// `values` must have room for `types().len()` values.
+    unsafe fn store(self, values: *mut ValRaw);
+}
+
+impl WasmResults for () {
+    fn types() -> Vec<ValType> {
+        Vec::new()
+    }
+    unsafe fn store(self, _values: *mut ValRaw) {}
+}
+
+impl<T: WasmTy> WasmResults for T {
+    fn types() -> Vec<ValType> {
+        vec![T::TY]
+    }
+    unsafe fn store(self, values: *mut ValRaw) {
+        // SAFETY: the caller guarantees room for one value.
+        unsafe { *values = self.store() };
+    }
+}
+
+macro_rules! tuple_results {
+    ($($t:ident $i:tt),*) => {
+        impl<$($t: WasmTy),*> WasmResults for ($($t,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($t::TY),*]
+            }
+            unsafe fn store(self, values: *mut ValRaw) {
+                // SAFETY: the caller guarantees room for every value.
+                $(unsafe { *values.add($i) = self.$i.store() };)*
+            }
+        }
+    };
+}
+
+tuple_results!(A 0, B 1);
+tuple_results!(A 0, B 1, C 2);
+tuple_results!(A 0, B 1, C 2, D 3);
+
+/// A closure that can become a host function: `Fn(&mut Vmctx, A1, .., An) -> R`
+/// where every `Ai` is a [`WasmTy`] and `R` is [`WasmResults`].
+pub trait IntoHostFunc<Params, Results>: Send + Sync + 'static {
+    /// Wraps the closure.
+    fn into_host_func(self) -> HostFunc;
+}
+
+macro_rules! into_host_func {
+    ($($a:ident)*) => {
+        impl<F, $($a,)* R> IntoHostFunc<($($a,)*), R> for F
+        where
+            F: Fn(&mut Vmctx, $($a),*) -> R + Send + Sync + 'static,
+            $($a: WasmTy,)*
+            R: WasmResults,
+        {
+            fn into_host_func(self) -> HostFunc {
+                #[allow(non_snake_case, unused_assignments, unused_mut, unused_variables)]
+                unsafe extern "C" fn trampoline<F, $($a,)* R>(
+                    vmctx: *mut u8,
+                    data: *const u8,
+                    values: *mut ValRaw,
+                    _len: usize,
+                ) where
+                    F: Fn(&mut Vmctx, $($a),*) -> R + Send + Sync + 'static,
+                    $($a: WasmTy,)*
+                    R: WasmResults,
+                {
+                    // SAFETY: `data` is the `F` this trampoline was made for,
+                    // owned by the `HostFunc`; `values` holds the arguments the
+                    // module's import stub wrote, and room for the results.
+                    unsafe {
+                        let f = &*(data as *const F);
+                        call_host(vmctx, |ctx| {
+                            let mut i = 0;
+                            $(let $a = $a::load(&*values.add(i)); i += 1;)*
+                            f(ctx, $($a),*).store(values);
+                        })
+                    }
+                }
+                let ty = FuncType::new([$($a::TY),*], R::types());
+                HostFunc::new(ty, trampoline::<F, $($a,)* R>, Box::new(self))
+            }
+        }
+    };
+}
+
+into_host_func!();
+into_host_func!(A1);
+into_host_func!(A1 A2);
+into_host_func!(A1 A2 A3);
+into_host_func!(A1 A2 A3 A4);
+into_host_func!(A1 A2 A3 A4 A5);
+into_host_func!(A1 A2 A3 A4 A5 A6);
+into_host_func!(A1 A2 A3 A4 A5 A6 A7);
+into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8);
+into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
+into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
+
+/// The closure of a dynamically typed host function.
+type DynamicFn = dyn Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync;
+
+struct Dynamic {
+    ty: FuncType,
+    f: Box<DynamicFn>,
+}
+
+unsafe extern "C" fn dynamic_trampoline(
+    vmctx: *mut u8,
+    data: *const u8,
+    values: *mut ValRaw,
+    _len: usize,
+) {
+    // SAFETY: `data` is the `Dynamic` this trampoline was registered with;
+    // `values` holds the arguments and has room for the results.
+    unsafe {
+        let d = &*(data as *const Dynamic);
+        call_host(vmctx, |ctx| {
+            let args: Vec<Val> =
+                d.ty.params
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Val::from_raw(&*values.add(i), *t))
+                    .collect();
+            let mut results: Vec<Val> = d.ty.results.iter().map(|t| Val::zero(*t)).collect();
+            (d.f)(ctx, &args, &mut results);
+            for (i, (r, t)) in results.iter().zip(&d.ty.results).enumerate() {
+                // A result of the wrong type is stored as the declared
+                // type's zero rather than reinterpreted.
+                let v = if r.ty() == *t { *r } else { Val::zero(*t) };
+                *values.add(i) = v.to_raw();
+            }
+        })
+    }
+}
+
+/// A global provided by the host.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostGlobal {
+    /// Its initial value (and type).
+    pub value: Val,
+    /// Whether guests may set it.
+    pub mutable: bool,
+}
+
+/// The host's definitions that modules may import.
+#[derive(Debug, Clone, Default)]
+pub struct Linker {
+    funcs: HashMap<(String, String), Arc<HostFunc>>,
+    globals: HashMap<(String, String), HostGlobal>,
+    default_unknown_imports: bool,
+}
+
+impl Linker {
+    /// An empty linker.
+    pub fn new() -> Linker {
+        Linker::default()
+    }
+
+    /// Defines `module.name` as a typed host function.
+    ///
+    /// ```
+    /// # use lucet_runtime_internals::{Linker, Vmctx};
+    /// let mut linker = Linker::new();
+    /// linker.func("env", "add", |_: &mut Vmctx, a: i32, b: i32| a.wrapping_add(b));
+    /// ```
+    pub fn func<P, R>(
+        &mut self,
+        module: &str,
+        name: &str,
+        f: impl IntoHostFunc<P, R>,
+    ) -> &mut Self {
+        self.funcs
+            .insert((module.into(), name.into()), Arc::new(f.into_host_func()));
+        self
+    }
+
+    /// Defines `module.name` as a host function taking and returning
+    /// [`Val`]s; `results` arrives holding zeros of the result types.
+    pub fn func_dynamic(
+        &mut self,
+        module: &str,
+        name: &str,
+        ty: FuncType,
+        f: impl Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync + 'static,
+    ) -> &mut Self {
+        let d = Dynamic {
+            ty: ty.clone(),
+            f: Box::new(f),
+        };
+        self.funcs.insert(
+            (module.into(), name.into()),
+            Arc::new(HostFunc::new(ty, dynamic_trampoline, Box::new(d))),
+        );
+        self
+    }
+
+    /// Defines `module.name` as a global.
+    pub fn global(&mut self, module: &str, name: &str, value: Val, mutable: bool) -> &mut Self {
+        self.globals
+            .insert((module.into(), name.into()), HostGlobal { value, mutable });
+        self
+    }
+
+    /// When set, function imports that nothing defines resolve to functions
+    /// that return zeros instead of failing to load.
+    pub fn default_unknown_imports(&mut self, enable: bool) -> &mut Self {
+        self.default_unknown_imports = enable;
+        self
+    }
+
+    /// The function defined as `module.name`.
+    pub fn get_func(&self, module: &str, name: &str) -> Option<&Arc<HostFunc>> {
+        self.funcs.get(&(module.to_string(), name.to_string()))
+    }
+
+    /// The global defined as `module.name`.
+    pub fn get_global(&self, module: &str, name: &str) -> Option<&HostGlobal> {
+        self.globals.get(&(module.to_string(), name.to_string()))
+    }
+
+    /// Whether unknown function imports become zero-returning functions.
+    pub fn defaults_unknown_imports(&self) -> bool {
+        self.default_unknown_imports
+    }
+
+    /// A host function of type `ty` that returns zeros.
+    pub(crate) fn zero_func(ty: &FuncType) -> Arc<HostFunc> {
+        let d = Dynamic {
+            ty: ty.clone(),
+            f: Box::new(|_, _, _| {}),
+        };
+        Arc::new(HostFunc::new(ty.clone(), dynamic_trampoline, Box::new(d)))
+    }
+}

@@ -1,0 +1,266 @@
+//! A loaded module: its code mapped read+execute, its metadata, the file its
+//! memory image is mapped from, and its imports resolved against a
+//! [`Linker`].
+//!
+//! Loading maps the file with memmap2, reads it with goblin (through
+//! `lucet_module::ModuleFile`), copies `.text`, applies relocations against
+//! the runtime's own symbols and makes the code executable. Imports are
+//! resolved and their signatures checked here, once, not per instance.
+
+mod code;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use lucet_module::{FuncType, ModuleData, ModuleFile, PAGE_SIZE};
+
+use crate::builtins::runtime_symbol;
+use crate::linker::HostFunc;
+use crate::sys::mmap;
+use crate::{signatures, Error, Linker, Val};
+
+use self::code::{AbsReloc, CodeMemory};
+
+/// Where the initial memory image's pages come from: a file (the module file
+/// itself, or an in-memory copy) and the offset of the image in it.
+pub(crate) struct ImageSource {
+    pub file: File,
+    pub offset: u64,
+}
+
+/// An imported function, resolved.
+pub(crate) struct ResolvedFunc {
+    pub host: Arc<HostFunc>,
+}
+
+/// A compiled module, loaded and linked, ready to be instantiated any number
+/// of times in any region.
+pub struct Module {
+    name: String,
+    data: ModuleData,
+    code: CodeMemory,
+    image: ImageSource,
+    type_ids: Box<[u32]>,
+    func_imports: Box<[ResolvedFunc]>,
+    global_imports: Box<[Val]>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module").field("name", &self.name).finish()
+    }
+}
+
+fn cpu_has(feature: &str) -> bool {
+    match feature {
+        "sse3" => std::is_x86_feature_detected!("sse3"),
+        "ssse3" => std::is_x86_feature_detected!("ssse3"),
+        "sse41" => std::is_x86_feature_detected!("sse4.1"),
+        "sse42" => std::is_x86_feature_detected!("sse4.2"),
+        "popcnt" => std::is_x86_feature_detected!("popcnt"),
+        "avx" => std::is_x86_feature_detected!("avx"),
+        "avx2" => std::is_x86_feature_detected!("avx2"),
+        "fma" => std::is_x86_feature_detected!("fma"),
+        "bmi1" => std::is_x86_feature_detected!("bmi1"),
+        "bmi2" => std::is_x86_feature_detected!("bmi2"),
+        "lzcnt" => std::is_x86_feature_detected!("lzcnt"),
+        "avx512bitalg" => std::is_x86_feature_detected!("avx512bitalg"),
+        "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
+        "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
+        "avx512vbmi" => std::is_x86_feature_detected!("avx512vbmi"),
+        "avx512f" => std::is_x86_feature_detected!("avx512f"),
+        "cmpxchg16b" => std::is_x86_feature_detected!("cmpxchg16b"),
+        _ => false,
+    }
+}
+
+impl Module {
+    /// Loads a compiled module file and resolves its imports against
+    /// `linker`.
+    pub fn load(path: impl AsRef<Path>, linker: &Linker) -> Result<Arc<Module>, Error> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_file(file, path.display().to_string(), linker)
+    }
+
+    /// Loads a compiled module from bytes in memory (placed in an anonymous
+    /// in-memory file so that its memory image can be mapped).
+    pub fn from_bytes(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, Error> {
+        let file = mmap::memfd_with(name, bytes)?;
+        Self::from_file(file, name.to_string(), linker)
+    }
+
+    fn from_file(file: File, name: String, linker: &Linker) -> Result<Arc<Module>, Error> {
+        // SAFETY: the mapping is read-only and private; it is only read
+        // while loading and dropped before this function returns. A file
+        // changed underneath by another process could give garbage, which the
+        // checks below reject, but it cannot make us write anywhere.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io {
+            path: name.clone(),
+            source,
+        })?;
+        let parsed = ModuleFile::parse(&map)?;
+        let data = parsed.data;
+        for f in &data.cpu_features {
+            if !cpu_has(f) {
+                return Err(Error::InvalidModule(format!(
+                    "compiled for a CPU with {f}, which this machine lacks; recompile the module here"
+                )));
+            }
+        }
+        let mut relocs = Vec::with_capacity(parsed.relocs.len());
+        for r in &parsed.relocs {
+            let address = runtime_symbol(r.symbol).ok_or_else(|| {
+                Error::InvalidModule(format!(
+                    "undefined symbol {:?}: not provided by this runtime",
+                    r.symbol
+                ))
+            })?;
+            relocs.push(AbsReloc {
+                offset: r.offset,
+                value: (address as u64).wrapping_add(r.addend as u64),
+            });
+        }
+        let code = CodeMemory::new(parsed.text, &relocs)?;
+
+        let image = if parsed.heap_image_offset % PAGE_SIZE == 0 {
+            ImageSource {
+                file,
+                offset: parsed.heap_image_offset,
+            }
+        } else {
+            // Not page-aligned in the file: keep an aligned copy in memory.
+            let start = parsed.heap_image_offset as usize;
+            let bytes = &map[start..start + parsed.heap_image_len as usize];
+            ImageSource {
+                file: mmap::memfd_with("lucet-heap-image", bytes)?,
+                offset: 0,
+            }
+        };
+        drop(map);
+
+        let type_ids = data.types.iter().map(signatures::intern).collect();
+        let func_imports = resolve_funcs(&data, linker)?;
+        let global_imports = resolve_globals(&data, linker)?;
+        if data.memory.as_ref().is_some_and(|m| m.import.is_some()) {
+            let m = data.memory.as_ref().and_then(|m| m.import.as_ref());
+            return Err(Error::UnknownImport(
+                m.map(|i| i.to_string()).unwrap_or_default(),
+            ));
+        }
+        if let Some(t) = data.tables.iter().find_map(|t| t.import.as_ref()) {
+            return Err(Error::UnknownImport(t.to_string()));
+        }
+        Ok(Arc::new(Module {
+            name,
+            data,
+            code,
+            image,
+            type_ids,
+            func_imports,
+            global_imports,
+        }))
+    }
+
+    /// The module's name: its file path, or the name given to `from_bytes`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The module's metadata.
+    pub fn metadata(&self) -> &ModuleData {
+        &self.data
+    }
+
+    /// The signature of the exported function `name`.
+    pub fn export_func_type(&self, name: &str) -> Option<&FuncType> {
+        match self.data.export(name)?.kind {
+            lucet_module::ExportKind::Func(i) => self.data.func_type(i),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn code(&self) -> &CodeMemory {
+        &self.code
+    }
+
+    pub(crate) fn image(&self) -> &ImageSource {
+        &self.image
+    }
+
+    pub(crate) fn type_ids(&self) -> &[u32] {
+        &self.type_ids
+    }
+
+    pub(crate) fn func_imports(&self) -> &[ResolvedFunc] {
+        &self.func_imports
+    }
+
+    pub(crate) fn global_imports(&self) -> &[Val] {
+        &self.global_imports
+    }
+
+    /// Address of function `index`'s native entry point.
+    pub(crate) fn function_address(&self, index: u32) -> usize {
+        self.code.base() + self.data.functions[index as usize].code.offset as usize
+    }
+
+    /// Address of function `index`'s array-call entry point.
+    pub(crate) fn trampoline_address(&self, index: u32) -> Option<usize> {
+        self.data
+            .trampoline(index)
+            .map(|t| self.code.base() + t.code.offset as usize)
+    }
+}
+
+fn resolve_funcs(data: &ModuleData, linker: &Linker) -> Result<Box<[ResolvedFunc]>, Error> {
+    let mut out = Vec::with_capacity(data.num_imported_funcs as usize);
+    for f in data.functions.iter().take(data.num_imported_funcs as usize) {
+        let Some(import) = &f.import else { continue };
+        let expected = &data.types[f.type_index as usize];
+        let host = match linker.get_func(&import.module, &import.name) {
+            Some(h) => h.clone(),
+            None if linker.defaults_unknown_imports() => Linker::zero_func(expected),
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        if host.ty() != expected {
+            return Err(Error::ImportTypeMismatch {
+                import: import.to_string(),
+                expected: expected.to_string(),
+                provided: host.ty().to_string(),
+            });
+        }
+        out.push(ResolvedFunc { host });
+    }
+    Ok(out.into_boxed_slice())
+}
+
+fn resolve_globals(data: &ModuleData, linker: &Linker) -> Result<Box<[Val]>, Error> {
+    let mut out = Vec::new();
+    for g in &data.globals {
+        let Some(import) = &g.import else { continue };
+        let host = linker
+            .get_global(&import.module, &import.name)
+            .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
+        let describe = |ty, mutable| {
+            if mutable {
+                format!("(mut {ty})")
+            } else {
+                format!("{ty}")
+            }
+        };
+        if host.value.ty() != g.ty || host.mutable != g.mutable {
+            return Err(Error::ImportTypeMismatch {
+                import: import.to_string(),
+                expected: describe(g.ty, g.mutable),
+                provided: describe(host.value.ty(), host.mutable),
+            });
+        }
+        out.push(host.value);
+    }
+    Ok(out.into_boxed_slice())
+}

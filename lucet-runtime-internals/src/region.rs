@@ -1,0 +1,282 @@
+//! Regions: address space reserved up front and carved into slots, one slot
+//! per live instance.
+//!
+//! A slot holds everything an instance owns, Lucet-style:
+//!
+//! ```text
+//! [instance page | heap reservation + guard | guard | stack | globals | guard | signal stack]
+//! ```
+//!
+//! The instance page holds the runtime's `Instance` at its start and the
+//! `InstanceHeader` that generated code reads at its end, directly below the
+//! heap, so `vmctx` (the heap base) reaches both. The heap stays inaccessible
+//! except for the pages the instance's memory currently spans. The guard
+//! below the stack catches overflow of host code running on the guest stack;
+//! guest code never gets that far because its stack limit sits above.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::instance::{self, InstanceHandle};
+use crate::module::Module;
+use crate::sys::mmap::{self, Protection};
+use crate::sys::signals;
+use crate::{EmbedCtx, Error, Limits};
+
+/// Offsets and sizes of the parts of a slot (all page-aligned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotLayout {
+    /// Size of the instance page.
+    pub instance_page: usize,
+    /// Offset of the heap (and `vmctx`).
+    pub heap: usize,
+    /// Heap address space (reservation + guard).
+    pub heap_space: usize,
+    /// Offset of the stack's lowest byte.
+    pub stack: usize,
+    /// Stack size.
+    pub stack_size: usize,
+    /// Offset of the globals area.
+    pub globals: usize,
+    /// Globals area size.
+    pub globals_size: usize,
+    /// Offset of the signal stack.
+    pub sigstack: usize,
+    /// Signal stack size.
+    pub sigstack_size: usize,
+    /// Total size of a slot.
+    pub size: usize,
+}
+
+impl SlotLayout {
+    /// The layout for `limits` (already validated).
+    pub fn new(limits: &Limits) -> SlotLayout {
+        let page = mmap::page_size();
+        let instance_page = page;
+        let heap = instance_page;
+        let heap_space = limits.heap_address_space_size as usize;
+        let stack = heap + heap_space + page;
+        let stack_size = limits.stack_size as usize;
+        let globals = stack + stack_size;
+        let globals_size = limits.globals_size as usize;
+        let sigstack = globals + globals_size + page;
+        let sigstack_size = limits.signal_stack_size as usize;
+        SlotLayout {
+            instance_page,
+            heap,
+            heap_space,
+            stack,
+            stack_size,
+            globals,
+            globals_size,
+            sigstack,
+            sigstack_size,
+            size: sigstack + sigstack_size,
+        }
+    }
+}
+
+/// The addresses of one slot.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    /// Index in the region.
+    pub index: usize,
+    /// First byte of the slot (the instance page).
+    pub base: *mut u8,
+    /// The region's layout.
+    pub layout: SlotLayout,
+}
+
+impl Slot {
+    /// Base of linear memory: `vmctx`.
+    pub fn heap(&self) -> *mut u8 {
+        self.base.wrapping_add(self.layout.heap)
+    }
+    /// Lowest byte of the stack.
+    pub fn stack_bottom(&self) -> *mut u8 {
+        self.base.wrapping_add(self.layout.stack)
+    }
+    /// One past the highest byte of the stack.
+    pub fn stack_top(&self) -> *mut u8 {
+        self.base
+            .wrapping_add(self.layout.stack + self.layout.stack_size)
+    }
+    /// The globals area.
+    pub fn globals(&self) -> *mut u8 {
+        self.base.wrapping_add(self.layout.globals)
+    }
+    /// The signal stack.
+    pub fn sigstack(&self) -> *mut u8 {
+        self.base.wrapping_add(self.layout.sigstack)
+    }
+}
+
+/// A region of slots backed by one anonymous mapping.
+pub struct MmapRegion {
+    base: *mut u8,
+    total: usize,
+    capacity: usize,
+    layout: SlotLayout,
+    limits: Limits,
+    free: Mutex<Vec<usize>>,
+    this: Weak<MmapRegion>,
+}
+
+// SAFETY: the mapping is owned by the region; slots are handed out to one
+// instance at a time through the mutex-protected free list.
+unsafe impl Send for MmapRegion {}
+// SAFETY: as above; shared access only reads immutable fields or locks.
+unsafe impl Sync for MmapRegion {}
+
+impl std::fmt::Debug for MmapRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MmapRegion")
+            .field("capacity", &self.capacity)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl MmapRegion {
+    /// Reserves address space for `slots` instances with `limits`.
+    pub fn create(slots: usize, limits: &Limits) -> Result<Arc<MmapRegion>, Error> {
+        limits.validate()?;
+        if slots == 0 {
+            return Err(Error::InvalidLimits(
+                "a region needs at least one slot".into(),
+            ));
+        }
+        signals::install(instance::classify_fault)?;
+        let layout = SlotLayout::new(limits);
+        let total = slots.checked_mul(layout.size).ok_or_else(|| {
+            Error::LimitsExceeded(format!(
+                "{slots} slots of {} bytes do not fit in the address space",
+                layout.size
+            ))
+        })?;
+        let base = mmap::reserve(total).map_err(|e| {
+            Error::LimitsExceeded(format!(
+                "cannot reserve {total} bytes for {slots} slots of {} bytes: {e}",
+                layout.size
+            ))
+        })?;
+        let region = Arc::new_cyclic(|this| MmapRegion {
+            base,
+            total,
+            capacity: slots,
+            layout,
+            limits: limits.clone(),
+            free: Mutex::new((0..slots).rev().collect()),
+            this: this.clone(),
+        });
+        for i in 0..slots {
+            let slot = region.slot(i);
+            // SAFETY: every range lies inside the region's own reservation.
+            unsafe {
+                mmap::protect(slot.base, layout.instance_page, Protection::ReadWrite)?;
+                mmap::protect(
+                    slot.stack_bottom(),
+                    layout.stack_size + layout.globals_size,
+                    Protection::ReadWrite,
+                )?;
+                mmap::protect(slot.sigstack(), layout.sigstack_size, Protection::ReadWrite)?;
+            }
+        }
+        Ok(region)
+    }
+
+    fn slot(&self, index: usize) -> Slot {
+        Slot {
+            index,
+            base: self.base.wrapping_add(index * self.layout.size),
+            layout: self.layout,
+        }
+    }
+
+    /// The region's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How many instances the region holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many slots are free.
+    pub fn free_slots(&self) -> usize {
+        self.free.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// How many slots hold live instances.
+    pub fn used_slots(&self) -> usize {
+        self.capacity - self.free_slots()
+    }
+
+    /// Instantiates `module` in a free slot and runs its start function.
+    pub fn new_instance(&self, module: Arc<Module>) -> Result<InstanceHandle, Error> {
+        self.new_instance_builder(module).build()
+    }
+
+    /// An instance builder, for adding embedder context before the start
+    /// function runs.
+    pub fn new_instance_builder(&self, module: Arc<Module>) -> InstanceBuilder<'_> {
+        InstanceBuilder {
+            region: self,
+            module,
+            embed_ctx: EmbedCtx::default(),
+        }
+    }
+
+    fn take_slot(&self) -> Result<Slot, Error> {
+        let index = self
+            .free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .ok_or(Error::RegionFull(self.capacity))?;
+        Ok(self.slot(index))
+    }
+
+    /// Returns a slot whose instance has been dropped and its heap decommitted.
+    pub(crate) fn return_slot(&self, index: usize) {
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(index);
+    }
+}
+
+impl Drop for MmapRegion {
+    fn drop(&mut self) {
+        // SAFETY: instances hold an `Arc` to their region, so when it drops no
+        // instance (and no reference into the mapping) is left.
+        unsafe { mmap::unmap(self.base, self.total) };
+    }
+}
+
+/// Builds an instance: set its embedder context, then [`build`](Self::build).
+pub struct InstanceBuilder<'a> {
+    region: &'a MmapRegion,
+    module: Arc<Module>,
+    embed_ctx: EmbedCtx,
+}
+
+impl InstanceBuilder<'_> {
+    /// Adds a value to the instance's embedder context.
+    pub fn with_embed_ctx<T: std::any::Any + Send>(mut self, value: T) -> Self {
+        self.embed_ctx.insert(value);
+        self
+    }
+
+    /// Creates the instance and runs the module's start function.
+    pub fn build(self) -> Result<InstanceHandle, Error> {
+        let region = self
+            .region
+            .this
+            .upgrade()
+            .ok_or(Error::InvalidState("the region is being dropped"))?;
+        instance::check_fits(&self.module, &region.limits, &region.layout)?;
+        let slot = region.take_slot()?;
+        instance::instantiate(region, slot, self.module, self.embed_ctx)
+    }
+}

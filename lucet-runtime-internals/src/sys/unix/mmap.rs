@@ -1,0 +1,185 @@
+//! Virtual memory: reserving address space, changing protections, mapping
+//! file pages copy-on-write, and giving pages back.
+//!
+//! Every function takes raw addresses; callers guarantee that the ranges they
+//! pass lie inside mappings they own (a region, a code mapping). Errors carry
+//! the failing call and `errno`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr;
+
+use crate::Error;
+
+/// Host page size (4 KiB on x86_64 Linux; checked at startup by the region).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size <= 0 {
+        4096
+    } else {
+        size as usize
+    }
+}
+
+fn os_error(what: &str) -> Error {
+    Error::System(format!("{what}: {}", io::Error::last_os_error()))
+}
+
+/// Protection of a range of pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    /// Read and write.
+    ReadWrite,
+    /// Read and execute.
+    ReadExec,
+}
+
+impl Protection {
+    fn bits(self) -> libc::c_int {
+        match self {
+            Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+            Protection::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
+        }
+    }
+}
+
+/// Reserves `len` bytes of inaccessible address space (no memory committed).
+pub fn reserve(len: usize) -> Result<*mut u8, Error> {
+    // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing
+    // touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error(&format!("reserving {len} bytes of address space")));
+    }
+    Ok(p as *mut u8)
+}
+
+/// Maps `len` bytes of fresh, zeroed, readable and writable memory.
+pub fn map_anonymous(len: usize) -> Result<*mut u8, Error> {
+    // SAFETY: as in `reserve`.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error(&format!("mapping {len} bytes")));
+    }
+    Ok(p as *mut u8)
+}
+
+/// Unmaps a range.
+///
+/// # Safety
+/// The range must be a mapping the caller owns, with no live references in it.
+pub unsafe fn unmap(addr: *mut u8, len: usize) {
+    // SAFETY: the caller owns the range and nothing refers to it any more.
+    unsafe { libc::munmap(addr as *mut libc::c_void, len) };
+}
+
+/// Changes the protection of a page-aligned range.
+///
+/// # Safety
+/// The range must lie inside a mapping the caller owns; making memory
+/// inaccessible must not invalidate references the program still uses.
+pub unsafe fn protect(addr: *mut u8, len: usize, prot: Protection) -> Result<(), Error> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: the caller guarantees the range is theirs.
+    let r = unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot.bits()) };
+    if r != 0 {
+        return Err(os_error("mprotect"));
+    }
+    Ok(())
+}
+
+/// Replaces a range with fresh inaccessible pages, giving its memory back to
+/// the system. Faster than `madvise` + `mprotect`, and it merges the range
+/// back into one mapping.
+///
+/// # Safety
+/// The range must lie inside a mapping the caller owns, with no live
+/// references into it.
+pub unsafe fn decommit(addr: *mut u8, len: usize) -> Result<(), Error> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: MAP_FIXED replaces pages the caller owns and no longer uses.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error("decommitting memory"));
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd` at `offset` over `addr`, private (copy-on-write)
+/// and writable.
+///
+/// # Safety
+/// `addr..addr+len` must lie inside a mapping the caller owns, with no live
+/// references into it; `offset` and `len` must be page-aligned.
+pub unsafe fn map_file_cow(
+    addr: *mut u8,
+    len: usize,
+    fd: &impl AsRawFd,
+    offset: u64,
+) -> Result<(), Error> {
+    // SAFETY: MAP_FIXED replaces pages the caller owns; the file mapping is
+    // private so writes never reach the file.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error("mapping the memory image"));
+    }
+    Ok(())
+}
+
+/// Creates an anonymous in-memory file holding `bytes` (for modules compiled
+/// in-process), so that they can be mapped like a file on disk.
+pub fn memfd_with(name: &str, bytes: &[u8]) -> Result<std::fs::File, Error> {
+    let cname = std::ffi::CString::new(name.replace('\0', "_")).unwrap_or_default();
+    // SAFETY: memfd_create takes a valid C string and returns a new fd.
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(os_error("memfd_create"));
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut file = std::fs::File::from(owned);
+    std::io::Write::write_all(&mut file, bytes)
+        .map_err(|e| Error::System(format!("memfd: {e}")))?;
+    Ok(file)
+}

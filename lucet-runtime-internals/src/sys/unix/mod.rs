@@ -1,0 +1,4 @@
+//! Unix (Linux) system interfaces.
+
+pub mod mmap;
+pub mod signals;

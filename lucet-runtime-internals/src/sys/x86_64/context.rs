@@ -1,0 +1,213 @@
+//! The context switch between the host and guest code, in assembly.
+//!
+//! A [`Context`] is just a saved stack pointer: everything else a suspended
+//! side needs (its callee-saved registers and the address to continue at) is
+//! on its own stack. Three routines:
+//!
+//! - `lucet_context_swap(from, to)`: pushes the callee-saved registers
+//!   (rbp, rbx, r12–r15), saves `rsp` into `from`, loads `rsp` from `to`,
+//!   pops the same registers and returns into the other side.
+//! - `lucet_context_set(to)`: the second half only, for leaving a context
+//!   that will never be resumed (a trap, a termination, a normal return).
+//! - `lucet_context_bootstrap`: the first code a fresh guest stack runs. It
+//!   makes an array call `entry(vmctx, data, values, len)` with arguments
+//!   parked in callee-saved registers by [`init_guest_stack`], then switches
+//!   to the host context whose address it finds in `rbp`.
+//!
+//! Invariants: every routine keeps the System V stack alignment (rsp is
+//! 16-byte aligned at each `call`); a context's saved stack holds exactly
+//! six registers and a return address above its saved `rsp`.
+
+use std::arch::global_asm;
+
+/// A suspended flow of control: the stack pointer it stopped at.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct Context {
+    sp: usize,
+}
+
+global_asm!(
+    ".text",
+    ".globl lucet_context_swap",
+    ".type lucet_context_swap,@function",
+    ".p2align 4",
+    "lucet_context_swap:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov [rdi], rsp",
+    "mov rsp, [rsi]",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".size lucet_context_swap, .-lucet_context_swap",
+    "",
+    ".globl lucet_context_set",
+    ".type lucet_context_set,@function",
+    ".p2align 4",
+    "lucet_context_set:",
+    "mov rsp, [rdi]",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".size lucet_context_set, .-lucet_context_set",
+    "",
+    ".globl lucet_context_bootstrap",
+    ".type lucet_context_bootstrap,@function",
+    ".p2align 4",
+    "lucet_context_bootstrap:",
+    "mov rdi, r13",
+    "mov rsi, r14",
+    "mov rdx, r15",
+    "mov rcx, rbx",
+    "call r12",
+    "mov rdi, rbp",
+    "jmp lucet_context_set",
+    ".size lucet_context_bootstrap, .-lucet_context_bootstrap",
+);
+
+extern "C" {
+    fn lucet_context_swap(from: *mut Context, to: *const Context);
+    fn lucet_context_set(to: *const Context) -> !;
+    fn lucet_context_bootstrap();
+}
+
+/// Prepares a fresh guest stack so that switching to `ctx` calls
+/// `entry(vmctx, data, values, len)` on it and, when that returns, switches
+/// to `host`.
+///
+/// # Safety
+/// `stack_top` must be the 16-byte-aligned top of a writable stack of at
+/// least 128 bytes that nothing else uses; `host` must stay valid until the
+/// guest finishes.
+pub unsafe fn init_guest_stack(
+    ctx: &mut Context,
+    stack_top: *mut u8,
+    entry: usize,
+    vmctx: usize,
+    data: usize,
+    values: usize,
+    len: usize,
+    host: *const Context,
+) {
+    debug_assert_eq!(stack_top as usize % 16, 0);
+    // Seven words popped by `lucet_context_set`/`swap` (r15, r14, r13, r12,
+    // rbx, rbp, return address), then two zero words: after the `ret` into
+    // the bootstrap, rsp is 16-byte aligned for its `call`.
+    let words: [usize; 9] = [
+        values,                                        // r15
+        data,                                          // r14
+        vmctx,                                         // r13
+        entry,                                         // r12
+        len,                                           // rbx
+        host as usize,                                 // rbp
+        lucet_context_bootstrap as *const () as usize, // return address
+        0,
+        0,
+    ];
+    let base = stack_top.wrapping_sub(words.len() * 8) as *mut usize;
+    // SAFETY: the caller guarantees the top 72 bytes of the stack are ours.
+    unsafe { std::ptr::copy_nonoverlapping(words.as_ptr(), base, words.len()) };
+    ctx.sp = base as usize;
+}
+
+/// Saves the current context into `from` and continues `to`; returns when
+/// something switches back to `from`.
+///
+/// # Safety
+/// `to` must hold a context saved by `swap` or prepared by
+/// [`init_guest_stack`], whose stack is still valid; `from` must stay valid
+/// until it is resumed.
+#[inline(never)]
+pub unsafe fn swap(from: *mut Context, to: *const Context) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { lucet_context_swap(from, to) }
+}
+
+/// Continues `to`, abandoning the current context.
+///
+/// # Safety
+/// As for [`swap`]; and the current stack must hold no frames that need to
+/// run destructors.
+pub unsafe fn set(to: *const Context) -> ! {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { lucet_context_set(to) }
+}
+
+/// The address of `lucet_context_set`, for redirecting a faulting guest from
+/// a signal handler.
+pub fn set_routine_address() -> usize {
+    lucet_context_set as *const () as usize
+}
+
+/// The program counter saved in a signal's machine context.
+///
+/// # Safety
+/// `uc` must be the `ucontext_t` the kernel passed to a signal handler.
+pub unsafe fn ucontext_pc(uc: *const libc::ucontext_t) -> usize {
+    // SAFETY: the kernel gives the handler a valid ucontext.
+    unsafe { (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize }
+}
+
+/// Makes the interrupted thread continue at `pc` with `arg` as its first
+/// argument when the signal handler returns.
+///
+/// # Safety
+/// `uc` must be the `ucontext_t` the kernel passed to a signal handler, and
+/// `pc` a routine that does not return to the interrupted code.
+pub unsafe fn ucontext_redirect(uc: *mut libc::ucontext_t, pc: usize, arg: usize) {
+    // SAFETY: the kernel gives the handler a valid, writable ucontext.
+    unsafe {
+        (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] = pc as i64;
+        (*uc).uc_mcontext.gregs[libc::REG_RDI as usize] = arg as i64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static mut HOST: Context = Context { sp: 0 };
+
+    extern "C" fn add_into_values(vmctx: usize, data: usize, values: usize, len: usize) {
+        // SAFETY: `values` points at the test's array of `len` u64s.
+        let v = unsafe { std::slice::from_raw_parts_mut(values as *mut u64, len) };
+        v[0] = (vmctx + data) as u64 + v[1];
+    }
+
+    #[test]
+    fn bootstrap_calls_entry_and_returns_to_host() {
+        let mut stack = vec![0u128; 1024];
+        // SAFETY: the top of our own vector is a valid, aligned stack.
+        let top = unsafe { (stack.as_mut_ptr() as *mut u8).add(stack.len() * 16) };
+        let mut values = [0u64, 5];
+        let mut guest = Context::default();
+        // SAFETY: the stack and the host context outlive the switch.
+        unsafe {
+            init_guest_stack(
+                &mut guest,
+                top,
+                add_into_values as *const () as usize,
+                30,
+                7,
+                values.as_mut_ptr() as usize,
+                2,
+                std::ptr::addr_of!(HOST),
+            );
+            swap(std::ptr::addr_of_mut!(HOST), &guest);
+        }
+        assert_eq!(values[0], 42);
+    }
+}

@@ -1,0 +1,3 @@
+//! x86_64 System V: the context switch and machine-context access.
+
+pub mod context;

@@ -1,0 +1,183 @@
+//! Values passed between the host and guest code.
+
+use std::fmt;
+
+use lucet_module::{RefType, ValRaw, ValType};
+
+/// A WebAssembly value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val {
+    /// `i32`
+    I32(i32),
+    /// `i64`
+    I64(i64),
+    /// `f32` (NaN payloads are kept bit-exact)
+    F32(f32),
+    /// `f64` (NaN payloads are kept bit-exact)
+    F64(f64),
+    /// `v128`
+    V128(u128),
+    /// `funcref`: an opaque function reference; 0 is null.
+    FuncRef(u64),
+    /// `externref`: an opaque host value; 0 is null.
+    ExternRef(u64),
+}
+
+impl Val {
+    /// The value's type.
+    pub fn ty(&self) -> ValType {
+        match self {
+            Val::I32(_) => ValType::I32,
+            Val::I64(_) => ValType::I64,
+            Val::F32(_) => ValType::F32,
+            Val::F64(_) => ValType::F64,
+            Val::V128(_) => ValType::V128,
+            Val::FuncRef(_) => ValType::FUNCREF,
+            Val::ExternRef(_) => ValType::EXTERNREF,
+        }
+    }
+
+    /// The value in the array-call representation.
+    pub fn to_raw(&self) -> ValRaw {
+        match *self {
+            Val::I32(v) => ValRaw::from_i32(v),
+            Val::I64(v) => ValRaw::from_i64(v),
+            Val::F32(v) => ValRaw::from_f32(v),
+            Val::F64(v) => ValRaw::from_f64(v),
+            Val::V128(v) => ValRaw::from_u128(v),
+            Val::FuncRef(v) | Val::ExternRef(v) => ValRaw::from_u64(v),
+        }
+    }
+
+    /// Reads a value of type `ty` from the array-call representation.
+    pub fn from_raw(raw: &ValRaw, ty: ValType) -> Val {
+        match ty {
+            ValType::I32 => Val::I32(raw.get_i32()),
+            ValType::I64 => Val::I64(raw.get_i64()),
+            ValType::F32 => Val::F32(raw.get_f32()),
+            ValType::F64 => Val::F64(raw.get_f64()),
+            ValType::V128 => Val::V128(raw.get_u128()),
+            ValType::Ref(RefType::Func) => Val::FuncRef(raw.get_u64()),
+            ValType::Ref(RefType::Extern) => Val::ExternRef(raw.get_u64()),
+        }
+    }
+
+    /// The zero value of `ty` (null for references).
+    pub fn zero(ty: ValType) -> Val {
+        Val::from_raw(&ValRaw::default(), ty)
+    }
+
+    /// The value as an `i32`, if it is one.
+    pub fn as_i32(&self) -> Option<i32> {
+        match self {
+            Val::I32(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The value as an `i64`, if it is one.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Val::I64(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Parses `text` as a value of type `ty` (decimal, or `0x` hex for
+    /// integers; `nan`, `inf` and decimal for floats).
+    pub fn parse(text: &str, ty: ValType) -> Result<Val, String> {
+        let bad = || format!("invalid {ty} argument {text:?}");
+        let int = |t: &str| -> Option<i128> {
+            let (neg, t) = match t.strip_prefix('-') {
+                Some(r) => (true, r),
+                None => (false, t),
+            };
+            let v = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+                Some(hex) => i128::from_str_radix(hex, 16).ok()?,
+                None => t.parse::<i128>().ok()?,
+            };
+            Some(if neg { -v } else { v })
+        };
+        Ok(match ty {
+            ValType::I32 => {
+                let v = int(text).ok_or_else(bad)?;
+                if !(i32::MIN as i128..=u32::MAX as i128).contains(&v) {
+                    return Err(bad());
+                }
+                Val::I32(v as i32)
+            }
+            ValType::I64 => {
+                let v = int(text).ok_or_else(bad)?;
+                if !(i64::MIN as i128..=u64::MAX as i128).contains(&v) {
+                    return Err(bad());
+                }
+                Val::I64(v as i64)
+            }
+            ValType::F32 => Val::F32(text.parse().map_err(|_| bad())?),
+            ValType::F64 => Val::F64(text.parse().map_err(|_| bad())?),
+            ValType::V128 => Val::V128(int(text).ok_or_else(bad)? as u128),
+            ValType::Ref(_) => return Err(format!("{ty} arguments cannot be given as text")),
+        })
+    }
+}
+
+impl fmt::Display for Val {
+    /// Integers as signed decimal, floats as decimal, references as
+    /// `null` or an address.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::I32(v) => write!(f, "{v}"),
+            Val::I64(v) => write!(f, "{v}"),
+            Val::F32(v) => write!(f, "{v}"),
+            Val::F64(v) => write!(f, "{v}"),
+            Val::V128(v) => write!(f, "{v:#034x}"),
+            Val::FuncRef(0) | Val::ExternRef(0) => write!(f, "null"),
+            Val::FuncRef(v) | Val::ExternRef(v) => write!(f, "{v:#x}"),
+        }
+    }
+}
+
+macro_rules! from_prim {
+    ($($t:ty => $v:ident $(as $cast:ty)?;)*) => {$(
+        impl From<$t> for Val {
+            fn from(x: $t) -> Val {
+                Val::$v(x $(as $cast)?)
+            }
+        }
+    )*};
+}
+
+from_prim! {
+    i32 => I32;
+    u32 => I32 as i32;
+    i64 => I64;
+    u64 => I64 as i64;
+    f32 => F32;
+    f64 => F64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display() {
+        assert_eq!(Val::parse("-5", ValType::I32), Ok(Val::I32(-5)));
+        assert_eq!(Val::parse("0xffffffff", ValType::I32), Ok(Val::I32(-1)));
+        assert_eq!(Val::parse("4294967295", ValType::I32), Ok(Val::I32(-1)));
+        assert!(Val::parse("4294967296", ValType::I32).is_err());
+        assert!(Val::parse("ten", ValType::I64).is_err());
+        assert_eq!(Val::parse("1.5", ValType::F64), Ok(Val::F64(1.5)));
+        assert_eq!(Val::I32(-7).to_string(), "-7");
+        assert_eq!(Val::F32(0.5).to_string(), "0.5");
+    }
+
+    #[test]
+    fn raw_round_trip_keeps_nan_bits() {
+        let v = Val::F64(f64::from_bits(0x7ff4_0000_0000_0001));
+        match Val::from_raw(&v.to_raw(), ValType::F64) {
+            Val::F64(x) => assert_eq!(x.to_bits(), 0x7ff4_0000_0000_0001),
+            other => panic!("{other:?}"),
+        }
+    }
+}
