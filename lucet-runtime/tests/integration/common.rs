@@ -1,0 +1,89 @@
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use lucet_compiler::{CompileOptions, Compiler};
+use lucet_runtime::{InstanceHandle, Limits, Linker, MmapRegion, Module, Val};
+
+fn compiler() -> &'static Compiler {
+    static COMPILER: OnceLock<Compiler> = OnceLock::new();
+    COMPILER.get_or_init(|| Compiler::new(CompileOptions::default()).expect("compiler"))
+}
+
+/// Path of a test module.
+pub fn wat_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/wat")
+        .join(format!("{name}.wat"))
+}
+
+/// The compiled ELF file of `tests/wat/NAME.wat`.
+pub fn compile(name: &str) -> Vec<u8> {
+    let text = std::fs::read(wat_path(name)).expect("read .wat");
+    compiler()
+        .compile(&text)
+        .unwrap_or_else(|e| panic!("compile {name}: {e}"))
+        .to_elf()
+        .expect("ELF")
+}
+
+/// Compiles bytes (text or binary) to an ELF file.
+pub fn compile_bytes(bytes: &[u8]) -> Vec<u8> {
+    compiler()
+        .compile(bytes)
+        .expect("compile")
+        .to_elf()
+        .expect("ELF")
+}
+
+/// `tests/wat/NAME.wat`, compiled and loaded with `linker`.
+pub fn load_with(name: &str, linker: &Linker) -> Arc<Module> {
+    Module::from_bytes(&compile(name), name, linker).unwrap_or_else(|e| panic!("load {name}: {e}"))
+}
+
+/// `tests/wat/NAME.wat`, compiled and loaded without imports.
+pub fn load(name: &str) -> Arc<Module> {
+    load_with(name, &Linker::new())
+}
+
+/// A one-slot region with default limits.
+pub fn region() -> Arc<MmapRegion> {
+    MmapRegion::create(1, &Limits::default()).expect("region")
+}
+
+/// An instance of `tests/wat/NAME.wat` without imports.
+pub fn instance(name: &str) -> InstanceHandle {
+    region().new_instance(load(name)).expect("instantiate")
+}
+
+/// Runs `func` and returns its single result.
+pub fn call(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> Val {
+    let mut r = inst
+        .run(func, args)
+        .unwrap_or_else(|e| panic!("{func}: {e}"))
+        .returned()
+        .expect("returned");
+    assert_eq!(r.len(), 1, "{func} returns one value");
+    r.pop().unwrap()
+}
+
+pub fn i32(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> i32 {
+    call(inst, func, args).as_i32().expect("i32 result")
+}
+
+pub fn i64(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> i64 {
+    call(inst, func, args).as_i64().expect("i64 result")
+}
+
+pub fn f32(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> f32 {
+    match call(inst, func, args) {
+        Val::F32(v) => v,
+        other => panic!("{func}: expected f32, got {other:?}"),
+    }
+}
+
+pub fn f64(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> f64 {
+    match call(inst, func, args) {
+        Val::F64(v) => v,
+        other => panic!("{func}: expected f64, got {other:?}"),
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests of the runtime, written against .wat modules in
+//! `tests/wat/`, compiled with `lucet-compiler` and run with `lucet-runtime`.
+
+mod arith;
+mod common;
+mod data;
+mod globals;
+mod imports;
+mod loading;
+mod memory;
+mod regions;
+mod start;
+mod tables;
+mod threads;
+mod traps;
+mod yields;

@@ -1,0 +1,127 @@
+use lucet_runtime::{Limits, MmapRegion, Val::*};
+
+use crate::common::*;
+
+#[test]
+fn loads_and_stores_of_every_width() {
+    let mut inst = instance("memory");
+    inst.run("store_i32", &[I32(8), I32(-2)]).unwrap();
+    assert_eq!(i32(&mut inst, "load_i32", &[I32(8)]), -2);
+    assert_eq!(i32(&mut inst, "load8_s", &[I32(8)]), -2);
+    assert_eq!(i32(&mut inst, "load8_u", &[I32(8)]), 0xfe);
+    assert_eq!(i32(&mut inst, "load16_s", &[I32(8)]), -2);
+    assert_eq!(i64(&mut inst, "load32_u", &[I32(8)]), 0xffff_fffe);
+    inst.run("store_i64", &[I32(100), I64(0x1122_3344_5566_7788)])
+        .unwrap();
+    assert_eq!(
+        i64(&mut inst, "load_i64", &[I32(100)]),
+        0x1122_3344_5566_7788
+    );
+    assert_eq!(
+        i32(&mut inst, "load8_u", &[I32(100)]),
+        0x88,
+        "little-endian"
+    );
+    inst.run("store8", &[I32(65535), I32(0x1ff)]).unwrap();
+    assert_eq!(i32(&mut inst, "load8_u", &[I32(65535)]), 0xff);
+    inst.run("store_f64", &[I32(200), F64(1.0)]).unwrap();
+    assert_eq!(
+        f32(&mut inst, "load_f32", &[I32(204)]),
+        f32::from_bits(0x3ff0_0000)
+    );
+    // Unaligned accesses are fine.
+    inst.run("store_i32", &[I32(1001), I32(0x0a0b_0c0d)])
+        .unwrap();
+    assert_eq!(i32(&mut inst, "load_i32", &[I32(1001)]), 0x0a0b_0c0d);
+    // The host sees the same bytes.
+    assert_eq!(&inst.heap()[1001..1005], &[0x0d, 0x0c, 0x0b, 0x0a]);
+    inst.heap_mut()[2000] = 42;
+    assert_eq!(i32(&mut inst, "load8_u", &[I32(2000)]), 42);
+    // offset=65532 reaches the last four bytes: 0xff was stored at 65535.
+    assert_eq!(
+        i32(&mut inst, "load_offset", &[I32(0)]),
+        0xff00_0000u32 as i32
+    );
+    let err = inst.run("load_offset", &[I32(1)]).unwrap_err();
+    assert_eq!(
+        err.trap_code(),
+        Some(lucet_runtime::TrapCode::HeapOutOfBounds)
+    );
+}
+
+#[test]
+fn grow_up_to_the_declared_maximum() {
+    let mut inst = instance("memory");
+    assert_eq!(i32(&mut inst, "size", &[]), 1);
+    assert_eq!(inst.heap().len(), 65536);
+    assert_eq!(i32(&mut inst, "grow", &[I32(0)]), 1);
+    assert_eq!(i32(&mut inst, "grow", &[I32(2)]), 1);
+    assert_eq!(i32(&mut inst, "size", &[]), 3);
+    // New pages are zeroed and usable.
+    assert_eq!(i32(&mut inst, "load_i32", &[I32(3 * 65536 - 4)]), 0);
+    inst.run("store_i32", &[I32(3 * 65536 - 4), I32(9)])
+        .unwrap();
+    assert_eq!(i32(&mut inst, "load_i32", &[I32(3 * 65536 - 4)]), 9);
+    // Past the module's maximum of 4 pages: -1, memory unchanged.
+    assert_eq!(i32(&mut inst, "grow", &[I32(2)]), -1);
+    assert_eq!(i32(&mut inst, "size", &[]), 3);
+    assert_eq!(i32(&mut inst, "grow", &[I32(1)]), 3);
+    assert_eq!(i32(&mut inst, "grow", &[I32(1)]), -1);
+    assert_eq!(i32(&mut inst, "grow", &[I32(-1)]), -1);
+    assert_eq!(inst.heap().len(), 4 * 65536);
+}
+
+#[test]
+fn grow_is_bounded_by_the_region_limit() {
+    let limits = Limits {
+        heap_memory_size: 4 * 65536,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let mut inst = region.new_instance(load("memory_unbounded")).unwrap();
+    assert_eq!(i32(&mut inst, "grow", &[I32(3)]), 1);
+    assert_eq!(i32(&mut inst, "grow", &[I32(1)]), -1);
+    assert_eq!(i32(&mut inst, "size", &[]), 4);
+    inst.run("poke", &[I32(4 * 65536 - 1)]).unwrap();
+    let err = inst.run("poke", &[I32(4 * 65536)]).unwrap_err();
+    assert_eq!(
+        err.trap_code(),
+        Some(lucet_runtime::TrapCode::HeapOutOfBounds)
+    );
+}
+
+#[test]
+fn bulk_memory_instructions() {
+    let mut inst = instance("memory");
+    inst.run("fill", &[I32(10), I32(3), I32(5)]).unwrap();
+    assert_eq!(i32(&mut inst, "sum", &[I32(0), I32(100)]), 15);
+    inst.run("copy", &[I32(12), I32(10), I32(5)]).unwrap();
+    assert_eq!(&inst.heap()[10..18], &[3, 3, 3, 3, 3, 3, 3, 0]);
+    // Out of bounds: trap, nothing written.
+    let err = inst.run("fill", &[I32(65530), I32(1), I32(7)]).unwrap_err();
+    assert_eq!(
+        err.trap_code(),
+        Some(lucet_runtime::TrapCode::HeapOutOfBounds)
+    );
+    assert_eq!(inst.heap()[65530], 0);
+    let err = inst.run("copy", &[I32(0), I32(65535), I32(2)]).unwrap_err();
+    assert_eq!(
+        err.trap_code(),
+        Some(lucet_runtime::TrapCode::HeapOutOfBounds)
+    );
+    // Zero-length at the very end is fine.
+    inst.run("fill", &[I32(65536), I32(1), I32(0)]).unwrap();
+}
+
+#[test]
+fn memory_is_fresh_in_every_instance() {
+    let region = region();
+    let module = load("memory");
+    let mut a = region.new_instance(module.clone()).unwrap();
+    a.run("store_i32", &[I32(0), I32(77)]).unwrap();
+    a.run("grow", &[I32(1)]).unwrap();
+    drop(a);
+    let mut b = region.new_instance(module).unwrap();
+    assert_eq!(i32(&mut b, "load_i32", &[I32(0)]), 0);
+    assert_eq!(i32(&mut b, "size", &[]), 1);
+}

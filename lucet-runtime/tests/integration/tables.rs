@@ -1,0 +1,127 @@
+use lucet_runtime::{TrapCode, Val::*};
+
+use crate::common::*;
+
+#[test]
+fn call_indirect_dispatches_through_the_table() {
+    let mut inst = instance("tables");
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(0), I32(6), I32(3)]), 9);
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(1), I32(6), I32(3)]), 3);
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(2), I32(6), I32(3)]), 18);
+    assert_eq!(i32(&mut inst, "unary", &[I32(3), I32(5)]), -5);
+}
+
+#[test]
+fn call_indirect_traps() {
+    let mut inst = instance("tables");
+    // Signature mismatch: slot 3 holds a unary function.
+    let err = inst.run("dispatch", &[I32(3), I32(1), I32(1)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::BadSignature), "{err}");
+    // Null entry.
+    let err = inst.run("dispatch", &[I32(5), I32(1), I32(1)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::IndirectCallToNull), "{err}");
+    // Outside the table.
+    let err = inst.run("dispatch", &[I32(8), I32(1), I32(1)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds), "{err}");
+    let err = inst
+        .run("dispatch", &[I32(-1), I32(1), I32(1)])
+        .unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds), "{err}");
+    // The instance keeps working.
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(0), I32(1), I32(1)]), 2);
+}
+
+#[test]
+fn reference_instructions() {
+    let mut inst = instance("tables");
+    assert_eq!(i32(&mut inst, "size", &[]), 8);
+    assert_eq!(i32(&mut inst, "is_null", &[I32(0)]), 0);
+    assert_eq!(i32(&mut inst, "is_null", &[I32(4)]), 1);
+    inst.run("set_negate", &[I32(4)]).unwrap();
+    assert_eq!(i32(&mut inst, "unary", &[I32(4), I32(9)]), -9);
+    inst.run("clear", &[I32(4)]).unwrap();
+    assert_eq!(i32(&mut inst, "is_null", &[I32(4)]), 1);
+    let err = inst.run("is_null", &[I32(8)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds));
+}
+
+#[test]
+fn table_grow_fill_copy_init() {
+    let mut inst = instance("tables");
+    assert_eq!(i32(&mut inst, "grow", &[I32(4)]), 8);
+    assert_eq!(i32(&mut inst, "size", &[]), 12);
+    assert_eq!(i32(&mut inst, "grow", &[I32(5)]), -1, "maximum is 16");
+    assert_eq!(i32(&mut inst, "grow", &[I32(4)]), 12);
+    assert_eq!(i32(&mut inst, "is_null", &[I32(15)]), 1);
+    // Copy add/sub to the grown part and call them there.
+    inst.run("copy", &[I32(14), I32(0), I32(2)]).unwrap();
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(15), I32(7), I32(2)]), 5);
+    // Passive segment (sub, add) into slots 10 and 11.
+    inst.run("init", &[I32(10), I32(0), I32(2)]).unwrap();
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(10), I32(7), I32(2)]), 5);
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(11), I32(7), I32(2)]), 9);
+    let err = inst.run("init", &[I32(15), I32(0), I32(2)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds));
+    inst.run("drop", &[]).unwrap();
+    let err = inst.run("init", &[I32(0), I32(0), I32(1)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds));
+    inst.run("fill_null", &[I32(0), I32(16)]).unwrap();
+    let err = inst.run("dispatch", &[I32(0), I32(1), I32(1)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::IndirectCallToNull));
+    let err = inst.run("fill_null", &[I32(10), I32(7)]).unwrap_err();
+    assert_eq!(err.trap_code(), Some(TrapCode::TableOutOfBounds));
+}
+
+/// Appends the LEB128 encoding of `v`.
+fn leb(out: &mut Vec<u8>, mut v: u32) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(out: &mut Vec<u8>, id: u8, body: &[u8]) {
+    out.push(id);
+    leb(out, body.len() as u32);
+    out.extend_from_slice(body);
+}
+
+/// The module LLVM emits for an indirect call with reference types on: the
+/// table index of `call_indirect` is a 5-byte padded LEB128.
+#[test]
+fn call_indirect_with_a_multi_byte_table_index() {
+    let mut m = b"\0asm\x01\0\0\0".to_vec();
+    // Types: 0 = () -> i32.
+    section(&mut m, 1, &[1, 0x60, 0, 1, 0x7f]);
+    // Functions: two of type 0.
+    section(&mut m, 3, &[2, 0, 0]);
+    // Table: funcref, min 1.
+    section(&mut m, 4, &[1, 0x70, 0, 1]);
+    // Export "call" = function 1.
+    section(&mut m, 7, &[1, 4, b'c', b'a', b'l', b'l', 0, 1]);
+    // Elements: table 0 at offset 0: function 0.
+    section(&mut m, 9, &[1, 0, 0x41, 0, 0x0b, 1, 0]);
+    // Code.
+    let f0 = [0u8, 0x41, 42, 0x0b]; // i32.const 42
+    let f1 = [
+        0u8, 0x41, 0, // i32.const 0
+        0x11, 0, 0x80, 0x80, 0x80, 0x80, 0x00, // call_indirect type 0, table 0 (padded)
+        0x0b,
+    ];
+    let mut code = vec![2];
+    for f in [&f0[..], &f1[..]] {
+        leb(&mut code, f.len() as u32);
+        code.extend_from_slice(f);
+    }
+    section(&mut m, 10, &code);
+
+    let elf = compile_bytes(&m);
+    let module = lucet_runtime::Module::from_bytes(&elf, "padded", &Default::default()).unwrap();
+    let mut inst = region().new_instance(module).unwrap();
+    assert_eq!(i32(&mut inst, "call", &[]), 42);
+}

@@ -1,0 +1,23 @@
+;; Calls to host functions: typed, dynamic, multi-value, with memory access.
+(module
+  (import "env" "add" (func $add (param i32 i32) (result i32)))
+  (import "env" "log" (func $log (param i32 i32)))
+  (import "env" "divmod" (func $divmod (param i64 i64) (result i64 i64)))
+  (import "env" "scale" (func $scale (param f64) (result f64)))
+  (import "env" "fail" (func $fail))
+  (import "env" "quit" (func $quit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "hello from the guest")
+  (func (export "add_via_host") (param i32 i32) (result i32) (call $add (local.get 0) (local.get 1)))
+  (func (export "log_hello") (call $log (i32.const 100) (i32.const 20)))
+  (func (export "log_out_of_bounds") (call $log (i32.const 65530) (i32.const 100)))
+  (func (export "divmod") (param i64 i64) (result i64 i64) (call $divmod (local.get 0) (local.get 1)))
+  (func (export "scale") (param f64) (result f64) (call $scale (local.get 0)))
+  (func (export "fail") (call $fail))
+  (func (export "quit") (param i32) (call $quit (local.get 0)) unreachable)
+  ;; Host functions are also reachable through the table.
+  (table 1 funcref)
+  (elem (i32.const 0) $add)
+  (func (export "add_indirect") (param i32 i32) (result i32)
+    (call_indirect (param i32 i32) (result i32) (local.get 0) (local.get 1) (i32.const 0)))
+)
