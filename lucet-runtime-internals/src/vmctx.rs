@@ -144,7 +144,7 @@ impl Vmctx {
 
     /// Ends the run: the host's `run` returns `Error::Terminated` carrying
     /// `details`. Destructors of this host function's locals run first.
-    pub fn terminate<T: Any + Send>(&mut self, details: T) -> ! {
+    pub fn terminate<T: Any + Send + Sync>(&mut self, details: T) -> ! {
         std::panic::resume_unwind(Box::new(TerminationSignal(Box::new(details))))
     }
 }

@@ -107,7 +107,7 @@ impl YieldedVal {
 /// Why a host function ended the instance's run.
 pub enum TerminationDetails {
     /// The host called `Vmctx::terminate` with this value.
-    Provided(Box<dyn Any + Send>),
+    Provided(Box<dyn Any + Send + Sync>),
     /// A host function (or runtime builtin) panicked with this message.
     HostPanic(String),
 }
@@ -146,7 +146,7 @@ impl fmt::Display for TerminationDetails {
 }
 
 /// The panic payload `Vmctx::terminate` unwinds with.
-pub(crate) struct TerminationSignal(pub Box<dyn Any + Send>);
+pub(crate) struct TerminationSignal(pub Box<dyn Any + Send + Sync>);
 
 /// The panic payload that unwinds a yielded host function when its instance
 /// is reset or dropped.

@@ -1,0 +1,201 @@
+//! Renders a module file as text.
+
+use std::fmt::Write;
+
+use lucet_module::{
+    ConstExpr, ConstOp, ElemSegmentKind, ExportKind, ModuleFile, FORMAT_VERSION, WASM_PAGE_SIZE,
+};
+
+fn size(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (name, unit) in UNITS {
+        if bytes >= unit && bytes % unit == 0 {
+            return format!("{} {name}", bytes / unit);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+fn expr(e: &ConstExpr) -> String {
+    e.0.iter()
+        .map(|op| match op {
+            ConstOp::I32Const(v) => format!("i32.const {v}"),
+            ConstOp::I64Const(v) => format!("i64.const {v}"),
+            ConstOp::F32Const(v) => format!("f32.const {}", f32::from_bits(*v)),
+            ConstOp::F64Const(v) => format!("f64.const {}", f64::from_bits(*v)),
+            ConstOp::V128Const(v) => format!("v128.const {v:#034x}"),
+            ConstOp::GlobalGet(g) => format!("global.get {g}"),
+            ConstOp::RefNull(t) => format!("ref.null {t:?}").to_lowercase(),
+            ConstOp::RefFunc(f) => format!("ref.func {f}"),
+            other => format!("{other:?}").to_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The report for `file`, named `path`.
+pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
+    let d = &file.data;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "module:         {path}");
+    let _ = writeln!(w, "format version: {FORMAT_VERSION}");
+    if let Some(name) = &d.name {
+        let _ = writeln!(w, "name:           {name}");
+    }
+    let _ = writeln!(w, "code size:      {} bytes", file.text.len());
+    let _ = writeln!(w, "cpu features:   {}", d.cpu_features.join(" "));
+
+    let _ = writeln!(w, "\nheap:");
+    match &d.memory {
+        None => {
+            let _ = writeln!(w, "  no memory");
+        }
+        Some(m) => {
+            let h = &m.heap;
+            let max = h
+                .max_pages
+                .map_or("none".to_string(), |p| format!("{p} pages"));
+            let _ = writeln!(
+                w,
+                "  initial:      {} pages ({})",
+                h.initial_pages,
+                size(h.initial_pages * WASM_PAGE_SIZE)
+            );
+            let _ = writeln!(w, "  maximum:      {max}");
+            let _ = writeln!(w, "  reserved:     {}", size(h.reserved_size));
+            let _ = writeln!(w, "  guard:        {}", size(h.guard_size));
+            let _ = writeln!(
+                w,
+                "  bounds checks: {}",
+                if m.bounds_checked {
+                    "explicit"
+                } else {
+                    "none (guard pages)"
+                }
+            );
+            if let Some(i) = &m.import {
+                let _ = writeln!(w, "  imported from {i}");
+            }
+        }
+    }
+
+    let _ = writeln!(
+        w,
+        "\nmemory image: {} chunk(s), {} stored",
+        d.image.chunks.len(),
+        size(d.image.stored_bytes())
+    );
+    for c in &d.image.chunks {
+        let _ = writeln!(
+            w,
+            "  heap {:#010x}..{:#010x} ({} pages)",
+            c.heap_offset,
+            c.heap_offset + c.len,
+            c.len / 4096
+        );
+    }
+    let runtime_segments = d.data_segments.iter().filter(|s| !s.in_image).count();
+    let _ = writeln!(
+        w,
+        "data segments: {} ({} in the image, {runtime_segments} applied or kept at runtime)",
+        d.data_segments.len(),
+        d.data_segments.len() - runtime_segments
+    );
+
+    let _ = writeln!(w, "\nglobals: {}", d.globals.len());
+    for (i, g) in d.globals.iter().enumerate() {
+        let m = if g.mutable { "mut " } else { "" };
+        match (&g.import, &g.init) {
+            (Some(imp), _) => {
+                let _ = writeln!(w, "  [{i}] {m}{} imported from {imp}", g.ty);
+            }
+            (None, Some(init)) => {
+                let _ = writeln!(w, "  [{i}] {m}{} = {}", g.ty, expr(init));
+            }
+            (None, None) => {}
+        }
+    }
+
+    let _ = writeln!(w, "\ntables: {}", d.tables.len());
+    for (i, t) in d.tables.iter().enumerate() {
+        let max = t.max.map_or("none".to_string(), |m| m.to_string());
+        let imp = t
+            .import
+            .as_ref()
+            .map_or(String::new(), |i| format!(", imported from {i}"));
+        let _ = writeln!(w, "  [{i}] {:?} min {} max {max}{imp}", t.elem, t.min);
+    }
+    let _ = writeln!(w, "element segments: {}", d.elements.len());
+    for (i, e) in d.elements.iter().enumerate() {
+        let kind = match &e.kind {
+            ElemSegmentKind::Active { table, offset } => {
+                format!("active, table {table} at {}", expr(offset))
+            }
+            ElemSegmentKind::Passive => "passive".to_string(),
+            ElemSegmentKind::Declared => "declared".to_string(),
+        };
+        let _ = writeln!(w, "  [{i}] {kind}, {} item(s)", e.items.len());
+    }
+
+    let _ = writeln!(w, "\nimports:");
+    for (i, f) in d.functions.iter().enumerate() {
+        if let Some(imp) = &f.import {
+            let _ = writeln!(w, "  func {imp}: {}", d.types[f.type_index as usize]);
+            let _ = i;
+        }
+    }
+    for g in d.globals.iter().filter_map(|g| g.import.as_ref()) {
+        let _ = writeln!(w, "  global {g}");
+    }
+
+    let _ = writeln!(w, "\nexports:");
+    for e in &d.exports {
+        let what = match e.kind {
+            ExportKind::Func(i) => format!(
+                "func [{i}] {}",
+                d.func_type(i).map(|t| t.to_string()).unwrap_or_default()
+            ),
+            ExportKind::Table(i) => format!("table [{i}]"),
+            ExportKind::Memory => "memory".to_string(),
+            ExportKind::Global(i) => format!("global [{i}]"),
+        };
+        let _ = writeln!(w, "  {}: {what}", e.name);
+    }
+    if let Some(s) = d.start {
+        let _ = writeln!(w, "start function: [{s}] {}", d.display_name(s));
+    }
+
+    let _ = writeln!(w, "\nfunctions: {}", d.functions.len());
+    for (i, f) in d.functions.iter().enumerate() {
+        let kind = if f.import.is_some() {
+            " (import stub)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            w,
+            "  [{i}] {} at {:#08x}, {} bytes, {}{kind}",
+            f.symbol, f.code.offset, f.code.len, d.types[f.type_index as usize]
+        );
+        if let Some(name) = &f.name {
+            let _ = writeln!(w, "      name: {name}");
+        }
+        for t in &f.trap_sites {
+            let _ = writeln!(w, "      trap at +{:#x}: {}", t.offset, t.code);
+        }
+    }
+    let _ = writeln!(w, "\ntrampolines: {}", d.trampolines.len());
+    for t in &d.trampolines {
+        let _ = writeln!(
+            w,
+            "  for [{}] at {:#08x}, {} bytes",
+            t.func_index, t.code.offset, t.code.len
+        );
+    }
+    let _ = writeln!(w, "\nrelocations: {}", file.relocs.len());
+    for r in &file.relocs {
+        let _ = writeln!(w, "  {:#08x}: {} {:+}", r.offset, r.symbol, r.addend);
+    }
+    out
+}

@@ -1,0 +1,72 @@
+//! `lucet-objdump` on real compiled files and on bad input.
+
+use std::process::Command;
+
+fn objdump(path: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lucet-objdump"))
+        .arg(path)
+        .output()
+        .expect("run lucet-objdump")
+}
+
+fn temp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("lucet-objdump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn prints_the_metadata_of_a_module() {
+    let wat = r#"(module
+        (import "env" "log" (func $log (param i32)))
+        (memory (export "mem") 2 10)
+        (data (i32.const 4096) "hi")
+        (global $g (mut i32) (i32.const 7))
+        (table 2 funcref)
+        (elem (i32.const 0) $div)
+        (func $div (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1))))"#;
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("m.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "format version: 1",
+        "initial:      2 pages (128 KiB)",
+        "maximum:      10 pages",
+        "reserved:     4 GiB",
+        "memory image: 1 chunk(s), 4 KiB stored",
+        "heap 0x00001000..0x00002000",
+        "[0] mut i32 = i32.const 7",
+        "[0] Func min 2 max none",
+        "func env.log: (i32) -> ()",
+        "div: func [1] (i32, i32) -> i32",
+        "guest_func_div",
+        "integer divide by zero",
+        "guest_import_env.log",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn bad_input_is_a_one_line_error() {
+    for (name, bytes) in [
+        ("empty", &b""[..]),
+        ("text", &b"hello"[..]),
+        (
+            "elf-header-only",
+            &b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0"[..],
+        ),
+    ] {
+        let out = objdump(&temp(name, bytes));
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+    }
+    let out = objdump(std::path::Path::new("/nonexistent/file"));
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -1,0 +1,91 @@
+//! Loading a module from whatever file the user gives.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use lucet_runtime::{Linker, Module};
+
+/// What kind of file a module path holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModuleKind {
+    /// A Lucet ELF file, compiled by `lucetc`.
+    Compiled,
+    /// A WebAssembly binary.
+    Wasm,
+    /// WebAssembly text.
+    Wat,
+}
+
+impl ModuleKind {
+    /// Guesses the kind from the file's first bytes.
+    pub fn detect(bytes: &[u8]) -> ModuleKind {
+        if bytes.starts_with(b"\x7fELF") {
+            ModuleKind::Compiled
+        } else if bytes.starts_with(b"\0asm") {
+            ModuleKind::Wasm
+        } else {
+            ModuleKind::Wat
+        }
+    }
+}
+
+/// Why a module could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Compilation failed.
+    #[cfg(feature = "compiler")]
+    #[error(transparent)]
+    Compile(#[from] lucet_compiler::Error),
+    /// This build cannot compile modules.
+    #[error("{0} is not a compiled Lucet module, and this build of lucet-wasi cannot compile: compile it with lucetc first")]
+    NoCompiler(String),
+    /// Loading or linking failed.
+    #[error(transparent)]
+    Runtime(#[from] lucet_runtime::Error),
+}
+
+/// Loads `path`: a compiled Lucet file directly, a `.wasm` or `.wat` file by
+/// compiling it in-process first.
+pub fn load_module(path: &Path, linker: &Linker) -> Result<Arc<Module>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    match ModuleKind::detect(&bytes) {
+        ModuleKind::Compiled => Ok(Module::from_bytes(&bytes, &name, linker)?),
+        ModuleKind::Wasm | ModuleKind::Wat => compile_and_load(&bytes, &name, linker),
+    }
+}
+
+#[cfg(feature = "compiler")]
+fn compile_and_load(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, LoadError> {
+    let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions::default())?;
+    let elf = compiler.compile(bytes)?.to_elf()?;
+    Ok(Module::from_bytes(&elf, name, linker)?)
+}
+
+#[cfg(not(feature = "compiler"))]
+fn compile_and_load(_bytes: &[u8], name: &str, _linker: &Linker) -> Result<Arc<Module>, LoadError> {
+    Err(LoadError::NoCompiler(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_file_kinds() {
+        assert_eq!(ModuleKind::detect(b"\x7fELF\x02"), ModuleKind::Compiled);
+        assert_eq!(ModuleKind::detect(b"\0asm\x01\0\0\0"), ModuleKind::Wasm);
+        assert_eq!(ModuleKind::detect(b"(module)"), ModuleKind::Wat);
+    }
+}
