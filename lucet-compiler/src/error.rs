@@ -11,6 +11,14 @@ pub enum Error {
         /// Byte offset in the binary.
         offset: usize,
     },
+    /// Text input parsed, but its binary encoding fails validation.
+    #[error("invalid module: {message} (at byte offset {offset} of the text's binary encoding)")]
+    InvalidFromText {
+        /// What is wrong.
+        message: String,
+        /// Byte offset in the binary encoding of the text.
+        offset: usize,
+    },
     /// The text format could not be parsed.
     #[error(
         "invalid text format: {message} (at byte offset {offset}, line {line}, column {column})"

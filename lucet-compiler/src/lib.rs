@@ -223,6 +223,16 @@ impl Compiler {
 
     /// Compiles a wasm binary or text module.
     pub fn compile(&self, input: &[u8]) -> Result<CompiledModule, Error> {
+        let from_text = !input.starts_with(b"\0asm");
+        self.compile_inner(input).map_err(|e| match e {
+            Error::Invalid { message, offset } if from_text => {
+                Error::InvalidFromText { message, offset }
+            }
+            e => e,
+        })
+    }
+
+    fn compile_inner(&self, input: &[u8]) -> Result<CompiledModule, Error> {
         let wasm = wasm_from_input(input)?;
         let mut info = parse::parse(&wasm)?;
         self.check_bindings(&info)?;

@@ -1,0 +1,146 @@
+//! `lucetc` as users run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lucetc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucetc"))
+        .args(args)
+        .output()
+        .expect("run lucetc")
+}
+
+fn workdir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lucetc-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn compiles_text_and_binary_to_elf() {
+    let dir = workdir("ok");
+    let fac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fac.wat");
+    let out_path = dir.join("fac.lucet");
+    let out = lucetc(&[s(&fac), "-o", s(&out_path)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let elf = std::fs::read(&out_path).unwrap();
+    let parsed = goblin::elf::Elf::parse(&elf).expect("a real ELF file");
+    let names: Vec<_> = parsed
+        .syms
+        .iter()
+        .filter_map(|s| parsed.strtab.get_at(s.st_name))
+        .collect();
+    assert!(names.contains(&"guest_func_fac"), "{names:?}");
+
+    // A wasm binary works too, with every option.
+    let wasm_path = dir.join("fac.wasm");
+    std::fs::write(&wasm_path, wat::parse_file(&fac).unwrap()).unwrap();
+    let out = lucetc(&[
+        s(&wasm_path),
+        "-o",
+        s(&dir.join("fac2.lucet")),
+        "--opt-level",
+        "speed_and_size",
+        "--reserved-size",
+        "64MiB",
+        "--guard-size",
+        "64KiB",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = lucetc(&[s(&fac), "-o", s(&dir.join("fac.clif")), "--emit", "clif"]);
+    assert!(out.status.success());
+    let clif = std::fs::read_to_string(dir.join("fac.clif")).unwrap();
+    assert!(clif.contains("function u0:0"), "{clif}");
+}
+
+#[test]
+fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
+    let dir = workdir("bad");
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "truncated.wasm",
+            b"\0asm\x01\0\0\0\x01\x05",
+            "at byte offset",
+        ),
+        ("badmagic.wasm", b"\0asm\x02\0\0\0", "at byte offset"),
+        (
+            "invalid.wat",
+            b"(module (func (result i32) (i64.const 1)))",
+            "at byte offset",
+        ),
+        ("syntax.wat", b"(module (func (", "line 1"),
+        (
+            "binary-junk.wasm",
+            &[0xff, 0xfe, 0x00, 0x01],
+            "neither a wasm binary nor UTF-8",
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        let input = dir.join(name);
+        std::fs::write(&input, bytes).unwrap();
+        let output = dir.join(format!("{name}.lucet"));
+        let out = lucetc(&[s(&input), "-o", s(&output)]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.starts_with("error: "), "{name}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(expect), "{name}: {err}");
+        assert!(!output.exists(), "{name}: output left behind");
+    }
+    let out = lucetc(&["/nonexistent.wat", "-o", s(&dir.join("x"))]);
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn bindings_restrict_imports() {
+    let dir = workdir("bindings");
+    let input = dir.join("m.wat");
+    std::fs::write(
+        &input,
+        r#"(module (import "env" "a" (func)) (import "env" "b" (func)))"#,
+    )
+    .unwrap();
+    let bindings = dir.join("b.json");
+    std::fs::write(&bindings, r#"{"env": {"a": "a"}}"#).unwrap();
+    let out = lucetc(&[
+        s(&input),
+        "-o",
+        s(&dir.join("m.lucet")),
+        "--bindings",
+        s(&bindings),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("import env.b is not in the bindings"), "{err}");
+    std::fs::write(&bindings, r#"{"env": {"a": "a", "b": "b"}}"#).unwrap();
+    let out = lucetc(&[
+        s(&input),
+        "-o",
+        s(&dir.join("m.lucet")),
+        "--bindings",
+        s(&bindings),
+    ]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let dir = workdir("opts");
+    let fac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fac.wat");
+    let out = lucetc(&[s(&fac), "-o", s(&dir.join("x")), "--reserved-size", "1000"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = lucetc(&[s(&fac), "-o", s(&dir.join("x")), "--reserved-size", "lots"]);
+    assert_ne!(out.status.code(), Some(0));
+}
