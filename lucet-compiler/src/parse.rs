@@ -208,7 +208,11 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
 
-    for payload in Parser::new(0).parse_all(wasm) {
+    // The parser must know the features too: it decides how immediates
+    // such as memory indices are encoded.
+    let mut parser = Parser::new(0);
+    parser.set_features(features());
+    for payload in parser.parse_all(wasm) {
         match payload? {
             Payload::Version {
                 num,

@@ -58,11 +58,26 @@ pub fn decode_metadata(bytes: &[u8]) -> Result<ModuleData, Error> {
     postcard::from_bytes(body).map_err(|e| Error::Corrupted(e.to_string()))
 }
 
+/// A wasm name as it appears in a symbol: printable ASCII stays, anything
+/// else (spaces, NUL, non-ASCII UTF-8 bytes) and `\` become `\xNN`, so
+/// that every name makes a valid, unambiguous ELF symbol.
+fn symbol_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_graphic() && b != b'\\' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
 /// Symbol of a defined function: `guest_func_<export name>` when exported,
 /// `guest_internal_<index>` otherwise.
 pub fn function_symbol(export_name: Option<&str>, index: u32) -> String {
     match export_name {
-        Some(name) => format!("guest_func_{name}"),
+        Some(name) => format!("guest_func_{}", symbol_name(name)),
         None => format!("guest_internal_{index}"),
     }
 }
@@ -70,7 +85,7 @@ pub fn function_symbol(export_name: Option<&str>, index: u32) -> String {
 /// Symbol of the stub through which guest code calls imported function
 /// `module.name`.
 pub fn import_stub_symbol(module: &str, name: &str) -> String {
-    format!("guest_import_{module}.{name}")
+    format!("guest_import_{}.{}", symbol_name(module), symbol_name(name))
 }
 
 /// Symbol of the array-convention entry of function `index`.
@@ -101,6 +116,18 @@ mod tests {
             funcref_slots: vec![],
             cpu_features: vec!["sse4.1".into()],
         }
+    }
+
+    #[test]
+    fn symbols_escape_what_elf_cannot_hold() {
+        assert_eq!(function_symbol(Some("fac"), 0), "guest_func_fac");
+        assert_eq!(
+            function_symbol(Some("a\0b c"), 0),
+            "guest_func_a\\x00b\\x20c"
+        );
+        assert_eq!(function_symbol(Some("é"), 0), "guest_func_\\xc3\\xa9");
+        assert_eq!(function_symbol(None, 3), "guest_internal_3");
+        assert_eq!(import_stub_symbol("env", "f"), "guest_import_env.f");
     }
 
     #[test]

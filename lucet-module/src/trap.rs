@@ -61,7 +61,7 @@ impl fmt::Display for TrapCode {
             TrapCode::StackOverflow => "call stack exhausted",
             TrapCode::HeapOutOfBounds => "out of bounds memory access",
             TrapCode::HeapMisaligned => "unaligned atomic",
-            TrapCode::TableOutOfBounds => "undefined element: out of bounds table access",
+            TrapCode::TableOutOfBounds => "out of bounds table access",
             TrapCode::IndirectCallToNull => "uninitialized element",
             TrapCode::BadSignature => "indirect call type mismatch",
             TrapCode::IntegerOverflow => "integer overflow",

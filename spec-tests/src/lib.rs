@@ -1,1 +1,10 @@
+//! Runs WebAssembly specification test scripts (`.wast`) through `lucetc`
+//! and the Lucet runtime, counting every directive as passed, failed or
+//! skipped.
 
+mod corpus;
+mod runner;
+mod values;
+
+pub use corpus::{corpus_dir, corpus_required, CORPUS_ENV};
+pub use runner::{run_file, FileReport};

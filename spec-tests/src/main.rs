@@ -1,0 +1,74 @@
+//! `spec-tests [PATH ...]`: runs WebAssembly testsuite scripts (default: the
+//! whole corpus) and prints passed/failed/skipped counts per file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn wast_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut in_dir: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "wast"))
+                .collect();
+            in_dir.sort();
+            files.extend(in_dir);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            return Err(format!("{}: no such file or directory", p.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn main() -> ExitCode {
+    let verbose = std::env::args().any(|a| a == "-v" || a == "--verbose");
+    let mut paths: Vec<PathBuf> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "-v" && a != "--verbose")
+        .map(PathBuf::from)
+        .collect();
+    if paths.is_empty() {
+        paths.push(spec_tests::corpus_dir());
+    }
+    let files = match wast_files(&paths) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for f in &files {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        match spec_tests::run_file(f) {
+            Ok(r) => {
+                println!(
+                    "{name}: {} passed, {} failed, {} skipped",
+                    r.passed, r.failed, r.skipped
+                );
+                if verbose {
+                    for line in &r.failures {
+                        println!("  {line}");
+                    }
+                }
+                passed += r.passed;
+                failed += r.failed;
+                skipped += r.skipped;
+            }
+            Err(e) => {
+                println!("{name}: error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,68 @@
+//! One test per script of the WebAssembly testsuite: every directive must
+//! pass and none may be skipped.
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// Scripts that need imports of memories and tables, `register` and
+/// cross-instance linking; they run as ignored tests until the runtime links
+/// instances to each other.
+const PENDING_LINKING: &[&str] = &[
+    "data.wast",
+    "elem.wast",
+    "imports.wast",
+    "linking.wast",
+    "memory_grow.wast",
+    "ref_func.wast",
+    "simd_linking.wast",
+    "table.wast",
+    "table_copy.wast",
+    "table_grow.wast",
+    "table_init.wast",
+];
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = spec_tests::corpus_dir();
+    if !dir.is_dir() {
+        let msg = format!(
+            "the WebAssembly testsuite is not at {}; set {} to its directory",
+            dir.display(),
+            spec_tests::CORPUS_ENV
+        );
+        if spec_tests::corpus_required() {
+            eprintln!("error: {msg} (LUCET_REQUIRE_CORPORA=1)");
+            std::process::exit(1);
+        }
+        eprintln!("warning: {msg}; skipping the spec tests");
+        return;
+    }
+    let mut scripts: Vec<_> = std::fs::read_dir(&dir)
+        .expect("read the testsuite directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wast"))
+        .collect();
+    scripts.sort();
+    let trials = scripts
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let pending = PENDING_LINKING.contains(&name.as_str());
+            Trial::test(name, move || {
+                let r = spec_tests::run_file(&path).map_err(Failed::from)?;
+                if r.failed > 0 || r.skipped > 0 || r.passed == 0 {
+                    return Err(format!(
+                        "{} passed, {} failed, {} skipped:\n{}",
+                        r.passed,
+                        r.failed,
+                        r.skipped,
+                        r.failures.join("\n")
+                    )
+                    .into());
+                }
+                Ok(())
+            })
+            .with_ignored_flag(pending)
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
