@@ -8,7 +8,7 @@
 
 use lucet_module::Builtin;
 
-use crate::instance::{guarded, instance_from_vmctx};
+use crate::instance::{guarded, instance_from_vmctx, Instance};
 
 /// The address of the runtime symbol `name`, for relocations.
 pub fn runtime_symbol(name: &str) -> Option<usize> {
@@ -53,53 +53,44 @@ fn status(ok: bool) -> u32 {
     }
 }
 
-extern "C" fn memory_grow(vmctx: *mut u8, delta: u32) -> u32 {
-    // SAFETY: generated code passes its own, live vmctx.
+/// Runs `f` on the instance that owns `vmctx`, as a guarded builtin body.
+fn with_instance<R>(vmctx: *mut u8, f: impl FnOnce(&mut Instance) -> R) -> R {
     guarded(vmctx, || {
-        unsafe { (*instance_from_vmctx(vmctx)).grow_memory(delta) }.unwrap_or(u32::MAX)
+        // SAFETY: generated code passes its own live vmctx; the instance runs
+        // on this thread and nothing else refers to it during the builtin.
+        let inst = unsafe { &mut *instance_from_vmctx(vmctx) };
+        f(inst)
     })
+}
+
+extern "C" fn memory_grow(vmctx: *mut u8, delta: u32) -> u32 {
+    with_instance(vmctx, |i| i.grow_memory(delta).unwrap_or(u32::MAX))
 }
 
 extern "C" fn memory_fill(vmctx: *mut u8, dst: u32, val: u32, len: u32) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe { (*instance_from_vmctx(vmctx)).memory_fill(dst, val as u8, len) })
-    })
+    with_instance(vmctx, |i| status(i.memory_fill(dst, val as u8, len)))
 }
 
 extern "C" fn memory_copy(vmctx: *mut u8, dst: u32, src: u32, len: u32) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe { (*instance_from_vmctx(vmctx)).memory_copy(dst, src, len) })
-    })
+    with_instance(vmctx, |i| status(i.memory_copy(dst, src, len)))
 }
 
 extern "C" fn memory_init(vmctx: *mut u8, seg: u32, dst: u32, src: u32, len: u32) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe { (*instance_from_vmctx(vmctx)).memory_init(seg, dst, src, len) })
-    })
+    with_instance(vmctx, |i| status(i.memory_init(seg, dst, src, len)))
 }
 
 extern "C" fn data_drop(vmctx: *mut u8, seg: u32) {
-    // SAFETY: as above.
-    guarded(vmctx, || unsafe {
-        (*instance_from_vmctx(vmctx)).data_drop(seg)
-    })
+    with_instance(vmctx, |i| i.data_drop(seg))
 }
 
 extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: u64) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        unsafe { (*instance_from_vmctx(vmctx)).table_grow(table, delta, init) }.unwrap_or(u32::MAX)
+    with_instance(vmctx, |i| {
+        i.table_grow(table, delta, init).unwrap_or(u32::MAX)
     })
 }
 
 extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: u64, len: u32) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe { (*instance_from_vmctx(vmctx)).table_fill(table, dst, val, len) })
-    })
+    with_instance(vmctx, |i| status(i.table_fill(table, dst, val, len)))
 }
 
 extern "C" fn table_copy(
@@ -110,11 +101,8 @@ extern "C" fn table_copy(
     src: u32,
     len: u32,
 ) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe {
-            (*instance_from_vmctx(vmctx)).table_copy(dst_table, src_table, dst, src, len)
-        })
+    with_instance(vmctx, |i| {
+        status(i.table_copy(dst_table, src_table, dst, src, len))
     })
 }
 
@@ -126,17 +114,11 @@ extern "C" fn table_init(
     src: u32,
     len: u32,
 ) -> u32 {
-    // SAFETY: as above.
-    guarded(vmctx, || {
-        status(unsafe { (*instance_from_vmctx(vmctx)).table_init(table, seg, dst, src, len) })
-    })
+    with_instance(vmctx, |i| status(i.table_init(table, seg, dst, src, len)))
 }
 
 extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
-    // SAFETY: as above.
-    guarded(vmctx, || unsafe {
-        (*instance_from_vmctx(vmctx)).elem_drop(seg)
-    })
+    with_instance(vmctx, |i| i.elem_drop(seg))
 }
 
 extern "C" fn ceilf(x: f32) -> f32 {

@@ -21,11 +21,10 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::F32(v) => Val::F32(f32::from_bits(v.bits)),
         WastArgCore::F64(v) => Val::F64(f64::from_bits(v.bits)),
         WastArgCore::V128(v) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
-        WastArgCore::RefNull(HeapType::Abstract { ty, .. })
-            if matches!(ty, wast::core::AbstractHeapType::Extern) =>
-        {
-            Val::ExternRef(0)
-        }
+        WastArgCore::RefNull(HeapType::Abstract {
+            ty: wast::core::AbstractHeapType::Extern,
+            ..
+        }) => Val::ExternRef(0),
         WastArgCore::RefNull(_) => Val::FuncRef(0),
         WastArgCore::RefExtern(n) => extern_ref(*n),
         WastArgCore::RefHost(_) => return Err("ref.host argument".into()),

@@ -360,7 +360,7 @@ impl Instance {
                 // `check_fits` made sure is large enough.
                 unsafe {
                     *storage = value.to_raw();
-                    *(slot as *mut ValRaw) = ValRaw::default();
+                    *slot = ValRaw::default();
                     *(slot as *mut *mut ValRaw) = storage;
                 }
             } else if let Some(init) = &g.init {

@@ -342,14 +342,17 @@ impl Instance {
             (*inst).running_func = index;
             (*inst).exit = None;
             let slot = (*inst).slot;
+            let call = context::ArrayCall {
+                entry,
+                vmctx: slot.heap() as usize,
+                data: 0,
+                values: (*inst).values.as_mut_ptr() as usize,
+                len: (*inst).values.len(),
+            };
             context::init_guest_stack(
                 &mut (*inst).guest_ctx,
                 slot.stack_top(),
-                entry,
-                slot.heap() as usize,
-                0,
-                (*inst).values.as_mut_ptr() as usize,
-                (*inst).values.len(),
+                call,
                 ptr::addr_of!((*inst).host_ctx),
             );
             Instance::switch_to_guest(inst);

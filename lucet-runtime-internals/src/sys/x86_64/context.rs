@@ -84,9 +84,24 @@ extern "C" {
     fn lucet_context_bootstrap();
 }
 
-/// Prepares a fresh guest stack so that switching to `ctx` calls
-/// `entry(vmctx, data, values, len)` on it and, when that returns, switches
-/// to `host`.
+/// An array call to make on a fresh guest stack:
+/// `entry(vmctx, data, values, len)`.
+#[derive(Debug, Clone, Copy)]
+pub struct ArrayCall {
+    /// The function's address.
+    pub entry: usize,
+    /// First argument.
+    pub vmctx: usize,
+    /// Second argument.
+    pub data: usize,
+    /// The value buffer.
+    pub values: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Prepares a fresh guest stack so that switching to `ctx` makes `call` on
+/// it and, when that returns, switches to `host`.
 ///
 /// # Safety
 /// `stack_top` must be the 16-byte-aligned top of a writable stack of at
@@ -95,13 +110,16 @@ extern "C" {
 pub unsafe fn init_guest_stack(
     ctx: &mut Context,
     stack_top: *mut u8,
-    entry: usize,
-    vmctx: usize,
-    data: usize,
-    values: usize,
-    len: usize,
+    call: ArrayCall,
     host: *const Context,
 ) {
+    let ArrayCall {
+        entry,
+        vmctx,
+        data,
+        values,
+        len,
+    } = call;
     debug_assert_eq!(stack_top as usize % 16, 0);
     // Seven words popped by `lucet_context_set`/`swap` (r15, r14, r13, r12,
     // rbx, rbp, return address), then two zero words: after the `ret` into
@@ -199,11 +217,13 @@ mod tests {
             init_guest_stack(
                 &mut guest,
                 top,
-                add_into_values as *const () as usize,
-                30,
-                7,
-                values.as_mut_ptr() as usize,
-                2,
+                ArrayCall {
+                    entry: add_into_values as *const () as usize,
+                    vmctx: 30,
+                    data: 7,
+                    values: values.as_mut_ptr() as usize,
+                    len: 2,
+                },
                 std::ptr::addr_of!(HOST),
             );
             swap(std::ptr::addr_of_mut!(HOST), &guest);

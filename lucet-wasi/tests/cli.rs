@@ -1,0 +1,118 @@
+//! The `lucet-wasi` runner as users run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn lucet_wasi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .args(args)
+        .output()
+        .expect("run lucet-wasi")
+}
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn temp(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn invokes_the_bundled_example() {
+    let out = lucet_wasi(&["--invoke", "fac", &example("fac.wat"), "10"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3628800\n");
+}
+
+#[test]
+fn prints_every_result_on_its_own_line() {
+    let m = temp(
+        "multi.wat",
+        r#"(module (func (export "f") (param i32 f64) (result i32 i64 f32 f64)
+            (local.get 0) (i64.const -9000000000) (f32.const 0.5) (local.get 1)))"#,
+    );
+    let out = lucet_wasi(&["--invoke", "f", m.to_str().unwrap(), "-3", "2.25"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "-3\n-9000000000\n0.5\n2.25\n");
+}
+
+#[test]
+fn a_trap_is_one_line_and_a_failure() {
+    let m = temp(
+        "div.wat",
+        r#"(module (func (export "div") (param i32 i32) (result i32) (i32.div_s (local.get 0) (local.get 1))))"#,
+    );
+    let out = lucet_wasi(&["--invoke", "div", m.to_str().unwrap(), "1", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: trap: integer divide by zero in \"div\"\n"
+    );
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn errors_before_the_guest_starts_are_one_line() {
+    let bad = temp("bad.wat", "(module (func (result i32)))");
+    let fac = example("fac.wat");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["/nonexistent/m.wasm"],
+            "cannot read /nonexistent/m.wasm",
+        ),
+        (vec![bad.to_str().unwrap()], "invalid module"),
+        (
+            vec!["--invoke", "nope", &fac],
+            "exports no function \"nope\"",
+        ),
+        (vec!["--invoke", "fac", &fac], "takes 1 argument(s)"),
+        (
+            vec!["--invoke", "fac", &fac, "ten"],
+            "invalid i64 argument \"ten\"",
+        ),
+        (vec![&fac], "no _start function"),
+    ];
+    for (args, expected) in cases {
+        let out = lucet_wasi(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn runs_precompiled_files() {
+    let wat = std::fs::read(example("fac.wat")).unwrap();
+    let elf = lucet_compiler::Compiler::new(Default::default())
+        .unwrap()
+        .compile(&wat)
+        .unwrap()
+        .to_elf()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-elf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fac.lucet");
+    std::fs::write(&path, elf).unwrap();
+    let out = lucet_wasi(&["--invoke", "fac", path.to_str().unwrap(), "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "120\n");
+}
