@@ -5,6 +5,7 @@ mod arith;
 mod common;
 mod data;
 mod globals;
+mod host_faults;
 mod imports;
 mod loading;
 mod memory;
