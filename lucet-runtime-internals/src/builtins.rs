@@ -55,7 +55,7 @@ fn status(ok: bool) -> u32 {
 
 /// Runs `f` on the instance that owns `vmctx`, as a guarded builtin body.
 fn with_instance<R>(vmctx: *mut u8, f: impl FnOnce(&mut Instance) -> R) -> R {
-    guarded(vmctx, || {
+    guarded(|| {
         // SAFETY: generated code passes its own live vmctx; the instance runs
         // on this thread and nothing else refers to it during the builtin.
         let inst = unsafe { &mut *instance_from_vmctx(vmctx) };

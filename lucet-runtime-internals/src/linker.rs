@@ -10,12 +10,12 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use lucet_module::{FuncType, ValRaw, ValType};
+use lucet_module::{ExportKind, FuncType, ValRaw, ValType};
 
-use crate::instance::call_host;
-use crate::{Val, Vmctx};
+use crate::instance::{call_host, Instance, LinkGroup};
+use crate::{Error, InstanceHandle, Val, Vmctx};
 
 /// The array-call entry point of a host function.
 pub type ArrayCallFn =
@@ -247,11 +247,46 @@ pub struct HostGlobal {
     pub mutable: bool,
 }
 
-/// The host's definitions that modules may import.
+/// An export of a live instance, defined for other modules to import.
+#[derive(Clone)]
+pub(crate) struct InstanceExport {
+    /// The exporter's link group (it lives as long as the group).
+    pub group: Weak<LinkGroup>,
+    /// The exporter.
+    pub instance: *mut Instance,
+    /// What is exported.
+    pub kind: ExportKind,
+}
+
+// SAFETY: `instance` is dereferenced only on the group's thread, after
+// `LinkGroup::check_thread`, while the group (and so the instance) lives.
+unsafe impl Send for InstanceExport {}
+// SAFETY: as above.
+unsafe impl Sync for InstanceExport {}
+
+/// Something a module can import.
+#[derive(Clone)]
+pub(crate) enum Definition {
+    Func(Arc<HostFunc>),
+    Global(HostGlobal),
+    Export(InstanceExport),
+}
+
+impl std::fmt::Debug for Definition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Definition::Func(h) => write!(f, "{h:?}"),
+            Definition::Global(g) => write!(f, "{g:?}"),
+            Definition::Export(e) => write!(f, "export {:?}", e.kind),
+        }
+    }
+}
+
+/// The definitions that modules may import: host functions, host globals,
+/// and the exports of other instances.
 #[derive(Debug, Clone, Default)]
 pub struct Linker {
-    funcs: HashMap<(String, String), Arc<HostFunc>>,
-    globals: HashMap<(String, String), HostGlobal>,
+    defs: HashMap<(String, String), Definition>,
     default_unknown_imports: bool,
 }
 
@@ -259,6 +294,11 @@ impl Linker {
     /// An empty linker.
     pub fn new() -> Linker {
         Linker::default()
+    }
+
+    fn define(&mut self, module: &str, name: &str, def: Definition) -> &mut Self {
+        self.defs.insert((module.into(), name.into()), def);
+        self
     }
 
     /// Defines `module.name` as a typed host function.
@@ -274,9 +314,7 @@ impl Linker {
         name: &str,
         f: impl IntoHostFunc<P, R>,
     ) -> &mut Self {
-        self.funcs
-            .insert((module.into(), name.into()), Arc::new(f.into_host_func()));
-        self
+        self.define(module, name, Definition::Func(Arc::new(f.into_host_func())))
     }
 
     /// Defines `module.name` as a host function taking and returning
@@ -292,18 +330,45 @@ impl Linker {
             ty: ty.clone(),
             f: Box::new(f),
         };
-        self.funcs.insert(
-            (module.into(), name.into()),
-            Arc::new(HostFunc::new(ty, dynamic_trampoline, Box::new(d))),
-        );
-        self
+        let func = HostFunc::new(ty, dynamic_trampoline, Box::new(d));
+        self.define(module, name, Definition::Func(Arc::new(func)))
     }
 
-    /// Defines `module.name` as a global.
+    /// Defines `module.name` as a global. Every instance that imports it
+    /// gets its own copy, initialized to `value`.
     pub fn global(&mut self, module: &str, name: &str, value: Val, mutable: bool) -> &mut Self {
-        self.globals
-            .insert((module.into(), name.into()), HostGlobal { value, mutable });
-        self
+        self.define(
+            module,
+            name,
+            Definition::Global(HostGlobal { value, mutable }),
+        )
+    }
+
+    /// Defines every export of `instance` under `module`: modules loaded with
+    /// this linker call its functions and share its memory, tables and
+    /// globals (mutable globals are shared, not copied).
+    ///
+    /// Instances linked this way form a group that lives until the last of
+    /// their handles is dropped, and that is used only on this thread.
+    pub fn instance(
+        &mut self,
+        module: &str,
+        instance: &InstanceHandle,
+    ) -> Result<&mut Self, Error> {
+        let (group, inst) = instance.join_link_group()?;
+        let exports = instance.module().metadata().exports.clone();
+        for e in exports {
+            self.define(
+                module,
+                &e.name,
+                Definition::Export(InstanceExport {
+                    group: Arc::downgrade(&group),
+                    instance: inst,
+                    kind: e.kind,
+                }),
+            );
+        }
+        Ok(self)
     }
 
     /// When set, function imports that nothing defines resolve to functions
@@ -313,14 +378,24 @@ impl Linker {
         self
     }
 
-    /// The function defined as `module.name`.
+    /// The host function defined as `module.name`.
     pub fn get_func(&self, module: &str, name: &str) -> Option<&Arc<HostFunc>> {
-        self.funcs.get(&(module.to_string(), name.to_string()))
+        match self.get(module, name)? {
+            Definition::Func(f) => Some(f),
+            _ => None,
+        }
     }
 
-    /// The global defined as `module.name`.
+    /// The host global defined as `module.name`.
     pub fn get_global(&self, module: &str, name: &str) -> Option<&HostGlobal> {
-        self.globals.get(&(module.to_string(), name.to_string()))
+        match self.get(module, name)? {
+            Definition::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn get(&self, module: &str, name: &str) -> Option<&Definition> {
+        self.defs.get(&(module.to_string(), name.to_string()))
     }
 
     /// Whether unknown function imports become zero-returning functions.

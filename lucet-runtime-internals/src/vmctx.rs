@@ -126,15 +126,15 @@ impl Vmctx {
     /// `RunResult::Yielded` with no value. Returns the value the host
     /// resumes with, if any.
     pub fn yield_(&mut self) -> Option<Box<dyn Any + Send>> {
-        // SAFETY: host functions run on the guest stack of their instance.
-        unsafe { Instance::yield_from_host(self.inst, None) }
+        // SAFETY: host functions run on the guest stack of a running instance.
+        unsafe { Instance::yield_from_host(None) }
     }
 
     /// Suspends the instance with `val`, which the host receives in
     /// `RunResult::Yielded`. Returns the value the host resumes with, if any.
     pub fn yield_val<T: Any + Send>(&mut self, val: T) -> Option<Box<dyn Any + Send>> {
         // SAFETY: as above.
-        unsafe { Instance::yield_from_host(self.inst, Some(Box::new(val))) }
+        unsafe { Instance::yield_from_host(Some(Box::new(val))) }
     }
 
     /// Yields with `val` and returns the resume value if it is an `R`.

@@ -28,7 +28,17 @@ pub struct FileReport {
     pub failures: Vec<String>,
 }
 
-/// The `spectest` module every script may import from.
+/// The memory, table and globals of the `spectest` module, as a wasm
+/// instance that scripts link against.
+const SPECTEST_WAT: &str = r#"(module
+  (global (export "global_i32") i32 (i32.const 666))
+  (global (export "global_i64") i64 (i64.const 666))
+  (global (export "global_f32") f32 (f32.const 666.6))
+  (global (export "global_f64") f64 (f64.const 666.6))
+  (table (export "table") 10 20 funcref)
+  (memory (export "memory") 1 2))"#;
+
+/// The host functions of the `spectest` module.
 fn spectest_linker() -> Linker {
     let mut l = Linker::new();
     l.func("spectest", "print", |_: &mut Vmctx| {});
@@ -261,11 +271,36 @@ impl Runner<'_> {
                 };
                 self.record(span, outcome);
             }
-            WastDirective::Register { span, .. } => {
-                self.record(span, Outcome::Skip("register".into()))
+            WastDirective::Register { span, name, module } => {
+                let outcome = match self.instance_for(module) {
+                    Ok(inst) => {
+                        let inst: *const InstanceHandle = inst;
+                        // SAFETY: `inst` points into `self.instances`, which
+                        // `Linker::instance` does not touch.
+                        match self.linker.instance(name, unsafe { &*inst }) {
+                            Ok(_) => Outcome::Pass,
+                            Err(e) => Outcome::Fail(format!("register: {e}")),
+                        }
+                    }
+                    Err(e) => Outcome::Fail(e),
+                };
+                self.record(span, outcome);
             }
-            WastDirective::AssertUnlinkable { span, .. } => {
-                self.record(span, Outcome::Skip("assert_unlinkable".into()))
+            WastDirective::AssertUnlinkable {
+                span,
+                mut module,
+                message,
+            } => {
+                let outcome = match module.encode() {
+                    Err(e) => Outcome::Fail(format!("cannot encode the module: {e}")),
+                    Ok(bytes) => match self.load(&bytes) {
+                        Err(_) => Outcome::Pass,
+                        Ok(_) => Outcome::Fail(format!(
+                            "module linked, but the script expects {message:?}"
+                        )),
+                    },
+                };
+                self.record(span, outcome);
             }
             other => {
                 let span = other.span();
@@ -339,7 +374,7 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
         stack_size: 1 << 20,
         ..Limits::default()
     };
-    let region = MmapRegion::create(modules.max(1), &limits).map_err(|e| e.to_string())?;
+    let region = MmapRegion::create(modules + 1, &limits).map_err(|e| e.to_string())?;
     let mut runner = Runner {
         text: &text,
         file,
@@ -351,6 +386,15 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
         named: HashMap::new(),
         report: FileReport::default(),
     };
+    let spectest = runner
+        .load(SPECTEST_WAT.as_bytes())
+        .and_then(|m| runner.region.new_instance(m).map_err(|e| e.to_string()))
+        .map_err(|e| format!("the spectest module: {e}"))?;
+    runner
+        .linker
+        .instance("spectest", &spectest)
+        .map_err(|e| format!("the spectest module: {e}"))?;
+    runner.instances.push(spectest);
     for directive in script.directives {
         runner.directive(directive);
     }

@@ -3,23 +3,6 @@
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
-/// Scripts that need imports of memories and tables, `register` and
-/// cross-instance linking; they run as ignored tests until the runtime links
-/// instances to each other.
-const PENDING_LINKING: &[&str] = &[
-    "data.wast",
-    "elem.wast",
-    "imports.wast",
-    "linking.wast",
-    "memory_grow.wast",
-    "ref_func.wast",
-    "simd_linking.wast",
-    "table.wast",
-    "table_copy.wast",
-    "table_grow.wast",
-    "table_init.wast",
-];
-
 fn main() {
     let args = Arguments::from_args();
     let dir = spec_tests::corpus_dir();
@@ -46,7 +29,6 @@ fn main() {
         .into_iter()
         .map(|path| {
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let pending = PENDING_LINKING.contains(&name.as_str());
             Trial::test(name, move || {
                 let r = spec_tests::run_file(&path).map_err(Failed::from)?;
                 if r.failed > 0 || r.skipped > 0 || r.passed == 0 {
@@ -61,7 +43,6 @@ fn main() {
                 }
                 Ok(())
             })
-            .with_ignored_flag(pending)
         })
         .collect();
     libtest_mimic::run(&args, trials).exit();

@@ -15,8 +15,8 @@ use lucet_module::{
     TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
 };
 
-use super::{Instance, InstanceHandle, State, Table};
-use crate::module::Module;
+use super::{Instance, InstanceHandle, State, Table, TableRef};
+use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
 use crate::sys::mmap::{self, Protection};
@@ -84,6 +84,21 @@ pub(crate) fn instantiate(
         }
         None => 0,
     };
+    let group = match module.link_group() {
+        None => None,
+        Some(weak) => {
+            let group = weak.upgrade().ok_or(Error::InvalidState(
+                "an instance this module imports from has been dropped",
+            ));
+            match group.and_then(|g| g.check_thread().map(|()| g)) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    region.return_slot(slot.index);
+                    return Err(e);
+                }
+            }
+        }
+    };
     let inst = slot.base as *mut Instance;
     // SAFETY: the slot was just taken from the free list, so its instance
     // page (read-write, page-aligned, large enough by the assertion on
@@ -106,7 +121,11 @@ pub(crate) fn instantiate(
                 func_imports: Vec::new(),
                 funcrefs: Vec::new(),
                 tables: Vec::new(),
+                table_refs: Vec::new(),
                 table_ptrs: Vec::new(),
+                memory_owner: None,
+                stack_limit: 0,
+                group: group.clone(),
                 dropped_data: Vec::new(),
                 dropped_elems: Vec::new(),
                 embed_ctx,
@@ -114,6 +133,11 @@ pub(crate) fn instantiate(
                 unwind_requested: false,
             },
         );
+    }
+    if let Some(g) = &group {
+        // SAFETY: on the group's thread (checked above); the instance lives
+        // until the group is torn down.
+        unsafe { g.add_member(inst) };
     }
     // From here on, dropping the handle cleans the slot up, on error too.
     let handle = InstanceHandle {
@@ -162,6 +186,10 @@ fn trap_at_instantiation(code: TrapCode) -> Error {
 impl Instance {
     /// Makes the initial memory accessible and maps the image over it.
     fn setup_memory(&mut self) -> Result<(), Error> {
+        if let Some(imported) = &self.module.imports().memory {
+            self.memory_owner = Some(imported.owner);
+            return Ok(());
+        }
         let data = self.module.metadata();
         let initial = data
             .memory
@@ -204,12 +232,21 @@ impl Instance {
         let module = self.module.clone();
         let data = module.metadata();
         self.func_imports.clear();
-        for f in module.func_imports() {
-            let (code, fdata) = f.host.entry();
-            self.func_imports.push(FuncImport {
-                code: code as *const u8,
-                vmctx,
-                data: fdata,
+        for f in &module.imports().funcs {
+            self.func_imports.push(match f {
+                ResolvedFunc::Host(host) => {
+                    let (code, fdata) = host.entry();
+                    FuncImport {
+                        code: code as *const u8,
+                        vmctx,
+                        data: fdata,
+                    }
+                }
+                ResolvedFunc::Export { code, vmctx } => FuncImport {
+                    code: *code as *const u8,
+                    vmctx: *vmctx,
+                    data: ptr::null(),
+                },
             });
         }
         self.funcrefs.clear();
@@ -225,8 +262,14 @@ impl Instance {
 
     fn write_header(&mut self) {
         let limits = self.region.limits();
-        let stack_limit = self.slot.stack_bottom() as usize + limits.host_stack_reserve() as usize;
+        self.stack_limit = self.slot.stack_bottom() as usize + limits.host_stack_reserve() as usize;
+        let stack_limit = self.stack_limit;
         let memory_length = self.heap_mapped;
+        let imported_memory = match self.memory_owner {
+            // SAFETY: the owner is in this instance's link group.
+            Some(owner) => unsafe { ptr::addr_of_mut!((*(*owner).header()).memory) },
+            None => ptr::null_mut(),
+        };
         let header = InstanceHeader {
             instance: self as *mut Instance as *mut std::ffi::c_void,
             func_imports: self.func_imports.as_ptr(),
@@ -238,7 +281,7 @@ impl Instance {
                 base: self.slot.heap(),
                 current_length: memory_length,
             },
-            imported_memory: ptr::null_mut(),
+            imported_memory,
             stack_limit,
             epoch_deadline: u64::MAX,
             magic: InstanceHeader::MAGIC,
@@ -255,7 +298,7 @@ impl Instance {
     }
 
     /// Where global `index`'s value is stored.
-    fn global_storage(&self, index: u32) -> *mut ValRaw {
+    pub(crate) fn global_storage(&self, index: u32) -> *mut ValRaw {
         let slot = self.global_slot(index);
         if self.module.metadata().globals[index as usize]
             .import
@@ -353,13 +396,19 @@ impl Instance {
         for (i, g) in data.globals.iter().enumerate() {
             let slot = self.global_slot(i as u32);
             if g.import.is_some() {
-                let storage = self.global_slot((data.globals.len() + next_import) as u32);
-                let value = module.global_imports()[next_import];
+                let storage = match &module.imports().globals[next_import] {
+                    ResolvedGlobal::Value(value) => {
+                        let own = self.global_slot((data.globals.len() + next_import) as u32);
+                        // SAFETY: the slot lies in the globals area, which
+                        // `check_fits` made sure is large enough.
+                        unsafe { *own = value.to_raw() };
+                        own
+                    }
+                    ResolvedGlobal::Shared(storage) => *storage,
+                };
                 next_import += 1;
-                // SAFETY: both slots lie in the globals area, which
-                // `check_fits` made sure is large enough.
+                // SAFETY: as above.
                 unsafe {
-                    *storage = value.to_raw();
                     *slot = ValRaw::default();
                     *(slot as *mut *mut ValRaw) = storage;
                 }
@@ -384,23 +433,38 @@ impl Instance {
         let module = self.module.clone();
         let data = module.metadata();
         self.tables.clear();
+        self.table_refs.clear();
+        let this = self as *mut Instance;
+        let mut imported = module.imports().tables.iter();
         for t in &data.tables {
+            if t.import.is_some() {
+                let r = imported.next().expect("resolved with the module");
+                self.table_refs.push(TableRef {
+                    owner: r.owner,
+                    index: r.index,
+                });
+                continue;
+            }
             let mut elements = vec![0u64; t.min as usize];
             let def = Box::new(TableDef {
                 base: elements.as_mut_ptr(),
                 len: t.min,
                 _pad: 0,
             });
+            self.table_refs.push(TableRef {
+                owner: this,
+                index: self.tables.len(),
+            });
             self.tables.push(Table {
                 def,
                 elements,
                 max: t.max.unwrap_or(u32::MAX).min(TABLE_ELEMENT_LIMIT),
+                ty: t.elem,
+                declared_max: t.max,
             });
         }
-        self.table_ptrs = self
-            .tables
-            .iter_mut()
-            .map(|t| &mut *t.def as *mut TableDef)
+        self.table_ptrs = (0..self.table_refs.len())
+            .map(|t| &mut *self.table_mut(t as u32).def as *mut TableDef)
             .collect();
         // SAFETY: the header was written by `write_header`.
         unsafe { (*self.header()).tables = self.table_ptrs.as_ptr() };
@@ -412,7 +476,7 @@ impl Instance {
                     let offset = self.eval(offset).get_u32();
                     let n = seg.items.len();
                     let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
-                    let t = &mut self.tables[*table as usize];
+                    let t = self.table_mut(*table);
                     let end = offset as u64 + n as u64;
                     if end > t.elements.len() as u64 {
                         return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));

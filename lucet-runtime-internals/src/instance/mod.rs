@@ -13,7 +13,9 @@
 //! work on `*mut Instance` and never hold a `&mut Instance` across a context
 //! switch.
 
+mod exports;
 mod init;
+mod link;
 mod ops;
 
 use std::any::Any;
@@ -31,6 +33,7 @@ use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
 pub(crate) use init::{check_fits, instantiate};
+pub(crate) use link::LinkGroup;
 
 thread_local! {
     /// The instance whose guest code this thread is running, if any.
@@ -166,6 +169,9 @@ pub(crate) enum State {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct TrapRecord {
     code: TrapCode,
+    /// The module whose code trapped (the running instance's, or a linked
+    /// instance's).
+    module: *const Module,
     func_index: Option<u32>,
     offset: u32,
 }
@@ -177,11 +183,24 @@ pub(crate) enum Exit {
     Terminated(TerminationDetails),
 }
 
+/// Where table `i` of an instance lives: in `owner.tables[index]`, the
+/// instance itself for defined tables, the exporter for imported ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableRef {
+    pub owner: *mut Instance,
+    pub index: usize,
+}
+
 /// A table's storage.
 pub(crate) struct Table {
     pub def: Box<TableDef>,
     pub elements: Vec<u64>,
+    /// Most elements it may grow to.
     pub max: u32,
+    /// Element type.
+    pub ty: lucet_module::RefType,
+    /// The maximum the module declared.
+    pub declared_max: Option<u32>,
 }
 
 /// An instance of a module in a slot.
@@ -202,8 +221,17 @@ pub struct Instance {
     running_func: u32,
     func_imports: Vec<FuncImport>,
     funcrefs: Vec<FuncRef>,
+    /// Defined tables.
     tables: Vec<Table>,
+    /// Every table of the index space (imports first).
+    table_refs: Vec<TableRef>,
     table_ptrs: Vec<*mut TableDef>,
+    /// The instance that owns the imported memory, if the memory is imported.
+    memory_owner: Option<*mut Instance>,
+    /// The lowest stack pointer guest code may use on this slot's stack.
+    stack_limit: usize,
+    /// The link group, if this instance is linked to others.
+    group: Option<Arc<LinkGroup>>,
     dropped_data: Vec<bool>,
     dropped_elems: Vec<bool>,
     embed_ctx: EmbedCtx,
@@ -239,24 +267,38 @@ impl Instance {
         self.slot.heap()
     }
 
+    /// The definition of this instance's memory: its own, or the one it
+    /// imported (in the owner's header).
+    fn memory_def(&self) -> *mut lucet_module::MemoryDef {
+        let header = match self.memory_owner {
+            // SAFETY: an imported memory's owner is in this instance's link
+            // group, which outlives it.
+            Some(owner) => unsafe { (*owner).header() },
+            None => self.header(),
+        };
+        // SAFETY: headers are valid for the instances' lives.
+        unsafe { ptr::addr_of_mut!((*header).memory) }
+    }
+
     /// Current size of linear memory in bytes.
     pub(crate) fn memory_len(&self) -> u64 {
-        // SAFETY: the header is inside the instance page, valid for the
-        // instance's life.
-        unsafe { (*self.header()).memory.current_length }
+        // SAFETY: see `memory_def`.
+        unsafe { (*self.memory_def()).current_length }
     }
 
     /// The accessible linear memory.
     pub(crate) fn memory(&self) -> &[u8] {
-        // SAFETY: `memory_len` bytes from the heap base are mapped read-write
-        // for as long as the instance lives (memory never shrinks).
-        unsafe { std::slice::from_raw_parts(self.slot.heap(), self.memory_len() as usize) }
+        let def = self.memory_def();
+        // SAFETY: `current_length` bytes from the base are mapped read-write
+        // for as long as the memory's owner lives (memory never shrinks).
+        unsafe { std::slice::from_raw_parts((*def).base, (*def).current_length as usize) }
     }
 
     /// The accessible linear memory, mutably.
     pub(crate) fn memory_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `memory`; `&mut self` makes the access exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.slot.heap(), self.memory_len() as usize) }
+        let def = self.memory_def();
+        // SAFETY: as in `memory`; instances of a group run one at a time.
+        unsafe { std::slice::from_raw_parts_mut((*def).base, (*def).current_length as usize) }
     }
 
     pub(crate) fn embed_ctx(&self) -> &EmbedCtx {
@@ -279,8 +321,14 @@ impl Instance {
     unsafe fn switch_to_guest(inst: *mut Instance) {
         let previous = CURRENT_INSTANCE.with(|c| c.replace(inst));
         // SAFETY: the slot's signal stack belongs to this instance while it
-        // runs; it is replaced again before this function returns.
+        // runs; it is replaced again before this function returns. Linked
+        // instances' code may run on this stack, so the group's stack limit
+        // follows the running instance.
         unsafe {
+            let group = (*inst).group.clone();
+            let outer_limit = group
+                .as_ref()
+                .map(|g| g.set_stack_limit((*inst).stack_limit));
             let altstack =
                 signals::set_altstack((*inst).slot.sigstack(), (*inst).slot.layout.sigstack_size);
             (*inst).state = State::Running;
@@ -289,6 +337,9 @@ impl Instance {
                 ptr::addr_of!((*inst).guest_ctx),
             );
             signals::restore_altstack(altstack);
+            if let (Some(g), Some(limit)) = (group, outer_limit) {
+                g.set_stack_limit(limit);
+            }
         }
         CURRENT_INSTANCE.with(|c| c.set(previous));
     }
@@ -301,6 +352,9 @@ impl Instance {
         // SAFETY: the caller guarantees exclusive access; the references made
         // here end before the context switch.
         unsafe {
+            if let Some(g) = &(*inst).group {
+                g.check_thread()?;
+            }
             match (*inst).state {
                 State::Ready => {}
                 State::Yielded => {
@@ -390,7 +444,9 @@ impl Instance {
             Some(Exit::Trap(t)) => {
                 inst.state = State::Ready;
                 let function = match t.func_index {
-                    Some(i) => inst.module.metadata().display_name(i),
+                    // SAFETY: the trapping module belongs to this instance or
+                    // to its link group, which is alive.
+                    Some(i) => unsafe { (*t.module).metadata().display_name(i) },
                     None => "<entry trampoline>".to_string(),
                 };
                 Err(Error::Trap {
@@ -416,6 +472,9 @@ impl Instance {
     ) -> Result<RunResult, Error> {
         // SAFETY: exclusive access; no reference is held across the switch.
         unsafe {
+            if let Some(g) = &(*inst).group {
+                g.check_thread()?;
+            }
             if (*inst).state != State::Yielded {
                 return Err(Error::InvalidState("the instance is not yielded"));
             }
@@ -447,15 +506,18 @@ impl Instance {
         }
     }
 
-    /// Yields from a host function to the host (called through `Vmctx`).
+    /// Yields from a host function to the host (called through `Vmctx`):
+    /// the run that is suspended is this thread's running instance's, which
+    /// may not be the caller's own when linked instances call each other.
     ///
     /// # Safety
-    /// Must be called by a host function running on `inst`'s guest stack.
+    /// Must be called by a host function running on a guest stack.
     pub(crate) unsafe fn yield_from_host(
-        inst: *mut Instance,
         val: Option<Box<dyn Any + Send>>,
     ) -> Option<Box<dyn Any + Send>> {
-        // SAFETY: we are on the guest stack of a running instance; the host
+        let inst = CURRENT_INSTANCE.with(|c| c.get());
+        assert!(!inst.is_null(), "yield outside of a guest call");
+        // SAFETY: we are on the guest stack of the running instance; the host
         // side holds no reference to it while we switch.
         unsafe {
             (*inst).exit = Some(Exit::Yield(val));
@@ -475,9 +537,9 @@ impl Instance {
 /// termination request) was caught. Never returns: switches to the host.
 ///
 /// # Safety
-/// Must be called on the guest stack of the instance that owns `vmctx`, with
+/// Must be called on the guest stack of this thread's running instance, with
 /// no live frames between here and guest code that need destructors.
-unsafe fn terminate_from_host(vmctx: *mut u8, payload: Box<dyn Any + Send>) -> ! {
+unsafe fn terminate_from_host(payload: Box<dyn Any + Send>) -> ! {
     let details = match payload.downcast::<TerminationSignal>() {
         Ok(signal) => TerminationDetails::Provided(signal.0),
         Err(payload) => {
@@ -492,10 +554,14 @@ unsafe fn terminate_from_host(vmctx: *mut u8, payload: Box<dyn Any + Send>) -> !
             }
         }
     };
-    // SAFETY: `vmctx` is live; every owned value has been moved into the
-    // instance before we leave this stack for good.
+    let inst = CURRENT_INSTANCE.with(|c| c.get());
+    if inst.is_null() {
+        // A host function called outside of any run cannot unwind anywhere.
+        std::process::abort();
+    }
+    // SAFETY: the running instance is live; every owned value has been moved
+    // into it before we leave this stack for good.
     unsafe {
-        let inst = instance_from_vmctx(vmctx);
         (*inst).exit = Some(Exit::Terminated(details));
         context::set(ptr::addr_of!((*inst).host_ctx))
     }
@@ -514,17 +580,17 @@ pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
     };
     if let Err(payload) = result {
         // SAFETY: we are on the guest stack; nothing above us needs dropping.
-        unsafe { terminate_from_host(vmctx, payload) }
+        unsafe { terminate_from_host(payload) }
     }
 }
 
 /// Runs a builtin's body; a panic ends the run instead of unwinding into
 /// guest frames.
-pub(crate) fn guarded<R>(vmctx: *mut u8, f: impl FnOnce() -> R) -> R {
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> R {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         // SAFETY: builtins are called by guest code on the guest stack.
-        Err(payload) => unsafe { terminate_from_host(vmctx, payload) },
+        Err(payload) => unsafe { terminate_from_host(payload) },
     }
 }
 
@@ -546,22 +612,31 @@ pub(crate) unsafe fn classify_fault(_signum: libc::c_int, pc: usize) -> Option<u
         if (*inst).state != State::Running {
             return None;
         }
-        let module = &*(*inst).module;
-        if !module.code().contains(pc) {
-            return None;
+        let mut module: *const Module = &*(*inst).module;
+        if !(*module).code().contains(pc) {
+            // Code of a linked instance, called from this one.
+            let group = (*inst).group.as_ref()?;
+            module = group
+                .members()
+                .iter()
+                .map(|m| &*(**m).module as *const Module)
+                .find(|m| (**m).code().contains(pc))?;
         }
+        let module = &*module;
         let text_offset = (pc - module.code().base()) as u32;
         let record = match module.metadata().function_at(text_offset) {
             Some((index, f)) => {
                 let offset = text_offset - f.code.offset;
                 TrapRecord {
                     code: f.trap_at(offset).unwrap_or(TrapCode::Unknown),
+                    module,
                     func_index: Some(index),
                     offset,
                 }
             }
             None => TrapRecord {
                 code: TrapCode::Unknown,
+                module,
                 func_index: None,
                 offset: text_offset,
             },
@@ -622,6 +697,24 @@ impl InstanceHandle {
         unsafe { Instance::resume(self.inst.as_ptr(), Some(Box::new(val))) }
     }
 
+    /// Puts the instance in this thread's link group (see
+    /// `Linker::instance`), returning the group and the instance.
+    pub(crate) fn join_link_group(&self) -> Result<(Arc<LinkGroup>, *mut Instance), Error> {
+        let inst = self.inst.as_ptr();
+        // SAFETY: the handle owns the live instance; `&self` excludes runs on
+        // other threads, and a run on this thread holds no reference to it.
+        unsafe {
+            if let Some(g) = &(*inst).group {
+                g.check_thread()?;
+                return Ok((g.clone(), inst));
+            }
+            let group = LinkGroup::for_this_thread();
+            group.add_member(inst);
+            (*inst).group = Some(group.clone());
+            Ok((group, inst))
+        }
+    }
+
     /// Whether the instance is suspended in a yield.
     pub fn is_yielded(&self) -> bool {
         self.instance().state == State::Yielded
@@ -631,6 +724,9 @@ impl InstanceHandle {
     /// globals, tables) and runs the start function again. The embedder
     /// context is kept.
     pub fn reset(&mut self) -> Result<(), Error> {
+        if let Some(g) = &self.instance().group {
+            g.check_thread()?;
+        }
         // SAFETY: exclusive access to the live instance.
         unsafe {
             Instance::unwind_if_yielded(self.inst.as_ptr());
@@ -700,22 +796,46 @@ impl InstanceHandle {
     }
 }
 
+/// Tears an instance down and returns its slot to its region.
+///
+/// # Safety
+/// `inst` must be live, not running, and referred to by nothing that will
+/// be used again.
+unsafe fn destroy(inst: *mut Instance) {
+    // SAFETY: as the caller guarantees; after `drop_in_place` nothing refers
+    // to the instance and the slot goes back to the region.
+    unsafe {
+        // Decommitting can only fail if the kernel refuses to map address
+        // space we own; then the slot must not be reused.
+        let reusable = (*inst).teardown().is_ok();
+        let region = (*inst).region.clone();
+        let index = (*inst).slot.index;
+        (*(*inst).header()).magic = 0;
+        ptr::drop_in_place(inst);
+        if reusable {
+            region.return_slot(index);
+        }
+    }
+}
+
 impl Drop for InstanceHandle {
     fn drop(&mut self) {
         let inst = self.inst.as_ptr();
-        // SAFETY: the handle owns the instance; after `drop_in_place` nothing
-        // refers to it and the slot goes back to the region.
+        // SAFETY: the handle owns the instance. A linked instance is only
+        // released here; its group destroys all its instances together once
+        // the last handle is gone, when nothing can run any of them.
         unsafe {
             Instance::unwind_if_yielded(inst);
-            // Decommitting can only fail if the kernel refuses to map
-            // address space we own; then the slot must not be reused.
-            let reusable = (*inst).teardown().is_ok();
-            let region = (*inst).region.clone();
-            let index = (*inst).slot.index;
-            (*(*inst).header()).magic = 0;
-            ptr::drop_in_place(inst);
-            if reusable {
-                region.return_slot(index);
+            match (*inst).group.clone() {
+                None => destroy(inst),
+                Some(group) => {
+                    if group.release() {
+                        for member in group.take_members() {
+                            Instance::unwind_if_yielded(member);
+                            destroy(member);
+                        }
+                    }
+                }
             }
         }
     }

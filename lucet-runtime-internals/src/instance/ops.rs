@@ -4,7 +4,7 @@
 
 use lucet_module::{InstanceHeader, WASM_PAGE_SIZE};
 
-use super::Instance;
+use super::{Instance, Table};
 use crate::sys::mmap::{self, Protection};
 
 /// `start + len <= bound`, without overflow.
@@ -15,6 +15,11 @@ fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
 impl Instance {
     /// `memory.grow`: the old size in pages, or `None` (guest sees -1).
     pub(crate) fn grow_memory(&mut self, delta: u32) -> Option<u32> {
+        if let Some(owner) = self.memory_owner {
+            // SAFETY: the owner is in this instance's link group, whose
+            // instances run one at a time.
+            return unsafe { (*owner).grow_memory(delta) };
+        }
         let header: *mut InstanceHeader = self.header();
         // SAFETY: the header is valid for the instance's life.
         let current = unsafe { (*header).memory.current_length };
@@ -85,16 +90,24 @@ impl Instance {
         }
     }
 
-    /// Re-points the table's definition at its (possibly reallocated) storage.
-    fn sync_table_def(&mut self, t: usize) {
-        let table = &mut self.tables[t];
-        table.def.base = table.elements.as_mut_ptr();
-        table.def.len = table.elements.len() as u32;
+    /// Table `t` of the index space, wherever it lives.
+    pub(crate) fn table_mut(&mut self, t: u32) -> &mut Table {
+        let r = self.table_refs[t as usize];
+        if std::ptr::eq(r.owner, self) {
+            &mut self.tables[r.index]
+        } else {
+            // SAFETY: an imported table's owner is in this instance's link
+            // group, which outlives it; its instances run one at a time.
+            unsafe { &mut (&mut (*r.owner).tables)[r.index] }
+        }
     }
 
     /// `table.grow`: the old size, or `None` (guest sees -1).
     pub(crate) fn table_grow(&mut self, t: u32, delta: u32, init: u64) -> Option<u32> {
-        let table = self.tables.get_mut(t as usize)?;
+        if t as usize >= self.table_refs.len() {
+            return None;
+        }
+        let table = self.table_mut(t);
         let old = table.elements.len() as u32;
         let new = old.checked_add(delta)?;
         if new > table.max {
@@ -102,14 +115,17 @@ impl Instance {
         }
         table.elements.try_reserve(delta as usize).ok()?;
         table.elements.resize(new as usize, init);
-        self.sync_table_def(t as usize);
+        // Re-point the definition at the (possibly reallocated) storage.
+        table.def.base = table.elements.as_mut_ptr();
+        table.def.len = table.elements.len() as u32;
         Some(old)
     }
 
     pub(crate) fn table_fill(&mut self, t: u32, dst: u32, val: u64, len: u32) -> bool {
-        let Some(table) = self.tables.get_mut(t as usize) else {
+        if t as usize >= self.table_refs.len() {
             return false;
-        };
+        }
+        let table = self.table_mut(t);
         if !in_bounds(dst, len, table.elements.len()) {
             return false;
         }
@@ -118,22 +134,18 @@ impl Instance {
     }
 
     pub(crate) fn table_copy(&mut self, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
-        let (dt, st) = (dt as usize, st as usize);
-        if dt >= self.tables.len() || st >= self.tables.len() {
+        if dt as usize >= self.table_refs.len() || st as usize >= self.table_refs.len() {
             return false;
         }
-        if !in_bounds(dst, len, self.tables[dt].elements.len())
-            || !in_bounds(src, len, self.tables[st].elements.len())
-        {
+        let src_len = self.table_mut(st).elements.len();
+        let dst_len = self.table_mut(dt).elements.len();
+        if !in_bounds(dst, len, dst_len) || !in_bounds(src, len, src_len) {
             return false;
         }
         let (dst, src, len) = (dst as usize, src as usize, len as usize);
-        if dt == st {
-            self.tables[dt].elements.copy_within(src..src + len, dst);
-        } else {
-            let items: Vec<u64> = self.tables[st].elements[src..src + len].to_vec();
-            self.tables[dt].elements[dst..dst + len].copy_from_slice(&items);
-        }
+        // Copy through a buffer: the two tables may be one and the same.
+        let items: Vec<u64> = self.table_mut(st).elements[src..src + len].to_vec();
+        self.table_mut(dt).elements[dst..dst + len].copy_from_slice(&items);
         true
     }
 
@@ -147,17 +159,17 @@ impl Instance {
         } else {
             segment.items.len()
         };
-        let Some(table_len) = self.tables.get(t as usize).map(|t| t.elements.len()) else {
+        if t as usize >= self.table_refs.len() {
             return false;
-        };
+        }
+        let table_len = self.table_mut(t).elements.len();
         if !in_bounds(src, len, available) || !in_bounds(dst, len, table_len) {
             return false;
         }
         let items: Vec<u64> = (src as usize..(src + len) as usize)
             .map(|i| self.elem_item(&segment.items, i))
             .collect();
-        self.tables[t as usize].elements[dst as usize..(dst + len) as usize]
-            .copy_from_slice(&items);
+        self.table_mut(t).elements[dst as usize..(dst + len) as usize].copy_from_slice(&items);
         true
     }
 

@@ -8,6 +8,7 @@
 //! resolved and their signatures checked here, once, not per instance.
 
 mod code;
+mod imports;
 
 use std::fs::File;
 use std::path::Path;
@@ -16,22 +17,18 @@ use std::sync::Arc;
 use lucet_module::{FuncType, ModuleData, ModuleFile, PAGE_SIZE};
 
 use crate::builtins::runtime_symbol;
-use crate::linker::HostFunc;
+use crate::instance::LinkGroup;
 use crate::sys::mmap;
-use crate::{signatures, Error, Linker, Val};
+use crate::{signatures, Error, Linker};
 
 use self::code::{AbsReloc, CodeMemory};
+pub(crate) use self::imports::{Imports, ResolvedFunc, ResolvedGlobal};
 
 /// Where the initial memory image's pages come from: a file (the module file
 /// itself, or an in-memory copy) and the offset of the image in it.
 pub(crate) struct ImageSource {
     pub file: File,
     pub offset: u64,
-}
-
-/// An imported function, resolved.
-pub(crate) struct ResolvedFunc {
-    pub host: Arc<HostFunc>,
 }
 
 /// A compiled module, loaded and linked, ready to be instantiated any number
@@ -42,9 +39,15 @@ pub struct Module {
     code: CodeMemory,
     image: ImageSource,
     type_ids: Box<[u32]>,
-    func_imports: Box<[ResolvedFunc]>,
-    global_imports: Box<[Val]>,
+    imports: Imports,
 }
+
+// SAFETY: the raw pointers in `imports` point into instances of a link
+// group; they are only followed on that group's thread (instantiation checks
+// it), while the group lives (instantiation upgrades its `Weak`).
+unsafe impl Send for Module {}
+// SAFETY: as above; nothing in a module changes after loading.
+unsafe impl Sync for Module {}
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,25 +147,14 @@ impl Module {
         drop(map);
 
         let type_ids = data.types.iter().map(signatures::intern).collect();
-        let func_imports = resolve_funcs(&data, linker)?;
-        let global_imports = resolve_globals(&data, linker)?;
-        if data.memory.as_ref().is_some_and(|m| m.import.is_some()) {
-            let m = data.memory.as_ref().and_then(|m| m.import.as_ref());
-            return Err(Error::UnknownImport(
-                m.map(|i| i.to_string()).unwrap_or_default(),
-            ));
-        }
-        if let Some(t) = data.tables.iter().find_map(|t| t.import.as_ref()) {
-            return Err(Error::UnknownImport(t.to_string()));
-        }
+        let imports = imports::resolve(&data, linker)?;
         Ok(Arc::new(Module {
             name,
             data,
             code,
             image,
             type_ids,
-            func_imports,
-            global_imports,
+            imports,
         }))
     }
 
@@ -196,12 +188,13 @@ impl Module {
         &self.type_ids
     }
 
-    pub(crate) fn func_imports(&self) -> &[ResolvedFunc] {
-        &self.func_imports
+    pub(crate) fn imports(&self) -> &Imports {
+        &self.imports
     }
 
-    pub(crate) fn global_imports(&self) -> &[Val] {
-        &self.global_imports
+    /// The link group whose instances this module imports from, if any.
+    pub(crate) fn link_group(&self) -> Option<&std::sync::Weak<LinkGroup>> {
+        self.imports.group.as_ref()
     }
 
     /// Address of function `index`'s native entry point.
@@ -215,52 +208,4 @@ impl Module {
             .trampoline(index)
             .map(|t| self.code.base() + t.code.offset as usize)
     }
-}
-
-fn resolve_funcs(data: &ModuleData, linker: &Linker) -> Result<Box<[ResolvedFunc]>, Error> {
-    let mut out = Vec::with_capacity(data.num_imported_funcs as usize);
-    for f in data.functions.iter().take(data.num_imported_funcs as usize) {
-        let Some(import) = &f.import else { continue };
-        let expected = &data.types[f.type_index as usize];
-        let host = match linker.get_func(&import.module, &import.name) {
-            Some(h) => h.clone(),
-            None if linker.defaults_unknown_imports() => Linker::zero_func(expected),
-            None => return Err(Error::UnknownImport(import.to_string())),
-        };
-        if host.ty() != expected {
-            return Err(Error::ImportTypeMismatch {
-                import: import.to_string(),
-                expected: expected.to_string(),
-                provided: host.ty().to_string(),
-            });
-        }
-        out.push(ResolvedFunc { host });
-    }
-    Ok(out.into_boxed_slice())
-}
-
-fn resolve_globals(data: &ModuleData, linker: &Linker) -> Result<Box<[Val]>, Error> {
-    let mut out = Vec::new();
-    for g in &data.globals {
-        let Some(import) = &g.import else { continue };
-        let host = linker
-            .get_global(&import.module, &import.name)
-            .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
-        let describe = |ty, mutable| {
-            if mutable {
-                format!("(mut {ty})")
-            } else {
-                format!("{ty}")
-            }
-        };
-        if host.value.ty() != g.ty || host.mutable != g.mutable {
-            return Err(Error::ImportTypeMismatch {
-                import: import.to_string(),
-                expected: describe(g.ty, g.mutable),
-                provided: describe(host.value.ty(), host.mutable),
-            });
-        }
-        out.push(host.value);
-    }
-    Ok(out.into_boxed_slice())
 }

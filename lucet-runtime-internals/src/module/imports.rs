@@ -1,0 +1,312 @@
+//! Resolving a module's imports against a [`Linker`], with the
+//! specification's type and limits checks, once per module load.
+
+use std::sync::{Arc, Weak};
+
+use lucet_module::{ExportKind, ImportName, ModuleData, RefType, ValRaw};
+
+use crate::instance::{Instance, LinkGroup};
+use crate::linker::{Definition, HostFunc, InstanceExport};
+use crate::{Error, Linker, Val};
+
+/// An imported function.
+pub(crate) enum ResolvedFunc {
+    /// A host function.
+    Host(Arc<HostFunc>),
+    /// Another instance's export: its array-call entry and vmctx.
+    Export { code: usize, vmctx: *mut u8 },
+}
+
+/// An imported global.
+pub(crate) enum ResolvedGlobal {
+    /// A host global: each instance gets a copy of this value.
+    Value(Val),
+    /// Another instance's global, shared: its storage.
+    Shared(*mut ValRaw),
+}
+
+/// An imported memory: the instance that owns it.
+pub(crate) struct ResolvedMemory {
+    pub owner: *mut Instance,
+}
+
+/// An imported table: the instance that owns it, and its index among that
+/// instance's defined tables.
+pub(crate) struct ResolvedTable {
+    pub owner: *mut Instance,
+    pub index: usize,
+}
+
+/// Everything a module imports, resolved.
+pub(crate) struct Imports {
+    pub funcs: Vec<ResolvedFunc>,
+    pub globals: Vec<ResolvedGlobal>,
+    pub memory: Option<ResolvedMemory>,
+    pub tables: Vec<ResolvedTable>,
+    /// The link group the imported instance exports belong to, if any.
+    pub group: Option<Weak<LinkGroup>>,
+}
+
+fn mismatch(import: &ImportName, expected: String, provided: String) -> Error {
+    Error::ImportTypeMismatch {
+        import: import.to_string(),
+        expected,
+        provided,
+    }
+}
+
+fn describe_export(e: &InstanceExport) -> String {
+    match e.kind {
+        ExportKind::Func(_) => "a function",
+        ExportKind::Table(_) => "a table",
+        ExportKind::Memory => "a memory",
+        ExportKind::Global(_) => "a global",
+    }
+    .to_string()
+}
+
+fn describe_def(def: &Definition) -> String {
+    match def {
+        Definition::Func(_) => "a host function".into(),
+        Definition::Global(_) => "a host global".into(),
+        Definition::Export(e) => describe_export(e),
+    }
+}
+
+fn global_type(ty: lucet_module::ValType, mutable: bool) -> String {
+    if mutable {
+        format!("(mut {ty})")
+    } else {
+        ty.to_string()
+    }
+}
+
+fn limits(min: u64, max: Option<u64>) -> String {
+    match max {
+        Some(max) => format!("{min}..{max}"),
+        None => format!("{min}.."),
+    }
+}
+
+struct Resolver<'a> {
+    linker: &'a Linker,
+    group: Option<Weak<LinkGroup>>,
+}
+
+impl Resolver<'_> {
+    /// The exporting instance of `e`, after checking that its group is
+    /// alive, on this thread, and the same as the other imports'.
+    fn exporter(&mut self, e: &InstanceExport) -> Result<*mut Instance, Error> {
+        let group = e.group.upgrade().ok_or(Error::InvalidState(
+            "an instance this module imports from has been dropped",
+        ))?;
+        group.check_thread()?;
+        match &self.group {
+            None => self.group = Some(e.group.clone()),
+            Some(g) if Weak::ptr_eq(g, &e.group) => {}
+            Some(_) => {
+                return Err(Error::InvalidState(
+                    "a module can import from the instances of one thread only",
+                ))
+            }
+        }
+        Ok(e.instance)
+    }
+
+    fn def<'d>(&'d self, import: &ImportName) -> Option<&'d Definition> {
+        self.linker.get(&import.module, &import.name)
+    }
+}
+
+/// Resolves every import of `data` against `linker`.
+pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Error> {
+    let mut r = Resolver {
+        linker,
+        group: None,
+    };
+    let mut funcs = Vec::with_capacity(data.num_imported_funcs as usize);
+    for f in data.functions.iter().take(data.num_imported_funcs as usize) {
+        let Some(import) = &f.import else { continue };
+        let expected = &data.types[f.type_index as usize];
+        let resolved = match r.def(import).cloned() {
+            Some(Definition::Func(host)) => {
+                if host.ty() != expected {
+                    return Err(mismatch(
+                        import,
+                        expected.to_string(),
+                        host.ty().to_string(),
+                    ));
+                }
+                ResolvedFunc::Host(host)
+            }
+            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Func(_)) => {
+                let ExportKind::Func(index) = e.kind else {
+                    unreachable!()
+                };
+                let inst = r.exporter(&e)?;
+                // SAFETY: the exporter lives (its group does) and runs on this
+                // thread, which is not running it now.
+                let (code, vmctx, ty) = unsafe { (*inst).func_entry(index) }
+                    .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
+                if &ty != expected {
+                    return Err(mismatch(import, expected.to_string(), ty.to_string()));
+                }
+                ResolvedFunc::Export { code, vmctx }
+            }
+            Some(other) => {
+                return Err(mismatch(
+                    import,
+                    format!("function {expected}"),
+                    describe_def(&other),
+                ))
+            }
+            None if linker.defaults_unknown_imports() => {
+                ResolvedFunc::Host(Linker::zero_func(expected))
+            }
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        funcs.push(resolved);
+    }
+
+    let mut globals = Vec::new();
+    for g in &data.globals {
+        let Some(import) = &g.import else { continue };
+        let expected = global_type(g.ty, g.mutable);
+        let resolved = match r.def(import).cloned() {
+            Some(Definition::Global(host)) => {
+                if host.value.ty() != g.ty || host.mutable != g.mutable {
+                    return Err(mismatch(
+                        import,
+                        expected,
+                        global_type(host.value.ty(), host.mutable),
+                    ));
+                }
+                ResolvedGlobal::Value(host.value)
+            }
+            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Global(_)) => {
+                let ExportKind::Global(index) = e.kind else {
+                    unreachable!()
+                };
+                let inst = r.exporter(&e)?;
+                // SAFETY: as for functions.
+                let (ty, mutable, storage) = unsafe { (*inst).global_export(index) };
+                if ty != g.ty || mutable != g.mutable {
+                    return Err(mismatch(import, expected, global_type(ty, mutable)));
+                }
+                ResolvedGlobal::Shared(storage)
+            }
+            Some(other) => {
+                return Err(mismatch(
+                    import,
+                    format!("global {expected}"),
+                    describe_def(&other),
+                ))
+            }
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        globals.push(resolved);
+    }
+
+    let mut memory = None;
+    if let Some(m) = &data.memory {
+        if let Some(import) = &m.import {
+            let expected = limits(m.heap.initial_pages, m.heap.max_pages);
+            let e = match r.def(import).cloned() {
+                Some(Definition::Export(e)) if e.kind == ExportKind::Memory => e,
+                Some(other) => {
+                    return Err(mismatch(
+                        import,
+                        format!("memory {expected}"),
+                        describe_def(&other),
+                    ))
+                }
+                None => return Err(Error::UnknownImport(import.to_string())),
+            };
+            let inst = r.exporter(&e)?;
+            // SAFETY: as for functions.
+            let owner = unsafe { Instance::memory_owner_of(inst) };
+            // SAFETY: as above; the owner lives as long as the exporter.
+            let (pages, max, heap) = unsafe { (*owner).memory_export() };
+            let fits = pages >= m.heap.initial_pages
+                && match m.heap.max_pages {
+                    None => true,
+                    Some(import_max) => max.is_some_and(|max| max <= import_max),
+                };
+            if !fits {
+                return Err(mismatch(
+                    import,
+                    format!("memory {expected}"),
+                    format!("memory {}", limits(pages, max)),
+                ));
+            }
+            // The importer's code elides bounds checks assuming its own heap
+            // layout; the exported memory must offer at least as much.
+            if heap.reserved_size < m.heap.reserved_size
+                || heap.reserved_size + heap.guard_size < m.heap.reserved_size + m.heap.guard_size
+            {
+                return Err(mismatch(
+                    import,
+                    format!(
+                        "a heap reservation of {} bytes + {} guard",
+                        m.heap.reserved_size, m.heap.guard_size
+                    ),
+                    format!("{} bytes + {} guard", heap.reserved_size, heap.guard_size),
+                ));
+            }
+            memory = Some(ResolvedMemory { owner });
+        }
+    }
+
+    let mut tables = Vec::new();
+    for t in &data.tables {
+        let Some(import) = &t.import else { continue };
+        let elem = |e: RefType| match e {
+            RefType::Func => "funcref",
+            RefType::Extern => "externref",
+        };
+        let expected = format!(
+            "table {} {}",
+            limits(t.min as u64, t.max.map(u64::from)),
+            elem(t.elem)
+        );
+        let e = match r.def(import).cloned() {
+            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Table(_)) => e,
+            Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        let ExportKind::Table(index) = e.kind else {
+            unreachable!()
+        };
+        let inst = r.exporter(&e)?;
+        // SAFETY: as for functions.
+        let (owner, owner_index, ty, len, max) = unsafe { Instance::table_export(inst, index) };
+        let fits = ty == t.elem
+            && len >= t.min
+            && match t.max {
+                None => true,
+                Some(import_max) => max.is_some_and(|max| max <= import_max),
+            };
+        if !fits {
+            return Err(mismatch(
+                import,
+                expected,
+                format!(
+                    "table {} {}",
+                    limits(len as u64, max.map(u64::from)),
+                    elem(ty)
+                ),
+            ));
+        }
+        tables.push(ResolvedTable {
+            owner,
+            index: owner_index,
+        });
+    }
+    Ok(Imports {
+        funcs,
+        globals,
+        memory,
+        tables,
+        group: r.group,
+    })
+}

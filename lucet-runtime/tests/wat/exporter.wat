@@ -1,0 +1,23 @@
+;; Exports a memory, a table, a mutable global and functions for other
+;; instances to import.
+(module
+  (import "env" "host_add" (func $host_add (param i32 i32) (result i32)))
+  (memory (export "memory") 1 4)
+  (table (export "table") 4 funcref)
+  (global (export "counter") (mut i32) (i32.const 100))
+  (elem (i32.const 0) $double)
+  (func $double (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "bump") (result i32)
+    (global.set 0 (i32.add (global.get 0) (i32.const 1)))
+    (global.get 0))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "call_slot") (param i32 i32) (result i32)
+    (call_indirect (param i32) (result i32) (local.get 1) (local.get 0)))
+  (func (export "size") (result i32) (memory.size))
+  (func (export "trap") (result i32) unreachable)
+  (func $deep (export "deep") (param i32) (result i32)
+    (i32.add (call $deep (local.get 0)) (i32.const 1)))
+  (func (export "add_via_host") (param i32 i32) (result i32)
+    (call $host_add (local.get 0) (local.get 1)))
+  (export "host_add" (func $host_add))
+)
