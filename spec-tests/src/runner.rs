@@ -272,16 +272,11 @@ impl Runner<'_> {
                 self.record(span, outcome);
             }
             WastDirective::Register { span, name, module } => {
-                let outcome = match self.instance_for(module) {
-                    Ok(inst) => {
-                        let inst: *const InstanceHandle = inst;
-                        // SAFETY: `inst` points into `self.instances`, which
-                        // `Linker::instance` does not touch.
-                        match self.linker.instance(name, unsafe { &*inst }) {
-                            Ok(_) => Outcome::Pass,
-                            Err(e) => Outcome::Fail(format!("register: {e}")),
-                        }
-                    }
+                let outcome = match self.index_for(module) {
+                    Ok(index) => match self.linker.instance(name, &self.instances[index]) {
+                        Ok(_) => Outcome::Pass,
+                        Err(e) => Outcome::Fail(format!("register: {e}")),
+                    },
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
