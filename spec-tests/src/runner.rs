@@ -141,17 +141,24 @@ impl Runner<'_> {
         }
     }
 
+    fn index_for(&self, id: Option<wast::token::Id<'_>>) -> Result<usize, String> {
+        match id {
+            Some(id) => self
+                .named
+                .get(id.name())
+                .copied()
+                .ok_or_else(|| format!("no module named ${}", id.name())),
+            None => self
+                .current
+                .ok_or_else(|| "no module instantiated".to_string()),
+        }
+    }
+
     fn instance_for(
         &mut self,
         id: Option<wast::token::Id<'_>>,
     ) -> Result<&mut InstanceHandle, String> {
-        let index = match id {
-            Some(id) => *self
-                .named
-                .get(id.name())
-                .ok_or_else(|| format!("no module named ${}", id.name()))?,
-            None => self.current.ok_or("no module instantiated")?,
-        };
+        let index = self.index_for(id)?;
         Ok(&mut self.instances[index])
     }
 
