@@ -122,6 +122,21 @@ impl Vmctx {
         self.instance_mut().embed_ctx_mut().get_mut()
     }
 
+    /// Linear memory and the embedder context value of type `T` at once, for
+    /// host functions that move data between the two (they never overlap:
+    /// the context lives in host memory).
+    pub fn memory_and_embed_ctx_mut<T: Any>(&mut self) -> (&mut [u8], Option<&mut T>) {
+        let inst = self.inst;
+        // SAFETY: linear memory and the embedder context are disjoint, so two
+        // exclusive borrows derived from the one `&mut self` do not alias.
+        unsafe {
+            let memory = (*inst).memory_mut();
+            let memory: *mut [u8] = memory;
+            let ctx = (*inst).embed_ctx_mut().get_mut::<T>();
+            (&mut *memory, ctx)
+        }
+    }
+
     /// Suspends the instance: the host's `run` returns
     /// `RunResult::Yielded` with no value. Returns the value the host
     /// resumes with, if any.

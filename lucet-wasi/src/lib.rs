@@ -1,11 +1,33 @@
-//! `lucet-wasi`: running WebAssembly programs under Lucet.
+//! `lucet-wasi`: WASI preview1 for Lucet, and the `lucet-wasi` runner.
 //!
-//! [`load_module`] accepts what users have at hand — a compiled Lucet file,
-//! or (with the default `compiler` feature) a `.wasm` binary or `.wat` text,
-//! compiled in-process — and loads it against a [`Linker`].
+//! - [`add_to_linker`] defines every `wasi_snapshot_preview1` function; an
+//!   instance running a WASI program carries a [`WasiCtx`] (arguments,
+//!   environment, stdio, preopened directories) in its embedder context.
+//! - [`load_module`] accepts what users have at hand — a compiled Lucet
+//!   file, or (with the default `compiler` feature) a `.wasm` binary or
+//!   `.wat` text, compiled in-process.
+//!
+//! ```no_run
+//! use lucet_runtime::{Limits, Linker, MmapRegion};
+//! use lucet_wasi::{add_to_linker, load_module, WasiCtxBuilder};
+//!
+//! let mut linker = Linker::new();
+//! add_to_linker(&mut linker);
+//! let module = load_module("hello.wasm".as_ref(), &linker)?;
+//! let ctx = WasiCtxBuilder::new().arg("hello").build();
+//! let region = MmapRegion::create(1, &Limits::default())?;
+//! let mut instance = region.new_instance_builder(module).with_embed_ctx(ctx).build()?;
+//! instance.run("_start", &[])?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod load;
+mod wasi;
 
 pub use load::{load_module, LoadError, ModuleKind};
+pub use wasi::{
+    add_to_linker, types, Descriptor, ExitCode, GuestMemory, Stream, WasiCtx, WasiCtxBuilder,
+    WasiCtxError, MODULE,
+};
 
 pub use lucet_runtime::Linker;

@@ -1,35 +1,48 @@
-//! `lucet-wasi`: run a WebAssembly module under Lucet.
+//! `lucet-wasi`: run a WebAssembly program under Lucet, with WASI.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use lucet_runtime::{Limits, Linker, MmapRegion, RunResult, Val};
-use lucet_wasi::LoadError;
+use lucet_runtime::{Error, Limits, Linker, MmapRegion, RunResult, Val};
+use lucet_wasi::{LoadError, WasiCtxBuilder};
 
-/// Run a WebAssembly module: a compiled Lucet file, a .wasm binary or .wat
-/// text (compiled in-process).
+/// Run a WebAssembly program: a compiled Lucet file, a .wasm binary or .wat
+/// text (compiled in-process). The program's exit code is the process's.
 #[derive(Parser)]
 #[command(
     version,
-    after_help = "Examples:\n  lucet-wasi --invoke fac examples/fac.wat 10\n  lucet-wasi program.lucet"
+    after_help = "Examples:\n  lucet-wasi --dir . program.wasm input.txt\n  lucet-wasi --dir /srv/data::/data --env LANG=C program.lucet\n  lucet-wasi --invoke fac examples/fac.wat 10"
 )]
 struct Args {
+    /// Give the program a host directory: HOST (under its own name) or
+    /// HOST::GUEST. Nothing outside it is reachable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Set an environment variable for the program.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    envs: Vec<String>,
+    /// Give the program this process's environment (before any --env).
+    #[arg(long)]
+    inherit_env: bool,
     /// Call this exported function instead of `_start`; ARGS are its
     /// parameters, and each result is printed on its own line.
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
-    /// Most linear memory the module may use (e.g. 64MiB, 4GiB).
+    /// Most linear memory the program may use (e.g. 64MiB, 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "4GiB")]
     max_heap_size: u64,
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
+    /// Make function imports that nothing provides return zeros.
+    #[arg(long)]
+    default_unknown_imports: bool,
     /// The module: .lucet (compiled), .wasm or .wat.
     module: PathBuf,
-    /// Arguments for the invoked function.
-    #[arg(allow_hyphen_values = true)]
+    /// Arguments for the program (or, with --invoke, for the function).
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
     args: Vec<String>,
 }
 
@@ -37,8 +50,53 @@ fn page_align(size: u64) -> u64 {
     size.next_multiple_of(lucet_module::WASM_PAGE_SIZE)
 }
 
+fn wasi_ctx(args: &Args) -> Result<lucet_wasi::WasiCtx> {
+    let program = args.module.display().to_string();
+    let mut b = WasiCtxBuilder::new().arg(&program);
+    if args.invoke.is_none() {
+        b = b.args(&args.args);
+    }
+    if args.inherit_env {
+        b = b.inherit_env();
+    }
+    for kv in &args.envs {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env {kv:?}: expected KEY=VALUE"))?;
+        b = b.env(k, v);
+    }
+    for d in &args.dirs {
+        let (host, guest) = match d.split_once("::") {
+            Some((h, g)) => (h, g),
+            None => (d.as_str(), d.as_str()),
+        };
+        b = b.preopened_dir(host, guest)?;
+    }
+    Ok(b.build())
+}
+
+fn invoke_params(module: &lucet_runtime::Module, name: &str, args: &[String]) -> Result<Vec<Val>> {
+    let ty = module
+        .export_func_type(name)
+        .ok_or_else(|| anyhow!("the module exports no function {name:?}"))?;
+    if ty.params.len() != args.len() {
+        bail!(
+            "{name} takes {} argument(s) of type {ty}, {} given",
+            ty.params.len(),
+            args.len()
+        );
+    }
+    ty.params
+        .iter()
+        .zip(args)
+        .map(|(t, a)| Val::parse(a, *t).map_err(|e| anyhow!(e)))
+        .collect()
+}
+
 fn run(args: Args) -> Result<ExitCode> {
-    let linker = Linker::new();
+    let mut linker = Linker::new();
+    lucet_wasi::add_to_linker(&mut linker);
+    linker.default_unknown_imports(args.default_unknown_imports);
     let module = lucet_wasi::load_module(&args.module, &linker).map_err(|e| match e {
         LoadError::Read { .. } => anyhow!(e),
         e => anyhow!("{}: {e}", args.module.display()),
@@ -53,29 +111,8 @@ fn run(args: Args) -> Result<ExitCode> {
         stack_size: args.stack_size.next_multiple_of(4096),
         ..Limits::default()
     };
-    let region = MmapRegion::create(1, &limits)?;
-    let mut instance = region.new_instance(module.clone())?;
-
     let (name, params) = match &args.invoke {
-        Some(name) => {
-            let ty = module
-                .export_func_type(name)
-                .ok_or_else(|| anyhow!("the module exports no function {name:?}"))?;
-            if ty.params.len() != args.args.len() {
-                bail!(
-                    "{name} takes {} argument(s) of type {ty}, {} given",
-                    ty.params.len(),
-                    args.args.len()
-                );
-            }
-            let params = ty
-                .params
-                .iter()
-                .zip(&args.args)
-                .map(|(t, a)| Val::parse(a, *t).map_err(|e| anyhow!(e)))
-                .collect::<Result<Vec<_>>>()?;
-            (name.clone(), params)
-        }
+        Some(name) => (name.clone(), invoke_params(&module, name, &args.args)?),
         None => {
             if module.export_func_type("_start").is_none() {
                 bail!("the module has no _start function; use --invoke NAME to call an export");
@@ -83,9 +120,15 @@ fn run(args: Args) -> Result<ExitCode> {
             ("_start".to_string(), Vec::new())
         }
     };
-
-    match instance.run(&name, &params)? {
-        RunResult::Returned(results) => {
+    let ctx = wasi_ctx(&args)?;
+    let region = MmapRegion::create(1, &limits)?;
+    let instance = region
+        .new_instance_builder(module.clone())
+        .with_embed_ctx(ctx)
+        .build();
+    let result = instance.and_then(|mut i| i.run(&name, &params));
+    match result {
+        Ok(RunResult::Returned(results)) => {
             if args.invoke.is_some() {
                 for r in results {
                     println!("{r}");
@@ -93,7 +136,13 @@ fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RunResult::Yielded(_) => bail!("the module yielded, which lucet-wasi does not support"),
+        Ok(RunResult::Yielded(_)) => bail!("the module yielded, which lucet-wasi does not support"),
+        Err(Error::Terminated(details)) => match details.provided::<lucet_wasi::ExitCode>() {
+            // Exit statuses are 8 bits, as on every Unix.
+            Some(code) => Ok(ExitCode::from(code.0 as u8)),
+            None => Err(Error::Terminated(details).into()),
+        },
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -1,0 +1,677 @@
+//! `fd_*`: operations on open descriptors.
+
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+
+use cap_std::fs::File;
+use cap_std::time::{Duration, SystemClock};
+use fs_set_times::{SetTimes, SystemTimeSpec};
+use system_interface::fs::{Advice, FileIoExt};
+
+use super::{GuestMemory, WasiCtx};
+use crate::wasi::ctx::{Descriptor, Stream};
+use crate::wasi::types::{
+    dirent_bytes, fdflags, filetype, fstflags, rights, whence, Errno, Fdstat, Filestat, WasiResult,
+};
+
+/// Runs `f` on a host file descriptor borrowed as a `std::fs::File`.
+fn with_host_fd<R>(fd: RawFd, f: impl FnOnce(&mut std::fs::File) -> R) -> R {
+    // SAFETY: the descriptor is open for the duration of the call (it is the
+    // process's stdio, or owned by a descriptor we hold); ManuallyDrop keeps
+    // it from being closed here.
+    let mut file = ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+    f(&mut file)
+}
+
+/// The WASI file type of a host `st_mode`.
+pub fn filetype_of_mode(mode: libc::mode_t) -> u8 {
+    match mode & libc::S_IFMT {
+        libc::S_IFDIR => filetype::DIRECTORY,
+        libc::S_IFREG => filetype::REGULAR_FILE,
+        libc::S_IFLNK => filetype::SYMBOLIC_LINK,
+        libc::S_IFCHR => filetype::CHARACTER_DEVICE,
+        libc::S_IFBLK => filetype::BLOCK_DEVICE,
+        libc::S_IFSOCK => filetype::SOCKET_STREAM,
+        _ => filetype::UNKNOWN,
+    }
+}
+
+fn nanos(sec: i64, nsec: i64) -> u64 {
+    (sec.max(0) as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nsec.max(0) as u64)
+}
+
+/// `fstat` of a host descriptor.
+pub fn fstat(fd: RawFd) -> WasiResult<Filestat> {
+    // SAFETY: `st` is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is open (see `with_host_fd`); `st` is valid.
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(Filestat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        filetype: filetype_of_mode(st.st_mode),
+        nlink: st.st_nlink,
+        size: st.st_size as u64,
+        atim: nanos(st.st_atime, st.st_atime_nsec),
+        mtim: nanos(st.st_mtime, st.st_mtime_nsec),
+        ctim: nanos(st.st_ctime, st.st_ctime_nsec),
+    })
+}
+
+/// A `Filestat` from cap-std metadata (for paths).
+pub fn filestat_of_meta(m: &cap_std::fs::Metadata) -> Filestat {
+    use cap_std::fs::MetadataExt;
+    Filestat {
+        dev: m.dev(),
+        ino: m.ino(),
+        filetype: filetype_of_mode(m.mode() as libc::mode_t),
+        nlink: m.nlink(),
+        size: m.size(),
+        atim: nanos(m.atime(), m.atime_nsec()),
+        mtim: nanos(m.mtime(), m.mtime_nsec()),
+        ctim: nanos(m.ctime(), m.ctime_nsec()),
+    }
+}
+
+/// `fcntl(F_GETFL)` as WASI fdflags.
+fn host_fdflags(fd: RawFd) -> WasiResult<u16> {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if fl < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    let mut out = 0;
+    if fl & libc::O_APPEND != 0 {
+        out |= fdflags::APPEND;
+    }
+    if fl & libc::O_NONBLOCK != 0 {
+        out |= fdflags::NONBLOCK;
+    }
+    if fl & libc::O_SYNC == libc::O_SYNC {
+        out |= fdflags::SYNC;
+    } else if fl & libc::O_DSYNC != 0 {
+        out |= fdflags::DSYNC;
+    }
+    if fl & libc::O_RSYNC == libc::O_RSYNC && out & fdflags::SYNC != 0 {
+        out |= fdflags::RSYNC;
+    }
+    Ok(out)
+}
+
+fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+pub fn fd_advise(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    offset: u64,
+    len: u64,
+    advice: u32,
+) -> WasiResult {
+    let advice = match advice {
+        0 => Advice::Normal,
+        1 => Advice::Sequential,
+        2 => Advice::Random,
+        3 => Advice::WillNeed,
+        4 => Advice::DontNeed,
+        5 => Advice::NoReuse,
+        _ => return Err(Errno::Inval),
+    };
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.advise(offset, len, advice)?),
+        Descriptor::Stream(_) => Err(Errno::Spipe),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_allocate(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    offset: u64,
+    len: u64,
+) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.allocate(offset, len)?),
+        Descriptor::Stream(_) => Err(Errno::Spipe),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_close(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
+    ctx.remove(fd).map(drop)
+}
+
+pub fn fd_datasync(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.sync_data()?),
+        Descriptor::Stream(_) => Ok(()),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_sync(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.sync_all()?),
+        Descriptor::Stream(_) => Ok(()),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+    }
+}
+
+/// The fdstat of a descriptor.
+pub fn fdstat(d: &Descriptor) -> WasiResult<Fdstat> {
+    Ok(match d {
+        Descriptor::Stream(s) => {
+            let (ft, flags, rights_base) = match s {
+                Stream::Inherit(fd) => {
+                    let readable = *fd == 0;
+                    let io = if readable {
+                        rights::FD_READ
+                    } else {
+                        rights::FD_WRITE
+                    };
+                    if is_tty(*fd) {
+                        (
+                            filetype::CHARACTER_DEVICE,
+                            host_fdflags(*fd)?,
+                            io | rights::POLL_FD_READWRITE | rights::FD_FILESTAT_GET,
+                        )
+                    } else {
+                        let ft = fstat(*fd).map(|s| s.filetype).unwrap_or(filetype::UNKNOWN);
+                        (
+                            ft,
+                            host_fdflags(*fd)?,
+                            io | rights::POLL_FD_READWRITE | rights::FD_FILESTAT_GET,
+                        )
+                    }
+                }
+                Stream::Owned(fd) => (
+                    filetype::SOCKET_STREAM,
+                    host_fdflags(fd.as_raw_fd())?,
+                    rights::FD_READ | rights::FD_WRITE | rights::POLL_FD_READWRITE,
+                ),
+                Stream::Reader(_) => (
+                    filetype::UNKNOWN,
+                    0,
+                    rights::FD_READ | rights::POLL_FD_READWRITE,
+                ),
+                Stream::Writer(_) => (
+                    filetype::UNKNOWN,
+                    0,
+                    rights::FD_WRITE | rights::POLL_FD_READWRITE,
+                ),
+                Stream::Null => (
+                    filetype::CHARACTER_DEVICE,
+                    0,
+                    rights::FD_READ | rights::FD_WRITE | rights::POLL_FD_READWRITE,
+                ),
+            };
+            Fdstat {
+                filetype: ft,
+                flags,
+                rights_base,
+                rights_inheriting: 0,
+            }
+        }
+        Descriptor::File { file, read, write } => {
+            let mut base = rights::FILE_BASE;
+            if *read {
+                base |= rights::FD_READ;
+            }
+            if *write {
+                base |= rights::FD_WRITE;
+            }
+            Fdstat {
+                filetype: fstat(file.as_raw_fd())?.filetype,
+                flags: host_fdflags(file.as_raw_fd())?,
+                rights_base: base,
+                rights_inheriting: 0,
+            }
+        }
+        Descriptor::Dir { .. } => Fdstat {
+            filetype: filetype::DIRECTORY,
+            flags: 0,
+            rights_base: rights::DIR_BASE,
+            rights_inheriting: rights::DIR_INHERITING,
+        },
+    })
+}
+
+pub fn fd_fdstat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory, fd: u32, out: u32) -> WasiResult {
+    let mut stat = fdstat(ctx.get(fd)?)?;
+    (stat.rights_base, stat.rights_inheriting) = ctx.rights(fd)?;
+    mem.write(out, &stat.to_bytes())
+}
+
+pub fn fd_fdstat_set_flags(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    flags: u32,
+) -> WasiResult {
+    let flags = u16::try_from(flags).map_err(|_| Errno::Inval)?;
+    if flags & !fdflags::ALL != 0 || flags & (fdflags::DSYNC | fdflags::SYNC | fdflags::RSYNC) != 0
+    {
+        return Err(Errno::Inval);
+    }
+    let raw = match ctx.get(fd)? {
+        Descriptor::File { file, .. } => file.as_raw_fd(),
+        Descriptor::Stream(Stream::Owned(fd)) => fd.as_raw_fd(),
+        // The host's own stdio stays as the host set it up.
+        Descriptor::Stream(_) => return Ok(()),
+        Descriptor::Dir { .. } => return Err(Errno::Badf),
+    };
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we hold.
+    unsafe {
+        let mut fl = libc::fcntl(raw, libc::F_GETFL);
+        if fl < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        fl &= !(libc::O_APPEND | libc::O_NONBLOCK);
+        if flags & fdflags::APPEND != 0 {
+            fl |= libc::O_APPEND;
+        }
+        if flags & fdflags::NONBLOCK != 0 {
+            fl |= libc::O_NONBLOCK;
+        }
+        if libc::fcntl(raw, libc::F_SETFL, fl) < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+    }
+    Ok(())
+}
+
+pub fn fd_fdstat_set_rights(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    base: u64,
+    inheriting: u64,
+) -> WasiResult {
+    ctx.set_rights(fd, base, inheriting)
+}
+
+pub fn fd_filestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory, fd: u32, out: u32) -> WasiResult {
+    let stat = match ctx.get(fd)? {
+        Descriptor::File { file, .. } => fstat(file.as_raw_fd())?,
+        Descriptor::Dir { dir, .. } => fstat(dir.as_raw_fd())?,
+        Descriptor::Stream(Stream::Inherit(fd)) => fstat(*fd)?,
+        Descriptor::Stream(Stream::Owned(fd)) => fstat(fd.as_raw_fd())?,
+        Descriptor::Stream(_) => Filestat {
+            filetype: filetype::UNKNOWN,
+            ..Filestat::default()
+        },
+    };
+    mem.write(out, &stat.to_bytes())
+}
+
+pub fn fd_filestat_set_size(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    size: u64,
+) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.set_len(size)?),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+        Descriptor::Stream(_) => Err(Errno::Inval),
+    }
+}
+
+/// The time to set from a timestamp and its flags (`atim`/`mtim` pair).
+pub fn time_spec(ts: u64, flags: u16, set: u16, now: u16) -> WasiResult<Option<SystemTimeSpec>> {
+    match (flags & set != 0, flags & now != 0) {
+        (true, true) => Err(Errno::Inval),
+        (true, false) => Ok(Some(SystemTimeSpec::Absolute(
+            (SystemClock::UNIX_EPOCH + Duration::from_nanos(ts)).into_std(),
+        ))),
+        (false, true) => Ok(Some(SystemTimeSpec::SymbolicNow)),
+        (false, false) => Ok(None),
+    }
+}
+
+/// Checks `fst_flags` and returns the (atime, mtime) to set.
+pub fn times(
+    atim: u64,
+    mtim: u64,
+    fst: u32,
+) -> WasiResult<(Option<SystemTimeSpec>, Option<SystemTimeSpec>)> {
+    let fst = u16::try_from(fst).map_err(|_| Errno::Inval)?;
+    if fst & !fstflags::ALL != 0 {
+        return Err(Errno::Inval);
+    }
+    Ok((
+        time_spec(atim, fst, fstflags::ATIM, fstflags::ATIM_NOW)?,
+        time_spec(mtim, fst, fstflags::MTIM, fstflags::MTIM_NOW)?,
+    ))
+}
+
+pub fn fd_filestat_set_times(
+    ctx: &mut WasiCtx,
+    _mem: &mut GuestMemory,
+    fd: u32,
+    atim: u64,
+    mtim: u64,
+    fst: u32,
+) -> WasiResult {
+    let (a, m) = times(atim, mtim, fst)?;
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(SetTimes::set_times(file, a, m)?),
+        Descriptor::Dir { dir, .. } => {
+            let conv = |t: Option<SystemTimeSpec>| {
+                t.map(|t| match t {
+                    SystemTimeSpec::SymbolicNow => cap_fs_ext::SystemTimeSpec::SymbolicNow,
+                    SystemTimeSpec::Absolute(t) => {
+                        cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t))
+                    }
+                })
+            };
+            Ok(cap_fs_ext::DirExt::set_times(dir, ".", conv(a), conv(m))?)
+        }
+        Descriptor::Stream(_) => Err(Errno::Badf),
+    }
+}
+
+/// Reads into the guest buffers `iovs` from `src`, one buffer at a time,
+/// stopping at a short read. `at` reads at an offset (pread).
+fn read_into(
+    mem: &mut GuestMemory,
+    iovs: &[(u32, u32)],
+    mut read: impl FnMut(&mut [u8], u64) -> std::io::Result<usize>,
+) -> WasiResult<u32> {
+    let mut total: u64 = 0;
+    for &(buf, len) in iovs {
+        if len == 0 {
+            continue;
+        }
+        let slice = mem.slice_mut(buf, len)?;
+        let n = match read(slice, total) {
+            Ok(n) => n,
+            Err(e) if total > 0 && e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e.into()),
+        };
+        total += n as u64;
+        if n < len as usize {
+            break;
+        }
+    }
+    u32::try_from(total).map_err(|_| Errno::Overflow)
+}
+
+pub fn fd_read(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    iovs: u32,
+    n: u32,
+    out: u32,
+) -> WasiResult {
+    let iovs = mem.iovecs(iovs, n)?;
+    let nread = match ctx.get_with(fd, rights::FD_READ)? {
+        Descriptor::File { file, read, .. } => {
+            if !*read {
+                return Err(Errno::Badf);
+            }
+            read_into(mem, &iovs, |buf, _| file.read(buf))?
+        }
+        Descriptor::Stream(s) => match s {
+            Stream::Inherit(fd) => {
+                let fd = *fd;
+                read_into(mem, &iovs, |buf, _| with_host_fd(fd, |f| f.read(buf)))?
+            }
+            Stream::Owned(fd) => {
+                let fd = fd.as_raw_fd();
+                read_into(mem, &iovs, |buf, _| with_host_fd(fd, |f| f.read(buf)))?
+            }
+            Stream::Reader(r) => read_into(mem, &iovs, |buf, _| r.read(buf))?,
+            Stream::Null => 0,
+            Stream::Writer(_) => return Err(Errno::Badf),
+        },
+        Descriptor::Dir { .. } => return Err(Errno::Badf),
+    };
+    mem.write_u32(out, nread)
+}
+
+pub fn fd_pread(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    iovs: u32,
+    n: u32,
+    offset: u64,
+    out: u32,
+) -> WasiResult {
+    let iovs = mem.iovecs(iovs, n)?;
+    ctx.get_with(fd, rights::FD_READ)?;
+    let (file, read, _) = ctx.file(fd)?;
+    if !read {
+        return Err(Errno::Badf);
+    }
+    let nread = read_into(mem, &iovs, |buf, done| file.read_at(buf, offset + done))?;
+    mem.write_u32(out, nread)
+}
+
+/// Gathers the guest buffers `iovs` for a write.
+fn gather<'m>(mem: &'m GuestMemory, iovs: &[(u32, u32)]) -> WasiResult<Vec<IoSlice<'m>>> {
+    iovs.iter()
+        .map(|&(buf, len)| mem.slice(buf, len).map(IoSlice::new))
+        .collect()
+}
+
+fn write_all_vectored(w: &mut dyn Write, bufs: &[IoSlice]) -> std::io::Result<usize> {
+    let mut total = 0;
+    for b in bufs {
+        w.write_all(b)?;
+        total += b.len();
+    }
+    Ok(total)
+}
+
+pub fn fd_write(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    iovs: u32,
+    n: u32,
+    out: u32,
+) -> WasiResult {
+    let iovs = mem.iovecs(iovs, n)?;
+    let written = {
+        let bufs = gather(mem, &iovs)?;
+        match ctx.get_with(fd, rights::FD_WRITE)? {
+            Descriptor::File { file, write, .. } => {
+                if !*write {
+                    return Err(Errno::Badf);
+                }
+                let mut f: &File = file;
+                f.write_vectored(&bufs)?
+            }
+            Descriptor::Stream(s) => match s {
+                Stream::Inherit(fd) => with_host_fd(*fd, |f| write_all_vectored(f, &bufs))?,
+                Stream::Owned(fd) => with_host_fd(fd.as_raw_fd(), |f| f.write_vectored(&bufs))?,
+                Stream::Writer(w) => {
+                    let n = write_all_vectored(w.as_mut(), &bufs)?;
+                    w.flush()?;
+                    n
+                }
+                Stream::Null => bufs.iter().map(|b| b.len()).sum(),
+                Stream::Reader(_) => return Err(Errno::Badf),
+            },
+            Descriptor::Dir { .. } => return Err(Errno::Badf),
+        }
+    };
+    mem.write_u32(out, u32::try_from(written).map_err(|_| Errno::Overflow)?)
+}
+
+pub fn fd_pwrite(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    iovs: u32,
+    n: u32,
+    offset: u64,
+    out: u32,
+) -> WasiResult {
+    let iovs = mem.iovecs(iovs, n)?;
+    let written = {
+        let bufs = gather(mem, &iovs)?;
+        ctx.get_with(fd, rights::FD_WRITE)?;
+        let (file, _, write) = ctx.file(fd)?;
+        if !write {
+            return Err(Errno::Badf);
+        }
+        let mut total = 0u64;
+        for b in &bufs {
+            file.write_all_at(b, offset + total)?;
+            total += b.len() as u64;
+        }
+        total
+    };
+    mem.write_u32(out, u32::try_from(written).map_err(|_| Errno::Overflow)?)
+}
+
+pub fn fd_prestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory, fd: u32, out: u32) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::Dir {
+            preopen: Some(name),
+            ..
+        } => {
+            let len = name.len() as u32;
+            mem.write(out, &[0, 0, 0, 0])?;
+            mem.write_u32(out + 4, len)
+        }
+        Descriptor::Dir { preopen: None, .. } => Err(Errno::Notsup),
+        _ => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_prestat_dir_name(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    path: u32,
+    len: u32,
+) -> WasiResult {
+    match ctx.get(fd)? {
+        Descriptor::Dir {
+            preopen: Some(name),
+            ..
+        } => {
+            if name.len() > len as usize {
+                return Err(Errno::Nametoolong);
+            }
+            mem.write(path, name.as_bytes())
+        }
+        Descriptor::Dir { preopen: None, .. } => Err(Errno::Notsup),
+        _ => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_renumber(ctx: &mut WasiCtx, _mem: &mut GuestMemory, from: u32, to: u32) -> WasiResult {
+    ctx.renumber(from, to)
+}
+
+fn seek(ctx: &mut WasiCtx, fd: u32, pos: SeekFrom) -> WasiResult<u64> {
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } => Ok(file.seek(pos)?),
+        Descriptor::Stream(_) => Err(Errno::Spipe),
+        Descriptor::Dir { .. } => Err(Errno::Badf),
+    }
+}
+
+pub fn fd_seek(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    offset: i64,
+    wh: u32,
+    out: u32,
+) -> WasiResult {
+    let pos = match wh {
+        whence::SET => SeekFrom::Start(u64::try_from(offset).map_err(|_| Errno::Inval)?),
+        whence::CUR => SeekFrom::Current(offset),
+        whence::END => SeekFrom::End(offset),
+        _ => return Err(Errno::Inval),
+    };
+    let new = seek(ctx, fd, pos)?;
+    mem.write_u64(out, new)
+}
+
+pub fn fd_tell(ctx: &mut WasiCtx, mem: &mut GuestMemory, fd: u32, out: u32) -> WasiResult {
+    let at = seek(ctx, fd, SeekFrom::Current(0))?;
+    mem.write_u64(out, at)
+}
+
+pub fn fd_readdir(
+    ctx: &mut WasiCtx,
+    mem: &mut GuestMemory,
+    fd: u32,
+    buf: u32,
+    buf_len: u32,
+    cookie: u64,
+    out: u32,
+) -> WasiResult {
+    let dir = match ctx.get(fd)? {
+        Descriptor::Dir { dir, .. } => dir,
+        _ => return Err(Errno::Notdir),
+    };
+    mem.slice(buf, buf_len)?;
+    let own = fstat(dir.as_raw_fd())?;
+    let mut entries: Vec<(u64, u8, Vec<u8>)> = vec![
+        (own.ino, filetype::DIRECTORY, b".".to_vec()),
+        (own.ino, filetype::DIRECTORY, b"..".to_vec()),
+    ];
+    for entry in dir.entries()? {
+        let entry = entry?;
+        use std::os::unix::fs::DirEntryExt;
+        let ft = entry.file_type()?;
+        let ftype = if ft.is_dir() {
+            filetype::DIRECTORY
+        } else if ft.is_symlink() {
+            filetype::SYMBOLIC_LINK
+        } else if ft.is_file() {
+            filetype::REGULAR_FILE
+        } else {
+            use cap_fs_ext::FileTypeExt;
+            if ft.is_block_device() {
+                filetype::BLOCK_DEVICE
+            } else if ft.is_char_device() {
+                filetype::CHARACTER_DEVICE
+            } else if ft.is_socket() {
+                filetype::SOCKET_STREAM
+            } else {
+                filetype::UNKNOWN
+            }
+        };
+        use std::os::unix::ffi::OsStrExt;
+        entries.push((entry.ino(), ftype, entry.file_name().as_bytes().to_vec()));
+    }
+    let mut used: u32 = 0;
+    for (i, (ino, ftype, name)) in entries
+        .iter()
+        .enumerate()
+        .skip(cookie.min(u32::MAX as u64) as usize)
+    {
+        let header = dirent_bytes(i as u64 + 1, *ino, name.len() as u32, *ftype);
+        for part in [&header[..], &name[..]] {
+            let room = (buf_len - used) as usize;
+            let n = part.len().min(room);
+            mem.write(buf + used, &part[..n])?;
+            used += n as u32;
+            if n < part.len() {
+                // The buffer is full: the guest sees a full buffer and asks
+                // again from the last complete entry.
+                return mem.write_u32(out, used);
+            }
+        }
+    }
+    mem.write_u32(out, used)
+}

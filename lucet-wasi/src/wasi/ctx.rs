@@ -1,0 +1,347 @@
+//! `WasiCtx`: what one WASI program sees of the world — its arguments,
+//! environment, file descriptor table and preopened directories — and the
+//! builder that sets it up. A context goes in the instance's embedder
+//! context; the host functions find it there.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use cap_std::fs::{Dir, File};
+
+use super::types::{rights, Errno, WasiResult};
+
+/// A standard stream: the host process's own, or one the embedder supplies.
+pub enum Stream {
+    /// The host process's file descriptor (0, 1 or 2).
+    Inherit(RawFd),
+    /// Reads come from here.
+    Reader(Box<dyn Read + Send>),
+    /// Writes go here.
+    Writer(Box<dyn Write + Send>),
+    /// Reads see end-of-file; writes are discarded.
+    Null,
+    /// A descriptor the program owns (a socket it accepted).
+    Owned(OwnedFd),
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stream::Inherit(fd) => write!(f, "Inherit({fd})"),
+            Stream::Reader(_) => write!(f, "Reader"),
+            Stream::Writer(_) => write!(f, "Writer"),
+            Stream::Null => write!(f, "Null"),
+            Stream::Owned(fd) => write!(f, "Owned({})", fd.as_raw_fd()),
+        }
+    }
+}
+
+/// An open file description of the guest.
+pub enum Descriptor {
+    /// A standard stream.
+    Stream(Stream),
+    /// A regular file (or another non-directory).
+    File {
+        /// The file.
+        file: File,
+        /// Opened for reading.
+        read: bool,
+        /// Opened for writing.
+        write: bool,
+    },
+    /// A directory.
+    Dir {
+        /// The directory (a capability: nothing outside it is reachable).
+        dir: Dir,
+        /// Its guest path, for preopened directories.
+        preopen: Option<String>,
+    },
+}
+
+impl Descriptor {
+    /// The host file descriptor, for polling.
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        match self {
+            Descriptor::Stream(Stream::Inherit(fd)) => Some(*fd),
+            Descriptor::Stream(Stream::Owned(fd)) => Some(fd.as_raw_fd()),
+            Descriptor::Stream(_) => None,
+            Descriptor::File { file, .. } => Some(file.as_raw_fd()),
+            Descriptor::Dir { dir, .. } => Some(dir.as_raw_fd()),
+        }
+    }
+}
+
+/// A descriptor with its rights.
+pub(crate) struct Entry {
+    pub desc: Descriptor,
+    /// Operations allowed on the descriptor.
+    pub base: u64,
+    /// Rights that descriptors opened through it may have.
+    pub inheriting: u64,
+}
+
+/// The WASI state of one program.
+pub struct WasiCtx {
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) env: Vec<Vec<u8>>,
+    fds: Vec<Option<Entry>>,
+}
+
+impl std::fmt::Debug for WasiCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasiCtx")
+            .field("args", &self.args.len())
+            .field("env", &self.env.len())
+            .field("fds", &self.fds.iter().filter(|d| d.is_some()).count())
+            .finish()
+    }
+}
+
+impl WasiCtx {
+    pub(crate) fn entry(&mut self, fd: u32) -> WasiResult<&mut Entry> {
+        self.fds
+            .get_mut(fd as usize)
+            .and_then(Option::as_mut)
+            .ok_or(Errno::Badf)
+    }
+
+    /// The descriptor `fd`.
+    pub fn get(&mut self, fd: u32) -> WasiResult<&mut Descriptor> {
+        Ok(&mut self.entry(fd)?.desc)
+    }
+
+    /// The descriptor `fd`, if it has all of `rights` (else `ENOTCAPABLE`).
+    pub fn get_with(&mut self, fd: u32, rights: u64) -> WasiResult<&mut Descriptor> {
+        let e = self.entry(fd)?;
+        if e.base & rights != rights {
+            return Err(Errno::Notcapable);
+        }
+        Ok(&mut e.desc)
+    }
+
+    /// The rights of `fd`: (base, inheriting).
+    pub fn rights(&mut self, fd: u32) -> WasiResult<(u64, u64)> {
+        let e = self.entry(fd)?;
+        Ok((e.base, e.inheriting))
+    }
+
+    /// Replaces the rights of `fd`; they can only shrink.
+    pub fn set_rights(&mut self, fd: u32, base: u64, inheriting: u64) -> WasiResult {
+        let e = self.entry(fd)?;
+        if base & !e.base != 0 || inheriting & !e.inheriting != 0 {
+            return Err(Errno::Notcapable);
+        }
+        e.base = base;
+        e.inheriting = inheriting;
+        Ok(())
+    }
+
+    /// The file (not directory or stream) `fd`.
+    pub fn file(&mut self, fd: u32) -> WasiResult<(&mut File, bool, bool)> {
+        match self.get(fd)? {
+            Descriptor::File { file, read, write } => Ok((file, *read, *write)),
+            Descriptor::Dir { .. } => Err(Errno::Isdir),
+            Descriptor::Stream(_) => Err(Errno::Badf),
+        }
+    }
+
+    /// The directory `fd`.
+    pub fn dir(&mut self, fd: u32) -> WasiResult<&Dir> {
+        match self.get(fd)? {
+            Descriptor::Dir { dir, .. } => Ok(dir),
+            _ => Err(Errno::Notdir),
+        }
+    }
+
+    /// Adds a descriptor with its rights at the lowest free number.
+    pub fn push(&mut self, desc: Descriptor, base: u64, inheriting: u64) -> WasiResult<u32> {
+        let slot = match self.fds.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.fds.push(None);
+                self.fds.len() - 1
+            }
+        };
+        self.fds[slot] = Some(Entry {
+            desc,
+            base,
+            inheriting,
+        });
+        u32::try_from(slot).map_err(|_| Errno::Mfile)
+    }
+
+    /// Removes descriptor `fd`.
+    pub fn remove(&mut self, fd: u32) -> WasiResult<Descriptor> {
+        self.fds
+            .get_mut(fd as usize)
+            .and_then(Option::take)
+            .map(|e| e.desc)
+            .ok_or(Errno::Badf)
+    }
+
+    /// Moves descriptor `from` to `to`, closing what `to` held.
+    pub fn renumber(&mut self, from: u32, to: u32) -> WasiResult {
+        self.get(from)?;
+        self.get(to)?;
+        if from == to {
+            return Ok(());
+        }
+        let e = self.fds[from as usize].take();
+        self.fds[to as usize] = e;
+        Ok(())
+    }
+}
+
+/// Why a context could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WasiCtxError {
+    /// A directory to preopen could not be opened.
+    #[error("cannot open directory {path}: {source}")]
+    Preopen {
+        /// The host path.
+        path: String,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+/// Builds a [`WasiCtx`].
+///
+/// ```no_run
+/// use lucet_wasi::WasiCtxBuilder;
+/// let ctx = WasiCtxBuilder::new()
+///     .args(["program", "--verbose"])
+///     .env("HOME", "/")
+///     .preopened_dir("/srv/data", "/data")?
+///     .build();
+/// # Ok::<(), lucet_wasi::WasiCtxError>(())
+/// ```
+pub struct WasiCtxBuilder {
+    args: Vec<Vec<u8>>,
+    env: Vec<Vec<u8>>,
+    stdio: [Stream; 3],
+    preopens: Vec<(Dir, String)>,
+}
+
+impl Default for WasiCtxBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WasiCtxBuilder {
+    /// No arguments, no environment, no directories; stdio inherited.
+    pub fn new() -> Self {
+        WasiCtxBuilder {
+            args: Vec::new(),
+            env: Vec::new(),
+            stdio: [Stream::Inherit(0), Stream::Inherit(1), Stream::Inherit(2)],
+            preopens: Vec::new(),
+        }
+    }
+
+    /// Appends an argument (the first one is the program name).
+    pub fn arg(mut self, arg: impl AsRef<str>) -> Self {
+        self.args.push(arg.as_ref().as_bytes().to_vec());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<S: AsRef<str>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        for a in args {
+            self = self.arg(a);
+        }
+        self
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        let key = key.as_ref();
+        self.env
+            .retain(|kv| !kv.starts_with(key.as_bytes()) || kv.get(key.len()) != Some(&b'='));
+        self.env
+            .push(format!("{key}={}", value.as_ref()).into_bytes());
+        self
+    }
+
+    /// Copies the host process's environment.
+    pub fn inherit_env(mut self) -> Self {
+        for (k, v) in std::env::vars_os() {
+            let (Some(k), Some(v)) = (k.to_str(), v.to_str()) else {
+                continue;
+            };
+            self = self.env(k, v);
+        }
+        self
+    }
+
+    /// Sets standard input.
+    pub fn stdin(mut self, s: Stream) -> Self {
+        self.stdio[0] = s;
+        self
+    }
+
+    /// Sets standard output.
+    pub fn stdout(mut self, s: Stream) -> Self {
+        self.stdio[1] = s;
+        self
+    }
+
+    /// Sets standard error.
+    pub fn stderr(mut self, s: Stream) -> Self {
+        self.stdio[2] = s;
+        self
+    }
+
+    /// Gives the program the host directory `host` as `guest`. Nothing
+    /// outside it is reachable through it: not by `..`, absolute paths or
+    /// symbolic links.
+    pub fn preopened_dir(
+        mut self,
+        host: impl AsRef<Path>,
+        guest: impl Into<String>,
+    ) -> Result<Self, WasiCtxError> {
+        let host = host.as_ref();
+        let dir = Dir::open_ambient_dir(host, cap_std::ambient_authority()).map_err(|source| {
+            WasiCtxError::Preopen {
+                path: host.display().to_string(),
+                source,
+            }
+        })?;
+        self.preopens.push((dir, guest.into()));
+        Ok(self)
+    }
+
+    /// The context: stdio at 0, 1, 2, preopened directories from 3.
+    pub fn build(self) -> WasiCtx {
+        let mut fds: Vec<Option<Entry>> = Vec::new();
+        for (i, s) in self.stdio.into_iter().enumerate() {
+            let io = if i == 0 {
+                rights::FD_READ
+            } else {
+                rights::FD_WRITE
+            };
+            fds.push(Some(Entry {
+                desc: Descriptor::Stream(s),
+                base: io | rights::STREAM_BASE,
+                inheriting: 0,
+            }));
+        }
+        for (dir, guest) in self.preopens {
+            fds.push(Some(Entry {
+                desc: Descriptor::Dir {
+                    dir,
+                    preopen: Some(guest),
+                },
+                base: rights::DIR_BASE,
+                inheriting: rights::DIR_INHERITING,
+            }));
+        }
+        WasiCtx {
+            args: self.args,
+            env: self.env,
+            fds,
+        }
+    }
+}

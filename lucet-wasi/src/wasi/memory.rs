@@ -1,0 +1,119 @@
+//! Bounds-checked access to guest memory: every pointer and length a guest
+//! passes is checked, and a bad one is `EFAULT`, never a host crash or a
+//! read of host memory.
+
+use super::types::{Errno, WasiResult};
+
+/// Linear memory, as WASI functions see it.
+pub struct GuestMemory<'a> {
+    mem: &'a mut [u8],
+}
+
+impl<'a> GuestMemory<'a> {
+    /// Wraps an instance's linear memory.
+    pub fn new(mem: &'a mut [u8]) -> Self {
+        GuestMemory { mem }
+    }
+
+    fn range(&self, ptr: u32, len: u32) -> WasiResult<std::ops::Range<usize>> {
+        let end = ptr as u64 + len as u64;
+        if end > self.mem.len() as u64 {
+            return Err(Errno::Fault);
+        }
+        Ok(ptr as usize..end as usize)
+    }
+
+    /// `len` bytes at `ptr`.
+    pub fn slice(&self, ptr: u32, len: u32) -> WasiResult<&[u8]> {
+        let r = self.range(ptr, len)?;
+        Ok(&self.mem[r])
+    }
+
+    /// `len` bytes at `ptr`, mutably.
+    pub fn slice_mut(&mut self, ptr: u32, len: u32) -> WasiResult<&mut [u8]> {
+        let r = self.range(ptr, len)?;
+        Ok(&mut self.mem[r])
+    }
+
+    /// Copies `bytes` to `ptr`.
+    pub fn write(&mut self, ptr: u32, bytes: &[u8]) -> WasiResult {
+        let len = u32::try_from(bytes.len()).map_err(|_| Errno::Fault)?;
+        self.slice_mut(ptr, len)?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Reads a little-endian `u16`.
+    pub fn read_u16(&self, ptr: u32) -> WasiResult<u16> {
+        Ok(u16::from_le_bytes(self.slice(ptr, 2)?.try_into().unwrap()))
+    }
+
+    /// Reads a little-endian `u32`.
+    pub fn read_u32(&self, ptr: u32) -> WasiResult<u32> {
+        Ok(u32::from_le_bytes(self.slice(ptr, 4)?.try_into().unwrap()))
+    }
+
+    /// Reads a little-endian `u64`.
+    pub fn read_u64(&self, ptr: u32) -> WasiResult<u64> {
+        Ok(u64::from_le_bytes(self.slice(ptr, 8)?.try_into().unwrap()))
+    }
+
+    /// Writes a little-endian `u16`.
+    pub fn write_u16(&mut self, ptr: u32, v: u16) -> WasiResult {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// Writes a little-endian `u32`.
+    pub fn write_u32(&mut self, ptr: u32, v: u32) -> WasiResult {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// Writes a little-endian `u64`.
+    pub fn write_u64(&mut self, ptr: u32, v: u64) -> WasiResult {
+        self.write(ptr, &v.to_le_bytes())
+    }
+
+    /// A UTF-8 string (paths); invalid UTF-8 is `EILSEQ`.
+    pub fn str(&self, ptr: u32, len: u32) -> WasiResult<&str> {
+        std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::Ilseq)
+    }
+
+    /// An array of `iovec`s: `(buf, len)` pairs, each checked.
+    pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
+        let bytes = count.checked_mul(8).ok_or(Errno::Fault)?;
+        self.range(ptr, bytes)?;
+        let mut out = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let buf = self.read_u32(ptr + i * 8)?;
+            let len = self.read_u32(ptr + i * 8 + 4)?;
+            self.range(buf, len)?;
+            out.push((buf, len));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_of_bounds_is_efault() {
+        let mut bytes = vec![0u8; 16];
+        let mut m = GuestMemory::new(&mut bytes);
+        assert_eq!(m.read_u32(12), Ok(0));
+        assert_eq!(m.read_u32(13), Err(Errno::Fault));
+        assert_eq!(m.read_u64(u32::MAX), Err(Errno::Fault));
+        assert_eq!(m.write_u32(14, 1), Err(Errno::Fault));
+        assert_eq!(m.slice(16, 0).map(|s| s.len()), Ok(0));
+        m.write_u32(0, 8).unwrap();
+        m.write_u32(4, 100).unwrap();
+        assert_eq!(
+            m.iovecs(0, 1),
+            Err(Errno::Fault),
+            "iovec points past the end"
+        );
+        assert_eq!(m.iovecs(0, u32::MAX), Err(Errno::Fault));
+        m.write(8, &[0xff, 0xfe]).unwrap();
+        assert_eq!(m.str(8, 2), Err(Errno::Ilseq));
+    }
+}
