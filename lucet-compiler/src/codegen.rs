@@ -248,6 +248,15 @@ fn patch_pc_rel(code: &mut [u8], site: u32, kind: Reloc, target: i64) -> Result<
     }
 }
 
+/// How functions are translated.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The heap layout code is generated for.
+    pub heap: HeapSpec,
+    /// Whether to check for interruption.
+    pub interruptible: bool,
+}
+
 /// Everything that goes into `.text`.
 pub struct Text {
     pub bytes: Vec<u8>,
@@ -262,7 +271,7 @@ pub struct Text {
 fn translate(
     info: &ModuleInfo<'_>,
     isa: &dyn TargetIsa,
-    heap: HeapSpec,
+    settings: Settings,
     translator: &mut FuncTranslator,
     body: BodyToTranslate<'_>,
 ) -> Result<ir::Function, Error> {
@@ -278,7 +287,7 @@ fn translate(
         native_signature(ty, isa.default_call_conv()),
     );
     set_stack_limit(&mut func);
-    let mut env = LucetFuncEnv::new(info, isa, heap);
+    let mut env = LucetFuncEnv::new(info, isa, settings.heap, settings.interruptible);
     translator.translate_body(&mut validator, body, &mut func, &mut env)?;
     Ok(func)
 }
@@ -288,12 +297,12 @@ pub fn translate_all(
     info: &ModuleInfo<'_>,
     bodies: Vec<BodyToTranslate<'_>>,
     isa: &dyn TargetIsa,
-    heap: HeapSpec,
+    settings: Settings,
 ) -> Result<Vec<ir::Function>, Error> {
     bodies
         .into_par_iter()
         .map_init(FuncTranslator::new, |tr, body| {
-            translate(info, isa, heap, tr, body)
+            translate(info, isa, settings, tr, body)
         })
         .collect()
 }
@@ -303,7 +312,7 @@ pub fn compile_all(
     info: &ModuleInfo<'_>,
     bodies: Vec<BodyToTranslate<'_>>,
     isa: &dyn TargetIsa,
-    heap: HeapSpec,
+    settings: Settings,
     trampoline_funcs: &[u32],
 ) -> Result<Text, Error> {
     let call_conv = isa.default_call_conv();
@@ -312,7 +321,7 @@ pub fn compile_all(
         .into_par_iter()
         .map_init(FuncTranslator::new, |tr, body| {
             let index = body.func_index;
-            let func = translate(info, isa, heap, tr, body)?;
+            let func = translate(info, isa, settings, tr, body)?;
             compile_clif(isa, func, || info.display_name(index))
         })
         .collect::<Result<_, _>>()?;

@@ -79,11 +79,17 @@ pub struct LucetFuncEnv<'a> {
     vmctx: Option<ir::GlobalValue>,
     header_loads: HashMap<i32, ir::GlobalValue>,
     builtins: HashMap<Builtin, ir::FuncRef>,
+    interruptible: bool,
 }
 
 impl<'a> LucetFuncEnv<'a> {
     /// An environment for translating one function of `info`.
-    pub fn new(info: &'a ModuleInfo<'a>, isa: &'a dyn TargetIsa, heap_spec: HeapSpec) -> Self {
+    pub fn new(
+        info: &'a ModuleInfo<'a>,
+        isa: &'a dyn TargetIsa,
+        heap_spec: HeapSpec,
+        interruptible: bool,
+    ) -> Self {
         LucetFuncEnv {
             info,
             isa,
@@ -92,7 +98,27 @@ impl<'a> LucetFuncEnv<'a> {
             vmctx: None,
             header_loads: HashMap::new(),
             builtins: HashMap::new(),
+            interruptible,
         }
+    }
+
+    /// Traps with `Interrupt` if the instance's interrupt word is set.
+    fn interrupt_check(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        if !self.interruptible {
+            return Ok(());
+        }
+        let vmctx = Self::vmctx_value(builder.func)?;
+        // An atomic load: other threads set the word while the guest runs,
+        // and a plain load in a loop without stores would be hoisted out of
+        // it as redundant. (On x86_64 it is still a plain `mov`.)
+        let addr = builder
+            .ins()
+            .iadd_imm(vmctx, InstanceHeader::OFFSET_INTERRUPT as i64);
+        let flag = builder
+            .ins()
+            .atomic_load(types::I64, MemFlags::trusted(), addr);
+        builder.ins().trapnz(flag, ir::TrapCode::Interrupt);
+        Ok(())
     }
 
     fn call_conv(&self) -> CallConv {
@@ -807,6 +833,18 @@ impl FuncEnvironment for LucetFuncEnv<'_> {
         _i31ref: ir::Value,
     ) -> WasmResult<ir::Value> {
         unsupported("GC")
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &cranelift_wasm::FuncTranslationState,
+    ) -> WasmResult<()> {
+        self.interrupt_check(builder)
+    }
+
+    fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        self.interrupt_check(builder)
     }
 
     fn has_native_fma(&self) -> bool {

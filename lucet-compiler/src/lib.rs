@@ -58,6 +58,9 @@ pub struct CompileOptions {
     pub guard_size: u64,
     /// The imports the module may use, if restricted.
     pub bindings: Option<Bindings>,
+    /// Check for interruption at function entries and loop headers, so that
+    /// kill switches and timeouts can stop running code (on by default).
+    pub interruptible: bool,
 }
 
 /// 4 GiB: the default reservation.
@@ -72,6 +75,7 @@ impl Default for CompileOptions {
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
             bindings: None,
+            interruptible: true,
         }
     }
 }
@@ -255,7 +259,10 @@ impl Compiler {
             &info,
             bodies,
             &*self.isa,
-            heap.unwrap_or_else(|| self.placeholder_heap()),
+            codegen::Settings {
+                heap: heap.unwrap_or_else(|| self.placeholder_heap()),
+                interruptible: self.options.interruptible,
+            },
             &trampoline_funcs,
         )?;
         let built = image::build(&info);
@@ -308,6 +315,7 @@ impl Compiler {
             elements: info.elements.clone(),
             funcref_slots: info.escaping.clone(),
             cpu_features: codegen::cpu_features(&*self.isa),
+            interruptible: self.options.interruptible,
         };
         Ok(CompiledModule {
             data,
@@ -325,7 +333,11 @@ impl Compiler {
             .heap_spec(&info)?
             .unwrap_or_else(|| self.placeholder_heap());
         let bodies = std::mem::take(&mut info.bodies);
-        let funcs = codegen::translate_all(&info, bodies, &*self.isa, heap)?;
+        let settings = codegen::Settings {
+            heap,
+            interruptible: self.options.interruptible,
+        };
+        let funcs = codegen::translate_all(&info, bodies, &*self.isa, settings)?;
         let mut out = String::new();
         for (i, f) in funcs.iter().enumerate() {
             let index = info.num_imported_funcs + i as u32;

@@ -11,6 +11,7 @@
 
 mod builtins;
 mod const_expr;
+mod duration;
 mod error;
 mod file;
 mod format;
@@ -22,6 +23,7 @@ mod vmctx;
 
 pub use builtins::Builtin;
 pub use const_expr::{ConstExpr, ConstOp};
+pub use duration::parse_duration;
 pub use error::Error;
 pub use file::{ModuleFile, TextReloc, TextSymbol};
 pub use format::{

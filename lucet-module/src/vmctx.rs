@@ -36,8 +36,10 @@ pub struct InstanceHeader {
     pub imported_memory: *mut MemoryDef,
     /// The lowest stack pointer guest code may use; below it is a trap.
     pub stack_limit: usize,
-    /// Reserved for interruption: the epoch at which the guest must stop.
-    pub epoch_deadline: u64,
+    /// Nonzero when the guest must stop: generated code checks it at every
+    /// function entry and loop header and traps with `Interrupt`. Written by
+    /// other threads (kill switches, timeouts), so read it atomically.
+    pub interrupt: u64,
     /// [`InstanceHeader::MAGIC`] while the instance is live.
     pub magic: u64,
 }
@@ -67,8 +69,8 @@ impl InstanceHeader {
     pub const OFFSET_IMPORTED_MEMORY: i32 = -32;
     /// Offset of `stack_limit` from `vmctx`.
     pub const OFFSET_STACK_LIMIT: i32 = -24;
-    /// Offset of `epoch_deadline` from `vmctx`.
-    pub const OFFSET_EPOCH_DEADLINE: i32 = -16;
+    /// Offset of `interrupt` from `vmctx`.
+    pub const OFFSET_INTERRUPT: i32 = -16;
     /// Offset of `magic` from `vmctx`.
     pub const OFFSET_MAGIC: i32 = -8;
 
@@ -260,10 +262,7 @@ mod tests {
             from_vmctx(offset_of!(H, stack_limit)),
             H::OFFSET_STACK_LIMIT
         );
-        assert_eq!(
-            from_vmctx(offset_of!(H, epoch_deadline)),
-            H::OFFSET_EPOCH_DEADLINE
-        );
+        assert_eq!(from_vmctx(offset_of!(H, interrupt)), H::OFFSET_INTERRUPT);
         assert_eq!(from_vmctx(offset_of!(H, magic)), H::OFFSET_MAGIC);
     }
 

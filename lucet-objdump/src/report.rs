@@ -45,6 +45,15 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
     }
     let _ = writeln!(w, "code size:      {} bytes", file.text.len());
     let _ = writeln!(w, "cpu features:   {}", d.cpu_features.join(" "));
+    let _ = writeln!(
+        w,
+        "interruptible:  {}",
+        if d.interruptible {
+            "yes"
+        } else {
+            "no (compiled without interruption checks)"
+        }
+    );
 
     let _ = writeln!(w, "\nheap:");
     match &d.memory {

@@ -32,8 +32,10 @@ fn prints_the_metadata_of_a_module() {
     let out = objdump(&temp("m.lucet", &elf));
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    let version = format!("format version: {}", lucet_module::FORMAT_VERSION);
     for expected in [
-        "format version: 1",
+        version.as_str(),
+        "interruptible:  yes",
         "initial:      2 pages (128 KiB)",
         "maximum:      10 pages",
         "reserved:     4 GiB",

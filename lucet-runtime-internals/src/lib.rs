@@ -20,7 +20,9 @@ mod vmctx;
 
 pub use embed_ctx::EmbedCtx;
 pub use error::Error;
-pub use instance::{InstanceHandle, RunResult, TerminationDetails, YieldedVal};
+pub use instance::{
+    InstanceHandle, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails, YieldedVal,
+};
 pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
 pub use lucet_module::{FuncType, ModuleData, RefType, TrapCode, ValType};

@@ -29,8 +29,8 @@
 
 pub use lucet_runtime_internals::{
     EmbedCtx, Error, FuncType, HostFunc, HostGlobal, InstanceBuilder, InstanceHandle, IntoHostFunc,
-    Limits, Linker, MmapRegion, Module, ModuleData, RefType, RunResult, TerminationDetails,
-    TrapCode, Val, ValType, Vmctx, WasmResults, WasmTy, YieldedVal,
+    KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion, Module, ModuleData, RefType,
+    RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx, WasmResults, WasmTy, YieldedVal,
 };
 
 /// A region of instance slots: the type embedders share between threads.

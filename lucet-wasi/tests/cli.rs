@@ -116,3 +116,19 @@ fn runs_precompiled_files() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "120\n");
 }
+
+#[test]
+fn a_timeout_stops_an_infinite_loop() {
+    let m = temp(
+        "spin.wat",
+        r#"(module (func (export "_start") (loop $l (br $l))))"#,
+    );
+    let started = std::time::Instant::now();
+    let out = lucet_wasi(&["--timeout", "100ms", m.to_str().unwrap()]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: timeout: "), "{err}");
+}

@@ -53,6 +53,11 @@ struct Args {
     /// the module may use; any other import is an error.
     #[arg(long)]
     bindings: Option<PathBuf>,
+    /// Leave out the interruption checks at function entries and loop
+    /// headers: slightly faster code that kill switches and timeouts cannot
+    /// stop while it runs.
+    #[arg(long)]
+    no_interrupt_checks: bool,
 }
 
 fn read_bindings(path: &Path) -> Result<HashSet<(String, String)>> {
@@ -103,6 +108,7 @@ fn run(args: Args) -> Result<()> {
         reserved_size: args.reserved_size,
         guard_size: args.guard_size,
         bindings: args.bindings.as_deref().map(read_bindings).transpose()?,
+        interruptible: !args.no_interrupt_checks,
     };
     let compiler = Compiler::new(options)?;
     let bytes = match args.emit {

@@ -15,7 +15,7 @@ use lucet_module::{
     TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
 };
 
-use super::{Instance, InstanceHandle, State, Table, TableRef};
+use super::{Instance, InstanceHandle, KillState, State, Table, TableRef};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
@@ -126,6 +126,11 @@ pub(crate) fn instantiate(
                 memory_owner: None,
                 stack_limit: 0,
                 group: group.clone(),
+                kill: KillState::new(
+                    // Set for real by `initialize` once the header exists.
+                    ptr::null(),
+                    false,
+                ),
                 dropped_data: Vec::new(),
                 dropped_elems: Vec::new(),
                 embed_ctx,
@@ -162,6 +167,8 @@ pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
         this.setup_memory()?;
         this.setup_functions();
         this.write_header();
+        this.kill.disarm();
+        this.kill = KillState::new(this.interrupt_word(), this.module.metadata().interruptible);
         this.setup_globals()?;
         this.setup_tables()?;
         this.apply_data_segments()?;
@@ -283,7 +290,7 @@ impl Instance {
             },
             imported_memory,
             stack_limit,
-            epoch_deadline: u64::MAX,
+            interrupt: 0,
             magic: InstanceHeader::MAGIC,
         };
         // SAFETY: the header's place at the end of the instance page is ours.

@@ -15,6 +15,7 @@
 
 mod exports;
 mod init;
+mod kill;
 mod link;
 mod ops;
 
@@ -33,6 +34,8 @@ use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
 pub(crate) use init::{check_fits, instantiate};
+use kill::KillState;
+pub use kill::{KillError, KillSuccess, KillSwitch};
 pub(crate) use link::LinkGroup;
 
 thread_local! {
@@ -113,6 +116,8 @@ pub enum TerminationDetails {
     Provided(Box<dyn Any + Send + Sync>),
     /// A host function (or runtime builtin) panicked with this message.
     HostPanic(String),
+    /// A kill switch stopped the run.
+    Remote,
 }
 
 impl TerminationDetails {
@@ -120,7 +125,7 @@ impl TerminationDetails {
     pub fn provided<T: Any>(&self) -> Option<&T> {
         match self {
             TerminationDetails::Provided(b) => b.downcast_ref(),
-            TerminationDetails::HostPanic(_) => None,
+            TerminationDetails::HostPanic(_) | TerminationDetails::Remote => None,
         }
     }
 }
@@ -135,6 +140,7 @@ impl fmt::Display for TerminationDetails {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TerminationDetails::HostPanic(m) => write!(f, "host function panicked: {m}"),
+            TerminationDetails::Remote => write!(f, "stopped by a kill switch"),
             TerminationDetails::Provided(b) => {
                 if let Some(s) = b.downcast_ref::<String>() {
                     write!(f, "{s}")
@@ -232,6 +238,8 @@ pub struct Instance {
     stack_limit: usize,
     /// The link group, if this instance is linked to others.
     group: Option<Arc<LinkGroup>>,
+    /// Shared with the kill switches of the current (or next) run.
+    kill: Arc<KillState>,
     dropped_data: Vec<bool>,
     dropped_elems: Vec<bool>,
     embed_ctx: EmbedCtx,
@@ -299,6 +307,21 @@ impl Instance {
         let def = self.memory_def();
         // SAFETY: as in `memory`; instances of a group run one at a time.
         unsafe { std::slice::from_raw_parts_mut((*def).base, (*def).current_length as usize) }
+    }
+
+    /// The interrupt word generated code checks.
+    fn interrupt_word(&self) -> *const std::sync::atomic::AtomicU64 {
+        // SAFETY: the header lives as long as the instance; the field is a
+        // u64, which has the layout of an AtomicU64.
+        unsafe { ptr::addr_of!((*self.header()).interrupt) as *const std::sync::atomic::AtomicU64 }
+    }
+
+    /// Ends the current run for its kill switches, arming fresh state for the
+    /// next one. Returns whether the ended run was killed.
+    fn end_run(&mut self) -> bool {
+        let killed = self.kill.disarm();
+        self.kill = KillState::new(self.interrupt_word(), self.module.metadata().interruptible);
+        killed
     }
 
     pub(crate) fn embed_ctx(&self) -> &EmbedCtx {
@@ -387,6 +410,11 @@ impl Instance {
             let entry = module
                 .trampoline_address(index)
                 .ok_or_else(|| Error::ExportNotFound(data.display_name(index)))?;
+            (*(*inst).interrupt_word()).store(0, std::sync::atomic::Ordering::SeqCst);
+            if !(*inst).kill.start() {
+                (*inst).end_run();
+                return Err(Error::Terminated(TerminationDetails::Remote));
+            }
             let values = &mut (*inst).values;
             values.clear();
             values.resize(ty.array_call_len().max(1), ValRaw::default());
@@ -421,7 +449,12 @@ impl Instance {
     unsafe fn finish_run(inst: *mut Instance) -> Result<RunResult, Error> {
         // SAFETY: the guest is off the CPU; we have exclusive access.
         let inst = unsafe { &mut *inst };
-        match inst.exit.take() {
+        let exit = inst.exit.take();
+        let killed = match exit {
+            Some(Exit::Yield(_)) => false,
+            _ => inst.end_run(),
+        };
+        match exit {
             None => {
                 inst.state = State::Ready;
                 let data = inst.module.metadata();
@@ -440,6 +473,10 @@ impl Instance {
             Some(Exit::Yield(v)) => {
                 inst.state = State::Yielded;
                 Ok(RunResult::Yielded(YieldedVal(v)))
+            }
+            Some(Exit::Trap(t)) if t.code == TrapCode::Interrupt && killed => {
+                inst.state = State::Ready;
+                Err(Error::Terminated(TerminationDetails::Remote))
             }
             Some(Exit::Trap(t)) => {
                 inst.state = State::Ready;
@@ -715,6 +752,12 @@ impl InstanceHandle {
         }
     }
 
+    /// A switch that stops this instance's current run, or its next one if
+    /// none is in progress, from any thread.
+    pub fn kill_switch(&self) -> KillSwitch {
+        KillSwitch::new(&self.instance().kill)
+    }
+
     /// Whether the instance is suspended in a yield.
     pub fn is_yielded(&self) -> bool {
         self.instance().state == State::Yielded
@@ -807,6 +850,7 @@ unsafe fn destroy(inst: *mut Instance) {
     unsafe {
         // Decommitting can only fail if the kernel refuses to map address
         // space we own; then the slot must not be reused.
+        (*inst).kill.disarm();
         let reusable = (*inst).teardown().is_ok();
         let region = (*inst).region.clone();
         let index = (*inst).slot.index;

@@ -7,6 +7,7 @@ mod data;
 mod globals;
 mod host_faults;
 mod imports;
+mod kill;
 mod linking;
 mod loading;
 mod memory;

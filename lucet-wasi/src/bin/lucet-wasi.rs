@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use lucet_runtime::{Error, Limits, Linker, MmapRegion, RunResult, Val};
+use lucet_runtime::{Error, Limits, Linker, MmapRegion, RunResult, TerminationDetails, Val};
 use lucet_wasi::{LoadError, WasiCtxBuilder};
 
 /// Run a WebAssembly program: a compiled Lucet file, a .wasm binary or .wat
@@ -36,6 +36,9 @@ struct Args {
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
+    /// Stop the program if it runs longer than this (e.g. 100ms, 2s).
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    timeout: Option<std::time::Duration>,
     /// Make function imports that nothing provides return zeros.
     #[arg(long)]
     default_unknown_imports: bool,
@@ -126,7 +129,17 @@ fn run(args: Args) -> Result<ExitCode> {
         .new_instance_builder(module.clone())
         .with_embed_ctx(ctx)
         .build();
-    let result = instance.and_then(|mut i| i.run(&name, &params));
+    let result = instance.and_then(|mut i| {
+        if let Some(limit) = args.timeout {
+            let kill = i.kill_switch();
+            std::thread::spawn(move || {
+                std::thread::sleep(limit);
+                // Fails harmlessly if the run has ended.
+                let _ = kill.terminate();
+            });
+        }
+        i.run(&name, &params)
+    });
     match result {
         Ok(RunResult::Returned(results)) => {
             if args.invoke.is_some() {
@@ -137,6 +150,10 @@ fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Ok(RunResult::Yielded(_)) => bail!("the module yielded, which lucet-wasi does not support"),
+        Err(Error::Terminated(TerminationDetails::Remote)) if args.timeout.is_some() => {
+            let limit = args.timeout.unwrap_or_default();
+            bail!("timeout: the program ran longer than {limit:?} and was stopped")
+        }
         Err(Error::Terminated(details)) => match details.provided::<lucet_wasi::ExitCode>() {
             // Exit statuses are 8 bits, as on every Unix.
             Some(code) => Ok(ExitCode::from(code.0 as u8)),

@@ -1,0 +1,138 @@
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use lucet_compiler::{CompileOptions, Compiler};
+use lucet_runtime::{
+    Error, KillError, KillSuccess, Linker, MmapRegion, Module, TerminationDetails, Val::*, Vmctx,
+};
+
+use crate::common::*;
+
+/// Host functions for `spin.wat`: `wait` blocks until `barrier` is passed
+/// twice (so a test can kill the guest while it is in the host call);
+/// `hold` yields.
+fn linker(barrier: Arc<Barrier>) -> Linker {
+    let mut l = Linker::new();
+    l.func("env", "wait", move |_: &mut Vmctx| {
+        barrier.wait();
+        barrier.wait();
+    });
+    l.func("env", "hold", |vmctx: &mut Vmctx| {
+        vmctx.yield_();
+    });
+    l
+}
+
+fn is_remote(r: &Result<lucet_runtime::RunResult, Error>) -> bool {
+    matches!(r, Err(Error::Terminated(TerminationDetails::Remote)))
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_from_another_thread() {
+    let module = load_with("spin", &linker(Arc::new(Barrier::new(1))));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let (tx, rx) = mpsc::channel();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let at = Instant::now();
+        tx.send(at).unwrap();
+        ks.terminate()
+    });
+    let r = inst.run("forever", &[]);
+    let stopped = Instant::now();
+    assert!(is_remote(&r), "{r:?}");
+    assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+    let asked = rx.recv().unwrap();
+    assert!(stopped.duration_since(asked) < Duration::from_millis(10));
+    // The instance runs again normally.
+    assert_eq!(i32(&mut inst, "count", &[I32(1000)]), 1000);
+}
+
+#[test]
+fn a_run_that_has_not_started_is_cancelled() {
+    let module = load_with("spin", &linker(Arc::new(Barrier::new(1))));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    assert_eq!(ks.terminate(), Ok(KillSuccess::Cancelled));
+    assert!(is_remote(&inst.run("count", &[I32(5)])));
+    // That was the run the switch belonged to; the next one is not affected.
+    assert_eq!(i32(&mut inst, "count", &[I32(5)]), 5);
+    assert_eq!(ks.terminate(), Err(KillError::NotTerminable));
+}
+
+#[test]
+fn a_finished_run_cannot_be_terminated() {
+    let module = load_with("spin", &linker(Arc::new(Barrier::new(1))));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    inst.run("count", &[I32(3)]).unwrap();
+    assert_eq!(ks.terminate(), Err(KillError::NotTerminable));
+    drop(inst);
+    assert_eq!(ks.terminate(), Err(KillError::NotTerminable));
+}
+
+#[test]
+fn a_guest_in_a_host_call_stops_when_the_call_returns() {
+    let barrier = Arc::new(Barrier::new(2));
+    let module = load_with("spin", &linker(barrier.clone()));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        barrier.wait(); // the guest is inside `wait`
+        let r = ks.terminate();
+        barrier.wait(); // let the host call return
+        r
+    });
+    let r = inst.run("wait_then_forever", &[]);
+    assert!(is_remote(&r), "{r:?}");
+    assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+}
+
+#[test]
+fn a_yielded_guest_stops_when_resumed() {
+    let module = load_with("spin", &linker(Arc::new(Barrier::new(1))));
+    let mut inst = region().new_instance(module).unwrap();
+    assert!(inst.run("hold_then_forever", &[]).unwrap().is_yielded());
+    let ks = inst.kill_switch();
+    assert_eq!(ks.terminate(), Ok(KillSuccess::Signalled));
+    assert!(is_remote(&inst.resume()));
+    assert_eq!(i32(&mut inst, "count", &[I32(2)]), 2);
+}
+
+#[test]
+fn runaway_recursion_is_stopped_too() {
+    let module = load_with("spin", &linker(Arc::new(Barrier::new(1))));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    ks.terminate().unwrap();
+    // Cancelled before it starts.
+    assert!(is_remote(&inst.run("recurse_forever", &[I32(0)])));
+}
+
+#[test]
+fn code_without_checks_cannot_be_stopped_while_it_runs() {
+    let compiler = Compiler::new(CompileOptions {
+        interruptible: false,
+        ..CompileOptions::default()
+    })
+    .unwrap();
+    let wat = std::fs::read(wat_path("spin")).unwrap();
+    let elf = compiler.compile(&wat).unwrap().to_elf().unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let module = Module::from_bytes(&elf, "spin", &linker(barrier.clone())).unwrap();
+    assert!(!module.metadata().interruptible);
+    let region = MmapRegion::create(1, &Default::default()).unwrap();
+    let mut inst = region.new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        barrier.wait();
+        let r = ks.terminate();
+        barrier.wait();
+        r
+    });
+    // The request is refused, and the run completes unhindered.
+    assert_eq!(i32(&mut inst, "wait_then_return", &[]), 7);
+    assert_eq!(killer.join().unwrap(), Err(KillError::NotInterruptible));
+}
