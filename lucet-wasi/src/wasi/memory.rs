@@ -23,6 +23,13 @@ impl<'a> GuestMemory<'a> {
         Ok(ptr as usize..end as usize)
     }
 
+    /// Checks that `len` bytes at `ptr` are in memory: calls with side
+    /// effects check their result pointers first, so a bad one fails the
+    /// call before anything happens.
+    pub fn check(&self, ptr: u32, len: u32) -> WasiResult {
+        self.range(ptr, len).map(drop)
+    }
+
     /// `len` bytes at `ptr`.
     pub fn slice(&self, ptr: u32, len: u32) -> WasiResult<&[u8]> {
         let r = self.range(ptr, len)?;

@@ -414,6 +414,7 @@ pub fn fd_read(
     n: u32,
     out: u32,
 ) -> WasiResult {
+    mem.check(out, 4)?;
     let iovs = mem.iovecs(iovs, n)?;
     let nread = match ctx.get_with(fd, rights::FD_READ)? {
         Descriptor::File { file, read, .. } => {
@@ -449,6 +450,7 @@ pub fn fd_pread(
     offset: u64,
     out: u32,
 ) -> WasiResult {
+    mem.check(out, 4)?;
     let iovs = mem.iovecs(iovs, n)?;
     ctx.get_with(fd, rights::FD_READ)?;
     let (file, read, _) = ctx.file(fd)?;
@@ -483,6 +485,7 @@ pub fn fd_write(
     n: u32,
     out: u32,
 ) -> WasiResult {
+    mem.check(out, 4)?;
     let iovs = mem.iovecs(iovs, n)?;
     let written = {
         let bufs = gather(mem, &iovs)?;
@@ -520,6 +523,7 @@ pub fn fd_pwrite(
     offset: u64,
     out: u32,
 ) -> WasiResult {
+    mem.check(out, 4)?;
     let iovs = mem.iovecs(iovs, n)?;
     let written = {
         let bufs = gather(mem, &iovs)?;
@@ -601,6 +605,7 @@ pub fn fd_seek(
         whence::END => SeekFrom::End(offset),
         _ => return Err(Errno::Inval),
     };
+    mem.check(out, 8)?;
     let new = seek(ctx, fd, pos)?;
     mem.write_u64(out, new)
 }

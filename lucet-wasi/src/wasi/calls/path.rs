@@ -136,6 +136,7 @@ pub fn path_open(
     if oflags & !oflags::ALL != 0 || fdflags & !fdflags::ALL != 0 {
         return Err(Errno::Inval);
     }
+    mem.check(out, 4)?;
     let path = mem.str(path, len)?.to_string();
     let (_, parent_inheriting) = ctx.rights(fd)?;
     let d = dir(ctx, fd)?;

@@ -38,6 +38,7 @@ pub fn sock_accept(
     if flags & !fdflags::NONBLOCK != 0 {
         return Err(Errno::Inval);
     }
+    mem.check(out, 4)?;
     let raw = socket(ctx, fd)?;
     let mut sflags = libc::SOCK_CLOEXEC;
     if flags & fdflags::NONBLOCK != 0 {
@@ -72,6 +73,8 @@ pub fn sock_recv(
     if ri_flags & !3 != 0 {
         return Err(Errno::Inval);
     }
+    mem.check(out_len, 4)?;
+    mem.check(out_flags, 2)?;
     let raw = socket(ctx, fd)?;
     let mut flags = 0;
     if ri_flags & 1 != 0 {
@@ -117,6 +120,7 @@ pub fn sock_send(
     _si_flags: u32,
     out: u32,
 ) -> WasiResult {
+    mem.check(out, 4)?;
     let raw = socket(ctx, fd)?;
     let iovs = mem.iovecs(iovs, n)?;
     let mut total: u32 = 0;
