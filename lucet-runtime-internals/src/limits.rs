@@ -14,7 +14,9 @@ pub struct Limits {
     pub stack_size: u64,
     /// Size of the globals area (16 bytes per global).
     pub globals_size: u64,
-    /// Size of the signal stack.
+    /// Smallest signal stack a thread that runs this region's guests must
+    /// have; the runtime gives each such thread one, once, if its own is
+    /// smaller.
     pub signal_stack_size: u64,
 }
 

@@ -4,7 +4,7 @@
 //! A slot holds everything an instance owns, Lucet-style:
 //!
 //! ```text
-//! [instance page | heap reservation + guard | guard | stack | globals | guard | signal stack]
+//! [instance page | heap reservation + guard | guard | stack | globals]
 //! ```
 //!
 //! The instance page holds the runtime's `Instance` at its start and the
@@ -13,6 +13,12 @@
 //! except for the pages the instance's memory currently spans. The guard
 //! below the stack catches overflow of host code running on the guest stack;
 //! guest code never gets that far because its stack limit sits above.
+//!
+//! Signal stacks belong to threads, not slots (`sys::signals`): a slot's
+//! instance may run on any thread, and a per-thread stack needs no system
+//! call per context switch. With no signal stack in it, a slot is three
+//! mappings at rest: the inaccessible heap reservation, and one read-write
+//! mapping made of its stack and globals and the next slot's instance page.
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -39,10 +45,6 @@ pub struct SlotLayout {
     pub globals: usize,
     /// Globals area size.
     pub globals_size: usize,
-    /// Offset of the signal stack.
-    pub sigstack: usize,
-    /// Signal stack size.
-    pub sigstack_size: usize,
     /// Total size of a slot.
     pub size: usize,
 }
@@ -58,8 +60,6 @@ impl SlotLayout {
         let stack_size = limits.stack_size as usize;
         let globals = stack + stack_size;
         let globals_size = limits.globals_size as usize;
-        let sigstack = globals + globals_size + page;
-        let sigstack_size = limits.signal_stack_size as usize;
         SlotLayout {
             instance_page,
             heap,
@@ -68,9 +68,7 @@ impl SlotLayout {
             stack_size,
             globals,
             globals_size,
-            sigstack,
-            sigstack_size,
-            size: sigstack + sigstack_size,
+            size: globals + globals_size,
         }
     }
 }
@@ -103,10 +101,6 @@ impl Slot {
     /// The globals area.
     pub fn globals(&self) -> *mut u8 {
         self.base.wrapping_add(self.layout.globals)
-    }
-    /// The signal stack.
-    pub fn sigstack(&self) -> *mut u8 {
-        self.base.wrapping_add(self.layout.sigstack)
     }
 }
 
@@ -178,7 +172,6 @@ impl MmapRegion {
                     layout.stack_size + layout.globals_size,
                     Protection::ReadWrite,
                 )?;
-                mmap::protect(slot.sigstack(), layout.sigstack_size, Protection::ReadWrite)?;
             }
         }
         Ok(region)

@@ -337,31 +337,27 @@ impl Instance {
     }
 
     /// Switches to the guest context and back, with this instance marked as
-    /// the thread's running instance and the slot's signal stack installed.
+    /// the thread's running instance.
     ///
     /// # Safety
-    /// `inst` must be live, with `guest_ctx` prepared or saved by a yield.
+    /// `inst` must be live, with `guest_ctx` prepared or saved by a yield,
+    /// and this thread must have a signal stack (`ensure_thread_altstack`).
     unsafe fn switch_to_guest(inst: *mut Instance) {
         let previous = CURRENT_INSTANCE.with(|c| c.replace(inst));
-        // SAFETY: the slot's signal stack belongs to this instance while it
-        // runs; it is replaced again before this function returns. Linked
-        // instances' code may run on this stack, so the group's stack limit
-        // follows the running instance.
+        // SAFETY: the caller checked this thread's signal stack
+        // (`ensure_thread_altstack`). Linked instances' code may run on this
+        // instance's stack, so the group's stack limit follows the running
+        // instance (a plain pointer: no reference count traffic per switch).
         unsafe {
-            let group = (*inst).group.clone();
-            let outer_limit = group
-                .as_ref()
-                .map(|g| g.set_stack_limit((*inst).stack_limit));
-            let altstack =
-                signals::set_altstack((*inst).slot.sigstack(), (*inst).slot.layout.sigstack_size);
+            let group = (*inst).group.as_ref().map(|g| &**g as *const LinkGroup);
+            let outer_limit = group.map(|g| (*g).set_stack_limit((*inst).stack_limit));
             (*inst).state = State::Running;
             context::swap(
                 ptr::addr_of_mut!((*inst).host_ctx),
                 ptr::addr_of!((*inst).guest_ctx),
             );
-            signals::restore_altstack(altstack);
             if let (Some(g), Some(limit)) = (group, outer_limit) {
-                g.set_stack_limit(limit);
+                (*g).set_stack_limit(limit);
             }
         }
         CURRENT_INSTANCE.with(|c| c.set(previous));
@@ -378,6 +374,7 @@ impl Instance {
             if let Some(g) = &(*inst).group {
                 g.check_thread()?;
             }
+            signals::ensure_thread_altstack((*inst).region.limits().signal_stack_size as usize)?;
             match (*inst).state {
                 State::Ready => {}
                 State::Yielded => {
@@ -515,6 +512,7 @@ impl Instance {
             if (*inst).state != State::Yielded {
                 return Err(Error::InvalidState("the instance is not yielded"));
             }
+            signals::ensure_thread_altstack((*inst).region.limits().signal_stack_size as usize)?;
             (*inst).resume_val = val;
             Instance::switch_to_guest(inst);
             Instance::finish_run(inst)
@@ -530,6 +528,14 @@ impl Instance {
         // SAFETY: exclusive access; no reference is held across the switch.
         unsafe {
             if (*inst).state != State::Yielded {
+                return;
+            }
+            if signals::ensure_thread_altstack((*inst).region.limits().signal_stack_size as usize)
+                .is_err()
+            {
+                // Without a signal stack the guest cannot be resumed safely;
+                // its frames are abandoned (the slot's stack is reused).
+                (*inst).state = State::Ready;
                 return;
             }
             (*inst).unwind_requested = true;

@@ -29,6 +29,8 @@ fn os_error(what: &str) -> Error {
 /// Protection of a range of pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protection {
+    /// No access.
+    None,
     /// Read and write.
     ReadWrite,
     /// Read and execute.
@@ -38,6 +40,7 @@ pub enum Protection {
 impl Protection {
     fn bits(self) -> libc::c_int {
         match self {
+            Protection::None => libc::PROT_NONE,
             Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
             Protection::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
         }

@@ -10,11 +10,13 @@
 //! faulting instruction. Any other fault goes to the handler that was
 //! installed before ours, so host bugs crash as they would without Lucet.
 //!
-//! The handler runs on the slot's signal stack (SA_ONSTACK), so a guest that
-//! exhausted its stack can still be handled. It does no allocation and takes
-//! no locks.
+//! The handler runs on the thread's alternate signal stack (SA_ONSTACK),
+//! which every thread that runs guests is given once
+//! ([`ensure_thread_altstack`]), so a guest that exhausted its stack can
+//! still be handled and switching into guest code needs no system call. The
+//! handler does no allocation and takes no locks.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::Once;
 
@@ -120,40 +122,90 @@ pub fn min_signal_stack_size() -> usize {
     auxv.max(libc::MINSIGSTKSZ)
 }
 
-/// The alternate signal stack that was in place before a run switched to
-/// the slot's own; restored when the guest leaves the CPU.
-pub struct AltStack(libc::stack_t);
+thread_local! {
+    /// Size of the alternate signal stack known to be installed on this
+    /// thread (0: not checked yet).
+    static ALTSTACK_SIZE: Cell<usize> = const { Cell::new(0) };
+    /// The alternate signal stack this runtime installed on this thread.
+    static OWNED_ALTSTACK: RefCell<Option<OwnedAltStack>> = const { RefCell::new(None) };
+}
 
-/// Makes `base..base+size` this thread's alternate signal stack and returns
-/// the previous one.
-///
-/// # Safety
-/// The range must stay mapped and unused by anything else until
-/// [`restore_altstack`] is called with the returned value.
-pub unsafe fn set_altstack(base: *mut u8, size: usize) -> AltStack {
-    let new = libc::stack_t {
-        ss_sp: base as *mut libc::c_void,
-        ss_flags: 0,
-        ss_size: size,
-    };
-    // SAFETY: `old` is written by the kernel; `new` describes memory the
-    // caller keeps valid.
-    unsafe {
-        let mut old: libc::stack_t = std::mem::zeroed();
-        libc::sigaltstack(&new, &mut old);
-        AltStack(old)
+/// A signal stack mapped for one thread, with a guard page below it.
+struct OwnedAltStack {
+    mapping: *mut u8,
+    mapped_len: usize,
+    stack: libc::stack_t,
+}
+
+impl Drop for OwnedAltStack {
+    fn drop(&mut self) {
+        // SAFETY: disable the alternate stack only if it is still ours, then
+        // unmap it: no signal handler can be running on it while this thread
+        // runs its thread-local destructors.
+        unsafe {
+            let mut current: libc::stack_t = std::mem::zeroed();
+            libc::sigaltstack(std::ptr::null(), &mut current);
+            if current.ss_sp == self.stack.ss_sp {
+                let disable = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                libc::sigaltstack(&disable, std::ptr::null_mut());
+            }
+            libc::munmap(self.mapping as *mut libc::c_void, self.mapped_len);
+        }
     }
 }
 
-/// Puts back the alternate signal stack a run replaced.
-pub fn restore_altstack(previous: AltStack) {
-    let mut old = previous.0;
-    if old.ss_flags & libc::SS_DISABLE != 0 {
-        old.ss_sp = std::ptr::null_mut();
-        old.ss_size = 0;
-        old.ss_flags = libc::SS_DISABLE;
+/// Makes sure this thread has an alternate signal stack of at least `min`
+/// bytes, so that a guest that exhausted its stack can still be handled.
+///
+/// A thread keeps the stack it has when it is large enough (Rust's runtime
+/// gives threads one); otherwise it gets its own, once, freed when the
+/// thread exits. Afterwards the check is a thread-local read: switching into
+/// guest code makes no system call.
+pub fn ensure_thread_altstack(min: usize) -> Result<(), Error> {
+    if ALTSTACK_SIZE.with(Cell::get) >= min {
+        return Ok(());
     }
-    // SAFETY: restoring the stack that was installed before; it was valid then
-    // and its owner (the thread or the runtime) still keeps it.
-    unsafe { libc::sigaltstack(&old, std::ptr::null_mut()) };
+    // SAFETY: querying the current alternate stack writes only `current`.
+    let current = unsafe {
+        let mut current: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(std::ptr::null(), &mut current);
+        current
+    };
+    if current.ss_flags & libc::SS_DISABLE == 0 && current.ss_size >= min {
+        ALTSTACK_SIZE.with(|s| s.set(current.ss_size));
+        return Ok(());
+    }
+    let page = crate::sys::mmap::page_size();
+    let size = min.next_multiple_of(page);
+    let mapped_len = size + page;
+    let mapping = crate::sys::mmap::map_anonymous(mapped_len)?;
+    let stack = libc::stack_t {
+        ss_sp: mapping.wrapping_add(page) as *mut libc::c_void,
+        ss_flags: 0,
+        ss_size: size,
+    };
+    let owned = OwnedAltStack {
+        mapping,
+        mapped_len,
+        stack,
+    };
+    // SAFETY: the guard page and the stack lie in the mapping we just made;
+    // the stack stays mapped until this thread's `OwnedAltStack` is dropped,
+    // which first uninstalls it.
+    unsafe {
+        crate::sys::mmap::protect(mapping, page, crate::sys::mmap::Protection::None)?;
+        if libc::sigaltstack(&owned.stack, std::ptr::null_mut()) != 0 {
+            return Err(Error::System(format!(
+                "installing a signal stack: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+    }
+    OWNED_ALTSTACK.with(|o| *o.borrow_mut() = Some(owned));
+    ALTSTACK_SIZE.with(|s| s.set(size));
+    Ok(())
 }
