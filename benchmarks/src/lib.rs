@@ -1,24 +1,31 @@
-//! Shared setup for Lucet's benchmarks: compiling test modules and loading
-//! them.
+//! Lucet's benchmarks, shared by the criterion benches and the `lucet-bench`
+//! report: the workloads ([`workloads`]), Lucet's side ([`lucet`]), the
+//! Wasmtime peer's side (`peer`, behind the `peer-wasmtime` feature),
+//! interleaved sampling ([`stats`]) and the report tables ([`report`]).
 
-use std::sync::Arc;
+pub mod lucet;
+#[cfg(feature = "peer-wasmtime")]
+pub mod peer;
+pub mod report;
+pub mod stats;
+pub mod workloads;
 
-use lucet_compiler::{CompileOptions, Compiler};
-use lucet_runtime::{Linker, Module};
+/// Resident set size of this process, in bytes (from /proc/self/status).
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
 
-/// A module with no memory, no imports and one trivial export.
-pub const EMPTY: &str = r#"(module (func (export "run")))"#;
-
-/// Factorial, recursive.
-pub const FAC: &str = include_str!("../../examples/fac.wat");
-
-/// Compiles `wat` and loads it against `linker`.
-pub fn load(wat: &str, linker: &Linker) -> Arc<Module> {
-    let compiler = Compiler::new(CompileOptions::default()).expect("compiler");
-    let elf = compiler
-        .compile(wat.as_bytes())
-        .expect("compile")
-        .to_elf()
-        .expect("ELF");
-    Module::from_bytes(&elf, "bench", linker).expect("load")
+/// Where the sightglass programs are: `$LUCET_SIGHTGLASS`, or
+/// `../shared/corpora/sightglass` next to the workspace.
+pub fn sightglass_dir() -> std::path::PathBuf {
+    match std::env::var_os("LUCET_SIGHTGLASS") {
+        Some(p) => p.into(),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpora/sightglass"),
+    }
 }

@@ -14,6 +14,12 @@ pub struct Limits {
     pub stack_size: u64,
     /// Size of the globals area (16 bytes per global).
     pub globals_size: u64,
+    /// How much of a heap stays resident between instances of the same
+    /// module: when an instance goes, this many bytes from the heap base are
+    /// zeroed in place (cheap for memory the guest touched, and the next
+    /// instance finds the pages mapped); the rest is given back to the
+    /// system.
+    pub keep_resident: u64,
     /// Smallest signal stack a thread that runs this region's guests must
     /// have; the runtime gives each such thread one, once, if its own is
     /// smaller.
@@ -27,6 +33,7 @@ impl Default for Limits {
             heap_address_space_size: 8 << 30,
             stack_size: 128 << 10,
             globals_size: 4 << 10,
+            keep_resident: 64 << 10,
             signal_stack_size: default_signal_stack_size(),
         }
     }

@@ -20,9 +20,10 @@
 //! mappings at rest: the inaccessible heap reservation, and one read-write
 //! mapping made of its stack and globals and the next slot's instance page.
 
+use std::cell::UnsafeCell;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::instance::{self, InstanceHandle};
+use crate::instance::{self, InstanceHandle, KillState};
 use crate::module::Module;
 use crate::sys::mmap::{self, Protection};
 use crate::sys::signals;
@@ -104,6 +105,25 @@ impl Slot {
     }
 }
 
+/// The state of a slot's heap between the instances it holds.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SlotMemory {
+    /// Bytes from the heap base that are accessible (read-write).
+    pub mapped: u64,
+    /// The module whose initial memory the heap holds, exactly (0: unknown,
+    /// the heap must be decommitted before use).
+    pub clean_for: u64,
+}
+
+/// What a slot keeps between the instances it holds.
+pub(crate) struct SlotState {
+    /// Shared with the kill switches of the slot's runs.
+    pub kill: Arc<KillState>,
+    /// Owned by the slot's current holder (the free list hands a slot to
+    /// one holder at a time).
+    pub memory: UnsafeCell<SlotMemory>,
+}
+
 /// A region of slots backed by one anonymous mapping.
 pub struct MmapRegion {
     base: *mut u8,
@@ -112,6 +132,7 @@ pub struct MmapRegion {
     layout: SlotLayout,
     limits: Limits,
     free: Mutex<Vec<usize>>,
+    states: Box<[SlotState]>,
     this: Weak<MmapRegion>,
 }
 
@@ -160,6 +181,12 @@ impl MmapRegion {
             layout,
             limits: limits.clone(),
             free: Mutex::new((0..slots).rev().collect()),
+            states: (0..slots)
+                .map(|_| SlotState {
+                    kill: KillState::new(),
+                    memory: UnsafeCell::new(SlotMemory::default()),
+                })
+                .collect(),
             this: this.clone(),
         });
         for i in 0..slots {
@@ -183,6 +210,11 @@ impl MmapRegion {
             base: self.base.wrapping_add(index * self.layout.size),
             layout: self.layout,
         }
+    }
+
+    /// The state slot `index` keeps between instances.
+    pub(crate) fn slot_state(&self, index: usize) -> &SlotState {
+        &self.states[index]
     }
 
     /// The region's limits.

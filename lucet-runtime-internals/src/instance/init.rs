@@ -15,11 +15,10 @@ use lucet_module::{
     TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
 };
 
-use super::{Instance, InstanceHandle, KillState, State, Table, TableRef};
+use super::{Instance, InstanceHandle, State, Table, TableRef};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
-use crate::sys::mmap::{self, Protection};
 use crate::{EmbedCtx, Error, Limits, Val};
 
 /// Most elements a table may grow to.
@@ -99,6 +98,7 @@ pub(crate) fn instantiate(
             }
         }
     };
+    let region_kill = region.slot_state(slot.index).kill.clone();
     let inst = slot.base as *mut Instance;
     // SAFETY: the slot was just taken from the free list, so its instance
     // page (read-write, page-aligned, large enough by the assertion on
@@ -126,11 +126,7 @@ pub(crate) fn instantiate(
                 memory_owner: None,
                 stack_limit: 0,
                 group: group.clone(),
-                kill: KillState::new(
-                    // Set for real by `initialize` once the header exists.
-                    ptr::null(),
-                    false,
-                ),
+                kill: region_kill,
                 dropped_data: Vec::new(),
                 dropped_elems: Vec::new(),
                 embed_ctx,
@@ -167,8 +163,8 @@ pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
         this.setup_memory()?;
         this.setup_functions();
         this.write_header();
-        this.kill.disarm();
-        this.kill = KillState::new(this.interrupt_word(), this.module.metadata().interruptible);
+        this.kill
+            .arm(this.interrupt_word(), this.module.metadata().interruptible);
         this.setup_globals()?;
         this.setup_tables()?;
         this.apply_data_segments()?;
@@ -191,48 +187,6 @@ fn trap_at_instantiation(code: TrapCode) -> Error {
 }
 
 impl Instance {
-    /// Makes the initial memory accessible and maps the image over it.
-    fn setup_memory(&mut self) -> Result<(), Error> {
-        if let Some(imported) = &self.module.imports().memory {
-            self.memory_owner = Some(imported.owner);
-            return Ok(());
-        }
-        let data = self.module.metadata();
-        let initial = data
-            .memory
-            .as_ref()
-            .map_or(0, |m| m.heap.initial_pages * WASM_PAGE_SIZE);
-        let heap = self.slot.heap();
-        // SAFETY: the heap range lies in this slot's reservation and is
-        // unused (decommitted).
-        unsafe {
-            mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
-            self.heap_mapped = initial;
-            let image = self.module.image();
-            for chunk in &data.image.chunks {
-                mmap::map_file_cow(
-                    heap.add(chunk.heap_offset as usize),
-                    chunk.len as usize,
-                    &image.file,
-                    image.offset + chunk.section_offset,
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives back the heap's memory, leaving it inaccessible.
-    pub(super) fn teardown(&mut self) -> Result<(), Error> {
-        let len = self.heap_mapped as usize;
-        self.heap_mapped = 0;
-        // SAFETY: the range lies in this slot's heap reservation; the
-        // instance is not running, so nothing refers into it.
-        unsafe {
-            (*self.header()).memory.current_length = 0;
-            mmap::decommit(self.slot.heap(), len)
-        }
-    }
-
     /// Builds the import table and the funcref records.
     fn setup_functions(&mut self) {
         let vmctx = self.vmctx();

@@ -11,10 +11,12 @@
 //!   at its first check after the host function returns;
 //! - after the run ended: fails with [`KillError::NotTerminable`].
 //!
-//! The switch reaches the instance through shared state that the instance
-//! disarms (under the same lock) before its run's end is reported and
-//! before the instance is freed, so a late `terminate` never writes into a
-//! slot that another instance reuses.
+//! The switch reaches the instance through state that belongs to the slot
+//! (made once with the region, so creating instances and ending runs
+//! allocates nothing). Each run has a generation number; a switch holds the
+//! generation of its run, and the instance advances the generation (under
+//! the same lock) before a run's end is reported and before its slot is
+//! reused, so a late `terminate` never touches a later run or instance.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -51,15 +53,17 @@ enum Phase {
 
 #[derive(Debug)]
 struct Armed {
+    /// The run this state is for; switches of other generations are spent.
+    generation: u64,
     phase: Phase,
-    /// The instance's interrupt word; `None` once disarmed.
+    /// The slot's interrupt word; `None` while no instance is in the slot.
     interrupt: Option<*const AtomicU64>,
     interruptible: bool,
     /// Set when `terminate` was called for this run.
     killed: bool,
 }
 
-/// State shared between an instance's current run and its kill switches.
+/// A slot's kill state, shared with the kill switches of its runs.
 #[derive(Debug)]
 pub(crate) struct KillState {
     armed: Mutex<Armed>,
@@ -73,17 +77,33 @@ unsafe impl Send for KillState {}
 unsafe impl Sync for KillState {}
 
 impl KillState {
-    /// State for a run that has not started yet (`interrupt` may be null
-    /// while the instance is being created: nothing can be signalled then).
-    pub(crate) fn new(interrupt: *const AtomicU64, interruptible: bool) -> Arc<KillState> {
+    /// The state of an empty slot.
+    pub(crate) fn new() -> Arc<KillState> {
         Arc::new(KillState {
             armed: Mutex::new(Armed {
+                generation: 0,
                 phase: Phase::Pending,
-                interrupt: (!interrupt.is_null()).then_some(interrupt),
-                interruptible,
+                interrupt: None,
+                interruptible: false,
                 killed: false,
             }),
         })
+    }
+
+    /// Arms the state for an instance whose interrupt word is `interrupt`:
+    /// a new generation, its first run pending.
+    pub(crate) fn arm(&self, interrupt: *const AtomicU64, interruptible: bool) {
+        let mut a = self.lock();
+        a.generation += 1;
+        a.phase = Phase::Pending;
+        a.interrupt = Some(interrupt);
+        a.interruptible = interruptible;
+        a.killed = false;
+    }
+
+    /// The generation switches made now belong to.
+    pub(crate) fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Armed> {
@@ -100,12 +120,23 @@ impl KillState {
         true
     }
 
-    /// Ends the run: later `terminate` calls fail. Returns whether the run
-    /// was killed.
-    pub(crate) fn disarm(&self) -> bool {
+    /// Ends the run: its switches are spent, and the next run gets a new
+    /// generation. Returns whether the ended run was killed.
+    pub(crate) fn end_run(&self) -> bool {
         let mut a = self.lock();
+        let killed = a.killed;
+        a.generation += 1;
+        a.phase = Phase::Pending;
+        a.killed = false;
+        killed
+    }
+
+    /// The instance leaves the slot: every switch is spent.
+    pub(crate) fn disarm(&self) {
+        let mut a = self.lock();
+        a.generation += 1;
         a.interrupt = None;
-        a.killed
+        a.killed = false;
     }
 }
 
@@ -114,12 +145,14 @@ impl KillState {
 #[derive(Debug, Clone)]
 pub struct KillSwitch {
     state: Weak<KillState>,
+    generation: u64,
 }
 
 impl KillSwitch {
     pub(crate) fn new(state: &Arc<KillState>) -> KillSwitch {
         KillSwitch {
             state: Arc::downgrade(state),
+            generation: state.generation(),
         }
     }
 
@@ -127,6 +160,9 @@ impl KillSwitch {
     pub fn terminate(&self) -> Result<KillSuccess, KillError> {
         let state = self.state.upgrade().ok_or(KillError::NotTerminable)?;
         let mut a = state.lock();
+        if a.generation != self.generation {
+            return Err(KillError::NotTerminable);
+        }
         let Some(interrupt) = a.interrupt else {
             return Err(KillError::NotTerminable);
         };
@@ -140,8 +176,9 @@ impl KillSwitch {
                     return Err(KillError::NotInterruptible);
                 }
                 a.killed = true;
-                // SAFETY: the pointer is armed, so the instance is alive and
-                // will not free its header before taking this lock.
+                // SAFETY: the pointer is armed for this generation, so the
+                // instance is alive and will not leave the slot before
+                // taking this lock.
                 unsafe { (*interrupt).store(1, Ordering::SeqCst) };
                 Ok(KillSuccess::Signalled)
             }

@@ -14,6 +14,7 @@
 //! switch.
 
 mod exports;
+mod heap;
 mod init;
 mod kill;
 mod link;
@@ -34,7 +35,7 @@ use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
 pub(crate) use init::{check_fits, instantiate};
-use kill::KillState;
+pub(crate) use kill::KillState;
 pub use kill::{KillError, KillSuccess, KillSwitch};
 pub(crate) use link::LinkGroup;
 
@@ -238,7 +239,7 @@ pub struct Instance {
     stack_limit: usize,
     /// The link group, if this instance is linked to others.
     group: Option<Arc<LinkGroup>>,
-    /// Shared with the kill switches of the current (or next) run.
+    /// The slot's kill state, shared with the kill switches of its runs.
     kill: Arc<KillState>,
     dropped_data: Vec<bool>,
     dropped_elems: Vec<bool>,
@@ -316,12 +317,10 @@ impl Instance {
         unsafe { ptr::addr_of!((*self.header()).interrupt) as *const std::sync::atomic::AtomicU64 }
     }
 
-    /// Ends the current run for its kill switches, arming fresh state for the
-    /// next one. Returns whether the ended run was killed.
+    /// Ends the current run for its kill switches. Returns whether it was
+    /// killed.
     fn end_run(&mut self) -> bool {
-        let killed = self.kill.disarm();
-        self.kill = KillState::new(self.interrupt_word(), self.module.metadata().interruptible);
-        killed
+        self.kill.end_run()
     }
 
     pub(crate) fn embed_ctx(&self) -> &EmbedCtx {

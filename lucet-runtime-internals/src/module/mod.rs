@@ -34,6 +34,9 @@ pub(crate) struct ImageSource {
 /// A compiled module, loaded and linked, ready to be instantiated any number
 /// of times in any region.
 pub struct Module {
+    /// Process-unique, never reused: slots remember which module's memory
+    /// they hold by it.
+    id: u64,
     name: String,
     data: ModuleData,
     code: CodeMemory,
@@ -148,7 +151,9 @@ impl Module {
 
         let type_ids = data.types.iter().map(signatures::intern).collect();
         let imports = imports::resolve(&data, linker)?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Arc::new(Module {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name,
             data,
             code,
@@ -156,6 +161,11 @@ impl Module {
             type_ids,
             imports,
         }))
+    }
+
+    /// The module's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The module's name: its file path, or the name given to `from_bytes`.

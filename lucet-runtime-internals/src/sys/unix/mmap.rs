@@ -170,6 +170,24 @@ pub unsafe fn map_file_cow(
     Ok(())
 }
 
+/// Gives back the memory of a range but keeps it mapped: anonymous pages read
+/// as zero again, private file pages as the file's contents.
+///
+/// # Safety
+/// The range must lie inside a mapping the caller owns, with no live
+/// references into it.
+pub unsafe fn discard(addr: *mut u8, len: usize) -> Result<(), Error> {
+    if len == 0 {
+        return Ok(());
+    }
+    // SAFETY: the caller owns the range and no longer needs its contents.
+    let r = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+    if r != 0 {
+        return Err(os_error("madvise"));
+    }
+    Ok(())
+}
+
 /// Creates an anonymous in-memory file holding `bytes` (for modules compiled
 /// in-process), so that they can be mapped like a file on disk.
 pub fn memfd_with(name: &str, bytes: &[u8]) -> Result<std::fs::File, Error> {

@@ -1,0 +1,453 @@
+//! `lucet-bench`: Lucet against Wasmtime (the peer), measured in the same
+//! run, interleaved, with the ratio per row.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use benchmarks::report::{self, Density, Row};
+use benchmarks::stats::{interleaved, Stats};
+use benchmarks::{lucet, workloads};
+use clap::{Parser, Subcommand};
+
+/// Compare Lucet with Wasmtime (built with `--features peer-wasmtime`).
+#[derive(Parser)]
+#[command(
+    after_help = "Example:\n  cargo run --release -p benchmarks --features peer-wasmtime --bin lucet-bench -- instantiate --json bench.json"
+)]
+struct Args {
+    #[command(subcommand)]
+    what: What,
+    /// Also write the rows as JSON to FILE.
+    #[arg(long, global = true, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Samples per row (medians are over samples).
+    #[arg(long, global = true, default_value_t = 15)]
+    samples: usize,
+}
+
+#[derive(Subcommand)]
+enum What {
+    /// Instantiation, short runs, host calls, yields, traps.
+    Instantiate,
+    /// The sightglass programs: compile, instantiate, and the span between
+    /// bench.start and bench.end; output is checked.
+    Execute {
+        /// Runs per program.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Live instances that have run and yielded: RSS per instance.
+    Density {
+        /// How many live instances.
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+    },
+}
+
+fn row(name: &str, (lucet, peer): (Stats, Option<Stats>)) -> Row {
+    Row {
+        name: name.to_string(),
+        lucet,
+        peer,
+        density: None,
+    }
+}
+
+/// Runs `a` (and `b`) interleaved; `b` only with the peer built in.
+#[allow(unused_mut, unused_variables)]
+fn measure(
+    samples: usize,
+    iters: u64,
+    mut a: impl FnMut(),
+    b: impl FnMut(),
+) -> (Stats, Option<Stats>) {
+    #[cfg(feature = "peer-wasmtime")]
+    {
+        let mut b = b;
+        interleaved(samples, iters, &mut a, Some(&mut b))
+    }
+    #[cfg(not(feature = "peer-wasmtime"))]
+    {
+        interleaved(samples, iters, &mut a, None)
+    }
+}
+
+#[cfg(feature = "peer-wasmtime")]
+mod peer_side {
+    pub use benchmarks::peer::*;
+}
+
+fn instantiate_rows(samples: usize) -> Vec<Row> {
+    let region = lucet::region(64);
+    #[cfg(feature = "peer-wasmtime")]
+    let engine = peer_side::engine(256);
+
+    let mut rows = Vec::new();
+    let cases: Vec<(&str, String, u64)> = vec![
+        (
+            "instantiate/empty module",
+            workloads::EMPTY.to_string(),
+            2000,
+        ),
+        (
+            "instantiate/64 KiB of data",
+            workloads::data(64 << 10),
+            1000,
+        ),
+        ("instantiate/1 MiB of data", workloads::data(1 << 20), 1000),
+        (
+            "instantiate/10,000 functions and table",
+            workloads::many_functions(10_000),
+            100,
+        ),
+    ];
+    for (name, wat, iters) in &cases {
+        let module = lucet::load(wat);
+        #[cfg(feature = "peer-wasmtime")]
+        let pre = peer_side::pre(&engine, wat);
+        rows.push(row(
+            name,
+            measure(
+                samples,
+                *iters,
+                || lucet::instantiate(&region, &module),
+                || {
+                    #[cfg(feature = "peer-wasmtime")]
+                    peer_side::instantiate(&engine, &pre)
+                },
+            ),
+        ));
+    }
+
+    let module = lucet::load(workloads::HANDLER_64K);
+    #[cfg(feature = "peer-wasmtime")]
+    let pre = peer_side::pre(&engine, workloads::HANDLER_64K);
+    rows.push(row(
+        "instantiate+run+drop/handler touching 64 KiB",
+        measure(
+            samples,
+            500,
+            || lucet::instantiate_run(&region, &module),
+            || {
+                #[cfg(feature = "peer-wasmtime")]
+                peer_side::instantiate_run(&engine, &pre).expect("run")
+            },
+        ),
+    ));
+
+    let module = lucet::load(workloads::TRAP);
+    #[cfg(feature = "peer-wasmtime")]
+    let pre = peer_side::pre(&engine, workloads::TRAP);
+    rows.push(row(
+        "instantiate+trap+drop",
+        measure(
+            samples,
+            500,
+            || {
+                let mut inst = region.new_instance(module.clone()).expect("instantiate");
+                assert!(inst.run("run", &[]).is_err());
+            },
+            || {
+                #[cfg(feature = "peer-wasmtime")]
+                assert!(peer_side::instantiate_run(&engine, &pre).is_err())
+            },
+        ),
+    ));
+
+    // Host calls: 1000 per run; per-call time.
+    let module = lucet::load(workloads::HOST_CALLS);
+    let mut inst = region.new_instance(module).expect("instantiate");
+    #[cfg(feature = "peer-wasmtime")]
+    let (mut store, func) = {
+        let pre = peer_side::pre(&engine, workloads::HOST_CALLS);
+        let mut store = wasmtime::Store::new(&engine, ());
+        let i = pre.instantiate(&mut store).expect("instantiate");
+        let f = i
+            .get_typed_func::<i32, i32>(&mut store, "run")
+            .expect("run");
+        (store, f)
+    };
+    let (l, p) = measure(
+        samples,
+        200,
+        || lucet::host_calls(&mut inst, 1000),
+        || {
+            #[cfg(feature = "peer-wasmtime")]
+            {
+                func.call(&mut store, 1000).expect("call");
+            }
+        },
+    );
+    let per_call = |s: Stats| Stats {
+        median: s.median / 1000.0,
+        min: s.min / 1000.0,
+        max: s.max / 1000.0,
+    };
+    rows.push(row("host call round trip", (per_call(l), p.map(per_call))));
+    drop(inst);
+
+    // Yield + resume: Lucet only (Wasmtime yields through async fibers).
+    let mut y = lucet::Yielder::new(&region);
+    let (l, _) = interleaved(samples, 10_000, &mut || y.round_trip(), None);
+    rows.push(row("yield+resume round trip (lucet only)", (l, None)));
+    drop(y);
+
+    // Parallel instantiation on every core: time per instance.
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let module = lucet::load(workloads::HANDLER_64K);
+    #[cfg(feature = "peer-wasmtime")]
+    let pre = Arc::new(peer_side::pre(&engine, workloads::HANDLER_64K));
+    let per_thread = 500u64;
+    let lucet_parallel = || {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let region = &region;
+                let module = &module;
+                s.spawn(move || {
+                    for _ in 0..per_thread {
+                        lucet::instantiate_run(region, module);
+                    }
+                });
+            }
+        });
+        t.elapsed().as_nanos() as f64 / (threads as u64 * per_thread) as f64
+    };
+    #[cfg(feature = "peer-wasmtime")]
+    let peer_parallel = || {
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let engine = &engine;
+                let pre = pre.clone();
+                s.spawn(move || {
+                    for _ in 0..per_thread {
+                        peer_side::instantiate_run(engine, &pre).expect("run");
+                    }
+                });
+            }
+        });
+        t.elapsed().as_nanos() as f64 / (threads as u64 * per_thread) as f64
+    };
+    let mut ls = Vec::new();
+    #[allow(unused_mut)]
+    let mut ps: Vec<f64> = Vec::new();
+    for _ in 0..samples {
+        ls.push(lucet_parallel());
+        #[cfg(feature = "peer-wasmtime")]
+        ps.push(peer_parallel());
+    }
+    rows.push(row(
+        &format!("parallel instantiate+run+drop ({threads} threads, time per instance)"),
+        (Stats::of(ls), (!ps.is_empty()).then(|| Stats::of(ps))),
+    ));
+    rows
+}
+
+/// Every `.wasm` under the sightglass directory, with its expected output.
+fn sightglass_programs() -> Result<Vec<PathBuf>> {
+    let root = benchmarks::sightglass_dir();
+    let mut found = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("{}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "wasm") {
+                found.push(p);
+            }
+        }
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("no sightglass programs under {}", root.display());
+    }
+    Ok(found)
+}
+
+fn expected(wasm: &Path, stream: &str) -> Vec<u8> {
+    let stem = wasm.file_stem().unwrap().to_string_lossy();
+    std::fs::read(wasm.with_file_name(format!("{stem}.{stream}.expected"))).unwrap_or_default()
+}
+
+fn execute_rows(samples: usize, runs: usize) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut run_ratios = Vec::new();
+    let (mut lucet_compile_total, mut peer_compile_total) = (0.0f64, 0.0f64);
+    #[cfg(feature = "peer-wasmtime")]
+    let engine = peer_side::engine(16);
+    for wasm_path in sightglass_programs()? {
+        let name = wasm_path
+            .strip_prefix(benchmarks::sightglass_dir())
+            .unwrap_or(&wasm_path)
+            .display()
+            .to_string();
+        let dir = wasm_path.parent().unwrap().to_path_buf();
+        let wasm = std::fs::read(&wasm_path)?;
+        let compile_samples = samples.clamp(1, 3);
+        let mut elf = Vec::new();
+        #[allow(unused_mut)]
+        let mut peer_bytes = Vec::new();
+        let (lc, pc) = measure(
+            compile_samples,
+            1,
+            || elf = lucet::compile(&wasm),
+            || {
+                #[cfg(feature = "peer-wasmtime")]
+                {
+                    peer_bytes = peer_side::precompile(&engine, &wasm);
+                }
+            },
+        );
+        lucet_compile_total += lc.median;
+        if let Some(p) = &pc {
+            peer_compile_total += p.median;
+        }
+        rows.push(row(&format!("compile/{name}"), (lc, pc)));
+
+        let program = lucet::Program::new(&elf)?;
+        #[cfg(feature = "peer-wasmtime")]
+        let peer_program =
+            peer_side::Program::new(&engine, &peer_bytes).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let (mut li, mut lb, mut pi, mut pb) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..runs.max(1) {
+            let o = program.run(&name, &dir)?;
+            if o.stdout != expected(&wasm_path, "stdout")
+                || o.stderr != expected(&wasm_path, "stderr")
+            {
+                bail!("{name}: lucet's output differs from the expected output");
+            }
+            li.push(o.instantiate_ns);
+            lb.push(o.bench_ns);
+            #[cfg(feature = "peer-wasmtime")]
+            {
+                let o = peer_program
+                    .run(&name, &dir)
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                if o.stdout != expected(&wasm_path, "stdout") {
+                    bail!("{name}: wasmtime's output differs from the expected output");
+                }
+                pi.push(o.instantiate_ns);
+                pb.push(o.bench_ns);
+            }
+        }
+        let opt = |v: Vec<f64>| (!v.is_empty()).then(|| Stats::of(v));
+        rows.push(row(
+            &format!("instantiate/{name}"),
+            (Stats::of(li), opt(std::mem::take(&mut pi))),
+        ));
+        let run = row(
+            &format!("run/{name}"),
+            (Stats::of(lb), opt(std::mem::take(&mut pb))),
+        );
+        if let Some(r) = run.ratio() {
+            run_ratios.push(r);
+        }
+        rows.push(run);
+        eprintln!("{name}: done");
+    }
+    let total = |ns| Stats {
+        median: ns,
+        min: ns,
+        max: ns,
+    };
+    rows.push(row(
+        "compile/all programs (sum of medians)",
+        (
+            total(lucet_compile_total),
+            (peer_compile_total > 0.0).then(|| total(peer_compile_total)),
+        ),
+    ));
+    if !run_ratios.is_empty() {
+        let geomean =
+            (run_ratios.iter().map(|r| r.ln()).sum::<f64>() / run_ratios.len() as f64).exp();
+        println!("geometric mean of run ratios (lucet/wasmtime): {geomean:.3}");
+    }
+    Ok(rows)
+}
+
+fn density_rows(instances: usize) -> Result<Vec<Row>> {
+    let module = lucet::load(workloads::IDLE);
+    let region = lucet::region(instances);
+    let before = benchmarks::rss_bytes();
+    let mut live = Vec::with_capacity(instances);
+    for _ in 0..instances {
+        let mut inst = region.new_instance(module.clone())?;
+        if !inst.run("run", &[])?.is_yielded() {
+            bail!("the idle module did not yield");
+        }
+        live.push(inst);
+    }
+    let after = benchmarks::rss_bytes();
+    let lucet_per = (after.saturating_sub(before)) as f64 / instances as f64;
+    drop(live);
+    drop(region);
+
+    #[cfg(not(feature = "peer-wasmtime"))]
+    let peer_per = None;
+    #[cfg(feature = "peer-wasmtime")]
+    let peer_per = {
+        let engine = peer_side::engine(instances as u32);
+        let pre = peer_side::pre(&engine, workloads::IDLE);
+        let before = benchmarks::rss_bytes();
+        let mut stores = Vec::with_capacity(instances);
+        for _ in 0..instances {
+            let mut store = wasmtime::Store::new(&engine, ());
+            let i = pre
+                .instantiate(&mut store)
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            i.get_typed_func::<(), ()>(&mut store, "run")
+                .and_then(|f| f.call(&mut store, ()))
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            stores.push(store);
+        }
+        let after = benchmarks::rss_bytes();
+        Some((after.saturating_sub(before)) as f64 / instances as f64)
+    };
+    let zero = Stats {
+        median: 0.0,
+        min: 0.0,
+        max: 0.0,
+    };
+    Ok(vec![Row {
+        name: "density/idle instances that have run (RSS per instance)".to_string(),
+        lucet: zero,
+        peer: None,
+        density: Some(Density {
+            instances,
+            lucet_rss_per_instance: lucet_per,
+            peer_rss_per_instance: peer_per,
+        }),
+    }])
+}
+
+fn run(args: Args) -> Result<()> {
+    let rows = match args.what {
+        What::Instantiate => instantiate_rows(args.samples),
+        What::Execute { runs } => execute_rows(args.samples, runs)?,
+        What::Density { instances } => density_rows(instances)?,
+    };
+    if cfg!(not(feature = "peer-wasmtime")) {
+        println!("(built without the peer-wasmtime feature: Lucet only)");
+    }
+    print!("{}", report::table(&rows));
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report::json(&rows))?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

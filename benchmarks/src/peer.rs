@@ -1,0 +1,159 @@
+//! The peer: Wasmtime 48 in its fastest documented configuration for this
+//! workload — the pooling instance allocator, copy-on-write memory images,
+//! `InstancePre`, and modules precompiled ahead of time and deserialized.
+
+use std::path::Path;
+use std::time::Instant;
+
+use wasmtime::{
+    Caller, Config, Engine, Error, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    OptLevel, PoolingAllocationConfig, Result, Store,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+/// An engine with a pool for `instances` live instances.
+pub fn engine(instances: u32) -> Engine {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(instances)
+        .total_memories(instances)
+        .total_tables(instances)
+        .table_elements(20_000)
+        .max_memory_size(4 << 20);
+    let mut config = Config::new();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config.memory_init_cow(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    Engine::new(&config).expect("engine")
+}
+
+/// Precompiles `wasm` (binary or text) for `engine`.
+pub fn precompile(engine: &Engine, wasm: &[u8]) -> Vec<u8> {
+    let wasm = wat::parse_bytes(wasm).expect("wat");
+    engine.precompile_module(&wasm).expect("precompile")
+}
+
+/// A module precompiled and deserialized, as a server would load it.
+pub fn load(engine: &Engine, wat: &str) -> Module {
+    let bytes = precompile(engine, wat.as_bytes());
+    // SAFETY: the bytes were just produced by `precompile_module` of this
+    // engine.
+    unsafe { Module::deserialize(engine, &bytes) }.expect("deserialize")
+}
+
+/// The host functions the workloads import.
+pub fn linker(engine: &Engine) -> Linker<()> {
+    let mut l = Linker::new(engine);
+    l.func_wrap("env", "inc", |x: i32| x.wrapping_add(1))
+        .expect("inc");
+    l.func_wrap("env", "yield", || {}).expect("yield");
+    l
+}
+
+/// `load` then `instantiate_pre` with [`linker`].
+pub fn pre(engine: &Engine, wat: &str) -> InstancePre<()> {
+    linker(engine)
+        .instantiate_pre(&load(engine, wat))
+        .expect("instantiate_pre")
+}
+
+/// Instantiates (in a fresh store) and drops.
+pub fn instantiate(engine: &Engine, pre: &InstancePre<()>) {
+    let mut store = Store::new(engine, ());
+    pre.instantiate(&mut store).expect("instantiate");
+}
+
+/// Instantiates, runs `run` and drops.
+pub fn instantiate_run(engine: &Engine, pre: &InstancePre<()>) -> Result<()> {
+    let mut store = Store::new(engine, ());
+    let inst = pre.instantiate(&mut store)?;
+    inst.get_typed_func::<(), ()>(&mut store, "run")?
+        .call(&mut store, ())
+}
+
+/// The host state of a sightglass run.
+pub struct Host {
+    wasi: WasiP1Ctx,
+    start: Option<Instant>,
+    end: Option<Instant>,
+}
+
+/// A sightglass program, ready to run.
+pub struct Program {
+    engine: Engine,
+    pre: InstancePre<Host>,
+}
+
+/// What one run of a program measured and printed.
+pub struct Outcome {
+    pub instantiate_ns: f64,
+    pub bench_ns: f64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Program {
+    /// Loads precompiled `bytes`.
+    pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Program> {
+        // SAFETY: `bytes` come from `precompile` with this engine.
+        let module = unsafe { Module::deserialize(engine, bytes) }?;
+        let mut linker: Linker<Host> = Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h: &mut Host| &mut h.wasi)?;
+        linker.func_wrap("bench", "start", |mut c: Caller<'_, Host>| {
+            c.data_mut().start = Some(Instant::now());
+        })?;
+        linker.func_wrap("bench", "end", |mut c: Caller<'_, Host>| {
+            c.data_mut().end = Some(Instant::now());
+        })?;
+        Ok(Program {
+            engine: engine.clone(),
+            pre: linker.instantiate_pre(&module)?,
+        })
+    }
+
+    /// Runs `_start` with `dir` preopened as `.`.
+    pub fn run(&self, name: &str, dir: &Path) -> Result<Outcome> {
+        let stdout = MemoryOutputPipe::new(64 << 20);
+        let stderr = MemoryOutputPipe::new(64 << 20);
+        let wasi = WasiCtxBuilder::new()
+            .arg(name)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .preopened_dir(dir, ".", FsPerms::ReadWrite)?
+            .build_p1();
+        let mut store = Store::new(
+            &self.engine,
+            Host {
+                wasi,
+                start: None,
+                end: None,
+            },
+        );
+        let t = Instant::now();
+        let inst = self.pre.instantiate(&mut store)?;
+        let instantiate_ns = t.elapsed().as_nanos() as f64;
+        let start = inst.get_typed_func::<(), ()>(&mut store, "_start")?;
+        match start.call(&mut store, ()) {
+            Ok(()) => {}
+            Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|x| x.0 == 0) => {}
+            Err(e) => return Err(e),
+        }
+        let h = store.data();
+        let bench_ns = match (h.start, h.end) {
+            (Some(s), Some(e)) => e.duration_since(s).as_nanos() as f64,
+            _ => {
+                return Err(Error::msg(format!(
+                    "{name} did not call bench.start and bench.end"
+                )))
+            }
+        };
+        drop(store);
+        Ok(Outcome {
+            instantiate_ns,
+            bench_ns,
+            stdout: stdout.contents().to_vec(),
+            stderr: stderr.contents().to_vec(),
+        })
+    }
+}
