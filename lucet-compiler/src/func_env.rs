@@ -672,6 +672,12 @@ impl FuncEnvironment for LucetFuncEnv<'_> {
     ) -> WasmResult<()> {
         let addr = self.table_entry_addr(builder, table_index, index);
         builder.ins().store(MemFlags::trusted(), value, addr, 0);
+        // Mark the table written, so a reused slot restores it.
+        let def = self.table_def(builder, table_index);
+        let one = builder.ins().iconst(types::I32, 1);
+        builder
+            .ins()
+            .store(MemFlags::trusted(), one, def, TableDef::OFFSET_WRITTEN);
         Ok(())
     }
 

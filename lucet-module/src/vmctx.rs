@@ -155,8 +155,10 @@ pub struct TableDef {
     pub base: *mut u64,
     /// Current number of elements.
     pub len: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// Nonzero once anything wrote an element or the length since
+    /// instantiation (`table.set` in generated code, the runtime's table
+    /// operations): a reused slot restores only written tables.
+    pub written: u32,
 }
 
 impl TableDef {
@@ -164,6 +166,8 @@ impl TableDef {
     pub const OFFSET_BASE: i32 = 0;
     /// Offset of `len`.
     pub const OFFSET_LEN: i32 = 8;
+    /// Offset of `written`.
+    pub const OFFSET_WRITTEN: i32 = 12;
     /// Size of one element.
     pub const ELEMENT_SIZE: u32 = 8;
 }
@@ -286,6 +290,10 @@ mod tests {
         assert_eq!(offset_of!(FuncImport, data) as i32, FuncImport::OFFSET_DATA);
         assert_eq!(offset_of!(TableDef, base) as i32, TableDef::OFFSET_BASE);
         assert_eq!(offset_of!(TableDef, len) as i32, TableDef::OFFSET_LEN);
+        assert_eq!(
+            offset_of!(TableDef, written) as i32,
+            TableDef::OFFSET_WRITTEN
+        );
     }
 
     #[test]

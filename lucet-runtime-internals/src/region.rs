@@ -23,7 +23,7 @@
 use std::cell::UnsafeCell;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::instance::{self, InstanceHandle, KillState};
+use crate::instance::{self, InstanceBuffers, InstanceHandle, KillState};
 use crate::module::Module;
 use crate::sys::mmap::{self, Protection};
 use crate::sys::signals;
@@ -122,6 +122,8 @@ pub(crate) struct SlotState {
     /// Owned by the slot's current holder (the free list hands a slot to
     /// one holder at a time).
     pub memory: UnsafeCell<SlotMemory>,
+    /// Host-side storage lent to the slot's instances (same ownership).
+    pub buffers: UnsafeCell<InstanceBuffers>,
 }
 
 /// A region of slots backed by one anonymous mapping.
@@ -185,6 +187,7 @@ impl MmapRegion {
                 .map(|_| SlotState {
                     kill: KillState::new(),
                     memory: UnsafeCell::new(SlotMemory::default()),
+                    buffers: UnsafeCell::new(InstanceBuffers::default()),
                 })
                 .collect(),
             this: this.clone(),

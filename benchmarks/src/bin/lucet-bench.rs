@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -199,7 +198,7 @@ fn instantiate_rows(samples: usize) -> Vec<Row> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let module = lucet::load(workloads::HANDLER_64K);
     #[cfg(feature = "peer-wasmtime")]
-    let pre = Arc::new(peer_side::pre(&engine, workloads::HANDLER_64K));
+    let pre = std::sync::Arc::new(peer_side::pre(&engine, workloads::HANDLER_64K));
     let per_thread = 500u64;
     let lucet_parallel = || {
         let t = Instant::now();
@@ -290,8 +289,8 @@ fn execute_rows(samples: usize, runs: usize) -> Result<Vec<Row>> {
         let wasm = std::fs::read(&wasm_path)?;
         let compile_samples = samples.clamp(1, 3);
         let mut elf = Vec::new();
-        #[allow(unused_mut)]
-        let mut peer_bytes = Vec::new();
+        #[allow(unused_mut, unused_variables)]
+        let mut peer_bytes: Vec<u8> = Vec::new();
         let (lc, pc) = measure(
             compile_samples,
             1,

@@ -98,7 +98,10 @@ pub(crate) fn instantiate(
             }
         }
     };
-    let region_kill = region.slot_state(slot.index).kill.clone();
+    let state = region.slot_state(slot.index);
+    let region_kill = state.kill.clone();
+    // SAFETY: the slot's buffers belong to the slot's holder, now us.
+    let buf = std::mem::take(unsafe { &mut *state.buffers.get() });
     let inst = slot.base as *mut Instance;
     // SAFETY: the slot was just taken from the free list, so its instance
     // page (read-write, page-aligned, large enough by the assertion on
@@ -116,19 +119,12 @@ pub(crate) fn instantiate(
                 exit: None,
                 host_ctx: Context::default(),
                 guest_ctx: Context::default(),
-                values: Vec::new(),
                 running_func: 0,
-                func_imports: Vec::new(),
-                funcrefs: Vec::new(),
-                tables: Vec::new(),
-                table_refs: Vec::new(),
-                table_ptrs: Vec::new(),
+                buf,
                 memory_owner: None,
                 stack_limit: 0,
                 group: group.clone(),
                 kill: region_kill,
-                dropped_data: Vec::new(),
-                dropped_elems: Vec::new(),
                 embed_ctx,
                 resume_val: None,
                 unwind_requested: false,
@@ -191,10 +187,16 @@ impl Instance {
     fn setup_functions(&mut self) {
         let vmctx = self.vmctx();
         let module = self.module.clone();
-        let data = module.metadata();
-        self.func_imports.clear();
+        // The records depend only on the module and this slot's vmctx: a
+        // slot builds them once per module (unless the module imports from
+        // other instances).
+        if self.buf.functions_for == module.id() && module.link_group().is_none() {
+            return;
+        }
+        self.buf.functions_for = 0;
+        self.buf.func_imports.clear();
         for f in &module.imports().funcs {
-            self.func_imports.push(match f {
+            self.buf.func_imports.push(match f {
                 ResolvedFunc::Host(host) => {
                     let (code, fdata) = host.entry();
                     FuncImport {
@@ -210,15 +212,20 @@ impl Instance {
                 },
             });
         }
-        self.funcrefs.clear();
-        for &f in &data.funcref_slots {
-            let type_index = data.functions[f as usize].type_index;
-            self.funcrefs.push(FuncRef {
-                code: module.function_address(f) as *const u8,
-                type_id: module.type_ids()[type_index as usize] as u64,
-                vmctx,
-            });
-        }
+        self.buf.funcrefs.clear();
+        self.buf
+            .funcrefs
+            .extend(
+                module
+                    .funcref_templates()
+                    .iter()
+                    .map(|&(code, type_id)| FuncRef {
+                        code: code as *const u8,
+                        type_id,
+                        vmctx,
+                    }),
+            );
+        self.buf.functions_for = module.id();
     }
 
     fn write_header(&mut self) {
@@ -233,8 +240,8 @@ impl Instance {
         };
         let header = InstanceHeader {
             instance: self as *mut Instance as *mut std::ffi::c_void,
-            func_imports: self.func_imports.as_ptr(),
-            funcrefs: self.funcrefs.as_ptr(),
+            func_imports: self.buf.func_imports.as_ptr(),
+            funcrefs: self.buf.funcrefs.as_ptr(),
             type_ids: self.module.type_ids().as_ptr(),
             tables: ptr::null(),
             globals: self.slot.globals(),
@@ -344,8 +351,8 @@ impl Instance {
 
     /// The address of function `f`'s funcref record (0 if it has none).
     pub(crate) fn funcref_address(&self, f: u32) -> u64 {
-        match self.module.metadata().funcref_slot(f) {
-            Some(i) => &self.funcrefs[i as usize] as *const FuncRef as u64,
+        match self.module.funcref_slot(f) {
+            Some(i) => &self.buf.funcrefs[i as usize] as *const FuncRef as u64,
             None => 0,
         }
     }
@@ -390,17 +397,49 @@ impl Instance {
         }
     }
 
+    /// Marks active and declared element segments dropped, as they are
+    /// after instantiation.
+    fn reset_dropped_elems(&mut self) {
+        let data = self.module.metadata();
+        self.buf.dropped_elems.clear();
+        self.buf.dropped_elems.extend(
+            data.elements
+                .iter()
+                .map(|seg| !matches!(seg.kind, ElemSegmentKind::Passive)),
+        );
+    }
+
     fn setup_tables(&mut self) -> Result<(), Error> {
         let module = self.module.clone();
         let data = module.metadata();
-        self.tables.clear();
-        self.table_refs.clear();
+        let cacheable = module.constant_elements() && module.link_group().is_none();
+        if cacheable && self.buf.snapshot_for == module.id() {
+            // The same module was here before: restore the tables it wrote.
+            let buf = &mut self.buf;
+            for (t, initial) in buf.tables.iter_mut().zip(&buf.table_snapshot) {
+                if t.def.written == 0 {
+                    continue;
+                }
+                t.def.written = 0;
+                t.elements.clear();
+                t.elements.extend_from_slice(initial);
+                t.def.base = t.elements.as_mut_ptr();
+                t.def.len = t.elements.len() as u32;
+            }
+            // SAFETY: the header was written by `write_header`.
+            unsafe { (*self.header()).tables = self.buf.table_ptrs.as_ptr() };
+            self.reset_dropped_elems();
+            return Ok(());
+        }
+        self.buf.snapshot_for = 0;
+        self.buf.tables.clear();
+        self.buf.table_refs.clear();
         let this = self as *mut Instance;
         let mut imported = module.imports().tables.iter();
         for t in &data.tables {
             if t.import.is_some() {
                 let r = imported.next().expect("resolved with the module");
-                self.table_refs.push(TableRef {
+                self.buf.table_refs.push(TableRef {
                     owner: r.owner,
                     index: r.index,
                 });
@@ -410,13 +449,13 @@ impl Instance {
             let def = Box::new(TableDef {
                 base: elements.as_mut_ptr(),
                 len: t.min,
-                _pad: 0,
+                written: 0,
             });
-            self.table_refs.push(TableRef {
+            self.buf.table_refs.push(TableRef {
                 owner: this,
-                index: self.tables.len(),
+                index: self.buf.tables.len(),
             });
-            self.tables.push(Table {
+            self.buf.tables.push(Table {
                 def,
                 elements,
                 max: t.max.unwrap_or(u32::MAX).min(TABLE_ELEMENT_LIMIT),
@@ -424,30 +463,31 @@ impl Instance {
                 declared_max: t.max,
             });
         }
-        self.table_ptrs = (0..self.table_refs.len())
+        let ptrs: Vec<*mut TableDef> = (0..self.buf.table_refs.len())
             .map(|t| &mut *self.table_mut(t as u32).def as *mut TableDef)
             .collect();
+        self.buf.table_ptrs = ptrs;
         // SAFETY: the header was written by `write_header`.
-        unsafe { (*self.header()).tables = self.table_ptrs.as_ptr() };
+        unsafe { (*self.header()).tables = self.buf.table_ptrs.as_ptr() };
 
-        self.dropped_elems = vec![false; data.elements.len()];
-        for (seg_index, seg) in data.elements.iter().enumerate() {
-            match &seg.kind {
-                ElemSegmentKind::Active { table, offset } => {
-                    let offset = self.eval(offset).get_u32();
-                    let n = seg.items.len();
-                    let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
-                    let t = self.table_mut(*table);
-                    let end = offset as u64 + n as u64;
-                    if end > t.elements.len() as u64 {
-                        return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
-                    }
-                    t.elements[offset as usize..end as usize].copy_from_slice(&items);
-                    self.dropped_elems[seg_index] = true;
+        for seg in &data.elements {
+            if let ElemSegmentKind::Active { table, offset } = &seg.kind {
+                let offset = self.eval(offset).get_u32();
+                let n = seg.items.len();
+                let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
+                let t = self.table_mut(*table);
+                let end = offset as u64 + n as u64;
+                if end > t.elements.len() as u64 {
+                    return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
                 }
-                ElemSegmentKind::Declared => self.dropped_elems[seg_index] = true,
-                ElemSegmentKind::Passive => {}
+                t.elements[offset as usize..end as usize].copy_from_slice(&items);
             }
+        }
+        self.reset_dropped_elems();
+        if cacheable {
+            let snapshot = self.buf.tables.iter().map(|t| t.elements.clone()).collect();
+            self.buf.table_snapshot = snapshot;
+            self.buf.snapshot_for = module.id();
         }
         Ok(())
     }
@@ -455,12 +495,15 @@ impl Instance {
     fn apply_data_segments(&mut self) -> Result<(), Error> {
         let module = self.module.clone();
         let data = module.metadata();
-        self.dropped_data = vec![false; data.data_segments.len()];
+        self.buf.dropped_data.clear();
+        self.buf
+            .dropped_data
+            .resize(data.data_segments.len(), false);
         for (i, seg) in data.data_segments.iter().enumerate() {
             let Some(offset) = &seg.active_offset else {
                 continue;
             };
-            self.dropped_data[i] = true;
+            self.buf.dropped_data[i] = true;
             if seg.in_image {
                 continue;
             }

@@ -13,6 +13,7 @@
 //! work on `*mut Instance` and never hold a `&mut Instance` across a context
 //! switch.
 
+mod buffers;
 mod exports;
 mod heap;
 mod init;
@@ -27,13 +28,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::Arc;
 
-use lucet_module::{ExportKind, FuncImport, FuncRef, InstanceHeader, TableDef, TrapCode, ValRaw};
+use lucet_module::{ExportKind, InstanceHeader, TableDef, TrapCode, ValRaw};
 
 use crate::module::Module;
 use crate::region::{MmapRegion, Slot};
 use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
+pub(crate) use buffers::InstanceBuffers;
 pub(crate) use init::{check_fits, instantiate};
 pub(crate) use kill::KillState;
 pub use kill::{KillError, KillSuccess, KillSwitch};
@@ -223,16 +225,9 @@ pub struct Instance {
     exit: Option<Exit>,
     host_ctx: Context,
     guest_ctx: Context,
-    /// The array-call buffer of the current run.
-    values: Vec<ValRaw>,
     running_func: u32,
-    func_imports: Vec<FuncImport>,
-    funcrefs: Vec<FuncRef>,
-    /// Defined tables.
-    tables: Vec<Table>,
-    /// Every table of the index space (imports first).
-    table_refs: Vec<TableRef>,
-    table_ptrs: Vec<*mut TableDef>,
+    /// Host-side storage, borrowed from the slot while the instance lives.
+    buf: InstanceBuffers,
     /// The instance that owns the imported memory, if the memory is imported.
     memory_owner: Option<*mut Instance>,
     /// The lowest stack pointer guest code may use on this slot's stack.
@@ -241,8 +236,6 @@ pub struct Instance {
     group: Option<Arc<LinkGroup>>,
     /// The slot's kill state, shared with the kill switches of its runs.
     kill: Arc<KillState>,
-    dropped_data: Vec<bool>,
-    dropped_elems: Vec<bool>,
     embed_ctx: EmbedCtx,
     resume_val: Option<Box<dyn Any + Send>>,
     unwind_requested: bool,
@@ -411,7 +404,7 @@ impl Instance {
                 (*inst).end_run();
                 return Err(Error::Terminated(TerminationDetails::Remote));
             }
-            let values = &mut (*inst).values;
+            let values = &mut (*inst).buf.values;
             values.clear();
             values.resize(ty.array_call_len().max(1), ValRaw::default());
             for (v, a) in values.iter_mut().zip(args) {
@@ -424,8 +417,8 @@ impl Instance {
                 entry,
                 vmctx: slot.heap() as usize,
                 data: 0,
-                values: (*inst).values.as_mut_ptr() as usize,
-                len: (*inst).values.len(),
+                values: (*inst).buf.values.as_mut_ptr() as usize,
+                len: (*inst).buf.values.len(),
             };
             context::init_guest_stack(
                 &mut (*inst).guest_ctx,
@@ -459,7 +452,7 @@ impl Instance {
                     .map(|ty| {
                         ty.results
                             .iter()
-                            .zip(&inst.values)
+                            .zip(&inst.buf.values)
                             .map(|(t, raw)| Val::from_raw(raw, *t))
                             .collect()
                     })
@@ -860,6 +853,8 @@ unsafe fn destroy(inst: *mut Instance) {
         let region = (*inst).region.clone();
         let index = (*inst).slot.index;
         (*(*inst).header()).magic = 0;
+        // The slot keeps the instance's host-side storage for the next one.
+        *region.slot_state(index).buffers.get() = std::mem::take(&mut (*inst).buf);
         ptr::drop_in_place(inst);
         if reusable {
             region.return_slot(index);

@@ -70,7 +70,7 @@ impl Instance {
         let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
             return false;
         };
-        let bytes: &[u8] = if self.dropped_data[seg as usize] {
+        let bytes: &[u8] = if self.buf.dropped_data[seg as usize] {
             &[]
         } else {
             &segment.bytes
@@ -85,29 +85,37 @@ impl Instance {
     }
 
     pub(crate) fn data_drop(&mut self, seg: u32) {
-        if let Some(d) = self.dropped_data.get_mut(seg as usize) {
+        if let Some(d) = self.buf.dropped_data.get_mut(seg as usize) {
             *d = true;
         }
     }
 
     /// Table `t` of the index space, wherever it lives.
     pub(crate) fn table_mut(&mut self, t: u32) -> &mut Table {
-        let r = self.table_refs[t as usize];
+        let r = self.buf.table_refs[t as usize];
         if std::ptr::eq(r.owner, self) {
-            &mut self.tables[r.index]
+            &mut self.buf.tables[r.index]
         } else {
             // SAFETY: an imported table's owner is in this instance's link
             // group, which outlives it; its instances run one at a time.
-            unsafe { &mut (&mut (*r.owner).tables)[r.index] }
+            unsafe { &mut (&mut (*r.owner).buf.tables)[r.index] }
         }
+    }
+
+    /// Table `t`, marked written (its slot restores it for the next
+    /// instance).
+    fn table_for_write(&mut self, t: u32) -> &mut Table {
+        let table = self.table_mut(t);
+        table.def.written = 1;
+        table
     }
 
     /// `table.grow`: the old size, or `None` (guest sees -1).
     pub(crate) fn table_grow(&mut self, t: u32, delta: u32, init: u64) -> Option<u32> {
-        if t as usize >= self.table_refs.len() {
+        if t as usize >= self.buf.table_refs.len() {
             return None;
         }
-        let table = self.table_mut(t);
+        let table = self.table_for_write(t);
         let old = table.elements.len() as u32;
         let new = old.checked_add(delta)?;
         if new > table.max {
@@ -122,10 +130,10 @@ impl Instance {
     }
 
     pub(crate) fn table_fill(&mut self, t: u32, dst: u32, val: u64, len: u32) -> bool {
-        if t as usize >= self.table_refs.len() {
+        if t as usize >= self.buf.table_refs.len() {
             return false;
         }
-        let table = self.table_mut(t);
+        let table = self.table_for_write(t);
         if !in_bounds(dst, len, table.elements.len()) {
             return false;
         }
@@ -134,7 +142,7 @@ impl Instance {
     }
 
     pub(crate) fn table_copy(&mut self, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
-        if dt as usize >= self.table_refs.len() || st as usize >= self.table_refs.len() {
+        if dt as usize >= self.buf.table_refs.len() || st as usize >= self.buf.table_refs.len() {
             return false;
         }
         let src_len = self.table_mut(st).elements.len();
@@ -145,7 +153,7 @@ impl Instance {
         let (dst, src, len) = (dst as usize, src as usize, len as usize);
         // Copy through a buffer: the two tables may be one and the same.
         let items: Vec<u64> = self.table_mut(st).elements[src..src + len].to_vec();
-        self.table_mut(dt).elements[dst..dst + len].copy_from_slice(&items);
+        self.table_for_write(dt).elements[dst..dst + len].copy_from_slice(&items);
         true
     }
 
@@ -154,12 +162,12 @@ impl Instance {
         let Some(segment) = module.metadata().elements.get(seg as usize) else {
             return false;
         };
-        let available = if self.dropped_elems[seg as usize] {
+        let available = if self.buf.dropped_elems[seg as usize] {
             0
         } else {
             segment.items.len()
         };
-        if t as usize >= self.table_refs.len() {
+        if t as usize >= self.buf.table_refs.len() {
             return false;
         }
         let table_len = self.table_mut(t).elements.len();
@@ -169,12 +177,13 @@ impl Instance {
         let items: Vec<u64> = (src as usize..(src + len) as usize)
             .map(|i| self.elem_item(&segment.items, i))
             .collect();
-        self.table_mut(t).elements[dst as usize..(dst + len) as usize].copy_from_slice(&items);
+        self.table_for_write(t).elements[dst as usize..(dst + len) as usize]
+            .copy_from_slice(&items);
         true
     }
 
     pub(crate) fn elem_drop(&mut self, seg: u32) {
-        if let Some(d) = self.dropped_elems.get_mut(seg as usize) {
+        if let Some(d) = self.buf.dropped_elems.get_mut(seg as usize) {
             *d = true;
         }
     }

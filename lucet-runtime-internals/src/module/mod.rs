@@ -43,6 +43,13 @@ pub struct Module {
     image: ImageSource,
     type_ids: Box<[u32]>,
     imports: Imports,
+    /// Code address and signature id of each funcref slot's function.
+    funcref_templates: Box<[(usize, u64)]>,
+    /// Funcref slot of each function (`u32::MAX`: cannot be referenced).
+    funcref_slot_of: Box<[u32]>,
+    /// Whether every active element segment's offset and items are
+    /// constants (then a slot can keep a copy of the initial tables).
+    constant_elements: bool,
 }
 
 // SAFETY: the raw pointers in `imports` point into instances of a link
@@ -149,8 +156,38 @@ impl Module {
         };
         drop(map);
 
-        let type_ids = data.types.iter().map(signatures::intern).collect();
+        let type_ids: Box<[u32]> = data.types.iter().map(signatures::intern).collect();
         let imports = imports::resolve(&data, linker)?;
+        let funcref_templates = data
+            .funcref_slots
+            .iter()
+            .map(|&f| {
+                let func = &data.functions[f as usize];
+                (
+                    code.base() + func.code.offset as usize,
+                    type_ids[func.type_index as usize] as u64,
+                )
+            })
+            .collect();
+        let mut funcref_slot_of = vec![u32::MAX; data.functions.len()].into_boxed_slice();
+        for (slot, &f) in data.funcref_slots.iter().enumerate() {
+            funcref_slot_of[f as usize] = slot as u32;
+        }
+        let constant = |e: &lucet_module::ConstExpr| {
+            !e.0.iter()
+                .any(|op| matches!(op, lucet_module::ConstOp::GlobalGet(_)))
+        };
+        let constant_elements = data.elements.iter().all(|seg| {
+            let offset_ok = match &seg.kind {
+                lucet_module::ElemSegmentKind::Active { offset, .. } => constant(offset),
+                _ => true,
+            };
+            let items_ok = match &seg.items {
+                lucet_module::ElemItems::Functions(_) => true,
+                lucet_module::ElemItems::Exprs(es) => es.iter().all(constant),
+            };
+            offset_ok && items_ok
+        });
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Arc::new(Module {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -160,6 +197,9 @@ impl Module {
             image,
             type_ids,
             imports,
+            funcref_templates,
+            funcref_slot_of,
+            constant_elements,
         }))
     }
 
@@ -198,6 +238,22 @@ impl Module {
         &self.type_ids
     }
 
+    pub(crate) fn funcref_templates(&self) -> &[(usize, u64)] {
+        &self.funcref_templates
+    }
+
+    /// The funcref slot of function `f` (O(1)).
+    pub(crate) fn funcref_slot(&self, f: u32) -> Option<u32> {
+        self.funcref_slot_of
+            .get(f as usize)
+            .copied()
+            .filter(|s| *s != u32::MAX)
+    }
+
+    pub(crate) fn constant_elements(&self) -> bool {
+        self.constant_elements
+    }
+
     pub(crate) fn imports(&self) -> &Imports {
         &self.imports
     }
@@ -205,11 +261,6 @@ impl Module {
     /// The link group whose instances this module imports from, if any.
     pub(crate) fn link_group(&self) -> Option<&std::sync::Weak<LinkGroup>> {
         self.imports.group.as_ref()
-    }
-
-    /// Address of function `index`'s native entry point.
-    pub(crate) fn function_address(&self, index: u32) -> usize {
-        self.code.base() + self.data.functions[index as usize].code.offset as usize
     }
 
     /// Address of function `index`'s array-call entry point.

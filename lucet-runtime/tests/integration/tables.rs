@@ -125,3 +125,50 @@ fn call_indirect_with_a_multi_byte_table_index() {
     let mut inst = region().new_instance(module).unwrap();
     assert_eq!(i32(&mut inst, "call", &[]), 42);
 }
+
+/// A slot keeps an instance's tables for the next instance of the same
+/// module: whatever the previous instance did, the next one starts from the
+/// module's initial tables and segments.
+#[test]
+fn tables_are_fresh_in_every_instance_of_a_reused_slot() {
+    let region = region();
+    let tables = load("tables");
+    let other = load("memory");
+    for round in 0..3 {
+        let mut inst = region.new_instance(tables.clone()).unwrap();
+        assert_eq!(i32(&mut inst, "size", &[]), 8, "round {round}");
+        assert_eq!(i32(&mut inst, "is_null", &[I32(4)]), 1, "round {round}");
+        assert_eq!(
+            i32(&mut inst, "dispatch", &[I32(0), I32(6), I32(3)]),
+            9,
+            "round {round}"
+        );
+        // The passive segment is available again.
+        inst.run("init", &[I32(6), I32(0), I32(2)]).unwrap();
+        // Mutate everything a later instance could observe.
+        inst.run("set_negate", &[I32(4)]).unwrap();
+        inst.run("fill_null", &[I32(0), I32(4)]).unwrap();
+        assert_eq!(i32(&mut inst, "grow", &[I32(8)]), 8);
+        inst.run("drop", &[]).unwrap();
+        drop(inst);
+        if round == 1 {
+            // Another module in between.
+            drop(region.new_instance(other.clone()).unwrap());
+        }
+    }
+}
+
+/// `table.set` in generated code marks the table written, like the
+/// runtime's table operations do.
+#[test]
+fn a_table_written_only_by_table_set_is_restored() {
+    let region = region();
+    let tables = load("tables");
+    let mut inst = region.new_instance(tables.clone()).unwrap();
+    inst.run("set_negate", &[I32(4)]).unwrap();
+    inst.run("clear", &[I32(0)]).unwrap();
+    drop(inst);
+    let mut inst = region.new_instance(tables).unwrap();
+    assert_eq!(i32(&mut inst, "is_null", &[I32(4)]), 1);
+    assert_eq!(i32(&mut inst, "dispatch", &[I32(0), I32(6), I32(3)]), 9);
+}

@@ -1,0 +1,36 @@
+//! The host-side storage of an instance, kept by its slot between
+//! instances: reused, not reallocated, and — when the next instance is of
+//! the same module — mostly still valid.
+
+use lucet_module::{FuncImport, FuncRef, TableDef, ValRaw};
+
+use super::{Table, TableRef};
+
+/// Everything an instance keeps in host memory.
+#[derive(Default)]
+pub(crate) struct InstanceBuffers {
+    /// The array-call buffer of the current run.
+    pub values: Vec<ValRaw>,
+    pub func_imports: Vec<FuncImport>,
+    pub funcrefs: Vec<FuncRef>,
+    /// Defined tables.
+    pub tables: Vec<Table>,
+    /// Every table of the index space (imports first).
+    pub table_refs: Vec<TableRef>,
+    pub table_ptrs: Vec<*mut TableDef>,
+    pub dropped_data: Vec<bool>,
+    pub dropped_elems: Vec<bool>,
+    /// The module `func_imports` and `funcrefs` were built for in this slot
+    /// (they depend only on the module and the slot's `vmctx`); 0: none.
+    pub functions_for: u64,
+    /// The defined tables' contents right after instantiation, for modules
+    /// whose element segments are constant.
+    pub table_snapshot: Vec<Vec<u64>>,
+    /// The module `table_snapshot` is for; 0: none.
+    pub snapshot_for: u64,
+}
+
+// SAFETY: the raw pointers point into the buffers themselves (table
+// definitions) or into instances of the same slot; they travel with the
+// buffers between the slot and the instance that holds it.
+unsafe impl Send for InstanceBuffers {}
