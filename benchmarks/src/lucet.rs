@@ -7,7 +7,12 @@ use lucet_runtime::{Limits, Linker, MmapRegion, Module, RunResult, Val, Vmctx};
 
 /// Compiles `wasm` (binary or text) to a Lucet ELF file.
 pub fn compile(wasm: &[u8]) -> Vec<u8> {
-    Compiler::new(CompileOptions::default())
+    compile_with(wasm, &CompileOptions::default())
+}
+
+/// Compiles `wasm` (binary or text) with `options`.
+pub fn compile_with(wasm: &[u8], options: &CompileOptions) -> Vec<u8> {
+    Compiler::new(options.clone())
         .expect("compiler")
         .compile(wasm)
         .expect("compile")

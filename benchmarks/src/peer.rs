@@ -13,14 +13,21 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-/// An engine with a pool for `instances` live instances.
+/// An engine with a pool for `instances` live instances whose memories
+/// grow to at most 4 MiB (Lucet's benchmark regions have the same limit).
 pub fn engine(instances: u32) -> Engine {
+    engine_with_memory(instances, 4 << 20)
+}
+
+/// An engine with a pool for `instances` live instances whose memories
+/// grow to at most `max_memory` bytes.
+pub fn engine_with_memory(instances: u32, max_memory: usize) -> Engine {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(instances)
         .total_memories(instances)
         .total_tables(instances)
         .table_elements(20_000)
-        .max_memory_size(4 << 20);
+        .max_memory_size(max_memory);
     let mut config = Config::new();
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config.memory_init_cow(true);

@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use crate::func_env::{native_signature, LucetFuncEnv, NS_BUILTIN, NS_FUNCTION};
 use crate::parse::{BodyToTranslate, ModuleInfo};
 use crate::trampolines::{array_trampoline, import_stub, set_stack_limit};
-use crate::{Error, OptLevel};
+use crate::{divconst, optimize, Error, OptLevel};
 
 /// Builds the ISA for the machine we run on (x86_64, with the CPU features
 /// this machine has).
@@ -138,12 +138,48 @@ fn trap_code(code: ir::TrapCode) -> TrapCode {
 }
 
 /// Compiles one CLIF function.
+/// The ISAs a compilation uses.
+pub struct Backend {
+    /// Lowering, register allocation, signatures: `opt_level` none.
+    pub isa: OwnedTargetIsa,
+    /// The e-graph pass, unless optimization is off.
+    pub optimizing: Option<OwnedTargetIsa>,
+}
+
+impl Backend {
+    /// The ISAs for `opt_level` on this machine.
+    pub fn new(opt_level: OptLevel) -> Result<Backend, Error> {
+        Ok(Backend {
+            isa: target_isa(OptLevel::None)?,
+            optimizing: match opt_level {
+                OptLevel::None => None,
+                level => Some(target_isa(level)?),
+            },
+        })
+    }
+}
+
+/// Compiles `func`, through the guarded e-graph pass when `optimize` is set
+/// and the backend optimizes.
 fn compile_clif(
-    isa: &dyn TargetIsa,
+    backend: &Backend,
     func: ir::Function,
+    optimize: bool,
     name: impl Fn() -> String,
 ) -> Result<CompiledFunction, Error> {
-    let mut ctx = Context::for_function(func);
+    let codegen_error = |e: cranelift_codegen::CodegenError| Error::Codegen {
+        func: name(),
+        message: format!("{e:?}"),
+    };
+    let mut ctx = match (&backend.optimizing, optimize) {
+        (Some(optimizing), true) => {
+            optimize::optimize(&**optimizing, func)
+                .map_err(codegen_error)?
+                .0
+        }
+        _ => Context::for_function(func),
+    };
+    let isa = &*backend.isa;
     let (code, raw_relocs, traps) = {
         let compiled = ctx
             .compile(isa, &mut ControlPlane::default())
@@ -289,6 +325,7 @@ fn translate(
     set_stack_limit(&mut func);
     let mut env = LucetFuncEnv::new(info, isa, settings.heap, settings.interruptible);
     translator.translate_body(&mut validator, body, &mut func, &mut env)?;
+    divconst::rewrite(&mut func);
     Ok(func)
 }
 
@@ -311,10 +348,11 @@ pub fn translate_all(
 pub fn compile_all(
     info: &ModuleInfo<'_>,
     bodies: Vec<BodyToTranslate<'_>>,
-    isa: &dyn TargetIsa,
+    backend: &Backend,
     settings: Settings,
     trampoline_funcs: &[u32],
 ) -> Result<Text, Error> {
+    let isa = &*backend.isa;
     let call_conv = isa.default_call_conv();
     // Defined functions, translated and compiled in parallel.
     let defined: Vec<CompiledFunction> = bodies
@@ -322,7 +360,7 @@ pub fn compile_all(
         .map_init(FuncTranslator::new, |tr, body| {
             let index = body.func_index;
             let func = translate(info, isa, settings, tr, body)?;
-            compile_clif(isa, func, || info.display_name(index))
+            compile_clif(backend, func, true, || info.display_name(index))
         })
         .collect::<Result<_, _>>()?;
     // Import stubs.
@@ -330,7 +368,7 @@ pub fn compile_all(
         .into_par_iter()
         .map(|i| {
             let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
-            compile_clif(isa, import_stub(i, ty, call_conv), || {
+            compile_clif(backend, import_stub(i, ty, call_conv), false, || {
                 format!("import stub of {}", info.display_name(i))
             })
         })
@@ -340,7 +378,7 @@ pub fn compile_all(
         .par_iter()
         .map(|&i| {
             let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
-            compile_clif(isa, array_trampoline(i, ty, call_conv), || {
+            compile_clif(backend, array_trampoline(i, ty, call_conv), false, || {
                 format!("trampoline of {}", info.display_name(i))
             })
         })

@@ -67,7 +67,7 @@ pub fn native_signature(ty: &WasmFuncType, call_conv: CallConv) -> ir::Signature
 
 /// Flags for loads of instance data that never changes while guest code runs.
 fn readonly() -> MemFlags {
-    MemFlags::trusted().with_readonly()
+    MemFlags::trusted()
 }
 
 /// Translation environment for one function.

@@ -15,30 +15,41 @@
 //! ```
 
 mod codegen;
+mod divconst;
 mod elf;
 mod error;
 mod func_env;
 mod image;
+mod optimize;
 mod parse;
 mod trampolines;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use cranelift_codegen::isa::OwnedTargetIsa;
 use lucet_module::{ExportKind, FunctionSpec, HeapSpec, MemorySpec, ModuleData, Trampoline};
 
 pub use error::Error;
 
 /// How hard Cranelift optimizes.
+///
+/// Every level lowers with Cranelift's instruction selection (address
+/// modes, fused operations) and register allocator, after Lucet's own
+/// rewrites (division by constants). The levels differ in Cranelift's
+/// e-graph mid-end (GVN, LICM, algebraic rewrites). On wasm that a
+/// toolchain has already optimized, Cranelift 0.112's mid-end does not pay
+/// for itself: over the sightglass programs it runs no faster (geometric
+/// mean within noise, slower on loop nests where hoisting adds spills) and
+/// compiles 30% slower, so it is off by default. See ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptLevel {
-    /// No optimization: fastest compilation.
-    None,
-    /// Optimize for speed (the default).
+    /// No Cranelift mid-end (the default).
     #[default]
+    None,
+    /// The mid-end, guarded: a function it grows by more than 10% is
+    /// compiled without it.
     Speed,
-    /// Optimize for speed and code size.
+    /// As `Speed`, also optimizing for size.
     SpeedAndSize,
 }
 
@@ -169,15 +180,15 @@ fn text_error(input: &[u8], offset: usize, message: String) -> Error {
 /// Compiles modules with one set of options for this machine's CPU.
 pub struct Compiler {
     options: CompileOptions,
-    isa: OwnedTargetIsa,
+    backend: codegen::Backend,
 }
 
 impl Compiler {
     /// A compiler with `options`.
     pub fn new(options: CompileOptions) -> Result<Self, Error> {
         options.check()?;
-        let isa = codegen::target_isa(options.opt_level)?;
-        Ok(Compiler { options, isa })
+        let backend = codegen::Backend::new(options.opt_level)?;
+        Ok(Compiler { options, backend })
     }
 
     fn heap_spec(&self, info: &parse::ModuleInfo<'_>) -> Result<Option<HeapSpec>, Error> {
@@ -258,7 +269,7 @@ impl Compiler {
         let text = codegen::compile_all(
             &info,
             bodies,
-            &*self.isa,
+            &self.backend,
             codegen::Settings {
                 heap: heap.unwrap_or_else(|| self.placeholder_heap()),
                 interruptible: self.options.interruptible,
@@ -314,7 +325,7 @@ impl Compiler {
             tables: info.tables.clone(),
             elements: info.elements.clone(),
             funcref_slots: info.escaping.clone(),
-            cpu_features: codegen::cpu_features(&*self.isa),
+            cpu_features: codegen::cpu_features(&*self.backend.isa),
             interruptible: self.options.interruptible,
         };
         Ok(CompiledModule {
@@ -337,7 +348,7 @@ impl Compiler {
             heap,
             interruptible: self.options.interruptible,
         };
-        let funcs = codegen::translate_all(&info, bodies, &*self.isa, settings)?;
+        let funcs = codegen::translate_all(&info, bodies, &*self.backend.isa, settings)?;
         let mut out = String::new();
         for (i, f) in funcs.iter().enumerate() {
             let index = info.num_imported_funcs + i as u32;

@@ -187,10 +187,12 @@ macro_rules! valraw_accessors {
         impl ValRaw {
             $(
                 #[doc = concat!("Reads the value as `", stringify!($t), "`.")]
+                #[inline]
                 pub fn $get(&self) -> $t {
                     <$t>::from_le_bytes(self.0[..size_of::<$t>()].try_into().unwrap())
                 }
                 #[doc = concat!("Stores a `", stringify!($t), "`, zeroing the rest.")]
+                #[inline]
                 pub fn $set(v: $t) -> Self {
                     let mut raw = ValRaw::default();
                     raw.0[..size_of::<$t>()].copy_from_slice(&v.to_le_bytes());
@@ -211,18 +213,22 @@ valraw_accessors! {
 
 impl ValRaw {
     /// Reads an `f32` (bit-exact, NaN payloads kept).
+    #[inline]
     pub fn get_f32(&self) -> f32 {
         f32::from_bits(self.get_u32())
     }
     /// Stores an `f32` (bit-exact).
+    #[inline]
     pub fn from_f32(v: f32) -> Self {
         ValRaw::from_u32(v.to_bits())
     }
     /// Reads an `f64` (bit-exact).
+    #[inline]
     pub fn get_f64(&self) -> f64 {
         f64::from_bits(self.get_u64())
     }
     /// Stores an `f64` (bit-exact).
+    #[inline]
     pub fn from_f64(v: f64) -> Self {
         ValRaw::from_u64(v.to_bits())
     }

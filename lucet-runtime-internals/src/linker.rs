@@ -77,9 +77,11 @@ macro_rules! wasm_ty {
     ($($t:ty => $vt:expr, $get:ident, $from:ident;)*) => {$(
         impl WasmTy for $t {
             const TY: ValType = $vt;
+            #[inline]
             fn load(raw: &ValRaw) -> Self {
                 raw.$get() as $t
             }
+            #[inline]
             fn store(self) -> ValRaw {
                 ValRaw::$from(self as _)
             }
@@ -119,6 +121,7 @@ impl<T: WasmTy> WasmResults for T {
     fn types() -> Vec<ValType> {
         vec![T::TY]
     }
+    #[inline]
     unsafe fn store(self, values: *mut ValRaw) {
         // SAFETY: the caller guarantees room for one value.
         unsafe { *values = self.store() };
@@ -131,6 +134,7 @@ macro_rules! tuple_results {
             fn types() -> Vec<ValType> {
                 vec![$($t::TY),*]
             }
+            #[inline]
             unsafe fn store(self, values: *mut ValRaw) {
                 // SAFETY: the caller guarantees room for every value.
                 $(unsafe { *values.add($i) = self.$i.store() };)*

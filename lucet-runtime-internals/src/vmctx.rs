@@ -18,6 +18,7 @@ impl Vmctx {
     /// # Safety
     /// `vmctx` must be the vmctx of a live instance that is running on this
     /// thread.
+    #[inline]
     pub(crate) unsafe fn from_raw(vmctx: *mut u8) -> Vmctx {
         Vmctx {
             // SAFETY: the caller guarantees `vmctx` is live.

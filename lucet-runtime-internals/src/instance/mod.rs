@@ -251,6 +251,7 @@ const _: () = assert!(
 /// # Safety
 /// `vmctx` must be the vmctx of a live instance (as generated code passes to
 /// builtins and host functions).
+#[inline]
 pub(crate) unsafe fn instance_from_vmctx(vmctx: *mut u8) -> *mut Instance {
     // SAFETY: the header sits directly below vmctx in the instance page.
     unsafe {
@@ -607,6 +608,7 @@ unsafe fn terminate_from_host(payload: Box<dyn Any + Send>) -> ! {
 ///
 /// # Safety
 /// `vmctx` must be the vmctx of the running instance that called.
+#[inline]
 pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
     let result = {
         // SAFETY: the caller passes the running instance's vmctx.
