@@ -45,6 +45,24 @@ pub fn region(slots: usize) -> Arc<MmapRegion> {
     MmapRegion::create(slots, &limits).expect("region")
 }
 
+/// A region of `slots` slots whose heaps keep `keep_resident` bytes resident
+/// between instances (zeroed with memset) and give the rest back.
+pub fn region_keeping(slots: usize, keep_resident: u64) -> Arc<MmapRegion> {
+    let limits = Limits {
+        heap_memory_size: 4 << 20,
+        keep_resident,
+        ..Limits::default()
+    };
+    MmapRegion::create(slots, &limits).expect("region")
+}
+
+/// Instantiates, runs `run(bytes)` (of [`crate::workloads::dirtier`]) and
+/// drops.
+pub fn instantiate_dirty(region: &MmapRegion, module: &Arc<Module>, bytes: u32) {
+    let mut inst = region.new_instance(module.clone()).expect("instantiate");
+    inst.run("run", &[Val::I32(bytes as i32)]).expect("run");
+}
+
 /// Instantiates and drops.
 pub fn instantiate(region: &MmapRegion, module: &Arc<Module>) {
     drop(region.new_instance(module.clone()).expect("instantiate"));

@@ -164,3 +164,90 @@ impl Program {
         })
     }
 }
+
+/// A future that is pending once, then ready: a host call that suspends
+/// its caller (Wasmtime runs it on a fiber) and completes when resumed.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// A waker that does nothing: suspended runs are polled once and held.
+fn noop_waker() -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+    const VTABLE: RawWakerVTable = RawWakerVTable::new(|_| RAW, |_| {}, |_| {}, |_| {});
+    const RAW: RawWaker = RawWaker::new(std::ptr::null(), &VTABLE);
+    // SAFETY: every function of the vtable ignores the data pointer.
+    unsafe { Waker::from_raw(RAW) }
+}
+
+/// A run suspended inside its `env.yield` host call.
+pub type Suspended = std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>;
+
+/// Instances of one module, each run until its `run` export is suspended
+/// inside `env.yield` — on a fiber from the pool, as Lucet's yielded
+/// instances sit on their slot's stack.
+pub struct SuspendedInstances {
+    pre: InstancePre<()>,
+    held: Vec<Suspended>,
+}
+
+impl SuspendedInstances {
+    /// Room for `instances` instances of `wat` with `stack_size`-byte
+    /// fiber stacks.
+    pub fn new(wat: &str, instances: u32, stack_size: usize) -> Result<SuspendedInstances> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_core_instances(instances)
+            .total_memories(instances)
+            .total_tables(instances)
+            .total_stacks(instances)
+            .max_memory_size(4 << 20);
+        let mut config = Config::new();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        config.memory_init_cow(true);
+        config.async_stack_size(stack_size);
+        config.max_wasm_stack(stack_size / 2);
+        let engine = Engine::new(&config)?;
+        let mut linker: Linker<()> = Linker::new(&engine);
+        linker.func_wrap_async("env", "yield", |_caller: Caller<'_, ()>, (): ()| {
+            Box::new(YieldOnce(false))
+        })?;
+        Ok(SuspendedInstances {
+            pre: linker.instantiate_pre(&load(&engine, wat))?,
+            held: Vec::with_capacity(instances as usize),
+        })
+    }
+
+    /// Starts `n` more instances and leaves them suspended.
+    pub fn hold(&mut self, n: usize) -> Result<()> {
+        let waker = noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        for _ in 0..n {
+            let pre = self.pre.clone();
+            let mut run: Suspended = Box::pin(async move {
+                let mut store = Store::new(pre.module().engine(), ());
+                let instance = pre.instantiate_async(&mut store).await?;
+                let run = instance.get_typed_func::<(), ()>(&mut store, "run")?;
+                run.call_async(&mut store, ()).await
+            });
+            if run.as_mut().poll(&mut cx).is_ready() {
+                return Err(Error::msg("the run finished instead of suspending"));
+            }
+            self.held.push(run);
+        }
+        Ok(())
+    }
+}

@@ -68,3 +68,20 @@ pub const IDLE: &str = r#"(module
   (import "env" "yield" (func $yield))
   (memory 1)
   (func (export "run") (call $yield)))"#;
+
+/// A memory of `pages` wasm pages; `run(bytes)` dirties the first `bytes`
+/// of it, one 8-byte store per 4 KiB page.
+pub fn dirtier(pages: u32) -> String {
+    format!(
+        r#"(module
+  (memory {pages})
+  (func (export "run") (param $bytes i32)
+    (local $at i32)
+    (block $done
+      (loop $l
+        (br_if $done (i32.ge_u (local.get $at) (local.get $bytes)))
+        (i64.store (local.get $at) (i64.const 1))
+        (local.set $at (i32.add (local.get $at) (i32.const 4096)))
+        (br $l)))))"#
+    )
+}

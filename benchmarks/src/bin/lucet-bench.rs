@@ -48,6 +48,9 @@ enum What {
         #[arg(long, value_enum, default_value_t = Opt::None)]
         opt_level: Opt,
     },
+    /// Heap reset: zeroing dirty pages with memset (they stay resident)
+    /// against giving them back with madvise, by dirty size; Lucet only.
+    Reset,
     /// Live instances that have run and yielded: RSS per instance.
     Density {
         /// How many live instances.
@@ -403,20 +406,85 @@ fn execute_rows(
     Ok(rows)
 }
 
+/// Instantiate, dirty N bytes, drop — with the dirty pages zeroed by
+/// memset and kept resident (keep_resident = N), and with
+/// every page given back by madvise (keep_resident = 0). Two patterns:
+/// every instance dirties the same N bytes (the next one finds memset
+/// pages resident, and madvise'd pages must fault in again), and every
+/// other instance does (the reset alone). The crossover is the dirty size
+/// from which madvise wins.
+fn reset_rows(samples: usize) -> Vec<Row> {
+    const HEAP_PAGES: u32 = 64; // 4 MiB: room for every size below
+    let module = lucet::load(&workloads::dirtier(HEAP_PAGES));
+    let mut rows = Vec::new();
+    for (pattern, every_other) in [("every instance", false), ("every other instance", true)] {
+        let mut crossover = None;
+        for kib in [4u32, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096] {
+            let bytes = kib << 10;
+            // Fresh slots: what earlier sizes left resident stays out.
+            let memset = lucet::region_keeping(1, bytes as u64);
+            let madvise = lucet::region_keeping(1, 0);
+            let iters = (2_000_000 / (kib as u64 * 40)).clamp(20, 2000);
+            let cycle = |region: &lucet_runtime::MmapRegion| {
+                lucet::instantiate_dirty(region, &module, bytes);
+                if every_other {
+                    lucet::instantiate_dirty(region, &module, 0);
+                }
+            };
+            let (a, b) = interleaved(
+                samples,
+                iters,
+                &mut || cycle(&memset),
+                Some(&mut || cycle(&madvise)),
+            );
+            let b = b.expect("measured");
+            if crossover.is_none() && b.median < a.median {
+                crossover = Some(kib);
+            }
+            rows.push(row(
+                &format!("reset/{kib} KiB dirty by {pattern}: memset, kept resident"),
+                (a, None),
+            ));
+            rows.push(row(
+                &format!("reset/{kib} KiB dirty by {pattern}: madvise, given back"),
+                (b, None),
+            ));
+        }
+        match crossover {
+            Some(kib) => println!("dirty by {pattern}: madvise is faster from {kib} KiB"),
+            None => println!("dirty by {pattern}: memset is faster at every size up to 4 MiB"),
+        }
+    }
+    rows
+}
+
+/// Resident memory per live instance, at the margin: RSS grows by this much
+/// per instance from `instances / 2` to `instances` live ones (fixed costs —
+/// the compiled module, the engine, the pool's address space — left out).
 fn density_rows(instances: usize) -> Result<Vec<Row>> {
+    if instances < 2 {
+        bail!("--instances must be at least 2");
+    }
+    let half = instances / 2;
+    let marginal = |at_half: u64, at_full: u64| {
+        at_full.saturating_sub(at_half) as f64 / (instances - half) as f64
+    };
+
     let module = lucet::load(workloads::IDLE);
     let region = lucet::region(instances);
-    let before = benchmarks::rss_bytes();
     let mut live = Vec::with_capacity(instances);
-    for _ in 0..instances {
+    let mut at_half = 0;
+    for i in 0..instances {
+        if i == half {
+            at_half = benchmarks::rss_bytes();
+        }
         let mut inst = region.new_instance(module.clone())?;
         if !inst.run("run", &[])?.is_yielded() {
             bail!("the idle module did not yield");
         }
         live.push(inst);
     }
-    let after = benchmarks::rss_bytes();
-    let lucet_per = (after.saturating_sub(before)) as f64 / instances as f64;
+    let lucet_per = marginal(at_half, benchmarks::rss_bytes());
     drop(live);
     drop(region);
 
@@ -424,22 +492,17 @@ fn density_rows(instances: usize) -> Result<Vec<Row>> {
     let peer_per = None;
     #[cfg(feature = "peer-wasmtime")]
     let peer_per = {
-        let engine = peer_side::engine(instances as u32);
-        let pre = peer_side::pre(&engine, workloads::IDLE);
-        let before = benchmarks::rss_bytes();
-        let mut stores = Vec::with_capacity(instances);
-        for _ in 0..instances {
-            let mut store = wasmtime::Store::new(&engine, ());
-            let i = pre
-                .instantiate(&mut store)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            i.get_typed_func::<(), ()>(&mut store, "run")
-                .and_then(|f| f.call(&mut store, ()))
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            stores.push(store);
-        }
-        let after = benchmarks::rss_bytes();
-        Some((after.saturating_sub(before)) as f64 / instances as f64)
+        let peer = |e: wasmtime::Error| anyhow::anyhow!("{e:?}");
+        let mut held = peer_side::SuspendedInstances::new(
+            workloads::IDLE,
+            instances as u32,
+            lucet_runtime::Limits::default().stack_size as usize,
+        )
+        .map_err(peer)?;
+        held.hold(half).map_err(peer)?;
+        let at_half = benchmarks::rss_bytes();
+        held.hold(instances - half).map_err(peer)?;
+        Some(marginal(at_half, benchmarks::rss_bytes()))
     };
     let zero = Stats {
         median: 0.0,
@@ -447,7 +510,7 @@ fn density_rows(instances: usize) -> Result<Vec<Row>> {
         max: 0.0,
     };
     Ok(vec![Row {
-        name: "density/idle instances that have run (RSS per instance)".to_string(),
+        name: "density/live instances suspended in a host call (RSS per instance)".to_string(),
         lucet: zero,
         peer: None,
         density: Some(Density {
@@ -479,6 +542,7 @@ fn run(args: Args) -> Result<()> {
             execute_rows(args.samples, runs, only.as_deref(), &options)?
         }
         What::Density { instances } => density_rows(instances)?,
+        What::Reset => reset_rows(args.samples),
     };
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("(built without the peer-wasmtime feature: Lucet only)");

@@ -28,6 +28,8 @@ pub(crate) struct InstanceBuffers {
     pub table_snapshot: Vec<Vec<u64>>,
     /// The module `table_snapshot` is for; 0: none.
     pub snapshot_for: u64,
+    /// The state of each heap page (scratch space of the heap reset).
+    pub pages: Vec<u8>,
 }
 
 // SAFETY: the raw pointers point into the buffers themselves (table

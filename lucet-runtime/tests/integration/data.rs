@@ -73,3 +73,46 @@ fn the_slot_is_reusable_after_a_failed_instantiation() {
     // Segments apply in order: the relocated one overwrites "hello".
     assert_eq!(&inst.heap()[0..9], b"relocated");
 }
+
+/// A slot's heap goes back to the module's initial memory whatever the
+/// previous instance wrote, for every `keep_resident`: touched pages inside
+/// it are zeroed in place, the rest given back, image pages reverted.
+#[test]
+fn a_reused_heap_is_the_initial_memory_again() {
+    let module = load_with("data", &linker(1000));
+    let fresh: Vec<u8> = region()
+        .new_instance(module.clone())
+        .unwrap()
+        .heap()
+        .to_vec();
+    assert_eq!(fresh.len(), 4 * 65536);
+    for keep_resident in [0, 8 << 10, 64 << 10, 100 << 10, 1 << 20] {
+        let limits = lucet_runtime::Limits {
+            keep_resident,
+            ..Default::default()
+        };
+        let region = lucet_runtime::MmapRegion::create(1, &limits).unwrap();
+        for round in 0..4u8 {
+            let mut inst = region.new_instance(module.clone()).unwrap();
+            assert!(
+                inst.heap() == &fresh[..],
+                "keep_resident {keep_resident}, round {round}: the heap is not the initial memory"
+            );
+            let heap = inst.heap_mut();
+            match round {
+                // Everything, image pages included.
+                0 => heap.fill(0xab),
+                // A few scattered pages: inside and past the window.
+                1 => {
+                    for at in [5, 4096 * 3 + 17, 70001, 100_000, 196_610, 262_143] {
+                        heap[at] = round;
+                    }
+                }
+                // Nothing.
+                2 => {}
+                _ => heap[..8192].fill(0xcd),
+            }
+            drop(inst);
+        }
+    }
+}

@@ -188,6 +188,56 @@ pub unsafe fn discard(addr: *mut u8, len: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// A page, touched since it was last given back (present in memory or
+/// swapped out). An untouched page of a private anonymous mapping reads as
+/// zero.
+pub const PAGE_TOUCHED: u8 = 1;
+
+/// The state of each page of a range, in `out` (one entry per page:
+/// [`PAGE_TOUCHED`] or 0), from `/proc/self/pagemap`. Returns `false` (and
+/// leaves `out` meaningless) where pagemap cannot be read.
+///
+/// (Not `mincore`: it reports swapped-out pages as absent, and such a page
+/// still holds its data.) `addr` must be page-aligned.
+pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
+    use std::os::unix::fs::FileExt;
+    static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    let Some(pagemap) = PAGEMAP.get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
+    else {
+        return false;
+    };
+    let page = page_size();
+    let first = addr as usize / page;
+    let pages = len.div_ceil(page);
+    out.clear();
+    out.reserve(pages);
+    // Entries are 8 bytes per page; read them in batches.
+    let mut entries = [0u64; 512];
+    let mut at = 0;
+    while at < pages {
+        let n = (pages - at).min(entries.len());
+        // SAFETY: u64 has no invalid bit patterns; the slice covers `n`
+        // entries of the array.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(entries.as_mut_ptr() as *mut u8, n * 8) };
+        if pagemap
+            .read_exact_at(bytes, ((first + at) * 8) as u64)
+            .is_err()
+        {
+            return false;
+        }
+        out.extend(
+            entries[..n]
+                .iter()
+                .map(|&e| PAGE_TOUCHED * (e & (PRESENT | SWAPPED) != 0) as u8),
+        );
+        at += n;
+    }
+    true
+}
+
 /// Creates an anonymous in-memory file holding `bytes` (for modules compiled
 /// in-process), so that they can be mapped like a file on disk.
 pub fn memfd_with(name: &str, bytes: &[u8]) -> Result<std::fs::File, Error> {
