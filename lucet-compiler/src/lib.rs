@@ -82,7 +82,7 @@ pub const DEFAULT_GUARD_SIZE: u64 = 4 << 30;
 impl Default for CompileOptions {
     fn default() -> Self {
         CompileOptions {
-            opt_level: OptLevel::Speed,
+            opt_level: OptLevel::None,
             reserved_size: DEFAULT_RESERVED_SIZE,
             guard_size: DEFAULT_GUARD_SIZE,
             bindings: None,

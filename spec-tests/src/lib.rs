@@ -7,4 +7,5 @@ mod runner;
 mod values;
 
 pub use corpus::{corpus_dir, corpus_required, CORPUS_ENV};
-pub use runner::{run_file, FileReport};
+pub use lucet_compiler::OptLevel;
+pub use runner::{run_file, run_file_with, FileReport};

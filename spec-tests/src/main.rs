@@ -1,5 +1,6 @@
-//! `spec-tests [PATH ...]`: runs WebAssembly testsuite scripts (default: the
-//! whole corpus) and prints passed/failed/skipped counts per file.
+//! `spec-tests [--opt-level none|speed|speed_and_size] [PATH ...]`: runs
+//! WebAssembly testsuite scripts (default: the whole corpus) and prints
+//! passed/failed/skipped counts per file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,12 +26,30 @@ fn wast_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 fn main() -> ExitCode {
-    let verbose = std::env::args().any(|a| a == "-v" || a == "--verbose");
-    let mut paths: Vec<PathBuf> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "-v" && a != "--verbose")
-        .map(PathBuf::from)
-        .collect();
+    let mut verbose = false;
+    let mut opt_level = spec_tests::OptLevel::default();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "-v" | "--verbose" => verbose = true,
+            "--opt-level" => {
+                opt_level = match args.next().as_deref() {
+                    Some("none") => spec_tests::OptLevel::None,
+                    Some("speed") => spec_tests::OptLevel::Speed,
+                    Some("speed_and_size") => spec_tests::OptLevel::SpeedAndSize,
+                    other => {
+                        eprintln!(
+                            "error: --opt-level takes none, speed or speed_and_size (got {})",
+                            other.unwrap_or("nothing")
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+            _ => paths.push(PathBuf::from(a)),
+        }
+    }
     if paths.is_empty() {
         paths.push(spec_tests::corpus_dir());
     }
@@ -44,7 +63,7 @@ fn main() -> ExitCode {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in &files {
         let name = f.file_name().unwrap_or_default().to_string_lossy();
-        match spec_tests::run_file(f) {
+        match spec_tests::run_file_with(f, opt_level) {
             Ok(r) => {
                 println!(
                     "{name}: {} passed, {} failed, {} skipped",

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_compiler::{CompileOptions, Compiler};
+use lucet_compiler::{CompileOptions, Compiler, OptLevel};
 use lucet_runtime::{
     Error, InstanceHandle, Limits, Linker, MmapRegion, Module, TrapCode, Val, Vmctx,
 };
@@ -341,8 +341,14 @@ fn check_results(expected: &[WastRet<'_>], got: &[Val]) -> Outcome {
     Outcome::Pass
 }
 
-/// Runs every directive of the script at `path`.
+/// Runs every directive of the script at `path`, compiled with the default
+/// options.
 pub fn run_file(path: &Path) -> Result<FileReport, String> {
+    run_file_with(path, OptLevel::default())
+}
+
+/// Runs every directive of the script at `path`, compiled at `opt_level`.
+pub fn run_file_with(path: &Path, opt_level: OptLevel) -> Result<FileReport, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file = path
         .file_name()
@@ -380,7 +386,11 @@ pub fn run_file(path: &Path) -> Result<FileReport, String> {
     let mut runner = Runner {
         text: &text,
         file,
-        compiler: Compiler::new(CompileOptions::default()).map_err(|e| e.to_string())?,
+        compiler: Compiler::new(CompileOptions {
+            opt_level,
+            ..CompileOptions::default()
+        })
+        .map_err(|e| e.to_string())?,
         linker: spectest_linker(),
         region,
         instances: Vec::new(),

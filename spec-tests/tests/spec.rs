@@ -1,5 +1,6 @@
-//! One test per script of the WebAssembly testsuite: every directive must
-//! pass and none may be skipped.
+//! One test per script of the WebAssembly testsuite and optimization level
+//! (the default, and Cranelift's mid-end): every directive must pass and
+//! none may be skipped.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -25,12 +26,17 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "wast"))
         .collect();
     scripts.sort();
-    let trials = scripts
+    let levels = [
+        (spec_tests::OptLevel::None, ""),
+        (spec_tests::OptLevel::Speed, " (opt-level speed)"),
+    ];
+    let trials = levels
         .into_iter()
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        .flat_map(|level| scripts.iter().map(move |path| (level, path.clone())))
+        .map(|((opt_level, suffix), path)| {
+            let name = format!("{}{suffix}", path.file_name().unwrap().to_string_lossy());
             Trial::test(name, move || {
-                let r = spec_tests::run_file(&path).map_err(Failed::from)?;
+                let r = spec_tests::run_file_with(&path, opt_level).map_err(Failed::from)?;
                 if r.failed > 0 || r.skipped > 0 || r.passed == 0 {
                     return Err(format!(
                         "{} passed, {} failed, {} skipped:\n{}",
