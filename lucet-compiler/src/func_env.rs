@@ -102,7 +102,8 @@ impl<'a> LucetFuncEnv<'a> {
         }
     }
 
-    /// Traps with `Interrupt` if the instance's interrupt word is set.
+    /// Traps with `Interrupt` if the instance's interrupt word is set (at
+    /// loop headers).
     fn interrupt_check(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
         if !self.interruptible {
             return Ok(());
@@ -841,14 +842,10 @@ impl FuncEnvironment for LucetFuncEnv<'_> {
         unsupported("GC")
     }
 
-    fn before_translate_function(
-        &mut self,
-        builder: &mut FunctionBuilder,
-        _state: &cranelift_wasm::FuncTranslationState,
-    ) -> WasmResult<()> {
-        self.interrupt_check(builder)
-    }
-
+    // No check at function entry: every function that calls or has a frame
+    // checks the stack limit in its prologue, and the runtime interrupts
+    // those by raising the limit out of reach (a leaf without a frame or a
+    // loop ends by itself).
     fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
         self.interrupt_check(builder)
     }

@@ -69,8 +69,9 @@ pub struct CompileOptions {
     pub guard_size: u64,
     /// The imports the module may use, if restricted.
     pub bindings: Option<Bindings>,
-    /// Check for interruption at function entries and loop headers, so that
-    /// kill switches and timeouts can stop running code (on by default).
+    /// Check for interruption at loop headers, so that kill switches and
+    /// timeouts can stop running code (on by default; function entries are
+    /// interrupted through the stack limit check every function has).
     pub interruptible: bool,
 }
 

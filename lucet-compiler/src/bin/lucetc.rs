@@ -55,9 +55,8 @@ struct Args {
     /// the module may use; any other import is an error.
     #[arg(long)]
     bindings: Option<PathBuf>,
-    /// Leave out the interruption checks at function entries and loop
-    /// headers: slightly faster code that kill switches and timeouts cannot
-    /// stop while it runs.
+    /// Leave out the interruption checks at loop headers: slightly faster
+    /// code that kill switches and timeouts cannot stop while it runs.
     #[arg(long)]
     no_interrupt_checks: bool,
 }

@@ -15,6 +15,7 @@ use lucet_module::{
     TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
 };
 
+use super::kill::Target;
 use super::{Instance, InstanceHandle, State, Table, TableRef};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
@@ -159,8 +160,18 @@ pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
         this.setup_memory()?;
         this.setup_functions();
         this.write_header();
-        this.kill
-            .arm(this.interrupt_word(), this.module.metadata().interruptible);
+        let target = match &this.group {
+            Some(group) => {
+                // The header must carry the state of the group's run.
+                group.refresh();
+                Target::Group {
+                    group: Arc::downgrade(group),
+                    instance: inst,
+                }
+            }
+            None => Target::Header(this.header()),
+        };
+        this.kill.arm(target, this.module.metadata().interruptible);
         this.setup_globals()?;
         this.setup_tables()?;
         this.apply_data_segments()?;

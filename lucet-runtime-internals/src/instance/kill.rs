@@ -4,12 +4,26 @@
 //! when it was made, or the next one if none was. Terminating through it:
 //!
 //! - before the run starts: cancels it; `run` returns `Terminated` at once;
-//! - while guest code runs: sets the instance's interrupt word, which
-//!   generated code checks at every function entry and loop header; the
-//!   guest stops there and `run` returns `Terminated(Remote)`;
+//! - while guest code runs: interrupts it (below); the guest stops at its
+//!   next function entry or loop header and `run` returns
+//!   `Terminated(Remote)`;
 //! - while a host function runs (or the guest is yielded): the guest stops
 //!   at its first check after the host function returns;
 //! - after the run ended: fails with [`KillError::NotTerminable`].
+//!
+//! Interrupting writes two words of the instance header: the interrupt word,
+//! which generated code checks at loop headers, and the stack limit, which
+//! every function with a frame checks in its prologue; raised out of reach
+//! ([`POISONED_STACK_LIMIT`]), it makes the next function entry trap, and
+//! the trap of a killed run is reported as its termination. Function
+//! entries so cost nothing beyond the stack check they already have. The
+//! run's start (and, for linked instances, every switch onto the guest)
+//! writes them back.
+//!
+//! Code of linked instances runs on the stack of the run that called it,
+//! so a run of a link-group member is interrupted through the group: every
+//! member's header, while the killed run is the group's innermost one on
+//! the CPU (see `LinkGroup`).
 //!
 //! The switch reaches the instance through state that belongs to the slot
 //! (made once with the region, so creating instances and ending runs
@@ -18,10 +32,40 @@
 //! the same lock) before a run's end is reported and before its slot is
 //! reused, so a late `terminate` never touches a later run or instance.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-/// What a successful `terminate` did.
+use lucet_module::InstanceHeader;
+
+use super::link::LinkGroup;
+use super::Instance;
+
+/// A stack limit no stack pointer reaches: above every user-space address,
+/// and far enough below `usize::MAX` that adding a frame size (under 2 GiB)
+/// cannot wrap.
+pub(crate) const POISONED_STACK_LIMIT: usize = usize::MAX / 2;
+
+/// Writes an instance header's interrupt word and stack limit.
+///
+/// # Safety
+/// `header` must be the live header of an instance; the words are read by
+/// generated code on the instance's thread, and written with atomic stores
+/// here (they have the layout of the atomics used).
+pub(crate) unsafe fn set_interrupt_words(
+    header: *mut InstanceHeader,
+    interrupt: bool,
+    stack_limit: usize,
+) {
+    // SAFETY: as the caller guarantees; `u64`/`usize` fields have the
+    // layout of `AtomicU64`/`AtomicUsize`.
+    unsafe {
+        (*(std::ptr::addr_of!((*header).interrupt) as *const AtomicU64))
+            .store(interrupt as u64, Ordering::SeqCst);
+        (*(std::ptr::addr_of!((*header).stack_limit) as *const AtomicUsize))
+            .store(stack_limit, Ordering::SeqCst);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillSuccess {
     /// The run had not started; it will not.
@@ -56,11 +100,23 @@ struct Armed {
     /// The run this state is for; switches of other generations are spent.
     generation: u64,
     phase: Phase,
-    /// The slot's interrupt word; `None` while no instance is in the slot.
-    interrupt: Option<*const AtomicU64>,
+    /// Where an interruption lands; `None` while no instance is in the slot.
+    target: Option<Target>,
     interruptible: bool,
     /// Set when `terminate` was called for this run.
     killed: bool,
+}
+
+/// Where an interruption of a run lands.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// The header of an instance that is not linked.
+    Header(*mut InstanceHeader),
+    /// A member of a link group.
+    Group {
+        group: Weak<LinkGroup>,
+        instance: *mut Instance,
+    },
 }
 
 /// A slot's kill state, shared with the kill switches of its runs.
@@ -69,9 +125,9 @@ pub(crate) struct KillState {
     armed: Mutex<Armed>,
 }
 
-// SAFETY: the raw pointer is only dereferenced under the mutex, while the
-// instance it belongs to is alive (it clears the pointer, under the same
-// mutex, before it goes away).
+// SAFETY: the raw pointers are only dereferenced while the run they were
+// armed for is in progress (checked under the mutex, or under the group's
+// lock for group members), so the instance is alive.
 unsafe impl Send for KillState {}
 // SAFETY: as above.
 unsafe impl Sync for KillState {}
@@ -83,20 +139,20 @@ impl KillState {
             armed: Mutex::new(Armed {
                 generation: 0,
                 phase: Phase::Pending,
-                interrupt: None,
+                target: None,
                 interruptible: false,
                 killed: false,
             }),
         })
     }
 
-    /// Arms the state for an instance whose interrupt word is `interrupt`:
-    /// a new generation, its first run pending.
-    pub(crate) fn arm(&self, interrupt: *const AtomicU64, interruptible: bool) {
+    /// Arms the state for an instance interrupted through `target`: a new
+    /// generation, its first run pending.
+    pub(crate) fn arm(&self, target: Target, interruptible: bool) {
         let mut a = self.lock();
         a.generation += 1;
         a.phase = Phase::Pending;
-        a.interrupt = Some(interrupt);
+        a.target = Some(target);
         a.interruptible = interruptible;
         a.killed = false;
     }
@@ -108,6 +164,11 @@ impl KillState {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Armed> {
         self.armed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the run in progress was killed.
+    pub(crate) fn killed(&self) -> bool {
+        self.lock().killed
     }
 
     /// Marks the run as started; returns false if it was cancelled.
@@ -135,7 +196,7 @@ impl KillState {
     pub(crate) fn disarm(&self) {
         let mut a = self.lock();
         a.generation += 1;
-        a.interrupt = None;
+        a.target = None;
         a.killed = false;
     }
 }
@@ -159,29 +220,37 @@ impl KillSwitch {
     /// Stops the run (see the module documentation for what happens when).
     pub fn terminate(&self) -> Result<KillSuccess, KillError> {
         let state = self.state.upgrade().ok_or(KillError::NotTerminable)?;
-        let mut a = state.lock();
-        if a.generation != self.generation {
-            return Err(KillError::NotTerminable);
-        }
-        let Some(interrupt) = a.interrupt else {
-            return Err(KillError::NotTerminable);
-        };
-        match a.phase {
-            Phase::Pending => {
-                a.killed = true;
-                Ok(KillSuccess::Cancelled)
+        let (group, instance) = {
+            let mut a = state.lock();
+            if a.generation != self.generation {
+                return Err(KillError::NotTerminable);
             }
-            Phase::Running => {
-                if !a.interruptible {
-                    return Err(KillError::NotInterruptible);
+            let Some(target) = a.target.clone() else {
+                return Err(KillError::NotTerminable);
+            };
+            match a.phase {
+                Phase::Pending => {
+                    a.killed = true;
+                    return Ok(KillSuccess::Cancelled);
                 }
-                a.killed = true;
-                // SAFETY: the pointer is armed for this generation, so the
-                // instance is alive and will not leave the slot before
-                // taking this lock.
-                unsafe { (*interrupt).store(1, Ordering::SeqCst) };
-                Ok(KillSuccess::Signalled)
+                Phase::Running if !a.interruptible => return Err(KillError::NotInterruptible),
+                Phase::Running => a.killed = true,
             }
+            match target {
+                Target::Header(header) => {
+                    // SAFETY: armed for this generation, whose run is in
+                    // progress: the instance is alive and cannot leave the
+                    // slot before taking this lock.
+                    unsafe { set_interrupt_words(header, true, POISONED_STACK_LIMIT) };
+                    return Ok(KillSuccess::Signalled);
+                }
+                Target::Group { group, instance } => (group, instance),
+            }
+        };
+        // Outside this lock: the group's lock is taken first where both are.
+        if let Some(group) = group.upgrade() {
+            group.interrupt(instance, &state, self.generation);
         }
+        Ok(KillSuccess::Signalled)
     }
 }

@@ -19,9 +19,12 @@
 
 use std::cell::{RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::ThreadId;
 
+use lucet_module::InstanceHeader;
+
+use super::kill::{set_interrupt_words, KillState, POISONED_STACK_LIMIT};
 use super::Instance;
 use crate::Error;
 
@@ -33,13 +36,47 @@ pub(crate) struct LinkGroup {
     members: UnsafeCell<Vec<*mut Instance>>,
     /// Handles that are not dropped yet.
     live_handles: AtomicUsize,
-    /// The stack limit of the instance whose run is on the CPU, which every
-    /// member's header carries while it runs (0 when none runs).
-    stack_limit: UnsafeCell<usize>,
+    /// The run on the CPU, and the headers it writes to.
+    runs: Mutex<GroupRuns>,
+}
+
+/// Which member runs, and every member's header. Code of any member may run
+/// on the stack of the member whose run is on the CPU, so every header
+/// carries that run's stack limit and interrupt state (killed: interrupt
+/// word set, stack limit poisoned). Kill switches of other threads write
+/// them under the same lock.
+struct GroupRuns {
+    /// Every member's header (changed on the group's thread, read by kill
+    /// switches on any thread).
+    headers: Vec<*mut InstanceHeader>,
+    /// The innermost member whose run is on the CPU; null when none is.
+    current: *mut Instance,
+}
+
+impl GroupRuns {
+    /// Makes every header carry the state of `current`'s run.
+    ///
+    /// # Safety
+    /// `current` is null or a live member whose run is on the CPU.
+    unsafe fn apply(&self) {
+        // SAFETY: as the caller guarantees; members' headers live as long
+        // as the group's members, which outlive any run.
+        unsafe {
+            let (interrupt, limit) = match self.current.as_ref() {
+                None => (false, 0),
+                Some(inst) if inst.kill.killed() => (true, POISONED_STACK_LIMIT),
+                Some(inst) => (false, inst.stack_limit),
+            };
+            for h in &self.headers {
+                set_interrupt_words(*h, interrupt, limit);
+            }
+        }
+    }
 }
 
 // SAFETY: the member list is only touched on the group's thread (checked by
-// `check_thread`) or, at teardown, when no handle exists anywhere.
+// `check_thread`) or, at teardown, when no handle exists anywhere; the
+// headers in `runs` are written under its lock, while their members live.
 unsafe impl Send for LinkGroup {}
 // SAFETY: as above.
 unsafe impl Sync for LinkGroup {}
@@ -61,7 +98,10 @@ impl LinkGroup {
                 thread: std::thread::current().id(),
                 members: UnsafeCell::new(Vec::new()),
                 live_handles: AtomicUsize::new(0),
-                stack_limit: UnsafeCell::new(0),
+                runs: Mutex::new(GroupRuns {
+                    headers: Vec::new(),
+                    current: std::ptr::null_mut(),
+                }),
             });
             *g = Arc::downgrade(&group);
             group
@@ -85,8 +125,11 @@ impl LinkGroup {
     /// Called on the group's thread; `inst` must stay live until teardown.
     pub(crate) unsafe fn add_member(&self, inst: *mut Instance) {
         self.live_handles.fetch_add(1, Ordering::SeqCst);
-        // SAFETY: only the group's thread changes the list.
-        unsafe { (*self.members.get()).push(inst) };
+        // SAFETY: only the group's thread changes the list; `inst` is live.
+        unsafe {
+            (*self.members.get()).push(inst);
+            self.lock_runs().headers.push((*inst).header());
+        }
     }
 
     /// The group's instances.
@@ -98,20 +141,56 @@ impl LinkGroup {
         unsafe { &*self.members.get() }
     }
 
-    /// Makes `limit` every member's stack limit, returning the previous one.
-    /// Code of any member may run on the stack of the member that is
-    /// running, so all must check against that stack.
+    fn lock_runs(&self) -> std::sync::MutexGuard<'_, GroupRuns> {
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `inst`'s run goes on the CPU (a run starts or resumes); returns the
+    /// member it goes on top of, for `leave`.
+    ///
+    /// # Safety
+    /// Called on the group's thread; `inst` is a live member.
+    pub(crate) unsafe fn enter(&self, inst: *mut Instance) -> *mut Instance {
+        let mut runs = self.lock_runs();
+        let outer = std::mem::replace(&mut runs.current, inst);
+        // SAFETY: `inst` is live and about to run.
+        unsafe { runs.apply() };
+        outer
+    }
+
+    /// The run `enter` put on the CPU is off it; `outer` (from `enter`) is
+    /// back on top.
+    ///
+    /// # Safety
+    /// Called on the group's thread, with what `enter` returned.
+    pub(crate) unsafe fn leave(&self, outer: *mut Instance) {
+        let mut runs = self.lock_runs();
+        runs.current = outer;
+        // SAFETY: `outer` is null or a member whose run was on the CPU
+        // before, and is again.
+        unsafe { runs.apply() };
+    }
+
+    /// Rewrites every header with the state of the run on the CPU (after a
+    /// member's header was written afresh).
     ///
     /// # Safety
     /// Called on the group's thread.
-    pub(crate) unsafe fn set_stack_limit(&self, limit: usize) -> usize {
-        // SAFETY: only the group's thread runs its members or changes this.
-        unsafe {
-            let previous = std::mem::replace(&mut *self.stack_limit.get(), limit);
-            for m in self.members() {
-                (*(**m).header()).stack_limit = limit;
-            }
-            previous
+    pub(crate) unsafe fn refresh(&self) {
+        let runs = self.lock_runs();
+        // SAFETY: `current` is null or on the CPU, so live.
+        unsafe { runs.apply() };
+    }
+
+    /// A kill switch killed `inst`'s run of `generation` (its state is
+    /// `state`): interrupts it if it is the run on the CPU. (Otherwise the
+    /// run is interrupted when it is back on top: `enter`/`leave` apply the
+    /// state.)
+    pub(crate) fn interrupt(&self, inst: *mut Instance, state: &KillState, generation: u64) {
+        let runs = self.lock_runs();
+        if runs.current == inst && state.generation() == generation {
+            // SAFETY: `inst` is on the CPU, so live.
+            unsafe { runs.apply() };
         }
     }
 

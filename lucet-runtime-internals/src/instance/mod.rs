@@ -304,13 +304,6 @@ impl Instance {
         unsafe { std::slice::from_raw_parts_mut((*def).base, (*def).current_length as usize) }
     }
 
-    /// The interrupt word generated code checks.
-    fn interrupt_word(&self) -> *const std::sync::atomic::AtomicU64 {
-        // SAFETY: the header lives as long as the instance; the field is a
-        // u64, which has the layout of an AtomicU64.
-        unsafe { ptr::addr_of!((*self.header()).interrupt) as *const std::sync::atomic::AtomicU64 }
-    }
-
     /// Ends the current run for its kill switches. Returns whether it was
     /// killed.
     fn end_run(&mut self) -> bool {
@@ -339,18 +332,18 @@ impl Instance {
         let previous = CURRENT_INSTANCE.with(|c| c.replace(inst));
         // SAFETY: the caller checked this thread's signal stack
         // (`ensure_thread_altstack`). Linked instances' code may run on this
-        // instance's stack, so the group's stack limit follows the running
+        // instance's stack, so the group's headers follow the running
         // instance (a plain pointer: no reference count traffic per switch).
         unsafe {
             let group = (*inst).group.as_ref().map(|g| &**g as *const LinkGroup);
-            let outer_limit = group.map(|g| (*g).set_stack_limit((*inst).stack_limit));
+            let outer = group.map(|g| (*g).enter(inst));
             (*inst).state = State::Running;
             context::swap(
                 ptr::addr_of_mut!((*inst).host_ctx),
                 ptr::addr_of!((*inst).guest_ctx),
             );
-            if let (Some(g), Some(limit)) = (group, outer_limit) {
-                (*g).set_stack_limit(limit);
+            if let (Some(g), Some(outer)) = (group, outer) {
+                (*g).leave(outer);
             }
         }
         CURRENT_INSTANCE.with(|c| c.set(previous));
@@ -400,7 +393,11 @@ impl Instance {
             let entry = module
                 .trampoline_address(index)
                 .ok_or_else(|| Error::ExportNotFound(data.display_name(index)))?;
-            (*(*inst).interrupt_word()).store(0, std::sync::atomic::Ordering::SeqCst);
+            if (*inst).group.is_none() {
+                // Clear what a kill of an earlier run left (a linked
+                // instance's headers are written as it goes on the CPU).
+                kill::set_interrupt_words((*inst).header(), false, (*inst).stack_limit);
+            }
             if !(*inst).kill.start() {
                 (*inst).end_run();
                 return Err(Error::Terminated(TerminationDetails::Remote));
@@ -464,7 +461,11 @@ impl Instance {
                 inst.state = State::Yielded;
                 Ok(RunResult::Yielded(YieldedVal(v)))
             }
-            Some(Exit::Trap(t)) if t.code == TrapCode::Interrupt && killed => {
+            // A killed run stops at a loop header (`Interrupt`) or at a
+            // function entry, whose stack check fails on the poisoned limit.
+            Some(Exit::Trap(t))
+                if killed && matches!(t.code, TrapCode::Interrupt | TrapCode::StackOverflow) =>
+            {
                 inst.state = State::Ready;
                 Err(Error::Terminated(TerminationDetails::Remote))
             }

@@ -45,7 +45,9 @@ fn an_infinite_loop_is_stopped_from_another_thread() {
     assert!(is_remote(&r), "{r:?}");
     assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
     let asked = rx.recv().unwrap();
-    assert!(stopped.duration_since(asked) < Duration::from_millis(10));
+    // Promptly (the bound is loose: this is about the mechanism, on a busy
+    // machine, not about speed).
+    assert!(stopped.duration_since(asked) < Duration::from_secs(1));
     // The instance runs again normally.
     assert_eq!(i32(&mut inst, "count", &[I32(1000)]), 1000);
 }
@@ -112,6 +114,26 @@ fn runaway_recursion_is_stopped_too() {
 }
 
 #[test]
+fn loop_free_recursion_is_stopped_while_it_runs() {
+    let barrier = Arc::new(Barrier::new(2));
+    let module = load_with("spin", &linker(barrier.clone()));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        barrier.wait();
+        barrier.wait();
+        // The guest is back from `wait`, deep in fib(90): 2^60 calls.
+        std::thread::sleep(Duration::from_millis(20));
+        ks.terminate()
+    });
+    let r = inst.run("wait_then_fib", &[I64(90)]);
+    assert!(is_remote(&r), "{r:?}");
+    assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+    // The instance runs again normally, and recursion still works.
+    assert_eq!(i32(&mut inst, "count", &[I32(10)]), 10);
+}
+
+#[test]
 fn code_without_checks_cannot_be_stopped_while_it_runs() {
     let compiler = Compiler::new(CompileOptions {
         interruptible: false,
@@ -135,4 +157,41 @@ fn code_without_checks_cannot_be_stopped_while_it_runs() {
     // The request is refused, and the run completes unhindered.
     assert_eq!(i32(&mut inst, "wait_then_return", &[]), 7);
     assert_eq!(killer.join().unwrap(), Err(KillError::NotInterruptible));
+}
+
+/// Code of a linked instance runs on the caller's run: killing that run
+/// stops it there too.
+#[test]
+fn a_run_inside_linked_code_is_stopped() {
+    let exporter_wat = br#"(module
+      (func $spin (export "forever") (loop $l (br $l)))
+      (func $fib (export "fib") (param i64) (result i64)
+        (if (result i64) (i64.lt_u (local.get 0) (i64.const 2))
+          (then (local.get 0))
+          (else (i64.add (call $fib (i64.sub (local.get 0) (i64.const 1)))
+                         (call $fib (i64.sub (local.get 0) (i64.const 2))))))))"#;
+    let importer_wat = br#"(module
+      (import "ex" "forever" (func $forever))
+      (import "ex" "fib" (func $fib (param i64) (result i64)))
+      (func (export "forever") (call $forever))
+      (func (export "fib") (param i64) (result i64) (call $fib (local.get 0))))"#;
+    let region = MmapRegion::create(2, &Default::default()).unwrap();
+    let exporter = Module::from_bytes(&compile_bytes(exporter_wat), "ex", &Linker::new())
+        .and_then(|m| region.new_instance(m))
+        .unwrap();
+    let mut linker = Linker::new();
+    linker.instance("ex", &exporter).unwrap();
+    let importer = Module::from_bytes(&compile_bytes(importer_wat), "im", &linker).unwrap();
+    let mut inst = region.new_instance(importer).unwrap();
+    for (export, args) in [("forever", vec![]), ("fib", vec![I64(90)])] {
+        let ks = inst.kill_switch();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            ks.terminate()
+        });
+        let r = inst.run(export, &args);
+        assert!(is_remote(&r), "{export}: {r:?}");
+        assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+    }
+    drop(exporter);
 }

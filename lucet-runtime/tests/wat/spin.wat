@@ -14,4 +14,13 @@
     (local.get $i))
   (func $deep (export "recurse_forever") (param i32) (result i32)
     (call $deep (local.get 0)))
+  ;; Exponential recursion without a single loop: only function entries
+  ;; can stop it.
+  (func $fib (param i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get 0) (i64.const 2))
+      (then (local.get 0))
+      (else (i64.add (call $fib (i64.sub (local.get 0) (i64.const 1)))
+                     (call $fib (i64.sub (local.get 0) (i64.const 2)))))))
+  (func (export "wait_then_fib") (param i64) (result i64)
+    (call $wait) (call $fib (local.get 0)))
 )
