@@ -277,9 +277,9 @@ pub struct ModuleData {
     pub funcref_slots: Vec<u32>,
     /// CPU features the code was compiled to use (`"sse4.1"`, `"avx2"`, ...).
     pub cpu_features: Vec<String>,
-    /// Whether the code checks `InstanceHeader::interrupt` at function
-    /// entries and loop headers (so that kill switches and timeouts can stop
-    /// it while it runs).
+    /// Whether the code checks `InstanceHeader::interrupt` at loop headers
+    /// (function entries are interrupted through the stack limit), so that
+    /// kill switches and timeouts can stop it while it runs.
     pub interruptible: bool,
 }
 

@@ -35,10 +35,12 @@ pub struct InstanceHeader {
     /// The memory this instance imported, if it imports one.
     pub imported_memory: *mut MemoryDef,
     /// The lowest stack pointer guest code may use; below it is a trap.
+    /// Raised out of reach to interrupt the guest at its next function
+    /// entry (by other threads: kill switches, timeouts).
     pub stack_limit: usize,
     /// Nonzero when the guest must stop: generated code checks it at every
-    /// function entry and loop header and traps with `Interrupt`. Written by
-    /// other threads (kill switches, timeouts), so read it atomically.
+    /// loop header and traps with `Interrupt`. Written by other threads
+    /// (kill switches, timeouts), so read it atomically.
     pub interrupt: u64,
     /// [`InstanceHeader::MAGIC`] while the instance is live.
     pub magic: u64,
