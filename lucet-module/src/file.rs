@@ -320,7 +320,12 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
             .memory
             .as_ref()
             .map_or(0, |m| m.heap.initial_pages * WASM_PAGE_SIZE);
-        if !aligned || !in_section || c.heap_offset < end || c.heap_offset + c.len > initial {
+        let chunk_end = c.heap_offset.checked_add(c.len);
+        if !aligned
+            || !in_section
+            || c.heap_offset < end
+            || !chunk_end.is_some_and(|e| e <= initial)
+        {
             return Err(invalid("bad memory image chunk"));
         }
         end = c.heap_offset + c.len;

@@ -27,6 +27,6 @@ pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
 pub use lucet_module::{FuncType, ModuleData, RefType, TrapCode, ValType};
 pub use module::Module;
-pub use region::{InstanceBuilder, MmapRegion, SlotLayout};
+pub use region::{InstanceBuilder, MmapRegion, SlotLayout, MAPPINGS_PER_SLOT};
 pub use val::Val;
 pub use vmctx::Vmctx;

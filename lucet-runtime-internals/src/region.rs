@@ -105,6 +105,28 @@ impl Slot {
     }
 }
 
+/// Memory mappings a slot needs: its read-write part (stack, globals and the
+/// next slot's instance page) and its inaccessible heap reservation. An
+/// instance's accessible heap merges with the read-write part; a memory
+/// image too large to copy (`module::COPY_IMAGE_LIMIT`) adds two per chunk
+/// while an instance of that module is in the slot.
+pub const MAPPINGS_PER_SLOT: usize = 2;
+
+/// Fails if `slots` more slots would not fit under `vm.max_map_count`.
+fn check_map_count(slots: usize) -> Result<(), Error> {
+    let (Some(max), Some(now)) = (mmap::max_map_count(), mmap::map_count()) else {
+        return Ok(());
+    };
+    let needed = slots.saturating_mul(MAPPINGS_PER_SLOT);
+    if now.saturating_add(needed) > max {
+        return Err(Error::LimitsExceeded(format!(
+            "a region of {slots} slots needs {needed} memory mappings and this process has {now} of at most {max}: raise vm.max_map_count (sysctl -w vm.max_map_count={})",
+            (now + needed).saturating_mul(2).next_power_of_two()
+        )));
+    }
+    Ok(())
+}
+
 /// The state of a slot's heap between the instances it holds.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct SlotMemory {
@@ -163,6 +185,7 @@ impl MmapRegion {
             ));
         }
         signals::install(instance::classify_fault)?;
+        check_map_count(slots)?;
         let layout = SlotLayout::new(limits);
         let total = slots.checked_mul(layout.size).ok_or_else(|| {
             Error::LimitsExceeded(format!(

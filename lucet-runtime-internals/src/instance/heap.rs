@@ -27,6 +27,8 @@
 
 use lucet_module::WASM_PAGE_SIZE;
 
+use std::ptr;
+
 use super::Instance;
 use crate::region::SlotMemory;
 use crate::sys::mmap::{self, Protection};
@@ -68,7 +70,11 @@ impl Instance {
                 mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
                 self.slot_memory().mapped = initial;
                 let image = self.module.image();
-                for chunk in &self.module.metadata().image.chunks {
+                let chunks = match image.copy {
+                    Some(_) => &[][..],
+                    None => &self.module.metadata().image.chunks[..],
+                };
+                for chunk in chunks {
                     mmap::map_file_cow(
                         heap.add(chunk.heap_offset as usize),
                         chunk.len as usize,
@@ -76,6 +82,21 @@ impl Instance {
                         image.offset + chunk.section_offset,
                     )?;
                 }
+            }
+        }
+        if let Some(copy) = &self.module.image().copy {
+            // A clean heap is all zero: copy the (small) image in.
+            for chunk in &self.module.metadata().image.chunks {
+                let from = &copy[chunk.section_offset as usize..][..chunk.len as usize];
+                // SAFETY: the chunk lies in the accessible initial memory
+                // (checked with the module), which nothing else refers to.
+                unsafe {
+                    ptr::copy_nonoverlapping(
+                        from.as_ptr(),
+                        heap.add(chunk.heap_offset as usize),
+                        from.len(),
+                    )
+                };
             }
         }
         // From now on the heap is the instance's: not clean for anyone.
@@ -126,7 +147,11 @@ impl Instance {
         let heap = self.slot.heap();
         let page = mmap::page_size() as u64;
         let window = (self.region.limits().keep_resident / page * page).min(initial);
-        let chunks = &self.module.metadata().image.chunks;
+        // A copied image is ordinary memory: its pages are zeroed like any.
+        let chunks = match self.module.image().copy {
+            Some(_) => &[][..],
+            None => &self.module.metadata().image.chunks[..],
+        };
         // The parts of the window to zero: the gaps between image chunks.
         let gaps = || {
             chunks

@@ -29,7 +29,16 @@ pub(crate) use self::imports::{Imports, ResolvedFunc, ResolvedGlobal};
 pub(crate) struct ImageSource {
     pub file: File,
     pub offset: u64,
+    /// The image section itself, for small images ([`COPY_IMAGE_LIMIT`]):
+    /// copied into each instance's heap instead of mapped.
+    pub copy: Option<Box<[u8]>>,
 }
+
+/// Images up to this size are copied into the heap rather than mapped
+/// copy-on-write: copying a few pages is cheaper than mapping them and
+/// faulting on the first write, and a mapped image costs every live
+/// instance two more memory mappings (of `vm.max_map_count`).
+pub(crate) const COPY_IMAGE_LIMIT: u64 = 64 << 10;
 
 /// A compiled module, loaded and linked, ready to be instantiated any number
 /// of times in any region.
@@ -140,18 +149,24 @@ impl Module {
         }
         let code = CodeMemory::new(parsed.text, &relocs)?;
 
-        let image = if parsed.heap_image_offset % PAGE_SIZE == 0 {
+        let image_bytes = || {
+            let start = parsed.heap_image_offset as usize;
+            &map[start..start + parsed.heap_image_len as usize]
+        };
+        let copy = (data.image.stored_bytes() <= COPY_IMAGE_LIMIT)
+            .then(|| image_bytes().to_vec().into_boxed_slice());
+        let image = if copy.is_some() || parsed.heap_image_offset % PAGE_SIZE == 0 {
             ImageSource {
                 file,
                 offset: parsed.heap_image_offset,
+                copy,
             }
         } else {
             // Not page-aligned in the file: keep an aligned copy in memory.
-            let start = parsed.heap_image_offset as usize;
-            let bytes = &map[start..start + parsed.heap_image_len as usize];
             ImageSource {
-                file: mmap::memfd_with("lucet-heap-image", bytes)?,
+                file: mmap::memfd_with("lucet-heap-image", image_bytes())?,
                 offset: 0,
+                copy: None,
             }
         };
         drop(map);

@@ -79,7 +79,26 @@ fn the_slot_is_reusable_after_a_failed_instantiation() {
 /// it are zeroed in place, the rest given back, image pages reverted.
 #[test]
 fn a_reused_heap_is_the_initial_memory_again() {
-    let module = load_with("data", &linker(1000));
+    // A small image (copied into the heap) and a large one (mapped
+    // copy-on-write), both in four pages of memory.
+    let mut large = String::from("(module (memory 4) (data (i32.const 4096) \"");
+    for i in 0..80 * 1024 {
+        large.push_str(&format!("\\{:02x}", (i % 251 + 1) as u8));
+    }
+    large.push_str("\") (data (i32.const 200000) \"tail\") (func (export \"f\")))");
+    let large = lucet_runtime::Module::from_bytes(
+        &compile_bytes(large.as_bytes()),
+        "large",
+        &Linker::new(),
+    )
+    .unwrap();
+    assert!(large.metadata().image.stored_bytes() > 64 << 10);
+    for module in [load_with("data", &linker(1000)), large] {
+        reused_heaps_are_fresh(module);
+    }
+}
+
+fn reused_heaps_are_fresh(module: std::sync::Arc<lucet_runtime::Module>) {
     let fresh: Vec<u8> = region()
         .new_instance(module.clone())
         .unwrap()

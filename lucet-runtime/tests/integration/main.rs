@@ -4,6 +4,7 @@
 mod arith;
 mod common;
 mod data;
+mod dense;
 mod divconst;
 mod globals;
 mod host_faults;

@@ -23,7 +23,29 @@ pub fn page_size() -> usize {
 }
 
 fn os_error(what: &str) -> Error {
-    Error::System(format!("{what}: {}", io::Error::last_os_error()))
+    let e = io::Error::last_os_error();
+    let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
+        " (out of memory, or out of memory mappings: see vm.max_map_count)"
+    } else {
+        ""
+    };
+    Error::System(format!("{what}: {e}{hint}"))
+}
+
+/// The most memory mappings a process may have (`vm.max_map_count`), if
+/// known.
+pub fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many memory mappings this process has now, if known.
+pub fn map_count() -> Option<usize> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|b| **b == b'\n').count())
 }
 
 /// Protection of a range of pages.
