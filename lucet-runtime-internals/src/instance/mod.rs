@@ -638,7 +638,7 @@ pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> R {
 ///
 /// # Safety
 /// Called only from the signal handler.
-pub(crate) unsafe fn classify_fault(_signum: libc::c_int, pc: usize) -> Option<usize> {
+pub(crate) unsafe fn classify_fault(signum: libc::c_int, pc: usize) -> Option<usize> {
     let inst = CURRENT_INSTANCE.with(|c| c.get());
     if inst.is_null() {
         return None;
@@ -673,7 +673,17 @@ pub(crate) unsafe fn classify_fault(_signum: libc::c_int, pc: usize) -> Option<u
                 }
             }
             None => TrapRecord {
-                code: TrapCode::Unknown,
+                // An entry trampoline's one trap is its stack check (a
+                // `ud2`): the stack limit was poisoned by a kill.
+                code: match module
+                    .metadata()
+                    .trampolines
+                    .iter()
+                    .any(|t| (t.code.offset..t.code.offset + t.code.len).contains(&text_offset))
+                {
+                    true if signum == libc::SIGILL => TrapCode::StackOverflow,
+                    _ => TrapCode::Unknown,
+                },
                 module,
                 func_index: None,
                 offset: text_offset,
