@@ -133,6 +133,7 @@ fn trap_code(code: ir::TrapCode) -> TrapCode {
         ir::TrapCode::UnreachableCodeReached => TrapCode::Unreachable,
         ir::TrapCode::Interrupt => TrapCode::Interrupt,
         ir::TrapCode::NullReference | ir::TrapCode::NullI31Ref => TrapCode::NullReference,
+        crate::fuel::OUT_OF_FUEL => TrapCode::OutOfFuel,
         ir::TrapCode::User(_) => TrapCode::Unknown,
     }
 }
@@ -291,6 +292,8 @@ pub struct Settings {
     pub heap: HeapSpec,
     /// Whether to check for interruption.
     pub interruptible: bool,
+    /// Whether to count instructions against the instance's fuel.
+    pub count_instructions: bool,
 }
 
 /// Everything that goes into `.text`.
@@ -323,7 +326,7 @@ fn translate(
         native_signature(ty, isa.default_call_conv()),
     );
     set_stack_limit(&mut func);
-    let mut env = LucetFuncEnv::new(info, isa, settings.heap, settings.interruptible);
+    let mut env = LucetFuncEnv::new(info, isa, settings);
     translator.translate_body(&mut validator, body, &mut func, &mut env)?;
     divconst::rewrite(&mut func);
     Ok(func)

@@ -13,12 +13,15 @@ use cranelift_codegen::isa::{CallConv, TargetFrontendConfig, TargetIsa};
 use cranelift_entity::PrimaryMap;
 use cranelift_frontend::FunctionBuilder;
 use cranelift_wasm::{
-    FuncEnvironment, FuncIndex, GlobalIndex, GlobalVariable, Heap, HeapData, HeapStyle,
-    MemoryIndex, TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmError, WasmFuncType,
-    WasmHeapType, WasmResult, WasmValType,
+    FuncEnvironment, FuncIndex, FuncTranslationState, GlobalIndex, GlobalVariable, Heap, HeapData,
+    HeapStyle, MemoryIndex, TableIndex, TargetEnvironment, TypeConvert, TypeIndex, WasmError,
+    WasmFuncType, WasmHeapType, WasmResult, WasmValType,
 };
 use lucet_module::{Builtin, FuncRef, HeapSpec, InstanceHeader, TableDef, ValType};
+use wasmparser::Operator;
 
+use crate::codegen::Settings;
+use crate::fuel::FuelCounter;
 use crate::parse::{ModuleInfo, Types};
 
 /// Namespace of `UserExternalName`s that name functions of the module's index
@@ -80,25 +83,28 @@ pub struct LucetFuncEnv<'a> {
     header_loads: HashMap<i32, ir::GlobalValue>,
     builtins: HashMap<Builtin, ir::FuncRef>,
     interruptible: bool,
+    count_instructions: bool,
+    /// The first variable index after the function's locals.
+    fuel_var_index: usize,
+    /// The fuel count, once translation of a counting function began.
+    fuel: Option<FuelCounter>,
 }
 
 impl<'a> LucetFuncEnv<'a> {
     /// An environment for translating one function of `info`.
-    pub fn new(
-        info: &'a ModuleInfo<'a>,
-        isa: &'a dyn TargetIsa,
-        heap_spec: HeapSpec,
-        interruptible: bool,
-    ) -> Self {
+    pub fn new(info: &'a ModuleInfo<'a>, isa: &'a dyn TargetIsa, settings: Settings) -> Self {
         LucetFuncEnv {
             info,
             isa,
-            heap_spec,
+            heap_spec: settings.heap,
             heaps: PrimaryMap::new(),
             vmctx: None,
             header_loads: HashMap::new(),
             builtins: HashMap::new(),
-            interruptible,
+            interruptible: settings.interruptible,
+            count_instructions: settings.count_instructions,
+            fuel_var_index: 0,
+            fuel: None,
         }
     }
 
@@ -847,7 +853,69 @@ impl FuncEnvironment for LucetFuncEnv<'_> {
     // those by raising the limit out of reach (a leaf without a frame or a
     // loop ends by itself).
     fn translate_loop_header(&mut self, builder: &mut FunctionBuilder) -> WasmResult<()> {
+        if let Some(fuel) = &mut self.fuel {
+            fuel.check(builder);
+        }
         self.interrupt_check(builder)
+    }
+
+    fn after_locals(&mut self, num_locals_defined: usize) {
+        self.fuel_var_index = num_locals_defined;
+    }
+
+    fn before_translate_function(
+        &mut self,
+        builder: &mut FunctionBuilder,
+        _state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        if self.count_instructions {
+            self.fuel = Some(FuelCounter::function_entry(builder, self.fuel_var_index)?);
+        }
+        Ok(())
+    }
+
+    fn before_translate_operator(
+        &mut self,
+        op: &Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        if let Some(fuel) = &mut self.fuel {
+            if state.reachable() {
+                fuel.before_op(op, builder);
+            }
+        }
+        Ok(())
+    }
+
+    fn after_translate_operator(
+        &mut self,
+        op: &Operator,
+        builder: &mut FunctionBuilder,
+        state: &FuncTranslationState,
+    ) -> WasmResult<()> {
+        if let Some(fuel) = &mut self.fuel {
+            if state.reachable() {
+                fuel.after_op(op, builder);
+            }
+        }
+        Ok(())
+    }
+
+    fn before_unconditionally_trapping_memory_access(
+        &mut self,
+        builder: &mut FunctionBuilder,
+    ) -> WasmResult<()> {
+        if let Some(fuel) = &mut self.fuel {
+            fuel.before_exit(builder);
+        }
+        Ok(())
+    }
+
+    fn handle_before_return(&mut self, _retvals: &[ir::Value], builder: &mut FunctionBuilder) {
+        if let Some(fuel) = &mut self.fuel {
+            fuel.before_exit(builder);
+        }
     }
 
     fn has_native_fma(&self) -> bool {

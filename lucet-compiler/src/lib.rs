@@ -18,6 +18,7 @@ mod codegen;
 mod divconst;
 mod elf;
 mod error;
+mod fuel;
 mod func_env;
 mod image;
 mod optimize;
@@ -73,6 +74,10 @@ pub struct CompileOptions {
     /// timeouts can stop running code (on by default; function entries are
     /// interrupted through the stack limit check every function has).
     pub interruptible: bool,
+    /// Count executed instructions against the instance's fuel, so that an
+    /// embedder can bound a run's work (`InstanceHandle::set_fuel`); off by
+    /// default.
+    pub count_instructions: bool,
 }
 
 /// 4 GiB: the default reservation.
@@ -88,6 +93,7 @@ impl Default for CompileOptions {
             guard_size: DEFAULT_GUARD_SIZE,
             bindings: None,
             interruptible: true,
+            count_instructions: false,
         }
     }
 }
@@ -274,6 +280,7 @@ impl Compiler {
             codegen::Settings {
                 heap: heap.unwrap_or_else(|| self.placeholder_heap()),
                 interruptible: self.options.interruptible,
+                count_instructions: self.options.count_instructions,
             },
             &trampoline_funcs,
         )?;
@@ -328,6 +335,7 @@ impl Compiler {
             funcref_slots: info.escaping.clone(),
             cpu_features: codegen::cpu_features(&*self.backend.isa),
             interruptible: self.options.interruptible,
+            counts_instructions: self.options.count_instructions,
         };
         Ok(CompiledModule {
             data,
@@ -348,6 +356,7 @@ impl Compiler {
         let settings = codegen::Settings {
             heap,
             interruptible: self.options.interruptible,
+            count_instructions: self.options.count_instructions,
         };
         let funcs = codegen::translate_all(&info, bodies, &*self.backend.isa, settings)?;
         let mut out = String::new();

@@ -66,6 +66,26 @@ fn compiles_text_and_binary_to_elf() {
 }
 
 #[test]
+fn count_instructions_is_recorded_in_the_module() {
+    let dir = workdir("fuel");
+    let fac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fac.wat");
+    for (flags, counts) in [(&["--count-instructions"][..], true), (&[][..], false)] {
+        let out_path = dir.join(format!("fac-{counts}.lucet"));
+        let mut args = vec![s(&fac), "-o", s(&out_path)];
+        args.extend_from_slice(flags);
+        let out = lucetc(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let elf = std::fs::read(&out_path).unwrap();
+        let file = lucet_module::ModuleFile::parse(&elf).unwrap();
+        assert_eq!(file.data.counts_instructions, counts);
+    }
+}
+
+#[test]
 fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
     let dir = workdir("bad");
     let cases: &[(&str, &[u8], &str)] = &[

@@ -281,6 +281,9 @@ pub struct ModuleData {
     /// (function entries are interrupted through the stack limit), so that
     /// kill switches and timeouts can stop it while it runs.
     pub interruptible: bool,
+    /// Whether the code counts executed instructions against the
+    /// instance's fuel (`InstanceHeader::fuel`).
+    pub counts_instructions: bool,
 }
 
 impl ModuleData {

@@ -33,11 +33,13 @@ pub enum TrapCode {
     NullReference,
     /// A fault in guest code at an address with no trap record.
     Unknown,
+    /// The instance used up its fuel (code compiled to count instructions).
+    OutOfFuel,
 }
 
 impl TrapCode {
     /// Every code, for tests and tools.
-    pub const ALL: [TrapCode; 13] = [
+    pub const ALL: [TrapCode; 14] = [
         TrapCode::StackOverflow,
         TrapCode::HeapOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -51,6 +53,7 @@ impl TrapCode {
         TrapCode::Interrupt,
         TrapCode::NullReference,
         TrapCode::Unknown,
+        TrapCode::OutOfFuel,
     ];
 }
 
@@ -71,6 +74,7 @@ impl fmt::Display for TrapCode {
             TrapCode::Interrupt => "interrupted",
             TrapCode::NullReference => "null reference",
             TrapCode::Unknown => "unknown fault in guest code",
+            TrapCode::OutOfFuel => "out of fuel",
         })
     }
 }

@@ -17,6 +17,10 @@ use std::mem::size_of;
 #[repr(C)]
 #[derive(Debug)]
 pub struct InstanceHeader {
+    /// Minus the fuel left, for code compiled to count instructions: the
+    /// code adds what it executes and traps with `OutOfFuel` at zero.
+    /// `i64::MIN` when the instance has no fuel limit.
+    pub fuel: i64,
     /// The runtime's own instance structure (opaque to generated code).
     pub instance: *mut c_void,
     /// One [`FuncImport`] per imported function.
@@ -50,7 +54,9 @@ impl InstanceHeader {
     /// Marks a live header; host code checks it before trusting a `vmctx`.
     pub const MAGIC: u64 = 0x4c55_4345_5456_4d43; // "LUCETVMC"
     /// Size of the header in bytes.
-    pub const SIZE: i32 = 96;
+    pub const SIZE: i32 = 104;
+    /// Offset of `fuel` from `vmctx`.
+    pub const OFFSET_FUEL: i32 = -104;
     /// Offset of `instance` from `vmctx`.
     pub const OFFSET_INSTANCE: i32 = -96;
     /// Offset of `func_imports` from `vmctx`.
@@ -249,6 +255,7 @@ mod tests {
     fn instance_header_offsets_match_layout() {
         type H = InstanceHeader;
         assert_eq!(size_of::<H>() as i32, H::SIZE);
+        assert_eq!(from_vmctx(offset_of!(H, fuel)), H::OFFSET_FUEL);
         assert_eq!(from_vmctx(offset_of!(H, instance)), H::OFFSET_INSTANCE);
         assert_eq!(
             from_vmctx(offset_of!(H, func_imports)),

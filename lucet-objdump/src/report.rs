@@ -54,6 +54,15 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             "no (compiled without interruption checks)"
         }
     );
+    let _ = writeln!(
+        w,
+        "fuel:           {}",
+        if d.counts_instructions {
+            "counted (compiled with --count-instructions)"
+        } else {
+            "not counted"
+        }
+    );
 
     let _ = writeln!(w, "\nheap:");
     match &d.memory {

@@ -36,6 +36,7 @@ fn prints_the_metadata_of_a_module() {
     for expected in [
         version.as_str(),
         "interruptible:  yes",
+        "fuel:           not counted",
         "initial:      2 pages (128 KiB)",
         "maximum:      10 pages",
         "reserved:     4 GiB",

@@ -83,6 +83,10 @@ pub enum Error {
     /// A value of the wrong type was used.
     #[error("type mismatch: {0}")]
     TypeMismatch(String),
+    /// Fuel was given to an instance of a module that does not count
+    /// instructions.
+    #[error("{0} was compiled without instruction counting; compile it with lucetc --count-instructions to limit it by fuel")]
+    FuelUnsupported(String),
     /// A system call failed.
     #[error("system error: {0}")]
     System(String),

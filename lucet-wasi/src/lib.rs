@@ -24,7 +24,7 @@
 mod load;
 mod wasi;
 
-pub use load::{load_module, LoadError, ModuleKind};
+pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
 pub use wasi::{
     add_to_linker, types, Descriptor, ExitCode, GuestMemory, Stream, WasiCtx, WasiCtxBuilder,
     WasiCtxError, MODULE,

@@ -52,9 +52,26 @@ pub enum LoadError {
     Runtime(#[from] lucet_runtime::Error),
 }
 
+/// How `load_module_with` compiles a `.wasm` or `.wat` file.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Count instructions, so that instances can be limited by fuel.
+    pub count_instructions: bool,
+}
+
 /// Loads `path`: a compiled Lucet file directly, a `.wasm` or `.wat` file by
 /// compiling it in-process first.
 pub fn load_module(path: &Path, linker: &Linker) -> Result<Arc<Module>, LoadError> {
+    load_module_with(path, linker, &LoadOptions::default())
+}
+
+/// `load_module`, compiling with `options` (a compiled file is loaded as it
+/// was compiled).
+pub fn load_module_with(
+    path: &Path,
+    linker: &Linker,
+    options: &LoadOptions,
+) -> Result<Arc<Module>, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
@@ -62,19 +79,32 @@ pub fn load_module(path: &Path, linker: &Linker) -> Result<Arc<Module>, LoadErro
     let name = path.display().to_string();
     match ModuleKind::detect(&bytes) {
         ModuleKind::Compiled => Ok(Module::from_bytes(&bytes, &name, linker)?),
-        ModuleKind::Wasm | ModuleKind::Wat => compile_and_load(&bytes, &name, linker),
+        ModuleKind::Wasm | ModuleKind::Wat => compile_and_load(&bytes, &name, linker, options),
     }
 }
 
 #[cfg(feature = "compiler")]
-fn compile_and_load(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, LoadError> {
-    let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions::default())?;
+fn compile_and_load(
+    bytes: &[u8],
+    name: &str,
+    linker: &Linker,
+    options: &LoadOptions,
+) -> Result<Arc<Module>, LoadError> {
+    let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions {
+        count_instructions: options.count_instructions,
+        ..lucet_compiler::CompileOptions::default()
+    })?;
     let elf = compiler.compile(bytes)?.to_elf()?;
     Ok(Module::from_bytes(&elf, name, linker)?)
 }
 
 #[cfg(not(feature = "compiler"))]
-fn compile_and_load(_bytes: &[u8], name: &str, _linker: &Linker) -> Result<Arc<Module>, LoadError> {
+fn compile_and_load(
+    _bytes: &[u8],
+    name: &str,
+    _linker: &Linker,
+    _options: &LoadOptions,
+) -> Result<Arc<Module>, LoadError> {
     Err(LoadError::NoCompiler(name.to_string()))
 }
 

@@ -117,6 +117,65 @@ fn runs_precompiled_files() {
     assert_eq!(stdout(&out), "120\n");
 }
 
+fn compile(name: &str, wat: &str, count_instructions: bool) -> PathBuf {
+    let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions {
+        count_instructions,
+        ..Default::default()
+    })
+    .unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, elf).unwrap();
+    p
+}
+
+const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
+
+#[test]
+fn fuel_stops_an_infinite_loop() {
+    let m = temp("spin_fuel.wat", SPIN);
+    let out = lucet_wasi(&["--fuel", "1000000", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: out of fuel: "), "{err}");
+    assert!(err.contains("1000000"), "{err}");
+    // The same, precompiled with instruction counting.
+    let m = compile("spin_counting.lucet", SPIN, true);
+    let out = lucet_wasi(&["--fuel", "1000", m.to_str().unwrap()]);
+    assert!(
+        stderr(&out).starts_with("error: out of fuel: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_program_within_its_fuel_runs_normally() {
+    let out = lucet_wasi(&[
+        "--fuel",
+        "100000",
+        "--invoke",
+        "fac",
+        &example("fac.wat"),
+        "10",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3628800\n");
+}
+
+#[test]
+fn fuel_for_a_module_compiled_without_counting_is_an_error() {
+    let m = compile("spin_plain.lucet", SPIN, false);
+    let out = lucet_wasi(&["--fuel", "1000", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--count-instructions"), "{err}");
+}
+
 #[test]
 fn a_timeout_stops_an_infinite_loop() {
     let m = temp(

@@ -7,5 +7,5 @@ mod runner;
 mod values;
 
 pub use corpus::{corpus_dir, corpus_required, CORPUS_ENV};
-pub use lucet_compiler::OptLevel;
+pub use lucet_compiler::{CompileOptions, OptLevel};
 pub use runner::{run_file, run_file_with, FileReport};

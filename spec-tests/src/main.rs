@@ -1,6 +1,6 @@
-//! `spec-tests [--opt-level none|speed|speed_and_size] [PATH ...]`: runs
-//! WebAssembly testsuite scripts (default: the whole corpus) and prints
-//! passed/failed/skipped counts per file.
+//! `spec-tests [--opt-level none|speed|speed_and_size] [--count-instructions]
+//! [PATH ...]`: runs WebAssembly testsuite scripts (default: the whole
+//! corpus) and prints passed/failed/skipped counts per file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,14 +27,14 @@ fn wast_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 
 fn main() -> ExitCode {
     let mut verbose = false;
-    let mut opt_level = spec_tests::OptLevel::default();
+    let mut options = spec_tests::CompileOptions::default();
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-v" | "--verbose" => verbose = true,
             "--opt-level" => {
-                opt_level = match args.next().as_deref() {
+                options.opt_level = match args.next().as_deref() {
                     Some("none") => spec_tests::OptLevel::None,
                     Some("speed") => spec_tests::OptLevel::Speed,
                     Some("speed_and_size") => spec_tests::OptLevel::SpeedAndSize,
@@ -47,6 +47,7 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            "--count-instructions" => options.count_instructions = true,
             _ => paths.push(PathBuf::from(a)),
         }
     }
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in &files {
         let name = f.file_name().unwrap_or_default().to_string_lossy();
-        match spec_tests::run_file_with(f, opt_level) {
+        match spec_tests::run_file_with(f, &options) {
             Ok(r) => {
                 println!(
                     "{name}: {} passed, {} failed, {} skipped",

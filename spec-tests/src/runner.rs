@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_compiler::{CompileOptions, Compiler, OptLevel};
+use lucet_compiler::{CompileOptions, Compiler};
 use lucet_runtime::{
     Error, InstanceHandle, Limits, Linker, MmapRegion, Module, TrapCode, Val, Vmctx,
 };
@@ -344,11 +344,11 @@ fn check_results(expected: &[WastRet<'_>], got: &[Val]) -> Outcome {
 /// Runs every directive of the script at `path`, compiled with the default
 /// options.
 pub fn run_file(path: &Path) -> Result<FileReport, String> {
-    run_file_with(path, OptLevel::default())
+    run_file_with(path, &CompileOptions::default())
 }
 
-/// Runs every directive of the script at `path`, compiled at `opt_level`.
-pub fn run_file_with(path: &Path, opt_level: OptLevel) -> Result<FileReport, String> {
+/// Runs every directive of the script at `path`, compiled with `options`.
+pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file = path
         .file_name()
@@ -386,11 +386,7 @@ pub fn run_file_with(path: &Path, opt_level: OptLevel) -> Result<FileReport, Str
     let mut runner = Runner {
         text: &text,
         file,
-        compiler: Compiler::new(CompileOptions {
-            opt_level,
-            ..CompileOptions::default()
-        })
-        .map_err(|e| e.to_string())?,
+        compiler: Compiler::new(options.clone()).map_err(|e| e.to_string())?,
         linker: spectest_linker(),
         region,
         instances: Vec::new(),

@@ -1,6 +1,6 @@
-//! One test per script of the WebAssembly testsuite and optimization level
-//! (the default, and Cranelift's mid-end): every directive must pass and
-//! none may be skipped.
+//! One test per script of the WebAssembly testsuite and configuration (the
+//! default, Cranelift's mid-end, instruction counting): every directive must
+//! pass and none may be skipped.
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -26,17 +26,35 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "wast"))
         .collect();
     scripts.sort();
-    let levels = [
-        (spec_tests::OptLevel::None, ""),
-        (spec_tests::OptLevel::Speed, " (opt-level speed)"),
+    let default = spec_tests::CompileOptions::default();
+    let configs = [
+        (default.clone(), ""),
+        (
+            spec_tests::CompileOptions {
+                opt_level: spec_tests::OptLevel::Speed,
+                ..default.clone()
+            },
+            " (opt-level speed)",
+        ),
+        (
+            spec_tests::CompileOptions {
+                count_instructions: true,
+                ..default
+            },
+            " (counting instructions)",
+        ),
     ];
-    let trials = levels
-        .into_iter()
-        .flat_map(|level| scripts.iter().map(move |path| (level, path.clone())))
-        .map(|((opt_level, suffix), path)| {
+    let trials = configs
+        .iter()
+        .flat_map(|config| {
+            scripts
+                .iter()
+                .map(move |path| (config.clone(), path.clone()))
+        })
+        .map(|((options, suffix), path)| {
             let name = format!("{}{suffix}", path.file_name().unwrap().to_string_lossy());
             Trial::test(name, move || {
-                let r = spec_tests::run_file_with(&path, opt_level).map_err(Failed::from)?;
+                let r = spec_tests::run_file_with(&path, &options).map_err(Failed::from)?;
                 if r.failed > 0 || r.skipped > 0 || r.passed == 0 {
                     return Err(format!(
                         "{} passed, {} failed, {} skipped:\n{}",

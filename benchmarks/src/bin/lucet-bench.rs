@@ -44,6 +44,11 @@ enum What {
         /// --no-interrupt-checks`): shows what the checks cost.
         #[arg(long)]
         no_interrupt_checks: bool,
+        /// Compile with instruction counting (as `lucetc
+        /// --count-instructions`), without a fuel limit: shows what
+        /// counting costs.
+        #[arg(long)]
+        count_instructions: bool,
         /// Lucet's optimization level (as `lucetc --opt-level`).
         #[arg(long, value_enum, default_value_t = Opt::None)]
         opt_level: Opt,
@@ -528,10 +533,12 @@ fn run(args: Args) -> Result<()> {
             runs,
             only,
             no_interrupt_checks,
+            count_instructions,
             opt_level,
         } => {
             let options = lucet_compiler::CompileOptions {
                 interruptible: !no_interrupt_checks,
+                count_instructions,
                 opt_level: match opt_level {
                     Opt::None => lucet_compiler::OptLevel::None,
                     Opt::Speed => lucet_compiler::OptLevel::Speed,

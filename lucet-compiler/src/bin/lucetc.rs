@@ -59,6 +59,10 @@ struct Args {
     /// code that kill switches and timeouts cannot stop while it runs.
     #[arg(long)]
     no_interrupt_checks: bool,
+    /// Count executed instructions, so that the runtime can bound a run by
+    /// fuel (`lucet-wasi --fuel N`, `InstanceHandle::set_fuel`).
+    #[arg(long)]
+    count_instructions: bool,
 }
 
 fn read_bindings(path: &Path) -> Result<HashSet<(String, String)>> {
@@ -110,6 +114,7 @@ fn run(args: Args) -> Result<()> {
         guard_size: args.guard_size,
         bindings: args.bindings.as_deref().map(read_bindings).transpose()?,
         interruptible: !args.no_interrupt_checks,
+        count_instructions: args.count_instructions,
     };
     let compiler = Compiler::new(options)?;
     let bytes = match args.emit {

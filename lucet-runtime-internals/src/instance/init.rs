@@ -16,7 +16,7 @@ use lucet_module::{
 };
 
 use super::kill::Target;
-use super::{Instance, InstanceHandle, State, Table, TableRef};
+use super::{Instance, InstanceHandle, State, Table, TableRef, UNLIMITED_FUEL};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
@@ -128,6 +128,7 @@ pub(crate) fn instantiate(
                 kill: region_kill,
                 embed_ctx,
                 resume_val: None,
+                fuel_limited: false,
                 unwind_requested: false,
             },
         );
@@ -249,7 +250,9 @@ impl Instance {
             Some(owner) => unsafe { ptr::addr_of_mut!((*(*owner).header()).memory) },
             None => ptr::null_mut(),
         };
+        self.fuel_limited = false;
         let header = InstanceHeader {
+            fuel: UNLIMITED_FUEL,
             instance: self as *mut Instance as *mut std::ffi::c_void,
             func_imports: self.buf.func_imports.as_ptr(),
             funcrefs: self.buf.funcrefs.as_ptr(),

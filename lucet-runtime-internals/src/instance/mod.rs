@@ -239,7 +239,13 @@ pub struct Instance {
     embed_ctx: EmbedCtx,
     resume_val: Option<Box<dyn Any + Send>>,
     unwind_requested: bool,
+    /// Whether `set_fuel` gave the instance a fuel limit.
+    fuel_limited: bool,
 }
+
+/// The header's fuel word of an instance without a fuel limit: more
+/// instructions than a run can execute before the process ends.
+pub(crate) const UNLIMITED_FUEL: i64 = i64::MIN;
 
 const _: () = assert!(
     std::mem::size_of::<Instance>() + InstanceHeader::SIZE as usize <= 4096,
@@ -471,6 +477,11 @@ impl Instance {
             }
             Some(Exit::Trap(t)) => {
                 inst.state = State::Ready;
+                if t.code == TrapCode::OutOfFuel && ptr::eq(t.module, &*inst.module) {
+                    // The code trapped without storing its count.
+                    // SAFETY: the header is valid for the instance's life.
+                    unsafe { (*inst.header()).fuel = 0 };
+                }
                 let function = match t.func_index {
                     // SAFETY: the trapping module belongs to this instance or
                     // to its link group, which is alive.
@@ -767,6 +778,42 @@ impl InstanceHandle {
     /// none is in progress, from any thread.
     pub fn kill_switch(&self) -> KillSwitch {
         KillSwitch::new(&self.instance().kill)
+    }
+
+    /// Limits the instance's further execution to `fuel` units (about one
+    /// per WebAssembly instruction executed); a run that uses them up traps
+    /// with `TrapCode::OutOfFuel`. Fuel is per instance and carries over
+    /// from run to run; code of a linked instance counts against that
+    /// instance's own fuel. Only for modules compiled to count instructions
+    /// (`lucetc --count-instructions`).
+    pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        let inst = self.instance_mut();
+        if !inst.module.metadata().counts_instructions {
+            return Err(Error::FuelUnsupported(inst.module.name().to_string()));
+        }
+        inst.fuel_limited = true;
+        // SAFETY: the header is valid for the instance's life; `&mut self`
+        // excludes a run, and a yielded run reloads the count when its host
+        // call returns.
+        unsafe { (*inst.header()).fuel = -(fuel.min(i64::MAX as u64) as i64) };
+        Ok(())
+    }
+
+    /// Lifts the fuel limit `set_fuel` set.
+    pub fn remove_fuel_limit(&mut self) {
+        let inst = self.instance_mut();
+        inst.fuel_limited = false;
+        // SAFETY: as in `set_fuel`.
+        unsafe { (*inst.header()).fuel = UNLIMITED_FUEL };
+    }
+
+    /// The fuel left, if the instance has a fuel limit.
+    pub fn fuel(&self) -> Option<u64> {
+        let inst = self.instance();
+        // SAFETY: as in `set_fuel`, reading.
+        let consumed = unsafe { (*inst.header()).fuel };
+        inst.fuel_limited
+            .then(|| consumed.checked_neg().map_or(0, |left| left.max(0) as u64))
     }
 
     /// Whether the instance is suspended in a yield.

@@ -6,6 +6,7 @@ mod common;
 mod data;
 mod dense;
 mod divconst;
+mod fuel;
 mod globals;
 mod host_faults;
 mod imports;

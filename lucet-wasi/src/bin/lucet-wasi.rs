@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use lucet_runtime::{Error, Limits, Linker, MmapRegion, RunResult, TerminationDetails, Val};
+use lucet_runtime::{
+    Error, Limits, Linker, MmapRegion, RunResult, TerminationDetails, TrapCode, Val,
+};
 use lucet_wasi::{LoadError, WasiCtxBuilder};
 
 /// Run a WebAssembly program: a compiled Lucet file, a .wasm binary or .wat
@@ -39,6 +41,11 @@ struct Args {
     /// Stop the program if it runs longer than this (e.g. 100ms, 2s).
     #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
     timeout: Option<std::time::Duration>,
+    /// Stop the program once it has executed about this many WebAssembly
+    /// instructions (.wasm/.wat are compiled to count them; a compiled file
+    /// must come from lucetc --count-instructions).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
     /// Make function imports that nothing provides return zeros.
     #[arg(long)]
     default_unknown_imports: bool,
@@ -100,10 +107,15 @@ fn run(args: Args) -> Result<ExitCode> {
     let mut linker = Linker::new();
     lucet_wasi::add_to_linker(&mut linker);
     linker.default_unknown_imports(args.default_unknown_imports);
-    let module = lucet_wasi::load_module(&args.module, &linker).map_err(|e| match e {
-        LoadError::Read { .. } => anyhow!(e),
-        e => anyhow!("{}: {e}", args.module.display()),
-    })?;
+    let load_options = lucet_wasi::LoadOptions {
+        count_instructions: args.fuel.is_some(),
+    };
+    let module = lucet_wasi::load_module_with(&args.module, &linker, &load_options).map_err(
+        |e| match e {
+            LoadError::Read { .. } => anyhow!(e),
+            e => anyhow!("{}: {e}", args.module.display()),
+        },
+    )?;
 
     let heap_space = module.metadata().memory.as_ref().map_or(8 << 30, |m| {
         (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
@@ -130,6 +142,9 @@ fn run(args: Args) -> Result<ExitCode> {
         .with_embed_ctx(ctx)
         .build();
     let result = instance.and_then(|mut i| {
+        if let Some(fuel) = args.fuel {
+            i.set_fuel(fuel)?;
+        }
         if let Some(limit) = args.timeout {
             let kill = i.kill_switch();
             std::thread::spawn(move || {
@@ -153,6 +168,13 @@ fn run(args: Args) -> Result<ExitCode> {
         Err(Error::Terminated(TerminationDetails::Remote)) if args.timeout.is_some() => {
             let limit = args.timeout.unwrap_or_default();
             bail!("timeout: the program ran longer than {limit:?} and was stopped")
+        }
+        Err(Error::Trap {
+            code: TrapCode::OutOfFuel,
+            ..
+        }) => {
+            let fuel = args.fuel.unwrap_or_default();
+            bail!("out of fuel: the program executed more than {fuel} instructions and was stopped")
         }
         Err(Error::Terminated(details)) => match details.provided::<lucet_wasi::ExitCode>() {
             // Exit statuses are 8 bits, as on every Unix.

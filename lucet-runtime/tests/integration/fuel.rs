@@ -1,0 +1,176 @@
+use std::sync::{Arc, OnceLock};
+
+use lucet_compiler::{CompileOptions, Compiler};
+use lucet_runtime::{Error, InstanceHandle, Linker, Module, TrapCode, Val, Val::*, Vmctx};
+
+use crate::common::*;
+
+/// `fuel.wat`, compiled to count instructions.
+fn module() -> Arc<Module> {
+    static MODULE: OnceLock<Arc<Module>> = OnceLock::new();
+    MODULE
+        .get_or_init(|| {
+            let compiler = Compiler::new(CompileOptions {
+                count_instructions: true,
+                ..CompileOptions::default()
+            })
+            .unwrap();
+            let wat = std::fs::read(wat_path("fuel")).unwrap();
+            let elf = compiler.compile(&wat).unwrap().to_elf().unwrap();
+            let mut linker = Linker::new();
+            linker.func("env", "host", |_: &mut Vmctx, x: i32| x + 1);
+            Module::from_bytes(&elf, "fuel", &linker).unwrap()
+        })
+        .clone()
+}
+
+fn instance() -> InstanceHandle {
+    region().new_instance(module()).unwrap()
+}
+
+fn out_of_fuel(r: &Result<lucet_runtime::RunResult, Error>) -> bool {
+    matches!(
+        r,
+        Err(Error::Trap {
+            code: TrapCode::OutOfFuel,
+            ..
+        })
+    )
+}
+
+/// The fuel a run of `func(args)` uses (it must return).
+fn cost(func: &str, args: &[Val]) -> u64 {
+    let mut inst = instance();
+    inst.set_fuel(u64::MAX / 2).unwrap();
+    inst.run(func, args).unwrap();
+    u64::MAX / 2 - inst.fuel().unwrap()
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    let mut inst = instance();
+    inst.set_fuel(1_000_000).unwrap();
+    let r = inst.run("forever", &[]);
+    assert!(out_of_fuel(&r), "{r:?}");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "trap: out of fuel in \"forever\""
+    );
+    assert_eq!(inst.fuel(), Some(0));
+    // More fuel, and it runs again.
+    inst.set_fuel(1000).unwrap();
+    assert_eq!(i32(&mut inst, "add", &[I32(2), I32(3)]), 5);
+}
+
+#[test]
+fn recursion_without_loops_runs_out_of_fuel() {
+    let mut inst = instance();
+    inst.set_fuel(100_000).unwrap();
+    // fib(60) makes about 2^42 calls.
+    let r = inst.run("fib", &[I64(60)]);
+    assert!(out_of_fuel(&r), "{r:?}");
+}
+
+#[test]
+fn fuel_is_counted_exactly() {
+    // Entry plus three operators.
+    assert_eq!(cost("add", &[I32(1), I32(2)]), 4);
+    // Each path through the branches costs its operators (see fuel.wat).
+    assert_eq!(cost("branches", &[I32(0)]), 7);
+    assert_eq!(cost("branches", &[I32(1)]), 13);
+    assert_eq!(cost("branches", &[I32(2)]), 8);
+    assert_eq!(cost("branches", &[I32(7)]), 4);
+    // The loop costs the same per iteration: 8 operators.
+    let c10 = cost("count", &[I32(10)]);
+    let c20 = cost("count", &[I32(20)]);
+    let c30 = cost("count", &[I32(30)]);
+    assert_eq!(c30 - c20, 80);
+    assert_eq!(c20 - c10, 80);
+}
+
+#[test]
+fn a_budget_of_the_cost_suffices_and_half_of_it_does_not() {
+    for (func, args) in [
+        ("count", vec![I32(25)]),
+        ("fib", vec![I64(10)]),
+        ("host_loop", vec![I32(50)]),
+    ] {
+        let need = cost(func, &args);
+        let mut inst = instance();
+        inst.set_fuel(need).unwrap();
+        inst.run(func, &args).unwrap();
+        assert_eq!(inst.fuel(), Some(0), "{func}{args:?}");
+        inst.set_fuel(need / 2).unwrap();
+        let r = inst.run(func, &args);
+        assert!(
+            out_of_fuel(&r),
+            "{func}{args:?} with {} fuel: {r:?}",
+            need / 2
+        );
+    }
+}
+
+#[test]
+fn straight_line_code_finishes_before_the_next_check() {
+    // Fuel is checked at function entries and loop headers: `add` passes
+    // its entry check with 3 units, overruns by one, and the next run
+    // stops at entry.
+    let mut inst = instance();
+    inst.set_fuel(3).unwrap();
+    assert_eq!(i32(&mut inst, "add", &[I32(1), I32(1)]), 2);
+    assert_eq!(inst.fuel(), Some(0));
+    assert!(out_of_fuel(&inst.run("add", &[I32(1), I32(1)])));
+}
+
+#[test]
+fn fuel_carries_over_from_run_to_run() {
+    let add = cost("add", &[I32(1), I32(1)]);
+    let mut inst = instance();
+    inst.set_fuel(3 * add).unwrap();
+    for _ in 0..3 {
+        assert_eq!(i32(&mut inst, "add", &[I32(1), I32(1)]), 2);
+    }
+    assert_eq!(inst.fuel(), Some(0));
+    assert!(out_of_fuel(&inst.run("add", &[I32(1), I32(1)])));
+}
+
+#[test]
+fn calls_through_the_host_keep_the_count() {
+    let mut inst = instance();
+    inst.set_fuel(1000).unwrap();
+    let r = inst.run("host_loop", &[I32(1_000_000)]);
+    assert!(out_of_fuel(&r), "{r:?}");
+}
+
+#[test]
+fn without_a_limit_nothing_runs_out() {
+    let mut inst = instance();
+    assert_eq!(inst.fuel(), None);
+    assert_eq!(i32(&mut inst, "count", &[I32(1_000_000)]), 1_000_000);
+    // A limit, lifted again.
+    inst.set_fuel(10).unwrap();
+    inst.remove_fuel_limit();
+    assert_eq!(inst.fuel(), None);
+    assert_eq!(i32(&mut inst, "count", &[I32(1_000_000)]), 1_000_000);
+    // Reset puts the instance back as it was instantiated: unlimited.
+    inst.set_fuel(10).unwrap();
+    inst.reset().unwrap();
+    assert_eq!(inst.fuel(), None);
+}
+
+#[test]
+fn other_traps_are_reported_as_before() {
+    let mut inst = instance();
+    inst.set_fuel(1000).unwrap();
+    let r = inst.run("trap", &[]);
+    assert_eq!(r.unwrap_err().trap_code(), Some(TrapCode::Unreachable));
+}
+
+#[test]
+fn modules_without_counting_cannot_take_fuel() {
+    let mut inst = region().new_instance(load("arith")).unwrap();
+    let e = inst.set_fuel(100).unwrap_err();
+    assert!(matches!(e, Error::FuelUnsupported(_)), "{e}");
+    assert!(e.to_string().contains("--count-instructions"), "{e}");
+    assert_eq!(inst.fuel(), None);
+}
