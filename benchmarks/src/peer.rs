@@ -22,6 +22,12 @@ pub fn engine(instances: u32) -> Engine {
 /// An engine with a pool for `instances` live instances whose memories
 /// grow to at most `max_memory` bytes.
 pub fn engine_with_memory(instances: u32, max_memory: usize) -> Engine {
+    engine_with(instances, max_memory, false)
+}
+
+/// `engine_with_memory`, counting fuel if `consume_fuel` (programs then run
+/// without a limit, as Lucet's `--count-instructions` rows do).
+pub fn engine_with(instances: u32, max_memory: usize, consume_fuel: bool) -> Engine {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(instances)
         .total_memories(instances)
@@ -32,6 +38,7 @@ pub fn engine_with_memory(instances: u32, max_memory: usize) -> Engine {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config.memory_init_cow(true);
     config.cranelift_opt_level(OptLevel::Speed);
+    config.consume_fuel(consume_fuel);
     Engine::new(&config).expect("engine")
 }
 
@@ -137,6 +144,10 @@ impl Program {
                 end: None,
             },
         );
+        // `get_fuel` fails unless the engine counts fuel.
+        if store.get_fuel().is_ok() {
+            store.set_fuel(u64::MAX)?;
+        }
         let t = Instant::now();
         let inst = self.pre.instantiate(&mut store)?;
         let instantiate_ns = t.elapsed().as_nanos() as f64;

@@ -275,6 +275,7 @@ impl MmapRegion {
             region: self,
             module,
             embed_ctx: EmbedCtx::default(),
+            fuel: None,
         }
     }
 
@@ -310,9 +311,18 @@ pub struct InstanceBuilder<'a> {
     region: &'a MmapRegion,
     module: Arc<Module>,
     embed_ctx: EmbedCtx,
+    fuel: Option<u64>,
 }
 
 impl InstanceBuilder<'_> {
+    /// Gives the instance `fuel` units from the start: its start function
+    /// counts against them (see `InstanceHandle::set_fuel`). Building fails
+    /// for a module compiled without instruction counting.
+    pub fn with_fuel(mut self, fuel: u64) -> Self {
+        self.fuel = Some(fuel);
+        self
+    }
+
     /// Adds a value to the instance's embedder context.
     pub fn with_embed_ctx<T: std::any::Any + Send>(mut self, value: T) -> Self {
         self.embed_ctx.insert(value);
@@ -327,7 +337,10 @@ impl InstanceBuilder<'_> {
             .upgrade()
             .ok_or(Error::InvalidState("the region is being dropped"))?;
         instance::check_fits(&self.module, &region.limits, &region.layout)?;
+        if self.fuel.is_some() && !self.module.metadata().counts_instructions {
+            return Err(Error::FuelUnsupported(self.module.name().to_string()));
+        }
         let slot = region.take_slot()?;
-        instance::instantiate(region, slot, self.module, self.embed_ctx)
+        instance::instantiate(region, slot, self.module, self.embed_ctx, self.fuel)
     }
 }

@@ -309,7 +309,7 @@ fn execute_rows(
     let (mut lucet_compile_total, mut peer_compile_total) = (0.0f64, 0.0f64);
     #[cfg(feature = "peer-wasmtime")]
     // The same 4 GiB memory limit as Lucet's `Program`.
-    let engine = peer_side::engine_with_memory(4, 4 << 30);
+    let engine = peer_side::engine_with(4, 4 << 30, options.count_instructions);
     for wasm_path in sightglass_programs()? {
         if only.is_some_and(|o| !wasm_path.to_string_lossy().contains(o)) {
             continue;

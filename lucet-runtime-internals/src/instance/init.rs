@@ -16,7 +16,7 @@ use lucet_module::{
 };
 
 use super::kill::Target;
-use super::{Instance, InstanceHandle, State, Table, TableRef, UNLIMITED_FUEL};
+use super::{fuel_word, Instance, InstanceHandle, State, Table, TableRef, UNLIMITED_FUEL};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
@@ -72,6 +72,7 @@ pub(crate) fn instantiate(
     slot: Slot,
     module: Arc<Module>,
     embed_ctx: EmbedCtx,
+    build_fuel: Option<u64>,
 ) -> Result<InstanceHandle, Error> {
     let limits = region.limits();
     let heap_limit = match &module.metadata().memory {
@@ -129,6 +130,7 @@ pub(crate) fn instantiate(
                 embed_ctx,
                 resume_val: None,
                 fuel_limited: false,
+                build_fuel,
                 unwind_requested: false,
             },
         );
@@ -250,9 +252,9 @@ impl Instance {
             Some(owner) => unsafe { ptr::addr_of_mut!((*(*owner).header()).memory) },
             None => ptr::null_mut(),
         };
-        self.fuel_limited = false;
+        self.fuel_limited = self.build_fuel.is_some();
         let header = InstanceHeader {
-            fuel: UNLIMITED_FUEL,
+            fuel: self.build_fuel.map_or(UNLIMITED_FUEL, fuel_word),
             instance: self as *mut Instance as *mut std::ffi::c_void,
             func_imports: self.buf.func_imports.as_ptr(),
             funcrefs: self.buf.funcrefs.as_ptr(),

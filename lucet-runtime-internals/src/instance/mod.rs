@@ -239,13 +239,20 @@ pub struct Instance {
     embed_ctx: EmbedCtx,
     resume_val: Option<Box<dyn Any + Send>>,
     unwind_requested: bool,
-    /// Whether `set_fuel` gave the instance a fuel limit.
+    /// Whether the instance has a fuel limit.
     fuel_limited: bool,
+    /// The fuel the instance was built with (and gets back on reset).
+    build_fuel: Option<u64>,
 }
 
 /// The header's fuel word of an instance without a fuel limit: more
 /// instructions than a run can execute before the process ends.
 pub(crate) const UNLIMITED_FUEL: i64 = i64::MIN;
+
+/// The header's fuel word for `fuel` units left.
+pub(crate) fn fuel_word(fuel: u64) -> i64 {
+    -(fuel.min(i64::MAX as u64) as i64)
+}
 
 const _: () = assert!(
     std::mem::size_of::<Instance>() + InstanceHeader::SIZE as usize <= 4096,
@@ -782,10 +789,12 @@ impl InstanceHandle {
 
     /// Limits the instance's further execution to `fuel` units (about one
     /// per WebAssembly instruction executed); a run that uses them up traps
-    /// with `TrapCode::OutOfFuel`. Fuel is per instance and carries over
-    /// from run to run; code of a linked instance counts against that
-    /// instance's own fuel. Only for modules compiled to count instructions
-    /// (`lucetc --count-instructions`).
+    /// with `TrapCode::OutOfFuel` at its next function entry or loop
+    /// header. Fuel is per instance and carries over from run to run; code
+    /// of a linked instance counts against that instance's own fuel. `reset`
+    /// restores the fuel the instance was built with
+    /// (`InstanceBuilder::with_fuel`), or no limit. Only for modules compiled
+    /// to count instructions (`lucetc --count-instructions`).
     pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
         let inst = self.instance_mut();
         if !inst.module.metadata().counts_instructions {
@@ -795,7 +804,7 @@ impl InstanceHandle {
         // SAFETY: the header is valid for the instance's life; `&mut self`
         // excludes a run, and a yielded run reloads the count when its host
         // call returns.
-        unsafe { (*inst.header()).fuel = -(fuel.min(i64::MAX as u64) as i64) };
+        unsafe { (*inst.header()).fuel = fuel_word(fuel) };
         Ok(())
     }
 
@@ -822,8 +831,8 @@ impl InstanceHandle {
     }
 
     /// Puts the instance back in its freshly instantiated state (memory,
-    /// globals, tables) and runs the start function again. The embedder
-    /// context is kept.
+    /// globals, tables, the fuel it was built with) and runs the start
+    /// function again. The embedder context is kept.
     pub fn reset(&mut self) -> Result<(), Error> {
         if let Some(g) = &self.instance().group {
             g.check_thread()?;

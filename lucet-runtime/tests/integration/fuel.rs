@@ -5,21 +5,25 @@ use lucet_runtime::{Error, InstanceHandle, Linker, Module, TrapCode, Val, Val::*
 
 use crate::common::*;
 
+/// `wat`, compiled to count instructions.
+fn counting(wat: &[u8], linker: &Linker) -> Arc<Module> {
+    let compiler = Compiler::new(CompileOptions {
+        count_instructions: true,
+        ..CompileOptions::default()
+    })
+    .unwrap();
+    let elf = compiler.compile(wat).unwrap().to_elf().unwrap();
+    Module::from_bytes(&elf, "counting", linker).unwrap()
+}
+
 /// `fuel.wat`, compiled to count instructions.
 fn module() -> Arc<Module> {
     static MODULE: OnceLock<Arc<Module>> = OnceLock::new();
     MODULE
         .get_or_init(|| {
-            let compiler = Compiler::new(CompileOptions {
-                count_instructions: true,
-                ..CompileOptions::default()
-            })
-            .unwrap();
-            let wat = std::fs::read(wat_path("fuel")).unwrap();
-            let elf = compiler.compile(&wat).unwrap().to_elf().unwrap();
             let mut linker = Linker::new();
             linker.func("env", "host", |_: &mut Vmctx, x: i32| x + 1);
-            Module::from_bytes(&elf, "fuel", &linker).unwrap()
+            counting(&std::fs::read(wat_path("fuel")).unwrap(), &linker)
         })
         .clone()
 }
@@ -152,7 +156,7 @@ fn without_a_limit_nothing_runs_out() {
     inst.remove_fuel_limit();
     assert_eq!(inst.fuel(), None);
     assert_eq!(i32(&mut inst, "count", &[I32(1_000_000)]), 1_000_000);
-    // Reset puts the instance back as it was instantiated: unlimited.
+    // Reset puts the instance back as it was built: unlimited.
     inst.set_fuel(10).unwrap();
     inst.reset().unwrap();
     assert_eq!(inst.fuel(), None);
@@ -168,9 +172,52 @@ fn other_traps_are_reported_as_before() {
 
 #[test]
 fn modules_without_counting_cannot_take_fuel() {
-    let mut inst = region().new_instance(load("arith")).unwrap();
+    let region = region();
+    let mut inst = region.new_instance(load("arith")).unwrap();
     let e = inst.set_fuel(100).unwrap_err();
     assert!(matches!(e, Error::FuelUnsupported(_)), "{e}");
     assert!(e.to_string().contains("--count-instructions"), "{e}");
     assert_eq!(inst.fuel(), None);
+    drop(inst);
+    let e = region
+        .new_instance_builder(load("arith"))
+        .with_fuel(100)
+        .build()
+        .unwrap_err();
+    assert!(matches!(e, Error::FuelUnsupported(_)), "{e}");
+    // The slot was not lost.
+    region.new_instance(load("arith")).unwrap();
+}
+
+#[test]
+fn fuel_given_at_build_bounds_the_start_function() {
+    let module = counting(
+        br#"(module
+              (global $n (mut i32) (i32.const 0))
+              (func $start (loop $l (global.set $n (i32.add (global.get $n) (i32.const 1)))
+                                    (br_if $l (i32.lt_u (global.get $n) (i32.const 1000)))))
+              (start $start)
+              (func (export "forever") (loop $l (br $l))))"#,
+        &Linker::new(),
+    );
+    let region = region();
+    // Too little for the start function's 1000 iterations.
+    let r = region
+        .new_instance_builder(module.clone())
+        .with_fuel(500)
+        .build();
+    assert_eq!(r.unwrap_err().trap_code(), Some(TrapCode::OutOfFuel));
+    // Enough: the start function's use is taken from it.
+    let mut inst = region
+        .new_instance_builder(module)
+        .with_fuel(100_000)
+        .build()
+        .unwrap();
+    let left = inst.fuel().unwrap();
+    assert!(left < 100_000 - 1000, "{left}");
+    assert!(out_of_fuel(&inst.run("forever", &[])));
+    assert_eq!(inst.fuel(), Some(0));
+    // Reset gives the instance back the fuel it was built with.
+    inst.reset().unwrap();
+    assert_eq!(inst.fuel(), Some(left));
 }
