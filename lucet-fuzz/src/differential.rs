@@ -1,0 +1,506 @@
+//! wasm-smith modules run on Lucet and on the wasmi interpreter.
+//!
+//! Both run under fuel (their costs differ, so a case where either runs out
+//! proves nothing and ends the comparison), and a stack overflow on either
+//! side ends it too (their stack budgets differ). Everything else must
+//! agree: whether instantiation succeeds, then for each exported function
+//! in turn, called with arguments drawn from the input, the results or the
+//! trap, and afterwards every exported global and the memory's contents.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use arbitrary::Unstructured;
+use lucet_compiler::{CompileOptions, Compiler};
+use lucet_module::ExportKind;
+use lucet_runtime::{
+    Error as LucetError, FuncType, InstanceHandle, Limits, Linker, MmapRegion, Module, RefType,
+    TrapCode, Val, ValType,
+};
+
+/// Fuel for each call (and for instantiation) on either side.
+const FUEL: u64 = 100_000;
+/// Largest memory a generated module may declare.
+const MAX_MEMORY_BYTES: u64 = 4 << 20;
+/// Heap reservation of the explicitly bounds-checked configuration.
+const DENSE_RESERVATION: u64 = 64 << 20;
+
+/// How a case ended, when the two agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The input ran out before a module was generated.
+    NotEnoughData,
+    /// wasmi does not take the module (a limit of the oracle).
+    OracleRejects,
+    /// Both failed to instantiate.
+    BothFailedToInstantiate,
+    /// The start function ran out of fuel or stack on either side.
+    StartExhausted,
+    /// Every exported function was called on both: `calls` agreed, and
+    /// `exhausted` ran out of fuel or stack on either side (after each of
+    /// those, both sides start afresh).
+    Compared {
+        /// Calls whose outcomes and effects agreed.
+        calls: usize,
+        /// Calls that proved nothing.
+        exhausted: usize,
+    },
+}
+
+/// Lucet and the oracle disagree.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}\nmodule (wasm, hex): {wasm_hex}")]
+pub struct Mismatch {
+    what: String,
+    wasm_hex: String,
+}
+
+/// A call's outcome, in terms both engines share.
+#[derive(Debug, Clone, PartialEq)]
+enum Outcome {
+    Returned(Vec<Value>),
+    Trapped(Trap),
+    /// Fuel or stack ran out: no comparison possible.
+    Exhausted,
+}
+
+/// Trap kinds of the specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trap {
+    Unreachable,
+    MemoryOutOfBounds,
+    TableOutOfBounds,
+    IndirectCallToNull,
+    BadSignature,
+    IntegerOverflow,
+    IntegerDivisionByZero,
+    BadConversionToInteger,
+    Other,
+}
+
+/// A value, bit-exact (references compare by nullness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Value {
+    I32(i32),
+    I64(i64),
+    F32(u32),
+    F64(u64),
+    V128(u128),
+    Ref { null: bool },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// wasm-smith settings for what both Lucet and wasmi implement:
+/// WebAssembly 2.0, SIMD included. No imports, at most one memory, with a
+/// declared maximum of at most 4 MiB, and tables with declared maximums.
+pub fn supported_config() -> wasm_smith::Config {
+    wasm_smith::Config {
+        max_imports: 0,
+        min_types: 1,
+        min_funcs: 1,
+        max_funcs: 20,
+        max_globals: 50,
+        max_table_elements: 10_000,
+        table_max_size_required: true,
+        max_memories: 1,
+        max_memory32_bytes: MAX_MEMORY_BYTES,
+        memory_max_size_required: true,
+        max_data_segments: 20,
+        max_element_segments: 20,
+        max_elements: 100,
+        relaxed_simd_enabled: false,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        exceptions_enabled: false,
+        gc_enabled: false,
+        tail_call_enabled: false,
+        memory64_enabled: false,
+        custom_page_sizes_enabled: false,
+        wide_arithmetic_enabled: false,
+        custom_descriptors_enabled: false,
+        extended_const_enabled: false,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// `supported_config`, with sizes and options drawn from `u`; every item
+/// is exported so that the comparison sees it, and NaNs are canonicalized
+/// (their bits are not deterministic across engines).
+fn smith_config(u: &mut Unstructured) -> arbitrary::Result<wasm_smith::Config> {
+    Ok(wasm_smith::Config {
+        max_instructions: u.int_in_range(10..=300)?,
+        max_tables: u.int_in_range(0..=4)?,
+        allow_start_export: u.arbitrary()?,
+        simd_enabled: u.arbitrary()?,
+        export_everything: true,
+        canonicalize_nans: true,
+        ..supported_config()
+    })
+}
+
+fn compiler(dense: bool) -> &'static Compiler {
+    static GUARDED: OnceLock<Compiler> = OnceLock::new();
+    static DENSE: OnceLock<Compiler> = OnceLock::new();
+    let options = |dense: bool| CompileOptions {
+        count_instructions: true,
+        reserved_size: if dense {
+            DENSE_RESERVATION
+        } else {
+            lucet_compiler::DEFAULT_RESERVED_SIZE
+        },
+        guard_size: if dense {
+            64 << 10
+        } else {
+            lucet_compiler::DEFAULT_GUARD_SIZE
+        },
+        ..CompileOptions::default()
+    };
+    let cell = if dense { &DENSE } else { &GUARDED };
+    cell.get_or_init(|| Compiler::new(options(dense)).expect("valid options"))
+}
+
+/// Generates a module from `data` and runs it on both engines.
+pub fn check(data: &[u8]) -> Result<Verdict, Mismatch> {
+    let mut u = Unstructured::new(data);
+    let Ok(dense) = u.arbitrary::<bool>() else {
+        return Ok(Verdict::NotEnoughData);
+    };
+    let Ok(config) = smith_config(&mut u) else {
+        return Ok(Verdict::NotEnoughData);
+    };
+    let Ok(module) = wasm_smith::Module::new(config, &mut u) else {
+        return Ok(Verdict::NotEnoughData);
+    };
+    let wasm = module.to_bytes();
+    Case { wasm: &wasm, dense }.run(&mut u)
+}
+
+struct Case<'a> {
+    wasm: &'a [u8],
+    dense: bool,
+}
+
+impl Case<'_> {
+    fn mismatch(&self, what: impl Into<String>) -> Mismatch {
+        let wasm_hex = self.wasm.iter().map(|b| format!("{b:02x}")).collect();
+        Mismatch {
+            what: format!(
+                "{} ({} heap)",
+                what.into(),
+                if self.dense {
+                    "bounds-checked"
+                } else {
+                    "guarded"
+                }
+            ),
+            wasm_hex,
+        }
+    }
+
+    fn run(&self, u: &mut Unstructured) -> Result<Verdict, Mismatch> {
+        let mut oracle = match Oracle::new(self.wasm) {
+            Ok(o) => o,
+            Err(_) => return Ok(Verdict::OracleRejects),
+        };
+        let elf = compiler(self.dense)
+            .compile(self.wasm)
+            .and_then(|c| c.to_elf())
+            .map_err(|e| self.mismatch(format!("lucetc rejects a valid module: {e}")))?;
+        let module = Module::from_bytes(&elf, "fuzz", &Linker::new())
+            .map_err(|e| self.mismatch(format!("the runtime rejects the compiled module: {e}")))?;
+        let limits = Limits {
+            heap_memory_size: DENSE_RESERVATION,
+            stack_size: 256 << 10,
+            ..Limits::default()
+        };
+        let region = MmapRegion::create(1, &limits)
+            .map_err(|e| self.mismatch(format!("cannot create a region: {e}")))?;
+
+        let mut lucet = match self.instantiate(&region, &module, &mut oracle)? {
+            Ok(l) => l,
+            Err(verdict) => return Ok(verdict),
+        };
+        let exports: Vec<(String, FuncType)> = module
+            .metadata()
+            .exports
+            .iter()
+            .filter_map(|e| match e.kind {
+                ExportKind::Func(i) => {
+                    Some((e.name.clone(), module.metadata().func_type(i)?.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let (mut calls, mut exhausted) = (0, 0);
+        for (name, ty) in &exports {
+            let args: Vec<Val> = ty.params.iter().map(|t| arbitrary_val(u, *t)).collect();
+            lucet
+                .set_fuel(FUEL)
+                .map_err(|e| self.mismatch(format!("set_fuel: {e}")))?;
+            let l = lucet_outcome(
+                lucet.run(name, &args).and_then(|r| r.returned()),
+                &ty.results,
+            );
+            let o = oracle.call(name, &args);
+            if l == Outcome::Exhausted || o == Outcome::Exhausted {
+                // The two stopped at different points: start both afresh
+                // for the next call.
+                exhausted += 1;
+                drop(lucet);
+                lucet = match self.instantiate(&region, &module, &mut oracle)? {
+                    Ok(l) => l,
+                    Err(_) => return Ok(Verdict::Compared { calls, exhausted }),
+                };
+                continue;
+            }
+            if l != o {
+                return Err(self.mismatch(format!("{name}({args:?}): Lucet {l}, wasmi {o}")));
+            }
+            calls += 1;
+            self.compare_state(&lucet, &oracle, &format!("after {name}({args:?})"))?;
+        }
+        Ok(Verdict::Compared { calls, exhausted })
+    }
+
+    /// Instantiates the module on both sides: Lucet's instance, or how the
+    /// case ends if either fails.
+    fn instantiate(
+        &self,
+        region: &std::sync::Arc<MmapRegion>,
+        module: &std::sync::Arc<Module>,
+        oracle: &mut Oracle,
+    ) -> Result<Result<InstanceHandle, Verdict>, Mismatch> {
+        let lucet = region
+            .new_instance_builder(module.clone())
+            .with_fuel(FUEL)
+            .build();
+        let oracle_instance = oracle.instantiate();
+        match (lucet, oracle_instance) {
+            (Ok(l), Ok(())) => {
+                self.compare_state(&l, oracle, "after instantiation")?;
+                Ok(Ok(l))
+            }
+            (l, o) => {
+                let l = l.err().map(|e| (e.to_string(), lucet_outcome(Err(e), &[])));
+                let o = o.err();
+                let exhausted = Some(&Outcome::Exhausted);
+                if l.as_ref().map(|(_, l)| l) == exhausted || o.as_ref() == exhausted {
+                    return Ok(Err(Verdict::StartExhausted));
+                }
+                match (l, o) {
+                    (Some((message, _)), None) => {
+                        Err(self.mismatch(format!("instantiation fails on Lucet only: {message}")))
+                    }
+                    (None, Some(o)) => {
+                        Err(self.mismatch(format!("instantiation fails on wasmi only: {o}")))
+                    }
+                    _ => Ok(Err(Verdict::BothFailedToInstantiate)),
+                }
+            }
+        }
+    }
+
+    /// Exported globals and the memory must be the same on both.
+    fn compare_state(
+        &self,
+        lucet: &InstanceHandle,
+        oracle: &Oracle,
+        when: &str,
+    ) -> Result<(), Mismatch> {
+        let data = lucet.module().metadata();
+        for e in &data.exports {
+            if let ExportKind::Global(_) = e.kind {
+                let l = lucet
+                    .get_global(&e.name)
+                    .map(|v| value(&v))
+                    .map_err(|err| self.mismatch(format!("global {}: {err}", e.name)))?;
+                let o = oracle.global(&e.name);
+                if Some(l) != o {
+                    return Err(self.mismatch(format!(
+                        "{when}: global {} is {l:?} on Lucet, {o:?} on wasmi",
+                        e.name
+                    )));
+                }
+            }
+        }
+        let (l, o) = (lucet.heap(), oracle.memory());
+        if l.len() != o.len() {
+            return Err(self.mismatch(format!(
+                "{when}: memory is {} bytes on Lucet, {} on wasmi",
+                l.len(),
+                o.len()
+            )));
+        }
+        if let Some(i) = l.iter().zip(o).position(|(a, b)| a != b) {
+            return Err(self.mismatch(format!(
+                "{when}: memory differs at {i:#x}: {:#04x} on Lucet, {:#04x} on wasmi",
+                l[i], o[i]
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn arbitrary_val(u: &mut Unstructured, ty: ValType) -> Val {
+    // An exhausted input gives zeros, which are fine arguments too.
+    match ty {
+        ValType::I32 => Val::I32(u.arbitrary().unwrap_or_default()),
+        ValType::I64 => Val::I64(u.arbitrary().unwrap_or_default()),
+        ValType::F32 => Val::F32(f32::from_bits(u.arbitrary().unwrap_or_default())),
+        ValType::F64 => Val::F64(f64::from_bits(u.arbitrary().unwrap_or_default())),
+        ValType::V128 => Val::V128(u.arbitrary().unwrap_or_default()),
+        ValType::Ref(RefType::Func) => Val::FuncRef(0),
+        ValType::Ref(RefType::Extern) => Val::ExternRef(0),
+    }
+}
+
+fn value(v: &Val) -> Value {
+    match *v {
+        Val::I32(x) => Value::I32(x),
+        Val::I64(x) => Value::I64(x),
+        Val::F32(x) => Value::F32(x.to_bits()),
+        Val::F64(x) => Value::F64(x.to_bits()),
+        Val::V128(x) => Value::V128(x),
+        Val::FuncRef(r) | Val::ExternRef(r) => Value::Ref { null: r == 0 },
+    }
+}
+
+fn lucet_outcome(r: Result<Vec<Val>, LucetError>, results: &[ValType]) -> Outcome {
+    match r {
+        Ok(vals) => {
+            debug_assert_eq!(vals.len(), results.len());
+            Outcome::Returned(vals.iter().map(value).collect())
+        }
+        Err(LucetError::Trap { code, .. }) => match code {
+            TrapCode::OutOfFuel | TrapCode::StackOverflow => Outcome::Exhausted,
+            TrapCode::Unreachable => Outcome::Trapped(Trap::Unreachable),
+            TrapCode::HeapOutOfBounds => Outcome::Trapped(Trap::MemoryOutOfBounds),
+            TrapCode::TableOutOfBounds => Outcome::Trapped(Trap::TableOutOfBounds),
+            TrapCode::IndirectCallToNull => Outcome::Trapped(Trap::IndirectCallToNull),
+            TrapCode::BadSignature => Outcome::Trapped(Trap::BadSignature),
+            TrapCode::IntegerOverflow => Outcome::Trapped(Trap::IntegerOverflow),
+            TrapCode::IntegerDivisionByZero => Outcome::Trapped(Trap::IntegerDivisionByZero),
+            TrapCode::BadConversionToInteger => Outcome::Trapped(Trap::BadConversionToInteger),
+            _ => Outcome::Trapped(Trap::Other),
+        },
+        Err(_) => Outcome::Trapped(Trap::Other),
+    }
+}
+
+/// The wasmi side.
+struct Oracle {
+    store: wasmi::Store<()>,
+    module: wasmi::Module,
+    instance: Option<wasmi::Instance>,
+}
+
+impl Oracle {
+    fn new(wasm: &[u8]) -> Result<Oracle, wasmi::Error> {
+        let mut config = wasmi::Config::default();
+        config.consume_fuel(true);
+        let engine = wasmi::Engine::new(&config);
+        let module = wasmi::Module::new(&engine, wasm)?;
+        Ok(Oracle {
+            store: wasmi::Store::new(&engine, ()),
+            module,
+            instance: None,
+        })
+    }
+
+    fn instantiate(&mut self) -> Result<(), Outcome> {
+        self.store
+            .set_fuel(FUEL)
+            .map_err(|_| Outcome::Trapped(Trap::Other))?;
+        let linker = wasmi::Linker::<()>::new(self.store.engine());
+        match linker.instantiate_and_start(&mut self.store, &self.module) {
+            Ok(i) => {
+                self.instance = Some(i);
+                Ok(())
+            }
+            Err(e) => Err(oracle_error(&e)),
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[Val]) -> Outcome {
+        let Some(instance) = self.instance else {
+            return Outcome::Trapped(Trap::Other);
+        };
+        let Some(func) = instance.get_func(&self.store, name) else {
+            return Outcome::Trapped(Trap::Other);
+        };
+        let ty = func.ty(&self.store);
+        let inputs: Vec<wasmi::Val> = args.iter().map(oracle_val).collect();
+        let mut outputs: Vec<wasmi::Val> = ty
+            .results()
+            .iter()
+            .map(|t| wasmi::Val::default_for_ty(*t))
+            .collect();
+        if self.store.set_fuel(FUEL).is_err() {
+            return Outcome::Trapped(Trap::Other);
+        }
+        match func.call(&mut self.store, &inputs, &mut outputs) {
+            Ok(()) => Outcome::Returned(outputs.iter().map(oracle_value).collect()),
+            Err(e) => oracle_error(&e),
+        }
+    }
+
+    fn global(&self, name: &str) -> Option<Value> {
+        let g = self.instance?.get_global(&self.store, name)?;
+        Some(oracle_value(&g.get(&self.store)))
+    }
+
+    fn memory(&self) -> &[u8] {
+        let memory = self
+            .instance
+            .and_then(|i| i.exports(&self.store).find_map(|e| e.into_memory()));
+        match memory {
+            Some(m) => m.data(&self.store),
+            None => &[],
+        }
+    }
+}
+
+fn oracle_error(e: &wasmi::Error) -> Outcome {
+    use wasmi::TrapCode as W;
+    match e.as_trap_code() {
+        Some(W::OutOfFuel | W::StackOverflow) => Outcome::Exhausted,
+        Some(W::UnreachableCodeReached) => Outcome::Trapped(Trap::Unreachable),
+        Some(W::MemoryOutOfBounds) => Outcome::Trapped(Trap::MemoryOutOfBounds),
+        Some(W::TableOutOfBounds) => Outcome::Trapped(Trap::TableOutOfBounds),
+        Some(W::IndirectCallToNull) => Outcome::Trapped(Trap::IndirectCallToNull),
+        Some(W::BadSignature) => Outcome::Trapped(Trap::BadSignature),
+        Some(W::IntegerOverflow) => Outcome::Trapped(Trap::IntegerOverflow),
+        Some(W::IntegerDivisionByZero) => Outcome::Trapped(Trap::IntegerDivisionByZero),
+        Some(W::BadConversionToInteger) => Outcome::Trapped(Trap::BadConversionToInteger),
+        _ => Outcome::Trapped(Trap::Other),
+    }
+}
+
+fn oracle_val(v: &Val) -> wasmi::Val {
+    match *v {
+        Val::I32(x) => wasmi::Val::I32(x),
+        Val::I64(x) => wasmi::Val::I64(x),
+        Val::F32(x) => wasmi::Val::F32(wasmi::F32::from_bits(x.to_bits())),
+        Val::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x.to_bits())),
+        Val::V128(x) => wasmi::Val::V128(wasmi::V128::from(x)),
+        Val::FuncRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::FuncRef),
+        Val::ExternRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::ExternRef),
+    }
+}
+
+fn oracle_value(v: &wasmi::Val) -> Value {
+    match v {
+        wasmi::Val::I32(x) => Value::I32(*x),
+        wasmi::Val::I64(x) => Value::I64(*x),
+        wasmi::Val::F32(x) => Value::F32(x.to_bits()),
+        wasmi::Val::F64(x) => Value::F64(x.to_bits()),
+        wasmi::Val::V128(x) => Value::V128(x.as_u128()),
+        wasmi::Val::FuncRef(r) => Value::Ref { null: r.is_null() },
+        wasmi::Val::ExternRef(r) => Value::Ref { null: r.is_null() },
+    }
+}
