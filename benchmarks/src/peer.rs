@@ -262,3 +262,39 @@ impl SuspendedInstances {
         Ok(())
     }
 }
+
+/// Time from asking to stop an infinite loop (from another thread) to the
+/// call's return, in nanoseconds, `trials` times: Wasmtime's epoch
+/// interruption (the engine's epoch is incremented past the store's
+/// deadline).
+pub fn interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    let engine = Engine::new(&config)?;
+    let module = Module::new(&engine, crate::workloads::SPIN)?;
+    let linker: Linker<()> = Linker::new(&engine);
+    let pre = linker.instantiate_pre(&module)?;
+    let mut out = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let mut store = Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let inst = pre.instantiate(&mut store)?;
+        let run = inst.get_typed_func::<(), ()>(&mut store, "run")?;
+        let killer_engine = engine.clone();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_micros(500));
+            let asked = Instant::now();
+            killer_engine.increment_epoch();
+            asked
+        });
+        let r = run.call(&mut store, ());
+        let stopped = Instant::now();
+        let asked = killer.join().expect("killer thread");
+        if r.is_ok() {
+            return Err(Error::msg("the infinite loop returned"));
+        }
+        out.push(stopped.duration_since(asked).as_nanos() as f64);
+    }
+    Ok(out)
+}

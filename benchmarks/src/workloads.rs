@@ -3,6 +3,9 @@
 /// No memory, no imports, one trivial export.
 pub const EMPTY: &str = r#"(module (func (export "run")))"#;
 
+/// An infinite loop without calls, for interruption.
+pub const SPIN: &str = r#"(module (func (export "run") (loop $l (br $l))))"#;
+
 /// Factorial, recursive (the README's example).
 pub const FAC: &str = include_str!("../../examples/fac.wat");
 

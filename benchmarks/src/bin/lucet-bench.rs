@@ -56,6 +56,13 @@ enum What {
     /// Heap reset: zeroing dirty pages with memset (they stay resident)
     /// against giving them back with madvise, by dirty size; Lucet only.
     Reset,
+    /// Stopping an infinite loop from another thread: time from the request
+    /// (kill switch; Wasmtime: epoch increment) to the run's return.
+    Interrupt {
+        /// Stops measured per side.
+        #[arg(long, default_value_t = 200)]
+        trials: usize,
+    },
     /// Live instances that have run and yielded: RSS per instance.
     Density {
         /// How many live instances.
@@ -526,6 +533,52 @@ fn density_rows(instances: usize) -> Result<Vec<Row>> {
     }])
 }
 
+/// Time from a kill switch's `terminate` to the killed run's return, in
+/// nanoseconds, `trials` times.
+fn lucet_interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
+    let region = lucet::region(1);
+    let module = lucet::load(workloads::SPIN);
+    let mut out = Vec::with_capacity(trials);
+    for _ in 0..trials {
+        let mut inst = region.new_instance(module.clone())?;
+        let kill = inst.kill_switch();
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_micros(500));
+            let asked = std::time::Instant::now();
+            let r = kill.terminate();
+            (asked, r)
+        });
+        let r = inst.run("run", &[]);
+        let stopped = std::time::Instant::now();
+        let (asked, killed) = killer.join().expect("killer thread");
+        if !matches!(
+            r,
+            Err(lucet_runtime::Error::Terminated(
+                lucet_runtime::TerminationDetails::Remote
+            ))
+        ) || killed.is_err()
+        {
+            bail!("the infinite loop was not stopped: {r:?}, {killed:?}");
+        }
+        out.push(stopped.duration_since(asked).as_nanos() as f64);
+    }
+    Ok(out)
+}
+
+fn interrupt_rows(trials: usize) -> Result<Vec<Row>> {
+    let lucet = Stats::of(lucet_interrupt_latencies(trials)?);
+    #[cfg(feature = "peer-wasmtime")]
+    let peer = Some(Stats::of(
+        peer_side::interrupt_latencies(trials).map_err(|e| anyhow::anyhow!("{e:?}"))?,
+    ));
+    #[cfg(not(feature = "peer-wasmtime"))]
+    let peer = None;
+    Ok(vec![row(
+        "interrupt/infinite loop stopped from another thread (request to return)",
+        (lucet, peer),
+    )])
+}
+
 fn run(args: Args) -> Result<()> {
     let rows = match args.what {
         What::Instantiate => instantiate_rows(args.samples),
@@ -550,6 +603,7 @@ fn run(args: Args) -> Result<()> {
         }
         What::Density { instances } => density_rows(instances)?,
         What::Reset => reset_rows(args.samples),
+        What::Interrupt { trials } => interrupt_rows(trials)?,
     };
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("(built without the peer-wasmtime feature: Lucet only)");
