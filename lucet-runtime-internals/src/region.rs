@@ -276,6 +276,7 @@ impl MmapRegion {
             module,
             embed_ctx: EmbedCtx::default(),
             fuel: None,
+            defer_start: false,
         }
     }
 
@@ -312,6 +313,7 @@ pub struct InstanceBuilder<'a> {
     module: Arc<Module>,
     embed_ctx: EmbedCtx,
     fuel: Option<u64>,
+    defer_start: bool,
 }
 
 impl InstanceBuilder<'_> {
@@ -329,7 +331,16 @@ impl InstanceBuilder<'_> {
         self
     }
 
-    /// Creates the instance and runs the module's start function.
+    /// Leaves the module's start function for `InstanceHandle::run_start`,
+    /// so that the instance's kill switch exists before any guest code
+    /// runs (a start function that never ends can then be stopped).
+    pub fn defer_start(mut self) -> Self {
+        self.defer_start = true;
+        self
+    }
+
+    /// Creates the instance and runs the module's start function (unless
+    /// deferred).
     pub fn build(self) -> Result<InstanceHandle, Error> {
         let region = self
             .region
@@ -341,6 +352,13 @@ impl InstanceBuilder<'_> {
             return Err(Error::FuelUnsupported(self.module.name().to_string()));
         }
         let slot = region.take_slot()?;
-        instance::instantiate(region, slot, self.module, self.embed_ctx, self.fuel)
+        instance::instantiate(
+            region,
+            slot,
+            self.module,
+            self.embed_ctx,
+            self.fuel,
+            self.defer_start,
+        )
     }
 }

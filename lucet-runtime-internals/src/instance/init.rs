@@ -16,7 +16,9 @@ use lucet_module::{
 };
 
 use super::kill::Target;
-use super::{fuel_word, Instance, InstanceHandle, State, Table, TableRef, UNLIMITED_FUEL};
+use super::{
+    fuel_word, Instance, InstanceHandle, StartState, State, Table, TableRef, UNLIMITED_FUEL,
+};
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
@@ -73,6 +75,7 @@ pub(crate) fn instantiate(
     module: Arc<Module>,
     embed_ctx: EmbedCtx,
     build_fuel: Option<u64>,
+    defer_start: bool,
 ) -> Result<InstanceHandle, Error> {
     let limits = region.limits();
     let heap_limit = match &module.metadata().memory {
@@ -131,6 +134,7 @@ pub(crate) fn instantiate(
                 resume_val: None,
                 fuel_limited: false,
                 build_fuel,
+                start: StartState::Done,
                 unwind_requested: false,
             },
         );
@@ -146,16 +150,16 @@ pub(crate) fn instantiate(
         inst: unsafe { ptr::NonNull::new_unchecked(inst) },
     };
     // SAFETY: the handle owns the instance exclusively.
-    unsafe { initialize(inst)? };
+    unsafe { initialize(inst, !defer_start)? };
     Ok(handle)
 }
 
 /// Sets up memory, globals, tables and the header, then runs the start
-/// function.
+/// function (or, unless `run_start`, leaves it for `InstanceHandle::run_start`).
 ///
 /// # Safety
 /// `inst` must be live, not running, with its heap decommitted.
-pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
+pub(crate) unsafe fn initialize(inst: *mut Instance, run_start: bool) -> Result<(), Error> {
     // SAFETY: exclusive access until the start function runs, which goes
     // through `run_func` with no reference held.
     let start = unsafe {
@@ -179,11 +183,20 @@ pub(crate) unsafe fn initialize(inst: *mut Instance) -> Result<(), Error> {
         this.setup_tables()?;
         this.apply_data_segments()?;
         this.state = State::Ready;
-        this.module.metadata().start
+        this.start = if run_start {
+            StartState::Done
+        } else {
+            StartState::Pending
+        };
+        this.module.metadata().start.filter(|_| run_start)
     };
     if let Some(start) = start {
         // SAFETY: as above.
-        unsafe { Instance::run_func(inst, start, &[])? };
+        if let Err(e) = unsafe { Instance::run_func(inst, start, &[]) } {
+            // SAFETY: the run is over; exclusive access again.
+            unsafe { (*inst).start = StartState::Failed };
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -243,6 +243,19 @@ pub struct Instance {
     fuel_limited: bool,
     /// The fuel the instance was built with (and gets back on reset).
     build_fuel: Option<u64>,
+    /// Whether the start function has run.
+    start: StartState,
+}
+
+/// Where an instance is with its start function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartState {
+    /// It ran (or the module has none).
+    Done,
+    /// Instantiation deferred it to `run_start`.
+    Pending,
+    /// `run_start` ran it and it failed: instantiation failed.
+    Failed,
 }
 
 /// The header's fuel word of an instance without a fuel limit: more
@@ -738,8 +751,47 @@ impl InstanceHandle {
         unsafe { self.inst.as_mut() }
     }
 
+    /// Runs the start function of an instance built with
+    /// `InstanceBuilder::defer_start`, so that the embedder can hold its
+    /// kill switch (or set its fuel) first. Until it has run, `run` fails;
+    /// if it fails, instantiation has failed and only `reset` (which runs it
+    /// again) or dropping the instance are left.
+    pub fn run_start(&mut self) -> Result<(), Error> {
+        match self.instance().start {
+            StartState::Pending => {}
+            StartState::Done | StartState::Failed => {
+                return Err(Error::InvalidState("the start function has already run"))
+            }
+        }
+        let start = self.instance().module.metadata().start;
+        let Some(start) = start else {
+            self.instance_mut().start = StartState::Done;
+            return Ok(());
+        };
+        // SAFETY: exclusive access to the live instance.
+        let r = unsafe { Instance::run_func(self.inst.as_ptr(), start, &[]) };
+        self.instance_mut().start = match r {
+            Ok(_) => StartState::Done,
+            Err(_) => StartState::Failed,
+        };
+        r.map(|_| ())
+    }
+
     /// Runs the exported function `name` with `args`.
     pub fn run(&mut self, name: &str, args: &[Val]) -> Result<RunResult, Error> {
+        match self.instance().start {
+            StartState::Done => {}
+            StartState::Pending => {
+                return Err(Error::InvalidState(
+                    "the start function has not run: call run_start first",
+                ))
+            }
+            StartState::Failed => {
+                return Err(Error::InvalidState(
+                    "the start function failed: reset or drop the instance",
+                ))
+            }
+        }
         let index = match self.instance().module.metadata().export(name) {
             Some(e) => match e.kind {
                 ExportKind::Func(i) => i,
@@ -841,7 +893,7 @@ impl InstanceHandle {
         unsafe {
             Instance::unwind_if_yielded(self.inst.as_ptr());
             self.instance_mut().teardown()?;
-            init::initialize(self.inst.as_ptr())
+            init::initialize(self.inst.as_ptr(), true)
         }
     }
 

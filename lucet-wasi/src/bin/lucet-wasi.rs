@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use lucet_runtime::{
-    Error, Limits, Linker, MmapRegion, RunResult, TerminationDetails, TrapCode, Val,
+    Error, KillSwitch, Limits, Linker, MmapRegion, RunResult, TerminationDetails, TrapCode, Val,
 };
 use lucet_wasi::{LoadError, WasiCtxBuilder};
 
@@ -40,7 +42,7 @@ struct Args {
     stack_size: u64,
     /// Stop the program if it runs longer than this (e.g. 100ms, 2s).
     #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
-    timeout: Option<std::time::Duration>,
+    timeout: Option<Duration>,
     /// Stop the program once it has executed about this many WebAssembly
     /// instructions (.wasm/.wat are compiled to count them; a compiled file
     /// must come from lucetc --count-instructions).
@@ -54,6 +56,45 @@ struct Args {
     /// Arguments for the program (or, with --invoke, for the function).
     #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
     args: Vec<String>,
+}
+
+/// A deadline for the program's runs, enforced from a timer thread through
+/// the kill switch of whichever run is current.
+struct Timeout {
+    state: Arc<Mutex<TimeoutState>>,
+}
+
+#[derive(Default)]
+struct TimeoutState {
+    switch: Option<KillSwitch>,
+    expired: bool,
+}
+
+impl Timeout {
+    fn start(limit: Duration) -> Timeout {
+        let state = Arc::new(Mutex::new(TimeoutState::default()));
+        let timer = state.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            let mut s = timer.lock().unwrap_or_else(|p| p.into_inner());
+            s.expired = true;
+            if let Some(switch) = s.switch.take() {
+                // Fails harmlessly if the run has ended.
+                let _ = switch.terminate();
+            }
+        });
+        Timeout { state }
+    }
+
+    /// Makes `switch` the one the deadline fires (at once if it has passed).
+    fn arm(&self, switch: KillSwitch) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.expired {
+            let _ = switch.terminate();
+        } else {
+            s.switch = Some(switch);
+        }
+    }
 }
 
 fn page_align(size: u64) -> u64 {
@@ -137,21 +178,25 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     let ctx = wasi_ctx(&args)?;
     let region = MmapRegion::create(1, &limits)?;
-    let instance = region
+    // The start function is deferred so that the timeout and the fuel
+    // cover it too.
+    let mut builder = region
         .new_instance_builder(module.clone())
         .with_embed_ctx(ctx)
-        .build();
-    let result = instance.and_then(|mut i| {
-        if let Some(fuel) = args.fuel {
-            i.set_fuel(fuel)?;
+        .defer_start();
+    if let Some(fuel) = args.fuel {
+        builder = builder.with_fuel(fuel);
+    }
+    let timeout = args.timeout.map(Timeout::start);
+    let result = builder.build().and_then(|mut i| {
+        // A kill switch covers one run: the start function's, then the
+        // program's.
+        if let Some(t) = &timeout {
+            t.arm(i.kill_switch());
         }
-        if let Some(limit) = args.timeout {
-            let kill = i.kill_switch();
-            std::thread::spawn(move || {
-                std::thread::sleep(limit);
-                // Fails harmlessly if the run has ended.
-                let _ = kill.terminate();
-            });
+        i.run_start()?;
+        if let Some(t) = &timeout {
+            t.arm(i.kill_switch());
         }
         i.run(&name, &params)
     });

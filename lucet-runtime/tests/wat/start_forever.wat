@@ -1,0 +1,6 @@
+;; A start function that never ends.
+(module
+  (func $start (loop $l (br $l)))
+  (start $start)
+  (func (export "run"))
+)
