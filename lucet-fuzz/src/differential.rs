@@ -65,7 +65,7 @@ enum Outcome {
 }
 
 /// Trap kinds of the specification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Trap {
     Unreachable,
     MemoryOutOfBounds,
@@ -75,7 +75,10 @@ enum Trap {
     IntegerOverflow,
     IntegerDivisionByZero,
     BadConversionToInteger,
-    Other,
+    /// A Lucet error outside the specification's traps (never agrees).
+    Lucet(String),
+    /// A wasmi error outside the specification's traps (never agrees).
+    Wasmi(String),
 }
 
 /// A value, bit-exact (references compare by nullness).
@@ -386,9 +389,9 @@ fn lucet_outcome(r: Result<Vec<Val>, LucetError>, results: &[ValType]) -> Outcom
             TrapCode::IntegerOverflow => Outcome::Trapped(Trap::IntegerOverflow),
             TrapCode::IntegerDivisionByZero => Outcome::Trapped(Trap::IntegerDivisionByZero),
             TrapCode::BadConversionToInteger => Outcome::Trapped(Trap::BadConversionToInteger),
-            _ => Outcome::Trapped(Trap::Other),
+            other => Outcome::Trapped(Trap::Lucet(other.to_string())),
         },
-        Err(_) => Outcome::Trapped(Trap::Other),
+        Err(e) => Outcome::Trapped(Trap::Lucet(e.to_string())),
     }
 }
 
@@ -415,7 +418,7 @@ impl Oracle {
     fn instantiate(&mut self) -> Result<(), Outcome> {
         self.store
             .set_fuel(FUEL)
-            .map_err(|_| Outcome::Trapped(Trap::Other))?;
+            .map_err(|e| Outcome::Trapped(Trap::Wasmi(e.to_string())))?;
         let linker = wasmi::Linker::<()>::new(self.store.engine());
         match linker.instantiate_and_start(&mut self.store, &self.module) {
             Ok(i) => {
@@ -427,11 +430,8 @@ impl Oracle {
     }
 
     fn call(&mut self, name: &str, args: &[Val]) -> Outcome {
-        let Some(instance) = self.instance else {
-            return Outcome::Trapped(Trap::Other);
-        };
-        let Some(func) = instance.get_func(&self.store, name) else {
-            return Outcome::Trapped(Trap::Other);
+        let Some(func) = self.instance.and_then(|i| i.get_func(&self.store, name)) else {
+            return Outcome::Trapped(Trap::Wasmi(format!("no function {name}")));
         };
         let ty = func.ty(&self.store);
         let inputs: Vec<wasmi::Val> = args.iter().map(oracle_val).collect();
@@ -440,8 +440,8 @@ impl Oracle {
             .iter()
             .map(|t| wasmi::Val::default_for_ty(*t))
             .collect();
-        if self.store.set_fuel(FUEL).is_err() {
-            return Outcome::Trapped(Trap::Other);
+        if let Err(e) = self.store.set_fuel(FUEL) {
+            return Outcome::Trapped(Trap::Wasmi(e.to_string()));
         }
         match func.call(&mut self.store, &inputs, &mut outputs) {
             Ok(()) => Outcome::Returned(outputs.iter().map(oracle_value).collect()),
@@ -477,7 +477,7 @@ fn oracle_error(e: &wasmi::Error) -> Outcome {
         Some(W::IntegerOverflow) => Outcome::Trapped(Trap::IntegerOverflow),
         Some(W::IntegerDivisionByZero) => Outcome::Trapped(Trap::IntegerDivisionByZero),
         Some(W::BadConversionToInteger) => Outcome::Trapped(Trap::BadConversionToInteger),
-        _ => Outcome::Trapped(Trap::Other),
+        _ => Outcome::Trapped(Trap::Wasmi(e.to_string())),
     }
 }
 
