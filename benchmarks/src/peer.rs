@@ -272,7 +272,8 @@ pub fn interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
     config.epoch_interruption(true);
     config.cranelift_opt_level(OptLevel::Speed);
     let engine = Engine::new(&config)?;
-    let module = Module::new(&engine, crate::workloads::SPIN)?;
+    let wasm = wat::parse_str(crate::workloads::SPIN).map_err(Error::msg)?;
+    let module = Module::new(&engine, wasm)?;
     let linker: Linker<()> = Linker::new(&engine);
     let pre = linker.instantiate_pre(&module)?;
     let mut out = Vec::with_capacity(trials);
