@@ -176,21 +176,25 @@ fn fuel_for_a_module_compiled_without_counting_is_an_error() {
     assert!(err.contains("--count-instructions"), "{err}");
 }
 
-const START_SPIN: &str =
-    r#"(module (func $s (loop $l (br $l))) (start $s) (func (export "_start")))"#;
-
-#[test]
-fn a_start_function_that_never_ends_is_stopped_too() {
-    let m = temp("start_spin.wat", START_SPIN);
+/// `--timeout 100ms` stops `module` within a second, with a one-line error.
+fn assert_times_out(module: &Path) {
     let started = std::time::Instant::now();
-    let out = lucet_wasi(&["--timeout", "100ms", m.to_str().unwrap()]);
+    let out = lucet_wasi(&["--timeout", "100ms", module.to_str().unwrap()]);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1));
     assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("error: timeout: "), "{err}");
+}
 
+const START_SPIN: &str =
+    r#"(module (func $s (loop $l (br $l))) (start $s) (func (export "_start")))"#;
+
+#[test]
+fn a_start_function_that_never_ends_is_stopped_too() {
+    let m = temp("start_spin.wat", START_SPIN);
+    assert_times_out(&m);
     let out = lucet_wasi(&["--fuel", "10000", m.to_str().unwrap()]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1));
@@ -199,16 +203,5 @@ fn a_start_function_that_never_ends_is_stopped_too() {
 
 #[test]
 fn a_timeout_stops_an_infinite_loop() {
-    let m = temp(
-        "spin.wat",
-        r#"(module (func (export "_start") (loop $l (br $l))))"#,
-    );
-    let started = std::time::Instant::now();
-    let out = lucet_wasi(&["--timeout", "100ms", m.to_str().unwrap()]);
-    let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
-    let err = stderr(&out);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("error: timeout: "), "{err}");
+    assert_times_out(&temp("spin.wat", SPIN));
 }
