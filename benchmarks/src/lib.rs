@@ -10,6 +10,34 @@ pub mod report;
 pub mod stats;
 pub mod workloads;
 
+/// What one run of a program measured and printed.
+pub struct Outcome {
+    pub instantiate_ns: f64,
+    pub bench_ns: f64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// How long after a request from another thread an endless run stops:
+/// `request` runs on a new thread 500 µs into `run` (which must return
+/// only when stopped), and the result is the time from just before the
+/// request to `run`'s return, in nanoseconds. `run` says whether it was
+/// stopped (rather than failing otherwise); `request` whether it took.
+pub fn stop_latency_ns(
+    run: impl FnOnce() -> bool,
+    request: impl FnOnce() -> bool + Send + 'static,
+) -> Option<f64> {
+    let requester = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_micros(500));
+        let asked = std::time::Instant::now();
+        (asked, request())
+    });
+    let stopped_ok = run();
+    let stopped = std::time::Instant::now();
+    let (asked, took) = requester.join().expect("requesting thread");
+    (stopped_ok && took).then(|| stopped.duration_since(asked).as_nanos() as f64)
+}
+
 /// Resident set size of this process, in bytes (from /proc/self/status).
 pub fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -134,14 +134,6 @@ impl Captured {
     }
 }
 
-/// What one run of a program measured and printed.
-pub struct Outcome {
-    pub instantiate_ns: f64,
-    pub bench_ns: f64,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
 impl Program {
     /// Loads a compiled program with WASI and the `bench` functions.
     pub fn new(elf: &[u8]) -> anyhow::Result<Program> {
@@ -170,7 +162,7 @@ impl Program {
     }
 
     /// Runs `_start` with `dir` preopened as `.`.
-    pub fn run(&self, name: &str, dir: &std::path::Path) -> anyhow::Result<Outcome> {
+    pub fn run(&self, name: &str, dir: &std::path::Path) -> anyhow::Result<crate::Outcome> {
         let stdout = Captured::default();
         let stderr = Captured::default();
         let ctx = lucet_wasi::WasiCtxBuilder::new()
@@ -199,7 +191,7 @@ impl Program {
             _ => anyhow::bail!("{name} did not call bench.start and bench.end"),
         };
         drop(inst);
-        Ok(Outcome {
+        Ok(crate::Outcome {
             instantiate_ns,
             bench_ns,
             stdout: stdout.take(),

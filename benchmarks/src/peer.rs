@@ -99,14 +99,6 @@ pub struct Program {
     pre: InstancePre<Host>,
 }
 
-/// What one run of a program measured and printed.
-pub struct Outcome {
-    pub instantiate_ns: f64,
-    pub bench_ns: f64,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-}
-
 impl Program {
     /// Loads precompiled `bytes`.
     pub fn new(engine: &Engine, bytes: &[u8]) -> Result<Program> {
@@ -127,7 +119,7 @@ impl Program {
     }
 
     /// Runs `_start` with `dir` preopened as `.`.
-    pub fn run(&self, name: &str, dir: &Path) -> Result<Outcome> {
+    pub fn run(&self, name: &str, dir: &Path) -> Result<crate::Outcome> {
         let stdout = MemoryOutputPipe::new(64 << 20);
         let stderr = MemoryOutputPipe::new(64 << 20);
         let wasi = WasiCtxBuilder::new()
@@ -167,7 +159,7 @@ impl Program {
             }
         };
         drop(store);
-        Ok(Outcome {
+        Ok(crate::Outcome {
             instantiate_ns,
             bench_ns,
             stdout: stdout.contents().to_vec(),
@@ -283,19 +275,14 @@ pub fn interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
         let inst = pre.instantiate(&mut store)?;
         let run = inst.get_typed_func::<(), ()>(&mut store, "run")?;
         let killer_engine = engine.clone();
-        let killer = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_micros(500));
-            let asked = Instant::now();
-            killer_engine.increment_epoch();
-            asked
-        });
-        let r = run.call(&mut store, ());
-        let stopped = Instant::now();
-        let asked = killer.join().expect("killer thread");
-        if r.is_ok() {
-            return Err(Error::msg("the infinite loop returned"));
-        }
-        out.push(stopped.duration_since(asked).as_nanos() as f64);
+        let latency = crate::stop_latency_ns(
+            || run.call(&mut store, ()).is_err(),
+            move || {
+                killer_engine.increment_epoch();
+                true
+            },
+        );
+        out.push(latency.ok_or_else(|| Error::msg("the infinite loop returned"))?);
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@
 //! straight-line stretch
 //! (branches, block ends, loop entries, calls), and it goes back to the
 //! header before anything that leaves the function (calls, returns, tail
-//! calls, `unreachable`) and is reloaded after calls. The check (`fuel >
+//! calls, `unreachable`, the out-of-fuel trap) and is reloaded after calls. The check (`fuel >
 //! 0`) sits at function entries and loop headers, the only places where
 //! execution can come back around, so every run is bounded: it stops at the
 //! first check after its fuel is spent, having overrun by at most the
@@ -16,9 +16,9 @@
 //! Each operator costs 1, except the ones that do no work of their own
 //! (`nop`, `drop`, `block`, `loop`, `else`, `end`, `return`,
 //! `unreachable`), which cost 0. The count is exact for code that returns or runs
-//! out of fuel; an instruction that traps may leave the stretch it ends
-//! uncounted, which only matters to a host that reads the fuel left after a
-//! trap.
+//! out of fuel; an instruction that traps for another reason may leave the
+//! stretch it ends uncounted, which only matters to a host that reads the
+//! fuel left after such a trap.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
@@ -136,7 +136,18 @@ impl FuelCounter {
         self.flush(builder);
         let fuel = builder.use_var(self.var);
         let exhausted = builder.ins().icmp_imm(IntCC::SignedGreaterThan, fuel, 0);
-        builder.ins().trapnz(exhausted, OUT_OF_FUEL);
+        let out_of_fuel = builder.create_block();
+        let go_on = builder.create_block();
+        builder.set_cold_block(out_of_fuel);
+        builder.ins().brif(exhausted, out_of_fuel, &[], go_on, &[]);
+        builder.seal_block(out_of_fuel);
+        // The header must say what was spent (the host reads it as none
+        // left), whichever instance's code this is.
+        builder.switch_to_block(out_of_fuel);
+        self.save(builder);
+        builder.ins().trap(OUT_OF_FUEL);
+        builder.seal_block(go_on);
+        builder.switch_to_block(go_on);
     }
 
     /// Adds the pending cost to the variable.

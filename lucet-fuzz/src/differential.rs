@@ -8,7 +8,7 @@
 //! trap, and afterwards every exported global and the memory's contents.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use arbitrary::Unstructured;
 use lucet_compiler::{CompileOptions, Compiler};
@@ -245,10 +245,7 @@ impl Case<'_> {
             lucet
                 .set_fuel(FUEL)
                 .map_err(|e| self.mismatch(format!("set_fuel: {e}")))?;
-            let l = lucet_outcome(
-                lucet.run(name, &args).and_then(|r| r.returned()),
-                &ty.results,
-            );
+            let l = lucet_outcome(lucet.run(name, &args).and_then(|r| r.returned()));
             let o = oracle.call(name, &args);
             if l == Outcome::Exhausted || o == Outcome::Exhausted {
                 // The two stopped at different points: start both afresh
@@ -274,8 +271,8 @@ impl Case<'_> {
     /// case ends if either fails.
     fn instantiate(
         &self,
-        region: &std::sync::Arc<MmapRegion>,
-        module: &std::sync::Arc<Module>,
+        region: &Arc<MmapRegion>,
+        module: &Arc<Module>,
         oracle: &mut Oracle,
     ) -> Result<Result<InstanceHandle, Verdict>, Mismatch> {
         let lucet = region
@@ -289,7 +286,7 @@ impl Case<'_> {
                 Ok(Ok(l))
             }
             (l, o) => {
-                let l = l.err().map(|e| (e.to_string(), lucet_outcome(Err(e), &[])));
+                let l = l.err().map(|e| (e.to_string(), lucet_outcome(Err(e))));
                 let o = o.err();
                 let exhausted = Some(&Outcome::Exhausted);
                 if l.as_ref().map(|(_, l)| l) == exhausted || o.as_ref() == exhausted {
@@ -373,12 +370,9 @@ fn value(v: &Val) -> Value {
     }
 }
 
-fn lucet_outcome(r: Result<Vec<Val>, LucetError>, results: &[ValType]) -> Outcome {
+fn lucet_outcome(r: Result<Vec<Val>, LucetError>) -> Outcome {
     match r {
-        Ok(vals) => {
-            debug_assert_eq!(vals.len(), results.len());
-            Outcome::Returned(vals.iter().map(value).collect())
-        }
+        Ok(vals) => Outcome::Returned(vals.iter().map(value).collect()),
         Err(LucetError::Trap { code, .. }) => match code {
             TrapCode::OutOfFuel | TrapCode::StackOverflow => Outcome::Exhausted,
             TrapCode::Unreachable => Outcome::Trapped(Trap::Unreachable),

@@ -348,8 +348,8 @@ impl InstanceBuilder<'_> {
             .upgrade()
             .ok_or(Error::InvalidState("the region is being dropped"))?;
         instance::check_fits(&self.module, &region.limits, &region.layout)?;
-        if self.fuel.is_some() && !self.module.metadata().counts_instructions {
-            return Err(Error::FuelUnsupported(self.module.name().to_string()));
+        if self.fuel.is_some() {
+            self.module.check_counts_instructions()?;
         }
         let slot = region.take_slot()?;
         instance::instantiate(

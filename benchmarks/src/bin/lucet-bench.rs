@@ -542,25 +542,18 @@ fn lucet_interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
     for _ in 0..trials {
         let mut inst = region.new_instance(module.clone())?;
         let kill = inst.kill_switch();
-        let killer = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_micros(500));
-            let asked = std::time::Instant::now();
-            let r = kill.terminate();
-            (asked, r)
-        });
-        let r = inst.run("run", &[]);
-        let stopped = std::time::Instant::now();
-        let (asked, killed) = killer.join().expect("killer thread");
-        if !matches!(
-            r,
-            Err(lucet_runtime::Error::Terminated(
-                lucet_runtime::TerminationDetails::Remote
-            ))
-        ) || killed.is_err()
-        {
-            bail!("the infinite loop was not stopped: {r:?}, {killed:?}");
-        }
-        out.push(stopped.duration_since(asked).as_nanos() as f64);
+        let latency = benchmarks::stop_latency_ns(
+            || {
+                matches!(
+                    inst.run("run", &[]),
+                    Err(lucet_runtime::Error::Terminated(
+                        lucet_runtime::TerminationDetails::Remote
+                    ))
+                )
+            },
+            move || kill.terminate().is_ok(),
+        );
+        out.push(latency.context("the infinite loop was not stopped")?);
     }
     Ok(out)
 }

@@ -162,7 +162,7 @@ pub(crate) fn instantiate(
 pub(crate) unsafe fn initialize(inst: *mut Instance, run_start: bool) -> Result<(), Error> {
     // SAFETY: exclusive access until the start function runs, which goes
     // through `run_func` with no reference held.
-    let start = unsafe {
+    unsafe {
         let this = &mut *inst;
         this.setup_memory()?;
         this.setup_functions();
@@ -183,22 +183,33 @@ pub(crate) unsafe fn initialize(inst: *mut Instance, run_start: bool) -> Result<
         this.setup_tables()?;
         this.apply_data_segments()?;
         this.state = State::Ready;
-        this.start = if run_start {
-            StartState::Done
-        } else {
-            StartState::Pending
-        };
-        this.module.metadata().start.filter(|_| run_start)
-    };
-    if let Some(start) = start {
-        // SAFETY: as above.
-        if let Err(e) = unsafe { Instance::run_func(inst, start, &[]) } {
-            // SAFETY: the run is over; exclusive access again.
-            unsafe { (*inst).start = StartState::Failed };
-            return Err(e);
-        }
+        this.start = StartState::Pending;
     }
-    Ok(())
+    if run_start {
+        // SAFETY: as above.
+        unsafe { run_start_function(inst) }
+    } else {
+        Ok(())
+    }
+}
+
+/// Runs the module's start function, if any, recording the outcome.
+///
+/// # Safety
+/// `inst` must be live and not borrowed, its start pending.
+pub(crate) unsafe fn run_start_function(inst: *mut Instance) -> Result<(), Error> {
+    // SAFETY: exclusive access; no reference is held across the run.
+    unsafe {
+        let result = match (*inst).module.metadata().start {
+            Some(start) => Instance::run_func(inst, start, &[]).map(|_| ()),
+            None => Ok(()),
+        };
+        (*inst).start = match result {
+            Ok(()) => StartState::Done,
+            Err(_) => StartState::Failed,
+        };
+        result
+    }
 }
 
 fn trap_at_instantiation(code: TrapCode) -> Error {

@@ -497,11 +497,6 @@ impl Instance {
             }
             Some(Exit::Trap(t)) => {
                 inst.state = State::Ready;
-                if t.code == TrapCode::OutOfFuel && ptr::eq(t.module, &*inst.module) {
-                    // The code trapped without storing its count.
-                    // SAFETY: the header is valid for the instance's life.
-                    unsafe { (*inst.header()).fuel = 0 };
-                }
                 let function = match t.func_index {
                     // SAFETY: the trapping module belongs to this instance or
                     // to its link group, which is alive.
@@ -763,18 +758,8 @@ impl InstanceHandle {
                 return Err(Error::InvalidState("the start function has already run"))
             }
         }
-        let start = self.instance().module.metadata().start;
-        let Some(start) = start else {
-            self.instance_mut().start = StartState::Done;
-            return Ok(());
-        };
-        // SAFETY: exclusive access to the live instance.
-        let r = unsafe { Instance::run_func(self.inst.as_ptr(), start, &[]) };
-        self.instance_mut().start = match r {
-            Ok(_) => StartState::Done,
-            Err(_) => StartState::Failed,
-        };
-        r.map(|_| ())
+        // SAFETY: exclusive access to the live instance, its start pending.
+        unsafe { init::run_start_function(self.inst.as_ptr()) }
     }
 
     /// Runs the exported function `name` with `args`.
@@ -849,9 +834,7 @@ impl InstanceHandle {
     /// to count instructions (`lucetc --count-instructions`).
     pub fn set_fuel(&mut self, fuel: u64) -> Result<(), Error> {
         let inst = self.instance_mut();
-        if !inst.module.metadata().counts_instructions {
-            return Err(Error::FuelUnsupported(inst.module.name().to_string()));
-        }
+        inst.module.check_counts_instructions()?;
         inst.fuel_limited = true;
         // SAFETY: the header is valid for the instance's life; `&mut self`
         // excludes a run, and a yielded run reloads the count when its host

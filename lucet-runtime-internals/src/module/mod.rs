@@ -226,6 +226,16 @@ impl Module {
         self.id
     }
 
+    /// An error unless the code counts instructions (and so can be given
+    /// fuel).
+    pub(crate) fn check_counts_instructions(&self) -> Result<(), Error> {
+        if self.metadata().counts_instructions {
+            Ok(())
+        } else {
+            Err(Error::FuelUnsupported(self.name.clone()))
+        }
+    }
+
     /// The module's name: its file path, or the name given to `from_bytes`.
     pub fn name(&self) -> &str {
         &self.name
