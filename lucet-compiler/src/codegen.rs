@@ -5,18 +5,17 @@
 
 use cranelift_codegen::binemit::Reloc;
 use cranelift_codegen::control::ControlPlane;
-use cranelift_codegen::ir::{self, ExternalName, LibCall, UserFuncName};
+use cranelift_codegen::ir::{self, ExternalName, LibCall};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
-use cranelift_wasm::FuncTranslator;
-use lucet_module::{Builtin, CodeRange, HeapSpec, TrapCode, TrapSite};
+use lucet_module::{Builtin, CodeRange, HeapSpec, TrapSite};
 use rayon::prelude::*;
 
-use crate::func_env::{native_signature, LucetFuncEnv, NS_BUILTIN, NS_FUNCTION};
 use crate::parse::{BodyToTranslate, ModuleInfo};
-use crate::trampolines::{array_trampoline, import_stub, set_stack_limit};
-use crate::{divconst, optimize, Error, OptLevel};
+use crate::trampolines::{array_trampoline, import_stub};
+use crate::translate::{traps, FuncTranslator, ModuleEnv, NS_BUILTIN, NS_FUNCTION};
+use crate::{divconst, optimize, Error, OptLevel, RelaxedSimd};
 
 /// Builds the ISA for the machine we run on (x86_64, with the CPU features
 /// this machine has).
@@ -119,26 +118,6 @@ fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
     })
 }
 
-fn trap_code(code: ir::TrapCode) -> TrapCode {
-    match code {
-        ir::TrapCode::StackOverflow => TrapCode::StackOverflow,
-        ir::TrapCode::HeapOutOfBounds => TrapCode::HeapOutOfBounds,
-        ir::TrapCode::HeapMisaligned => TrapCode::HeapMisaligned,
-        ir::TrapCode::TableOutOfBounds => TrapCode::TableOutOfBounds,
-        ir::TrapCode::IndirectCallToNull => TrapCode::IndirectCallToNull,
-        ir::TrapCode::BadSignature => TrapCode::BadSignature,
-        ir::TrapCode::IntegerOverflow => TrapCode::IntegerOverflow,
-        ir::TrapCode::IntegerDivisionByZero => TrapCode::IntegerDivisionByZero,
-        ir::TrapCode::BadConversionToInteger => TrapCode::BadConversionToInteger,
-        ir::TrapCode::UnreachableCodeReached => TrapCode::Unreachable,
-        ir::TrapCode::Interrupt => TrapCode::Interrupt,
-        ir::TrapCode::NullReference | ir::TrapCode::NullI31Ref => TrapCode::NullReference,
-        crate::fuel::OUT_OF_FUEL => TrapCode::OutOfFuel,
-        ir::TrapCode::User(_) => TrapCode::Unknown,
-    }
-}
-
-/// Compiles one CLIF function.
 /// The ISAs a compilation uses.
 pub struct Backend {
     /// Lowering, register allocation, signatures: `opt_level` none.
@@ -200,7 +179,7 @@ fn compile_clif(
             .iter()
             .map(|t| TrapSite {
                 offset: t.offset,
-                code: trap_code(t.code),
+                code: traps::lucet_trap(t.code),
             })
             .collect();
         traps.sort_by_key(|t| t.offset);
@@ -294,6 +273,8 @@ pub struct Settings {
     pub interruptible: bool,
     /// Whether to count instructions against the instance's fuel.
     pub count_instructions: bool,
+    /// How relaxed SIMD operators compute.
+    pub relaxed_simd: RelaxedSimd,
 }
 
 /// Everything that goes into `.text`.
@@ -308,26 +289,11 @@ pub struct Text {
 
 /// Creates the CLIF function for a defined function, translated from wasm.
 fn translate(
-    info: &ModuleInfo<'_>,
-    isa: &dyn TargetIsa,
-    settings: Settings,
+    module: ModuleEnv<'_>,
     translator: &mut FuncTranslator,
-    body: BodyToTranslate<'_>,
+    body: &BodyToTranslate<'_>,
 ) -> Result<ir::Function, Error> {
-    let BodyToTranslate {
-        func_index,
-        mut validator,
-        body,
-    } = body;
-    let decl = &info.functions[func_index as usize];
-    let ty = &info.wasm_types[decl.type_index as usize];
-    let mut func = ir::Function::with_name_signature(
-        UserFuncName::user(NS_FUNCTION, func_index),
-        native_signature(ty, isa.default_call_conv()),
-    );
-    set_stack_limit(&mut func);
-    let mut env = LucetFuncEnv::new(info, isa, settings);
-    translator.translate_body(&mut validator, body, &mut func, &mut env)?;
+    let mut func = translator.translate(module, body.func_index, &body.body)?;
     divconst::rewrite(&mut func);
     Ok(func)
 }
@@ -339,11 +305,14 @@ pub fn translate_all(
     isa: &dyn TargetIsa,
     settings: Settings,
 ) -> Result<Vec<ir::Function>, Error> {
+    let module = ModuleEnv {
+        info,
+        isa,
+        settings,
+    };
     bodies
-        .into_par_iter()
-        .map_init(FuncTranslator::new, |tr, body| {
-            translate(info, isa, settings, tr, body)
-        })
+        .par_iter()
+        .map_init(FuncTranslator::new, |tr, body| translate(module, tr, body))
         .collect()
 }
 
@@ -356,22 +325,25 @@ pub fn compile_all(
     trampoline_funcs: &[u32],
 ) -> Result<Text, Error> {
     let isa = &*backend.isa;
-    let call_conv = isa.default_call_conv();
+    let module = ModuleEnv {
+        info,
+        isa,
+        settings,
+    };
     // Defined functions, translated and compiled in parallel.
     let defined: Vec<CompiledFunction> = bodies
-        .into_par_iter()
+        .par_iter()
         .map_init(FuncTranslator::new, |tr, body| {
-            let index = body.func_index;
-            let func = translate(info, isa, settings, tr, body)?;
-            compile_clif(backend, func, true, || info.display_name(index))
+            let func = translate(module, tr, body)?;
+            compile_clif(backend, func, true, || info.display_name(body.func_index))
         })
         .collect::<Result<_, _>>()?;
     // Import stubs.
     let stubs: Vec<CompiledFunction> = (0..info.num_imported_funcs)
         .into_par_iter()
         .map(|i| {
-            let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
-            compile_clif(backend, import_stub(i, ty, call_conv), false, || {
+            let ty = info.func_type(i);
+            compile_clif(backend, import_stub(i, ty, isa), false, || {
                 format!("import stub of {}", info.display_name(i))
             })
         })
@@ -380,8 +352,8 @@ pub fn compile_all(
     let trampolines: Vec<CompiledFunction> = trampoline_funcs
         .par_iter()
         .map(|&i| {
-            let ty = &info.wasm_types[info.functions[i as usize].type_index as usize];
-            compile_clif(backend, array_trampoline(i, ty, call_conv), false, || {
+            let ty = info.func_type(i);
+            compile_clif(backend, array_trampoline(i, ty, isa), false, || {
                 format!("trampoline of {}", info.display_name(i))
             })
         })

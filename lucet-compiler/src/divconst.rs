@@ -135,13 +135,13 @@ fn emit_quotient(pos: &mut FuncCursor, x: ir::Value, plan: Plan, signed: bool) -
     let bits = ty.bits();
     match plan {
         Plan::Identity => x,
-        Plan::Shift { shift, negate: _ } if !signed => pos.ins().ushr_imm(x, shift as i64),
+        Plan::Shift { shift, negate: _ } if !signed => pos.ins().ushr_imm_u(x, shift as i64),
         Plan::Shift { shift, negate } => {
             // Round toward zero: add 2^shift - 1 to negative dividends.
-            let sign = pos.ins().sshr_imm(x, (bits - 1) as i64);
-            let bias = pos.ins().ushr_imm(sign, (bits - shift) as i64);
+            let sign = pos.ins().sshr_imm_u(x, (bits - 1) as i64);
+            let bias = pos.ins().ushr_imm_u(sign, (bits - shift) as i64);
             let biased = pos.ins().iadd(x, bias);
-            let q = pos.ins().sshr_imm(biased, shift as i64);
+            let q = pos.ins().sshr_imm_u(biased, shift as i64);
             if negate {
                 pos.ins().ineg(q)
             } else {
@@ -155,11 +155,11 @@ fn emit_quotient(pos: &mut FuncCursor, x: ir::Value, plan: Plan, signed: bool) -
             let hi = pos.ins().umulhi(x, m);
             if add {
                 let diff = pos.ins().isub(x, hi);
-                let half = pos.ins().ushr_imm(diff, 1);
+                let half = pos.ins().ushr_imm_u(diff, 1);
                 let sum = pos.ins().iadd(half, hi);
-                pos.ins().ushr_imm(sum, shift as i64)
+                pos.ins().ushr_imm_u(sum, shift as i64)
             } else {
-                pos.ins().ushr_imm(hi, shift as i64)
+                pos.ins().ushr_imm_u(hi, shift as i64)
             }
         }
         Plan::Magic {
@@ -177,9 +177,9 @@ fn emit_quotient(pos: &mut FuncCursor, x: ir::Value, plan: Plan, signed: bool) -
                     pos.ins().iadd(q, x)
                 };
             }
-            let q = pos.ins().sshr_imm(q, shift as i64);
+            let q = pos.ins().sshr_imm_u(q, shift as i64);
             // Add one to negative quotients (round toward zero).
-            let fix = pos.ins().ushr_imm(q, (bits - 1) as i64);
+            let fix = pos.ins().ushr_imm_u(q, (bits - 1) as i64);
             pos.ins().iadd(q, fix)
         }
     }
@@ -247,7 +247,7 @@ pub fn rewrite(func: &mut ir::Function) {
             } else {
                 // x - q * d, in place of the remainder instruction.
                 let product = pos.ins().imul(q, y);
-                pos.func.dfg.replace(inst).isub(x, product);
+                pos.func.replace(inst).isub(x, product);
             }
         }
     }

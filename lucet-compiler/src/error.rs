@@ -59,21 +59,7 @@ impl From<wasmparser::BinaryReaderError> for Error {
     fn from(e: wasmparser::BinaryReaderError) -> Self {
         Error::Invalid {
             message: e.message().to_string(),
-            offset: e.offset(),
-        }
-    }
-}
-
-impl From<cranelift_wasm::WasmError> for Error {
-    fn from(e: cranelift_wasm::WasmError) -> Self {
-        use cranelift_wasm::WasmError;
-        match e {
-            WasmError::InvalidWebAssembly { message, offset } => Error::Invalid { message, offset },
-            WasmError::Unsupported(m) => Error::Unsupported(m),
-            WasmError::ImplLimitExceeded => {
-                Error::Unsupported("an implementation limit was exceeded".into())
-            }
-            WasmError::User(m) => Error::Unsupported(m),
+            offset: e.offset() as usize,
         }
     }
 }

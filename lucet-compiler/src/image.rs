@@ -22,7 +22,7 @@ pub struct BuiltImage {
 
 /// Applies the module's bakeable data segments.
 pub fn build(info: &ModuleInfo<'_>) -> BuiltImage {
-    let initial_bytes = match &info.memory {
+    let initial_bytes = match info.memories.first() {
         Some(m) if m.import.is_none() => m.initial_pages.saturating_mul(WASM_PAGE_SIZE),
         _ => 0,
     };

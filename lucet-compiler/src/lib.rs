@@ -1,10 +1,11 @@
 //! `lucet-compiler`: WebAssembly (binary or text) to a native ELF file that the
 //! Lucet runtime loads without a system linker.
 //!
-//! The pipeline: [`parse`] validates the module and collects what the runtime
-//! needs; [`codegen`] translates every function with cranelift-wasm and our
-//! [`func_env`], compiles them in parallel and lays out `.text`; [`image`]
-//! bakes data segments into a sparse memory image; [`elf`] writes the file.
+//! The pipeline: `parse` validates the whole module and collects what the
+//! runtime needs; `codegen` translates every function with our translator
+//! (`translate/`) to Cranelift IR, compiles them in parallel and lays out
+//! `.text`; `image` bakes data segments into a sparse memory image; `elf`
+//! writes the file.
 //!
 //! ```no_run
 //! use lucet_compiler::{Compiler, CompileOptions};
@@ -18,12 +19,11 @@ mod codegen;
 mod divconst;
 mod elf;
 mod error;
-mod fuel;
-mod func_env;
 mod image;
 mod optimize;
 mod parse;
 mod trampolines;
+mod translate;
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -54,6 +54,18 @@ pub enum OptLevel {
     SpeedAndSize,
 }
 
+/// How relaxed SIMD operators compute (their results may differ between
+/// machines by design).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RelaxedSimd {
+    /// The same result on every machine: each operator computes what its
+    /// fully specified counterpart does (the default).
+    #[default]
+    Deterministic,
+    /// Whatever this machine's fastest instructions give.
+    Native,
+}
+
 /// The imports a module may have: `(module, name)` pairs. With bindings set,
 /// a function import outside them is a compile error.
 pub type Bindings = HashSet<(String, String)>;
@@ -78,6 +90,8 @@ pub struct CompileOptions {
     /// embedder can bound a run's work (`InstanceHandle::set_fuel`); off by
     /// default.
     pub count_instructions: bool,
+    /// How relaxed SIMD operators compute.
+    pub relaxed_simd: RelaxedSimd,
 }
 
 /// 4 GiB: the default reservation.
@@ -94,6 +108,7 @@ impl Default for CompileOptions {
             bindings: None,
             interruptible: true,
             count_instructions: false,
+            relaxed_simd: RelaxedSimd::Deterministic,
         }
     }
 }
@@ -199,7 +214,7 @@ impl Compiler {
     }
 
     fn heap_spec(&self, info: &parse::ModuleInfo<'_>) -> Result<Option<HeapSpec>, Error> {
-        let Some(mem) = &info.memory else {
+        let Some(mem) = info.memories.first() else {
             return Ok(None);
         };
         let initial_bytes = mem
@@ -281,6 +296,7 @@ impl Compiler {
                 heap: heap.unwrap_or_else(|| self.placeholder_heap()),
                 interruptible: self.options.interruptible,
                 count_instructions: self.options.count_instructions,
+                relaxed_simd: self.options.relaxed_simd,
             },
             &trampoline_funcs,
         )?;
@@ -322,7 +338,7 @@ impl Compiler {
                 .collect(),
             exports: info.exports.clone(),
             start: info.start,
-            memory: info.memory.as_ref().zip(heap).map(|(m, heap)| MemorySpec {
+            memory: info.memories.first().zip(heap).map(|(m, heap)| MemorySpec {
                 heap,
                 import: m.import.clone(),
                 bounds_checked: heap.reserved_size < 1 << 32,
@@ -357,6 +373,7 @@ impl Compiler {
             heap,
             interruptible: self.options.interruptible,
             count_instructions: self.options.count_instructions,
+            relaxed_simd: self.options.relaxed_simd,
         };
         let funcs = codegen::translate_all(&info, bodies, &*self.backend.isa, settings)?;
         let mut out = String::new();

@@ -66,8 +66,6 @@ pub fn optimize(
     func: ir::Function,
 ) -> cranelift_codegen::CodegenResult<(Context, Outcome)> {
     let mut ctx = Context::for_function(func);
-    ctx.compute_cfg();
-    ctx.legalize(optimizing)?;
     let before = instruction_count(&ctx.func);
     let original = (before >= SMALL).then(|| ctx.func.clone());
     ctx.optimize(optimizing, &mut ControlPlane::default())?;

@@ -1,19 +1,18 @@
-//! Reading and validating a module: every section but the function bodies'
-//! translation, which happens afterwards, in parallel, in `codegen`.
+//! Reading and validating a module: every section, and every function body.
 //!
-//! The whole binary is validated here (module-level structure by wasmparser's
-//! `Validator`); each function body gets its own `FuncValidator`, which the
-//! translator drives operator by operator.
+//! The whole module is validated here, function bodies included (in
+//! parallel), before any of it is translated: the translator relies on
+//! validation's invariants and never sees malformed input.
 
 use std::collections::{BTreeSet, HashMap};
 
-use cranelift_wasm::{TypeConvert, WasmFuncType, WasmHeapType};
 use lucet_module::{
     ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind, FuncType,
     GlobalSpec, ImportName, RefType, TableSpec, ValType,
 };
+use rayon::prelude::*;
 use wasmparser::{
-    DataKind, ElementItems, ElementKind, ExternalKind, FuncValidator, FuncValidatorAllocations,
+    DataKind, ElementItems, ElementKind, ExternalKind, FuncToValidate, FuncValidatorAllocations,
     KnownCustom, Name, Operator, Parser, Payload, TypeRef, Validator, ValidatorResources,
     WasmFeatures,
 };
@@ -34,12 +33,14 @@ pub struct FuncDecl {
     pub import: Option<ImportName>,
 }
 
-/// The linear memory as declared.
+/// A linear memory as declared.
 #[derive(Debug, Clone)]
 pub struct MemoryDecl {
     pub initial_pages: u64,
     pub max_pages: Option<u64>,
     pub import: Option<ImportName>,
+    /// Whether its addresses are 64 bits (memory64).
+    pub memory64: bool,
 }
 
 /// A data segment as declared.
@@ -49,21 +50,19 @@ pub struct DataDecl<'data> {
     pub bytes: &'data [u8],
 }
 
-/// A function body waiting for translation.
+/// A validated function body waiting for translation.
 pub struct BodyToTranslate<'data> {
     pub func_index: u32,
-    pub validator: FuncValidator<ValidatorResources>,
     pub body: wasmparser::FunctionBody<'data>,
 }
 
 /// Everything known about a module before its functions are compiled.
 pub struct ModuleInfo<'data> {
-    pub wasm_types: Vec<WasmFuncType>,
     pub types: Vec<FuncType>,
     pub functions: Vec<FuncDecl>,
     pub num_imported_funcs: u32,
     pub tables: Vec<TableSpec>,
-    pub memory: Option<MemoryDecl>,
+    pub memories: Vec<MemoryDecl>,
     pub globals: Vec<GlobalSpec>,
     pub exports: Vec<Export>,
     pub start: Option<u32>,
@@ -77,6 +76,16 @@ pub struct ModuleInfo<'data> {
 }
 
 impl ModuleInfo<'_> {
+    /// The signature of type `index`.
+    pub fn type_at(&self, index: u32) -> &FuncType {
+        &self.types[index as usize]
+    }
+
+    /// The signature of function `index`.
+    pub fn func_type(&self, index: u32) -> &FuncType {
+        self.type_at(self.functions[index as usize].type_index)
+    }
+
     /// The first export name of function `index`.
     pub fn export_name(&self, index: u32) -> Option<&str> {
         self.exports
@@ -97,26 +106,6 @@ impl ModuleInfo<'_> {
     }
 }
 
-/// Converts wasmparser types for cranelift-wasm. Only the WebAssembly 2.0
-/// types exist here: there are no concrete heap types to look up.
-pub struct Types;
-
-impl TypeConvert for Types {
-    fn lookup_heap_type(&self, _index: wasmparser::UnpackedIndex) -> WasmHeapType {
-        WasmHeapType::Func
-    }
-
-    fn lookup_type_index(
-        &self,
-        index: wasmparser::UnpackedIndex,
-    ) -> cranelift_wasm::EngineOrModuleTypeIndex {
-        let idx = index.as_module_index().unwrap_or(0);
-        cranelift_wasm::EngineOrModuleTypeIndex::Module(
-            cranelift_wasm::ModuleInternedTypeIndex::from_u32(idx),
-        )
-    }
-}
-
 fn ref_type(rt: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
     if rt.is_func_ref() {
         Ok(RefType::Func)
@@ -130,7 +119,9 @@ fn ref_type(rt: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
     }
 }
 
-fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
+/// Our value type for a validated wasmparser one; references of types Lucet
+/// does not implement are an error.
+pub fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
     Ok(match t {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,
@@ -146,7 +137,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
     let mut ops = Vec::with_capacity(1);
     let mut reader = expr.get_operators_reader();
     loop {
-        let offset = reader.original_position();
+        let offset = reader.original_position() as usize;
         let op = reader.read()?;
         ops.push(match op {
             Operator::End => break,
@@ -189,12 +180,11 @@ fn import_name(module: &str, name: &str) -> ImportName {
 pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
     let mut validator = Validator::new_with_features(features());
     let mut info = ModuleInfo {
-        wasm_types: Vec::new(),
         types: Vec::new(),
         functions: Vec::new(),
         num_imported_funcs: 0,
         tables: Vec::new(),
-        memory: None,
+        memories: Vec::new(),
         globals: Vec::new(),
         exports: Vec::new(),
         start: None,
@@ -207,6 +197,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
     };
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
+    let mut to_validate_bodies: Vec<FuncToValidate<ValidatorResources>> = Vec::new();
 
     // The parser must know the features too: it decides how immediates
     // such as memory indices are encoded.
@@ -223,10 +214,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::TypeSection(reader) => {
                 validator.type_section(&reader)?;
-                let offset = reader.range().start;
+                let offset = reader.range().start as usize;
                 for ty in reader.into_iter_err_on_gc_types() {
                     let ty = ty?;
-                    info.wasm_types.push(Types.convert_func_type(&ty));
                     info.types.push(FuncType {
                         params: ty
                             .params()
@@ -243,8 +233,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::ImportSection(reader) => {
                 validator.import_section(&reader)?;
-                for import in reader.into_iter_with_offsets() {
+                for import in reader.into_imports_with_offsets() {
                     let (offset, import) = import?;
+                    let offset = offset as usize;
                     let name = import_name(import.module, import.name);
                     match import.ty {
                         TypeRef::Func(type_index) => {
@@ -256,17 +247,18 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         }
                         TypeRef::Table(t) => info.tables.push(TableSpec {
                             elem: ref_type(t.element_type, offset)?,
-                            min: t.initial as u32,
-                            max: t.maximum.map(|m| m as u32),
+                            min: t.initial,
+                            max: t.maximum,
+                            table64: t.table64,
+                            init: None,
                             import: Some(name),
                         }),
-                        TypeRef::Memory(m) => {
-                            info.memory = Some(MemoryDecl {
-                                initial_pages: m.initial,
-                                max_pages: m.maximum,
-                                import: Some(name),
-                            })
-                        }
+                        TypeRef::Memory(m) => info.memories.push(MemoryDecl {
+                            initial_pages: m.initial,
+                            max_pages: m.maximum,
+                            import: Some(name),
+                            memory64: m.memory64,
+                        }),
                         TypeRef::Global(g) => info.globals.push(GlobalSpec {
                             ty: val_type(g.content_type, offset)?,
                             mutable: g.mutable,
@@ -275,6 +267,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         }),
                         TypeRef::Tag(_) => {
                             return Err(Error::Unsupported("exception-handling tags".into()))
+                        }
+                        TypeRef::FuncExact(_) => {
+                            return Err(Error::Unsupported("exact function imports".into()))
                         }
                     }
                 }
@@ -290,13 +285,26 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::TableSection(reader) => {
                 validator.table_section(&reader)?;
-                let offset = reader.range().start;
+                let offset = reader.range().start as usize;
                 for table in reader {
-                    let t = table?.ty;
+                    let table = table?;
+                    let t = table.ty;
+                    let init = match table.init {
+                        wasmparser::TableInit::RefNull => None,
+                        wasmparser::TableInit::Expr(e) => Some(const_expr(&e)?),
+                    };
+                    if let Some(init) = &init {
+                        escaping.extend(init.0.iter().filter_map(|op| match op {
+                            ConstOp::RefFunc(f) => Some(*f),
+                            _ => None,
+                        }));
+                    }
                     info.tables.push(TableSpec {
                         elem: ref_type(t.element_type, offset)?,
-                        min: t.initial as u32,
-                        max: t.maximum.map(|m| m as u32),
+                        min: t.initial,
+                        max: t.maximum,
+                        table64: t.table64,
+                        init,
                         import: None,
                     });
                 }
@@ -305,10 +313,11 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                 validator.memory_section(&reader)?;
                 for mem in reader {
                     let m = mem?;
-                    info.memory = Some(MemoryDecl {
+                    info.memories.push(MemoryDecl {
                         initial_pages: m.initial,
                         max_pages: m.maximum,
                         import: None,
+                        memory64: m.memory64,
                     });
                 }
             }
@@ -318,7 +327,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::GlobalSection(reader) => {
                 validator.global_section(&reader)?;
-                let offset = reader.range().start;
+                let offset = reader.range().start as usize;
                 for global in reader {
                     let g = global?;
                     let init = const_expr(&g.init_expr)?;
@@ -349,6 +358,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         ExternalKind::Global => ExportKind::Global(e.index),
                         ExternalKind::Tag => {
                             return Err(Error::Unsupported("exception-handling tags".into()))
+                        }
+                        ExternalKind::FuncExact => {
+                            return Err(Error::Unsupported("exact function exports".into()))
                         }
                     };
                     info.exports.push(Export {
@@ -382,7 +394,10 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                                 }
                                 items.push(e);
                             }
-                            (ref_type(rt, element.range.start)?, ElemItems::Exprs(items))
+                            (
+                                ref_type(rt, element.range.start as usize)?,
+                                ElemItems::Exprs(items),
+                            )
                         }
                     };
                     let kind = match element.kind {
@@ -419,21 +434,20 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                     });
                 }
             }
-            Payload::CodeSectionStart { count, range, .. } => {
-                validator.code_section_start(count, &range)?;
+            Payload::CodeSectionStart {
+                count,
+                unchecked_range: range,
+                ..
+            } => {
+                validator.code_section_start(&range)?;
                 info.bodies.reserve(count as usize);
             }
             Payload::CodeSectionEntry(body) => {
-                let validator = validator
-                    .code_section_entry(&body)?
-                    .into_validator(FuncValidatorAllocations::default());
+                let to_validate = validator.code_section_entry(&body)?;
                 let func_index = info.num_imported_funcs + next_body;
                 next_body += 1;
-                info.bodies.push(BodyToTranslate {
-                    func_index,
-                    validator,
-                    body,
-                });
+                to_validate_bodies.push(to_validate);
+                info.bodies.push(BodyToTranslate { func_index, body });
             }
             Payload::CustomSection(section) => {
                 if let KnownCustom::Name(names) = section.as_known() {
@@ -455,8 +469,32 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
         }
     }
+    validate_bodies(to_validate_bodies, &info.bodies)?;
+    if info.memories.len() > 1 {
+        return Err(Error::Unsupported("multiple memories".into()));
+    }
     info.escaping = escaping.into_iter().collect();
     Ok(info)
+}
+
+/// Validates every function body, in parallel; the first error (in body
+/// order) is the module's.
+fn validate_bodies(
+    funcs: Vec<FuncToValidate<ValidatorResources>>,
+    bodies: &[BodyToTranslate<'_>],
+) -> Result<(), Error> {
+    let results: Vec<wasmparser::Result<()>> = funcs
+        .into_par_iter()
+        .zip(bodies.par_iter())
+        .map_init(FuncValidatorAllocations::default, |allocs, (func, body)| {
+            let mut validator = func.into_validator(std::mem::take(allocs));
+            let result = validator.validate(&body.body);
+            *allocs = validator.into_allocations();
+            result
+        })
+        .collect();
+    results.into_iter().collect::<Result<(), _>>()?;
+    Ok(())
 }
 
 fn read_names(names: wasmparser::NameSectionReader<'_>, info: &mut ModuleInfo<'_>) {

@@ -10,13 +10,12 @@
 //!   instances' exports are called the same way.
 
 use cranelift_codegen::ir::immediates::Offset32;
-use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags, UserFuncName};
-use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
+use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
-use cranelift_wasm::WasmFuncType;
-use lucet_module::{FuncImport, InstanceHeader, ARRAY_CALL_VALUE_SIZE};
+use lucet_module::{FuncImport, FuncType, InstanceHeader, ARRAY_CALL_VALUE_SIZE};
 
-use crate::func_env::{ir_type, native_signature, NS_FUNCTION};
+use crate::translate::{ir_type, native_signature, NS_FUNCTION};
 
 /// Namespace of the names of trampolines (for messages only).
 pub const NS_TRAMPOLINE: u32 = 2;
@@ -37,11 +36,13 @@ pub fn array_signature(call_conv: CallConv) -> ir::Signature {
 /// Makes `func` check the stack limit stored in the instance header.
 pub fn set_stack_limit(func: &mut ir::Function) {
     let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
+    // Not `readonly`: a kill switch raises the limit while the guest runs.
+    let flags = func.dfg.mem_flags.insert_unchecked(MemFlagsData::trusted());
     let limit = func.create_global_value(ir::GlobalValueData::Load {
         base: vmctx,
         offset: Offset32::new(InstanceHeader::OFFSET_STACK_LIMIT),
         global_type: types::I64,
-        flags: MemFlags::trusted().with_readonly(),
+        flags,
     });
     func.stack_limit = Some(limit);
 }
@@ -51,7 +52,8 @@ fn value_offset(i: usize) -> i32 {
 }
 
 /// The array trampoline of function `func_index` with type `ty`.
-pub fn array_trampoline(func_index: u32, ty: &WasmFuncType, call_conv: CallConv) -> ir::Function {
+pub fn array_trampoline(func_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir::Function {
+    let call_conv = isa.default_call_conv();
     let mut func = ir::Function::with_name_signature(
         UserFuncName::user(NS_TRAMPOLINE, func_index),
         array_signature(call_conv),
@@ -67,13 +69,15 @@ pub fn array_trampoline(func_index: u32, ty: &WasmFuncType, call_conv: CallConv)
     let (vmctx, values) = (params[0], params[2]);
 
     let mut args = vec![vmctx];
-    for (i, t) in ty.params().iter().enumerate() {
-        args.push(
-            b.ins()
-                .load(ir_type(t), MemFlags::trusted(), values, value_offset(i)),
-        );
+    for (i, t) in ty.params.iter().enumerate() {
+        args.push(b.ins().load(
+            ir_type(*t),
+            MemFlagsData::trusted(),
+            values,
+            value_offset(i),
+        ));
     }
-    let sig = b.import_signature(native_signature(ty, call_conv));
+    let sig = b.import_signature(native_signature(ty));
     let name = b.func.declare_imported_user_function(ir::UserExternalName {
         namespace: NS_FUNCTION,
         index: func_index,
@@ -82,23 +86,25 @@ pub fn array_trampoline(func_index: u32, ty: &WasmFuncType, call_conv: CallConv)
         name: ir::ExternalName::User(name),
         signature: sig,
         colocated: true,
+        patchable: false,
     });
     let call = b.ins().call(callee, &args);
     let results = b.inst_results(call).to_vec();
     for (i, r) in results.into_iter().enumerate() {
         b.ins()
-            .store(MemFlags::trusted(), r, values, value_offset(i));
+            .store(MemFlagsData::trusted(), r, values, value_offset(i));
     }
     b.ins().return_(&[]);
-    b.finalize();
+    b.finalize(isa.frontend_config());
     func
 }
 
 /// The native-convention stub of imported function `import_index`.
-pub fn import_stub(import_index: u32, ty: &WasmFuncType, call_conv: CallConv) -> ir::Function {
+pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir::Function {
+    let call_conv = isa.default_call_conv();
     let mut func = ir::Function::with_name_signature(
         UserFuncName::user(NS_FUNCTION, import_index),
-        native_signature(ty, call_conv),
+        native_signature(ty),
     );
     set_stack_limit(&mut func);
     let mut ctx = FunctionBuilderContext::new();
@@ -110,16 +116,16 @@ pub fn import_stub(import_index: u32, ty: &WasmFuncType, call_conv: CallConv) ->
     let params = b.block_params(block).to_vec();
     let vmctx = params[0];
 
-    let len = ty.params().len().max(ty.returns().len()).max(1);
+    let len = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
         ir::StackSlotKind::ExplicitSlot,
         len as u32 * ARRAY_CALL_VALUE_SIZE,
         4,
     ));
     for (i, arg) in params[1..].iter().enumerate() {
-        b.ins().stack_store(*arg, slot, value_offset(i));
+        b.ins().stack_store(types::I64, *arg, slot, value_offset(i));
     }
-    let flags = MemFlags::trusted().with_readonly();
+    let flags = MemFlagsData::trusted().with_readonly();
     let imports = b.ins().load(
         types::I64,
         flags,
@@ -141,11 +147,14 @@ pub fn import_stub(import_index: u32, ty: &WasmFuncType, call_conv: CallConv) ->
     let sig = b.import_signature(array_signature(call_conv));
     b.ins()
         .call_indirect(sig, code, &[callee_vmctx, data, values, n]);
-    let mut results = Vec::with_capacity(ty.returns().len());
-    for (i, t) in ty.returns().iter().enumerate() {
-        results.push(b.ins().stack_load(ir_type(t), slot, value_offset(i)));
+    let mut results = Vec::with_capacity(ty.results.len());
+    for (i, t) in ty.results.iter().enumerate() {
+        results.push(
+            b.ins()
+                .stack_load(types::I64, ir_type(*t), slot, value_offset(i)),
+        );
     }
     b.ins().return_(&results);
-    b.finalize();
+    b.finalize(isa.frontend_config());
     func
 }

@@ -5,29 +5,42 @@
 //! table of builtins (never `dlsym`). The signatures are part of the contract:
 //! every builtin takes `vmctx` first and uses the System V calling convention.
 
-/// A runtime function that generated code calls.
+/// A runtime function that generated code calls. Addresses, lengths and
+/// deltas are 64 bits (32-bit operands arrive zero-extended), so the runtime
+/// checks bounds without wrapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Builtin {
-    /// `(vmctx, delta_pages: i32) -> i32`: old size in pages, or -1.
+    /// `(vmctx, memory: i32, delta_pages: i64) -> i64`: old size in pages, or -1.
     MemoryGrow,
-    /// `(vmctx, dst: i32, val: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    /// `(vmctx, memory: i32, dst: i64, val: i32, len: i64) -> i32`: 0, or 1 when out of bounds.
     MemoryFill,
-    /// `(vmctx, dst: i32, src: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    /// `(vmctx, dst_memory: i32, src_memory: i32, dst: i64, src: i64, len: i64) -> i32`:
+    /// 0, or 1 when out of bounds.
     MemoryCopy,
-    /// `(vmctx, segment: i32, dst: i32, src: i32, len: i32) -> i32`: 0, or 1 when out of bounds.
+    /// `(vmctx, memory: i32, segment: i32, dst: i64, src: i64, len: i64) -> i32`:
+    /// 0, or 1 when out of bounds.
     MemoryInit,
     /// `(vmctx, segment: i32)`
     DataDrop,
-    /// `(vmctx, table: i32, delta: i32, init: i64) -> i32`: old size, or -1.
+    /// `(vmctx, table: i32, delta: i64, init: i64) -> i64`: old size, or -1.
     TableGrow,
-    /// `(vmctx, table: i32, dst: i32, val: i64, len: i32) -> i32`: 0, or 1 when out of bounds.
+    /// `(vmctx, table: i32, dst: i64, val: i64, len: i64) -> i32`: 0, or 1 when out of bounds.
     TableFill,
-    /// `(vmctx, dst_table: i32, src_table: i32, dst: i32, src: i32, len: i32) -> i32`
+    /// `(vmctx, dst_table: i32, src_table: i32, dst: i64, src: i64, len: i64) -> i32`
     TableCopy,
-    /// `(vmctx, table: i32, segment: i32, dst: i32, src: i32, len: i32) -> i32`
+    /// `(vmctx, table: i32, segment: i32, dst: i64, src: i64, len: i64) -> i32`
     TableInit,
     /// `(vmctx, segment: i32)`
     ElemDrop,
+}
+
+/// The type of a builtin's parameter or result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuiltinType {
+    /// 32 bits.
+    I32,
+    /// 64 bits.
+    I64,
 }
 
 impl Builtin {
@@ -76,22 +89,28 @@ impl Builtin {
         Builtin::ALL.iter().copied().find(|b| b.symbol() == name)
     }
 
-    /// Parameter types after `vmctx` (`true` = 64-bit, `false` = 32-bit).
-    pub fn params(self) -> &'static [bool] {
+    /// Parameter types after `vmctx`.
+    pub fn params(self) -> &'static [BuiltinType] {
+        use BuiltinType::{I32, I64};
         match self {
-            Builtin::MemoryGrow => &[false],
-            Builtin::MemoryFill | Builtin::MemoryCopy => &[false, false, false],
-            Builtin::MemoryInit => &[false, false, false, false],
-            Builtin::DataDrop | Builtin::ElemDrop => &[false],
-            Builtin::TableGrow => &[false, false, true],
-            Builtin::TableFill => &[false, false, true, false],
-            Builtin::TableCopy | Builtin::TableInit => &[false, false, false, false, false],
+            Builtin::MemoryGrow => &[I32, I64],
+            Builtin::MemoryFill => &[I32, I64, I32, I64],
+            Builtin::MemoryCopy => &[I32, I32, I64, I64, I64],
+            Builtin::MemoryInit => &[I32, I32, I64, I64, I64],
+            Builtin::DataDrop | Builtin::ElemDrop => &[I32],
+            Builtin::TableGrow => &[I32, I64, I64],
+            Builtin::TableFill => &[I32, I64, I64, I64],
+            Builtin::TableCopy | Builtin::TableInit => &[I32, I32, I64, I64, I64],
         }
     }
 
-    /// Whether the builtin returns an `i32`.
-    pub fn returns_i32(self) -> bool {
-        !matches!(self, Builtin::DataDrop | Builtin::ElemDrop)
+    /// The result type, if the builtin returns something.
+    pub fn result(self) -> Option<BuiltinType> {
+        match self {
+            Builtin::DataDrop | Builtin::ElemDrop => None,
+            Builtin::MemoryGrow | Builtin::TableGrow => Some(BuiltinType::I64),
+            _ => Some(BuiltinType::I32),
+        }
     }
 }
 

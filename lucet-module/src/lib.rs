@@ -21,7 +21,7 @@ mod trap;
 mod types;
 mod vmctx;
 
-pub use builtins::Builtin;
+pub use builtins::{Builtin, BuiltinType};
 pub use const_expr::{ConstExpr, ConstOp};
 pub use duration::parse_duration;
 pub use error::Error;

@@ -180,14 +180,18 @@ pub struct GlobalSpec {
 }
 
 /// A table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSpec {
     /// Element type.
     pub elem: RefType,
     /// Initial size.
-    pub min: u32,
+    pub min: u64,
     /// Maximum size.
-    pub max: Option<u32>,
+    pub max: Option<u64>,
+    /// Whether its indices are 64 bits (table64).
+    pub table64: bool,
+    /// The value of its elements after instantiation (null if none).
+    pub init: Option<ConstExpr>,
     /// Where it is imported from, for an imported table.
     pub import: Option<ImportName>,
 }

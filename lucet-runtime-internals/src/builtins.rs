@@ -63,33 +63,54 @@ fn with_instance<R>(vmctx: *mut u8, f: impl FnOnce(&mut Instance) -> R) -> R {
     })
 }
 
-extern "C" fn memory_grow(vmctx: *mut u8, delta: u32) -> u32 {
-    with_instance(vmctx, |i| i.grow_memory(delta).unwrap_or(u32::MAX))
+/// Builtins that take a memory index support memory 0 (the only one a
+/// module has until multi-memory support lands); the compiler refuses
+/// anything else.
+extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
+    with_instance(vmctx, |i| {
+        (mem == 0)
+            .then(|| i.grow_memory(delta))
+            .flatten()
+            .unwrap_or(u64::MAX)
+    })
 }
 
-extern "C" fn memory_fill(vmctx: *mut u8, dst: u32, val: u32, len: u32) -> u32 {
-    with_instance(vmctx, |i| status(i.memory_fill(dst, val as u8, len)))
+extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
+    with_instance(vmctx, |i| {
+        status(mem == 0 && i.memory_fill(dst, val as u8, len))
+    })
 }
 
-extern "C" fn memory_copy(vmctx: *mut u8, dst: u32, src: u32, len: u32) -> u32 {
-    with_instance(vmctx, |i| status(i.memory_copy(dst, src, len)))
+extern "C" fn memory_copy(
+    vmctx: *mut u8,
+    dst_mem: u32,
+    src_mem: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
+) -> u32 {
+    with_instance(vmctx, |i| {
+        status(dst_mem == 0 && src_mem == 0 && i.memory_copy(dst, src, len))
+    })
 }
 
-extern "C" fn memory_init(vmctx: *mut u8, seg: u32, dst: u32, src: u32, len: u32) -> u32 {
-    with_instance(vmctx, |i| status(i.memory_init(seg, dst, src, len)))
+extern "C" fn memory_init(vmctx: *mut u8, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> u32 {
+    with_instance(vmctx, |i| {
+        status(mem == 0 && i.memory_init(seg, dst, src, len))
+    })
 }
 
 extern "C" fn data_drop(vmctx: *mut u8, seg: u32) {
     with_instance(vmctx, |i| i.data_drop(seg))
 }
 
-extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u32, init: u64) -> u32 {
+extern "C" fn table_grow(vmctx: *mut u8, table: u32, delta: u64, init: u64) -> u64 {
     with_instance(vmctx, |i| {
-        i.table_grow(table, delta, init).unwrap_or(u32::MAX)
+        i.table_grow(table, delta, init).unwrap_or(u64::MAX)
     })
 }
 
-extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u32, val: u64, len: u32) -> u32 {
+extern "C" fn table_fill(vmctx: *mut u8, table: u32, dst: u64, val: u64, len: u64) -> u32 {
     with_instance(vmctx, |i| status(i.table_fill(table, dst, val, len)))
 }
 
@@ -97,9 +118,9 @@ extern "C" fn table_copy(
     vmctx: *mut u8,
     dst_table: u32,
     src_table: u32,
-    dst: u32,
-    src: u32,
-    len: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
 ) -> u32 {
     with_instance(vmctx, |i| {
         status(i.table_copy(dst_table, src_table, dst, src, len))
@@ -110,9 +131,9 @@ extern "C" fn table_init(
     vmctx: *mut u8,
     table: u32,
     seg: u32,
-    dst: u32,
-    src: u32,
-    len: u32,
+    dst: u64,
+    src: u64,
+    len: u64,
 ) -> u32 {
     with_instance(vmctx, |i| status(i.table_init(table, seg, dst, src, len)))
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use lucet_compiler::{CompileOptions, Compiler, OptLevel};
+use lucet_compiler::{CompileOptions, Compiler, OptLevel, RelaxedSimd};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
@@ -14,6 +14,14 @@ enum Opt {
     Speed,
     #[value(name = "speed_and_size")]
     SpeedAndSize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Relaxed {
+    /// The same results on every machine.
+    Deterministic,
+    /// This machine's fastest instructions.
+    Native,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +71,11 @@ struct Args {
     /// fuel (`lucet-wasi --fuel N`, `InstanceHandle::set_fuel`).
     #[arg(long)]
     count_instructions: bool,
+    /// How relaxed SIMD instructions compute: `deterministic` gives the
+    /// same results on every machine, `native` whatever this CPU's fastest
+    /// instructions give.
+    #[arg(long, value_enum, default_value = "deterministic")]
+    relaxed_simd: Relaxed,
 }
 
 fn read_bindings(path: &Path) -> Result<HashSet<(String, String)>> {
@@ -115,6 +128,10 @@ fn run(args: Args) -> Result<()> {
         bindings: args.bindings.as_deref().map(read_bindings).transpose()?,
         interruptible: !args.no_interrupt_checks,
         count_instructions: args.count_instructions,
+        relaxed_simd: match args.relaxed_simd {
+            Relaxed::Deterministic => RelaxedSimd::Deterministic,
+            Relaxed::Native => RelaxedSimd::Native,
+        },
     };
     let compiler = Compiler::new(options)?;
     let bytes = match args.emit {

@@ -54,7 +54,7 @@ impl Instance {
     pub(crate) unsafe fn table_export(
         inst: *mut Instance,
         index: u32,
-    ) -> (*mut Instance, usize, RefType, u32, Option<u32>) {
+    ) -> (*mut Instance, usize, RefType, u32, Option<u64>) {
         // SAFETY: the caller guarantees `inst` is live; a table's owner lives
         // as long as the instances that import it.
         unsafe {

@@ -485,10 +485,17 @@ impl Instance {
                 });
                 continue;
             }
-            let mut elements = vec![0u64; t.min as usize];
+            if t.min > u64::from(TABLE_ELEMENT_LIMIT) {
+                return Err(Error::LimitsExceeded(format!(
+                    "a table of {} elements is larger than the limit of {TABLE_ELEMENT_LIMIT}",
+                    t.min
+                )));
+            }
+            let init = t.init.as_ref().map_or(0, |e| self.eval(e).get_u64());
+            let mut elements = vec![init; t.min as usize];
             let def = Box::new(TableDef {
                 base: elements.as_mut_ptr(),
-                len: t.min,
+                len: t.min as u32,
                 written: 0,
             });
             self.buf.table_refs.push(TableRef {
@@ -498,7 +505,10 @@ impl Instance {
             self.buf.tables.push(Table {
                 def,
                 elements,
-                max: t.max.unwrap_or(u32::MAX).min(TABLE_ELEMENT_LIMIT),
+                max: t
+                    .max
+                    .unwrap_or(u64::MAX)
+                    .min(u64::from(TABLE_ELEMENT_LIMIT)) as u32,
                 ty: t.elem,
                 declared_max: t.max,
             });

@@ -209,7 +209,7 @@ pub(crate) struct Table {
     /// Element type.
     pub ty: lucet_module::RefType,
     /// The maximum the module declared.
-    pub declared_max: Option<u32>,
+    pub declared_max: Option<u64>,
 }
 
 /// An instance of a module in a slot.

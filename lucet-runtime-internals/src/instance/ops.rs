@@ -7,14 +7,19 @@ use lucet_module::{InstanceHeader, WASM_PAGE_SIZE};
 use super::{Instance, Table};
 use crate::sys::mmap::{self, Protection};
 
-/// `start + len <= bound`, without overflow.
-fn in_bounds(start: u32, len: u32, bound: usize) -> bool {
-    start as u64 + len as u64 <= bound as u64
+/// `start..start + len` as a range of a slice of `bound` elements, if it
+/// lies inside it (64-bit arithmetic: no wraparound).
+fn range(start: u64, len: u64, bound: usize) -> Option<std::ops::Range<usize>> {
+    let end = start.checked_add(len)?;
+    if end > bound as u64 {
+        return None;
+    }
+    Some(start as usize..end as usize)
 }
 
 impl Instance {
     /// `memory.grow`: the old size in pages, or `None` (guest sees -1).
-    pub(crate) fn grow_memory(&mut self, delta: u32) -> Option<u32> {
+    pub(crate) fn grow_memory(&mut self, delta: u64) -> Option<u64> {
         if let Some(owner) = self.memory_owner {
             // SAFETY: the owner is in this instance's link group, whose
             // instances run one at a time.
@@ -24,7 +29,7 @@ impl Instance {
         // SAFETY: the header is valid for the instance's life.
         let current = unsafe { (*header).memory.current_length };
         let old_pages = current / WASM_PAGE_SIZE;
-        let new_len = (old_pages + delta as u64) * WASM_PAGE_SIZE;
+        let new_len = old_pages.checked_add(delta)?.checked_mul(WASM_PAGE_SIZE)?;
         if new_len > self.heap_limit {
             return None;
         }
@@ -44,28 +49,29 @@ impl Instance {
         }
         // SAFETY: as above.
         unsafe { (*header).memory.current_length = new_len };
-        Some(old_pages as u32)
+        Some(old_pages)
     }
 
-    pub(crate) fn memory_fill(&mut self, dst: u32, val: u8, len: u32) -> bool {
+    pub(crate) fn memory_fill(&mut self, dst: u64, val: u8, len: u64) -> bool {
         let memory = self.memory_mut();
-        if !in_bounds(dst, len, memory.len()) {
+        let Some(dst) = range(dst, len, memory.len()) else {
             return false;
-        }
-        memory[dst as usize..(dst + len) as usize].fill(val);
+        };
+        memory[dst].fill(val);
         true
     }
 
-    pub(crate) fn memory_copy(&mut self, dst: u32, src: u32, len: u32) -> bool {
+    pub(crate) fn memory_copy(&mut self, dst: u64, src: u64, len: u64) -> bool {
         let memory = self.memory_mut();
-        if !in_bounds(dst, len, memory.len()) || !in_bounds(src, len, memory.len()) {
+        let (Some(dst), Some(src)) = (range(dst, len, memory.len()), range(src, len, memory.len()))
+        else {
             return false;
-        }
-        memory.copy_within(src as usize..(src + len) as usize, dst as usize);
+        };
+        memory.copy_within(src, dst.start);
         true
     }
 
-    pub(crate) fn memory_init(&mut self, seg: u32, dst: u32, src: u32, len: u32) -> bool {
+    pub(crate) fn memory_init(&mut self, seg: u32, dst: u64, src: u64, len: u64) -> bool {
         let module = self.module.clone();
         let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
             return false;
@@ -76,11 +82,11 @@ impl Instance {
             &segment.bytes
         };
         let memory = self.memory_mut();
-        if !in_bounds(src, len, bytes.len()) || !in_bounds(dst, len, memory.len()) {
+        let (Some(dst), Some(src)) = (range(dst, len, memory.len()), range(src, len, bytes.len()))
+        else {
             return false;
-        }
-        memory[dst as usize..(dst + len) as usize]
-            .copy_from_slice(&bytes[src as usize..(src + len) as usize]);
+        };
+        memory[dst].copy_from_slice(&bytes[src]);
         true
     }
 
@@ -111,17 +117,18 @@ impl Instance {
     }
 
     /// `table.grow`: the old size, or `None` (guest sees -1).
-    pub(crate) fn table_grow(&mut self, t: u32, delta: u32, init: u64) -> Option<u32> {
+    pub(crate) fn table_grow(&mut self, t: u32, delta: u64, init: u64) -> Option<u64> {
         if t as usize >= self.buf.table_refs.len() {
             return None;
         }
         let table = self.table_for_write(t);
-        let old = table.elements.len() as u32;
+        let old = table.elements.len() as u64;
         let new = old.checked_add(delta)?;
-        if new > table.max {
+        if new > u64::from(table.max) {
             return None;
         }
-        table.elements.try_reserve(delta as usize).ok()?;
+        let delta = usize::try_from(delta).ok()?;
+        table.elements.try_reserve(delta).ok()?;
         table.elements.resize(new as usize, init);
         // Re-point the definition at the (possibly reallocated) storage.
         table.def.base = table.elements.as_mut_ptr();
@@ -129,35 +136,34 @@ impl Instance {
         Some(old)
     }
 
-    pub(crate) fn table_fill(&mut self, t: u32, dst: u32, val: u64, len: u32) -> bool {
+    pub(crate) fn table_fill(&mut self, t: u32, dst: u64, val: u64, len: u64) -> bool {
         if t as usize >= self.buf.table_refs.len() {
             return false;
         }
         let table = self.table_for_write(t);
-        if !in_bounds(dst, len, table.elements.len()) {
+        let Some(dst) = range(dst, len, table.elements.len()) else {
             return false;
-        }
-        table.elements[dst as usize..(dst + len) as usize].fill(val);
+        };
+        table.elements[dst].fill(val);
         true
     }
 
-    pub(crate) fn table_copy(&mut self, dt: u32, st: u32, dst: u32, src: u32, len: u32) -> bool {
+    pub(crate) fn table_copy(&mut self, dt: u32, st: u32, dst: u64, src: u64, len: u64) -> bool {
         if dt as usize >= self.buf.table_refs.len() || st as usize >= self.buf.table_refs.len() {
             return false;
         }
         let src_len = self.table_mut(st).elements.len();
         let dst_len = self.table_mut(dt).elements.len();
-        if !in_bounds(dst, len, dst_len) || !in_bounds(src, len, src_len) {
+        let (Some(dst), Some(src)) = (range(dst, len, dst_len), range(src, len, src_len)) else {
             return false;
-        }
-        let (dst, src, len) = (dst as usize, src as usize, len as usize);
+        };
         // Copy through a buffer: the two tables may be one and the same.
-        let items: Vec<u64> = self.table_mut(st).elements[src..src + len].to_vec();
-        self.table_for_write(dt).elements[dst..dst + len].copy_from_slice(&items);
+        let items: Vec<u64> = self.table_mut(st).elements[src].to_vec();
+        self.table_for_write(dt).elements[dst].copy_from_slice(&items);
         true
     }
 
-    pub(crate) fn table_init(&mut self, t: u32, seg: u32, dst: u32, src: u32, len: u32) -> bool {
+    pub(crate) fn table_init(&mut self, t: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
         let module = self.module.clone();
         let Some(segment) = module.metadata().elements.get(seg as usize) else {
             return false;
@@ -171,14 +177,12 @@ impl Instance {
             return false;
         }
         let table_len = self.table_mut(t).elements.len();
-        if !in_bounds(src, len, available) || !in_bounds(dst, len, table_len) {
+        let (Some(dst), Some(src)) = (range(dst, len, table_len), range(src, len, available))
+        else {
             return false;
-        }
-        let items: Vec<u64> = (src as usize..(src + len) as usize)
-            .map(|i| self.elem_item(&segment.items, i))
-            .collect();
-        self.table_for_write(t).elements[dst as usize..(dst + len) as usize]
-            .copy_from_slice(&items);
+        };
+        let items: Vec<u64> = src.map(|i| self.elem_item(&segment.items, i)).collect();
+        self.table_for_write(t).elements[dst].copy_from_slice(&items);
         true
     }
 

@@ -264,11 +264,7 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
             RefType::Func => "funcref",
             RefType::Extern => "externref",
         };
-        let expected = format!(
-            "table {} {}",
-            limits(t.min as u64, t.max.map(u64::from)),
-            elem(t.elem)
-        );
+        let expected = format!("table {} {}", limits(t.min, t.max), elem(t.elem));
         let e = match r.def(import).cloned() {
             Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Table(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
@@ -281,7 +277,7 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
         // SAFETY: as for functions.
         let (owner, owner_index, ty, len, max) = unsafe { Instance::table_export(inst, index) };
         let fits = ty == t.elem
-            && len >= t.min
+            && u64::from(len) >= t.min
             && match t.max {
                 None => true,
                 Some(import_max) => max.is_some_and(|max| max <= import_max),
@@ -290,11 +286,7 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
             return Err(mismatch(
                 import,
                 expected,
-                format!(
-                    "table {} {}",
-                    limits(len as u64, max.map(u64::from)),
-                    elem(ty)
-                ),
+                format!("table {} {}", limits(u64::from(len), max), elem(ty)),
             ));
         }
         tables.push(ResolvedTable {

@@ -87,6 +87,8 @@ fn cpu_has(feature: &str) -> bool {
         "avx" => std::is_x86_feature_detected!("avx"),
         "avx2" => std::is_x86_feature_detected!("avx2"),
         "fma" => std::is_x86_feature_detected!("fma"),
+        "avx_vnni" => std::is_x86_feature_detected!("avxvnni"),
+        "avx512vnni" => std::is_x86_feature_detected!("avx512vnni"),
         "bmi1" => std::is_x86_feature_detected!("bmi1"),
         "bmi2" => std::is_x86_feature_detected!("bmi2"),
         "lzcnt" => std::is_x86_feature_detected!("lzcnt"),

@@ -21,15 +21,12 @@
 //! fuel left after such a trap.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{self, types, InstBuilder, MemFlags};
-use cranelift_entity::EntityRef;
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData};
 use cranelift_frontend::{FunctionBuilder, Variable};
-use cranelift_wasm::{WasmError, WasmResult};
 use lucet_module::InstanceHeader;
 use wasmparser::Operator;
 
-/// The Cranelift trap code of running out of fuel.
-pub const OUT_OF_FUEL: ir::TrapCode = ir::TrapCode::User(1);
+use super::traps::OUT_OF_FUEL;
 
 /// What an operator costs.
 pub fn operator_cost(op: &Operator) -> i64 {
@@ -58,18 +55,10 @@ pub struct FuelCounter {
 }
 
 impl FuelCounter {
-    /// At function entry: declares the counter's variable (`index` is the
-    /// first variable index the translator does not use for locals), loads
-    /// the count and checks it.
-    pub fn function_entry(builder: &mut FunctionBuilder, index: usize) -> WasmResult<Self> {
-        let vmctx = builder
-            .func
-            .special_param(ir::ArgumentPurpose::VMContext)
-            .ok_or_else(|| WasmError::User("function has no vmctx parameter".into()))?;
-        let var = Variable::new(index);
-        builder
-            .try_declare_var(var, types::I64)
-            .map_err(|e| WasmError::User(format!("fuel variable: {e}")))?;
+    /// At function entry: declares the counter's variable, loads the count
+    /// and checks it.
+    pub fn function_entry(builder: &mut FunctionBuilder, vmctx: ir::Value) -> Self {
+        let var = builder.declare_var(types::I64);
         let mut counter = FuelCounter {
             var,
             vmctx,
@@ -78,7 +67,7 @@ impl FuelCounter {
         };
         counter.load(builder);
         counter.check(builder);
-        Ok(counter)
+        counter
     }
 
     /// Before translating `op` (reachable code only).
@@ -88,6 +77,8 @@ impl FuelCounter {
             // Control leaves the function (or may, for a host that reads the
             // count): the header must be current.
             Operator::Unreachable
+            | Operator::Throw { .. }
+            | Operator::ThrowRef
             | Operator::Call { .. }
             | Operator::CallIndirect { .. }
             | Operator::CallRef { .. }
@@ -102,6 +93,7 @@ impl FuelCounter {
             // nothing.)
             Operator::Loop { .. }
             | Operator::If { .. }
+            | Operator::TryTable { .. }
             | Operator::Else
             | Operator::End
             | Operator::Br { .. }
@@ -135,7 +127,7 @@ impl FuelCounter {
     pub fn check(&mut self, builder: &mut FunctionBuilder) {
         self.flush(builder);
         let fuel = builder.use_var(self.var);
-        let exhausted = builder.ins().icmp_imm(IntCC::SignedGreaterThan, fuel, 0);
+        let exhausted = builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, fuel, 0);
         let out_of_fuel = builder.create_block();
         let go_on = builder.create_block();
         builder.set_cold_block(out_of_fuel);
@@ -155,7 +147,7 @@ impl FuelCounter {
         let cost = std::mem::take(&mut self.pending);
         if cost != 0 {
             let fuel = builder.use_var(self.var);
-            let fuel = builder.ins().iadd_imm(fuel, cost);
+            let fuel = builder.ins().iadd_imm_s(fuel, cost);
             builder.def_var(self.var, fuel);
         }
     }
@@ -163,7 +155,7 @@ impl FuelCounter {
     fn load(&mut self, builder: &mut FunctionBuilder) {
         let fuel = builder.ins().load(
             types::I64,
-            MemFlags::trusted(),
+            MemFlagsData::trusted(),
             self.vmctx,
             InstanceHeader::OFFSET_FUEL,
         );
@@ -173,7 +165,7 @@ impl FuelCounter {
     fn save(&mut self, builder: &mut FunctionBuilder) {
         let fuel = builder.use_var(self.var);
         builder.ins().store(
-            MemFlags::trusted(),
+            MemFlagsData::trusted(),
             fuel,
             self.vmctx,
             InstanceHeader::OFFSET_FUEL,

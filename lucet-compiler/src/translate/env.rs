@@ -1,0 +1,235 @@
+//! How generated code reaches an instance: `vmctx` (the first parameter of
+//! every function, the base of memory 0) and the instance header below it
+//! (offsets from `lucet_module::InstanceHeader`), runtime builtins called
+//! through relocations, and the signatures and calling conventions of wasm
+//! functions.
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
+use lucet_module::{Builtin, BuiltinType, FuncType, InstanceHeader, ValType};
+
+use super::{traps, ModuleEnv};
+
+/// Namespace of `UserExternalName`s that name functions of the module's index
+/// space (defined functions and import stubs).
+pub const NS_FUNCTION: u32 = 0;
+/// Namespace of `UserExternalName`s that name runtime builtins.
+pub const NS_BUILTIN: u32 = 1;
+
+/// The calling convention of wasm functions: Cranelift's `tail`, so that
+/// `return_call` runs in constant stack space, and exceptions unwind to
+/// handlers with their payload in fixed registers.
+pub fn wasm_call_conv() -> CallConv {
+    CallConv::Tail
+}
+
+/// The Cranelift type of a wasm value type. References are pointers.
+pub fn ir_type(t: ValType) -> ir::Type {
+    match t {
+        ValType::I32 => types::I32,
+        ValType::I64 => types::I64,
+        ValType::F32 => types::F32,
+        ValType::F64 => types::F64,
+        ValType::V128 => types::I8X16,
+        ValType::Ref(_) => types::I64,
+    }
+}
+
+/// The Cranelift type of a (validated) wasmparser value type.
+pub fn wasm_ir_type(t: wasmparser::ValType) -> ir::Type {
+    match t {
+        wasmparser::ValType::I32 => types::I32,
+        wasmparser::ValType::I64 => types::I64,
+        wasmparser::ValType::F32 => types::F32,
+        wasmparser::ValType::F64 => types::F64,
+        wasmparser::ValType::V128 => types::I8X16,
+        wasmparser::ValType::Ref(_) => types::I64,
+    }
+}
+
+/// The native signature of a wasm function: `(vmctx, params...) ->
+/// results`, in the wasm calling convention.
+pub fn native_signature(ty: &FuncType) -> ir::Signature {
+    let mut sig = ir::Signature::new(wasm_call_conv());
+    sig.params.push(ir::AbiParam::special(
+        types::I64,
+        ir::ArgumentPurpose::VMContext,
+    ));
+    sig.params
+        .extend(ty.params.iter().map(|t| ir::AbiParam::new(ir_type(*t))));
+    sig.returns
+        .extend(ty.results.iter().map(|t| ir::AbiParam::new(ir_type(*t))));
+    sig
+}
+
+/// The zero (or null) value of a Cranelift type.
+pub fn zero_value(b: &mut FunctionBuilder<'_>, ty: ir::Type) -> ir::Value {
+    match ty {
+        types::F32 => b.ins().f32const(0.0),
+        types::F64 => b.ins().f64const(0.0),
+        ty if ty.is_vector() => {
+            let c = b.func.dfg.constants.insert(vec![0u8; 16].into());
+            b.ins().vconst(ty, c)
+        }
+        ty => b.ins().iconst(ty, 0),
+    }
+}
+
+/// Flags of loads of instance data that stays fixed while guest code runs.
+pub fn fixed() -> MemFlagsData {
+    MemFlagsData::trusted().with_readonly().with_can_move()
+}
+
+/// Flags of loads and stores of instance data that guest code changes.
+pub fn trusted() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+/// The per-function view of the instance layout, with caches of what the
+/// function has already declared or loaded.
+pub struct FuncEnv<'m> {
+    pub module: ModuleEnv<'m>,
+    /// The function's `vmctx` parameter.
+    pub vmctx: ir::Value,
+    builtins: HashMap<Builtin, ir::FuncRef>,
+    functions: HashMap<u32, ir::FuncRef>,
+    signatures: HashMap<u32, ir::SigRef>,
+    /// Header fields loaded in the current block (by offset).
+    loaded: HashMap<i32, (ir::Block, ir::Value)>,
+}
+
+impl<'m> FuncEnv<'m> {
+    pub fn new(module: ModuleEnv<'m>, vmctx: ir::Value) -> Self {
+        FuncEnv {
+            module,
+            vmctx,
+            builtins: HashMap::new(),
+            functions: HashMap::new(),
+            signatures: HashMap::new(),
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// The pointer-sized header field at `offset` from vmctx, which stays
+    /// fixed while guest code runs (loaded once per block).
+    pub fn header_pointer(&mut self, b: &mut FunctionBuilder<'_>, offset: i32) -> ir::Value {
+        let block = b.current_block().expect("translating inside a block");
+        if let Some((in_block, v)) = self.loaded.get(&offset) {
+            if *in_block == block {
+                return *v;
+            }
+        }
+        let v = b.ins().load(types::I64, fixed(), self.vmctx, offset);
+        self.loaded.insert(offset, (block, v));
+        v
+    }
+
+    /// Traps with `Interrupt` if the instance's interrupt word is set.
+    pub fn interrupt_check(&mut self, b: &mut FunctionBuilder<'_>) {
+        // An atomic load: other threads set the word while the guest runs,
+        // and a plain load in a loop without stores could be hoisted out of
+        // it. (On x86_64 it is still a plain `mov`.)
+        let addr = b
+            .ins()
+            .iadd_imm_s(self.vmctx, InstanceHeader::OFFSET_INTERRUPT as i64);
+        let flag = b.ins().atomic_load(types::I64, trusted(), addr);
+        b.ins().trapnz(flag, traps::INTERRUPT);
+    }
+
+    /// The signature of type `index`, imported into the function.
+    pub fn signature(&mut self, b: &mut FunctionBuilder<'_>, index: u32) -> ir::SigRef {
+        if let Some(s) = self.signatures.get(&index) {
+            return *s;
+        }
+        let sig = native_signature(self.module.info.type_at(index));
+        let s = b.import_signature(sig);
+        self.signatures.insert(index, s);
+        s
+    }
+
+    /// A reference to function `index` of the module's index space (its
+    /// body, or its import stub), for direct calls.
+    pub fn function(&mut self, b: &mut FunctionBuilder<'_>, index: u32) -> ir::FuncRef {
+        if let Some(f) = self.functions.get(&index) {
+            return *f;
+        }
+        let sig = native_signature(self.module.info.func_type(index));
+        let signature = b.import_signature(sig);
+        let name = b.func.declare_imported_user_function(ir::UserExternalName {
+            namespace: NS_FUNCTION,
+            index,
+        });
+        let f = b.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature,
+            colocated: true,
+            patchable: false,
+        });
+        self.functions.insert(index, f);
+        f
+    }
+
+    fn builtin(&mut self, b: &mut FunctionBuilder<'_>, builtin: Builtin) -> ir::FuncRef {
+        if let Some(f) = self.builtins.get(&builtin) {
+            return *f;
+        }
+        let mut sig = ir::Signature::new(self.module.isa.default_call_conv());
+        sig.params.push(ir::AbiParam::new(types::I64));
+        let ir = |t: BuiltinType| match t {
+            BuiltinType::I32 => types::I32,
+            BuiltinType::I64 => types::I64,
+        };
+        for t in builtin.params() {
+            sig.params.push(ir::AbiParam::new(ir(*t)));
+        }
+        if let Some(t) = builtin.result() {
+            sig.returns.push(ir::AbiParam::new(ir(t)));
+        }
+        let signature = b.import_signature(sig);
+        let name = b.func.declare_imported_user_function(ir::UserExternalName {
+            namespace: NS_BUILTIN,
+            index: builtin.index(),
+        });
+        let f = b.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::User(name),
+            signature,
+            colocated: false,
+            patchable: false,
+        });
+        self.builtins.insert(builtin, f);
+        f
+    }
+
+    /// Calls `builtin(vmctx, args...)` and returns its result, if any.
+    pub fn call_builtin(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        builtin: Builtin,
+        args: &[ir::Value],
+    ) -> Option<ir::Value> {
+        let f = self.builtin(b, builtin);
+        let mut all = Vec::with_capacity(args.len() + 1);
+        all.push(self.vmctx);
+        all.extend_from_slice(args);
+        let call = b.ins().call(f, &all);
+        b.inst_results(call).first().copied()
+    }
+
+    /// Calls a builtin that returns a status and traps with `code` when it
+    /// is nonzero.
+    pub fn call_checked_builtin(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        builtin: Builtin,
+        args: &[ir::Value],
+        code: ir::TrapCode,
+    ) {
+        let status = self
+            .call_builtin(b, builtin, args)
+            .expect("checked builtins return a status");
+        b.ins().trapnz(status, code);
+    }
+}

@@ -1,0 +1,312 @@
+//! Our translator from WebAssembly function bodies to Cranelift IR.
+//!
+//! A body arrives here only after the whole module has been validated
+//! (`parse`), so the translator may rely on every invariant validation
+//! establishes: operand types and stack heights match, indices are in
+//! range, branch depths exist. It never re-checks them; nothing here can be
+//! reached by malformed input.
+//!
+//! One [`Translation`] holds the state of one function: the Cranelift
+//! `FunctionBuilder`, the operand stack of SSA values, the control stack
+//! and the per-function caches of the instance layout. The operators are
+//! split by concern, one file each, all as methods of `Translation`:
+//!
+//! - `control`: blocks, loops, `if`, branches, `return`, reachability;
+//! - `variables`: locals and globals;
+//! - `numeric`: integer and float arithmetic, comparisons, conversions;
+//! - `memory`: loads, stores, bounds checks and the bulk memory operators;
+//! - `tables`: tables and references;
+//! - `calls`: direct, indirect and reference calls, tail calls;
+//! - `simd`: 128-bit vectors, relaxed SIMD included;
+//! - `exceptions`: `try_table`, `throw`, `throw_ref`.
+//!
+//! `env` knows how an instance is laid out (vmctx, the instance header,
+//! builtins) and `fuel` counts instructions when asked to.
+
+mod calls;
+mod control;
+mod env;
+mod exceptions;
+mod fuel;
+mod memory;
+mod numeric;
+mod simd;
+mod tables;
+pub mod traps;
+mod variables;
+
+use cranelift_codegen::ir::{self, InstBuilder, UserFuncName};
+use cranelift_codegen::isa::TargetIsa;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use wasmparser::{FunctionBody, Operator};
+
+use crate::codegen::Settings;
+use crate::parse::ModuleInfo;
+use crate::Error;
+
+pub use env::{ir_type, native_signature, NS_BUILTIN, NS_FUNCTION};
+
+use control::Frame;
+use env::FuncEnv;
+use fuel::FuelCounter;
+
+/// What every function's translation shares: the module and the target.
+#[derive(Clone, Copy)]
+pub struct ModuleEnv<'a> {
+    pub info: &'a ModuleInfo<'a>,
+    pub isa: &'a dyn TargetIsa,
+    pub settings: Settings,
+}
+
+/// Reusable buffers for translating functions one after another (one per
+/// thread).
+#[derive(Default)]
+pub struct FuncTranslator {
+    builder_ctx: FunctionBuilderContext,
+}
+
+impl FuncTranslator {
+    /// A translator with empty buffers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Translates the body of defined function `func_index`.
+    pub fn translate(
+        &mut self,
+        module: ModuleEnv<'_>,
+        func_index: u32,
+        body: &FunctionBody<'_>,
+    ) -> Result<ir::Function, Error> {
+        let info = module.info;
+        let ty = info.func_type(func_index);
+        let mut func = ir::Function::with_name_signature(
+            UserFuncName::user(NS_FUNCTION, func_index),
+            native_signature(ty),
+        );
+        crate::trampolines::set_stack_limit(&mut func);
+        let mut b = FunctionBuilder::new(&mut func, &mut self.builder_ctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let vmctx = b.block_params(entry)[0];
+
+        // Locals: parameters first, then the declared ones, zeroed.
+        let mut locals = Vec::new();
+        for (i, t) in ty.params.iter().enumerate() {
+            let var = b.declare_var(ir_type(*t));
+            let param = b.block_params(entry)[i + 1];
+            b.def_var(var, param);
+            locals.push(var);
+        }
+        let mut reader = body.get_locals_reader()?;
+        for _ in 0..reader.get_count() {
+            let (count, t) = reader.read()?;
+            let ty = env::wasm_ir_type(t);
+            for _ in 0..count {
+                let var = b.declare_var(ty);
+                let zero = env::zero_value(&mut b, ty);
+                b.def_var(var, zero);
+                locals.push(var);
+            }
+        }
+
+        let mut t = Translation {
+            env: FuncEnv::new(module, vmctx),
+            b,
+            stack: Vec::new(),
+            control: Vec::new(),
+            reachable: true,
+            dead_depth: 0,
+            locals,
+            fuel: None,
+        };
+        if module.settings.count_instructions {
+            t.fuel = Some(FuelCounter::function_entry(&mut t.b, vmctx));
+        }
+        t.push_function_frame(&ty.results);
+
+        let mut ops = body.get_operators_reader()?;
+        while !ops.eof() {
+            let offset = ops.original_position();
+            let op = ops.read()?;
+            t.operator(&op).map_err(|e| e.at_offset(offset as usize))?;
+        }
+        let Translation { b, .. } = t;
+        b.finalize(module.isa.frontend_config());
+        Ok(func)
+    }
+}
+
+/// The state of one function's translation.
+pub(crate) struct Translation<'m, 'f> {
+    env: FuncEnv<'m>,
+    b: FunctionBuilder<'f>,
+    /// The operand stack. Every `v128` on it has type `I8X16`.
+    stack: Vec<ir::Value>,
+    control: Vec<Frame>,
+    /// Whether the code being translated can be reached.
+    reachable: bool,
+    /// While unreachable: how many blocks opened in the dead code are
+    /// still open (their `end`s are skipped).
+    dead_depth: u32,
+    locals: Vec<Variable>,
+    fuel: Option<FuelCounter>,
+}
+
+/// An error of the translator, before the operator's offset is known.
+#[derive(Debug)]
+pub(crate) enum TranslateError {
+    /// A feature Lucet does not implement.
+    Unsupported(String),
+}
+
+impl TranslateError {
+    fn at_offset(self, offset: usize) -> Error {
+        match self {
+            TranslateError::Unsupported(what) => {
+                Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
+            }
+        }
+    }
+}
+
+pub(crate) type TResult<T = ()> = Result<T, TranslateError>;
+
+impl<'f> Translation<'_, 'f> {
+    /// Translates one operator.
+    fn operator(&mut self, op: &Operator<'_>) -> TResult {
+        if !self.reachable {
+            return self.dead_operator(op);
+        }
+        if let Some(fuel) = &mut self.fuel {
+            fuel.before_op(op, &mut self.b);
+        }
+        let handled = self.control_operator(op)?
+            || self.variable_operator(op)?
+            || self.numeric_operator(op)?
+            || self.memory_operator(op)?
+            || self.table_operator(op)?
+            || self.call_operator(op)?
+            || self.simd_operator(op)?
+            || self.exception_operator(op)?;
+        if !handled {
+            return Err(unsupported_operator(op));
+        }
+        if self.reachable {
+            if let Some(fuel) = &mut self.fuel {
+                fuel.after_op(op, &mut self.b);
+            }
+        }
+        Ok(())
+    }
+
+    fn pop(&mut self) -> ir::Value {
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
+    }
+
+    fn pop2(&mut self) -> (ir::Value, ir::Value) {
+        let b = self.pop();
+        let a = self.pop();
+        (a, b)
+    }
+
+    fn pop3(&mut self) -> (ir::Value, ir::Value, ir::Value) {
+        let c = self.pop();
+        let (a, b) = self.pop2();
+        (a, b, c)
+    }
+
+    /// Pops the top `n` values, in stack order.
+    fn pop_n(&mut self, n: usize) -> Vec<ir::Value> {
+        let at = self.stack.len() - n;
+        self.stack.split_off(at)
+    }
+
+    /// The top `n` values, in stack order, left on the stack.
+    fn peek_n(&self, n: usize) -> &[ir::Value] {
+        &self.stack[self.stack.len() - n..]
+    }
+
+    fn push(&mut self, v: ir::Value) {
+        self.stack.push(v);
+    }
+
+    fn ins(&mut self) -> cranelift_frontend::FuncInstBuilder<'_, 'f> {
+        self.b.ins()
+    }
+
+    /// Emits an unconditional trap: what follows is unreachable.
+    fn trap(&mut self, code: ir::TrapCode) {
+        if let Some(fuel) = &mut self.fuel {
+            fuel.before_exit(&mut self.b);
+        }
+        self.b.ins().trap(code);
+        self.reachable = false;
+    }
+}
+
+/// The error for an operator no part of the translator handles.
+fn unsupported_operator(op: &Operator<'_>) -> TranslateError {
+    let name = format!("{op:?}");
+    let name = name
+        .split([' ', '{', '('])
+        .next()
+        .unwrap_or("?")
+        .to_string();
+    if is_gc_operator(op) {
+        TranslateError::Unsupported(format!(
+            "WebAssembly GC is not supported yet (instruction {name})"
+        ))
+    } else {
+        TranslateError::Unsupported(format!("the instruction {name} is not supported"))
+    }
+}
+
+/// Whether `op` belongs to the GC proposal.
+fn is_gc_operator(op: &Operator<'_>) -> bool {
+    use Operator::*;
+    matches!(
+        op,
+        RefEq
+            | StructNew { .. }
+            | StructNewDefault { .. }
+            | StructGet { .. }
+            | StructGetS { .. }
+            | StructGetU { .. }
+            | StructSet { .. }
+            | ArrayNew { .. }
+            | ArrayNewDefault { .. }
+            | ArrayNewFixed { .. }
+            | ArrayNewData { .. }
+            | ArrayNewElem { .. }
+            | ArrayGet { .. }
+            | ArrayGetS { .. }
+            | ArrayGetU { .. }
+            | ArraySet { .. }
+            | ArrayLen
+            | ArrayFill { .. }
+            | ArrayCopy { .. }
+            | ArrayInitData { .. }
+            | ArrayInitElem { .. }
+            | RefTestNonNull { .. }
+            | RefTestNullable { .. }
+            | RefCastNonNull { .. }
+            | RefCastNullable { .. }
+            | BrOnCast { .. }
+            | BrOnCastFail { .. }
+            | AnyConvertExtern
+            | ExternConvertAny
+            | RefI31
+            | I31GetS
+            | I31GetU
+    )
+}
+
+/// A block argument list from values.
+fn block_args(values: &[ir::Value]) -> Vec<ir::BlockArg> {
+    values.iter().map(|v| ir::BlockArg::Value(*v)).collect()
+}
