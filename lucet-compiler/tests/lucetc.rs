@@ -85,6 +85,14 @@ fn count_instructions_is_recorded_in_the_module() {
     }
 }
 
+/// The module from the bug report whose function body goes on after its
+/// final `end` (42 bytes).
+const TRAILING_OPERATORS: [u8; 42] = [
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f,
+    0x03, 0x02, 0x01, 0x00, 0x0a, 0x14, 0x01, 0x12, 0x00, 0x41, 0x00, 0x41, 0x00, 0x0d, 0x00, 0x41,
+    0x00, 0x0f, 0x0b, 0x02, 0x40, 0x41, 0x00, 0x0f, 0x0b, 0x0b,
+];
+
 #[test]
 fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
     let dir = workdir("bad");
@@ -105,6 +113,13 @@ fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
             "binary-junk.wasm",
             &[0xff, 0xfe, 0x00, 0x01],
             "neither a wasm binary nor UTF-8",
+        ),
+        // Operators after the function's final `end`: validated before any
+        // translation (the 2024 translator panicked on this one).
+        (
+            "after-end.wasm",
+            &TRAILING_OPERATORS,
+            "operators remaining after end of function",
         ),
     ];
     for (name, bytes, expect) in cases {

@@ -71,6 +71,17 @@ fn a_trap_is_one_line_and_a_failure() {
 #[test]
 fn errors_before_the_guest_starts_are_one_line() {
     let bad = temp("bad.wat", "(module (func (result i32)))");
+    // A function body with operators after its final `end`.
+    let trailing = temp("trailing.wasm", "");
+    std::fs::write(
+        &trailing,
+        [
+            0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x01, 0x7f,
+            0x01, 0x7f, 0x03, 0x02, 0x01, 0x00, 0x0a, 0x14, 0x01, 0x12, 0x00, 0x41, 0x00, 0x41,
+            0x00, 0x0d, 0x00, 0x41, 0x00, 0x0f, 0x0b, 0x02, 0x40, 0x41, 0x00, 0x0f, 0x0b, 0x0b,
+        ],
+    )
+    .unwrap();
     let fac = example("fac.wat");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -78,6 +89,10 @@ fn errors_before_the_guest_starts_are_one_line() {
             "cannot read /nonexistent/m.wasm",
         ),
         (vec![bad.to_str().unwrap()], "invalid module"),
+        (
+            vec![trailing.to_str().unwrap()],
+            "operators remaining after end of function",
+        ),
         (
             vec!["--invoke", "nope", &fac],
             "exports no function \"nope\"",

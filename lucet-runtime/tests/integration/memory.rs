@@ -1,4 +1,4 @@
-use lucet_runtime::{Limits, MmapRegion, Val::*};
+use lucet_runtime::{Limits, Linker, MmapRegion, Module, Val, Val::*};
 
 use crate::common::*;
 
@@ -124,4 +124,23 @@ fn memory_is_fresh_in_every_instance() {
     let mut b = region.new_instance(module).unwrap();
     assert_eq!(i32(&mut b, "load_i32", &[I32(0)]), 0);
     assert_eq!(i32(&mut b, "size", &[]), 1);
+}
+
+/// An `f64.load` that ends exactly at the end of memory, fed to
+/// `f64.copysign`: Cranelift 0.112's x64 backend sank the load into a
+/// 16-byte one, which faulted past the end of memory.
+#[test]
+fn a_load_ending_at_the_end_of_memory_is_in_bounds() {
+    let elf = compile_bytes(
+        br#"(module (memory 1)
+             (func (export "f") (result i32)
+               i32.const 0 f64.const 0 i32.const 32
+               f64.load offset=65491 align=1
+               f64.copysign
+               f64.store align=1
+               i32.const 0))"#,
+    );
+    let module = Module::from_bytes(&elf, "copysign", &Linker::new()).unwrap();
+    let mut inst = region().new_instance(module).unwrap();
+    assert_eq!(call(&mut inst, "f", &[]), Val::I32(0));
 }
