@@ -9,7 +9,7 @@ use cranelift_codegen::ir::{self, ExternalName, LibCall};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
-use lucet_module::{Builtin, CodeRange, HeapSpec, TrapSite};
+use lucet_module::{Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapSite};
 use rayon::prelude::*;
 
 use crate::parse::{BodyToTranslate, ModuleInfo};
@@ -91,6 +91,47 @@ pub struct CompiledFunction {
     code: Vec<u8>,
     relocs: Vec<FuncReloc>,
     traps: Vec<TrapSite>,
+    handlers: Vec<HandlerSite>,
+}
+
+/// The calls of a compiled function that have exception handlers.
+fn handler_sites(
+    buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>,
+) -> Result<Vec<HandlerSite>, String> {
+    use cranelift_codegen::{ExceptionContextLoc, FinalizedMachExceptionHandler as H};
+    let mut sites = Vec::new();
+    for site in buffer.call_sites() {
+        if site.exception_handlers.is_empty() {
+            continue;
+        }
+        let frame_offset = site
+            .frame_offset
+            .ok_or("a call with exception handlers has no frame offset")?;
+        let handlers = site
+            .exception_handlers
+            .iter()
+            .map(|h| match *h {
+                H::Tag(tag, target) => Ok(Handler::Tag {
+                    tag: tag.as_u32(),
+                    target,
+                }),
+                H::Default(target) => Ok(Handler::All { target }),
+                H::Context(ExceptionContextLoc::SPOffset(sp_offset)) => {
+                    Ok(Handler::Context { sp_offset })
+                }
+                H::Context(ExceptionContextLoc::GPR(_)) => {
+                    Err("an exception context in a register".to_string())
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        sites.push(HandlerSite {
+            return_offset: site.ret_addr,
+            frame_offset,
+            handlers,
+        });
+    }
+    sites.sort_by_key(|s| s.return_offset);
+    Ok(sites)
 }
 
 /// A relocation the loader must apply: write the absolute address of
@@ -160,7 +201,7 @@ fn compile_clif(
         _ => Context::for_function(func),
     };
     let isa = &*backend.isa;
-    let (code, raw_relocs, traps) = {
+    let (code, raw_relocs, traps, handlers) = {
         let compiled = ctx
             .compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::Codegen {
@@ -183,7 +224,11 @@ fn compile_clif(
             })
             .collect();
         traps.sort_by_key(|t| t.offset);
-        (compiled.code_buffer().to_vec(), relocs, traps)
+        let handlers = handler_sites(&compiled.buffer).map_err(|message| Error::Codegen {
+            func: name(),
+            message,
+        })?;
+        (compiled.code_buffer().to_vec(), relocs, traps, handlers)
     };
     let mut code = code;
     let mut relocs = Vec::with_capacity(raw_relocs.len());
@@ -243,6 +288,7 @@ fn compile_clif(
         code,
         relocs,
         traps,
+        handlers,
     })
 }
 
@@ -281,8 +327,9 @@ pub struct Settings {
 pub struct Text {
     pub bytes: Vec<u8>,
     pub relocs: Vec<TextReloc>,
-    /// Code ranges and trap sites of the function index space.
-    pub functions: Vec<(CodeRange, Vec<TrapSite>)>,
+    /// Code ranges, trap sites and exception handlers of the function
+    /// index space.
+    pub functions: Vec<(CodeRange, Vec<TrapSite>, Vec<HandlerSite>)>,
     /// Code ranges of the array trampolines, by function index.
     pub trampolines: Vec<(u32, CodeRange)>,
 }
@@ -382,6 +429,7 @@ pub fn compile_all(
                 len: f.code.len() as u32,
             },
             f.traps.clone(),
+            f.handlers.clone(),
         ));
     }
     let mut tramp_ranges = Vec::with_capacity(trampolines.len());

@@ -8,6 +8,8 @@
 //! segment out of bounds, which must trap at instantiation) onwards, the
 //! rest are left to the runtime so that the order of writes is kept.
 
+use std::collections::BTreeMap;
+
 use lucet_module::{DataSegment, ImageChunk, MemoryImage, PAGE_SIZE, WASM_PAGE_SIZE};
 
 use crate::parse::ModuleInfo;
@@ -20,18 +22,26 @@ pub struct BuiltImage {
     pub data_segments: Vec<DataSegment>,
 }
 
-/// Applies the module's bakeable data segments.
+/// Applies the module's bakeable data segments (of memory 0, when the
+/// module defines it: other memories get theirs at instantiation).
 pub fn build(info: &ModuleInfo<'_>) -> BuiltImage {
-    let initial_bytes = match info.memories.first() {
-        Some(m) if m.import.is_none() => m.initial_pages.saturating_mul(WASM_PAGE_SIZE),
-        _ => 0,
+    let (initial_bytes, memory64) = match info.memories.first() {
+        Some(m) if m.import.is_none() => {
+            (m.initial_pages.saturating_mul(WASM_PAGE_SIZE), m.memory64)
+        }
+        _ => (0, false),
     };
-    let mut contents: Vec<u8> = Vec::new();
-    let mut baking = initial_bytes > 0;
+    // Only pages that segments write are held, so that the work and memory
+    // of compilation follow the data's size, not its addresses.
+    let mut pages: BTreeMap<u64, Box<[u8]>> = BTreeMap::new();
+    let page = PAGE_SIZE as usize;
+    let mut baking = initial_bytes > 0 && initial_bytes <= info.heap_reservation;
     let mut data_segments = Vec::with_capacity(info.data.len());
     for seg in &info.data {
+        let memory = seg.memory;
         let Some(offset_expr) = &seg.active_offset else {
             data_segments.push(DataSegment {
+                memory,
                 active_offset: None,
                 in_image: false,
                 bytes: seg.bytes.to_vec(),
@@ -40,25 +50,41 @@ pub fn build(info: &ModuleInfo<'_>) -> BuiltImage {
         };
         let bakeable = offset_expr
             .as_const_u64()
-            .map(|o| o as u32 as u64)
-            .filter(|o| o + seg.bytes.len() as u64 <= initial_bytes);
+            .filter(|_| memory == 0)
+            .map(|o| if memory64 { o } else { u64::from(o as u32) })
+            .filter(|o| {
+                o.checked_add(seg.bytes.len() as u64)
+                    .is_some_and(|end| end <= initial_bytes)
+            });
         match bakeable {
             Some(offset) if baking => {
-                let start = offset as usize;
-                let end = start + seg.bytes.len();
-                if contents.len() < end {
-                    contents.resize(end, 0);
+                let mut at = offset;
+                let mut bytes = seg.bytes;
+                while !bytes.is_empty() {
+                    let in_page = (at % PAGE_SIZE) as usize;
+                    let n = bytes.len().min(page - in_page);
+                    let p = pages
+                        .entry(at / PAGE_SIZE)
+                        .or_insert_with(|| vec![0u8; page].into_boxed_slice());
+                    p[in_page..in_page + n].copy_from_slice(&bytes[..n]);
+                    at += n as u64;
+                    bytes = &bytes[n..];
                 }
-                contents[start..end].copy_from_slice(seg.bytes);
                 data_segments.push(DataSegment {
+                    memory,
                     active_offset: Some(offset_expr.clone()),
                     in_image: true,
                     bytes: Vec::new(),
                 });
             }
             _ => {
-                baking = false;
+                // Later segments of memory 0 must not appear before this
+                // one is applied (it may trap).
+                if memory == 0 {
+                    baking = false;
+                }
                 data_segments.push(DataSegment {
+                    memory,
                     active_offset: Some(offset_expr.clone()),
                     in_image: false,
                     bytes: seg.bytes.to_vec(),
@@ -66,7 +92,7 @@ pub fn build(info: &ModuleInfo<'_>) -> BuiltImage {
             }
         }
     }
-    let (image, section) = chunk(&contents);
+    let (image, section) = chunk(&pages);
     BuiltImage {
         image,
         section,
@@ -74,16 +100,15 @@ pub fn build(info: &ModuleInfo<'_>) -> BuiltImage {
     }
 }
 
-/// Splits `contents` into runs of pages that are not all zero.
-fn chunk(contents: &[u8]) -> (MemoryImage, Vec<u8>) {
-    let page = PAGE_SIZE as usize;
+/// Lays out the pages that are not all zero, in runs of adjacent pages.
+fn chunk(pages: &BTreeMap<u64, Box<[u8]>>) -> (MemoryImage, Vec<u8>) {
     let mut chunks: Vec<ImageChunk> = Vec::new();
     let mut section = Vec::new();
-    for (i, bytes) in contents.chunks(page).enumerate() {
+    for (&index, bytes) in pages {
         if bytes.iter().all(|b| *b == 0) {
             continue;
         }
-        let heap_offset = (i * page) as u64;
+        let heap_offset = index * PAGE_SIZE;
         match chunks.last_mut() {
             Some(last) if last.heap_offset + last.len == heap_offset => last.len += PAGE_SIZE,
             _ => chunks.push(ImageChunk {
@@ -93,7 +118,6 @@ fn chunk(contents: &[u8]) -> (MemoryImage, Vec<u8>) {
             }),
         }
         section.extend_from_slice(bytes);
-        section.resize(section.len().next_multiple_of(page), 0);
     }
     (MemoryImage { chunks }, section)
 }
@@ -104,11 +128,17 @@ mod tests {
 
     #[test]
     fn zero_pages_are_not_stored_and_runs_merge() {
-        let mut contents = vec![0u8; 5 * 4096 + 10];
-        contents[4096] = 1; // page 1
-        contents[2 * 4096 + 5] = 2; // page 2, merges with 1
-        contents[5 * 4096 + 9] = 3; // partial page 5
-        let (image, section) = chunk(&contents);
+        let mut pages: BTreeMap<u64, Box<[u8]>> = BTreeMap::new();
+        let mut set = |page: u64, at: usize, v: u8| {
+            pages
+                .entry(page)
+                .or_insert_with(|| vec![0; 4096].into_boxed_slice())[at] = v;
+        };
+        set(0, 0, 0); // all zero: not stored
+        set(1, 0, 1);
+        set(2, 5, 2); // merges with page 1
+        set(5, 9, 3);
+        let (image, section) = chunk(&pages);
         assert_eq!(
             image.chunks,
             vec![

@@ -66,6 +66,16 @@ pub enum RelaxedSimd {
     Native,
 }
 
+/// The version of the WebAssembly standard modules are validated against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Standard {
+    /// WebAssembly 2.0: what came after it is invalid.
+    Wasm2,
+    /// WebAssembly 3.0 (the default). Modules that need GC are refused.
+    #[default]
+    Wasm3,
+}
+
 /// The imports a module may have: `(module, name)` pairs. With bindings set,
 /// a function import outside them is a compile error.
 pub type Bindings = HashSet<(String, String)>;
@@ -92,6 +102,8 @@ pub struct CompileOptions {
     pub count_instructions: bool,
     /// How relaxed SIMD operators compute.
     pub relaxed_simd: RelaxedSimd,
+    /// The standard modules are validated against.
+    pub standard: Standard,
 }
 
 /// 4 GiB: the default reservation.
@@ -109,6 +121,7 @@ impl Default for CompileOptions {
             interruptible: true,
             count_instructions: false,
             relaxed_simd: RelaxedSimd::Deterministic,
+            standard: Standard::Wasm3,
         }
     }
 }
@@ -213,25 +226,25 @@ impl Compiler {
         Ok(Compiler { options, backend })
     }
 
-    fn heap_spec(&self, info: &parse::ModuleInfo<'_>) -> Result<Option<HeapSpec>, Error> {
-        let Some(mem) = info.memories.first() else {
-            return Ok(None);
-        };
-        let initial_bytes = mem
-            .initial_pages
-            .saturating_mul(lucet_module::WASM_PAGE_SIZE);
-        if initial_bytes > self.options.reserved_size {
-            return Err(Error::Options(format!(
-                "the module's initial memory ({initial_bytes} bytes) is larger than the heap reservation ({} bytes); raise --reserved-size",
-                self.options.reserved_size
-            )));
+    /// The layout and limits of every memory of the module.
+    fn memory_specs(&self, info: &parse::ModuleInfo<'_>) -> Vec<MemorySpec> {
+        let mut specs = Vec::with_capacity(info.memories.len());
+        // A memory larger than the reservation is valid wasm: such a module
+        // compiles, and instantiating it fails (with the sizes).
+        for mem in &info.memories {
+            specs.push(MemorySpec {
+                heap: HeapSpec {
+                    reserved_size: self.options.reserved_size,
+                    guard_size: self.options.guard_size,
+                    initial_pages: mem.initial_pages,
+                    max_pages: mem.max_pages,
+                },
+                import: mem.import.clone(),
+                bounds_checked: mem.memory64 || self.options.reserved_size < 1 << 32,
+                memory64: mem.memory64,
+            });
         }
-        Ok(Some(HeapSpec {
-            reserved_size: self.options.reserved_size,
-            guard_size: self.options.guard_size,
-            initial_pages: mem.initial_pages,
-            max_pages: mem.max_pages,
-        }))
+        specs
     }
 
     fn check_bindings(&self, info: &parse::ModuleInfo<'_>) -> Result<(), Error> {
@@ -248,8 +261,8 @@ impl Compiler {
         Ok(())
     }
 
-    /// The heap layout used for code generation when the module has no memory.
-    fn placeholder_heap(&self) -> HeapSpec {
+    /// The heap layout code is generated for (every memory's).
+    fn heap_layout(&self) -> HeapSpec {
         HeapSpec {
             reserved_size: self.options.reserved_size,
             guard_size: self.options.guard_size,
@@ -271,9 +284,9 @@ impl Compiler {
 
     fn compile_inner(&self, input: &[u8]) -> Result<CompiledModule, Error> {
         let wasm = wasm_from_input(input)?;
-        let mut info = parse::parse(&wasm)?;
+        let mut info = parse::parse(&wasm, self.options.standard)?;
         self.check_bindings(&info)?;
-        let heap = self.heap_spec(&info)?;
+        let memories = self.memory_specs(&info);
         let bodies = std::mem::take(&mut info.bodies);
 
         let mut trampoline_funcs: Vec<u32> = info
@@ -293,13 +306,14 @@ impl Compiler {
             bodies,
             &self.backend,
             codegen::Settings {
-                heap: heap.unwrap_or_else(|| self.placeholder_heap()),
+                heap: self.heap_layout(),
                 interruptible: self.options.interruptible,
                 count_instructions: self.options.count_instructions,
                 relaxed_simd: self.options.relaxed_simd,
             },
             &trampoline_funcs,
         )?;
+        info.heap_reservation = self.options.reserved_size;
         let built = image::build(&info);
 
         let functions = info
@@ -307,7 +321,7 @@ impl Compiler {
             .iter()
             .zip(text.functions)
             .enumerate()
-            .map(|(i, (decl, (code, trap_sites)))| {
+            .map(|(i, (decl, (code, trap_sites, handler_sites)))| {
                 let i = i as u32;
                 let symbol = match &decl.import {
                     Some(imp) => lucet_module::import_stub_symbol(&imp.module, &imp.name),
@@ -320,6 +334,7 @@ impl Compiler {
                     symbol,
                     code,
                     trap_sites,
+                    handler_sites,
                 }
             })
             .collect();
@@ -338,16 +353,13 @@ impl Compiler {
                 .collect(),
             exports: info.exports.clone(),
             start: info.start,
-            memory: info.memories.first().zip(heap).map(|(m, heap)| MemorySpec {
-                heap,
-                import: m.import.clone(),
-                bounds_checked: heap.reserved_size < 1 << 32,
-            }),
+            memories,
             image: built.image,
             data_segments: built.data_segments,
             globals: info.globals.clone(),
             tables: info.tables.clone(),
             elements: info.elements.clone(),
+            tags: info.tags.clone(),
             funcref_slots: info.escaping.clone(),
             cpu_features: codegen::cpu_features(&*self.backend.isa),
             interruptible: self.options.interruptible,
@@ -364,13 +376,10 @@ impl Compiler {
     /// The Cranelift IR of every defined function, as text.
     pub fn clif(&self, input: &[u8]) -> Result<String, Error> {
         let wasm = wasm_from_input(input)?;
-        let mut info = parse::parse(&wasm)?;
-        let heap = self
-            .heap_spec(&info)?
-            .unwrap_or_else(|| self.placeholder_heap());
+        let mut info = parse::parse(&wasm, self.options.standard)?;
         let bodies = std::mem::take(&mut info.bodies);
         let settings = codegen::Settings {
-            heap,
+            heap: self.heap_layout(),
             interruptible: self.options.interruptible,
             count_instructions: self.options.count_instructions,
             relaxed_simd: self.options.relaxed_simd,

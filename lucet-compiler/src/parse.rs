@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use lucet_module::{
     ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind, FuncType,
-    GlobalSpec, ImportName, RefType, TableSpec, ValType,
+    GlobalSpec, HeapType, ImportName, RefType, TableSpec, TagSpec, ValType,
 };
 use rayon::prelude::*;
 use wasmparser::{
@@ -17,13 +17,17 @@ use wasmparser::{
     WasmFeatures,
 };
 
-use crate::Error;
+use crate::{Error, Standard};
 
-/// The features `lucetc` accepts: WebAssembly 2.0 (the MVP plus sign
-/// extension, non-trapping float-to-int, multi-value, mutable globals, bulk
-/// memory, reference types and SIMD).
-pub fn features() -> WasmFeatures {
-    WasmFeatures::WASM2
+/// The features modules are validated with. WebAssembly 3.0: tail calls,
+/// exception handling, multi-memory, memory64, typed function references,
+/// extended constant expressions, relaxed SIMD and GC (a valid module that
+/// needs GC is then refused with `Error::NeedsGc`).
+pub fn features(standard: Standard) -> WasmFeatures {
+    match standard {
+        Standard::Wasm2 => WasmFeatures::WASM2,
+        Standard::Wasm3 => WasmFeatures::WASM3.difference(WasmFeatures::THREADS),
+    }
 }
 
 /// A function declaration of the index space.
@@ -46,6 +50,8 @@ pub struct MemoryDecl {
 /// A data segment as declared.
 #[derive(Debug, Clone)]
 pub struct DataDecl<'data> {
+    /// The memory an active segment initializes.
+    pub memory: u32,
     pub active_offset: Option<ConstExpr>,
     pub bytes: &'data [u8],
 }
@@ -64,6 +70,7 @@ pub struct ModuleInfo<'data> {
     pub tables: Vec<TableSpec>,
     pub memories: Vec<MemoryDecl>,
     pub globals: Vec<GlobalSpec>,
+    pub tags: Vec<TagSpec>,
     pub exports: Vec<Export>,
     pub start: Option<u32>,
     pub elements: Vec<ElemSegment>,
@@ -73,6 +80,8 @@ pub struct ModuleInfo<'data> {
     pub module_name: Option<String>,
     /// Functions that can become `funcref` values (sorted).
     pub escaping: Vec<u32>,
+    /// The heap reservation code is compiled for (set by the compiler).
+    pub heap_reservation: u64,
 }
 
 impl ModuleInfo<'_> {
@@ -106,30 +115,94 @@ impl ModuleInfo<'_> {
     }
 }
 
-fn ref_type(rt: wasmparser::RefType, offset: usize) -> Result<RefType, Error> {
-    if rt.is_func_ref() {
-        Ok(RefType::Func)
-    } else if rt.is_extern_ref() {
-        Ok(RefType::Extern)
-    } else {
-        Err(Error::Invalid {
-            message: format!("unsupported reference type {rt:?}"),
-            offset,
-        })
+/// The error for a module that needs WebAssembly GC.
+pub fn needs_gc(what: &str) -> Error {
+    Error::NeedsGc(what.to_string())
+}
+
+/// Our heap type for a validated wasmparser one.
+fn heap_type(ht: wasmparser::HeapType) -> Result<HeapType, Error> {
+    use wasmparser::AbstractHeapType as A;
+    match ht {
+        wasmparser::HeapType::Abstract { shared: true, .. } => {
+            Err(Error::Unsupported("shared references".into()))
+        }
+        wasmparser::HeapType::Abstract { ty, .. } => Ok(match ty {
+            A::Func => HeapType::Func,
+            A::Extern => HeapType::Extern,
+            A::Exn => HeapType::Exn,
+            A::NoFunc => HeapType::NoFunc,
+            A::NoExtern => HeapType::NoExtern,
+            A::NoExn => HeapType::NoExn,
+            A::Any | A::Eq | A::I31 | A::Struct | A::Array | A::None => {
+                return Err(needs_gc(&format!("the reference type {ty:?}")))
+            }
+            other => return Err(Error::Unsupported(format!("the reference type {other:?}"))),
+        }),
+        wasmparser::HeapType::Concrete(index) => index
+            .as_module_index()
+            .map(HeapType::Concrete)
+            .ok_or_else(|| needs_gc("recursive types")),
+        wasmparser::HeapType::Exact(_) => Err(Error::Unsupported("exact reference types".into())),
     }
+}
+
+/// Our reference type for a validated wasmparser one.
+fn ref_type(rt: wasmparser::RefType) -> Result<RefType, Error> {
+    Ok(RefType {
+        nullable: rt.is_nullable(),
+        heap: heap_type(rt.heap_type())?,
+    })
 }
 
 /// Our value type for a validated wasmparser one; references of types Lucet
 /// does not implement are an error.
-pub fn val_type(t: wasmparser::ValType, offset: usize) -> Result<ValType, Error> {
+pub fn val_type(t: wasmparser::ValType) -> Result<ValType, Error> {
     Ok(match t {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(rt) => ValType::Ref(ref_type(rt, offset)?),
+        wasmparser::ValType::Ref(rt) => ValType::Ref(ref_type(rt)?),
     })
+}
+
+/// The function type of one entry of the type section, if Lucet can
+/// handle it: GC's structs, arrays, subtyping and recursive groups are an
+/// error.
+fn func_type(group: wasmparser::RecGroup, index: usize) -> Result<FuncType, Error> {
+    if group.is_explicit_rec_group() {
+        return Err(needs_gc("recursive type groups"));
+    }
+    let Some(sub) = group.types().next() else {
+        return Err(needs_gc("empty type groups"));
+    };
+    if !sub.is_final || !sub.supertype_idxs.is_empty() {
+        return Err(needs_gc("subtyping"));
+    }
+    if sub.composite_type.shared {
+        return Err(Error::Unsupported("shared types".into()));
+    }
+    let wasmparser::CompositeInnerType::Func(ty) = &sub.composite_type.inner else {
+        return Err(needs_gc("struct and array types"));
+    };
+    let ty = FuncType {
+        params: ty
+            .params()
+            .iter()
+            .map(|t| val_type(*t))
+            .collect::<Result<_, _>>()?,
+        results: ty
+            .results()
+            .iter()
+            .map(|t| val_type(*t))
+            .collect::<Result<_, _>>()?,
+    };
+    if ty.concrete_refs().any(|r| r as usize >= index) {
+        return Err(needs_gc("recursive types"));
+    }
+    Ok(ty)
 }
 
 /// Converts a constant expression (already validated).
@@ -147,10 +220,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
             Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
             Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
-            Operator::RefNull { hty } => ConstOp::RefNull(match hty {
-                wasmparser::HeapType::EXTERN => RefType::Extern,
-                _ => RefType::Func,
-            }),
+            Operator::RefNull { hty } => ConstOp::RefNull(heap_type(hty)?),
             Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
             Operator::I32Add => ConstOp::I32Add,
             Operator::I32Sub => ConstOp::I32Sub,
@@ -158,6 +228,16 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             Operator::I64Add => ConstOp::I64Add,
             Operator::I64Sub => ConstOp::I64Sub,
             Operator::I64Mul => ConstOp::I64Mul,
+            Operator::RefI31
+            | Operator::StructNew { .. }
+            | Operator::StructNewDefault { .. }
+            | Operator::ArrayNew { .. }
+            | Operator::ArrayNewDefault { .. }
+            | Operator::ArrayNewFixed { .. }
+            | Operator::AnyConvertExtern
+            | Operator::ExternConvertAny => {
+                return Err(needs_gc("a GC instruction in a constant expression"))
+            }
             other => {
                 return Err(Error::Invalid {
                     message: format!("unsupported instruction in constant expression: {other:?}"),
@@ -177,8 +257,8 @@ fn import_name(module: &str, name: &str) -> ImportName {
 }
 
 /// Parses and validates `wasm`, collecting function bodies for translation.
-pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
-    let mut validator = Validator::new_with_features(features());
+pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
+    let mut validator = Validator::new_with_features(features(standard));
     let mut info = ModuleInfo {
         types: Vec::new(),
         functions: Vec::new(),
@@ -186,6 +266,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
         tables: Vec::new(),
         memories: Vec::new(),
         globals: Vec::new(),
+        tags: Vec::new(),
         exports: Vec::new(),
         start: None,
         elements: Vec::new(),
@@ -194,6 +275,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
         func_names: HashMap::new(),
         module_name: None,
         escaping: Vec::new(),
+        heap_reservation: 0,
     };
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
@@ -202,7 +284,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
     // The parser must know the features too: it decides how immediates
     // such as memory indices are encoded.
     let mut parser = Parser::new(0);
-    parser.set_features(features());
+    parser.set_features(features(standard));
     for payload in parser.parse_all(wasm) {
         match payload? {
             Payload::Version {
@@ -214,28 +296,15 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::TypeSection(reader) => {
                 validator.type_section(&reader)?;
-                let offset = reader.range().start as usize;
-                for ty in reader.into_iter_err_on_gc_types() {
-                    let ty = ty?;
-                    info.types.push(FuncType {
-                        params: ty
-                            .params()
-                            .iter()
-                            .map(|t| val_type(*t, offset))
-                            .collect::<Result<_, _>>()?,
-                        results: ty
-                            .results()
-                            .iter()
-                            .map(|t| val_type(*t, offset))
-                            .collect::<Result<_, _>>()?,
-                    });
+                for group in reader {
+                    let ty = func_type(group?, info.types.len())?;
+                    info.types.push(ty);
                 }
             }
             Payload::ImportSection(reader) => {
                 validator.import_section(&reader)?;
-                for import in reader.into_imports_with_offsets() {
-                    let (offset, import) = import?;
-                    let offset = offset as usize;
+                for import in reader.into_imports() {
+                    let import = import?;
                     let name = import_name(import.module, import.name);
                     match import.ty {
                         TypeRef::Func(type_index) => {
@@ -246,7 +315,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                             info.num_imported_funcs += 1;
                         }
                         TypeRef::Table(t) => info.tables.push(TableSpec {
-                            elem: ref_type(t.element_type, offset)?,
+                            elem: ref_type(t.element_type)?,
                             min: t.initial,
                             max: t.maximum,
                             table64: t.table64,
@@ -260,14 +329,15 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                             memory64: m.memory64,
                         }),
                         TypeRef::Global(g) => info.globals.push(GlobalSpec {
-                            ty: val_type(g.content_type, offset)?,
+                            ty: val_type(g.content_type)?,
                             mutable: g.mutable,
                             init: None,
                             import: Some(name),
                         }),
-                        TypeRef::Tag(_) => {
-                            return Err(Error::Unsupported("exception-handling tags".into()))
-                        }
+                        TypeRef::Tag(t) => info.tags.push(TagSpec {
+                            type_index: t.func_type_idx,
+                            import: Some(name),
+                        }),
                         TypeRef::FuncExact(_) => {
                             return Err(Error::Unsupported("exact function imports".into()))
                         }
@@ -285,7 +355,6 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::TableSection(reader) => {
                 validator.table_section(&reader)?;
-                let offset = reader.range().start as usize;
                 for table in reader {
                     let table = table?;
                     let t = table.ty;
@@ -300,7 +369,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         }));
                     }
                     info.tables.push(TableSpec {
-                        elem: ref_type(t.element_type, offset)?,
+                        elem: ref_type(t.element_type)?,
                         min: t.initial,
                         max: t.maximum,
                         table64: t.table64,
@@ -323,11 +392,15 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
             }
             Payload::TagSection(reader) => {
                 validator.tag_section(&reader)?;
-                return Err(Error::Unsupported("exception-handling tags".into()));
+                for tag in reader {
+                    info.tags.push(TagSpec {
+                        type_index: tag?.func_type_idx,
+                        import: None,
+                    });
+                }
             }
             Payload::GlobalSection(reader) => {
                 validator.global_section(&reader)?;
-                let offset = reader.range().start as usize;
                 for global in reader {
                     let g = global?;
                     let init = const_expr(&g.init_expr)?;
@@ -337,7 +410,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         }
                     }
                     info.globals.push(GlobalSpec {
-                        ty: val_type(g.ty.content_type, offset)?,
+                        ty: val_type(g.ty.content_type)?,
                         mutable: g.ty.mutable,
                         init: Some(init),
                         import: None,
@@ -354,11 +427,9 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                             ExportKind::Func(e.index)
                         }
                         ExternalKind::Table => ExportKind::Table(e.index),
-                        ExternalKind::Memory => ExportKind::Memory,
+                        ExternalKind::Memory => ExportKind::Memory(e.index),
                         ExternalKind::Global => ExportKind::Global(e.index),
-                        ExternalKind::Tag => {
-                            return Err(Error::Unsupported("exception-handling tags".into()))
-                        }
+                        ExternalKind::Tag => ExportKind::Tag(e.index),
                         ExternalKind::FuncExact => {
                             return Err(Error::Unsupported("exact function exports".into()))
                         }
@@ -381,7 +452,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                         ElementItems::Functions(funcs) => {
                             let funcs = funcs.into_iter().collect::<Result<Vec<u32>, _>>()?;
                             escaping.extend(funcs.iter().copied());
-                            (RefType::Func, ElemItems::Functions(funcs))
+                            (RefType::FUNCREF, ElemItems::Functions(funcs))
                         }
                         ElementItems::Expressions(rt, exprs) => {
                             let mut items = Vec::new();
@@ -394,10 +465,7 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                                 }
                                 items.push(e);
                             }
-                            (
-                                ref_type(rt, element.range.start as usize)?,
-                                ElemItems::Exprs(items),
-                            )
+                            (ref_type(rt)?, ElemItems::Exprs(items))
                         }
                     };
                     let kind = match element.kind {
@@ -421,14 +489,15 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
                 validator.data_section(&reader)?;
                 for data in reader {
                     let data = data?;
-                    let active_offset = match data.kind {
-                        DataKind::Passive => None,
+                    let (memory, active_offset) = match data.kind {
+                        DataKind::Passive => (0, None),
                         DataKind::Active {
-                            memory_index: _,
+                            memory_index,
                             offset_expr,
-                        } => Some(const_expr(&offset_expr)?),
+                        } => (memory_index, Some(const_expr(&offset_expr)?)),
                     };
                     info.data.push(DataDecl {
+                        memory,
                         active_offset,
                         bytes: data.data,
                     });
@@ -470,9 +539,6 @@ pub fn parse(wasm: &[u8]) -> Result<ModuleInfo<'_>, Error> {
         }
     }
     validate_bodies(to_validate_bodies, &info.bodies)?;
-    if info.memories.len() > 1 {
-        return Err(Error::Unsupported("multiple memories".into()));
-    }
     info.escaping = escaping.into_iter().collect();
     Ok(info)
 }

@@ -1,6 +1,6 @@
 //! The WebAssembly features lucetc accepts, and the ones it refuses.
 
-use lucet_compiler::{CompileOptions, Compiler, Error};
+use lucet_compiler::{CompileOptions, Compiler, Error, Standard};
 
 fn compile(wat: &str) -> Result<(), Error> {
     let c = Compiler::new(CompileOptions::default())?;
@@ -31,27 +31,57 @@ fn webassembly_2_features_compile() {
 }
 
 #[test]
-fn later_proposals_are_refused_cleanly() {
-    for m in [
-        "(module (func (return_call 0)))",
-        "(module (memory i64 1))",
-        "(module (memory 1 1 shared))",
-    ] {
-        let err = compile(m).unwrap_err();
-        assert!(
-            matches!(err, Error::InvalidFromText { .. } | Error::Unsupported(_)),
-            "{m}: {err}"
-        );
+fn webassembly_3_features_compile() {
+    let modules = [
+        // tail calls
+        "(module (func $f (result i32) (return_call $f)))",
+        // memory64 and table64
+        "(module (memory i64 1) (table i64 1 funcref) (func (param i64) (result i32) (i32.load (local.get 0))))",
+        // multi-memory
+        "(module (memory 1) (memory $b 1) (func (result i32) (i32.load $b (i32.const 0))))",
+        // typed function references
+        "(module (type $t (func (result i32))) (func (param (ref $t)) (result i32) (call_ref $t (local.get 0))))",
+        // extended constant expressions
+        "(module (global i32 (i32.add (i32.const 1) (i32.const 2))))",
+        // relaxed SIMD
+        "(module (func (param v128 v128) (result v128) (i8x16.relaxed_swizzle (local.get 0) (local.get 1))))",
+    ];
+    for m in modules {
+        compile(m).unwrap_or_else(|e| panic!("{m}: {e}"));
     }
 }
 
 #[test]
-fn initial_memory_larger_than_the_reservation_is_refused() {
+fn gc_and_threads_are_refused_cleanly() {
+    for m in [
+        "(module (type (struct (field i32))))",
+        "(module (func (param i32) (result i31ref) (ref.i31 (local.get 0))))",
+        "(module (rec (type (func)) (type (func))))",
+    ] {
+        let err = compile(m).unwrap_err();
+        assert!(matches!(err, Error::NeedsGc(_)), "{m}: {err}");
+        assert!(
+            err.to_string().contains("GC is not supported"),
+            "{m}: {err}"
+        );
+    }
+    let err = compile("(module (memory 1 1 shared))").unwrap_err();
+    assert!(matches!(err, Error::InvalidFromText { .. }), "{err}");
+}
+
+#[test]
+fn webassembly_2_refuses_what_came_later() {
     let c = Compiler::new(CompileOptions {
-        reserved_size: 1 << 20,
+        standard: Standard::Wasm2,
         ..Default::default()
     })
     .unwrap();
-    let err = c.compile(b"(module (memory 32))").err().unwrap();
-    assert!(err.to_string().contains("--reserved-size"), "{err}");
+    for m in [
+        "(module (func (return_call 0)))",
+        "(module (memory i64 1))",
+        "(module (memory 1) (memory 1))",
+    ] {
+        let err = c.compile(m.as_bytes()).err().expect("refused");
+        assert!(matches!(err, Error::InvalidFromText { .. }), "{m}: {err}");
+    }
 }

@@ -354,8 +354,7 @@ fn arbitrary_val(u: &mut Unstructured, ty: ValType) -> Val {
         ValType::F32 => Val::F32(f32::from_bits(u.arbitrary().unwrap_or_default())),
         ValType::F64 => Val::F64(f64::from_bits(u.arbitrary().unwrap_or_default())),
         ValType::V128 => Val::V128(u.arbitrary().unwrap_or_default()),
-        ValType::Ref(RefType::Func) => Val::FuncRef(0),
-        ValType::Ref(RefType::Extern) => Val::ExternRef(0),
+        ValType::Ref(r) => Val::zero(ValType::Ref(RefType::nullable(r.heap))),
     }
 }
 
@@ -366,7 +365,7 @@ fn value(v: &Val) -> Value {
         Val::F32(x) => Value::F32(x.to_bits()),
         Val::F64(x) => Value::F64(x.to_bits()),
         Val::V128(x) => Value::V128(x),
-        Val::FuncRef(r) | Val::ExternRef(r) => Value::Ref { null: r == 0 },
+        Val::FuncRef(r) | Val::ExternRef(r) | Val::ExnRef(r) => Value::Ref { null: r == 0 },
     }
 }
 
@@ -483,7 +482,7 @@ fn oracle_val(v: &Val) -> wasmi::Val {
         Val::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x.to_bits())),
         Val::V128(x) => wasmi::Val::V128(wasmi::V128::from(x)),
         Val::FuncRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::FuncRef),
-        Val::ExternRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::ExternRef),
+        Val::ExternRef(_) | Val::ExnRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::ExternRef),
     }
 }
 

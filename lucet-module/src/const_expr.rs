@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::RefType;
+use crate::HeapType;
 
 /// One instruction of a constant expression.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -21,7 +21,7 @@ pub enum ConstOp {
     /// `global.get` of an (imported) global.
     GlobalGet(u32),
     /// `ref.null`
-    RefNull(RefType),
+    RefNull(HeapType),
     /// `ref.func`
     RefFunc(u32),
     /// `i32.add` (extended constant expressions)

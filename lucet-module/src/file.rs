@@ -10,7 +10,8 @@ use goblin::elf::{header, section_header, Elf};
 
 use crate::{
     decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind, Error, ExportKind,
-    ModuleData, HEAP_IMAGE_SECTION, METADATA_SECTION, PAGE_SIZE, WASM_PAGE_SIZE,
+    Handler, HeapType, ModuleData, RefType, ValType, HEAP_IMAGE_SECTION, METADATA_SECTION,
+    PAGE_SIZE, WASM_PAGE_SIZE,
 };
 
 /// A relocation in `.text`: the absolute address of `symbol` plus `addend`,
@@ -207,6 +208,57 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         {
             return Err(invalid(format!("function {i}: bad trap table")));
         }
+        let handler_ok = |h: &Handler| match *h {
+            Handler::Context { sp_offset } => sp_offset % 8 == 0,
+            Handler::Tag { tag, target } => (tag as usize) < data.tags.len() && target < f.code.len,
+            Handler::All { target } => target < f.code.len,
+        };
+        if f.handler_sites
+            .windows(2)
+            .any(|w| w[0].return_offset >= w[1].return_offset)
+            || f.handler_sites
+                .iter()
+                .any(|s| s.return_offset > f.code.len || !s.handlers.iter().all(handler_ok))
+        {
+            return Err(invalid(format!(
+                "function {i}: bad exception handler table"
+            )));
+        }
+    }
+    for (i, t) in data.types.iter().enumerate() {
+        if t.concrete_refs().any(|r| r as usize >= i) {
+            return Err(invalid(format!(
+                "type {i} refers to itself or to a later type"
+            )));
+        }
+    }
+    let type_ok = |t: &ValType| match t {
+        ValType::Ref(RefType {
+            heap: HeapType::Concrete(i),
+            ..
+        }) => (*i as usize) < data.types.len(),
+        _ => true,
+    };
+    for (i, g) in data.globals.iter().enumerate() {
+        if !type_ok(&g.ty) {
+            return Err(invalid(format!("global {i} has an unknown type")));
+        }
+    }
+    for (i, t) in data.tables.iter().enumerate() {
+        if !type_ok(&ValType::Ref(t.elem)) {
+            return Err(invalid(format!("table {i} has an unknown element type")));
+        }
+        if t.max.is_some_and(|max| max < t.min) {
+            return Err(invalid(format!(
+                "table {i}: its minimum exceeds its maximum"
+            )));
+        }
+    }
+    for (i, t) in data.tags.iter().enumerate() {
+        match data.types.get(t.type_index as usize) {
+            Some(ty) if ty.results.is_empty() => {}
+            _ => return Err(invalid(format!("tag {i} has a bad type"))),
+        }
     }
     if data
         .functions
@@ -231,8 +283,9 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         let ok = match e.kind {
             ExportKind::Func(i) => data.trampoline(i).is_some() && data.funcref_slot(i).is_some(),
             ExportKind::Table(i) => (i as usize) < data.tables.len(),
-            ExportKind::Memory => data.memory.is_some(),
+            ExportKind::Memory(i) => (i as usize) < data.memories.len(),
             ExportKind::Global(i) => (i as usize) < data.globals.len(),
+            ExportKind::Tag(i) => (i as usize) < data.tags.len(),
         };
         if !ok {
             return Err(invalid(format!("export {:?} refers to nothing", e.name)));
@@ -291,20 +344,20 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
     for (i, d) in data.data_segments.iter().enumerate() {
         if let Some(offset) = &d.active_offset {
             check_expr(data, offset, &format!("data segment {i}"))?;
-            if data.memory.is_none() {
-                return Err(invalid(format!("data segment {i} without a memory")));
+            if d.memory as usize >= data.memories.len() {
+                return Err(invalid(format!(
+                    "data segment {i} names a memory that does not exist"
+                )));
             }
         }
     }
-    if let Some(m) = &data.memory {
+    for m in &data.memories {
         let h = &m.heap;
         if h.reserved_size % WASM_PAGE_SIZE != 0 || h.guard_size % PAGE_SIZE != 0 {
             return Err(invalid("heap reservation is not page-aligned"));
         }
-        if h.initial_pages.saturating_mul(WASM_PAGE_SIZE) > h.reserved_size {
-            return Err(invalid(
-                "initial memory is larger than the heap reservation",
-            ));
+        if h.max_pages.is_some_and(|max| max < h.initial_pages) {
+            return Err(invalid("a memory's minimum exceeds its maximum"));
         }
     }
     let mut end = 0;
@@ -317,8 +370,9 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
             .checked_add(c.len)
             .is_some_and(|e| e <= heap_len);
         let initial = data
-            .memory
-            .as_ref()
+            .memories
+            .first()
+            .filter(|m| m.import.is_none())
             .map_or(0, |m| m.heap.initial_pages * WASM_PAGE_SIZE);
         let chunk_end = c.heap_offset.checked_add(c.len);
         if !aligned

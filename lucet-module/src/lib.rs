@@ -33,12 +33,12 @@ pub use format::{
 };
 pub use module_data::{
     CodeRange, DataSegment, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
-    FunctionSpec, GlobalSpec, HeapSpec, ImageChunk, ImportName, MemoryImage, MemorySpec,
-    ModuleData, TableSpec, Trampoline, TrapSite,
+    FunctionSpec, GlobalSpec, Handler, HandlerSite, HeapSpec, ImageChunk, ImportName, MemoryImage,
+    MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline, TrapSite,
 };
 pub use size::parse_size;
 pub use trap::TrapCode;
-pub use types::{FuncType, RefType, ValType};
+pub use types::{FuncType, HeapType, RefType, ValType};
 pub use vmctx::{
     FuncImport, FuncRef, InstanceHeader, MemoryDef, TableDef, ValRaw, ARRAY_CALL_VALUE_SIZE,
 };

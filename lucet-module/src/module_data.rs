@@ -21,6 +21,41 @@ impl CodeRange {
     }
 }
 
+/// A call inside a `try_table`: where its exception handlers are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandlerSite {
+    /// Offset of the call's return address from the start of the function.
+    pub return_offset: u32,
+    /// Distance from the frame pointer down to the stack pointer at the
+    /// call: a handler resumes with this stack pointer.
+    pub frame_offset: u32,
+    /// The handlers, in order: the first that matches wins.
+    pub handlers: Vec<Handler>,
+}
+
+/// One entry of a call's exception handler list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Handler {
+    /// The instance whose tags the following entries name: its vmctx is
+    /// stored at this offset from the stack pointer at the call.
+    Context {
+        /// Offset from the stack pointer.
+        sp_offset: u32,
+    },
+    /// Exceptions of the module's tag `tag` go to `target`.
+    Tag {
+        /// Tag index, in the module of the context instance.
+        tag: u32,
+        /// Handler offset from the start of the function.
+        target: u32,
+    },
+    /// Every exception goes to `target`.
+    All {
+        /// Handler offset from the start of the function.
+        target: u32,
+    },
+}
+
 /// An instruction that may trap, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrapSite {
@@ -60,6 +95,8 @@ pub struct FunctionSpec {
     pub code: CodeRange,
     /// Trap sites, sorted by offset.
     pub trap_sites: Vec<TrapSite>,
+    /// Calls with exception handlers, sorted by return offset.
+    pub handler_sites: Vec<HandlerSite>,
 }
 
 impl FunctionSpec {
@@ -69,6 +106,15 @@ impl FunctionSpec {
             .binary_search_by_key(&offset, |t| t.offset)
             .ok()
             .map(|i| self.trap_sites[i].code)
+    }
+
+    /// The exception handlers of the call returning to `offset` bytes into
+    /// this function (binary search).
+    pub fn handlers_at(&self, return_offset: u32) -> Option<&HandlerSite> {
+        self.handler_sites
+            .binary_search_by_key(&return_offset, |h| h.return_offset)
+            .ok()
+            .map(|i| &self.handler_sites[i])
     }
 }
 
@@ -88,10 +134,12 @@ pub enum ExportKind {
     Func(u32),
     /// A table index.
     Table(u32),
-    /// The memory.
-    Memory,
+    /// A memory index.
+    Memory(u32),
     /// A global index.
     Global(u32),
+    /// A tag index.
+    Tag(u32),
 }
 
 /// An export.
@@ -117,15 +165,27 @@ pub struct HeapSpec {
     pub max_pages: Option<u64>,
 }
 
-/// The module's linear memory.
+/// A linear memory of the module.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemorySpec {
     /// Layout and limits.
     pub heap: HeapSpec,
     /// Where the memory is imported from, if it is imported.
     pub import: Option<ImportName>,
-    /// Whether generated code checks bounds explicitly (small reservations).
+    /// Whether generated code checks bounds explicitly (small reservations,
+    /// 64-bit addresses).
     pub bounds_checked: bool,
+    /// Whether its addresses are 64 bits (memory64).
+    pub memory64: bool,
+}
+
+/// An exception tag of the module.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSpec {
+    /// The type of its payload: a function type with no results.
+    pub type_index: u32,
+    /// Where it is imported from, for an imported tag.
+    pub import: Option<ImportName>,
 }
 
 /// A run of initialized host pages of the initial memory image.
@@ -157,6 +217,8 @@ impl MemoryImage {
 /// A data segment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataSegment {
+    /// The memory an active segment initializes.
+    pub memory: u32,
     /// For an active segment, its offset in memory.
     pub active_offset: Option<ConstExpr>,
     /// True when the segment is already part of the memory image.
@@ -264,9 +326,9 @@ pub struct ModuleData {
     pub exports: Vec<Export>,
     /// The start function.
     pub start: Option<u32>,
-    /// The linear memory, if the module has one.
-    pub memory: Option<MemorySpec>,
-    /// Initial memory image.
+    /// The linear memories, by memory index (imports first).
+    pub memories: Vec<MemorySpec>,
+    /// Initial image of memory 0, when the module defines it.
     pub image: MemoryImage,
     /// Data segments, by data index.
     pub data_segments: Vec<DataSegment>,
@@ -276,6 +338,8 @@ pub struct ModuleData {
     pub tables: Vec<TableSpec>,
     /// Element segments, by element index.
     pub elements: Vec<ElemSegment>,
+    /// Exception tags, by tag index (imports first).
+    pub tags: Vec<TagSpec>,
     /// Functions that can be referenced as `funcref` values; slot `i` of the
     /// instance's funcref records describes function `funcref_slots[i]`.
     pub funcref_slots: Vec<u32>,

@@ -34,10 +34,15 @@ pub struct InstanceHeader {
     /// The globals area: 16 bytes per global; an imported global's slot holds
     /// a pointer to the global's storage.
     pub globals: *mut u8,
-    /// This instance's own linear memory.
+    /// This instance's own memory 0 (when the module defines it).
     pub memory: MemoryDef,
-    /// The memory this instance imported, if it imports one.
-    pub imported_memory: *mut MemoryDef,
+    /// One pointer to a [`MemoryDef`] per memory (imported or defined; the
+    /// first points at `memory` when the module defines memory 0).
+    pub memories: *const *mut MemoryDef,
+    /// The identity of each tag, by tag index: the same for every instance
+    /// that shares the tag (by import), different across instances that
+    /// define it.
+    pub tags: *const u64,
     /// The lowest stack pointer guest code may use; below it is a trap.
     /// Raised out of reach to interrupt the guest at its next function
     /// entry (by other threads: kill switches, timeouts).
@@ -54,27 +59,29 @@ impl InstanceHeader {
     /// Marks a live header; host code checks it before trusting a `vmctx`.
     pub const MAGIC: u64 = 0x4c55_4345_5456_4d43; // "LUCETVMC"
     /// Size of the header in bytes.
-    pub const SIZE: i32 = 104;
+    pub const SIZE: i32 = 112;
     /// Offset of `fuel` from `vmctx`.
-    pub const OFFSET_FUEL: i32 = -104;
+    pub const OFFSET_FUEL: i32 = -112;
     /// Offset of `instance` from `vmctx`.
-    pub const OFFSET_INSTANCE: i32 = -96;
+    pub const OFFSET_INSTANCE: i32 = -104;
     /// Offset of `func_imports` from `vmctx`.
-    pub const OFFSET_FUNC_IMPORTS: i32 = -88;
+    pub const OFFSET_FUNC_IMPORTS: i32 = -96;
     /// Offset of `funcrefs` from `vmctx`.
-    pub const OFFSET_FUNCREFS: i32 = -80;
+    pub const OFFSET_FUNCREFS: i32 = -88;
     /// Offset of `type_ids` from `vmctx`.
-    pub const OFFSET_TYPE_IDS: i32 = -72;
+    pub const OFFSET_TYPE_IDS: i32 = -80;
     /// Offset of `tables` from `vmctx`.
-    pub const OFFSET_TABLES: i32 = -64;
+    pub const OFFSET_TABLES: i32 = -72;
     /// Offset of `globals` from `vmctx`.
-    pub const OFFSET_GLOBALS: i32 = -56;
+    pub const OFFSET_GLOBALS: i32 = -64;
     /// Offset of `memory.base` from `vmctx`.
-    pub const OFFSET_MEMORY_BASE: i32 = -48;
+    pub const OFFSET_MEMORY_BASE: i32 = -56;
     /// Offset of `memory.current_length` from `vmctx`.
-    pub const OFFSET_MEMORY_LENGTH: i32 = -40;
-    /// Offset of `imported_memory` from `vmctx`.
-    pub const OFFSET_IMPORTED_MEMORY: i32 = -32;
+    pub const OFFSET_MEMORY_LENGTH: i32 = -48;
+    /// Offset of `memories` from `vmctx`.
+    pub const OFFSET_MEMORIES: i32 = -40;
+    /// Offset of `tags` from `vmctx`.
+    pub const OFFSET_TAGS: i32 = -32;
     /// Offset of `stack_limit` from `vmctx`.
     pub const OFFSET_STACK_LIMIT: i32 = -24;
     /// Offset of `interrupt` from `vmctx`.
@@ -273,10 +280,8 @@ mod tests {
             from_vmctx(offset_of!(H, memory) + offset_of!(MemoryDef, current_length)),
             H::OFFSET_MEMORY_LENGTH
         );
-        assert_eq!(
-            from_vmctx(offset_of!(H, imported_memory)),
-            H::OFFSET_IMPORTED_MEMORY
-        );
+        assert_eq!(from_vmctx(offset_of!(H, memories)), H::OFFSET_MEMORIES);
+        assert_eq!(from_vmctx(offset_of!(H, tags)), H::OFFSET_TAGS);
         assert_eq!(
             from_vmctx(offset_of!(H, stack_limit)),
             H::OFFSET_STACK_LIMIT

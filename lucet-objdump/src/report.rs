@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use lucet_module::{
-    ConstExpr, ConstOp, ElemSegmentKind, ExportKind, ModuleFile, FORMAT_VERSION, WASM_PAGE_SIZE,
+    ConstExpr, ConstOp, ElemSegmentKind, ExportKind, Handler, ModuleFile, FORMAT_VERSION,
+    WASM_PAGE_SIZE,
 };
 
 fn size(bytes: u64) -> String {
@@ -25,7 +26,7 @@ fn expr(e: &ConstExpr) -> String {
             ConstOp::F64Const(v) => format!("f64.const {}", f64::from_bits(*v)),
             ConstOp::V128Const(v) => format!("v128.const {v:#034x}"),
             ConstOp::GlobalGet(g) => format!("global.get {g}"),
-            ConstOp::RefNull(t) => format!("ref.null {t:?}").to_lowercase(),
+            ConstOp::RefNull(t) => format!("ref.null {t}"),
             ConstOp::RefFunc(f) => format!("ref.func {f}"),
             other => format!("{other:?}").to_lowercase(),
         })
@@ -64,37 +65,32 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         }
     );
 
-    let _ = writeln!(w, "\nheap:");
-    match &d.memory {
-        None => {
-            let _ = writeln!(w, "  no memory");
-        }
-        Some(m) => {
-            let h = &m.heap;
-            let max = h
-                .max_pages
-                .map_or("none".to_string(), |p| format!("{p} pages"));
-            let _ = writeln!(
-                w,
-                "  initial:      {} pages ({})",
-                h.initial_pages,
-                size(h.initial_pages * WASM_PAGE_SIZE)
-            );
-            let _ = writeln!(w, "  maximum:      {max}");
-            let _ = writeln!(w, "  reserved:     {}", size(h.reserved_size));
-            let _ = writeln!(w, "  guard:        {}", size(h.guard_size));
-            let _ = writeln!(
-                w,
-                "  bounds checks: {}",
-                if m.bounds_checked {
-                    "explicit"
-                } else {
-                    "none (guard pages)"
-                }
-            );
-            if let Some(i) = &m.import {
-                let _ = writeln!(w, "  imported from {i}");
+    let _ = writeln!(w, "\nmemories: {}", d.memories.len());
+    for (i, m) in d.memories.iter().enumerate() {
+        let h = &m.heap;
+        let max = h
+            .max_pages
+            .map_or("none".to_string(), |p| format!("{p} pages"));
+        let address = if m.memory64 { "64-bit" } else { "32-bit" };
+        let _ = writeln!(
+            w,
+            "  [{i}] {address}, initial {} pages ({}), maximum {max}",
+            h.initial_pages,
+            size(h.initial_pages * WASM_PAGE_SIZE)
+        );
+        let _ = writeln!(
+            w,
+            "      reserved {}, guard {}, bounds checks: {}",
+            size(h.reserved_size),
+            size(h.guard_size),
+            if m.bounds_checked {
+                "explicit"
+            } else {
+                "none (guard pages)"
             }
+        );
+        if let Some(imp) = &m.import {
+            let _ = writeln!(w, "      imported from {imp}");
         }
     }
 
@@ -142,7 +138,16 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             .import
             .as_ref()
             .map_or(String::new(), |i| format!(", imported from {i}"));
-        let _ = writeln!(w, "  [{i}] {:?} min {} max {max}{imp}", t.elem, t.min);
+        let address = if t.table64 { "64-bit, " } else { "" };
+        let init = t
+            .init
+            .as_ref()
+            .map_or(String::new(), |e| format!(", elements {}", expr(e)));
+        let _ = writeln!(
+            w,
+            "  [{i}] {}{address} min {} max {max}{init}{imp}",
+            t.elem, t.min
+        );
     }
     let _ = writeln!(w, "element segments: {}", d.elements.len());
     for (i, e) in d.elements.iter().enumerate() {
@@ -154,6 +159,15 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             ElemSegmentKind::Declared => "declared".to_string(),
         };
         let _ = writeln!(w, "  [{i}] {kind}, {} item(s)", e.items.len());
+    }
+
+    let _ = writeln!(w, "\ntags: {}", d.tags.len());
+    for (i, t) in d.tags.iter().enumerate() {
+        let imp = t
+            .import
+            .as_ref()
+            .map_or(String::new(), |i| format!(", imported from {i}"));
+        let _ = writeln!(w, "  [{i}] {}{imp}", d.types[t.type_index as usize]);
     }
 
     let _ = writeln!(w, "\nimports:");
@@ -175,8 +189,9 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
                 d.func_type(i).map(|t| t.to_string()).unwrap_or_default()
             ),
             ExportKind::Table(i) => format!("table [{i}]"),
-            ExportKind::Memory => "memory".to_string(),
+            ExportKind::Memory(i) => format!("memory [{i}]"),
             ExportKind::Global(i) => format!("global [{i}]"),
+            ExportKind::Tag(i) => format!("tag [{i}]"),
         };
         let _ = writeln!(w, "  {}: {what}", e.name);
     }
@@ -201,6 +216,23 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         }
         for t in &f.trap_sites {
             let _ = writeln!(w, "      trap at +{:#x}: {}", t.offset, t.code);
+        }
+        for h in &f.handler_sites {
+            let handlers: Vec<String> = h
+                .handlers
+                .iter()
+                .filter_map(|h| match h {
+                    Handler::Tag { tag, target } => Some(format!("tag {tag} -> +{target:#x}")),
+                    Handler::All { target } => Some(format!("all -> +{target:#x}")),
+                    Handler::Context { .. } => None,
+                })
+                .collect();
+            let _ = writeln!(
+                w,
+                "      call returning to +{:#x} catches: {}",
+                h.return_offset,
+                handlers.join(", ")
+            );
         }
     }
     let _ = writeln!(w, "\ntrampolines: {}", d.trampolines.len());

@@ -63,22 +63,12 @@ fn with_instance<R>(vmctx: *mut u8, f: impl FnOnce(&mut Instance) -> R) -> R {
     })
 }
 
-/// Builtins that take a memory index support memory 0 (the only one a
-/// module has until multi-memory support lands); the compiler refuses
-/// anything else.
 extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
-    with_instance(vmctx, |i| {
-        (mem == 0)
-            .then(|| i.grow_memory(delta))
-            .flatten()
-            .unwrap_or(u64::MAX)
-    })
+    with_instance(vmctx, |i| i.grow_memory_at(mem, delta).unwrap_or(u64::MAX))
 }
 
 extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
-    with_instance(vmctx, |i| {
-        status(mem == 0 && i.memory_fill(dst, val as u8, len))
-    })
+    with_instance(vmctx, |i| status(i.memory_fill(mem, dst, val as u8, len)))
 }
 
 extern "C" fn memory_copy(
@@ -90,14 +80,12 @@ extern "C" fn memory_copy(
     len: u64,
 ) -> u32 {
     with_instance(vmctx, |i| {
-        status(dst_mem == 0 && src_mem == 0 && i.memory_copy(dst, src, len))
+        status(i.memory_copy(dst_mem, src_mem, dst, src, len))
     })
 }
 
 extern "C" fn memory_init(vmctx: *mut u8, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> u32 {
-    with_instance(vmctx, |i| {
-        status(mem == 0 && i.memory_init(seg, dst, src, len))
-    })
+    with_instance(vmctx, |i| status(i.memory_init(mem, seg, dst, src, len)))
 }
 
 extern "C" fn data_drop(vmctx: *mut u8, seg: u32) {

@@ -3,6 +3,28 @@
 use lucet_module::{FuncType, TrapCode};
 
 use crate::instance::TerminationDetails;
+use crate::Val;
+
+/// An exception that left a run: its tag and payload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExceptionInfo {
+    /// The tag, as an index into the tags of the module whose function
+    /// the host called, if that module knows it (defines or imports it).
+    pub tag: Option<u32>,
+    /// The payload values, in order.
+    pub payload: Vec<Val>,
+}
+
+impl std::fmt::Display for ExceptionInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tag {
+            Some(t) => write!(f, "tag {t}")?,
+            None => write!(f, "a tag of another instance")?,
+        }
+        let payload: Vec<String> = self.payload.iter().map(|v| v.to_string()).collect();
+        write!(f, " ({})", payload.join(", "))
+    }
+}
 
 /// Everything that can go wrong loading, instantiating or running a module.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +42,9 @@ pub enum Error {
         /// Byte offset of the faulting instruction in the function's code.
         offset: u32,
     },
+    /// Guest code threw an exception that nothing caught.
+    #[error("uncaught exception: {0}")]
+    UncaughtException(ExceptionInfo),
     /// A host function terminated the instance.
     #[error("terminated: {0}")]
     Terminated(TerminationDetails),

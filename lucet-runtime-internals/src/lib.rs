@@ -19,13 +19,13 @@ mod val;
 mod vmctx;
 
 pub use embed_ctx::EmbedCtx;
-pub use error::Error;
+pub use error::{Error, ExceptionInfo};
 pub use instance::{
     InstanceHandle, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails, YieldedVal,
 };
 pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
-pub use lucet_module::{FuncType, ModuleData, RefType, TrapCode, ValType};
+pub use lucet_module::{FuncType, HeapType, ModuleData, RefType, TrapCode, ValType};
 pub use module::Module;
 pub use region::{InstanceBuilder, MmapRegion, SlotLayout, MAPPINGS_PER_SLOT};
 pub use val::Val;

@@ -20,6 +20,11 @@ pub struct Limits {
     /// instance finds the pages mapped); the rest is given back to the
     /// system.
     pub keep_resident: u64,
+    /// Most linear memories an instance may have (multi-memory). Memory 0
+    /// lives in the slot's heap; each further one takes another
+    /// `heap_address_space_size` of address space, reserved the first time
+    /// a slot needs it.
+    pub max_memories: u32,
     /// Smallest signal stack a thread that runs this region's guests must
     /// have; the runtime gives each such thread one, once, if its own is
     /// smaller.
@@ -34,6 +39,7 @@ impl Default for Limits {
             stack_size: 128 << 10,
             globals_size: 4 << 10,
             keep_resident: 64 << 10,
+            max_memories: 16,
             signal_stack_size: default_signal_stack_size(),
         }
     }
@@ -69,6 +75,11 @@ impl Limits {
                 "heap_memory_size ({}) is larger than heap_address_space_size ({})",
                 self.heap_memory_size, self.heap_address_space_size
             )));
+        }
+        if self.max_memories == 0 {
+            return Err(Error::InvalidLimits(
+                "max_memories must be at least 1".into(),
+            ));
         }
         if self.stack_size < 2 * page {
             return Err(Error::InvalidLimits(format!(

@@ -146,6 +146,9 @@ pub(crate) struct SlotState {
     pub memory: UnsafeCell<SlotMemory>,
     /// Host-side storage lent to the slot's instances (same ownership).
     pub buffers: UnsafeCell<InstanceBuffers>,
+    /// Address spaces for the memories other than memory 0 that the slot's
+    /// instances define, reserved on first use (same ownership).
+    pub extra_heaps: UnsafeCell<Vec<*mut u8>>,
 }
 
 /// A region of slots backed by one anonymous mapping.
@@ -211,6 +214,7 @@ impl MmapRegion {
                     kill: KillState::new(),
                     memory: UnsafeCell::new(SlotMemory::default()),
                     buffers: UnsafeCell::new(InstanceBuffers::default()),
+                    extra_heaps: UnsafeCell::new(Vec::new()),
                 })
                 .collect(),
             this: this.clone(),
@@ -241,6 +245,24 @@ impl MmapRegion {
     /// The state slot `index` keeps between instances.
     pub(crate) fn slot_state(&self, index: usize) -> &SlotState {
         &self.states[index]
+    }
+
+    /// Extra heap `j` of slot `index` (for its instance's memory `j + 1`
+    /// or later), reserved on first use.
+    pub(crate) fn extra_heap(&self, index: usize, j: usize) -> Result<*mut u8, Error> {
+        // SAFETY: the slot's state belongs to the slot's holder, the
+        // instance asking.
+        let heaps = unsafe { &mut *self.states[index].extra_heaps.get() };
+        while heaps.len() <= j {
+            let base = mmap::reserve(self.layout.heap_space).map_err(|e| {
+                Error::LimitsExceeded(format!(
+                    "cannot reserve {} bytes of address space for another memory: {e}",
+                    self.layout.heap_space
+                ))
+            })?;
+            heaps.push(base);
+        }
+        Ok(heaps[j])
     }
 
     /// The region's limits.
@@ -304,6 +326,13 @@ impl Drop for MmapRegion {
         // SAFETY: instances hold an `Arc` to their region, so when it drops no
         // instance (and no reference into the mapping) is left.
         unsafe { mmap::unmap(self.base, self.total) };
+        for state in self.states.iter_mut() {
+            for base in state.extra_heaps.get_mut().drain(..) {
+                // SAFETY: as above; each extra heap is a reservation of the
+                // slot's heap address space that only the slot used.
+                unsafe { mmap::unmap(base, self.layout.heap_space) };
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use lucet_module::{RefType, ValRaw, ValType};
+use lucet_module::{HeapType, RefType, ValRaw, ValType};
 
 /// A WebAssembly value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +21,8 @@ pub enum Val {
     FuncRef(u64),
     /// `externref`: an opaque host value; 0 is null.
     ExternRef(u64),
+    /// `exnref`: an opaque exception reference; 0 is null.
+    ExnRef(u64),
 }
 
 impl Val {
@@ -34,6 +36,24 @@ impl Val {
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExnRef(_) => ValType::EXNREF,
+        }
+    }
+
+    /// Whether the value belongs to the family of the (possibly more
+    /// precise) type `ty`, null allowed only where `ty` is nullable. A
+    /// function reference's concrete type is checked by whoever knows the
+    /// record it points to.
+    pub(crate) fn fits(&self, ty: ValType) -> bool {
+        let r = match (*self, ty) {
+            (Val::FuncRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Func => (v, r),
+            (Val::ExternRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Extern => (v, r),
+            (Val::ExnRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Exn => (v, r),
+            (v, t) => return v.ty() == t,
+        };
+        match r {
+            (0, rt) => rt.nullable,
+            (_, rt) => !rt.heap.is_bottom(),
         }
     }
 
@@ -45,7 +65,7 @@ impl Val {
             Val::F32(v) => ValRaw::from_f32(v),
             Val::F64(v) => ValRaw::from_f64(v),
             Val::V128(v) => ValRaw::from_u128(v),
-            Val::FuncRef(v) | Val::ExternRef(v) => ValRaw::from_u64(v),
+            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => ValRaw::from_u64(v),
         }
     }
 
@@ -57,8 +77,11 @@ impl Val {
             ValType::F32 => Val::F32(raw.get_f32()),
             ValType::F64 => Val::F64(raw.get_f64()),
             ValType::V128 => Val::V128(raw.get_u128()),
-            ValType::Ref(RefType::Func) => Val::FuncRef(raw.get_u64()),
-            ValType::Ref(RefType::Extern) => Val::ExternRef(raw.get_u64()),
+            ValType::Ref(RefType { heap, .. }) => match heap.top() {
+                HeapType::Extern => Val::ExternRef(raw.get_u64()),
+                HeapType::Exn => Val::ExnRef(raw.get_u64()),
+                _ => Val::FuncRef(raw.get_u64()),
+            },
         }
     }
 
@@ -131,8 +154,8 @@ impl fmt::Display for Val {
             Val::F32(v) => write!(f, "{v}"),
             Val::F64(v) => write!(f, "{v}"),
             Val::V128(v) => write!(f, "{v:#034x}"),
-            Val::FuncRef(0) | Val::ExternRef(0) => write!(f, "null"),
-            Val::FuncRef(v) | Val::ExternRef(v) => write!(f, "{v:#x}"),
+            Val::FuncRef(0) | Val::ExternRef(0) | Val::ExnRef(0) => write!(f, "null"),
+            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => write!(f, "{v:#x}"),
         }
     }
 }

@@ -100,7 +100,7 @@ impl Vmctx {
     /// Grows linear memory by `pages`; the old size in pages, or `None`.
     pub fn grow_memory(&mut self, pages: u32) -> Option<u32> {
         self.instance_mut()
-            .grow_memory(u64::from(pages))
+            .grow_memory_at(0, u64::from(pages))
             .map(|old| old as u32)
     }
 

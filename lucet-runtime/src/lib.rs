@@ -28,10 +28,10 @@
 //! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
 pub use lucet_runtime_internals::{
-    EmbedCtx, Error, FuncType, HostFunc, HostGlobal, InstanceBuilder, InstanceHandle, IntoHostFunc,
-    KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion, Module, ModuleData, RefType,
-    RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx, WasmResults, WasmTy, YieldedVal,
-    MAPPINGS_PER_SLOT,
+    EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal, InstanceBuilder,
+    InstanceHandle, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion,
+    Module, ModuleData, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx,
+    WasmResults, WasmTy, YieldedVal, MAPPINGS_PER_SLOT,
 };
 
 /// A region of instance slots: the type embedders share between threads.

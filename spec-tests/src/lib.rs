@@ -6,6 +6,8 @@ mod corpus;
 mod runner;
 mod values;
 
-pub use corpus::{corpus_dir, corpus_required, CORPUS_ENV};
-pub use lucet_compiler::{CompileOptions, OptLevel};
+pub use corpus::{
+    corpus_dir, corpus_dir_wasm3, corpus_required, standard_of, CORPUS_ENV, CORPUS_ENV_WASM3,
+};
+pub use lucet_compiler::{CompileOptions, OptLevel, Standard};
 pub use runner::{run_file, run_file_with, FileReport};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_compiler::{CompileOptions, Compiler};
+use lucet_compiler::{CompileOptions, Compiler, Error as CompileError, Standard};
 use lucet_runtime::{
     Error, InstanceHandle, Limits, Linker, MmapRegion, Module, TrapCode, Val, Vmctx,
 };
@@ -24,6 +24,9 @@ pub struct FileReport {
     pub failed: usize,
     /// Directives this runner does not execute yet.
     pub skipped: usize,
+    /// Directives that need WebAssembly GC (a module that needs it, and
+    /// what uses that module), which Lucet does not implement yet.
+    pub needs_gc: usize,
     /// One line per failure (and per skip reason), with its location.
     pub failures: Vec<String>,
 }
@@ -90,8 +93,10 @@ struct Runner<'t> {
     linker: Linker,
     region: Arc<MmapRegion>,
     instances: Vec<InstanceHandle>,
-    current: Option<usize>,
-    named: HashMap<String, usize>,
+    current: Option<Slot>,
+    named: HashMap<String, Slot>,
+    /// Modules defined but not instantiated, by name (`None` for GC ones).
+    definitions: HashMap<Option<String>, Option<Arc<Module>>>,
     report: FileReport,
 }
 
@@ -99,6 +104,36 @@ enum Outcome {
     Pass,
     Fail(String),
     Skip(String),
+    NeedsGc,
+}
+
+/// Why a module could not be loaded.
+enum LoadError {
+    /// It needs WebAssembly GC.
+    NeedsGc,
+    Other(String),
+}
+
+impl From<String> for LoadError {
+    fn from(s: String) -> Self {
+        LoadError::Other(s)
+    }
+}
+
+impl LoadError {
+    fn outcome(self, what: &str) -> Outcome {
+        match self {
+            LoadError::NeedsGc => Outcome::NeedsGc,
+            LoadError::Other(e) => Outcome::Fail(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// An instance, or the reason a module has none.
+enum Slot {
+    Instance(usize),
+    /// The module needs GC: what uses it counts as needing GC too.
+    NeedsGc,
 }
 
 impl Runner<'_> {
@@ -120,69 +155,112 @@ impl Runner<'_> {
                 let at = self.location(span);
                 self.report.failures.push(format!("{at}: skipped: {why}"));
             }
+            Outcome::NeedsGc => self.report.needs_gc += 1,
         }
     }
 
-    fn load(&self, bytes: &[u8]) -> Result<Arc<Module>, String> {
-        let compiled = self.compiler.compile(bytes).map_err(|e| e.to_string())?;
-        let elf = compiled.to_elf().map_err(|e| e.to_string())?;
-        Module::from_bytes(&elf, &self.file, &self.linker).map_err(|e| e.to_string())
+    fn compile(&self, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
+        match self.compiler.compile(bytes) {
+            Ok(compiled) => Ok(compiled.to_elf().map_err(|e| e.to_string())?),
+            Err(CompileError::NeedsGc(_)) => Err(LoadError::NeedsGc),
+            Err(e) => Err(LoadError::Other(e.to_string())),
+        }
     }
 
-    fn instantiate(&mut self, module: &mut QuoteWat<'_>) -> Result<Result<usize, Error>, String> {
+    fn load(&self, bytes: &[u8]) -> Result<Arc<Module>, LoadError> {
+        let elf = self.compile(bytes)?;
+        Ok(Module::from_bytes(&elf, &self.file, &self.linker).map_err(|e| e.to_string())?)
+    }
+
+    fn load_quoted(&self, module: &mut QuoteWat<'_>) -> Result<Arc<Module>, LoadError> {
         let bytes = module.encode().map_err(|e| e.to_string())?;
-        let module = self.load(&bytes)?;
+        self.load(&bytes)
+    }
+
+    /// Instantiates `module` as the current module (named `id`, if named).
+    fn instantiate(&mut self, module: Arc<Module>, id: Option<String>) -> Outcome {
         match self.region.new_instance(module) {
             Ok(inst) => {
                 self.instances.push(inst);
-                Ok(Ok(self.instances.len() - 1))
+                let index = self.instances.len() - 1;
+                self.current = Some(Slot::Instance(index));
+                if let Some(id) = id {
+                    self.named.insert(id, Slot::Instance(index));
+                }
+                Outcome::Pass
             }
-            Err(e) => Ok(Err(e)),
+            Err(e) => Outcome::Fail(format!("instantiation failed: {e}")),
         }
     }
 
-    fn index_for(&self, id: Option<wast::token::Id<'_>>) -> Result<usize, String> {
-        match id {
+    /// Records that the current module (named `id`) needs GC.
+    fn gc_module(&mut self, id: Option<String>) -> Outcome {
+        self.current = Some(Slot::NeedsGc);
+        if let Some(id) = id {
+            self.named.insert(id, Slot::NeedsGc);
+        }
+        Outcome::NeedsGc
+    }
+
+    /// The instance a directive refers to; `Ok(None)` if its module needs
+    /// GC.
+    fn index_for(&self, id: Option<wast::token::Id<'_>>) -> Result<Option<usize>, String> {
+        let slot = match id {
             Some(id) => self
                 .named
                 .get(id.name())
-                .copied()
-                .ok_or_else(|| format!("no module named ${}", id.name())),
+                .ok_or_else(|| format!("no module named ${}", id.name()))?,
             None => self
                 .current
-                .ok_or_else(|| "no module instantiated".to_string()),
-        }
+                .as_ref()
+                .ok_or_else(|| "no module instantiated".to_string())?,
+        };
+        Ok(match slot {
+            Slot::Instance(i) => Some(*i),
+            Slot::NeedsGc => None,
+        })
     }
 
-    fn instance_for(
+    /// Runs `exec`: `Ok(None)` when it uses a module that needs GC.
+    fn invoke(
         &mut self,
-        id: Option<wast::token::Id<'_>>,
-    ) -> Result<&mut InstanceHandle, String> {
-        let index = self.index_for(id)?;
-        Ok(&mut self.instances[index])
-    }
-
-    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Result<Result<Vec<Val>, Error>, String> {
+        invoke: &WastInvoke<'_>,
+    ) -> Result<Option<Result<Vec<Val>, Error>>, String> {
+        let Some(index) = self.index_for(invoke.module)? else {
+            return Ok(None);
+        };
         let args = invoke
             .args
             .iter()
             .map(values::arg)
             .collect::<Result<Vec<_>, _>>()?;
-        let inst = self.instance_for(invoke.module)?;
-        Ok(inst.run(invoke.name, &args).and_then(|r| r.returned()))
+        let inst = &mut self.instances[index];
+        Ok(Some(
+            inst.run(invoke.name, &args).and_then(|r| r.returned()),
+        ))
     }
 
-    fn execute(&mut self, exec: &mut WastExecute<'_>) -> Result<Result<Vec<Val>, Error>, String> {
+    fn execute(
+        &mut self,
+        exec: &mut WastExecute<'_>,
+    ) -> Result<Option<Result<Vec<Val>, Error>>, String> {
         match exec {
             WastExecute::Invoke(invoke) => self.invoke(invoke),
             WastExecute::Get { module, global, .. } => {
-                let inst = self.instance_for(*module)?;
-                Ok(inst.get_global(global).map(|v| vec![v]))
+                let Some(index) = self.index_for(*module)? else {
+                    return Ok(None);
+                };
+                let inst = &mut self.instances[index];
+                Ok(Some(inst.get_global(global).map(|v| vec![v])))
             }
             WastExecute::Wat(wat) => {
                 let bytes = wat.encode().map_err(|e| e.to_string())?;
-                let module = self.load(&bytes)?;
-                Ok(self.region.new_instance(module).map(|_| Vec::new()))
+                let module = match self.load(&bytes) {
+                    Ok(m) => m,
+                    Err(LoadError::NeedsGc) => return Ok(None),
+                    Err(LoadError::Other(e)) => return Err(e),
+                };
+                Ok(Some(self.region.new_instance(module).map(|_| Vec::new())))
             }
         }
     }
@@ -192,23 +270,51 @@ impl Runner<'_> {
             WastDirective::Module(mut module) => {
                 let span = module_span(&module);
                 let id = module_id(&module);
-                let outcome = match self.instantiate(&mut module) {
-                    Ok(Ok(index)) => {
-                        self.current = Some(index);
-                        if let Some(id) = id {
-                            self.named.insert(id, index);
-                        }
+                let outcome = match self.load_quoted(&mut module) {
+                    Ok(m) => self.instantiate(m, id),
+                    Err(LoadError::NeedsGc) => self.gc_module(id),
+                    Err(LoadError::Other(e)) => {
+                        self.current = None;
+                        Outcome::Fail(format!("module failed to compile or load: {e}"))
+                    }
+                };
+                self.record(span, outcome);
+            }
+            WastDirective::ModuleDefinition(mut module) => {
+                let span = module_span(&module);
+                let id = module_id(&module);
+                let outcome = match self.load_quoted(&mut module) {
+                    Ok(m) => {
+                        self.definitions.insert(id, Some(m));
                         Outcome::Pass
                     }
-                    Ok(Err(e)) => Outcome::Fail(format!("instantiation failed: {e}")),
-                    Err(e) => Outcome::Fail(format!("module failed to compile or load: {e}")),
+                    Err(LoadError::NeedsGc) => {
+                        self.definitions.insert(id, None);
+                        Outcome::NeedsGc
+                    }
+                    Err(e) => e.outcome("module failed to compile or load"),
+                };
+                self.record(span, outcome);
+            }
+            WastDirective::ModuleInstance {
+                span,
+                instance,
+                module,
+            } => {
+                let id = instance.map(|i| i.name().to_string());
+                let key = module.map(|m| m.name().to_string());
+                let outcome = match self.definitions.get(&key).cloned() {
+                    Some(Some(m)) => self.instantiate(m, id),
+                    Some(None) => self.gc_module(id),
+                    None => Outcome::Fail("no such module definition".into()),
                 };
                 self.record(span, outcome);
             }
             WastDirective::Invoke(invoke) => {
                 let outcome = match self.invoke(&invoke) {
-                    Ok(Ok(_)) => Outcome::Pass,
-                    Ok(Err(e)) => Outcome::Fail(format!("invoke {:?}: {e}", invoke.name)),
+                    Ok(Some(Ok(_))) => Outcome::Pass,
+                    Ok(Some(Err(e))) => Outcome::Fail(format!("invoke {:?}: {e}", invoke.name)),
+                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(invoke.span, outcome);
@@ -219,8 +325,9 @@ impl Runner<'_> {
                 results,
             } => {
                 let outcome = match self.execute(&mut exec) {
-                    Ok(Ok(got)) => check_results(&results, &got),
-                    Ok(Err(e)) => Outcome::Fail(format!("expected a return, got: {e}")),
+                    Ok(Some(Ok(got))) => check_results(&results, &got),
+                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected a return, got: {e}")),
+                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -231,11 +338,26 @@ impl Runner<'_> {
                 message,
             } => {
                 let outcome = match self.execute(&mut exec) {
-                    Ok(Err(Error::Trap { code, .. })) if trap_matches(code, message) => {
+                    Ok(Some(Err(Error::Trap { code, .. }))) if trap_matches(code, message) => {
                         Outcome::Pass
                     }
-                    Ok(Err(e)) => Outcome::Fail(format!("expected trap {message:?}, got: {e}")),
-                    Ok(Ok(v)) => Outcome::Fail(format!("expected trap {message:?}, got {v:?}")),
+                    Ok(Some(Err(e))) => {
+                        Outcome::Fail(format!("expected trap {message:?}, got: {e}"))
+                    }
+                    Ok(Some(Ok(v))) => {
+                        Outcome::Fail(format!("expected trap {message:?}, got {v:?}"))
+                    }
+                    Ok(None) => Outcome::NeedsGc,
+                    Err(e) => Outcome::Fail(e),
+                };
+                self.record(span, outcome);
+            }
+            WastDirective::AssertException { span, mut exec } => {
+                let outcome = match self.execute(&mut exec) {
+                    Ok(Some(Err(Error::UncaughtException(_)))) => Outcome::Pass,
+                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected an exception, got: {e}")),
+                    Ok(Some(Ok(v))) => Outcome::Fail(format!("expected an exception, got {v:?}")),
+                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -246,12 +368,13 @@ impl Runner<'_> {
                 message,
             } => {
                 let outcome = match self.invoke(&call) {
-                    Ok(Err(Error::Trap {
+                    Ok(Some(Err(Error::Trap {
                         code: TrapCode::StackOverflow,
                         ..
-                    })) => Outcome::Pass,
-                    Ok(Err(e)) => Outcome::Fail(format!("expected {message:?}, got: {e}")),
-                    Ok(Ok(v)) => Outcome::Fail(format!("expected {message:?}, got {v:?}")),
+                    }))) => Outcome::Pass,
+                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected {message:?}, got: {e}")),
+                    Ok(Some(Ok(v))) => Outcome::Fail(format!("expected {message:?}, got {v:?}")),
+                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -265,11 +388,22 @@ impl Runner<'_> {
                 span,
                 mut module,
                 message,
+            }
+            | WastDirective::AssertInvalidCustom {
+                span,
+                mut module,
+                message,
+            }
+            | WastDirective::AssertMalformedCustom {
+                span,
+                mut module,
+                message,
             } => {
                 let outcome = match module.encode() {
                     // Text that does not even parse is malformed: as expected.
                     Err(_) => Outcome::Pass,
                     Ok(bytes) => match self.compiler.compile(&bytes) {
+                        Err(CompileError::NeedsGc(_)) => Outcome::NeedsGc,
                         Err(_) => Outcome::Pass,
                         Ok(_) => Outcome::Fail(format!(
                             "module compiled, but the script expects {message:?}"
@@ -280,10 +414,11 @@ impl Runner<'_> {
             }
             WastDirective::Register { span, name, module } => {
                 let outcome = match self.index_for(module) {
-                    Ok(index) => match self.linker.instance(name, &self.instances[index]) {
+                    Ok(Some(index)) => match self.linker.instance(name, &self.instances[index]) {
                         Ok(_) => Outcome::Pass,
                         Err(e) => Outcome::Fail(format!("register: {e}")),
                     },
+                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -295,11 +430,17 @@ impl Runner<'_> {
             } => {
                 let outcome = match module.encode() {
                     Err(e) => Outcome::Fail(format!("cannot encode the module: {e}")),
-                    Ok(bytes) => match self.load(&bytes) {
-                        Err(_) => Outcome::Pass,
-                        Ok(_) => Outcome::Fail(format!(
-                            "module linked, but the script expects {message:?}"
-                        )),
+                    Ok(bytes) => match self.compile(&bytes) {
+                        Err(LoadError::NeedsGc) => Outcome::NeedsGc,
+                        Err(LoadError::Other(e)) => {
+                            Outcome::Fail(format!("the module does not compile: {e}"))
+                        }
+                        Ok(elf) => match Module::from_bytes(&elf, &self.file, &self.linker) {
+                            Err(_) => Outcome::Pass,
+                            Ok(_) => Outcome::Fail(format!(
+                                "module linked, but the script expects {message:?}"
+                            )),
+                        },
                     },
                 };
                 self.record(span, outcome);
@@ -366,6 +507,7 @@ pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport
             matches!(
                 d,
                 WastDirective::Module(_)
+                    | WastDirective::ModuleInstance { .. }
                     | WastDirective::AssertTrap {
                         exec: WastExecute::Wat(_),
                         ..
@@ -392,12 +534,23 @@ pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport
         instances: Vec::new(),
         current: None,
         named: HashMap::new(),
+        definitions: HashMap::new(),
         report: FileReport::default(),
     };
-    let spectest = runner
-        .load(SPECTEST_WAT.as_bytes())
-        .and_then(|m| runner.region.new_instance(m).map_err(|e| e.to_string()))
-        .map_err(|e| format!("the spectest module: {e}"))?;
+    // WebAssembly 3.0's spectest also has a 64-bit table.
+    let spectest_wat = match options.standard {
+        Standard::Wasm2 => SPECTEST_WAT.to_string(),
+        Standard::Wasm3 => SPECTEST_WAT.replace(
+            "(memory (export",
+            "(table (export \"table64\") i64 10 20 funcref)\n  (memory (export",
+        ),
+    };
+    let spectest = match runner.load(spectest_wat.as_bytes()) {
+        Ok(m) => runner.region.new_instance(m).map_err(|e| e.to_string()),
+        Err(LoadError::Other(e)) => Err(e),
+        Err(LoadError::NeedsGc) => Err("needs GC".to_string()),
+    }
+    .map_err(|e| format!("the spectest module: {e}"))?;
     runner
         .linker
         .instance("spectest", &spectest)

@@ -10,6 +10,29 @@ fn extern_ref(n: u32) -> Val {
     Val::ExternRef(n as u64 + 1)
 }
 
+/// The family of references a heap type belongs to.
+enum Family {
+    Func,
+    Extern,
+    Exn,
+    /// GC's `any` hierarchy.
+    Gc,
+}
+
+fn family(ht: &HeapType<'_>) -> Family {
+    use wast::core::AbstractHeapType as A;
+    match ht {
+        HeapType::Abstract { ty, .. } => match ty {
+            A::Func | A::NoFunc => Family::Func,
+            A::Extern | A::NoExtern => Family::Extern,
+            A::Exn | A::NoExn => Family::Exn,
+            _ => Family::Gc,
+        },
+        // Without GC, concrete types are function types.
+        _ => Family::Func,
+    }
+}
+
 /// A testsuite argument as a runtime value.
 pub fn arg(a: &WastArg<'_>) -> Result<Val, String> {
     let WastArg::Core(a) = a else {
@@ -21,11 +44,12 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::F32(v) => Val::F32(f32::from_bits(v.bits)),
         WastArgCore::F64(v) => Val::F64(f64::from_bits(v.bits)),
         WastArgCore::V128(v) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
-        WastArgCore::RefNull(HeapType::Abstract {
-            ty: wast::core::AbstractHeapType::Extern,
-            ..
-        }) => Val::ExternRef(0),
-        WastArgCore::RefNull(_) => Val::FuncRef(0),
+        WastArgCore::RefNull(ht) => match family(ht) {
+            Family::Extern => Val::ExternRef(0),
+            Family::Exn => Val::ExnRef(0),
+            Family::Func => Val::FuncRef(0),
+            Family::Gc => return Err("a GC reference argument".into()),
+        },
         WastArgCore::RefExtern(n) => extern_ref(*n),
         WastArgCore::RefHost(_) => return Err("ref.host argument".into()),
     })
@@ -85,7 +109,15 @@ fn core_matches(expected: &WastRetCore<'_>, got: &Val) -> bool {
         (WastRetCore::F32(p), Val::F32(g)) => f32_matches(p, g.to_bits()),
         (WastRetCore::F64(p), Val::F64(g)) => f64_matches(p, g.to_bits()),
         (WastRetCore::V128(p), Val::V128(g)) => v128_matches(p, *g),
-        (WastRetCore::RefNull(_), Val::FuncRef(g) | Val::ExternRef(g)) => *g == 0,
+        (WastRetCore::RefNull(None), Val::FuncRef(g) | Val::ExternRef(g) | Val::ExnRef(g)) => {
+            *g == 0
+        }
+        (WastRetCore::RefNull(Some(ht)), v) => match (family(ht), v) {
+            (Family::Func, Val::FuncRef(g))
+            | (Family::Extern, Val::ExternRef(g))
+            | (Family::Exn, Val::ExnRef(g)) => *g == 0,
+            _ => false,
+        },
         (WastRetCore::RefExtern(None), Val::ExternRef(g)) => *g != 0,
         (WastRetCore::RefExtern(Some(n)), Val::ExternRef(g)) => *g == *n as u64 + 1,
         (WastRetCore::RefFunc(_), Val::FuncRef(g)) => *g != 0,

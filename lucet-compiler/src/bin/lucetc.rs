@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use lucet_compiler::{CompileOptions, Compiler, OptLevel, RelaxedSimd};
+use lucet_compiler::{CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
@@ -76,6 +76,19 @@ struct Args {
     /// instructions give.
     #[arg(long, value_enum, default_value = "deterministic")]
     relaxed_simd: Relaxed,
+    /// The WebAssembly standard to validate against: 3.0 (everything but
+    /// GC, which is refused with a clear error), or 2.0 (later features
+    /// are invalid).
+    #[arg(long, value_enum, default_value = "3.0")]
+    standard: StandardArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StandardArg {
+    #[value(name = "2.0")]
+    V2,
+    #[value(name = "3.0")]
+    V3,
 }
 
 fn read_bindings(path: &Path) -> Result<HashSet<(String, String)>> {
@@ -131,6 +144,10 @@ fn run(args: Args) -> Result<()> {
         relaxed_simd: match args.relaxed_simd {
             Relaxed::Deterministic => RelaxedSimd::Deterministic,
             Relaxed::Native => RelaxedSimd::Native,
+        },
+        standard: match args.standard {
+            StandardArg::V2 => Standard::Wasm2,
+            StandardArg::V3 => Standard::Wasm3,
         },
     };
     let compiler = Compiler::new(options)?;

@@ -97,8 +97,18 @@ pub struct FuncEnv<'m> {
     builtins: HashMap<Builtin, ir::FuncRef>,
     functions: HashMap<u32, ir::FuncRef>,
     signatures: HashMap<u32, ir::SigRef>,
-    /// Header fields loaded in the current block (by offset).
-    loaded: HashMap<i32, (ir::Block, ir::Value)>,
+    /// Values of instance data loaded in the current block.
+    loaded: HashMap<Cached, (ir::Block, ir::Value)>,
+}
+
+/// Instance data that stays fixed while guest code runs, loaded at most
+/// once per block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cached {
+    /// A pointer-sized header field, by offset from vmctx.
+    Header(i32),
+    /// The base address of a memory, by index.
+    MemoryBase(u32),
 }
 
 impl<'m> FuncEnv<'m> {
@@ -113,18 +123,40 @@ impl<'m> FuncEnv<'m> {
         }
     }
 
-    /// The pointer-sized header field at `offset` from vmctx, which stays
-    /// fixed while guest code runs (loaded once per block).
-    pub fn header_pointer(&mut self, b: &mut FunctionBuilder<'_>, offset: i32) -> ir::Value {
+    /// The value of `key`, made by `load` unless the current block has
+    /// it already.
+    pub fn cached(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        key: Cached,
+        load: impl FnOnce(&mut Self, &mut FunctionBuilder<'_>) -> ir::Value,
+    ) -> ir::Value {
         let block = b.current_block().expect("translating inside a block");
-        if let Some((in_block, v)) = self.loaded.get(&offset) {
+        if let Some((in_block, v)) = self.loaded.get(&key) {
             if *in_block == block {
                 return *v;
             }
         }
-        let v = b.ins().load(types::I64, fixed(), self.vmctx, offset);
-        self.loaded.insert(offset, (block, v));
+        let v = load(self, b);
+        self.loaded.insert(key, (block, v));
         v
+    }
+
+    /// The value of `key`, if the current block has loaded it.
+    pub fn cached_in_block(&self, b: &mut FunctionBuilder<'_>, key: Cached) -> Option<ir::Value> {
+        let block = b.current_block()?;
+        self.loaded
+            .get(&key)
+            .filter(|(in_block, _)| *in_block == block)
+            .map(|(_, v)| *v)
+    }
+
+    /// The pointer-sized header field at `offset` from vmctx, which stays
+    /// fixed while guest code runs.
+    pub fn header_pointer(&mut self, b: &mut FunctionBuilder<'_>, offset: i32) -> ir::Value {
+        self.cached(b, Cached::Header(offset), |env, b| {
+            b.ins().load(types::I64, fixed(), env.vmctx, offset)
+        })
     }
 
     /// Traps with `Interrupt` if the instance's interrupt word is set.

@@ -12,15 +12,16 @@
 //! constant) and turns an out-of-bounds address into null, which faults
 //! (without a branch the CPU could speculate past).
 //!
-//! Memory 0, when the instance defines it, sits at `vmctx`; the base of an
-//! imported memory is read from its `MemoryDef`.
+//! Memory 0, when the instance defines it, sits at `vmctx`; every other
+//! memory's base is read from its `MemoryDef` (through the header's array
+//! of them), once per block: a memory never moves.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData};
 use lucet_module::{Builtin, InstanceHeader, MemoryDef};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
-use super::env::{fixed, trusted};
+use super::env::{fixed, trusted, Cached};
 use super::{traps, TResult, TranslateError, Translation};
 
 /// The flags of a guest memory access.
@@ -34,9 +35,7 @@ pub(super) fn heap_flags() -> MemFlagsData {
 pub(super) fn memory_index(memarg: &MemArg) -> TResult<u32> {
     match memarg.target {
         MemArgTarget::Memory(m) => Ok(m),
-        MemArgTarget::Array(_) => Err(TranslateError::Unsupported(
-            "WebAssembly GC is not supported yet (array memory access)".into(),
-        )),
+        MemArgTarget::Array(_) => Err(TranslateError::NeedsGc("array memory access".into())),
     }
 }
 
@@ -46,42 +45,55 @@ impl Translation<'_, '_> {
         self.env.module.info.memories[mem as usize].memory64
     }
 
+    /// Whether memory `mem` sits at vmctx (the instance defines it as
+    /// memory 0).
+    fn memory_at_vmctx(&self, mem: u32) -> bool {
+        mem == 0 && self.env.module.info.memories[0].import.is_none()
+    }
+
     /// The `MemoryDef` of memory `mem`: a pointer, and the offset of the
     /// record from it.
-    fn memory_def(&mut self, mem: u32) -> TResult<(ir::Value, i32)> {
-        if mem != 0 {
-            return Err(TranslateError::Unsupported("multiple memories".into()));
+    fn memory_def(&mut self, mem: u32) -> (ir::Value, i32) {
+        if self.memory_at_vmctx(mem) {
+            return (self.env.vmctx, InstanceHeader::OFFSET_MEMORY_BASE);
         }
-        if self.env.module.info.memories[0].import.is_some() {
-            let def = self
-                .env
-                .header_pointer(&mut self.b, InstanceHeader::OFFSET_IMPORTED_MEMORY);
-            Ok((def, 0))
-        } else {
-            Ok((self.env.vmctx, InstanceHeader::OFFSET_MEMORY_BASE))
-        }
+        let memories = self
+            .env
+            .header_pointer(&mut self.b, InstanceHeader::OFFSET_MEMORIES);
+        let def = self
+            .ins()
+            .load(types::I64, fixed(), memories, (mem * 8) as i32);
+        (def, 0)
     }
 
     /// The base address of memory `mem` (fixed while the instance lives).
-    fn memory_base(&mut self, mem: u32) -> TResult<ir::Value> {
-        if mem == 0 && self.env.module.info.memories[0].import.is_none() {
-            return Ok(self.env.vmctx);
+    fn memory_base(&mut self, mem: u32) -> ir::Value {
+        if self.memory_at_vmctx(mem) {
+            return self.env.vmctx;
         }
-        let (def, offset) = self.memory_def(mem)?;
-        Ok(self
+        if let Some(base) = self
+            .env
+            .cached_in_block(&mut self.b, Cached::MemoryBase(mem))
+        {
+            return base;
+        }
+        let (def, offset) = self.memory_def(mem);
+        let base = self
             .ins()
-            .load(types::I64, fixed(), def, offset + MemoryDef::OFFSET_BASE))
+            .load(types::I64, fixed(), def, offset + MemoryDef::OFFSET_BASE);
+        self.env
+            .cached(&mut self.b, Cached::MemoryBase(mem), |_, _| base)
     }
 
     /// The current size of memory `mem` in bytes.
-    fn memory_length(&mut self, mem: u32) -> TResult<ir::Value> {
-        let (def, offset) = self.memory_def(mem)?;
-        Ok(self.ins().load(
+    fn memory_length(&mut self, mem: u32) -> ir::Value {
+        let (def, offset) = self.memory_def(mem);
+        self.ins().load(
             types::I64,
             trusted(),
             def,
             offset + MemoryDef::OFFSET_CURRENT_LENGTH,
-        ))
+        )
     }
 
     /// A memory operand (an address or a length) as 64 bits.
@@ -105,7 +117,7 @@ impl Translation<'_, '_> {
         let index = self.pop();
         let heap = self.env.module.settings.heap;
         let index = self.memory_operand_u64(mem, index);
-        let base = self.memory_base(mem)?;
+        let base = self.memory_base(mem);
         let max_index = if self.memory64(mem) {
             u64::MAX
         } else {
@@ -222,7 +234,7 @@ impl Translation<'_, '_> {
                 t.ins().istore32(f, v, a, o);
             })?,
             MemorySize { mem } => {
-                let len = self.memory_length(*mem)?;
+                let len = self.memory_length(*mem);
                 let pages = self.ins().ushr_imm_u(len, 16);
                 let v = if self.memory64(*mem) {
                     pages

@@ -160,6 +160,8 @@ pub(crate) struct Translation<'m, 'f> {
 pub(crate) enum TranslateError {
     /// A feature Lucet does not implement.
     Unsupported(String),
+    /// A feature of WebAssembly GC.
+    NeedsGc(String),
 }
 
 impl TranslateError {
@@ -167,6 +169,9 @@ impl TranslateError {
         match self {
             TranslateError::Unsupported(what) => {
                 Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
+            }
+            TranslateError::NeedsGc(what) => {
+                Error::NeedsGc(format!("{what} at byte offset {offset:#x}"))
             }
         }
     }
@@ -258,9 +263,7 @@ fn unsupported_operator(op: &Operator<'_>) -> TranslateError {
         .unwrap_or("?")
         .to_string();
     if is_gc_operator(op) {
-        TranslateError::Unsupported(format!(
-            "WebAssembly GC is not supported yet (instruction {name})"
-        ))
+        TranslateError::NeedsGc(format!("the instruction {name}"))
     } else {
         TranslateError::Unsupported(format!("the instruction {name} is not supported"))
     }

@@ -2,8 +2,9 @@
 //! instances: reused, not reallocated, and — when the next instance is of
 //! the same module — mostly still valid.
 
-use lucet_module::{FuncImport, FuncRef, TableDef, ValRaw};
+use lucet_module::{FuncImport, FuncRef, MemoryDef, TableDef, ValRaw};
 
+use super::memories::{ExtraMemory, MemoryRef};
 use super::{Table, TableRef};
 
 /// Everything an instance keeps in host memory.
@@ -18,6 +19,14 @@ pub(crate) struct InstanceBuffers {
     /// Every table of the index space (imports first).
     pub table_refs: Vec<TableRef>,
     pub table_ptrs: Vec<*mut TableDef>,
+    /// Every memory of the index space (imports first): where it is, and
+    /// the definitions the header's array points to.
+    pub memory_refs: Vec<MemoryRef>,
+    pub memory_defs: Vec<*mut MemoryDef>,
+    /// Defined memories other than memory 0.
+    pub extra_memories: Vec<ExtraMemory>,
+    /// The identity of each tag, by tag index (the header points here).
+    pub tag_ids: Vec<u64>,
     pub dropped_data: Vec<bool>,
     pub dropped_elems: Vec<bool>,
     /// The module `func_imports` and `funcrefs` were built for in this slot

@@ -4,13 +4,44 @@
 use lucet_module::{FuncType, HeapSpec, RefType, ValRaw, ValType, WASM_PAGE_SIZE};
 
 use super::Instance;
+use crate::signatures::canonical_ref;
+
+/// What an importer needs to know of an exported memory.
+pub(crate) struct MemoryExport {
+    /// The instance that defines it, and its index there.
+    pub owner: *mut Instance,
+    pub index: u32,
+    /// Its current size.
+    pub pages: u64,
+    /// Its layout and declared limits.
+    pub heap: HeapSpec,
+    pub memory64: bool,
+}
 
 impl Instance {
-    /// Array-call entry, vmctx and type of function `index`.
-    pub(crate) fn func_entry(&self, index: u32) -> Option<(usize, *mut u8, FuncType)> {
+    /// Array-call entry, vmctx, type and type id of function `index`.
+    pub(crate) fn func_entry(&self, index: u32) -> Option<(usize, *mut u8, FuncType, u32)> {
         let code = self.module.trampoline_address(index)?;
-        let ty = self.module.metadata().func_type(index)?.clone();
-        Some((code, self.vmctx(), ty))
+        let data = self.module.metadata();
+        let type_index = data.functions.get(index as usize)?.type_index;
+        let ty = data.types.get(type_index as usize)?.clone();
+        Some((
+            code,
+            self.vmctx(),
+            ty,
+            self.module.type_ids()[type_index as usize],
+        ))
+    }
+
+    /// Identity, type and type id of tag `index`.
+    pub(crate) fn tag_export(&self, index: u32) -> (u64, FuncType, u32) {
+        let data = self.module.metadata();
+        let type_index = data.tags[index as usize].type_index;
+        (
+            self.buf.tag_ids[index as usize],
+            data.types[type_index as usize].clone(),
+            self.module.type_ids()[type_index as usize],
+        )
     }
 
     /// Type, mutability and storage of global `index`.
@@ -19,42 +50,37 @@ impl Instance {
         (spec.ty, spec.mutable, self.global_storage(index))
     }
 
-    /// The instance that owns `inst`'s memory.
+    /// The instance that defines memory `index` of `inst`, and its index
+    /// there.
     ///
     /// # Safety
     /// `inst` must be live.
-    pub(crate) unsafe fn memory_owner_of(inst: *mut Instance) -> *mut Instance {
-        // SAFETY: the caller guarantees `inst` is live.
-        unsafe { (*inst).memory_owner.unwrap_or(inst) }
+    pub(crate) unsafe fn memory_export(inst: *mut Instance, index: u32) -> MemoryExport {
+        // SAFETY: the caller guarantees `inst` is live; a memory's owner
+        // lives as long as the instances that import it.
+        unsafe {
+            let r = (*inst).memory_ref(index);
+            let owner = &*r.owner;
+            let spec = &owner.module.metadata().memories[r.index as usize];
+            MemoryExport {
+                owner: r.owner,
+                index: r.index,
+                pages: owner.memory_len_at(r.index) / WASM_PAGE_SIZE,
+                heap: spec.heap,
+                memory64: spec.memory64,
+            }
+        }
     }
 
-    /// Current pages, declared maximum and heap layout of this instance's
-    /// own memory.
-    pub(crate) fn memory_export(&self) -> (u64, Option<u64>, HeapSpec) {
-        let spec = self
-            .module
-            .metadata()
-            .memory
-            .as_ref()
-            .map(|m| m.heap)
-            .unwrap_or(HeapSpec {
-                reserved_size: 0,
-                guard_size: 0,
-                initial_pages: 0,
-                max_pages: Some(0),
-            });
-        (self.memory_len() / WASM_PAGE_SIZE, spec.max_pages, spec)
-    }
-
-    /// Owner, owner's table index, element type, size and declared maximum
-    /// of table `index` of `inst`.
+    /// Owner, owner's table index, element type (canonical), size,
+    /// declared maximum and index type of table `index` of `inst`.
     ///
     /// # Safety
     /// `inst` must be live.
     pub(crate) unsafe fn table_export(
         inst: *mut Instance,
         index: u32,
-    ) -> (*mut Instance, usize, RefType, u32, Option<u64>) {
+    ) -> (*mut Instance, usize, RefType, u32, Option<u64>, bool) {
         // SAFETY: the caller guarantees `inst` is live; a table's owner lives
         // as long as the instances that import it.
         unsafe {
@@ -63,9 +89,10 @@ impl Instance {
             (
                 r.owner,
                 r.index,
-                t.ty,
+                canonical_ref(t.ty, (*r.owner).module.type_ids()),
                 t.elements.len() as u32,
                 t.declared_max,
+                t.table64,
             )
         }
     }

@@ -42,9 +42,10 @@ impl Instance {
         unsafe { &mut *state.memory.get() }
     }
 
-    /// The module's initial memory size in bytes (0 without an own memory).
+    /// The initial size of memory 0 in bytes (0 unless the module defines
+    /// it).
     fn initial_bytes(&self) -> u64 {
-        match &self.module.metadata().memory {
+        match self.module.metadata().memories.first() {
             Some(m) if m.import.is_none() => m.heap.initial_pages * WASM_PAGE_SIZE,
             _ => 0,
         }
@@ -53,9 +54,6 @@ impl Instance {
     /// Makes the initial memory accessible, with the image mapped over it,
     /// unless the slot holds exactly that already.
     pub(super) fn setup_memory(&mut self) -> Result<(), Error> {
-        if let Some(imported) = &self.module.imports().memory {
-            self.memory_owner = Some(imported.owner);
-        }
         let initial = self.initial_bytes();
         let id = self.module.id();
         let heap = self.slot.heap();
@@ -108,6 +106,7 @@ impl Instance {
     /// Puts the heap back to the module's initial memory (see the module
     /// documentation), leaving the slot clean for the module.
     pub(super) fn teardown(&mut self) -> Result<(), Error> {
+        self.teardown_memories()?;
         let initial = self.initial_bytes();
         let mapped = self.heap_mapped;
         let heap = self.slot.heap();

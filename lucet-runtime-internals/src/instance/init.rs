@@ -16,6 +16,7 @@ use lucet_module::{
 };
 
 use super::kill::Target;
+use super::memories::memory_limit;
 use super::{
     fuel_word, Instance, InstanceHandle, StartState, State, Table, TableRef, UNLIMITED_FUEL,
 };
@@ -42,7 +43,14 @@ pub(crate) fn check_fits(
     layout: &SlotLayout,
 ) -> Result<(), Error> {
     let data = module.metadata();
-    if let Some(m) = &data.memory {
+    if data.memories.len() > limits.max_memories as usize {
+        return Err(Error::LimitsExceeded(format!(
+            "the module has {} memories; the region's instances may have {}",
+            data.memories.len(),
+            limits.max_memories
+        )));
+    }
+    for m in &data.memories {
         let needed = m.heap.reserved_size + m.heap.guard_size;
         if needed > layout.heap_space as u64 {
             return Err(Error::LimitsExceeded(format!(
@@ -50,7 +58,13 @@ pub(crate) fn check_fits(
                 m.heap.reserved_size, m.heap.guard_size, layout.heap_space
             )));
         }
-        let initial = m.heap.initial_pages * WASM_PAGE_SIZE;
+        let initial = m.heap.initial_pages.saturating_mul(WASM_PAGE_SIZE);
+        if initial > m.heap.reserved_size {
+            return Err(Error::LimitsExceeded(format!(
+                "the module's initial memory ({initial} bytes) is larger than the heap reservation it was compiled for ({} bytes); recompile it with a larger --reserved-size",
+                m.heap.reserved_size
+            )));
+        }
         if initial > limits.heap_memory_size {
             return Err(Error::LimitsExceeded(format!(
                 "the module needs {initial} bytes of initial memory; the region allows {}",
@@ -78,15 +92,9 @@ pub(crate) fn instantiate(
     defer_start: bool,
 ) -> Result<InstanceHandle, Error> {
     let limits = region.limits();
-    let heap_limit = match &module.metadata().memory {
-        Some(m) => {
-            let module_max = m.heap.max_pages.unwrap_or(65536).min(65536) * WASM_PAGE_SIZE;
-            limits
-                .heap_memory_size
-                .min(m.heap.reserved_size)
-                .min(module_max)
-        }
-        None => 0,
+    let heap_limit = match module.metadata().memories.first() {
+        Some(m) if m.import.is_none() => memory_limit(limits, &m.heap, m.memory64),
+        _ => 0,
     };
     let group = match module.link_group() {
         None => None,
@@ -126,7 +134,6 @@ pub(crate) fn instantiate(
                 guest_ctx: Context::default(),
                 running_func: 0,
                 buf,
-                memory_owner: None,
                 stack_limit: 0,
                 group: group.clone(),
                 kill: region_kill,
@@ -165,6 +172,8 @@ pub(crate) unsafe fn initialize(inst: *mut Instance, run_start: bool) -> Result<
     unsafe {
         let this = &mut *inst;
         this.setup_memory()?;
+        this.setup_memories()?;
+        this.setup_tags();
         this.setup_functions();
         this.write_header();
         let target = match &this.group {
@@ -266,16 +275,27 @@ impl Instance {
         self.buf.functions_for = module.id();
     }
 
+    /// The identities of the tags: an imported tag's is its exporter's;
+    /// each instance's defined tags are new ones, never used before.
+    fn setup_tags(&mut self) {
+        static NEXT_TAG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let module = self.module.clone();
+        let mut imported = module.imports().tags.iter();
+        self.buf.tag_ids.clear();
+        for t in &module.metadata().tags {
+            let id = match t.import {
+                Some(_) => imported.next().expect("resolved with the module").identity,
+                None => NEXT_TAG.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            };
+            self.buf.tag_ids.push(id);
+        }
+    }
+
     fn write_header(&mut self) {
         let limits = self.region.limits();
         self.stack_limit = self.slot.stack_bottom() as usize + limits.host_stack_reserve() as usize;
         let stack_limit = self.stack_limit;
         let memory_length = self.heap_mapped;
-        let imported_memory = match self.memory_owner {
-            // SAFETY: the owner is in this instance's link group.
-            Some(owner) => unsafe { ptr::addr_of_mut!((*(*owner).header()).memory) },
-            None => ptr::null_mut(),
-        };
         self.fuel_limited = self.build_fuel.is_some();
         let header = InstanceHeader {
             fuel: self.build_fuel.map_or(UNLIMITED_FUEL, fuel_word),
@@ -289,7 +309,8 @@ impl Instance {
                 base: self.slot.heap(),
                 current_length: memory_length,
             },
-            imported_memory,
+            memories: self.buf.memory_defs.as_ptr(),
+            tags: self.buf.tag_ids.as_ptr(),
             stack_limit,
             interrupt: 0,
             magic: InstanceHeader::MAGIC,
@@ -511,6 +532,7 @@ impl Instance {
                     .min(u64::from(TABLE_ELEMENT_LIMIT)) as u32,
                 ty: t.elem,
                 declared_max: t.max,
+                table64: t.table64,
             });
         }
         let ptrs: Vec<*mut TableDef> = (0..self.buf.table_refs.len())
@@ -557,12 +579,23 @@ impl Instance {
             if seg.in_image {
                 continue;
             }
-            let offset = self.eval(offset).get_u32() as u64;
-            let end = offset + seg.bytes.len() as u64;
-            let memory = self.memory_mut();
-            if end > memory.len() as u64 {
+            let memory64 = data
+                .memories
+                .get(seg.memory as usize)
+                .is_some_and(|m| m.memory64);
+            let offset = self.eval(offset);
+            let offset = if memory64 {
+                offset.get_u64()
+            } else {
+                u64::from(offset.get_u32())
+            };
+            let memory = self.memory_at_mut(seg.memory);
+            let Some(end) = offset
+                .checked_add(seg.bytes.len() as u64)
+                .filter(|end| *end <= memory.len() as u64)
+            else {
                 return Err(trap_at_instantiation(TrapCode::HeapOutOfBounds));
-            }
+            };
             memory[offset as usize..end as usize].copy_from_slice(&seg.bytes);
         }
         Ok(())

@@ -19,6 +19,7 @@ mod heap;
 mod init;
 mod kill;
 mod link;
+mod memories;
 mod ops;
 
 use std::any::Any;
@@ -210,6 +211,8 @@ pub(crate) struct Table {
     pub ty: lucet_module::RefType,
     /// The maximum the module declared.
     pub declared_max: Option<u64>,
+    /// Whether its indices are 64 bits.
+    pub table64: bool,
 }
 
 /// An instance of a module in a slot.
@@ -228,8 +231,6 @@ pub struct Instance {
     running_func: u32,
     /// Host-side storage, borrowed from the slot while the instance lives.
     buf: InstanceBuffers,
-    /// The instance that owns the imported memory, if the memory is imported.
-    memory_owner: Option<*mut Instance>,
     /// The lowest stack pointer guest code may use on this slot's stack.
     stack_limit: usize,
     /// The link group, if this instance is linked to others.
@@ -296,38 +297,66 @@ impl Instance {
         self.slot.heap()
     }
 
-    /// The definition of this instance's memory: its own, or the one it
-    /// imported (in the owner's header).
-    fn memory_def(&self) -> *mut lucet_module::MemoryDef {
-        let header = match self.memory_owner {
-            // SAFETY: an imported memory's owner is in this instance's link
-            // group, which outlives it.
-            Some(owner) => unsafe { (*owner).header() },
-            None => self.header(),
-        };
-        // SAFETY: headers are valid for the instances' lives.
-        unsafe { ptr::addr_of_mut!((*header).memory) }
-    }
-
-    /// Current size of linear memory in bytes.
-    pub(crate) fn memory_len(&self) -> u64 {
-        // SAFETY: see `memory_def`.
-        unsafe { (*self.memory_def()).current_length }
-    }
-
-    /// The accessible linear memory.
+    /// The accessible bytes of memory 0.
     pub(crate) fn memory(&self) -> &[u8] {
-        let def = self.memory_def();
-        // SAFETY: `current_length` bytes from the base are mapped read-write
-        // for as long as the memory's owner lives (memory never shrinks).
-        unsafe { std::slice::from_raw_parts((*def).base, (*def).current_length as usize) }
+        self.memory_at(0)
     }
 
-    /// The accessible linear memory, mutably.
+    /// The accessible bytes of memory 0, mutably.
     pub(crate) fn memory_mut(&mut self) -> &mut [u8] {
-        let def = self.memory_def();
-        // SAFETY: as in `memory`; instances of a group run one at a time.
-        unsafe { std::slice::from_raw_parts_mut((*def).base, (*def).current_length as usize) }
+        self.memory_at_mut(0)
+    }
+
+    /// Whether `v`, from the host, may be passed to this instance's code as
+    /// a value of type `ty` (of this instance's module). A non-null
+    /// function reference must be a record of this instance or of one it
+    /// is linked with, of the right type; exception references come only
+    /// from guest code.
+    pub(crate) fn accepts(&self, v: &Val, ty: lucet_module::ValType) -> bool {
+        if !v.fits(ty) {
+            return false;
+        }
+        match *v {
+            Val::FuncRef(0) | Val::ExnRef(0) => true,
+            Val::FuncRef(p) => {
+                let Some(type_id) = self.funcref_type_id(p) else {
+                    return false;
+                };
+                match ty {
+                    lucet_module::ValType::Ref(lucet_module::RefType {
+                        heap: lucet_module::HeapType::Concrete(i),
+                        ..
+                    }) => type_id == u64::from(self.module.type_ids()[i as usize]),
+                    _ => true,
+                }
+            }
+            Val::ExnRef(_) => false,
+            _ => true,
+        }
+    }
+
+    /// The type id of the funcref record at address `p`, if `p` is one of
+    /// this instance's records (or a linked instance's).
+    fn funcref_type_id(&self, p: u64) -> Option<u64> {
+        let find = |records: &[lucet_module::FuncRef]| {
+            let start = records.as_ptr() as u64;
+            let size = lucet_module::FuncRef::SIZE as u64;
+            let offset = p.checked_sub(start)?;
+            let i = (offset % size == 0).then_some(offset / size)?;
+            records.get(i as usize).map(|r| r.type_id)
+        };
+        if let Some(id) = find(&self.buf.funcrefs) {
+            return Some(id);
+        }
+        let group = self.group.as_ref()?;
+        // SAFETY: the group's members live as long as the group, and run on
+        // this thread, which is here.
+        unsafe {
+            group
+                .members()
+                .iter()
+                .find_map(|m| find(&(**m).buf.funcrefs))
+        }
     }
 
     /// Ends the current run for its kill switches. Returns whether it was
@@ -404,7 +433,10 @@ impl Instance {
                 .func_type(index)
                 .ok_or_else(|| Error::ExportNotFound(format!("func[{index}]")))?;
             if args.len() != ty.params.len()
-                || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t)
+                || args
+                    .iter()
+                    .zip(&ty.params)
+                    .any(|(a, t)| !(*inst).accepts(a, *t))
             {
                 return Err(Error::ArgumentMismatch {
                     func: data.display_name(index),

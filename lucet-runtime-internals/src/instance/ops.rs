@@ -18,13 +18,9 @@ fn range(start: u64, len: u64, bound: usize) -> Option<std::ops::Range<usize>> {
 }
 
 impl Instance {
-    /// `memory.grow`: the old size in pages, or `None` (guest sees -1).
+    /// `memory.grow` of memory 0 in the slot's heap: the old size in pages,
+    /// or `None` (guest sees -1).
     pub(crate) fn grow_memory(&mut self, delta: u64) -> Option<u64> {
-        if let Some(owner) = self.memory_owner {
-            // SAFETY: the owner is in this instance's link group, whose
-            // instances run one at a time.
-            return unsafe { (*owner).grow_memory(delta) };
-        }
         let header: *mut InstanceHeader = self.header();
         // SAFETY: the header is valid for the instance's life.
         let current = unsafe { (*header).memory.current_length };
@@ -52,8 +48,8 @@ impl Instance {
         Some(old_pages)
     }
 
-    pub(crate) fn memory_fill(&mut self, dst: u64, val: u8, len: u64) -> bool {
-        let memory = self.memory_mut();
+    pub(crate) fn memory_fill(&mut self, mem: u32, dst: u64, val: u8, len: u64) -> bool {
+        let memory = self.memory_at_mut(mem);
         let Some(dst) = range(dst, len, memory.len()) else {
             return false;
         };
@@ -61,17 +57,34 @@ impl Instance {
         true
     }
 
-    pub(crate) fn memory_copy(&mut self, dst: u64, src: u64, len: u64) -> bool {
-        let memory = self.memory_mut();
-        let (Some(dst), Some(src)) = (range(dst, len, memory.len()), range(src, len, memory.len()))
-        else {
+    pub(crate) fn memory_copy(
+        &mut self,
+        dst_mem: u32,
+        src_mem: u32,
+        dst: u64,
+        src: u64,
+        len: u64,
+    ) -> bool {
+        let dst_len = self.memory_at(dst_mem).len();
+        let src_len = self.memory_at(src_mem).len();
+        let (Some(dst), Some(src)) = (range(dst, len, dst_len), range(src, len, src_len)) else {
             return false;
         };
-        memory.copy_within(src, dst.start);
+        let (dst_def, src_def) = (self.memory_def_ptr(dst_mem), self.memory_def_ptr(src_mem));
+        // SAFETY: both ranges were checked against their memories' current
+        // lengths, which are mapped read-write; `copy` allows overlap (the
+        // two may be one memory).
+        unsafe {
+            std::ptr::copy(
+                (*src_def).base.add(src.start),
+                (*dst_def).base.add(dst.start),
+                src.len(),
+            )
+        };
         true
     }
 
-    pub(crate) fn memory_init(&mut self, seg: u32, dst: u64, src: u64, len: u64) -> bool {
+    pub(crate) fn memory_init(&mut self, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
         let module = self.module.clone();
         let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
             return false;
@@ -81,7 +94,7 @@ impl Instance {
         } else {
             &segment.bytes
         };
-        let memory = self.memory_mut();
+        let memory = self.memory_at_mut(mem);
         let (Some(dst), Some(src)) = (range(dst, len, memory.len()), range(src, len, bytes.len()))
         else {
             return false;

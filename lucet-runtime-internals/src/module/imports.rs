@@ -3,10 +3,11 @@
 
 use std::sync::{Arc, Weak};
 
-use lucet_module::{ExportKind, ImportName, ModuleData, RefType, ValRaw};
+use lucet_module::{ExportKind, ImportName, ModuleData, ValRaw};
 
 use crate::instance::{Instance, LinkGroup};
 use crate::linker::{Definition, HostFunc, InstanceExport};
+use crate::signatures::{canonical_ref, canonical_val, intern, val_subtype};
 use crate::{Error, Linker, Val};
 
 /// An imported function.
@@ -25,9 +26,15 @@ pub(crate) enum ResolvedGlobal {
     Shared(*mut ValRaw),
 }
 
-/// An imported memory: the instance that owns it.
+/// An imported memory: the instance that defines it, and its index there.
 pub(crate) struct ResolvedMemory {
     pub owner: *mut Instance,
+    pub index: u32,
+}
+
+/// An imported tag: its identity.
+pub(crate) struct ResolvedTag {
+    pub identity: u64,
 }
 
 /// An imported table: the instance that owns it, and its index among that
@@ -41,8 +48,9 @@ pub(crate) struct ResolvedTable {
 pub(crate) struct Imports {
     pub funcs: Vec<ResolvedFunc>,
     pub globals: Vec<ResolvedGlobal>,
-    pub memory: Option<ResolvedMemory>,
+    pub memories: Vec<ResolvedMemory>,
     pub tables: Vec<ResolvedTable>,
+    pub tags: Vec<ResolvedTag>,
     /// The link group the imported instance exports belong to, if any.
     pub group: Option<Weak<LinkGroup>>,
 }
@@ -59,8 +67,9 @@ fn describe_export(e: &InstanceExport) -> String {
     match e.kind {
         ExportKind::Func(_) => "a function",
         ExportKind::Table(_) => "a table",
-        ExportKind::Memory => "a memory",
+        ExportKind::Memory(_) => "a memory",
         ExportKind::Global(_) => "a global",
+        ExportKind::Tag(_) => "a tag",
     }
     .to_string()
 }
@@ -118,8 +127,13 @@ impl Resolver<'_> {
     }
 }
 
-/// Resolves every import of `data` against `linker`.
-pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Error> {
+/// Resolves every import of `data` (whose types have the ids `type_ids`)
+/// against `linker`.
+pub(crate) fn resolve(
+    data: &ModuleData,
+    type_ids: &[u32],
+    linker: &Linker,
+) -> Result<Imports, Error> {
     let mut r = Resolver {
         linker,
         group: None,
@@ -128,9 +142,10 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
     for f in data.functions.iter().take(data.num_imported_funcs as usize) {
         let Some(import) = &f.import else { continue };
         let expected = &data.types[f.type_index as usize];
+        let expected_id = type_ids[f.type_index as usize];
         let resolved = match r.def(import).cloned() {
             Some(Definition::Func(host)) => {
-                if host.ty() != expected {
+                if intern(host.ty()) != expected_id {
                     return Err(mismatch(
                         import,
                         expected.to_string(),
@@ -146,9 +161,9 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
                 let inst = r.exporter(&e)?;
                 // SAFETY: the exporter lives (its group does) and runs on this
                 // thread, which is not running it now.
-                let (code, vmctx, ty) = unsafe { (*inst).func_entry(index) }
+                let (code, vmctx, ty, id) = unsafe { (*inst).func_entry(index) }
                     .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
-                if &ty != expected {
+                if id != expected_id {
                     return Err(mismatch(import, expected.to_string(), ty.to_string()));
                 }
                 ResolvedFunc::Export { code, vmctx }
@@ -172,9 +187,20 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
     for g in &data.globals {
         let Some(import) = &g.import else { continue };
         let expected = global_type(g.ty, g.mutable);
+        let declared = canonical_val(g.ty, type_ids);
+        // A mutable global must have the declared type exactly; an immutable
+        // one may have a subtype.
+        let fits = |ty, mutable| {
+            mutable == g.mutable
+                && if mutable {
+                    ty == declared
+                } else {
+                    val_subtype(ty, declared)
+                }
+        };
         let resolved = match r.def(import).cloned() {
             Some(Definition::Global(host)) => {
-                if host.value.ty() != g.ty || host.mutable != g.mutable {
+                if !fits(host.value.ty(), host.mutable) {
                     return Err(mismatch(
                         import,
                         expected,
@@ -190,7 +216,9 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
                 let inst = r.exporter(&e)?;
                 // SAFETY: as for functions.
                 let (ty, mutable, storage) = unsafe { (*inst).global_export(index) };
-                if ty != g.ty || mutable != g.mutable {
+                // SAFETY: as for functions.
+                let canonical = canonical_val(ty, unsafe { (*inst).module().type_ids() });
+                if !fits(canonical, mutable) {
                     return Err(mismatch(import, expected, global_type(ty, mutable)));
                 }
                 ResolvedGlobal::Shared(storage)
@@ -207,64 +235,73 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
         globals.push(resolved);
     }
 
-    let mut memory = None;
-    if let Some(m) = &data.memory {
-        if let Some(import) = &m.import {
-            let expected = limits(m.heap.initial_pages, m.heap.max_pages);
-            let e = match r.def(import).cloned() {
-                Some(Definition::Export(e)) if e.kind == ExportKind::Memory => e,
-                Some(other) => {
-                    return Err(mismatch(
-                        import,
-                        format!("memory {expected}"),
-                        describe_def(&other),
-                    ))
-                }
-                None => return Err(Error::UnknownImport(import.to_string())),
+    let mut memories = Vec::new();
+    for m in &data.memories {
+        let Some(import) = &m.import else { continue };
+        let address = if m.memory64 { "i64 " } else { "" };
+        let expected = format!(
+            "memory {address}{}",
+            limits(m.heap.initial_pages, m.heap.max_pages)
+        );
+        let e = match r.def(import).cloned() {
+            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Memory(_)) => e,
+            Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        let ExportKind::Memory(index) = e.kind else {
+            unreachable!()
+        };
+        let inst = r.exporter(&e)?;
+        // SAFETY: as for functions.
+        let export = unsafe { Instance::memory_export(inst, index) };
+        let fits = export.memory64 == m.memory64
+            && export.pages >= m.heap.initial_pages
+            && match m.heap.max_pages {
+                None => true,
+                Some(import_max) => export.heap.max_pages.is_some_and(|max| max <= import_max),
             };
-            let inst = r.exporter(&e)?;
-            // SAFETY: as for functions.
-            let owner = unsafe { Instance::memory_owner_of(inst) };
-            // SAFETY: as above; the owner lives as long as the exporter.
-            let (pages, max, heap) = unsafe { (*owner).memory_export() };
-            let fits = pages >= m.heap.initial_pages
-                && match m.heap.max_pages {
-                    None => true,
-                    Some(import_max) => max.is_some_and(|max| max <= import_max),
-                };
-            if !fits {
-                return Err(mismatch(
-                    import,
-                    format!("memory {expected}"),
-                    format!("memory {}", limits(pages, max)),
-                ));
-            }
-            // The importer's code elides bounds checks assuming its own heap
-            // layout; the exported memory must offer at least as much.
-            if heap.reserved_size < m.heap.reserved_size
-                || heap.reserved_size + heap.guard_size < m.heap.reserved_size + m.heap.guard_size
-            {
-                return Err(mismatch(
-                    import,
-                    format!(
-                        "a heap reservation of {} bytes + {} guard",
-                        m.heap.reserved_size, m.heap.guard_size
-                    ),
-                    format!("{} bytes + {} guard", heap.reserved_size, heap.guard_size),
-                ));
-            }
-            memory = Some(ResolvedMemory { owner });
+        if !fits {
+            let address = if export.memory64 { "i64 " } else { "" };
+            return Err(mismatch(
+                import,
+                expected,
+                format!(
+                    "memory {address}{}",
+                    limits(export.pages, export.heap.max_pages)
+                ),
+            ));
         }
+        // The importer's code elides bounds checks assuming its own heap
+        // layout; the exported memory must offer at least as much.
+        let heap = export.heap;
+        if heap.reserved_size < m.heap.reserved_size
+            || heap.reserved_size + heap.guard_size < m.heap.reserved_size + m.heap.guard_size
+        {
+            return Err(mismatch(
+                import,
+                format!(
+                    "a heap reservation of {} bytes + {} guard",
+                    m.heap.reserved_size, m.heap.guard_size
+                ),
+                format!("{} bytes + {} guard", heap.reserved_size, heap.guard_size),
+            ));
+        }
+        memories.push(ResolvedMemory {
+            owner: export.owner,
+            index: export.index,
+        });
     }
 
     let mut tables = Vec::new();
     for t in &data.tables {
         let Some(import) = &t.import else { continue };
-        let elem = |e: RefType| match e {
-            RefType::Func => "funcref",
-            RefType::Extern => "externref",
-        };
-        let expected = format!("table {} {}", limits(t.min, t.max), elem(t.elem));
+        let address = |table64| if table64 { "i64 " } else { "" };
+        let expected = format!(
+            "table {}{} {}",
+            address(t.table64),
+            limits(t.min, t.max),
+            t.elem
+        );
         let e = match r.def(import).cloned() {
             Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Table(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
@@ -275,8 +312,10 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
         };
         let inst = r.exporter(&e)?;
         // SAFETY: as for functions.
-        let (owner, owner_index, ty, len, max) = unsafe { Instance::table_export(inst, index) };
-        let fits = ty == t.elem
+        let (owner, owner_index, ty, len, max, table64) =
+            unsafe { Instance::table_export(inst, index) };
+        let fits = ty == canonical_ref(t.elem, type_ids)
+            && table64 == t.table64
             && u64::from(len) >= t.min
             && match t.max {
                 None => true,
@@ -286,7 +325,11 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
             return Err(mismatch(
                 import,
                 expected,
-                format!("table {} {}", limits(u64::from(len), max), elem(ty)),
+                format!(
+                    "table {}{} {ty}",
+                    address(table64),
+                    limits(u64::from(len), max)
+                ),
             ));
         }
         tables.push(ResolvedTable {
@@ -294,11 +337,33 @@ pub(crate) fn resolve(data: &ModuleData, linker: &Linker) -> Result<Imports, Err
             index: owner_index,
         });
     }
+    let mut tags = Vec::new();
+    for t in &data.tags {
+        let Some(import) = &t.import else { continue };
+        let expected_id = type_ids[t.type_index as usize];
+        let expected = format!("tag {}", data.types[t.type_index as usize]);
+        let e = match r.def(import).cloned() {
+            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Tag(_)) => e,
+            Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
+            None => return Err(Error::UnknownImport(import.to_string())),
+        };
+        let ExportKind::Tag(index) = e.kind else {
+            unreachable!()
+        };
+        let inst = r.exporter(&e)?;
+        // SAFETY: as for functions.
+        let (identity, ty, id) = unsafe { (*inst).tag_export(index) };
+        if id != expected_id {
+            return Err(mismatch(import, expected, format!("tag {ty}")));
+        }
+        tags.push(ResolvedTag { identity });
+    }
     Ok(Imports {
         funcs,
         globals,
-        memory,
+        memories,
         tables,
+        tags,
         group: r.group,
     })
 }

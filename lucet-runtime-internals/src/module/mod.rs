@@ -176,8 +176,8 @@ impl Module {
         };
         drop(map);
 
-        let type_ids: Box<[u32]> = data.types.iter().map(signatures::intern).collect();
-        let imports = imports::resolve(&data, linker)?;
+        let type_ids = signatures::intern_module_types(&data.types);
+        let imports = imports::resolve(&data, &type_ids, linker)?;
         let funcref_templates = data
             .funcref_slots
             .iter()

@@ -144,3 +144,23 @@ fn a_load_ending_at_the_end_of_memory_is_in_bounds() {
     let mut inst = region().new_instance(module).unwrap();
     assert_eq!(call(&mut inst, "f", &[]), Val::I32(0));
 }
+
+/// A module whose initial memory exceeds the reservation it is compiled for
+/// is valid: it compiles, and instantiating it fails, naming the sizes.
+#[test]
+fn initial_memory_larger_than_the_reservation_fails_at_instantiation() {
+    let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions {
+        reserved_size: 1 << 20,
+        guard_size: 64 << 10,
+        ..Default::default()
+    })
+    .unwrap();
+    let elf = compiler
+        .compile(b"(module (memory 32) (data (i32.const 0x1fffff) \"x\"))")
+        .unwrap()
+        .to_elf()
+        .unwrap();
+    let module = Module::from_bytes(&elf, "big", &Linker::new()).unwrap();
+    let err = region().new_instance(module).unwrap_err();
+    assert!(err.to_string().contains("--reserved-size"), "{err}");
+}

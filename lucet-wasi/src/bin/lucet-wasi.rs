@@ -158,7 +158,7 @@ fn run(args: Args) -> Result<ExitCode> {
         },
     )?;
 
-    let heap_space = module.metadata().memory.as_ref().map_or(8 << 30, |m| {
+    let heap_space = module.metadata().memories.first().map_or(8 << 30, |m| {
         (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
     });
     let limits = Limits {
