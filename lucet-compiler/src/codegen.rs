@@ -98,8 +98,16 @@ pub struct CompiledFunction {
 fn handler_sites(
     buffer: &cranelift_codegen::MachBufferFinalized<cranelift_codegen::Final>,
 ) -> Result<Vec<HandlerSite>, String> {
-    use cranelift_codegen::{ExceptionContextLoc, FinalizedMachExceptionHandler as H};
+    use cranelift_codegen::FinalizedMachExceptionHandler as H;
     let mut sites = Vec::new();
+    // The stack slot where the function keeps its vmctx for handlers.
+    let vmctx_fp_offset = buffer.frame_layout().and_then(|layout| {
+        let slot = layout
+            .stackslots
+            .values()
+            .find(|s| s.key == Some(crate::translate::vmctx_slot_key()))?;
+        Some(slot.offset as i64 - i64::from(layout.frame_to_fp_offset))
+    });
     for site in buffer.call_sites() {
         if site.exception_handlers.is_empty() {
             continue;
@@ -107,6 +115,9 @@ fn handler_sites(
         let frame_offset = site
             .frame_offset
             .ok_or("a call with exception handlers has no frame offset")?;
+        let vmctx_fp_offset = vmctx_fp_offset
+            .and_then(|o| i32::try_from(o).ok())
+            .ok_or("a call with exception handlers in a function without a vmctx slot")?;
         let handlers = site
             .exception_handlers
             .iter()
@@ -116,17 +127,13 @@ fn handler_sites(
                     target,
                 }),
                 H::Default(target) => Ok(Handler::All { target }),
-                H::Context(ExceptionContextLoc::SPOffset(sp_offset)) => {
-                    Ok(Handler::Context { sp_offset })
-                }
-                H::Context(ExceptionContextLoc::GPR(_)) => {
-                    Err("an exception context in a register".to_string())
-                }
+                H::Context(_) => Err("an unexpected exception context".to_string()),
             })
             .collect::<Result<_, _>>()?;
         sites.push(HandlerSite {
             return_offset: site.ret_addr,
             frame_offset,
+            vmctx_fp_offset,
             handlers,
         });
     }

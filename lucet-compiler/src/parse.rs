@@ -90,6 +90,11 @@ impl ModuleInfo<'_> {
         &self.types[index as usize]
     }
 
+    /// The payload type of tag `index` (a function type without results).
+    pub fn tag_type(&self, index: u32) -> &FuncType {
+        self.type_at(self.tags[index as usize].type_index)
+    }
+
     /// The signature of function `index`.
     pub fn func_type(&self, index: u32) -> &FuncType {
         self.type_at(self.functions[index as usize].type_index)

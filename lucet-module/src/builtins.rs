@@ -32,6 +32,11 @@ pub enum Builtin {
     TableInit,
     /// `(vmctx, segment: i32)`
     ElemDrop,
+    /// `(vmctx, tag: i32, values: *const ValRaw)`: throws an exception of
+    /// the module's tag `tag` with the payload in `values`; never returns.
+    Throw,
+    /// `(vmctx, exnref: i64)`: throws the exception again; never returns.
+    ThrowRef,
 }
 
 /// The type of a builtin's parameter or result.
@@ -45,7 +50,7 @@ pub enum BuiltinType {
 
 impl Builtin {
     /// Every builtin.
-    pub const ALL: [Builtin; 10] = [
+    pub const ALL: [Builtin; 12] = [
         Builtin::MemoryGrow,
         Builtin::MemoryFill,
         Builtin::MemoryCopy,
@@ -56,6 +61,8 @@ impl Builtin {
         Builtin::TableCopy,
         Builtin::TableInit,
         Builtin::ElemDrop,
+        Builtin::Throw,
+        Builtin::ThrowRef,
     ];
 
     /// The symbol name generated code refers to.
@@ -71,6 +78,8 @@ impl Builtin {
             Builtin::TableCopy => "lucet_builtin_table_copy",
             Builtin::TableInit => "lucet_builtin_table_init",
             Builtin::ElemDrop => "lucet_builtin_elem_drop",
+            Builtin::Throw => "lucet_builtin_throw",
+            Builtin::ThrowRef => "lucet_builtin_throw_ref",
         }
     }
 
@@ -101,13 +110,24 @@ impl Builtin {
             Builtin::TableGrow => &[I32, I64, I64],
             Builtin::TableFill => &[I32, I64, I64, I64],
             Builtin::TableCopy | Builtin::TableInit => &[I32, I32, I64, I64, I64],
+            Builtin::Throw => &[I32, I64],
+            Builtin::ThrowRef => &[I64],
         }
+    }
+
+    /// Whether generated code calls the builtin with the wasm calling
+    /// convention (Cranelift's `tail`) rather than System V: the throwing
+    /// builtins, which leave through exception handlers, before which
+    /// every register counts as clobbered. Their arguments travel in the
+    /// same registers either way.
+    pub fn unwinds(self) -> bool {
+        matches!(self, Builtin::Throw | Builtin::ThrowRef)
     }
 
     /// The result type, if the builtin returns something.
     pub fn result(self) -> Option<BuiltinType> {
         match self {
-            Builtin::DataDrop | Builtin::ElemDrop => None,
+            Builtin::DataDrop | Builtin::ElemDrop | Builtin::Throw | Builtin::ThrowRef => None,
             Builtin::MemoryGrow | Builtin::TableGrow => Some(BuiltinType::I64),
             _ => Some(BuiltinType::I32),
         }

@@ -209,16 +209,18 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
             return Err(invalid(format!("function {i}: bad trap table")));
         }
         let handler_ok = |h: &Handler| match *h {
-            Handler::Context { sp_offset } => sp_offset % 8 == 0,
             Handler::Tag { tag, target } => (tag as usize) < data.tags.len() && target < f.code.len,
             Handler::All { target } => target < f.code.len,
         };
         if f.handler_sites
             .windows(2)
             .any(|w| w[0].return_offset >= w[1].return_offset)
-            || f.handler_sites
-                .iter()
-                .any(|s| s.return_offset > f.code.len || !s.handlers.iter().all(handler_ok))
+            || f.handler_sites.iter().any(|s| {
+                s.return_offset > f.code.len
+                    || s.frame_offset % 8 != 0
+                    || s.vmctx_fp_offset % 8 != 0
+                    || !s.handlers.iter().all(handler_ok)
+            })
         {
             return Err(invalid(format!(
                 "function {i}: bad exception handler table"

@@ -29,6 +29,9 @@ pub struct HandlerSite {
     /// Distance from the frame pointer down to the stack pointer at the
     /// call: a handler resumes with this stack pointer.
     pub frame_offset: u32,
+    /// Where the function keeps its vmctx, as an offset from the frame
+    /// pointer: the instance whose tags the handlers name.
+    pub vmctx_fp_offset: i32,
     /// The handlers, in order: the first that matches wins.
     pub handlers: Vec<Handler>,
 }
@@ -36,12 +39,6 @@ pub struct HandlerSite {
 /// One entry of a call's exception handler list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Handler {
-    /// The instance whose tags the following entries name: its vmctx is
-    /// stored at this offset from the stack pointer at the call.
-    Context {
-        /// Offset from the stack pointer.
-        sp_offset: u32,
-    },
     /// Exceptions of the module's tag `tag` go to `target`.
     Tag {
         /// Tag index, in the module of the context instance.

@@ -35,11 +35,14 @@ pub enum TrapCode {
     Unknown,
     /// The instance used up its fuel (code compiled to count instructions).
     OutOfFuel,
+    /// A throw found the instance's storage for live exceptions full
+    /// (`Limits::max_exception_bytes`), even after collecting the dead.
+    ExceptionStorageExhausted,
 }
 
 impl TrapCode {
     /// Every code, for tests and tools.
-    pub const ALL: [TrapCode; 14] = [
+    pub const ALL: [TrapCode; 15] = [
         TrapCode::StackOverflow,
         TrapCode::HeapOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -54,6 +57,7 @@ impl TrapCode {
         TrapCode::NullReference,
         TrapCode::Unknown,
         TrapCode::OutOfFuel,
+        TrapCode::ExceptionStorageExhausted,
     ];
 }
 
@@ -75,6 +79,7 @@ impl fmt::Display for TrapCode {
             TrapCode::NullReference => "null reference",
             TrapCode::Unknown => "unknown fault in guest code",
             TrapCode::OutOfFuel => "out of fuel",
+            TrapCode::ExceptionStorageExhausted => "out of storage for exceptions",
         })
     }
 }

@@ -221,10 +221,9 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             let handlers: Vec<String> = h
                 .handlers
                 .iter()
-                .filter_map(|h| match h {
-                    Handler::Tag { tag, target } => Some(format!("tag {tag} -> +{target:#x}")),
-                    Handler::All { target } => Some(format!("all -> +{target:#x}")),
-                    Handler::Context { .. } => None,
+                .map(|h| match h {
+                    Handler::Tag { tag, target } => format!("tag {tag} -> +{target:#x}"),
+                    Handler::All { target } => format!("all -> +{target:#x}"),
                 })
                 .collect();
             let _ = writeln!(

@@ -24,6 +24,8 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
             Builtin::TableCopy => table_copy as *const () as usize,
             Builtin::TableInit => table_init as *const () as usize,
             Builtin::ElemDrop => elem_drop as *const () as usize,
+            Builtin::Throw => crate::sys::unwind::throw_builtin(),
+            Builtin::ThrowRef => crate::sys::unwind::throw_ref_builtin(),
         });
     }
     Some(match name {

@@ -25,6 +25,10 @@ pub struct Limits {
     /// `heap_address_space_size` of address space, reserved the first time
     /// a slot needs it.
     pub max_memories: u32,
+    /// Most bytes of live exceptions an instance may hold (each takes about
+    /// 64 bytes plus 16 per payload value); past it, after collecting the
+    /// dead ones, a throw traps with `ExceptionStorageExhausted`.
+    pub max_exception_bytes: u64,
     /// Smallest signal stack a thread that runs this region's guests must
     /// have; the runtime gives each such thread one, once, if its own is
     /// smaller.
@@ -40,6 +44,7 @@ impl Default for Limits {
             globals_size: 4 << 10,
             keep_resident: 64 << 10,
             max_memories: 16,
+            max_exception_bytes: 1 << 20,
             signal_stack_size: default_signal_stack_size(),
         }
     }

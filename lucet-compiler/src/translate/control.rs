@@ -34,6 +34,8 @@ pub(crate) enum FrameKind {
         /// The block's parameters, for the `else` arm.
         params: Vec<ir::Value>,
     },
+    /// A `try_table`: its catch clauses are active while it is open.
+    TryTable,
 }
 
 /// One open block of the control stack.
@@ -125,15 +127,16 @@ impl Translation<'_, '_> {
         self.b.create_block()
     }
 
-    /// The frame `depth` levels out from the innermost.
-    fn frame_at(&mut self, depth: u32) -> &mut Frame {
-        let i = self.control.len() - 1 - depth as usize;
-        &mut self.control[i]
-    }
-
     /// Where a branch of `depth` goes, marking it reached.
     pub(super) fn branch_target(&mut self, depth: u32) -> (ir::Block, usize) {
-        let frame = self.frame_at(depth);
+        let index = self.control.len() - 1 - depth as usize;
+        self.branch_target_at(index)
+    }
+
+    /// Where a branch to frame `index` of the control stack goes, marking
+    /// it reached.
+    pub(super) fn branch_target_at(&mut self, index: usize) -> (ir::Block, usize) {
+        let frame = &mut self.control[index];
         if !matches!(frame.kind, FrameKind::Loop { .. }) {
             frame.exit_reached = true;
         }
@@ -340,6 +343,9 @@ impl Translation<'_, '_> {
         }
         if let FrameKind::Loop { header } = frame.kind {
             self.b.seal_block(header);
+        }
+        if matches!(frame.kind, FrameKind::TryTable) {
+            self.end_try_table();
         }
         self.stack.truncate(frame.height);
         self.dead_depth = 0;

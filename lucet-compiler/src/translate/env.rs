@@ -204,11 +204,16 @@ impl<'m> FuncEnv<'m> {
         f
     }
 
-    fn builtin(&mut self, b: &mut FunctionBuilder<'_>, builtin: Builtin) -> ir::FuncRef {
+    pub fn builtin(&mut self, b: &mut FunctionBuilder<'_>, builtin: Builtin) -> ir::FuncRef {
         if let Some(f) = self.builtins.get(&builtin) {
             return *f;
         }
-        let mut sig = ir::Signature::new(self.module.isa.default_call_conv());
+        let call_conv = if builtin.unwinds() {
+            wasm_call_conv()
+        } else {
+            self.module.isa.default_call_conv()
+        };
+        let mut sig = ir::Signature::new(call_conv);
         sig.params.push(ir::AbiParam::new(types::I64));
         let ir = |t: BuiltinType| match t {
             BuiltinType::I32 => types::I32,

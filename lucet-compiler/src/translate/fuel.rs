@@ -115,6 +115,11 @@ impl FuelCounter {
         }
     }
 
+    /// At an exception handler: the thrower saved the count to the header.
+    pub fn after_catch(&mut self, builder: &mut FunctionBuilder) {
+        self.load(builder);
+    }
+
     /// Before a return or an access that traps unconditionally: the header
     /// must be current.
     pub fn before_exit(&mut self, builder: &mut FunctionBuilder) {

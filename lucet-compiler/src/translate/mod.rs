@@ -45,9 +45,11 @@ use crate::parse::ModuleInfo;
 use crate::Error;
 
 pub use env::{ir_type, native_signature, NS_BUILTIN, NS_FUNCTION};
+pub use exceptions::vmctx_slot_key;
 
 use control::Frame;
 use env::FuncEnv;
+use exceptions::TryScope;
 use fuel::FuelCounter;
 
 /// What every function's translation shares: the module and the target.
@@ -112,6 +114,9 @@ impl FuncTranslator {
             }
         }
 
+        // The entry block is in the layout from the start: the unwinder's
+        // vmctx slot may be stored at its beginning later.
+        b.ensure_inserted_block();
         let mut t = Translation {
             env: FuncEnv::new(module, vmctx),
             b,
@@ -121,6 +126,9 @@ impl FuncTranslator {
             dead_depth: 0,
             locals,
             fuel: None,
+            try_scopes: Vec::new(),
+            vmctx_slot: None,
+            entry_block: entry,
         };
         if module.settings.count_instructions {
             t.fuel = Some(FuelCounter::function_entry(&mut t.b, vmctx));
@@ -153,6 +161,12 @@ pub(crate) struct Translation<'m, 'f> {
     dead_depth: u32,
     locals: Vec<Variable>,
     fuel: Option<FuelCounter>,
+    /// The open `try_table`s, outermost first.
+    try_scopes: Vec<TryScope>,
+    /// The stack slot holding vmctx for the unwinder, once a `try_table`
+    /// needs it.
+    vmctx_slot: Option<ir::StackSlot>,
+    entry_block: ir::Block,
 }
 
 /// An error of the translator, before the operator's offset is known.

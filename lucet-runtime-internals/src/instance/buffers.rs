@@ -4,6 +4,7 @@
 
 use lucet_module::{FuncImport, FuncRef, MemoryDef, TableDef, ValRaw};
 
+use super::exceptions::ExceptionHeap;
 use super::memories::{ExtraMemory, MemoryRef};
 use super::{Table, TableRef};
 
@@ -27,6 +28,8 @@ pub(crate) struct InstanceBuffers {
     pub extra_memories: Vec<ExtraMemory>,
     /// The identity of each tag, by tag index (the header points here).
     pub tag_ids: Vec<u64>,
+    /// The exceptions the instance threw.
+    pub exceptions: ExceptionHeap,
     pub dropped_data: Vec<bool>,
     pub dropped_elems: Vec<bool>,
     /// The module `func_imports` and `funcrefs` were built for in this slot

@@ -14,6 +14,7 @@
 //! switch.
 
 mod buffers;
+pub(crate) mod exceptions;
 mod exports;
 mod heap;
 mod init;
@@ -191,6 +192,8 @@ pub(crate) enum Exit {
     Yield(Option<Box<dyn Any + Send>>),
     Trap(TrapRecord),
     Terminated(TerminationDetails),
+    /// An exception no guest frame caught (the object's address).
+    Exception(usize),
 }
 
 /// Where table `i` of an instance lives: in `owner.tables[index]`, the
@@ -330,7 +333,7 @@ impl Instance {
                     _ => true,
                 }
             }
-            Val::ExnRef(_) => false,
+            Val::ExnRef(p) => self.knows_exception(p),
             _ => true,
         }
     }
@@ -502,8 +505,9 @@ impl Instance {
         match exit {
             None => {
                 inst.state = State::Ready;
-                let data = inst.module.metadata();
-                let results = data
+                let module = inst.module.clone();
+                let results: Vec<Val> = module
+                    .metadata()
                     .func_type(inst.running_func)
                     .map(|ty| {
                         ty.results
@@ -513,6 +517,9 @@ impl Instance {
                             .collect()
                     })
                     .unwrap_or_default();
+                for v in &results {
+                    inst.pin(v);
+                }
                 Ok(RunResult::Returned(results))
             }
             Some(Exit::Yield(v)) => {
@@ -544,6 +551,10 @@ impl Instance {
             Some(Exit::Terminated(d)) => {
                 inst.state = State::Ready;
                 Err(Error::Terminated(d))
+            }
+            Some(Exit::Exception(exn)) => {
+                inst.state = State::Ready;
+                Err(Error::UncaughtException(inst.exception_info(exn)))
             }
         }
     }
@@ -930,10 +941,14 @@ impl InstanceHandle {
     /// The value of the exported global `name`.
     pub fn get_global(&self, name: &str) -> Result<Val, Error> {
         let inst = self.instance();
-        match inst.module.metadata().export(name).map(|e| e.kind) {
-            Some(ExportKind::Global(i)) => Ok(inst.global(i)),
-            _ => Err(Error::ExportNotFound(name.to_string())),
-        }
+        let v = match inst.module.metadata().export(name).map(|e| e.kind) {
+            Some(ExportKind::Global(i)) => inst.global(i),
+            _ => return Err(Error::ExportNotFound(name.to_string())),
+        };
+        // SAFETY: the handle owns the instance and is not shared between
+        // threads; no reference into its exception heap is held here.
+        unsafe { (*self.inst.as_ptr()).pin(&v) };
+        Ok(v)
     }
 
     /// Sets the exported mutable global `name`.

@@ -12,3 +12,4 @@ pub mod x86_64;
 pub use self::unix::mmap;
 pub use self::unix::signals;
 pub use self::x86_64::context;
+pub use self::x86_64::unwind;

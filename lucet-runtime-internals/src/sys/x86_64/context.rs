@@ -27,6 +27,14 @@ pub struct Context {
     sp: usize,
 }
 
+impl Context {
+    /// The saved stack pointer: everything the suspended side keeps on its
+    /// stack lies at or above it.
+    pub fn stack_pointer(&self) -> usize {
+        self.sp
+    }
+}
+
 global_asm!(
     ".text",
     ".globl lucet_context_swap",
