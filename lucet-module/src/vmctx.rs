@@ -137,7 +137,11 @@ impl FuncRef {
 ///
 /// `code` uses the *array calling convention*:
 /// `extern "C" fn(vmctx, data, values: *mut ValRaw, len: usize)`; arguments
-/// are read from `values` and results written back over them.
+/// are read from `values` and results written back over them. Generated code
+/// calls `native_code` with `native_vmctx` (the wasm calling convention): for
+/// another instance's export, that instance's function itself, so that calls
+/// and tail calls between instances go straight to it; for a host function,
+/// the importer's own import stub, which makes the array call.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FuncImport {
@@ -147,17 +151,25 @@ pub struct FuncImport {
     pub vmctx: *mut u8,
     /// Second argument to `code` (host data, or unused).
     pub data: *const u8,
+    /// Native-convention entry point.
+    pub native_code: *const u8,
+    /// The vmctx to call `native_code` with.
+    pub native_vmctx: *mut u8,
 }
 
 impl FuncImport {
     /// Size in bytes.
-    pub const SIZE: u32 = 24;
+    pub const SIZE: u32 = 40;
     /// Offset of `code`.
     pub const OFFSET_CODE: i32 = 0;
     /// Offset of `vmctx`.
     pub const OFFSET_VMCTX: i32 = 8;
     /// Offset of `data`.
     pub const OFFSET_DATA: i32 = 16;
+    /// Offset of `native_code`.
+    pub const OFFSET_NATIVE_CODE: i32 = 24;
+    /// Offset of `native_vmctx`.
+    pub const OFFSET_NATIVE_VMCTX: i32 = 32;
 }
 
 /// A table as generated code sees it. Elements are 8 bytes: a `*const
@@ -308,6 +320,14 @@ mod tests {
             FuncImport::OFFSET_VMCTX
         );
         assert_eq!(offset_of!(FuncImport, data) as i32, FuncImport::OFFSET_DATA);
+        assert_eq!(
+            offset_of!(FuncImport, native_code) as i32,
+            FuncImport::OFFSET_NATIVE_CODE
+        );
+        assert_eq!(
+            offset_of!(FuncImport, native_vmctx) as i32,
+            FuncImport::OFFSET_NATIVE_VMCTX
+        );
         assert_eq!(offset_of!(TableDef, base) as i32, TableDef::OFFSET_BASE);
         assert_eq!(offset_of!(TableDef, len) as i32, TableDef::OFFSET_LEN);
         assert_eq!(

@@ -13,7 +13,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder};
-use lucet_module::{FuncRef, InstanceHeader};
+use lucet_module::{FuncImport, FuncRef, InstanceHeader};
 use wasmparser::Operator;
 
 use super::env::fixed;
@@ -111,6 +111,34 @@ impl Translation<'_, '_> {
         self.funcref_callee(type_index, funcref)
     }
 
+    /// The callee of a call to function `index`: the function itself, or,
+    /// for an import, the native entry in the instance's `FuncImport`
+    /// record (another instance's function, or this module's import stub).
+    fn direct_callee(&mut self, index: u32) -> Callee {
+        if index >= self.env.module.info.num_imported_funcs {
+            return Callee::Direct(self.env.function(&mut self.b, index));
+        }
+        let type_index = self.env.module.info.functions[index as usize].type_index;
+        let sig = self.env.signature(&mut self.b, type_index);
+        let imports = self
+            .env
+            .header_pointer(&mut self.b, InstanceHeader::OFFSET_FUNC_IMPORTS);
+        let entry = (index * FuncImport::SIZE) as i32;
+        let code = self.ins().load(
+            types::I64,
+            fixed(),
+            imports,
+            entry + FuncImport::OFFSET_NATIVE_CODE,
+        );
+        let vmctx = self.ins().load(
+            types::I64,
+            fixed(),
+            imports,
+            entry + FuncImport::OFFSET_NATIVE_VMCTX,
+        );
+        Callee::Indirect { sig, code, vmctx }
+    }
+
     fn num_params(&self, type_index: u32) -> usize {
         self.env.module.info.type_at(type_index).params.len()
     }
@@ -121,8 +149,8 @@ impl Translation<'_, '_> {
             Call { function_index } => {
                 let n = self.env.module.info.func_type(*function_index).params.len();
                 let args = self.pop_n(n);
-                let f = self.env.function(&mut self.b, *function_index);
-                let results = self.call(Callee::Direct(f), &args);
+                let callee = self.direct_callee(*function_index);
+                let results = self.call(callee, &args);
                 self.stack.extend(results);
             }
             CallIndirect {
@@ -143,8 +171,8 @@ impl Translation<'_, '_> {
             ReturnCall { function_index } => {
                 let n = self.env.module.info.func_type(*function_index).params.len();
                 let args = self.pop_n(n);
-                let f = self.env.function(&mut self.b, *function_index);
-                self.return_call(Callee::Direct(f), &args);
+                let callee = self.direct_callee(*function_index);
+                self.return_call(callee, &args);
             }
             ReturnCallIndirect {
                 type_index,

@@ -98,6 +98,11 @@ impl ExceptionHeap {
         self.collect_at = 0;
     }
 
+    /// How many objects it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.objects.len()
+    }
+
     fn contains(&self, addr: usize) -> bool {
         self.objects.contains_key(&addr)
     }

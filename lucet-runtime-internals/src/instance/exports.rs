@@ -19,17 +19,20 @@ pub(crate) struct MemoryExport {
 }
 
 impl Instance {
-    /// Array-call entry, vmctx, type and type id of function `index`.
-    pub(crate) fn func_entry(&self, index: u32) -> Option<(usize, *mut u8, FuncType, u32)> {
+    /// Array-call entry, vmctx, type, type id and native entry of function
+    /// `index`.
+    pub(crate) fn func_entry(&self, index: u32) -> Option<(usize, *mut u8, FuncType, u32, usize)> {
         let code = self.module.trampoline_address(index)?;
         let data = self.module.metadata();
-        let type_index = data.functions.get(index as usize)?.type_index;
-        let ty = data.types.get(type_index as usize)?.clone();
+        let f = data.functions.get(index as usize)?;
+        let ty = data.types.get(f.type_index as usize)?.clone();
+        let native = self.module.code().base() + f.code.offset as usize;
         Some((
             code,
             self.vmctx(),
             ty,
-            self.module.type_ids()[type_index as usize],
+            self.module.type_ids()[f.type_index as usize],
+            native,
         ))
     }
 

@@ -242,36 +242,56 @@ impl Instance {
         }
         self.buf.functions_for = 0;
         self.buf.func_imports.clear();
-        for f in &module.imports().funcs {
+        let data = module.metadata();
+        for (i, f) in module.imports().funcs.iter().enumerate() {
             self.buf.func_imports.push(match f {
                 ResolvedFunc::Host(host) => {
                     let (code, fdata) = host.entry();
+                    // The native entry of a host function is this module's
+                    // import stub, which makes the array call.
+                    let stub = module.code().base() + data.functions[i].code.offset as usize;
                     FuncImport {
                         code: code as *const u8,
                         vmctx,
                         data: fdata,
+                        native_code: stub as *const u8,
+                        native_vmctx: vmctx,
                     }
                 }
-                ResolvedFunc::Export { code, vmctx } => FuncImport {
+                ResolvedFunc::Export {
+                    code,
+                    vmctx: exporter,
+                    native,
+                } => FuncImport {
                     code: *code as *const u8,
-                    vmctx: *vmctx,
+                    vmctx: *exporter,
                     data: ptr::null(),
+                    native_code: *native as *const u8,
+                    native_vmctx: *exporter,
                 },
             });
         }
         self.buf.funcrefs.clear();
-        self.buf
-            .funcrefs
-            .extend(
-                module
-                    .funcref_templates()
-                    .iter()
-                    .map(|&(code, type_id)| FuncRef {
-                        code: code as *const u8,
-                        type_id,
-                        vmctx,
-                    }),
-            );
+        let imports = &self.buf.func_imports;
+        // A reference to an imported function refers to the function
+        // itself (another instance's, called with that instance's vmctx).
+        let records = data
+            .funcref_slots
+            .iter()
+            .zip(module.funcref_templates())
+            .map(|(&f, &(code, type_id))| match imports.get(f as usize) {
+                Some(import) => FuncRef {
+                    code: import.native_code,
+                    type_id,
+                    vmctx: import.native_vmctx,
+                },
+                None => FuncRef {
+                    code: code as *const u8,
+                    type_id,
+                    vmctx,
+                },
+            });
+        self.buf.funcrefs.extend(records);
         self.buf.functions_for = module.id();
     }
 

@@ -903,6 +903,13 @@ impl InstanceHandle {
             .then(|| consumed.checked_neg().map_or(0, |left| left.max(0) as u64))
     }
 
+    /// How many exception objects the instance holds (thrown and not yet
+    /// collected): for monitoring, and for tests that a reused slot
+    /// starts with none.
+    pub fn live_exceptions(&self) -> usize {
+        self.instance().buf.exceptions.len()
+    }
+
     /// Whether the instance is suspended in a yield.
     pub fn is_yielded(&self) -> bool {
         self.instance().state == State::Yielded

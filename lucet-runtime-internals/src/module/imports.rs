@@ -14,8 +14,13 @@ use crate::{Error, Linker, Val};
 pub(crate) enum ResolvedFunc {
     /// A host function.
     Host(Arc<HostFunc>),
-    /// Another instance's export: its array-call entry and vmctx.
-    Export { code: usize, vmctx: *mut u8 },
+    /// Another instance's export: its array-call entry, vmctx and native
+    /// entry.
+    Export {
+        code: usize,
+        vmctx: *mut u8,
+        native: usize,
+    },
 }
 
 /// An imported global.
@@ -161,12 +166,16 @@ pub(crate) fn resolve(
                 let inst = r.exporter(&e)?;
                 // SAFETY: the exporter lives (its group does) and runs on this
                 // thread, which is not running it now.
-                let (code, vmctx, ty, id) = unsafe { (*inst).func_entry(index) }
+                let (code, vmctx, ty, id, native) = unsafe { (*inst).func_entry(index) }
                     .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
                 if id != expected_id {
                     return Err(mismatch(import, expected.to_string(), ty.to_string()));
                 }
-                ResolvedFunc::Export { code, vmctx }
+                ResolvedFunc::Export {
+                    code,
+                    vmctx,
+                    native,
+                }
             }
             Some(other) => {
                 return Err(mismatch(

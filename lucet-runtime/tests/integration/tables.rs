@@ -172,3 +172,50 @@ fn a_table_written_only_by_table_set_is_restored() {
     assert_eq!(i32(&mut inst, "is_null", &[I32(4)]), 1);
     assert_eq!(i32(&mut inst, "dispatch", &[I32(0), I32(6), I32(3)]), 9);
 }
+
+/// Tables with initializers and typed references, and globals of the 3.0
+/// types, come back to their initial state for every instance of a slot.
+#[test]
+fn typed_tables_and_globals_are_initial_for_every_instance() {
+    let wat = r#"(module
+      (type $f (func (result i32)))
+      (func $one (type $f) (i32.const 1))
+      (func $two (type $f) (i32.const 2))
+      (elem declare func $two)
+      (table $t 2 10 (ref $f) (ref.func $one))
+      (global $g (mut (ref null $f)) (ref.null $f))
+      (global $n (mut i64) (i64.add (i64.const 40) (i64.const 2)))
+      (func (export "call") (param i32) (result i32) (call_ref $f (table.get $t (local.get 0))))
+      (func (export "size") (result i32) (table.size $t))
+      (func (export "dirty")
+        (table.set $t (i32.const 1) (ref.func $two))
+        (drop (table.grow $t (ref.func $two) (i32.const 3)))
+        (global.set $g (ref.func $two))
+        (global.set $n (i64.const 0)))
+      (func (export "g_is_null") (result i32) (ref.is_null (global.get $g)))
+      (func (export "n") (result i64) (global.get $n)))"#;
+    let module = lucet_runtime::Module::from_bytes(
+        &compile_bytes(wat.as_bytes()),
+        "typed",
+        &lucet_runtime::Linker::new(),
+    )
+    .unwrap();
+    let region = region();
+    let check = |inst: &mut lucet_runtime::InstanceHandle| {
+        assert_eq!(i32(inst, "size", &[]), 2);
+        assert_eq!(i32(inst, "call", &[I32(1)]), 1);
+        assert_eq!(i32(inst, "g_is_null", &[]), 1);
+        assert_eq!(i64(inst, "n", &[]), 42);
+    };
+    let mut inst = region.new_instance(module.clone()).unwrap();
+    check(&mut inst);
+    inst.run("dirty", &[]).unwrap();
+    assert_eq!(i32(&mut inst, "call", &[I32(1)]), 2);
+    assert_eq!(i32(&mut inst, "size", &[]), 5);
+    inst.reset().unwrap();
+    check(&mut inst);
+    inst.run("dirty", &[]).unwrap();
+    drop(inst);
+    let mut inst = region.new_instance(module).unwrap();
+    check(&mut inst);
+}
