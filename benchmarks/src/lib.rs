@@ -48,6 +48,12 @@ pub fn rss_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Where the real programs of `benchmarks/programs` are, built (by its
+/// `build.sh`) with their expected output.
+pub fn programs_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("programs/wasm")
+}
+
 /// Where the sightglass programs are: `$LUCET_SIGHTGLASS`, or
 /// `../shared/corpora/sightglass` next to the workspace.
 pub fn sightglass_dir() -> std::path::PathBuf {

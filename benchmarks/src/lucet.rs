@@ -139,14 +139,17 @@ impl Program {
     pub fn new(elf: &[u8]) -> anyhow::Result<Program> {
         let mut linker = Linker::new();
         lucet_wasi::add_to_linker(&mut linker);
+        // The span is the guest's: the clock is read after the embedder
+        // context lookup at the start, and before it at the end.
         linker.func("bench", "start", |vmctx: &mut Vmctx| {
             if let Some(s) = vmctx.embed_ctx_mut::<BenchSpan>() {
                 s.start = Some(std::time::Instant::now());
             }
         });
         linker.func("bench", "end", |vmctx: &mut Vmctx| {
+            let now = std::time::Instant::now();
             if let Some(s) = vmctx.embed_ctx_mut::<BenchSpan>() {
-                s.end = Some(std::time::Instant::now());
+                s.end = Some(now);
             }
         });
         let module = Module::from_bytes(elf, "sightglass", &linker)?;

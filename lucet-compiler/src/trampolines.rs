@@ -5,9 +5,9 @@
 //!   arguments from `values` (16 bytes each), calls the function with the
 //!   native convention and writes the results back over `values`.
 //! - An *import stub* is the native-convention body of an imported function:
-//!   it spills its arguments into a stack buffer and makes an array call
-//!   through the instance's `FuncImport` entry, so host functions and other
-//!   instances' exports are called the same way.
+//!   for another instance's function it tail-calls that function's native
+//!   entry (from the instance's `FuncImport` entry); for a host function it
+//!   spills its arguments into a stack buffer and makes the array call.
 
 use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
@@ -99,7 +99,12 @@ pub fn array_trampoline(func_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> 
     func
 }
 
-/// The native-convention stub of imported function `import_index`.
+/// The native-convention stub of imported function `import_index`. Calls
+/// to the import are direct calls to it. When the import is another
+/// instance's function (its `FuncImport` has a native entry), the stub
+/// tail-calls it, so calls and tail calls between instances go straight to
+/// the other instance's code without a frame of their own; otherwise
+/// (a host function) it spills the arguments and makes the array call.
 pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir::Function {
     let call_conv = isa.default_call_conv();
     let mut func = ir::Function::with_name_signature(
@@ -116,6 +121,41 @@ pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir:
     let params = b.block_params(block).to_vec();
     let vmctx = params[0];
 
+    let flags = MemFlagsData::trusted().with_readonly();
+    let imports = b.ins().load(
+        types::I64,
+        flags,
+        vmctx,
+        InstanceHeader::OFFSET_FUNC_IMPORTS,
+    );
+    let entry = (import_index * FuncImport::SIZE) as i32;
+    let native = b.ins().load(
+        types::I64,
+        flags,
+        imports,
+        entry + FuncImport::OFFSET_NATIVE_CODE,
+    );
+    let forward = b.create_block();
+    let host = b.create_block();
+    b.ins().brif(native, forward, &[], host, &[]);
+    b.seal_block(forward);
+    b.seal_block(host);
+
+    // Another instance's function: a tail call with its vmctx.
+    b.switch_to_block(forward);
+    let native_vmctx = b.ins().load(
+        types::I64,
+        flags,
+        imports,
+        entry + FuncImport::OFFSET_NATIVE_VMCTX,
+    );
+    let mut args = vec![native_vmctx];
+    args.extend_from_slice(&params[1..]);
+    let sig = b.import_signature(native_signature(ty));
+    b.ins().return_call_indirect(sig, native, &args);
+
+    // A host function: the array call.
+    b.switch_to_block(host);
     let len = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
         ir::StackSlotKind::ExplicitSlot,
@@ -125,14 +165,6 @@ pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir:
     for (i, arg) in params[1..].iter().enumerate() {
         b.ins().stack_store(types::I64, *arg, slot, value_offset(i));
     }
-    let flags = MemFlagsData::trusted().with_readonly();
-    let imports = b.ins().load(
-        types::I64,
-        flags,
-        vmctx,
-        InstanceHeader::OFFSET_FUNC_IMPORTS,
-    );
-    let entry = (import_index * FuncImport::SIZE) as i32;
     let code = b
         .ins()
         .load(types::I64, flags, imports, entry + FuncImport::OFFSET_CODE);

@@ -137,11 +137,12 @@ impl FuncRef {
 ///
 /// `code` uses the *array calling convention*:
 /// `extern "C" fn(vmctx, data, values: *mut ValRaw, len: usize)`; arguments
-/// are read from `values` and results written back over them. Generated code
-/// calls `native_code` with `native_vmctx` (the wasm calling convention): for
-/// another instance's export, that instance's function itself, so that calls
-/// and tail calls between instances go straight to it; for a host function,
-/// the importer's own import stub, which makes the array call.
+/// are read from `values` and results written back over them. For another
+/// instance's function, `native_code` is that function itself (the wasm
+/// calling convention, called with `native_vmctx`): the importer's stub
+/// tail-calls it, so calls and tail calls between instances go straight to
+/// it. For a host function, `native_code` is null and the stub makes the
+/// array call.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FuncImport {
@@ -151,7 +152,8 @@ pub struct FuncImport {
     pub vmctx: *mut u8,
     /// Second argument to `code` (host data, or unused).
     pub data: *const u8,
-    /// Native-convention entry point.
+    /// Native-convention entry point of another instance's function; null
+    /// for a host function.
     pub native_code: *const u8,
     /// The vmctx to call `native_code` with.
     pub native_vmctx: *mut u8,

@@ -31,7 +31,8 @@ struct Args {
 enum What {
     /// Instantiation, short runs, host calls, yields, traps.
     Instantiate,
-    /// The sightglass programs: compile, instantiate, and the span between
+    /// The sightglass programs and the real programs of
+    /// `benchmarks/programs`: compile, instantiate, and the span between
     /// bench.start and bench.end; output is checked.
     Execute {
         /// Runs per program.
@@ -52,6 +53,10 @@ enum What {
         /// Lucet's optimization level (as `lucetc --opt-level`).
         #[arg(long, value_enum, default_value_t = Opt::None)]
         opt_level: Opt,
+        /// Which programs: the shared sightglass set, the real programs of
+        /// `benchmarks/programs`, or both.
+        #[arg(long, value_enum, default_value_t = Corpus::All)]
+        corpus: Corpus,
     },
     /// Heap reset: zeroing dirty pages with memset (they stay resident)
     /// against giving them back with madvise, by dirty size; Lucet only.
@@ -69,6 +74,16 @@ enum What {
         #[arg(long, default_value_t = 10_000)]
         instances: usize,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Corpus {
+    /// `../shared/corpora/sightglass`.
+    Sightglass,
+    /// `benchmarks/programs` (built by its `build.sh`).
+    Programs,
+    /// Both.
+    All,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -278,11 +293,10 @@ fn instantiate_rows(samples: usize) -> Vec<Row> {
     rows
 }
 
-/// Every `.wasm` under the sightglass directory, with its expected output.
-fn sightglass_programs() -> Result<Vec<PathBuf>> {
-    let root = benchmarks::sightglass_dir();
+/// Every `.wasm` under `root`, sorted.
+fn wasm_files(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
-    let mut dirs = vec![root.clone()];
+    let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).with_context(|| format!("{}", d.display()))? {
             let p = e?.path();
@@ -295,9 +309,30 @@ fn sightglass_programs() -> Result<Vec<PathBuf>> {
     }
     found.sort();
     if found.is_empty() {
-        bail!("no sightglass programs under {}", root.display());
+        bail!("no programs under {}", root.display());
     }
     Ok(found)
+}
+
+/// The programs to run, each with the name of its rows: the sightglass
+/// set by its path there, the real programs as `programs/NAME.wasm`.
+fn benchmark_programs(corpus: Corpus) -> Result<Vec<(String, PathBuf)>> {
+    let mut programs = Vec::new();
+    if corpus != Corpus::Programs {
+        let root = benchmarks::sightglass_dir();
+        for p in wasm_files(&root)? {
+            let name = p.strip_prefix(&root).unwrap_or(&p).display().to_string();
+            programs.push((name, p));
+        }
+    }
+    if corpus != Corpus::Sightglass {
+        let root = benchmarks::programs_dir();
+        for p in wasm_files(&root)? {
+            let name = format!("programs/{}", p.file_name().unwrap().to_string_lossy());
+            programs.push((name, p));
+        }
+    }
+    Ok(programs)
 }
 
 fn expected(wasm: &Path, stream: &str) -> Vec<u8> {
@@ -309,23 +344,19 @@ fn execute_rows(
     samples: usize,
     runs: usize,
     only: Option<&str>,
+    corpus: Corpus,
     options: &lucet_compiler::CompileOptions,
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    let mut run_ratios = Vec::new();
+    let mut run_ratios: Vec<(String, f64)> = Vec::new();
     let (mut lucet_compile_total, mut peer_compile_total) = (0.0f64, 0.0f64);
     #[cfg(feature = "peer-wasmtime")]
     // The same 4 GiB memory limit as Lucet's `Program`.
     let engine = peer_side::engine_with(4, 4 << 30, options.count_instructions);
-    for wasm_path in sightglass_programs()? {
+    for (name, wasm_path) in benchmark_programs(corpus)? {
         if only.is_some_and(|o| !wasm_path.to_string_lossy().contains(o)) {
             continue;
         }
-        let name = wasm_path
-            .strip_prefix(benchmarks::sightglass_dir())
-            .unwrap_or(&wasm_path)
-            .display()
-            .to_string();
         let dir = wasm_path.parent().unwrap().to_path_buf();
         let wasm = std::fs::read(&wasm_path)?;
         let compile_samples = samples.clamp(1, 3);
@@ -393,7 +424,7 @@ fn execute_rows(
             (Stats::of(lb), opt(std::mem::take(&mut pb))),
         );
         if let Some(r) = run.ratio() {
-            run_ratios.push(r);
+            run_ratios.push((name.clone(), r));
         }
         rows.push(run);
         eprintln!("{name}: done");
@@ -410,10 +441,32 @@ fn execute_rows(
             (peer_compile_total > 0.0).then(|| total(peer_compile_total)),
         ),
     ));
-    if !run_ratios.is_empty() {
-        let geomean =
-            (run_ratios.iter().map(|r| r.ln()).sum::<f64>() / run_ratios.len() as f64).exp();
-        println!("geometric mean of run ratios (lucet/wasmtime): {geomean:.3}");
+    let geomean = |ratios: Vec<f64>| {
+        (!ratios.is_empty())
+            .then(|| (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp())
+    };
+    let real = |n: &str| n.starts_with("programs/");
+    // Spans of a few tens of nanoseconds (a host call in, a host call out)
+    // are timer noise either way: shown, and also left out.
+    let tiny = |n: &str| n.contains("noop") || n.contains("nestedloop");
+    let groups: [(&str, Box<dyn Fn(&str) -> bool>); 4] = [
+        ("all programs", Box::new(|_| true)),
+        ("sightglass", Box::new(|n| !real(n))),
+        (
+            "sightglass without noop and nestedloop",
+            Box::new(|n| !real(n) && !tiny(n)),
+        ),
+        ("real programs", Box::new(|n| real(n))),
+    ];
+    for (label, keep) in groups {
+        let ratios = run_ratios
+            .iter()
+            .filter(|(n, _)| keep(n))
+            .map(|(_, r)| *r)
+            .collect::<Vec<_>>();
+        if let Some(g) = geomean(ratios) {
+            println!("geometric mean of run ratios (lucet/wasmtime), {label}: {g:.3}");
+        }
     }
     Ok(rows)
 }
@@ -581,6 +634,7 @@ fn run(args: Args) -> Result<()> {
             no_interrupt_checks,
             count_instructions,
             opt_level,
+            corpus,
         } => {
             let options = lucet_compiler::CompileOptions {
                 interruptible: !no_interrupt_checks,
@@ -592,7 +646,7 @@ fn run(args: Args) -> Result<()> {
                 },
                 ..Default::default()
             };
-            execute_rows(args.samples, runs, only.as_deref(), &options)?
+            execute_rows(args.samples, runs, only.as_deref(), corpus, &options)?
         }
         What::Density { instances } => density_rows(instances)?,
         What::Reset => reset_rows(args.samples),

@@ -13,7 +13,7 @@
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder};
-use lucet_module::{FuncImport, FuncRef, InstanceHeader};
+use lucet_module::{FuncRef, InstanceHeader};
 use wasmparser::Operator;
 
 use super::env::fixed;
@@ -111,32 +111,11 @@ impl Translation<'_, '_> {
         self.funcref_callee(type_index, funcref)
     }
 
-    /// The callee of a call to function `index`: the function itself, or,
-    /// for an import, the native entry in the instance's `FuncImport`
-    /// record (another instance's function, or this module's import stub).
+    /// The callee of a call to function `index`: the function, or an
+    /// import's stub (which forwards to another instance's function with a
+    /// tail call, or calls the host).
     fn direct_callee(&mut self, index: u32) -> Callee {
-        if index >= self.env.module.info.num_imported_funcs {
-            return Callee::Direct(self.env.function(&mut self.b, index));
-        }
-        let type_index = self.env.module.info.functions[index as usize].type_index;
-        let sig = self.env.signature(&mut self.b, type_index);
-        let imports = self
-            .env
-            .header_pointer(&mut self.b, InstanceHeader::OFFSET_FUNC_IMPORTS);
-        let entry = (index * FuncImport::SIZE) as i32;
-        let code = self.ins().load(
-            types::I64,
-            fixed(),
-            imports,
-            entry + FuncImport::OFFSET_NATIVE_CODE,
-        );
-        let vmctx = self.ins().load(
-            types::I64,
-            fixed(),
-            imports,
-            entry + FuncImport::OFFSET_NATIVE_VMCTX,
-        );
-        Callee::Indirect { sig, code, vmctx }
+        Callee::Direct(self.env.function(&mut self.b, index))
     }
 
     fn num_params(&self, type_index: u32) -> usize {

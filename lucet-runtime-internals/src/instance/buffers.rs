@@ -48,3 +48,39 @@ pub(crate) struct InstanceBuffers {
 // definitions) or into instances of the same slot; they travel with the
 // buffers between the slot and the instance that holds it.
 unsafe impl Send for InstanceBuffers {}
+
+/// The buffers of an instance's slot, lent to the instance for its life:
+/// they stay where the slot keeps them (nothing is copied when an instance
+/// comes or goes).
+pub(crate) struct SlotBuffers(std::ptr::NonNull<InstanceBuffers>);
+
+impl SlotBuffers {
+    /// Borrows the buffers at `buffers`.
+    ///
+    /// # Safety
+    /// `buffers` must be the buffers of a slot that the caller now holds;
+    /// they must outlive the borrow (the instance keeps its region alive).
+    pub(crate) unsafe fn borrow(buffers: *mut InstanceBuffers) -> SlotBuffers {
+        SlotBuffers(std::ptr::NonNull::new(buffers).expect("a slot's buffers"))
+    }
+}
+
+impl std::ops::Deref for SlotBuffers {
+    type Target = InstanceBuffers;
+    fn deref(&self) -> &InstanceBuffers {
+        // SAFETY: the slot's holder (the one instance with this borrow) is
+        // the only user of the slot's buffers while it lives.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl std::ops::DerefMut for SlotBuffers {
+    fn deref_mut(&mut self) -> &mut InstanceBuffers {
+        // SAFETY: as for `deref`, exclusively through `&mut self`.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+// SAFETY: the buffers travel with the slot's holder, which is used by one
+// thread at a time (see `InstanceBuffers`).
+unsafe impl Send for SlotBuffers {}

@@ -18,7 +18,8 @@ use lucet_module::{
 use super::kill::Target;
 use super::memories::memory_limit;
 use super::{
-    fuel_word, Instance, InstanceHandle, StartState, State, Table, TableRef, UNLIMITED_FUEL,
+    fuel_word, Instance, InstanceHandle, SlotBuffers, StartState, State, Table, TableRef,
+    UNLIMITED_FUEL,
 };
 use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
@@ -113,8 +114,9 @@ pub(crate) fn instantiate(
     };
     let state = region.slot_state(slot.index);
     let region_kill = state.kill.clone();
-    // SAFETY: the slot's buffers belong to the slot's holder, now us.
-    let buf = std::mem::take(unsafe { &mut *state.buffers.get() });
+    // SAFETY: the slot's buffers belong to the slot's holder, now us; the
+    // region (and its slot states) outlives the instance.
+    let buf = unsafe { SlotBuffers::borrow(state.buffers.get()) };
     let inst = slot.base as *mut Instance;
     // SAFETY: the slot was just taken from the free list, so its instance
     // page (read-write, page-aligned, large enough by the assertion on
@@ -233,7 +235,7 @@ impl Instance {
     /// Builds the import table and the funcref records.
     fn setup_functions(&mut self) {
         let vmctx = self.vmctx();
-        let module = self.module.clone();
+        let module = self.module_ref();
         // The records depend only on the module and this slot's vmctx: a
         // slot builds them once per module (unless the module imports from
         // other instances).
@@ -243,19 +245,16 @@ impl Instance {
         self.buf.functions_for = 0;
         self.buf.func_imports.clear();
         let data = module.metadata();
-        for (i, f) in module.imports().funcs.iter().enumerate() {
+        for f in &module.imports().funcs {
             self.buf.func_imports.push(match f {
                 ResolvedFunc::Host(host) => {
                     let (code, fdata) = host.entry();
-                    // The native entry of a host function is this module's
-                    // import stub, which makes the array call.
-                    let stub = module.code().base() + data.functions[i].code.offset as usize;
                     FuncImport {
                         code: code as *const u8,
                         vmctx,
                         data: fdata,
-                        native_code: stub as *const u8,
-                        native_vmctx: vmctx,
+                        native_code: ptr::null(),
+                        native_vmctx: ptr::null_mut(),
                     }
                 }
                 ResolvedFunc::Export {
@@ -271,35 +270,37 @@ impl Instance {
                 },
             });
         }
-        self.buf.funcrefs.clear();
-        let imports = &self.buf.func_imports;
-        // A reference to an imported function refers to the function
-        // itself (another instance's, called with that instance's vmctx).
+        let buf: &mut super::InstanceBuffers = &mut self.buf;
+        buf.funcrefs.clear();
+        let imports = &buf.func_imports;
+        // A reference to another instance's function refers to the function
+        // itself, called with that instance's vmctx; one to a host function,
+        // to this module's stub.
         let records = data
             .funcref_slots
             .iter()
             .zip(module.funcref_templates())
             .map(|(&f, &(code, type_id))| match imports.get(f as usize) {
-                Some(import) => FuncRef {
+                Some(import) if !import.native_code.is_null() => FuncRef {
                     code: import.native_code,
                     type_id,
                     vmctx: import.native_vmctx,
                 },
-                None => FuncRef {
+                _ => FuncRef {
                     code: code as *const u8,
                     type_id,
                     vmctx,
                 },
             });
-        self.buf.funcrefs.extend(records);
-        self.buf.functions_for = module.id();
+        buf.funcrefs.extend(records);
+        buf.functions_for = module.id();
     }
 
     /// The identities of the tags: an imported tag's is its exporter's;
     /// each instance's defined tags are new ones, never used before.
     fn setup_tags(&mut self) {
         static NEXT_TAG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let module = self.module.clone();
+        let module = self.module_ref();
         let mut imported = module.imports().tags.iter();
         self.buf.tag_ids.clear();
         for t in &module.metadata().tags {
@@ -439,7 +440,7 @@ impl Instance {
     }
 
     fn setup_globals(&mut self) -> Result<(), Error> {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let data = module.metadata();
         let mut next_import = 0;
         for (i, g) in data.globals.iter().enumerate() {
@@ -491,12 +492,12 @@ impl Instance {
     }
 
     fn setup_tables(&mut self) -> Result<(), Error> {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let data = module.metadata();
         let cacheable = module.constant_elements() && module.link_group().is_none();
         if cacheable && self.buf.snapshot_for == module.id() {
             // The same module was here before: restore the tables it wrote.
-            let buf = &mut self.buf;
+            let buf: &mut super::InstanceBuffers = &mut self.buf;
             for (t, initial) in buf.tables.iter_mut().zip(&buf.table_snapshot) {
                 if t.def.written == 0 {
                     continue;
@@ -539,10 +540,8 @@ impl Instance {
                 len: t.min as u32,
                 written: 0,
             });
-            self.buf.table_refs.push(TableRef {
-                owner: this,
-                index: self.buf.tables.len(),
-            });
+            let index = self.buf.tables.len();
+            self.buf.table_refs.push(TableRef { owner: this, index });
             self.buf.tables.push(Table {
                 def,
                 elements,
@@ -585,7 +584,7 @@ impl Instance {
     }
 
     fn apply_data_segments(&mut self) -> Result<(), Error> {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let data = module.metadata();
         self.buf.dropped_data.clear();
         self.buf

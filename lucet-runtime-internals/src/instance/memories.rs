@@ -61,7 +61,7 @@ impl Instance {
     /// code reads, and the extra memories (made accessible at their initial
     /// size). Memory 0's heap is set up by `setup_memory` before.
     pub(super) fn setup_memories(&mut self) -> Result<(), Error> {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let data = module.metadata();
         let this = self as *mut Instance;
         self.buf.memory_refs.clear();

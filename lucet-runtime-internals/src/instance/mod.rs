@@ -37,7 +37,7 @@ use crate::region::{MmapRegion, Slot};
 use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
-pub(crate) use buffers::InstanceBuffers;
+pub(crate) use buffers::{InstanceBuffers, SlotBuffers};
 pub(crate) use init::{check_fits, instantiate};
 pub(crate) use kill::KillState;
 pub use kill::{KillError, KillSuccess, KillSwitch};
@@ -233,7 +233,7 @@ pub struct Instance {
     guest_ctx: Context,
     running_func: u32,
     /// Host-side storage, borrowed from the slot while the instance lives.
-    buf: InstanceBuffers,
+    buf: SlotBuffers,
     /// The lowest stack pointer guest code may use on this slot's stack.
     stack_limit: usize,
     /// The link group, if this instance is linked to others.
@@ -358,7 +358,7 @@ impl Instance {
             group
                 .members()
                 .iter()
-                .find_map(|m| find(&(**m).buf.funcrefs))
+                .find_map(|m| find(&(&mut (**m).buf).funcrefs))
         }
     }
 
@@ -378,6 +378,16 @@ impl Instance {
 
     pub(crate) fn module(&self) -> &Arc<Module> {
         &self.module
+    }
+
+    /// The instance's module, for code that changes the instance's other
+    /// fields while reading it (without the reference counting of a
+    /// clone).
+    fn module_ref<'a>(&self) -> &'a Module {
+        // SAFETY: the instance holds its `Arc<Module>` for its whole life and
+        // never replaces it; callers use the reference only while the
+        // instance lives.
+        unsafe { &*Arc::as_ptr(&self.module) }
     }
 
     /// Switches to the guest context and back, with this instance marked as
@@ -463,7 +473,7 @@ impl Instance {
                 (*inst).end_run();
                 return Err(Error::Terminated(TerminationDetails::Remote));
             }
-            let values = &mut (*inst).buf.values;
+            let values = &mut (&mut (*inst).buf).values;
             values.clear();
             values.resize(ty.array_call_len().max(1), ValRaw::default());
             for (v, a) in values.iter_mut().zip(args) {
@@ -476,8 +486,8 @@ impl Instance {
                 entry,
                 vmctx: slot.heap() as usize,
                 data: 0,
-                values: (*inst).buf.values.as_mut_ptr() as usize,
-                len: (*inst).buf.values.len(),
+                values: (&mut (*inst).buf).values.as_mut_ptr() as usize,
+                len: (&mut (*inst).buf).values.len(),
             };
             context::init_guest_stack(
                 &mut (*inst).guest_ctx,
@@ -1011,8 +1021,8 @@ unsafe fn destroy(inst: *mut Instance) {
         let region = (*inst).region.clone();
         let index = (*inst).slot.index;
         (*(*inst).header()).magic = 0;
-        // The slot keeps the instance's host-side storage for the next one.
-        *region.slot_state(index).buffers.get() = std::mem::take(&mut (*inst).buf);
+        // The slot keeps the instance's host-side storage (borrowed in place)
+        // for the next one.
         ptr::drop_in_place(inst);
         if reusable {
             region.return_slot(index);

@@ -85,7 +85,7 @@ impl Instance {
     }
 
     pub(crate) fn memory_init(&mut self, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
             return false;
         };
@@ -117,7 +117,7 @@ impl Instance {
         } else {
             // SAFETY: an imported table's owner is in this instance's link
             // group, which outlives it; its instances run one at a time.
-            unsafe { &mut (&mut (*r.owner).buf.tables)[r.index] }
+            unsafe { &mut (&mut (&mut (*r.owner).buf).tables)[r.index] }
         }
     }
 
@@ -177,7 +177,7 @@ impl Instance {
     }
 
     pub(crate) fn table_init(&mut self, t: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
-        let module = self.module.clone();
+        let module = self.module_ref();
         let Some(segment) = module.metadata().elements.get(seg as usize) else {
             return false;
         };

@@ -13,13 +13,16 @@ use crate::Error;
 
 /// Host page size (4 KiB on x86_64 Linux; checked at startup by the region).
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size <= 0 {
-        4096
-    } else {
-        size as usize
-    }
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if size <= 0 {
+            4096
+        } else {
+            size as usize
+        }
+    })
 }
 
 fn os_error(what: &str) -> Error {
@@ -223,6 +226,10 @@ pub const PAGE_TOUCHED: u8 = 1;
 /// still holds its data.) `addr` must be page-aligned.
 pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
     use std::os::unix::fs::FileExt;
+    if len == 0 {
+        out.clear();
+        return true;
+    }
     static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
     const PRESENT: u64 = 1 << 63;
     const SWAPPED: u64 = 1 << 62;
