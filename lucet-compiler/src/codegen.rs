@@ -162,6 +162,8 @@ fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
         LibCall::NearestF64 => "nearbyint",
         LibCall::FmaF32 => "fmaf",
         LibCall::FmaF64 => "fma",
+        LibCall::Memmove => "memmove",
+        LibCall::Memset => "memset",
         _ => return None,
     })
 }

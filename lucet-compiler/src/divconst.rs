@@ -137,9 +137,14 @@ fn emit_quotient(pos: &mut FuncCursor, x: ir::Value, plan: Plan, signed: bool) -
         Plan::Identity => x,
         Plan::Shift { shift, negate: _ } if !signed => pos.ins().ushr_imm_u(x, shift as i64),
         Plan::Shift { shift, negate } => {
-            // Round toward zero: add 2^shift - 1 to negative dividends.
-            let sign = pos.ins().sshr_imm_u(x, (bits - 1) as i64);
-            let bias = pos.ins().ushr_imm_u(sign, (bits - shift) as i64);
+            // Round toward zero: add 2^shift - 1 to negative dividends
+            // (for a shift of one, that is the sign bit itself).
+            let bias = if shift == 1 {
+                pos.ins().ushr_imm_u(x, (bits - 1) as i64)
+            } else {
+                let sign = pos.ins().sshr_imm_u(x, (bits - 1) as i64);
+                pos.ins().ushr_imm_u(sign, (bits - shift) as i64)
+            };
             let biased = pos.ins().iadd(x, bias);
             let q = pos.ins().sshr_imm_u(biased, shift as i64);
             if negate {

@@ -5,18 +5,15 @@
 //! table of builtins (never `dlsym`). The signatures are part of the contract:
 //! every builtin takes `vmctx` first and uses the System V calling convention.
 
-/// A runtime function that generated code calls. Addresses, lengths and
+/// A runtime function that generated code calls (`memory.fill` and
+/// `memory.copy` call the C library's `memset` and `memmove` directly, after
+/// inline bounds checks). Addresses, lengths and
 /// deltas are 64 bits (32-bit operands arrive zero-extended), so the runtime
 /// checks bounds without wrapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Builtin {
     /// `(vmctx, memory: i32, delta_pages: i64) -> i64`: old size in pages, or -1.
     MemoryGrow,
-    /// `(vmctx, memory: i32, dst: i64, val: i32, len: i64) -> i32`: 0, or 1 when out of bounds.
-    MemoryFill,
-    /// `(vmctx, dst_memory: i32, src_memory: i32, dst: i64, src: i64, len: i64) -> i32`:
-    /// 0, or 1 when out of bounds.
-    MemoryCopy,
     /// `(vmctx, memory: i32, segment: i32, dst: i64, src: i64, len: i64) -> i32`:
     /// 0, or 1 when out of bounds.
     MemoryInit,
@@ -50,10 +47,8 @@ pub enum BuiltinType {
 
 impl Builtin {
     /// Every builtin.
-    pub const ALL: [Builtin; 12] = [
+    pub const ALL: [Builtin; 10] = [
         Builtin::MemoryGrow,
-        Builtin::MemoryFill,
-        Builtin::MemoryCopy,
         Builtin::MemoryInit,
         Builtin::DataDrop,
         Builtin::TableGrow,
@@ -69,8 +64,6 @@ impl Builtin {
     pub fn symbol(self) -> &'static str {
         match self {
             Builtin::MemoryGrow => "lucet_builtin_memory_grow",
-            Builtin::MemoryFill => "lucet_builtin_memory_fill",
-            Builtin::MemoryCopy => "lucet_builtin_memory_copy",
             Builtin::MemoryInit => "lucet_builtin_memory_init",
             Builtin::DataDrop => "lucet_builtin_data_drop",
             Builtin::TableGrow => "lucet_builtin_table_grow",
@@ -103,8 +96,6 @@ impl Builtin {
         use BuiltinType::{I32, I64};
         match self {
             Builtin::MemoryGrow => &[I32, I64],
-            Builtin::MemoryFill => &[I32, I64, I32, I64],
-            Builtin::MemoryCopy => &[I32, I32, I64, I64, I64],
             Builtin::MemoryInit => &[I32, I32, I64, I64, I64],
             Builtin::DataDrop | Builtin::ElemDrop => &[I32],
             Builtin::TableGrow => &[I32, I64, I64],

@@ -15,8 +15,6 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
     if let Some(b) = Builtin::from_symbol(name) {
         return Some(match b {
             Builtin::MemoryGrow => memory_grow as *const () as usize,
-            Builtin::MemoryFill => memory_fill as *const () as usize,
-            Builtin::MemoryCopy => memory_copy as *const () as usize,
             Builtin::MemoryInit => memory_init as *const () as usize,
             Builtin::DataDrop => data_drop as *const () as usize,
             Builtin::TableGrow => table_grow as *const () as usize,
@@ -39,6 +37,8 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
         "nearbyint" => nearbyint as *const () as usize,
         "fmaf" => fmaf as *const () as usize,
         "fma" => fma as *const () as usize,
+        "memmove" => libc::memmove as *const () as usize,
+        "memset" => libc::memset as *const () as usize,
         _ => return None,
     })
 }
@@ -67,23 +67,6 @@ fn with_instance<R>(vmctx: *mut u8, f: impl FnOnce(&mut Instance) -> R) -> R {
 
 extern "C" fn memory_grow(vmctx: *mut u8, mem: u32, delta: u64) -> u64 {
     with_instance(vmctx, |i| i.grow_memory_at(mem, delta).unwrap_or(u64::MAX))
-}
-
-extern "C" fn memory_fill(vmctx: *mut u8, mem: u32, dst: u64, val: u32, len: u64) -> u32 {
-    with_instance(vmctx, |i| status(i.memory_fill(mem, dst, val as u8, len)))
-}
-
-extern "C" fn memory_copy(
-    vmctx: *mut u8,
-    dst_mem: u32,
-    src_mem: u32,
-    dst: u64,
-    src: u64,
-    len: u64,
-) -> u32 {
-    with_instance(vmctx, |i| {
-        status(i.memory_copy(dst_mem, src_mem, dst, src, len))
-    })
 }
 
 extern "C" fn memory_init(vmctx: *mut u8, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> u32 {

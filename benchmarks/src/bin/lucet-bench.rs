@@ -445,18 +445,23 @@ fn execute_rows(
         (!ratios.is_empty())
             .then(|| (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp())
     };
-    let real = |n: &str| n.starts_with("programs/");
+    fn real(n: &str) -> bool {
+        n.starts_with("programs/")
+    }
     // Spans of a few tens of nanoseconds (a host call in, a host call out)
     // are timer noise either way: shown, and also left out.
-    let tiny = |n: &str| n.contains("noop") || n.contains("nestedloop");
-    let groups: [(&str, Box<dyn Fn(&str) -> bool>); 4] = [
+    fn tiny(n: &str) -> bool {
+        n.contains("noop") || n.contains("nestedloop")
+    }
+    type Keep = Box<dyn Fn(&str) -> bool>;
+    let groups: [(&str, Keep); 4] = [
         ("all programs", Box::new(|_| true)),
         ("sightglass", Box::new(|n| !real(n))),
         (
             "sightglass without noop and nestedloop",
             Box::new(|n| !real(n) && !tiny(n)),
         ),
-        ("real programs", Box::new(|n| real(n))),
+        ("real programs", Box::new(real)),
     ];
     for (label, keep) in groups {
         let ratios = run_ratios

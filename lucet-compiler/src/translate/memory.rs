@@ -12,6 +12,10 @@
 //! constant) and turns an out-of-bounds address into null, which faults
 //! (without a branch the CPU could speculate past).
 //!
+//! `memory.fill` and `memory.copy` check their ranges inline and call the C
+//! library's `memset` and `memmove`; `memory.init` and `memory.grow` call
+//! runtime builtins.
+//!
 //! Memory 0, when the instance defines it, sits at `vmctx`; every other
 //! memory's base is read from its `MemoryDef` (through the header's array
 //! of them), once per block: a memory never moves.
@@ -103,6 +107,40 @@ impl Translation<'_, '_> {
         } else {
             self.ins().uextend(types::I64, v)
         }
+    }
+
+    /// Whether `start..start + len` (64-bit operands) goes past the end of
+    /// memory `mem`: `len > length || start > length - len`, which cannot
+    /// wrap.
+    fn range_out_of_bounds(&mut self, mem: u32, start: ir::Value, len: ir::Value) -> ir::Value {
+        let length = self.memory_length(mem);
+        let too_long = self.ins().icmp(IntCC::UnsignedGreaterThan, len, length);
+        let room = self.ins().isub(length, len);
+        let past = self.ins().icmp(IntCC::UnsignedGreaterThan, start, room);
+        self.ins().bor(too_long, past)
+    }
+
+    /// Calls the C library's `memmove(dst, src, len)` or
+    /// `memset(dst, byte, len)` (resolved by the runtime).
+    fn libc_call(&mut self, libcall: ir::LibCall, args: &[ir::Value]) {
+        let mut sig = ir::Signature::new(self.env.module.isa.default_call_conv());
+        sig.params.push(ir::AbiParam::new(types::I64));
+        sig.params
+            .push(ir::AbiParam::new(if libcall == ir::LibCall::Memset {
+                types::I32
+            } else {
+                types::I64
+            }));
+        sig.params.push(ir::AbiParam::new(types::I64));
+        sig.returns.push(ir::AbiParam::new(types::I64));
+        let signature = self.b.import_signature(sig);
+        let f = self.b.import_function(ir::ExtFuncData {
+            name: ir::ExternalName::LibCall(libcall),
+            signature,
+            colocated: false,
+            patchable: false,
+        });
+        self.ins().call(f, args);
     }
 
     /// Pops an address and computes where an access of `size` bytes with
@@ -262,13 +300,11 @@ impl Translation<'_, '_> {
                 let (dst, val, len) = self.pop3();
                 let dst = self.memory_operand_u64(*mem, dst);
                 let len = self.memory_operand_u64(*mem, len);
-                let m = self.ins().iconst(I32, i64::from(*mem));
-                self.env.call_checked_builtin(
-                    &mut self.b,
-                    Builtin::MemoryFill,
-                    &[m, dst, val, len],
-                    traps::HEAP_OUT_OF_BOUNDS,
-                );
+                let oob = self.range_out_of_bounds(*mem, dst, len);
+                self.ins().trapnz(oob, traps::HEAP_OUT_OF_BOUNDS);
+                let base = self.memory_base(*mem);
+                let at = self.ins().iadd(base, dst);
+                self.libc_call(ir::LibCall::Memset, &[at, val, len]);
             }
             MemoryCopy { dst_mem, src_mem } => {
                 let (dst, src, len) = self.pop3();
@@ -280,14 +316,15 @@ impl Translation<'_, '_> {
                 } else {
                     self.ins().uextend(I64, len)
                 };
-                let dm = self.ins().iconst(I32, i64::from(*dst_mem));
-                let sm = self.ins().iconst(I32, i64::from(*src_mem));
-                self.env.call_checked_builtin(
-                    &mut self.b,
-                    Builtin::MemoryCopy,
-                    &[dm, sm, dst, src, len],
-                    traps::HEAP_OUT_OF_BOUNDS,
-                );
+                let dst_oob = self.range_out_of_bounds(*dst_mem, dst, len);
+                let src_oob = self.range_out_of_bounds(*src_mem, src, len);
+                let oob = self.ins().bor(dst_oob, src_oob);
+                self.ins().trapnz(oob, traps::HEAP_OUT_OF_BOUNDS);
+                let dst_base = self.memory_base(*dst_mem);
+                let src_base = self.memory_base(*src_mem);
+                let to = self.ins().iadd(dst_base, dst);
+                let from = self.ins().iadd(src_base, src);
+                self.libc_call(ir::LibCall::Memmove, &[to, from, len]);
             }
             MemoryInit { data_index, mem } => {
                 let (dst, src, len) = self.pop3();

@@ -33,19 +33,41 @@ impl Translation<'_, '_> {
         }
     }
 
+    /// The size of `table` if it never changes: a table whose maximum is
+    /// its minimum (an imported one too: its size lies between the two).
+    fn fixed_table_size(&self, table: u32) -> Option<u64> {
+        let t = &self.env.module.info.tables[table as usize];
+        (t.max == Some(t.min)).then_some(t.min)
+    }
+
     /// The address of element `index` of `table`, trapping with
     /// `TableOutOfBounds` outside the table.
     pub(super) fn table_entry_address(&mut self, table: u32, index: ir::Value) -> ir::Value {
         let def = self.table_def(table);
-        let len = self
-            .ins()
-            .load(types::I32, trusted(), def, TableDef::OFFSET_LEN);
-        let len = self.ins().uextend(types::I64, len);
-        let index = self.table_index_u64(table, index);
-        let oob = self
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len);
+        let table64 = self.env.module.info.tables[table as usize].table64;
+        let oob = match (self.fixed_table_size(table), table64) {
+            (Some(size), _) => {
+                self.ins()
+                    .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, index, size as i64)
+            }
+            (None, false) => {
+                let len = self
+                    .ins()
+                    .load(types::I32, trusted(), def, TableDef::OFFSET_LEN);
+                self.ins()
+                    .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len)
+            }
+            (None, true) => {
+                let len = self
+                    .ins()
+                    .load(types::I32, trusted(), def, TableDef::OFFSET_LEN);
+                let len = self.ins().uextend(types::I64, len);
+                self.ins()
+                    .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len)
+            }
+        };
         self.ins().trapnz(oob, traps::TABLE_OUT_OF_BOUNDS);
+        let index = self.table_index_u64(table, index);
         let base = self
             .ins()
             .load(types::I64, trusted(), def, TableDef::OFFSET_BASE);
@@ -99,6 +121,16 @@ impl Translation<'_, '_> {
                 let one = self.ins().iconst(types::I32, 1);
                 self.ins()
                     .store(trusted(), one, def, TableDef::OFFSET_WRITTEN);
+            }
+            TableSize { table } if self.fixed_table_size(*table).is_some() => {
+                let size = self.fixed_table_size(*table).unwrap_or_default();
+                let ty = if self.env.module.info.tables[*table as usize].table64 {
+                    types::I64
+                } else {
+                    types::I32
+                };
+                let v = self.ins().iconst(ty, size as i64);
+                self.push(v);
             }
             TableSize { table } => {
                 let def = self.table_def(*table);

@@ -52,9 +52,15 @@ unsafe impl Send for InstanceBuffers {}
 /// The buffers of an instance's slot, lent to the instance for its life:
 /// they stay where the slot keeps them (nothing is copied when an instance
 /// comes or goes).
+#[derive(Clone, Copy)]
 pub(crate) struct SlotBuffers(std::ptr::NonNull<InstanceBuffers>);
 
 impl SlotBuffers {
+    /// Where the buffers are.
+    pub(crate) fn ptr(self) -> *mut InstanceBuffers {
+        self.0.as_ptr()
+    }
+
     /// Borrows the buffers at `buffers`.
     ///
     /// # Safety

@@ -198,7 +198,7 @@ unsafe fn throw(
         let n = data.types[type_index as usize].params.len();
         let values = std::slice::from_raw_parts(values, n);
         let exception = Box::new(Exception {
-            tag: (&(&mut (*inst).buf).tag_ids)[tag as usize],
+            tag: Instance::bufs(inst).tag_ids[tag as usize],
             module,
             type_index,
             pinned: false,
@@ -288,7 +288,7 @@ pub(crate) unsafe fn find_exception<'a>(
     // SAFETY: as in `group_of`.
     unsafe {
         group_of(inst).into_iter().find_map(|m| {
-            (&mut (*m).buf)
+            Instance::bufs(m)
                 .exceptions
                 .get_mut(addr)
                 .map(|e| &mut *(e as *mut Exception))
@@ -328,7 +328,7 @@ unsafe fn unwind(exn: usize, state: &mut UnwindState) -> Outcome {
                     // The catching frame's instance: one of the group.
                     let frame_inst = members.iter().copied().find(|m| (**m).vmctx() == vmctx);
                     if let Some(frame_inst) = frame_inst {
-                        let tag_ids: &[u64] = &(&mut (*frame_inst).buf).tag_ids;
+                        let tag_ids: &[u64] = &Instance::bufs(frame_inst).tag_ids;
                         let target = site.handlers.iter().find_map(|h| match *h {
                             lucet_module::Handler::Tag { tag: t, target } => {
                                 (tag_ids.get(t as usize) == Some(&tag)).then_some(target)
@@ -369,17 +369,17 @@ unsafe fn allocate(
     unsafe {
         let limit = (*inst).region.limits().max_exception_bytes;
         let bytes = exception.bytes();
-        let heap = &mut (&mut (*inst).buf).exceptions;
+        let heap = &mut Instance::bufs(inst).exceptions;
         if heap.collect_at == 0 {
             heap.collect_at = FIRST_COLLECTION.min(limit);
         }
         if heap.bytes + bytes > heap.collect_at {
             collect(scan_from);
-            let heap = &mut (&mut (*inst).buf).exceptions;
+            let heap = &mut Instance::bufs(inst).exceptions;
             // Room for as much again as survived, within the limit.
             heap.collect_at = (heap.bytes * 2).clamp(FIRST_COLLECTION.min(limit), limit);
         }
-        let heap = &mut (&mut (*inst).buf).exceptions;
+        let heap = &mut Instance::bufs(inst).exceptions;
         if heap.bytes + bytes > limit {
             return None;
         }
@@ -399,7 +399,7 @@ fn mark_word(members: &[*mut Instance], word: u64, queue: &mut Vec<usize>) {
     for m in members {
         // SAFETY: members are live during the collection, which runs on
         // their thread with guest code suspended.
-        let heap = unsafe { &mut (&mut (**m).buf).exceptions };
+        let heap = unsafe { &mut Instance::bufs(*m).exceptions };
         if let Some(e) = heap.get_mut(addr) {
             if !e.marked {
                 e.marked = true;
@@ -438,7 +438,7 @@ unsafe fn collect(scan_from: usize) {
         let members = group_of(run);
         let mut queue = Vec::new();
         for m in &members {
-            for e in (&mut (**m).buf).exceptions.objects.values_mut() {
+            for e in Instance::bufs(*m).exceptions.objects.values_mut() {
                 e.marked = e.pinned;
                 if e.pinned {
                     queue.push(&**e as *const Exception as usize);
@@ -465,7 +465,7 @@ unsafe fn collect(scan_from: usize) {
                 globals + (*m).slot.layout.globals_size,
                 &mut queue,
             );
-            for t in &(&mut (*m).buf).tables {
+            for t in &Instance::bufs(m).tables {
                 for e in &t.elements {
                     mark_word(&members, *e, &mut queue);
                 }
@@ -479,7 +479,7 @@ unsafe fn collect(scan_from: usize) {
             }
         }
         for m in &members {
-            let heap = &mut (&mut (**m).buf).exceptions;
+            let heap = &mut Instance::bufs(*m).exceptions;
             let mut freed = 0;
             heap.objects.retain(|_, e| {
                 if !e.marked {
@@ -537,7 +537,7 @@ impl Instance {
         unsafe {
             group_of(this)
                 .iter()
-                .any(|m| (&mut (**m).buf).exceptions.contains(addr as usize))
+                .any(|m| Instance::bufs(*m).exceptions.contains(addr as usize))
         }
     }
 }

@@ -87,8 +87,8 @@ impl Instance {
         // SAFETY: the caller guarantees `inst` is live; a table's owner lives
         // as long as the instances that import it.
         unsafe {
-            let r = (&(&mut (*inst).buf).table_refs)[index as usize];
-            let t = &(&(&(*r.owner).buf).tables)[r.index];
+            let r = Instance::bufs(inst).table_refs[index as usize];
+            let t = &Instance::bufs(r.owner).tables[r.index];
             (
                 r.owner,
                 r.index,

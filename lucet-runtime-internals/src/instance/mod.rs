@@ -292,6 +292,17 @@ pub(crate) unsafe fn instance_from_vmctx(vmctx: *mut u8) -> *mut Instance {
 }
 
 impl Instance {
+    /// The buffers of the instance at `inst`, for code that reaches
+    /// instances through raw pointers.
+    ///
+    /// # Safety
+    /// `inst` must be live, and nothing else may refer to its buffers while
+    /// the reference is used.
+    pub(crate) unsafe fn bufs<'a>(inst: *mut Instance) -> &'a mut InstanceBuffers {
+        // SAFETY: as the caller guarantees; the buffers live in the slot.
+        unsafe { &mut *(*inst).buf.ptr() }
+    }
+
     fn header(&self) -> *mut InstanceHeader {
         self.slot.heap().wrapping_sub(InstanceHeader::SIZE as usize) as *mut InstanceHeader
     }
@@ -358,7 +369,7 @@ impl Instance {
             group
                 .members()
                 .iter()
-                .find_map(|m| find(&(&mut (**m).buf).funcrefs))
+                .find_map(|m| find(&Instance::bufs(*m).funcrefs))
         }
     }
 
@@ -473,7 +484,7 @@ impl Instance {
                 (*inst).end_run();
                 return Err(Error::Terminated(TerminationDetails::Remote));
             }
-            let values = &mut (&mut (*inst).buf).values;
+            let values = &mut Instance::bufs(inst).values;
             values.clear();
             values.resize(ty.array_call_len().max(1), ValRaw::default());
             for (v, a) in values.iter_mut().zip(args) {
@@ -486,8 +497,8 @@ impl Instance {
                 entry,
                 vmctx: slot.heap() as usize,
                 data: 0,
-                values: (&mut (*inst).buf).values.as_mut_ptr() as usize,
-                len: (&mut (*inst).buf).values.len(),
+                values: Instance::bufs(inst).values.as_mut_ptr() as usize,
+                len: Instance::bufs(inst).values.len(),
             };
             context::init_guest_stack(
                 &mut (*inst).guest_ctx,

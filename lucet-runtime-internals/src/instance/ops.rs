@@ -48,42 +48,6 @@ impl Instance {
         Some(old_pages)
     }
 
-    pub(crate) fn memory_fill(&mut self, mem: u32, dst: u64, val: u8, len: u64) -> bool {
-        let memory = self.memory_at_mut(mem);
-        let Some(dst) = range(dst, len, memory.len()) else {
-            return false;
-        };
-        memory[dst].fill(val);
-        true
-    }
-
-    pub(crate) fn memory_copy(
-        &mut self,
-        dst_mem: u32,
-        src_mem: u32,
-        dst: u64,
-        src: u64,
-        len: u64,
-    ) -> bool {
-        let dst_len = self.memory_at(dst_mem).len();
-        let src_len = self.memory_at(src_mem).len();
-        let (Some(dst), Some(src)) = (range(dst, len, dst_len), range(src, len, src_len)) else {
-            return false;
-        };
-        let (dst_def, src_def) = (self.memory_def_ptr(dst_mem), self.memory_def_ptr(src_mem));
-        // SAFETY: both ranges were checked against their memories' current
-        // lengths, which are mapped read-write; `copy` allows overlap (the
-        // two may be one memory).
-        unsafe {
-            std::ptr::copy(
-                (*src_def).base.add(src.start),
-                (*dst_def).base.add(dst.start),
-                src.len(),
-            )
-        };
-        true
-    }
-
     pub(crate) fn memory_init(&mut self, mem: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
         let module = self.module_ref();
         let Some(segment) = module.metadata().data_segments.get(seg as usize) else {
@@ -117,7 +81,7 @@ impl Instance {
         } else {
             // SAFETY: an imported table's owner is in this instance's link
             // group, which outlives it; its instances run one at a time.
-            unsafe { &mut (&mut (&mut (*r.owner).buf).tables)[r.index] }
+            unsafe { &mut Instance::bufs(r.owner).tables[r.index] }
         }
     }
 

@@ -9,6 +9,7 @@
 
 mod code;
 mod imports;
+mod perfmap;
 
 use std::fs::File;
 use std::path::Path;
@@ -153,6 +154,7 @@ impl Module {
             });
         }
         let code = CodeMemory::new(parsed.text, &relocs)?;
+        perfmap::record(&name, &data, code.base());
 
         let image_bytes = || {
             let start = parsed.heap_image_offset as usize;
