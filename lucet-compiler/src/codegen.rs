@@ -49,6 +49,9 @@ pub fn target_isa(opt_level: OptLevel) -> Result<OwnedTargetIsa, Error> {
     set(&mut flags, "enable_probestack", "false")?;
     set(&mut flags, "preserve_frame_pointers", "true")?;
     set(&mut flags, "unwind_info", "false")?;
+    // Functions with more results than return registers return the rest
+    // through a hidden pointer to a caller-provided area.
+    set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
     let builder = cranelift_native::builder().map_err(|e| Error::Unsupported(e.to_string()))?;
     let triple = builder.triple().to_string();
     if !triple.starts_with("x86_64") {

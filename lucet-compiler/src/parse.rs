@@ -108,15 +108,17 @@ impl ModuleInfo<'_> {
             .map(|e| e.name.as_str())
     }
 
-    /// A name for messages: export name, name-section name, or `func[N]`.
+    /// A name for messages: `func[N]`, with its export name or name-section
+    /// name if it has one.
     pub fn display_name(&self, index: u32) -> String {
-        if let Some(n) = self.export_name(index) {
-            return n.to_string();
+        // Names are the guest's: quoted and escaped.
+        match self
+            .export_name(index)
+            .or_else(|| self.func_names.get(&index).map(String::as_str))
+        {
+            Some(n) => format!("func[{index}] {n:?}"),
+            None => format!("func[{index}]"),
         }
-        if let Some(n) = self.func_names.get(&index) {
-            return n.clone();
-        }
-        format!("func[{index}]")
     }
 }
 

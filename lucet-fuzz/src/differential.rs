@@ -99,8 +99,11 @@ impl fmt::Display for Outcome {
 }
 
 /// wasm-smith settings for what both Lucet and wasmi implement:
-/// WebAssembly 2.0, SIMD included. No imports, at most one memory, with a
-/// declared maximum of at most 4 MiB, and tables with declared maximums.
+/// WebAssembly 3.0 without exception handling and GC (wasmi has neither):
+/// SIMD and relaxed SIMD (Lucet's deterministic results are the ones wasmi
+/// computes), tail calls, multi-memory, memory64, extended constant
+/// expressions. No imports; up to four memories, each with a declared
+/// maximum of at most 4 MiB; tables with declared maximums.
 pub fn supported_config() -> wasm_smith::Config {
     wasm_smith::Config {
         max_imports: 0,
@@ -110,23 +113,27 @@ pub fn supported_config() -> wasm_smith::Config {
         max_globals: 50,
         max_table_elements: 10_000,
         table_max_size_required: true,
-        max_memories: 1,
+        max_memories: 4,
         max_memory32_bytes: MAX_MEMORY_BYTES,
+        max_memory64_bytes: MAX_MEMORY_BYTES as u128,
         memory_max_size_required: true,
         max_data_segments: 20,
         max_element_segments: 20,
         max_elements: 100,
-        relaxed_simd_enabled: false,
+        multi_value_enabled: true,
+        bulk_memory_enabled: true,
+        reference_types_enabled: true,
+        relaxed_simd_enabled: true,
         threads_enabled: false,
         shared_everything_threads_enabled: false,
         exceptions_enabled: false,
         gc_enabled: false,
-        tail_call_enabled: false,
-        memory64_enabled: false,
+        tail_call_enabled: true,
+        memory64_enabled: true,
         custom_page_sizes_enabled: false,
         wide_arithmetic_enabled: false,
         custom_descriptors_enabled: false,
-        extended_const_enabled: false,
+        extended_const_enabled: true,
         ..wasm_smith::Config::default()
     }
 }
@@ -139,7 +146,12 @@ fn smith_config(u: &mut Unstructured) -> arbitrary::Result<wasm_smith::Config> {
         max_instructions: u.int_in_range(10..=300)?,
         max_tables: u.int_in_range(0..=4)?,
         allow_start_export: u.arbitrary()?,
+        max_memories: u.int_in_range(0..=4)?,
         simd_enabled: u.arbitrary()?,
+        relaxed_simd_enabled: u.arbitrary()?,
+        tail_call_enabled: u.arbitrary()?,
+        memory64_enabled: u.arbitrary()?,
+        extended_const_enabled: u.arbitrary()?,
         export_everything: true,
         canonicalize_nans: true,
         ..supported_config()
@@ -305,7 +317,7 @@ impl Case<'_> {
         }
     }
 
-    /// Exported globals and the memory must be the same on both.
+    /// Exported globals and memories must be the same on both.
     fn compare_state(
         &self,
         lucet: &InstanceHandle,
@@ -328,19 +340,26 @@ impl Case<'_> {
                 }
             }
         }
-        let (l, o) = (lucet.heap(), oracle.memory());
-        if l.len() != o.len() {
-            return Err(self.mismatch(format!(
-                "{when}: memory is {} bytes on Lucet, {} on wasmi",
-                l.len(),
-                o.len()
-            )));
-        }
-        if let Some(i) = l.iter().zip(o).position(|(a, b)| a != b) {
-            return Err(self.mismatch(format!(
-                "{when}: memory differs at {i:#x}: {:#04x} on Lucet, {:#04x} on wasmi",
-                l[i], o[i]
-            )));
+        for e in &data.exports {
+            let ExportKind::Memory(index) = e.kind else {
+                continue;
+            };
+            let l = lucet.memory(index).unwrap_or_default();
+            let o = oracle.memory(&e.name);
+            if l.len() != o.len() {
+                return Err(self.mismatch(format!(
+                    "{when}: memory {} is {} bytes on Lucet, {} on wasmi",
+                    e.name,
+                    l.len(),
+                    o.len()
+                )));
+            }
+            if let Some(i) = l.iter().zip(o).position(|(a, b)| a != b) {
+                return Err(self.mismatch(format!(
+                    "{when}: memory {} differs at {i:#x}: {:#04x} on Lucet, {:#04x} on wasmi",
+                    e.name, l[i], o[i]
+                )));
+            }
         }
         Ok(())
     }
@@ -447,11 +466,8 @@ impl Oracle {
         Some(oracle_value(&g.get(&self.store)))
     }
 
-    fn memory(&self) -> &[u8] {
-        let memory = self
-            .instance
-            .and_then(|i| i.exports(&self.store).find_map(|e| e.into_memory()));
-        match memory {
+    fn memory(&self, name: &str) -> &[u8] {
+        match self.instance.and_then(|i| i.get_memory(&self.store, name)) {
             Some(m) => m.data(&self.store),
             None => &[],
         }

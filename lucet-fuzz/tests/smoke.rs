@@ -1,6 +1,6 @@
 //! Fixed-seed smoke runs of both fuzz oracles: the same few hundred cases
-//! on every machine. (`fuzz/README.md` says how to run the fuzzers for
-//! longer.)
+//! on every machine. (The README's "Fuzzing" section says how to run the
+//! fuzzers for longer.)
 
 use lucet_fuzz::seeded::{self, SplitMix64};
 use lucet_fuzz::{compile, differential};

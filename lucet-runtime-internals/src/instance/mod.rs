@@ -966,6 +966,19 @@ impl InstanceHandle {
         self.instance_mut().memory_mut()
     }
 
+    /// The accessible bytes of memory `index` (in the module's memory index
+    /// space, imports first), or `None` if the module has no such memory.
+    pub fn memory(&self, index: u32) -> Option<&[u8]> {
+        let inst = self.instance();
+        ((index as usize) < inst.module.metadata().memories.len()).then(|| inst.memory_at(index))
+    }
+
+    /// Memory `index`'s accessible bytes, mutably.
+    pub fn memory_mut(&mut self, index: u32) -> Option<&mut [u8]> {
+        let count = self.instance().module.metadata().memories.len();
+        ((index as usize) < count).then(|| self.instance_mut().memory_at_mut(index))
+    }
+
     /// The value of the exported global `name`.
     pub fn get_global(&self, name: &str) -> Result<Val, Error> {
         let inst = self.instance();

@@ -14,6 +14,7 @@ mod imports;
 mod kill;
 mod linking;
 mod loading;
+mod many_results;
 mod memories;
 mod memory;
 mod regions;
