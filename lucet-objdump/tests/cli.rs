@@ -54,6 +54,41 @@ fn prints_the_metadata_of_a_module() {
 }
 
 #[test]
+fn prints_memories_tags_typed_tables_and_handlers() {
+    let wat = r#"(module
+        (import "env" "t" (tag (param i64)))
+        (type $f (func (param i32) (result i32)))
+        (memory (export "a") 1 2)
+        (memory (export "b") i64 1)
+        (table 1 (ref $f) (ref.func $catch))
+        (tag $e (export "e") (param i32))
+        (func $catch (export "catch") (type $f)
+          (block $h (result i32)
+            (try_table (result i32) (catch $e $h) (throw $e (local.get 0))))))"#;
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("wasm3.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "memories: 2",
+        "[0] 32-bit, initial 1 pages (64 KiB), maximum 2 pages",
+        "[1] 64-bit, initial 1 pages (64 KiB), maximum none",
+        "bounds checks: explicit",
+        "[0] (ref 0) min 1 max none, elements ref.func 0",
+        "tags: 2",
+        "[0] (i64) -> (), imported from env.t",
+        "[1] (i32) -> ()",
+        "e: tag [1]",
+        "b: memory [1]",
+        "catches: tag 1 -> +0x",
+        "lucet_builtin_throw",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn bad_input_is_a_one_line_error() {
     for (name, bytes) in [
         ("empty", &b""[..]),

@@ -1,6 +1,7 @@
 //! Real C programs (`tests/programs/`, built with wasi-libc) run under the
 //! `lucet-wasi` runner: files, directories, arguments, environment, clocks,
-//! randomness, stdio, exit codes, and escapes from the sandbox.
+//! randomness, stdio, exit codes, escapes from the sandbox, and setjmp/longjmp
+//! (on exception handling).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -177,4 +178,13 @@ fn stdin_stdout_and_stderr() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), expected("stdio.stdout.expected"));
     assert_eq!(text(&out.stderr), expected("stdio.stderr.expected"));
+}
+
+#[test]
+fn setjmp_and_longjmp_on_exception_handling() {
+    // Compiled by LLVM's setjmp/longjmp lowering onto try_table and throw
+    // (build.sh); a hundred thousand jumps, each an exception object.
+    let out = run(&[program("setjmp").to_str().unwrap()], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), expected("setjmp.stdout.expected"));
 }
