@@ -563,14 +563,20 @@ impl Instance {
 
         for seg in &data.elements {
             if let ElemSegmentKind::Active { table, offset } = &seg.kind {
-                let offset = self.eval(offset).get_u32();
+                let table64 = data.tables.get(*table as usize).is_some_and(|t| t.table64);
+                let offset = self.eval(offset);
+                let offset = if table64 {
+                    offset.get_u64()
+                } else {
+                    u64::from(offset.get_u32())
+                };
                 let n = seg.items.len();
+                let len = self.table_mut(*table).elements.len() as u64;
+                let Some(end) = offset.checked_add(n as u64).filter(|end| *end <= len) else {
+                    return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
+                };
                 let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
                 let t = self.table_mut(*table);
-                let end = offset as u64 + n as u64;
-                if end > t.elements.len() as u64 {
-                    return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
-                }
                 t.elements[offset as usize..end as usize].copy_from_slice(&items);
             }
         }

@@ -219,3 +219,30 @@ fn typed_tables_and_globals_are_initial_for_every_instance() {
     let mut inst = region.new_instance(module).unwrap();
     check(&mut inst);
 }
+
+#[test]
+fn table64_segment_offsets_are_checked_in_64_bits() {
+    // Offsets that are in bounds once truncated to 32 bits (2^32 + 1, and
+    // 2^36 for an empty segment, which must trap too) are not.
+    let region = region();
+    for (offset, items) in [("0x100000001", "$f"), ("0x1000000000", "")] {
+        let wat = format!(
+            r#"(module
+              (table i64 4 funcref)
+              (func $f)
+              (elem (i64.const {offset}) func {items}))"#
+        );
+        let module = lucet_runtime::Module::from_bytes(
+            &compile_bytes(wat.as_bytes()),
+            "table64",
+            &lucet_runtime::Linker::new(),
+        )
+        .unwrap();
+        let err = region.new_instance(module).unwrap_err();
+        assert_eq!(
+            err.trap_code(),
+            Some(TrapCode::TableOutOfBounds),
+            "offset {offset}: {err}"
+        );
+    }
+}
