@@ -2,10 +2,12 @@
 //!
 //! A hardware divide takes 20–40 cycles on x86_64; `x / 7` as a
 //! multiply-high and a few shifts takes about 5. LLVM leaves these to the
-//! engine when it targets wasm (wasm has no multiply-high), and Cranelift
-//! 0.112 has no rule for them, so this pass rewrites `udiv`, `urem`, `sdiv`
-//! and `srem` of `i32`/`i64` whose divisor is an `iconst`, using the magic
-//! numbers of Granlund and Montgomery as libdivide computes them.
+//! engine when it targets wasm (wasm has no multiply-high). Cranelift's own
+//! rewrite lives in its e-graph mid-end, which Lucet runs only at
+//! `--opt-level speed`; this pass works at every level. It rewrites `udiv`,
+//! `urem`, `sdiv` and `srem` of `i32`/`i64` whose divisor is an `iconst`,
+//! using the magic numbers of Granlund and Montgomery as libdivide computes
+//! them.
 //!
 //! What traps stays a hardware division: a zero divisor, and signed
 //! division by -1 (`MIN / -1` overflows). Results are bit-identical to the

@@ -38,10 +38,10 @@ pub use error::Error;
 /// modes, fused operations) and register allocator, after Lucet's own
 /// rewrites (division by constants). The levels differ in Cranelift's
 /// e-graph mid-end (GVN, LICM, algebraic rewrites). On wasm that a
-/// toolchain has already optimized, Cranelift 0.112's mid-end does not pay
-/// for itself: over the sightglass programs it runs no faster (geometric
-/// mean within noise, slower on loop nests where hoisting adds spills) and
-/// compiles 30% slower, so it is off by default. See ARCHITECTURE.md.
+/// toolchain has already optimized, the mid-end does not pay for itself:
+/// over the sightglass programs and our real programs its code is as fast
+/// on average (faster on some, slower on loop nests and unrolled hashes)
+/// and compiles 26% slower, so it is off by default. See ARCHITECTURE.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OptLevel {
     /// No Cranelift mid-end (the default).

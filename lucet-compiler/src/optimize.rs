@@ -1,21 +1,22 @@
 //! Cranelift's mid-end (the e-graph pass: GVN, LICM, rewrites), applied
 //! with a guard.
 //!
-//! Cranelift 0.112 costs an e-graph node as the *sum* of its operands'
-//! costs, as if the expression were a tree. In long straight-line code with
-//! shared subexpressions (unrolled hashes and ciphers, giant `switch`
-//! dispatchers) those sums saturate, every alternative looks equally
-//! expensive, and elaboration duplicates work: on the sightglass programs
-//! the pass grows keccak's core by 63% in computing instructions (twice the
-//! xors) and it runs 3.8x slower than without the pass; blake3's compression
-//! function grows by 83% and runs 2.2x slower. Elsewhere the pass keeps a
-//! function within 8% of its size or shrinks it.
+//! On wasm that a toolchain has already optimized the pass does not pay
+//! for itself on average, and it can hurt: on the sightglass programs and
+//! our real programs (`lucet-bench execute --opt-level speed`, Cranelift
+//! 0.135) it made loop nests and unrolled hash code slower (matrix 0.73 ->
+//! 0.98 of Wasmtime's time, keccak 0.87 -> 0.99, minicsv 0.82 -> 0.91, the
+//! switch dispatcher 1.06 -> 1.17) and others faster (base64 1.09 -> 1.04,
+//! the interpreter 0.88 -> 0.85), for a geometric mean within 1% of the
+//! code without it and 26% more compile time. Its worst case is long
+//! straight-line code with shared subexpressions, where elaboration can
+//! duplicate work: Cranelift 0.112 grew keccak's core by 63% that way.
 //!
 //! So each function is optimized, and if the pass grew it by more than
 //! [`GROWTH_LIMIT`], the unoptimized function is compiled instead. Lowering
 //! and register allocation then run with an ISA whose `opt_level` is
-//! `none` (in 0.112 `opt_level` only gates the e-graph pass), so the pass
-//! never runs twice.
+//! `none` (`opt_level` only gates the e-graph pass), so the pass never
+//! runs twice.
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir;

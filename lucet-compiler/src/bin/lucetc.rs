@@ -45,7 +45,7 @@ struct Args {
     #[arg(short, long)]
     output: PathBuf,
     /// Optimization level: `none` lowers without Cranelift's mid-end (the
-    /// default: on optimized wasm it is as fast and compiles 30% faster);
+    /// default: on optimized wasm it is as fast and compiles 20% faster);
     /// `speed` adds the mid-end (GVN, LICM, rewrites).
     #[arg(long, value_enum, default_value = "none")]
     opt_level: Opt,
