@@ -66,6 +66,32 @@ fn args_reach_the_program() {
 }
 
 #[test]
+fn everything_after_the_module_is_the_programs() {
+    // lucet-wasi's own options, `--` and `--version` included, belong to
+    // the program once they follow the module; before it they are ours.
+    let wasm = program("args");
+    let guest = [
+        "--version",
+        "--env",
+        "A=B",
+        "--dir",
+        ".",
+        "--",
+        "--help",
+        "-x",
+    ];
+    let mut argv = vec!["--env", "MINE=1", "--", wasm.to_str().unwrap()];
+    argv.extend(guest);
+    let out = run(&argv, b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut want = format!("argc={}\nargv[0]=[{}]\n", guest.len() + 1, wasm.display());
+    for (i, a) in guest.iter().enumerate() {
+        want.push_str(&format!("argv[{}]=[{a}]\n", i + 1));
+    }
+    assert_eq!(text(&out.stdout), want);
+}
+
+#[test]
 fn environment_is_exactly_what_was_given() {
     let wasm = program("env");
     let out = run(

@@ -17,6 +17,7 @@ use lucet_wasi::{LoadError, WasiCtxBuilder};
 #[derive(Parser)]
 #[command(
     version,
+    override_usage = "lucet-wasi [OPTIONS] MODULE [ARGS]...",
     after_help = "Examples:\n  lucet-wasi --dir . program.wasm input.txt\n  lucet-wasi --dir /srv/data::/data --env LANG=C program.lucet\n  lucet-wasi --invoke fac examples/fac.wat 10"
 )]
 struct Args {
@@ -51,11 +52,29 @@ struct Args {
     /// Make function imports that nothing provides return zeros.
     #[arg(long)]
     default_unknown_imports: bool,
-    /// The module: .lucet (compiled), .wasm or .wat.
-    module: PathBuf,
-    /// Arguments for the program (or, with --invoke, for the function).
-    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
-    args: Vec<String>,
+    /// The module (.lucet, compiled; .wasm or .wat), then the arguments for
+    /// the program (or, with --invoke, for the function). Everything after
+    /// the module is the program's, options included.
+    #[arg(
+        value_name = "MODULE",
+        required = true,
+        num_args = 1..,
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    command: Vec<String>,
+}
+
+impl Args {
+    /// The module's path.
+    fn module(&self) -> PathBuf {
+        PathBuf::from(&self.command[0])
+    }
+
+    /// The arguments after the module.
+    fn guest_args(&self) -> &[String] {
+        &self.command[1..]
+    }
 }
 
 /// A deadline for the program's runs, enforced from a timer thread through
@@ -102,10 +121,10 @@ fn page_align(size: u64) -> u64 {
 }
 
 fn wasi_ctx(args: &Args) -> Result<lucet_wasi::WasiCtx> {
-    let program = args.module.display().to_string();
+    let program = args.module().display().to_string();
     let mut b = WasiCtxBuilder::new().arg(&program);
     if args.invoke.is_none() {
-        b = b.args(&args.args);
+        b = b.args(args.guest_args());
     }
     if args.inherit_env {
         b = b.inherit_env();
@@ -151,12 +170,12 @@ fn run(args: Args) -> Result<ExitCode> {
     let load_options = lucet_wasi::LoadOptions {
         count_instructions: args.fuel.is_some(),
     };
-    let module = lucet_wasi::load_module_with(&args.module, &linker, &load_options).map_err(
-        |e| match e {
+    let path = args.module();
+    let module =
+        lucet_wasi::load_module_with(&path, &linker, &load_options).map_err(|e| match e {
             LoadError::Read { .. } => anyhow!(e),
-            e => anyhow!("{}: {e}", args.module.display()),
-        },
-    )?;
+            e => anyhow!("{}: {e}", path.display()),
+        })?;
 
     let heap_space = module.metadata().memories.first().map_or(8 << 30, |m| {
         (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
@@ -168,7 +187,10 @@ fn run(args: Args) -> Result<ExitCode> {
         ..Limits::default()
     };
     let (name, params) = match &args.invoke {
-        Some(name) => (name.clone(), invoke_params(&module, name, &args.args)?),
+        Some(name) => (
+            name.clone(),
+            invoke_params(&module, name, args.guest_args())?,
+        ),
         None => {
             if module.export_func_type("_start").is_none() {
                 bail!("the module has no _start function; use --invoke NAME to call an export");
