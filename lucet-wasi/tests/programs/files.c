@@ -247,6 +247,21 @@ int main(void) {
     want_num("ftell", ftell(f), 5);
     fclose(f);
 
+    /* O_TRUNC together with O_APPEND (POSIX allows it): the file is
+     * truncated, and every write appends, wherever the offset is. */
+    write_file("write t.txt", "/sandbox/t.txt", "w", "old contents\n");
+    fd = open("/sandbox/t.txt", O_CREAT | O_TRUNC | O_WRONLY | O_APPEND, 0644);
+    if (fd < 0)
+        die("open t.txt O_CREAT|O_TRUNC|O_WRONLY|O_APPEND");
+    want_num("write ab", write(fd, "ab", 2), 2);
+    want_num("lseek SEEK_SET 0", lseek(fd, 0, SEEK_SET), 0);
+    want_num("write cd after seeking to 0", write(fd, "cd", 2), 2);
+    want_num("F_GETFL has O_APPEND", (fcntl(fd, F_GETFL) & O_APPEND) != 0, 1);
+    if (close(fd) != 0)
+        die("close t.txt");
+    read_file("read t.txt", "/sandbox/t.txt", "abcd");
+    ok("unlink t.txt", unlink("/sandbox/t.txt"));
+
     /* Rename. */
     ok("rename a.txt b.txt", rename("/sandbox/a.txt", "/sandbox/b.txt"));
     want_errno("stat a.txt", stat("/sandbox/a.txt", &st), ENOENT);

@@ -164,7 +164,10 @@ pub fn path_open(
         // guest asked for them.
         opts.read(true);
     }
-    if fdflags & fdflags::APPEND != 0 {
+    // POSIX allows O_TRUNC with O_APPEND; the host's open refuses the pair,
+    // so the file is opened truncated and O_APPEND is set right after.
+    let append_after_open = fdflags & fdflags::APPEND != 0 && oflags & oflags::TRUNC != 0;
+    if fdflags & fdflags::APPEND != 0 && !append_after_open {
         opts.append(true);
     }
     if fdflags & (fdflags::DSYNC | fdflags::SYNC | fdflags::RSYNC) != 0 {
@@ -191,13 +194,15 @@ pub fn path_open(
     } else if oflags & oflags::DIRECTORY != 0 {
         return Err(Errno::Notdir);
     } else {
+        let mut status = 0;
         if fdflags & fdflags::NONBLOCK != 0 {
-            use std::os::fd::AsRawFd;
-            // SAFETY: F_GETFL/F_SETFL on the descriptor we just opened.
-            unsafe {
-                let fl = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
-                libc::fcntl(file.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
-            }
+            status |= libc::O_NONBLOCK;
+        }
+        if append_after_open {
+            status |= libc::O_APPEND;
+        }
+        if status != 0 {
+            add_status_flags(&file, status)?;
         }
         Descriptor::File { file, read, write }
     };
@@ -292,4 +297,20 @@ pub fn path_unlink_file(
 ) -> WasiResult {
     let path = mem.str(path, len)?;
     Ok(dir(ctx, fd)?.remove_file_or_symlink(path)?)
+}
+
+/// Adds `flags` (`O_NONBLOCK`, `O_APPEND`) to an open file's status flags.
+fn add_status_flags(file: &cap_std::fs::File, flags: i32) -> WasiResult {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL on a descriptor we own; no memory is passed.
+    let ok = unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        fl >= 0 && libc::fcntl(fd, libc::F_SETFL, fl | flags) >= 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Errno::from(std::io::Error::last_os_error()))
+    }
 }
