@@ -145,8 +145,10 @@ impl Val {
 }
 
 impl fmt::Display for Val {
-    /// Integers as signed decimal, floats as decimal, references as
-    /// `null` or an address.
+    /// Integers as signed decimal, floats as decimal, references by kind
+    /// (`ref.null`, `ref.func`, `ref.extern`, `ref.exn`): a reference's
+    /// value is a host address, which is never printed
+    /// (`InstanceHandle::funcref_index` names the function).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Val::I32(v) => write!(f, "{v}"),
@@ -154,8 +156,10 @@ impl fmt::Display for Val {
             Val::F32(v) => write!(f, "{v}"),
             Val::F64(v) => write!(f, "{v}"),
             Val::V128(v) => write!(f, "{v:#034x}"),
-            Val::FuncRef(0) | Val::ExternRef(0) | Val::ExnRef(0) => write!(f, "null"),
-            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => write!(f, "{v:#x}"),
+            Val::FuncRef(0) | Val::ExternRef(0) | Val::ExnRef(0) => write!(f, "ref.null"),
+            Val::FuncRef(_) => write!(f, "ref.func"),
+            Val::ExternRef(_) => write!(f, "ref.extern"),
+            Val::ExnRef(_) => write!(f, "ref.exn"),
         }
     }
 }
@@ -193,6 +197,11 @@ mod tests {
         assert_eq!(Val::parse("1.5", ValType::F64), Ok(Val::F64(1.5)));
         assert_eq!(Val::I32(-7).to_string(), "-7");
         assert_eq!(Val::F32(0.5).to_string(), "0.5");
+        // References never show their host address.
+        assert_eq!(Val::FuncRef(0x7f00_dead_b000).to_string(), "ref.func");
+        assert_eq!(Val::ExternRef(0x7f00_dead_b000).to_string(), "ref.extern");
+        assert_eq!(Val::ExnRef(0x7f00_dead_b000).to_string(), "ref.exn");
+        assert_eq!(Val::FuncRef(0).to_string(), "ref.null");
     }
 
     #[test]

@@ -54,6 +54,28 @@ fn prints_every_result_on_its_own_line() {
 }
 
 #[test]
+fn references_are_printed_without_host_addresses() {
+    let m = temp(
+        "refs.wat",
+        r#"(module
+          (import "env" "f" (func $imp))
+          (func $a) (func $b (result i32) (i32.const 1))
+          (elem declare func $b $imp)
+          (func (export "refs") (result funcref funcref funcref externref)
+            (ref.func $b) (ref.func $imp) (ref.null func) (ref.null extern)))"#,
+    );
+    let out = lucet_wasi(&[
+        "--default-unknown-imports",
+        "--invoke",
+        "refs",
+        m.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Functions by index in the module's function index space.
+    assert_eq!(stdout(&out), "ref.func 2\nref.func 0\nref.null\nref.null\n");
+}
+
+#[test]
 fn a_trap_is_one_line_and_a_failure() {
     let m = temp(
         "div.wat",

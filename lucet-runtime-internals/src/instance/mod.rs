@@ -349,6 +349,21 @@ impl Instance {
         }
     }
 
+    /// The index (in this instance's module) of the function the funcref
+    /// record at address `p` describes, if `p` is one of this instance's
+    /// records.
+    fn funcref_function(&self, p: u64) -> Option<u32> {
+        let start = self.buf.funcrefs.as_ptr() as u64;
+        let size = lucet_module::FuncRef::SIZE as u64;
+        let offset = p.checked_sub(start)?;
+        let slot = (offset % size == 0).then_some(offset / size)?;
+        self.module
+            .metadata()
+            .funcref_slots
+            .get(usize::try_from(slot).ok()?)
+            .copied()
+    }
+
     /// The type id of the funcref record at address `p`, if `p` is one of
     /// this instance's records (or a linked instance's).
     fn funcref_type_id(&self, p: u64) -> Option<u64> {
@@ -977,6 +992,17 @@ impl InstanceHandle {
     pub fn memory_mut(&mut self, index: u32) -> Option<&mut [u8]> {
         let count = self.instance().module.metadata().memories.len();
         ((index as usize) < count).then(|| self.instance_mut().memory_at_mut(index))
+    }
+
+    /// The function a funcref names, as an index into this instance's
+    /// module (imports first), if it is one of this instance's own
+    /// references; `None` for null, other values, and references to other
+    /// instances' functions.
+    pub fn funcref_index(&self, v: &Val) -> Option<u32> {
+        match *v {
+            Val::FuncRef(p) if p != 0 => self.instance().funcref_function(p),
+            _ => None,
+        }
     }
 
     /// The value of the exported global `name`.

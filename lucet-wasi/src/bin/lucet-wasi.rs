@@ -163,6 +163,15 @@ fn invoke_params(module: &lucet_runtime::Module, name: &str, args: &[String]) ->
         .collect()
 }
 
+/// A result as `--invoke` prints it: a funcref of the instance's own
+/// functions by index, other references by kind, never an address.
+fn show(instance: &lucet_runtime::InstanceHandle, v: &Val) -> String {
+    match instance.funcref_index(v) {
+        Some(index) => format!("ref.func {index}"),
+        None => v.to_string(),
+    }
+}
+
 fn run(args: Args) -> Result<ExitCode> {
     let mut linker = Linker::new();
     lucet_wasi::add_to_linker(&mut linker);
@@ -210,20 +219,28 @@ fn run(args: Args) -> Result<ExitCode> {
         builder = builder.with_fuel(fuel);
     }
     let timeout = args.timeout.map(Timeout::start);
-    let result = builder.build().and_then(|mut i| {
-        // A kill switch covers one run: the start function's, then the
-        // program's.
-        if let Some(t) = &timeout {
-            t.arm(i.kill_switch());
-        }
-        i.run_start()?;
-        if let Some(t) = &timeout {
-            t.arm(i.kill_switch());
-        }
-        i.run(&name, &params)
-    });
+    let result = builder
+        .build()
+        .and_then(|mut i| -> Result<Option<Vec<String>>, Error> {
+            // A kill switch covers one run: the start function's, then the
+            // program's.
+            if let Some(t) = &timeout {
+                t.arm(i.kill_switch());
+            }
+            i.run_start()?;
+            if let Some(t) = &timeout {
+                t.arm(i.kill_switch());
+            }
+            let r = i.run(&name, &params)?;
+            // Results are shown while the instance lives, so that a funcref
+            // can be named by its function's index.
+            Ok(match r {
+                RunResult::Returned(results) => Some(results.iter().map(|v| show(&i, v)).collect()),
+                RunResult::Yielded(_) => None,
+            })
+        });
     match result {
-        Ok(RunResult::Returned(results)) => {
+        Ok(Some(results)) => {
             if args.invoke.is_some() {
                 for r in results {
                     println!("{r}");
@@ -231,7 +248,7 @@ fn run(args: Args) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Ok(RunResult::Yielded(_)) => bail!("the module yielded, which lucet-wasi does not support"),
+        Ok(None) => bail!("the module yielded, which lucet-wasi does not support"),
         Err(Error::Terminated(TerminationDetails::Remote)) if args.timeout.is_some() => {
             let limit = args.timeout.unwrap_or_default();
             bail!("timeout: the program ran longer than {limit:?} and was stopped")
