@@ -121,6 +121,12 @@ fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
             &TRAILING_OPERATORS,
             "operators remaining after end of function",
         ),
+        // The validator quotes the name; it is printed escaped.
+        (
+            "duplicate-export.wat",
+            b"(module (func (export \"x\\0aerror: fake\\1b[31m\")) (func (export \"x\\0aerror: fake\\1b[31m\")))",
+            "x\\u{a}error: fake\\u{1b}[31m",
+        ),
     ];
     for (name, bytes, expect) in cases {
         let input = dir.join(name);
@@ -133,6 +139,7 @@ fn invalid_input_is_one_line_with_an_offset_and_leaves_no_output() {
         assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
         assert!(err.contains(expect), "{name}: {err}");
         assert!(!output.exists(), "{name}: output left behind");
+        assert!(!err.contains('\x1b'), "{name}: raw escape in {err}");
     }
     let out = lucetc(&["/nonexistent.wat", "-o", s(&dir.join("x"))]);
     assert_eq!(out.status.code(), Some(1));

@@ -16,6 +16,7 @@ mod error;
 mod file;
 mod format;
 mod module_data;
+mod names;
 mod size;
 mod trap;
 mod types;
@@ -36,6 +37,7 @@ pub use module_data::{
     FunctionSpec, GlobalSpec, Handler, HandlerSite, HeapSpec, ImageChunk, ImportName, MemoryImage,
     MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline, TrapSite,
 };
+pub use names::{escape_control, GuestName};
 pub use size::parse_size;
 pub use trap::TrapCode;
 pub use types::{FuncType, HeapType, RefType, ValType};

@@ -73,7 +73,12 @@ pub struct ImportName {
 
 impl std::fmt::Display for ImportName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.module, self.name)
+        write!(
+            f,
+            "{}.{}",
+            crate::GuestName(&self.module),
+            crate::GuestName(&self.name)
+        )
     }
 }
 
@@ -391,19 +396,19 @@ impl ModuleData {
     }
 
     /// The name to show for function `index`: an export name, the name
-    /// section's name, or `func[N]`.
+    /// section's name, or `func[N]`, escaped for printing ([`crate::GuestName`]).
     pub fn display_name(&self, index: u32) -> String {
         if let Some(e) = self
             .exports
             .iter()
             .find(|e| e.kind == ExportKind::Func(index))
         {
-            return e.name.clone();
+            return crate::GuestName(&e.name).to_string();
         }
         match self.functions.get(index as usize) {
             Some(FunctionSpec {
                 name: Some(name), ..
-            }) => name.clone(),
+            }) => crate::GuestName(name).to_string(),
             Some(FunctionSpec {
                 import: Some(imp), ..
             }) => imp.to_string(),

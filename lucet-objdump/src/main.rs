@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use lucet_module::ModuleFile;
+use lucet_module::{escape_control, ModuleFile};
 
 /// Print the metadata of a compiled Lucet module: format version, heap,
 /// globals, tables, memory image, functions with their trap sites, imports
@@ -33,11 +33,16 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
         Ok(text) => {
-            print!("{text}");
+            // Names are escaped where they are printed; every line is
+            // checked again, since a damaged file may carry anything.
+            for line in text.lines() {
+                println!("{}", escape_control(line));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}: {e:#}", args.file.display());
+            let message = format!("{}: {e:#}", args.file.display());
+            eprintln!("error: {}", escape_control(&message));
             ExitCode::FAILURE
         }
     }

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use lucet_module::{
-    ConstExpr, ConstOp, ElemSegmentKind, ExportKind, Handler, ModuleFile, FORMAT_VERSION,
-    WASM_PAGE_SIZE,
+    ConstExpr, ConstOp, ElemSegmentKind, ExportKind, GuestName, Handler, ModuleFile,
+    FORMAT_VERSION, WASM_PAGE_SIZE,
 };
 
 fn size(bytes: u64) -> String {
@@ -42,7 +42,7 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
     let _ = writeln!(w, "module:         {path}");
     let _ = writeln!(w, "format version: {FORMAT_VERSION}");
     if let Some(name) = &d.name {
-        let _ = writeln!(w, "name:           {name}");
+        let _ = writeln!(w, "name:           {}", GuestName(name));
     }
     let _ = writeln!(w, "code size:      {} bytes", file.text.len());
     let _ = writeln!(w, "cpu features:   {}", d.cpu_features.join(" "));
@@ -193,7 +193,7 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             ExportKind::Global(i) => format!("global [{i}]"),
             ExportKind::Tag(i) => format!("tag [{i}]"),
         };
-        let _ = writeln!(w, "  {}: {what}", e.name);
+        let _ = writeln!(w, "  {}: {what}", GuestName(&e.name));
     }
     if let Some(s) = d.start {
         let _ = writeln!(w, "start function: [{s}] {}", d.display_name(s));
@@ -212,7 +212,7 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             f.symbol, f.code.offset, f.code.len, d.types[f.type_index as usize]
         );
         if let Some(name) = &f.name {
-            let _ = writeln!(w, "      name: {name}");
+            let _ = writeln!(w, "      name: {}", GuestName(name));
         }
         for t in &f.trap_sites {
             let _ = writeln!(w, "      trap at +{:#x}: {}", t.offset, t.code);

@@ -107,3 +107,31 @@ fn bad_input_is_a_one_line_error() {
     let out = objdump(std::path::Path::new("/nonexistent/file"));
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn names_the_guest_chose_are_escaped() {
+    let wat = "(module
+        (import \"env\\nerror: fake\" \"x\\u{1b}[31m\" (func))
+        (func (export \"x\\nerror: fake second line\\u{1b}[31m\"))
+        (func (export \"y\\u{202e}\")))";
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("names.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\x1b') && !text.contains('\u{202e}'),
+        "raw control characters in:\n{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("error: fake")),
+        "{text}"
+    );
+    for expected in [
+        "func env\\u{a}error: fake.x\\u{1b}[31m: () -> ()",
+        "x\\u{a}error: fake second line\\u{1b}[31m: func [1]",
+        "y\\u{202e}: func [2]",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

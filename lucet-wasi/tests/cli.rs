@@ -76,6 +76,36 @@ fn references_are_printed_without_host_addresses() {
 }
 
 #[test]
+fn names_the_guest_chose_are_escaped_in_errors() {
+    let evil = "x\nerror: fake second line\x1b[31m";
+    let m = temp(
+        "evil.wat",
+        r#"(module
+          (import "env\nerror: fake" "x\u{1b}[31m" (func))
+          (func (export "x\nerror: fake second line\u{1b}[31m") unreachable))"#,
+    );
+    // An unknown import, then (with it defaulted) a trap in the function.
+    let out = lucet_wasi(&["--invoke", evil, m.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.ends_with(": unknown import env\\u{a}error: fake.x\\u{1b}[31m\n"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = lucet_wasi(&[
+        "--default-unknown-imports",
+        "--invoke",
+        evil,
+        m.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: trap: unreachable in \"x\\u{a}error: fake second line\\u{1b}[31m\"\n"
+    );
+}
+
+#[test]
 fn a_trap_is_one_line_and_a_failure() {
     let m = temp(
         "div.wat",

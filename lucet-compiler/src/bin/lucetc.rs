@@ -164,7 +164,9 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {input}: {e:#}");
+            // The message may quote the module's own names.
+            let message = format!("{input}: {e:#}");
+            eprintln!("error: {}", lucet_module::escape_control(&message));
             ExitCode::FAILURE
         }
     }

@@ -274,7 +274,8 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The message may quote the module's own names.
+            eprintln!("error: {}", lucet_module::escape_control(&e.to_string()));
             ExitCode::FAILURE
         }
     }
