@@ -272,3 +272,51 @@ fn a_start_function_that_never_ends_is_stopped_too() {
 fn a_timeout_stops_an_infinite_loop() {
     assert_times_out(&temp("spin.wat", SPIN));
 }
+
+#[test]
+fn guest_addresses_near_4_gib_do_not_wrap() {
+    // A full 4 GiB memory: a result pointer 4 bytes below its end leaves no
+    // room for fd_prestat_get's 8 bytes, which must be EFAULT (21) rather
+    // than a write at address 0; args_get with its pointer array there
+    // fails the same way and writes nothing, and a string that ends at the
+    // very end of memory is fine.
+    let m = temp(
+        "wrap.wat",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_prestat_get"
+            (func $prestat (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "args_get"
+            (func $args_get (param i32 i32) (result i32)))
+          (memory 65536)
+          (func (export "prestat") (result i32 i32 i32)
+            (i32.store (i32.const 0) (i32.const 0x5a5a5a5a))
+            (call $prestat (i32.const 3) (i32.const 0xFFFFFFFC))
+            (i32.load (i32.const 0))
+            (i32.load (i32.const 0xFFFFFFFC)))
+          (func (export "args") (param i32 i32) (result i32 i32)
+            (call $args_get (local.get 0) (local.get 1))
+            (i32.load (i32.const 16))))"#,
+    );
+    let dir = std::env::temp_dir();
+    let dir = dir.to_str().unwrap();
+    let out = lucet_wasi(&["--dir", dir, "--invoke", "prestat", m.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "21\n1515870810\n0\n");
+    let path = m.to_str().unwrap();
+    let args = |ptrs: u32, buf: u32| {
+        let out = lucet_wasi(&[
+            "--invoke",
+            "args",
+            path,
+            &(ptrs as i32).to_string(),
+            &(buf as i32).to_string(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    // No room for the one pointer: EFAULT, nothing written.
+    assert_eq!(args(0xFFFF_FFFD, 32), "21\n0\n");
+    // argv[0] (the module path) ending exactly at the end of memory.
+    let buf = (1u64 << 32) - (path.len() as u64 + 1);
+    assert_eq!(args(16, buf as u32), format!("0\n{}\n", buf as u32 as i32));
+}

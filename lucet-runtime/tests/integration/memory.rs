@@ -164,3 +164,68 @@ fn initial_memory_larger_than_the_reservation_fails_at_instantiation() {
     let err = region().new_instance(module).unwrap_err();
     assert!(err.to_string().contains("--reserved-size"), "{err}");
 }
+
+/// Bulk memory operations that end exactly at the end of a full 4 GiB
+/// memory are in bounds (their end is 2^32, computed in 64 bits), and one
+/// byte more is not; also for memory64, where the index itself can wrap.
+#[test]
+fn bulk_operations_at_the_end_of_a_4_gib_memory() {
+    let limits = lucet_runtime::Limits {
+        heap_memory_size: 4 << 30,
+        ..lucet_runtime::Limits::default()
+    };
+    let region = lucet_runtime::MmapRegion::create(1, &limits).unwrap();
+    for index in ["i32", "i64"] {
+        let wat = format!(
+            r#"(module
+              (memory {index} 65536)
+              (data $d "AB")
+              (func (export "fill") (param {index} i32 {index})
+                (memory.fill (local.get 0) (local.get 1) (local.get 2)))
+              (func (export "copy") (param {index} {index} {index})
+                (memory.copy (local.get 0) (local.get 1) (local.get 2)))
+              (func (export "init") (param {index} i32 i32)
+                (memory.init $d (local.get 0) (local.get 1) (local.get 2)))
+              (func (export "load") (param {index}) (result i32)
+                (i32.load8_u (local.get 0))))"#
+        );
+        let module = lucet_runtime::Module::from_bytes(
+            &compile_bytes(wat.as_bytes()),
+            "full",
+            &lucet_runtime::Linker::new(),
+        )
+        .unwrap();
+        let mut inst = region.new_instance(module).unwrap();
+        let addr = |a: u64| match index {
+            "i32" => I32(a as u32 as i32),
+            _ => I64(a as i64),
+        };
+        let last = 0xFFFF_FFFF;
+        inst.run("fill", &[addr(last), I32(0x41), addr(1)]).unwrap();
+        assert_eq!(i32(&mut inst, "load", &[addr(last)]), 0x41);
+        inst.run("copy", &[addr(0), addr(last), addr(1)]).unwrap();
+        assert_eq!(i32(&mut inst, "load", &[addr(0)]), 0x41);
+        inst.run("init", &[addr(last), I32(1), I32(1)]).unwrap();
+        assert_eq!(i32(&mut inst, "load", &[addr(last)]), 0x42);
+        let oob = |r: Result<lucet_runtime::RunResult, lucet_runtime::Error>| {
+            assert_eq!(
+                r.unwrap_err().trap_code(),
+                Some(lucet_runtime::TrapCode::HeapOutOfBounds)
+            )
+        };
+        oob(inst.run("fill", &[addr(last), I32(0), addr(2)]));
+        oob(inst.run("copy", &[addr(last), addr(0), addr(2)]));
+        oob(inst.run("copy", &[addr(0), addr(last), addr(2)]));
+        oob(inst.run("init", &[addr(last), I32(0), I32(2)]));
+        if index == "i64" {
+            // Zero bytes at the end are fine; past it, or wrapping, not.
+            inst.run("fill", &[addr(1 << 32), I32(0), addr(0)]).unwrap();
+            oob(inst.run("fill", &[addr((1 << 32) + 1), I32(0), addr(0)]));
+            oob(inst.run("fill", &[addr(u64::MAX), I32(0), addr(2)]));
+            oob(inst.run("copy", &[addr(0), addr(u64::MAX), addr(2)]));
+            oob(inst.run("init", &[addr(u64::MAX), I32(0), I32(2)]));
+        }
+        // Nothing was written by the traps.
+        assert_eq!(i32(&mut inst, "load", &[addr(last)]), 0x42);
+    }
+}

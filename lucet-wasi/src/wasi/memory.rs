@@ -4,6 +4,12 @@
 
 use super::types::{Errno, WasiResult};
 
+/// `base + offset` as a guest address: past 4 GiB is out of every memory
+/// (`EFAULT`), never a wrap to the bottom of memory.
+pub fn offset(base: u32, offset: u32) -> WasiResult<u32> {
+    base.checked_add(offset).ok_or(Errno::Fault)
+}
+
 /// Linear memory, as WASI functions see it.
 pub struct GuestMemory<'a> {
     mem: &'a mut [u8],
@@ -90,8 +96,9 @@ impl<'a> GuestMemory<'a> {
         self.range(ptr, bytes)?;
         let mut out = Vec::with_capacity(count as usize);
         for i in 0..count {
-            let buf = self.read_u32(ptr + i * 8)?;
-            let len = self.read_u32(ptr + i * 8 + 4)?;
+            let at = offset(ptr, i * 8)?;
+            let buf = self.read_u32(at)?;
+            let len = self.read_u32(offset(at, 4)?)?;
             self.range(buf, len)?;
             out.push((buf, len));
         }

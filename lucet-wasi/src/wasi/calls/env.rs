@@ -1,17 +1,25 @@
 //! Arguments, environment, clocks, randomness and scheduling.
 
 use super::{GuestMemory, WasiCtx};
+use crate::wasi::memory::offset;
 use crate::wasi::types::{clockid, Errno, WasiResult};
 
 /// Writes `items` as C strings to `buf` and pointers to them to `ptrs`.
 fn write_strings(mem: &mut GuestMemory, items: &[Vec<u8>], ptrs: u32, buf: u32) -> WasiResult {
+    // Everything is checked before anything is written.
+    let count = u32::try_from(items.len()).map_err(|_| Errno::Fault)?;
+    mem.check(ptrs, count.checked_mul(4).ok_or(Errno::Fault)?)?;
+    let total: u64 = items.iter().map(|a| a.len() as u64 + 1).sum();
+    mem.check(buf, u32::try_from(total).map_err(|_| Errno::Fault)?)?;
+    // In bounds, so no address below wraps.
     let mut at = buf;
     for (i, item) in items.iter().enumerate() {
-        mem.write_u32(ptrs.checked_add(i as u32 * 4).ok_or(Errno::Fault)?, at)?;
+        mem.write_u32(offset(ptrs, i as u32 * 4)?, at)?;
         mem.write(at, item)?;
-        let end = at.checked_add(item.len() as u32).ok_or(Errno::Fault)?;
+        let end = offset(at, item.len() as u32)?;
         mem.write(end, &[0])?;
-        at = end + 1;
+        // The last string may end at the very end of memory.
+        at = end.wrapping_add(1);
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use system_interface::fs::{Advice, FileIoExt};
 
 use super::{GuestMemory, WasiCtx};
 use crate::wasi::ctx::{Descriptor, Stream};
+use crate::wasi::memory::offset;
 use crate::wasi::types::{
     dirent_bytes, fdflags, filetype, fstflags, rights, whence, Errno, Fdstat, Filestat, WasiResult,
 };
@@ -548,9 +549,10 @@ pub fn fd_prestat_get(ctx: &mut WasiCtx, mem: &mut GuestMemory, fd: u32, out: u3
             preopen: Some(name),
             ..
         } => {
-            let len = name.len() as u32;
+            let len = u32::try_from(name.len()).map_err(|_| Errno::Overflow)?;
+            mem.check(out, 8)?;
             mem.write(out, &[0, 0, 0, 0])?;
-            mem.write_u32(out + 4, len)
+            mem.write_u32(offset(out, 4)?, len)
         }
         Descriptor::Dir { preopen: None, .. } => Err(Errno::Notsup),
         _ => Err(Errno::Badf),
@@ -669,7 +671,7 @@ pub fn fd_readdir(
         for part in [&header[..], &name[..]] {
             let room = (buf_len - used) as usize;
             let n = part.len().min(room);
-            mem.write(buf + used, &part[..n])?;
+            mem.write(offset(buf, used)?, &part[..n])?;
             used += n as u32;
             if n < part.len() {
                 // The buffer is full: the guest sees a full buffer and asks

@@ -6,6 +6,7 @@ use super::env::now;
 use super::fd::fstat;
 use super::{GuestMemory, WasiCtx};
 use crate::wasi::ctx::{Descriptor, Stream};
+use crate::wasi::memory::offset;
 use crate::wasi::types::{
     clockid, eventtype, filetype, size, Errno, WasiResult, EVENT_FD_READWRITE_HANGUP,
     SUBSCRIPTION_CLOCK_ABSTIME,
@@ -73,14 +74,14 @@ pub fn poll_oneoff(
     let mut clocks: Vec<(u64, u64)> = Vec::new();
 
     for i in 0..nsubs {
-        let at = subs + i * size::SUBSCRIPTION;
+        let at = offset(subs, i * size::SUBSCRIPTION)?;
         let userdata = mem.read_u64(at)?;
-        let tag = mem.slice(at + 8, 1)?[0];
+        let tag = mem.slice(offset(at, 8)?, 1)?[0];
         match tag {
             eventtype::CLOCK => {
-                let id = mem.read_u32(at + 16)?;
-                let timeout = mem.read_u64(at + 24)?;
-                let flags = mem.read_u16(at + 40)?;
+                let id = mem.read_u32(offset(at, 16)?)?;
+                let timeout = mem.read_u64(offset(at, 24)?)?;
+                let flags = mem.read_u16(offset(at, 40)?)?;
                 let abs = flags & SUBSCRIPTION_CLOCK_ABSTIME != 0;
                 let deadline = match (id, abs) {
                     (clockid::MONOTONIC, true) => timeout,
@@ -105,7 +106,7 @@ pub fn poll_oneoff(
                 clocks.push((deadline, userdata));
             }
             eventtype::FD_READ | eventtype::FD_WRITE => {
-                let fd = mem.read_u32(at + 16)?;
+                let fd = mem.read_u32(offset(at, 16)?)?;
                 let event = |error, nbytes| Event {
                     userdata,
                     error,
@@ -258,7 +259,7 @@ pub fn poll_oneoff(
         }
     }
     for (i, e) in ready.iter().enumerate() {
-        mem.write(events + i as u32 * size::EVENT, &e.bytes())?;
+        mem.write(offset(events, i as u32 * size::EVENT)?, &e.bytes())?;
     }
     mem.write_u32(out, ready.len() as u32)
 }
