@@ -25,6 +25,13 @@ pub struct Limits {
     /// `heap_address_space_size` of address space, reserved the first time
     /// a slot needs it.
     pub max_memories: u32,
+    /// Most tables an instance may define (imported tables count for the
+    /// instance that defines them).
+    pub max_tables: u32,
+    /// Most table elements an instance's own tables may hold together, at
+    /// instantiation and after every `table.grow` (which returns -1 past
+    /// it); each element takes 8 bytes of host memory.
+    pub max_table_elements: u64,
     /// Most bytes of live exceptions an instance may hold (each takes about
     /// 64 bytes plus 16 per payload value); past it, after collecting the
     /// dead ones, a throw traps with `ExceptionStorageExhausted`.
@@ -44,6 +51,8 @@ impl Default for Limits {
             globals_size: 4 << 10,
             keep_resident: 64 << 10,
             max_memories: 16,
+            max_tables: 100,
+            max_table_elements: 1_000_000,
             max_exception_bytes: 1 << 20,
             signal_stack_size: default_signal_stack_size(),
         }
@@ -85,6 +94,13 @@ impl Limits {
             return Err(Error::InvalidLimits(
                 "max_memories must be at least 1".into(),
             ));
+        }
+        if self.max_table_elements > u64::from(u32::MAX) {
+            return Err(Error::InvalidLimits(format!(
+                "max_table_elements ({}) is above the most a table can have ({})",
+                self.max_table_elements,
+                u32::MAX
+            )));
         }
         if self.stack_size < 2 * page {
             return Err(Error::InvalidLimits(format!(

@@ -320,3 +320,27 @@ fn guest_addresses_near_4_gib_do_not_wrap() {
     let buf = (1u64 << 32) - (path.len() as u64 + 1);
     assert_eq!(args(16, buf as u32), format!("0\n{}\n", buf as u32 as i32));
 }
+
+#[test]
+fn tables_past_the_limits_are_an_error_not_gigabytes() {
+    // 100 tables of 10 million elements (8 GB if allocated) in a few
+    // hundred bytes of module.
+    let mut wat = String::from("(module");
+    for _ in 0..100 {
+        wat.push_str(" (table 10000000 funcref)");
+    }
+    wat.push_str(r#" (func (export "_start")))"#);
+    let m = temp("tables.wat", &wat);
+    let out = lucet_wasi(&["--max-heap-size", "64KiB", m.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: limits exceeded: the module's tables need 1000000000 elements; the region allows 1000000 per instance\n"
+    );
+    let out = lucet_wasi(&["--max-tables", "10", m.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("defines 100 tables"),
+        "{}",
+        stderr(&out)
+    );
+}

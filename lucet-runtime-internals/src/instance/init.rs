@@ -27,8 +27,6 @@ use crate::sys::context::Context;
 use crate::{EmbedCtx, Error, Limits, Val};
 
 /// Most elements a table may grow to.
-const TABLE_ELEMENT_LIMIT: u32 = 10_000_000;
-
 /// Bytes of the globals area a module needs: its globals, then storage for
 /// the values of imported globals.
 fn globals_bytes(module: &Module) -> u64 {
@@ -72,6 +70,21 @@ pub(crate) fn check_fits(
                 limits.heap_memory_size
             )));
         }
+    }
+    let defined = data.tables.iter().filter(|t| t.import.is_none());
+    let tables = defined.clone().count();
+    if tables > limits.max_tables as usize {
+        return Err(Error::LimitsExceeded(format!(
+            "the module defines {tables} tables; the region's instances may have {}",
+            limits.max_tables
+        )));
+    }
+    let elements = defined.fold(0u64, |sum, t| sum.saturating_add(t.min));
+    if elements > limits.max_table_elements {
+        return Err(Error::LimitsExceeded(format!(
+            "the module's tables need {elements} elements; the region allows {} per instance",
+            limits.max_table_elements
+        )));
     }
     let globals = globals_bytes(module);
     if globals > layout.globals_size as u64 {
@@ -527,12 +540,6 @@ impl Instance {
                 });
                 continue;
             }
-            if t.min > u64::from(TABLE_ELEMENT_LIMIT) {
-                return Err(Error::LimitsExceeded(format!(
-                    "a table of {} elements is larger than the limit of {TABLE_ELEMENT_LIMIT}",
-                    t.min
-                )));
-            }
             let init = t.init.as_ref().map_or(0, |e| self.eval(e).get_u64());
             let mut elements = vec![init; t.min as usize];
             let def = Box::new(TableDef {
@@ -545,10 +552,9 @@ impl Instance {
             self.buf.tables.push(Table {
                 def,
                 elements,
-                max: t
-                    .max
-                    .unwrap_or(u64::MAX)
-                    .min(u64::from(TABLE_ELEMENT_LIMIT)) as u32,
+                // Within u32 (`check_fits` bounded the minimum, and the
+                // budget bounds growth).
+                max: t.max.unwrap_or(u64::MAX).min(u64::from(u32::MAX)) as u32,
                 ty: t.elem,
                 declared_max: t.max,
                 table64: t.table64,

@@ -95,10 +95,31 @@ impl Instance {
 
     /// `table.grow`: the old size, or `None` (guest sees -1).
     pub(crate) fn table_grow(&mut self, t: u32, delta: u64, init: u64) -> Option<u64> {
-        if t as usize >= self.buf.table_refs.len() {
+        let r = *self.buf.table_refs.get(t as usize)?;
+        if !std::ptr::eq(r.owner, self) {
+            // The table's elements count against its owner's budget.
+            // SAFETY: an imported table's owner is in this instance's link
+            // group, which outlives it; its instances run one at a time.
+            return unsafe { (*r.owner).grow_own_table(r.index, delta, init) };
+        }
+        self.grow_own_table(r.index, delta, init)
+    }
+
+    /// `table.grow` of this instance's own table `index`, within its
+    /// declared maximum and the instance's table-element budget.
+    fn grow_own_table(&mut self, index: usize, delta: u64, init: u64) -> Option<u64> {
+        let used: u64 = self
+            .buf
+            .tables
+            .iter()
+            .map(|t| t.elements.len() as u64)
+            .sum();
+        let budget = self.region.limits().max_table_elements;
+        if used.checked_add(delta)? > budget {
             return None;
         }
-        let table = self.table_for_write(t);
+        let table = &mut self.buf.tables[index];
+        table.def.written = 1;
         let old = table.elements.len() as u64;
         let new = old.checked_add(delta)?;
         if new > u64::from(table.max) {

@@ -246,3 +246,81 @@ fn table64_segment_offsets_are_checked_in_64_bits() {
         );
     }
 }
+
+fn table_region(
+    max_tables: u32,
+    max_table_elements: u64,
+) -> std::sync::Arc<lucet_runtime::MmapRegion> {
+    let limits = lucet_runtime::Limits {
+        max_tables,
+        max_table_elements,
+        ..lucet_runtime::Limits::default()
+    };
+    lucet_runtime::MmapRegion::create(2, &limits).unwrap()
+}
+
+fn table_module(
+    wat: &str,
+    linker: &lucet_runtime::Linker,
+) -> std::sync::Arc<lucet_runtime::Module> {
+    lucet_runtime::Module::from_bytes(&compile_bytes(wat.as_bytes()), "tables", linker).unwrap()
+}
+
+#[test]
+fn tables_beyond_the_limits_are_refused_at_instantiation() {
+    // 100 tables of 10 million elements: 8 GB of host memory if allowed.
+    let mut wat = String::from("(module");
+    for _ in 0..100 {
+        wat.push_str(" (table 10000000 funcref)");
+    }
+    wat.push(')');
+    let module = table_module(&wat, &lucet_runtime::Linker::new());
+    let err = region().new_instance(module.clone()).unwrap_err();
+    assert!(
+        matches!(err, lucet_runtime::Error::LimitsExceeded(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("1000000000 elements"), "{err}");
+    // The count is a limit of its own.
+    let err = table_region(99, u64::from(u32::MAX))
+        .new_instance(module)
+        .unwrap_err();
+    assert!(err.to_string().contains("defines 100 tables"), "{err}");
+}
+
+#[test]
+fn table_grow_stays_within_the_element_budget() {
+    let region = table_region(10, 1000);
+    let wat = r#"(module
+      (table $a (export "a") 100 funcref)
+      (table $b 100 funcref)
+      (func (export "grow_a") (param i32) (result i32)
+        (table.grow $a (ref.null func) (local.get 0)))
+      (func (export "grow_b") (param i32) (result i32)
+        (table.grow $b (ref.null func) (local.get 0))))"#;
+    let module = table_module(wat, &lucet_runtime::Linker::new());
+    let mut inst = region.new_instance(module.clone()).unwrap();
+    // 200 of 1000 in use: 801 more is one too many, 800 fit, in any table.
+    assert_eq!(i32(&mut inst, "grow_a", &[I32(801)]), -1);
+    assert_eq!(i32(&mut inst, "grow_a", &[I32(500)]), 100);
+    assert_eq!(i32(&mut inst, "grow_b", &[I32(301)]), -1);
+    assert_eq!(i32(&mut inst, "grow_b", &[I32(300)]), 100);
+    assert_eq!(i32(&mut inst, "grow_a", &[I32(1)]), -1);
+    // An importer's growth counts against the table's owner.
+    let mut linker = lucet_runtime::Linker::new();
+    linker.instance("owner", &inst).unwrap();
+    let importer = table_module(
+        r#"(module
+          (import "owner" "a" (table $a 0 funcref))
+          (func (export "grow") (param i32) (result i32)
+            (table.grow $a (ref.null func) (local.get 0))))"#,
+        &linker,
+    );
+    let mut other = region.new_instance(importer).unwrap();
+    assert_eq!(i32(&mut other, "grow", &[I32(1)]), -1);
+    // A fresh instance starts with its initial tables again.
+    drop(other);
+    drop(inst);
+    let mut inst = region.new_instance(module).unwrap();
+    assert_eq!(i32(&mut inst, "grow_a", &[I32(800)]), 100);
+}

@@ -38,6 +38,13 @@ struct Args {
     /// Most linear memory the program may use (e.g. 64MiB, 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "4GiB")]
     max_heap_size: u64,
+    /// Most tables the program may define.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_tables)]
+    max_tables: u32,
+    /// Most elements the program's tables may hold together (8 bytes of
+    /// host memory each); `table.grow` past it fails.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_table_elements)]
+    max_table_elements: u64,
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
@@ -193,6 +200,8 @@ fn run(args: Args) -> Result<ExitCode> {
         heap_memory_size: page_align(args.max_heap_size).min(heap_space),
         heap_address_space_size: heap_space,
         stack_size: args.stack_size.next_multiple_of(4096),
+        max_tables: args.max_tables,
+        max_table_elements: args.max_table_elements,
         ..Limits::default()
     };
     let (name, params) = match &args.invoke {
