@@ -255,6 +255,17 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
                 "table {i}: its minimum exceeds its maximum"
             )));
         }
+        // The format's bound: 32-bit tables index with 32 bits.
+        let bound = if t.table64 {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
+        if t.min > bound || t.max.is_some_and(|max| max > bound) {
+            return Err(invalid(format!(
+                "table {i}: its size is beyond what its index type can address"
+            )));
+        }
     }
     for (i, t) in data.tags.iter().enumerate() {
         match data.types.get(t.type_index as usize) {
@@ -360,6 +371,14 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         }
         if h.max_pages.is_some_and(|max| max < h.initial_pages) {
             return Err(invalid("a memory's minimum exceeds its maximum"));
+        }
+        // The format's bound: 2^16 pages of 32-bit memory (4 GiB), 2^48 of
+        // memory64; sizes in bytes then fit in 64 bits.
+        let bound = if m.memory64 { 1 << 48 } else { 1 << 16 };
+        if h.initial_pages > bound || h.max_pages.is_some_and(|max| max > bound) {
+            return Err(invalid(
+                "a memory's size is beyond what its index type can address",
+            ));
         }
     }
     let mut end = 0;
