@@ -45,6 +45,10 @@ struct Args {
     /// host memory each); `table.grow` past it fails.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_table_elements)]
     max_table_elements: u64,
+    /// Most file descriptors the program may have open at once (stdio and
+    /// --dir included); past it, opening fails with EMFILE.
+    #[arg(long, value_name = "N", default_value_t = lucet_wasi::DEFAULT_MAX_OPEN_FILES)]
+    max_open_files: usize,
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
@@ -129,7 +133,9 @@ fn page_align(size: u64) -> u64 {
 
 fn wasi_ctx(args: &Args) -> Result<lucet_wasi::WasiCtx> {
     let program = args.module().display().to_string();
-    let mut b = WasiCtxBuilder::new().arg(&program);
+    let mut b = WasiCtxBuilder::new()
+        .arg(&program)
+        .max_open_files(args.max_open_files);
     if args.invoke.is_none() {
         b = b.args(args.guest_args());
     }

@@ -86,7 +86,12 @@ pub struct WasiCtx {
     pub(crate) args: Vec<Vec<u8>>,
     pub(crate) env: Vec<Vec<u8>>,
     fds: Vec<Option<Entry>>,
+    /// Most descriptors open at once (stdio and preopens included).
+    max_open_files: usize,
 }
+
+/// Default for [`WasiCtxBuilder::max_open_files`].
+pub const DEFAULT_MAX_OPEN_FILES: usize = 1024;
 
 impl std::fmt::Debug for WasiCtx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -155,7 +160,12 @@ impl WasiCtx {
     }
 
     /// Adds a descriptor with its rights at the lowest free number.
+    /// Past [`WasiCtxBuilder::max_open_files`] it is `EMFILE`, for this
+    /// program only.
     pub fn push(&mut self, desc: Descriptor, base: u64, inheriting: u64) -> WasiResult<u32> {
+        if self.fds.iter().filter(|e| e.is_some()).count() >= self.max_open_files {
+            return Err(Errno::Mfile);
+        }
         let slot = match self.fds.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -222,6 +232,7 @@ pub struct WasiCtxBuilder {
     env: Vec<Vec<u8>>,
     stdio: [Stream; 3],
     preopens: Vec<(Dir, String)>,
+    max_open_files: usize,
 }
 
 impl Default for WasiCtxBuilder {
@@ -238,7 +249,17 @@ impl WasiCtxBuilder {
             env: Vec::new(),
             stdio: [Stream::Inherit(0), Stream::Inherit(1), Stream::Inherit(2)],
             preopens: Vec::new(),
+            max_open_files: DEFAULT_MAX_OPEN_FILES,
         }
+    }
+
+    /// Most descriptors the program may have open at once, stdio and
+    /// preopened directories included (default
+    /// [`DEFAULT_MAX_OPEN_FILES`]); opening more fails with `EMFILE`, so
+    /// that one program cannot use up the host process's descriptors.
+    pub fn max_open_files(mut self, n: usize) -> Self {
+        self.max_open_files = n;
+        self
     }
 
     /// Appends an argument (the first one is the program name).
@@ -342,6 +363,7 @@ impl WasiCtxBuilder {
             args: self.args,
             env: self.env,
             fds,
+            max_open_files: self.max_open_files,
         }
     }
 }

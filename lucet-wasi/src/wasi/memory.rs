@@ -10,6 +10,14 @@ pub fn offset(base: u32, offset: u32) -> WasiResult<u32> {
     base.checked_add(offset).ok_or(Errno::Fault)
 }
 
+/// Most iovecs one read or write takes (POSIX's `IOV_MAX` on Linux); more
+/// is `EINVAL`.
+pub const IOV_MAX: u32 = 1024;
+
+/// Longest path a call takes, in bytes (Linux's `PATH_MAX`); longer is
+/// `ENAMETOOLONG`.
+pub const PATH_MAX: u32 = 4096;
+
 /// Linear memory, as WASI functions see it.
 pub struct GuestMemory<'a> {
     mem: &'a mut [u8],
@@ -90,9 +98,21 @@ impl<'a> GuestMemory<'a> {
         std::str::from_utf8(self.slice(ptr, len)?).map_err(|_| Errno::Ilseq)
     }
 
-    /// An array of `iovec`s: `(buf, len)` pairs, each checked.
+    /// A path: UTF-8 of at most [`PATH_MAX`] bytes.
+    pub fn path(&self, ptr: u32, len: u32) -> WasiResult<&str> {
+        if len > PATH_MAX {
+            return Err(Errno::Nametoolong);
+        }
+        self.str(ptr, len)
+    }
+
+    /// An array of at most [`IOV_MAX`] `iovec`s: `(buf, len)` pairs, each
+    /// checked.
     pub fn iovecs(&self, ptr: u32, count: u32) -> WasiResult<Vec<(u32, u32)>> {
-        let bytes = count.checked_mul(8).ok_or(Errno::Fault)?;
+        if count > IOV_MAX {
+            return Err(Errno::Inval);
+        }
+        let bytes = count * 8;
         self.range(ptr, bytes)?;
         let mut out = Vec::with_capacity(count as usize);
         for i in 0..count {
@@ -126,7 +146,9 @@ mod tests {
             Err(Errno::Fault),
             "iovec points past the end"
         );
-        assert_eq!(m.iovecs(0, u32::MAX), Err(Errno::Fault));
+        assert_eq!(m.iovecs(0, u32::MAX), Err(Errno::Inval));
+        assert_eq!(m.iovecs(0, IOV_MAX + 1), Err(Errno::Inval));
+        assert_eq!(m.path(0, PATH_MAX + 1), Err(Errno::Nametoolong));
         m.write(8, &[0xff, 0xfe]).unwrap();
         assert_eq!(m.str(8, 2), Err(Errno::Ilseq));
     }

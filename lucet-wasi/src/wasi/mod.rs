@@ -12,8 +12,9 @@ pub mod types;
 
 use lucet_runtime::{Linker, Vmctx};
 
-pub use ctx::{Descriptor, Stream, WasiCtx, WasiCtxBuilder, WasiCtxError};
-pub use memory::GuestMemory;
+pub use calls::poll::MAX_SUBSCRIPTIONS;
+pub use ctx::{Descriptor, Stream, WasiCtx, WasiCtxBuilder, WasiCtxError, DEFAULT_MAX_OPEN_FILES};
+pub use memory::{GuestMemory, IOV_MAX, PATH_MAX};
 use types::{Errno, WasiResult};
 
 /// The import module name of WASI preview1.

@@ -458,8 +458,19 @@ pub fn fd_pread(
     if !read {
         return Err(Errno::Badf);
     }
-    let nread = read_into(mem, &iovs, |buf, done| file.read_at(buf, offset + done))?;
+    let nread = read_into(mem, &iovs, |buf, done| {
+        file.read_at(buf, file_offset(offset, done)?)
+    })?;
     mem.write_u32(out, nread)
+}
+
+/// `offset + done` as a file offset; past 2^63 is `EINVAL` (as
+/// pread/pwrite say for a negative offset).
+fn file_offset(offset: u64, done: u64) -> std::io::Result<u64> {
+    offset
+        .checked_add(done)
+        .filter(|o| *o <= i64::MAX as u64)
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))
 }
 
 /// Gathers the guest buffers `iovs` for a write.
@@ -535,7 +546,7 @@ pub fn fd_pwrite(
         }
         let mut total = 0u64;
         for b in &bufs {
-            file.write_all_at(b, offset + total)?;
+            file.write_all_at(b, file_offset(offset, total)?)?;
             total += b.len() as u64;
         }
         total

@@ -37,7 +37,7 @@ pub fn path_create_directory(
     path: u32,
     len: u32,
 ) -> WasiResult {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     Ok(dir(ctx, fd)?.create_dir(path)?)
 }
 
@@ -51,7 +51,7 @@ pub fn path_filestat_get(
     out: u32,
 ) -> WasiResult {
     let follow = lookup_follows(flags)?;
-    let path = mem.str(path, len)?.to_string();
+    let path = mem.path(path, len)?.to_string();
     let d = dir(ctx, fd)?;
     let meta = if follow {
         d.metadata(&path)?
@@ -84,7 +84,7 @@ pub fn path_filestat_set_times(
 ) -> WasiResult {
     let follow = lookup_follows(flags)?;
     let (a, m) = times(atim, mtim, fst)?;
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     let d = dir(ctx, fd)?;
     if follow {
         Ok(d.set_times(path, cap_time(a), cap_time(m))?)
@@ -109,8 +109,8 @@ pub fn path_link(
         // linkat with AT_SYMLINK_FOLLOW cannot be confined to the sandbox.
         return Err(Errno::Inval);
     }
-    let old_path = mem.str(old_path, old_len)?;
-    let new_path = mem.str(new_path, new_len)?;
+    let old_path = mem.path(old_path, old_len)?;
+    let new_path = mem.path(new_path, new_len)?;
     let old_dir = dir(ctx, old_fd)?.try_clone()?;
     let new_dir = dir(ctx, new_fd)?;
     Ok(old_dir.hard_link(old_path, new_dir, new_path)?)
@@ -137,7 +137,7 @@ pub fn path_open(
         return Err(Errno::Inval);
     }
     mem.check(out, 4)?;
-    let path = mem.str(path, len)?.to_string();
+    let path = mem.path(path, len)?.to_string();
     let (_, parent_inheriting) = ctx.rights(fd)?;
     let d = dir(ctx, fd)?;
 
@@ -229,7 +229,7 @@ pub fn path_readlink(
     buf_len: u32,
     out: u32,
 ) -> WasiResult {
-    let path = mem.str(path, len)?.to_string();
+    let path = mem.path(path, len)?.to_string();
     // The link's contents, even an absolute path: reading it grants no
     // access (following it is confined like any other path).
     let target = dir(ctx, fd)?.read_link_contents(&path)?;
@@ -248,7 +248,7 @@ pub fn path_remove_directory(
     path: u32,
     len: u32,
 ) -> WasiResult {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     Ok(dir(ctx, fd)?.remove_dir(path)?)
 }
 
@@ -263,8 +263,8 @@ pub fn path_rename(
     new_path: u32,
     new_len: u32,
 ) -> WasiResult {
-    let old_path = mem.str(old_path, old_len)?;
-    let new_path = mem.str(new_path, new_len)?;
+    let old_path = mem.path(old_path, old_len)?;
+    let new_path = mem.path(new_path, new_len)?;
     let old_dir = dir(ctx, fd)?.try_clone()?;
     let new_dir = dir(ctx, new_fd)?;
     Ok(old_dir.rename(old_path, new_dir, new_path)?)
@@ -279,8 +279,8 @@ pub fn path_symlink(
     new_path: u32,
     new_len: u32,
 ) -> WasiResult {
-    let old_path = mem.str(old_path, old_len)?;
-    let new_path = mem.str(new_path, new_len)?;
+    let old_path = mem.path(old_path, old_len)?;
+    let new_path = mem.path(new_path, new_len)?;
     if Path::new(old_path).is_absolute() {
         // An absolute target could only ever point outside the sandbox.
         return Err(Errno::Perm);
@@ -295,7 +295,7 @@ pub fn path_unlink_file(
     path: u32,
     len: u32,
 ) -> WasiResult {
-    let path = mem.str(path, len)?;
+    let path = mem.path(path, len)?;
     Ok(dir(ctx, fd)?.remove_file_or_symlink(path)?)
 }
 

@@ -51,6 +51,10 @@ fn readable_bytes(fd: RawFd) -> u64 {
     }
 }
 
+/// Most subscriptions one `poll_oneoff` takes (the host keeps a little
+/// state for each); more is `EINVAL`.
+pub const MAX_SUBSCRIPTIONS: u32 = 4096;
+
 pub fn poll_oneoff(
     ctx: &mut WasiCtx,
     mem: &mut GuestMemory,
@@ -59,7 +63,7 @@ pub fn poll_oneoff(
     nsubs: u32,
     out: u32,
 ) -> WasiResult {
-    if nsubs == 0 {
+    if nsubs == 0 || nsubs > MAX_SUBSCRIPTIONS {
         return Err(Errno::Inval);
     }
     let sub_bytes = nsubs.checked_mul(size::SUBSCRIPTION).ok_or(Errno::Fault)?;
