@@ -21,7 +21,8 @@ mod vmctx;
 pub use embed_ctx::EmbedCtx;
 pub use error::{Error, ExceptionInfo};
 pub use instance::{
-    InstanceHandle, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails, YieldedVal,
+    InstanceHandle, Interrupt, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails,
+    Wait, YieldedVal,
 };
 pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};

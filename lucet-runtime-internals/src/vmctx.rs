@@ -4,7 +4,7 @@
 
 use std::any::Any;
 
-use crate::instance::{instance_from_vmctx, Instance, TerminationSignal};
+use crate::instance::{instance_from_vmctx, Instance, Interrupt, TerminationSignal};
 use crate::{Error, Val};
 
 /// The calling instance, as a host function sees it.
@@ -138,6 +138,23 @@ impl Vmctx {
             let ctx = (*inst).embed_ctx_mut().get_mut::<T>();
             (&mut *memory, ctx)
         }
+    }
+
+    /// Linear memory, the embedder context value of type `T`, and the run's
+    /// [`Interrupt`] at once: for host functions that may wait or work long
+    /// (they should return once `Interrupt::requested` says so).
+    pub fn memory_embed_ctx_and_interrupt_mut<T: Any>(
+        &mut self,
+    ) -> (&mut [u8], Option<&mut T>, Interrupt<'_>) {
+        let interrupt = Instance::current_interrupt(self.inst);
+        let (memory, ctx) = self.memory_and_embed_ctx_mut::<T>();
+        (memory, ctx, interrupt)
+    }
+
+    /// The run's [`Interrupt`]: whether it was asked to stop, and waits
+    /// that end when it is.
+    pub fn interrupt(&self) -> Interrupt<'_> {
+        Instance::current_interrupt(self.inst)
     }
 
     /// Suspends the instance: the host's `run` returns

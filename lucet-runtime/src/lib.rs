@@ -29,9 +29,9 @@
 
 pub use lucet_runtime_internals::{
     EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal, InstanceBuilder,
-    InstanceHandle, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion,
-    Module, ModuleData, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx,
-    WasmResults, WasmTy, YieldedVal, MAPPINGS_PER_SLOT,
+    InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker,
+    MmapRegion, Module, ModuleData, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType,
+    Vmctx, Wait, WasmResults, WasmTy, YieldedVal, MAPPINGS_PER_SLOT,
 };
 
 /// A region of instance slots: the type embedders share between threads.

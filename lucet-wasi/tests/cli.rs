@@ -344,3 +344,72 @@ fn tables_past_the_limits_are_an_error_not_gigabytes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_timeout_stops_a_guest_sleeping_in_poll_oneoff() {
+    // A 30 s clock subscription under a 100 ms timeout: the timeout wakes
+    // the host call, and the run ends as timed out even though the guest
+    // would exit with 0 right after the call.
+    let m = temp(
+        "poll_sleep.wat",
+        r#"(module
+          (import "wasi_snapshot_preview1" "poll_oneoff"
+            (func $poll (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory 1)
+          (data (i32.const 16) "\01")
+          (data (i32.const 24) "\00\f2\05\2a\01\00\00\00")
+          (func (export "_start")
+            (drop (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128)))
+            (call $exit (i32.const 0))))"#,
+    );
+    assert_times_out(&m);
+}
+
+#[test]
+fn a_timeout_stops_a_guest_blocked_reading_stdin() {
+    // stdin is a pipe nobody writes to (and nobody closes while we wait).
+    let m = temp(
+        "read_stdin.wat",
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_read"
+            (func $read (param i32 i32 i32 i32) (result i32)))
+          (memory 1)
+          (data (i32.const 0) "\10\00\00\00\10\00\00\00")
+          (func (export "_start")
+            (drop (call $read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 64)))))"#,
+    );
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .args(["--timeout", "100ms", m.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: timeout: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_timeout_stops_a_huge_random_get() {
+    let m = temp(
+        "random.wat",
+        r#"(module
+          (import "wasi_snapshot_preview1" "random_get"
+            (func $random (param i32 i32) (result i32)))
+          (memory 16384)
+          (func (export "_start")
+            (loop $again
+              (drop (call $random (i32.const 0) (i32.const 0x40000000)))
+              (br $again))))"#,
+    );
+    assert_times_out(&m);
+}

@@ -7,8 +7,9 @@
 //! - while guest code runs: interrupts it (below); the guest stops at its
 //!   next function entry or loop header and `run` returns
 //!   `Terminated(Remote)`;
-//! - while a host function runs (or the guest is yielded): the guest stops
-//!   at its first check after the host function returns;
+//! - while a host function runs (or the guest is yielded): the run ends
+//!   when the host function returns, before any more guest code runs; a
+//!   host function that waits (through [`Interrupt`]) returns at once;
 //! - after the run ended: fails with [`KillError::NotTerminable`].
 //!
 //! Interrupting writes two words of the instance header: the interrupt word,
@@ -105,6 +106,9 @@ struct Armed {
     interruptible: bool,
     /// Set when `terminate` was called for this run.
     killed: bool,
+    /// The waker of the thread whose host call is waiting for this run,
+    /// if one is (`terminate` wakes it).
+    waiting: Option<std::os::fd::RawFd>,
 }
 
 /// Where an interruption of a run lands.
@@ -142,6 +146,7 @@ impl KillState {
                 target: None,
                 interruptible: false,
                 killed: false,
+                waiting: None,
             }),
         })
     }
@@ -169,6 +174,25 @@ impl KillState {
     /// Whether the run in progress was killed.
     pub(crate) fn killed(&self) -> bool {
         self.lock().killed
+    }
+
+    /// A host call of the run starts waiting, woken through `waker` when
+    /// the run is killed. Returns false (and registers nothing) if it was
+    /// killed already.
+    pub(crate) fn begin_wait(&self, waker: std::os::fd::RawFd) -> bool {
+        let mut a = self.lock();
+        if a.killed {
+            return false;
+        }
+        a.waiting = Some(waker);
+        true
+    }
+
+    /// The wait is over; returns whether the run was killed meanwhile.
+    pub(crate) fn end_wait(&self) -> bool {
+        let mut a = self.lock();
+        a.waiting = None;
+        a.killed
     }
 
     /// Marks the run as started; returns false if it was cancelled.
@@ -235,6 +259,11 @@ impl KillSwitch {
                 }
                 Phase::Running if !a.interruptible => return Err(KillError::NotInterruptible),
                 Phase::Running => a.killed = true,
+            }
+            if let Some(waker) = a.waiting {
+                // A host call waits for this run: it returns now, and the
+                // run ends when it does.
+                crate::sys::waker::wake(waker);
             }
             match target {
                 Target::Header(header) => {

@@ -18,6 +18,7 @@ pub(crate) mod exceptions;
 mod exports;
 mod heap;
 mod init;
+mod interrupt;
 mod kill;
 mod link;
 mod memories;
@@ -39,6 +40,7 @@ use crate::{EmbedCtx, Error, Val, Vmctx};
 
 pub(crate) use buffers::{InstanceBuffers, SlotBuffers};
 pub(crate) use init::{check_fits, instantiate};
+pub use interrupt::{Interrupt, Wait};
 pub(crate) use kill::KillState;
 pub use kill::{KillError, KillSuccess, KillSwitch};
 pub(crate) use link::LinkGroup;
@@ -648,6 +650,16 @@ impl Instance {
         }
     }
 
+    /// The [`Interrupt`] of the run on this thread (`caller`'s if none is
+    /// recorded), for a host function called with `caller`'s vmctx.
+    pub(crate) fn current_interrupt<'a>(caller: *mut Instance) -> Interrupt<'a> {
+        let current = CURRENT_INSTANCE.with(|c| c.get());
+        let inst = if current.is_null() { caller } else { current };
+        // SAFETY: the running instance (or the caller) lives for the host
+        // call, and its kill state for as long as the instance.
+        Interrupt::new(unsafe { &*Arc::as_ptr(&(*inst).kill) })
+    }
+
     /// Yields from a host function to the host (called through `Vmctx`):
     /// the run that is suspended is this thread's running instance's, which
     /// may not be the caller's own when linked instances call each other.
@@ -685,7 +697,9 @@ unsafe fn terminate_from_host(payload: Box<dyn Any + Send>) -> ! {
     let details = match payload.downcast::<TerminationSignal>() {
         Ok(signal) => TerminationDetails::Provided(signal.0),
         Err(payload) => {
-            if payload.is::<ForcedUnwind>() {
+            if payload.is::<KilledInHostCall>() {
+                TerminationDetails::Remote
+            } else if payload.is::<ForcedUnwind>() {
                 TerminationDetails::HostPanic("unwound by reset or drop".into())
             } else if let Some(s) = payload.downcast_ref::<&str>() {
                 TerminationDetails::HostPanic(s.to_string())
@@ -724,6 +738,32 @@ pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
     if let Err(payload) = result {
         // SAFETY: we are on the guest stack; nothing above us needs dropping.
         unsafe { terminate_from_host(payload) }
+    }
+    // A kill that landed during the call ends the run now, before any more
+    // guest code runs (the guest might otherwise finish as if in time).
+    // SAFETY: `vmctx` is the caller's, whose header carries the interrupt
+    // state of the run on this CPU; read atomically as kill switches write.
+    if unsafe { interrupt_requested(vmctx) } {
+        // SAFETY: as above; nothing of the host function is left to drop.
+        unsafe { terminate_from_host(Box::new(KilledInHostCall)) }
+    }
+}
+
+/// The payload that ends a run killed during a host call.
+struct KilledInHostCall;
+
+/// Whether the interrupt word of the header below `vmctx` is set.
+///
+/// # Safety
+/// `vmctx` must be a live instance's.
+#[inline]
+unsafe fn interrupt_requested(vmctx: *mut u8) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // SAFETY: the header sits right below vmctx; its `interrupt` field has
+    // the layout of an AtomicU64 and is written atomically by kill switches.
+    unsafe {
+        let header = vmctx.sub(InstanceHeader::SIZE as usize) as *const InstanceHeader;
+        (*(ptr::addr_of!((*header).interrupt) as *const AtomicU64)).load(Ordering::Relaxed) != 0
     }
 }
 

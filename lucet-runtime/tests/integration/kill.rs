@@ -195,3 +195,70 @@ fn a_run_inside_linked_code_is_stopped() {
     }
     drop(exporter);
 }
+
+#[test]
+fn a_kill_during_a_host_call_ends_the_run_when_the_call_returns() {
+    // The guest would return 7 right after the call; a kill that landed
+    // during the call ends the run first.
+    let barrier = Arc::new(Barrier::new(2));
+    let module = load_with("spin", &linker(barrier.clone()));
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        barrier.wait();
+        let r = ks.terminate();
+        barrier.wait();
+        r
+    });
+    let r = inst.run("wait_then_return", &[]);
+    assert!(is_remote(&r), "{r:?}");
+    assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+    // The instance runs again normally.
+    assert_eq!(i32(&mut inst, "count", &[I32(5)]), 5);
+}
+
+#[test]
+fn host_functions_wait_interruptibly() {
+    // `sleep` waits 60 s through the run's Interrupt; a kill wakes it at
+    // once, and it sees the request.
+    let mut linker = Linker::new();
+    let (tx, rx) = mpsc::channel();
+    linker.func("env", "wait", move |vmctx: &mut Vmctx| {
+        let interrupt = vmctx.interrupt();
+        assert!(!interrupt.requested());
+        tx.send(()).unwrap();
+        let waited = interrupt.sleep(Duration::from_secs(60)).unwrap();
+        assert_eq!(waited, lucet_runtime::Wait::Interrupted);
+        assert!(interrupt.requested());
+        // Waiting again returns at once.
+        assert_eq!(
+            interrupt.sleep(Duration::from_secs(60)).unwrap(),
+            lucet_runtime::Wait::Interrupted
+        );
+    });
+    linker.func("env", "hold", |_: &mut Vmctx| {});
+    let module = load_with("spin", &linker);
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        ks.terminate()
+    });
+    let started = Instant::now();
+    let r = inst.run("wait_then_return", &[]);
+    assert!(is_remote(&r), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(killer.join().unwrap(), Ok(KillSuccess::Signalled));
+    // A sleep that is not interrupted lasts its time; the next run is not
+    // affected by the last one's kill.
+    let mut linker = Linker::new();
+    linker.func("env", "wait", |vmctx: &mut Vmctx| {
+        let waited = vmctx.interrupt().sleep(Duration::from_millis(10)).unwrap();
+        assert_eq!(waited, lucet_runtime::Wait::TimedOut);
+    });
+    linker.func("env", "hold", |_: &mut Vmctx| {});
+    let mut inst = region().new_instance(load_with("spin", &linker)).unwrap();
+    assert_eq!(i32(&mut inst, "wait_then_return", &[]), 7);
+    assert_eq!(i32(&mut inst, "wait_then_return", &[]), 7);
+}

@@ -2,6 +2,8 @@
 //! passes is checked, and a bad one is `EFAULT`, never a host crash or a
 //! read of host memory.
 
+use lucet_runtime::{Interrupt, Wait};
+
 use super::types::{Errno, WasiResult};
 
 /// `base + offset` as a guest address: past 4 GiB is out of every memory
@@ -18,15 +20,76 @@ pub const IOV_MAX: u32 = 1024;
 /// `ENAMETOOLONG`.
 pub const PATH_MAX: u32 = 4096;
 
-/// Linear memory, as WASI functions see it.
+/// Host work done in one go between checks of the run's interrupt: large
+/// reads, writes and random fills proceed in chunks of this size.
+pub const CHUNK: usize = 1 << 20;
+
+/// The guest's side of a WASI call: its linear memory, and its run's
+/// [`Interrupt`] (whether it was asked to stop; waits that end when it is).
 pub struct GuestMemory<'a> {
     mem: &'a mut [u8],
+    interrupt: Option<Interrupt<'a>>,
 }
 
 impl<'a> GuestMemory<'a> {
-    /// Wraps an instance's linear memory.
+    /// Wraps an instance's linear memory, without an interrupt (nothing
+    /// waits: `wait` is `ENOTSUP`).
     pub fn new(mem: &'a mut [u8]) -> Self {
-        GuestMemory { mem }
+        GuestMemory {
+            mem,
+            interrupt: None,
+        }
+    }
+
+    /// Wraps linear memory and the run's interrupt, as host calls see them.
+    pub fn with_interrupt(mem: &'a mut [u8], interrupt: Interrupt<'a>) -> Self {
+        GuestMemory {
+            mem,
+            interrupt: Some(interrupt),
+        }
+    }
+
+    /// Whether the run was asked to stop: long work returns early.
+    pub fn interrupted(&self) -> bool {
+        self.interrupt.is_some_and(|i| i.requested())
+    }
+
+    /// Waits until one of `fds` is ready or `timeout` passes; `EINTR` if
+    /// the run is asked to stop meanwhile (the run then ends as soon as the
+    /// call returns).
+    pub fn wait(
+        &self,
+        fds: &mut [libc::pollfd],
+        timeout: Option<std::time::Duration>,
+    ) -> WasiResult<Wait> {
+        let interrupt = self.interrupt.ok_or(Errno::Notsup)?;
+        match interrupt.poll(fds, timeout)? {
+            Wait::Interrupted => Err(Errno::Intr),
+            w => Ok(w),
+        }
+    }
+
+    /// Before an operation on host descriptor `fd` that may block (a read
+    /// or write of a pipe, terminal or socket): waits until `fd` is ready
+    /// for `events` (`POLLIN`, `POLLOUT`), or `EINTR` if the run is asked
+    /// to stop first. Returns at once if `fd` is ready, or non-blocking
+    /// (the operation then says `EAGAIN` itself).
+    pub fn ready_for(&self, fd: std::os::fd::RawFd, events: libc::c_short) -> WasiResult {
+        let mut fds = [libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        }];
+        // SAFETY: `fds` is a valid array of one; a zero timeout never blocks.
+        if unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) } > 0 {
+            return Ok(());
+        }
+        // SAFETY: F_GETFL takes no pointer.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if flags < 0 || flags & libc::O_NONBLOCK != 0 {
+            return Ok(());
+        }
+        self.wait(&mut fds, None).map(drop)
     }
 
     fn range(&self, ptr: u32, len: u32) -> WasiResult<std::ops::Range<usize>> {

@@ -27,9 +27,9 @@ pub struct ExitCode(pub u32);
 
 /// Runs a WASI call against the caller's memory and context.
 fn call(vmctx: &mut Vmctx, f: impl FnOnce(&mut WasiCtx, &mut GuestMemory) -> WasiResult) -> i32 {
-    let (mem, ctx) = vmctx.memory_and_embed_ctx_mut::<WasiCtx>();
+    let (mem, ctx, interrupt) = vmctx.memory_embed_ctx_and_interrupt_mut::<WasiCtx>();
     match ctx {
-        Some(ctx) => match f(ctx, &mut GuestMemory::new(mem)) {
+        Some(ctx) => match f(ctx, &mut GuestMemory::with_interrupt(mem, interrupt)) {
             Ok(()) => Errno::Success as i32,
             Err(e) => e as i32,
         },

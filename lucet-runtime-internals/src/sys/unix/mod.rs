@@ -2,3 +2,4 @@
 
 pub mod mmap;
 pub mod signals;
+pub mod waker;

@@ -1,7 +1,7 @@
 //! Arguments, environment, clocks, randomness and scheduling.
 
 use super::{GuestMemory, WasiCtx};
-use crate::wasi::memory::offset;
+use crate::wasi::memory::{offset, CHUNK};
 use crate::wasi::types::{clockid, Errno, WasiResult};
 
 /// Writes `items` as C strings to `buf` and pointers to them to `ptrs`.
@@ -134,8 +134,20 @@ pub fn fill_random(buf: &mut [u8]) -> WasiResult {
     Ok(())
 }
 
+/// Fills the buffer a chunk at a time, returning early (the run then ends)
+/// if the run is asked to stop.
 pub fn random_get(_ctx: &mut WasiCtx, mem: &mut GuestMemory, buf: u32, len: u32) -> WasiResult {
-    fill_random(mem.slice_mut(buf, len)?)
+    mem.check(buf, len)?;
+    let mut done: u32 = 0;
+    while done < len {
+        if mem.interrupted() {
+            return Err(Errno::Intr);
+        }
+        let n = (len - done).min(CHUNK as u32);
+        fill_random(mem.slice_mut(offset(buf, done)?, n)?)?;
+        done += n;
+    }
+    Ok(())
 }
 
 pub fn sched_yield(_ctx: &mut WasiCtx, _mem: &mut GuestMemory) -> WasiResult {

@@ -11,7 +11,7 @@ use system_interface::fs::{Advice, FileIoExt};
 
 use super::{GuestMemory, WasiCtx};
 use crate::wasi::ctx::{Descriptor, Stream};
-use crate::wasi::memory::offset;
+use crate::wasi::memory::{offset, CHUNK};
 use crate::wasi::types::{
     dirent_bytes, fdflags, filetype, fstflags, rights, whence, Errno, Fdstat, Filestat, WasiResult,
 };
@@ -381,6 +381,20 @@ pub fn fd_filestat_set_times(
     }
 }
 
+/// A read of a host stream (stdin, a pipe, a socket), which may block:
+/// once it is readable (or the run is asked to stop: `EINTR`), one read
+/// into the first non-empty buffer, as short as what is there.
+fn read_host_stream(mem: &mut GuestMemory, fd: RawFd, iovs: &[(u32, u32)]) -> WasiResult<u32> {
+    let Some(&(buf, len)) = iovs.iter().find(|(_, len)| *len > 0) else {
+        return Ok(0);
+    };
+    mem.ready_for(fd, libc::POLLIN)?;
+    let len = len.min(CHUNK as u32);
+    let slice = mem.slice_mut(buf, len)?;
+    let n = with_host_fd(fd, |f| f.read(slice))?;
+    u32::try_from(n).map_err(|_| Errno::Overflow)
+}
+
 /// Reads into the guest buffers `iovs` from `src`, one buffer at a time,
 /// stopping at a short read. `at` reads at an offset (pread).
 fn read_into(
@@ -389,19 +403,26 @@ fn read_into(
     mut read: impl FnMut(&mut [u8], u64) -> std::io::Result<usize>,
 ) -> WasiResult<u32> {
     let mut total: u64 = 0;
-    for &(buf, len) in iovs {
-        if len == 0 {
-            continue;
-        }
-        let slice = mem.slice_mut(buf, len)?;
-        let n = match read(slice, total) {
-            Ok(n) => n,
-            Err(e) if total > 0 && e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e.into()),
-        };
-        total += n as u64;
-        if n < len as usize {
-            break;
+    'buffers: for &(buf, len) in iovs {
+        // Large buffers a chunk at a time, stopping early if the run is
+        // asked to stop (it ends when the call returns).
+        let mut done: u32 = 0;
+        while done < len {
+            if total > 0 && mem.interrupted() {
+                break 'buffers;
+            }
+            let n = (len - done).min(CHUNK as u32);
+            let slice = mem.slice_mut(offset(buf, done)?, n)?;
+            let got = match read(slice, total) {
+                Ok(got) => got,
+                Err(e) if total > 0 && e.kind() == std::io::ErrorKind::WouldBlock => break 'buffers,
+                Err(e) => return Err(e.into()),
+            };
+            total += got as u64;
+            done += got as u32;
+            if got < n as usize {
+                break 'buffers;
+            }
         }
     }
     u32::try_from(total).map_err(|_| Errno::Overflow)
@@ -425,14 +446,8 @@ pub fn fd_read(
             read_into(mem, &iovs, |buf, _| file.read(buf))?
         }
         Descriptor::Stream(s) => match s {
-            Stream::Inherit(fd) => {
-                let fd = *fd;
-                read_into(mem, &iovs, |buf, _| with_host_fd(fd, |f| f.read(buf)))?
-            }
-            Stream::Owned(fd) => {
-                let fd = fd.as_raw_fd();
-                read_into(mem, &iovs, |buf, _| with_host_fd(fd, |f| f.read(buf)))?
-            }
+            Stream::Inherit(fd) => read_host_stream(mem, *fd, &iovs)?,
+            Stream::Owned(fd) => read_host_stream(mem, fd.as_raw_fd(), &iovs)?,
             Stream::Reader(r) => read_into(mem, &iovs, |buf, _| r.read(buf))?,
             Stream::Null => 0,
             Stream::Writer(_) => return Err(Errno::Badf),
@@ -480,6 +495,72 @@ fn gather<'m>(mem: &'m GuestMemory, iovs: &[(u32, u32)]) -> WasiResult<Vec<IoSli
         .collect()
 }
 
+/// The buffers of `bufs` from buffer `at.0`, byte `at.1` on, at most
+/// [`CHUNK`] bytes in all.
+fn chunk_at<'a>(bufs: &'a [IoSlice<'a>], at: (usize, usize)) -> Vec<IoSlice<'a>> {
+    let mut out = Vec::new();
+    let mut room = CHUNK;
+    let (mut i, mut skip) = at;
+    while i < bufs.len() && room > 0 {
+        let b = &bufs[i][skip..];
+        let take = b.len().min(room);
+        out.push(IoSlice::new(&b[..take]));
+        room -= take;
+        i += 1;
+        skip = 0;
+    }
+    out
+}
+
+/// The leading buffers of `bufs`, at most [`CHUNK`] bytes in all.
+fn first_chunk<'a>(bufs: &'a [IoSlice<'a>]) -> Vec<IoSlice<'a>> {
+    chunk_at(bufs, (0, 0))
+}
+
+/// Writes `bufs` with `write` a chunk at a time, returning what was
+/// written: all of it, a short write, or what was written before the run
+/// was asked to stop.
+fn write_chunked(
+    mem: &GuestMemory,
+    bufs: &[IoSlice],
+    mut write: impl FnMut(&[IoSlice]) -> std::io::Result<usize>,
+) -> WasiResult<usize> {
+    let mut written = 0;
+    // Where the next chunk starts: buffer index, byte in it.
+    let mut at = (0, 0);
+    loop {
+        while at.0 < bufs.len() && at.1 == bufs[at.0].len() {
+            at = (at.0 + 1, 0);
+        }
+        if at.0 == bufs.len() || (written > 0 && mem.interrupted()) {
+            break;
+        }
+        let chunk = chunk_at(bufs, at);
+        let want: usize = chunk.iter().map(|b| b.len()).sum();
+        let n = match write(&chunk) {
+            Ok(n) => n,
+            Err(e) if written > 0 && e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e.into()),
+        };
+        written += n;
+        let mut left = n;
+        while left > 0 {
+            let rest = bufs[at.0].len() - at.1;
+            if left >= rest {
+                left -= rest;
+                at = (at.0 + 1, 0);
+            } else {
+                at.1 += left;
+                left = 0;
+            }
+        }
+        if n < want {
+            break;
+        }
+    }
+    Ok(written)
+}
+
 fn write_all_vectored(w: &mut dyn Write, bufs: &[IoSlice]) -> std::io::Result<usize> {
     let mut total = 0;
     for b in bufs {
@@ -507,11 +588,21 @@ pub fn fd_write(
                     return Err(Errno::Badf);
                 }
                 let mut f: &File = file;
-                f.write_vectored(&bufs)?
+                write_chunked(mem, &bufs, |b| f.write_vectored(b))?
             }
             Descriptor::Stream(s) => match s {
-                Stream::Inherit(fd) => with_host_fd(*fd, |f| write_all_vectored(f, &bufs))?,
-                Stream::Owned(fd) => with_host_fd(fd.as_raw_fd(), |f| f.write_vectored(&bufs))?,
+                // Host streams may block (a full pipe): once writable (or
+                // EINTR if the run is asked to stop), one write, as short
+                // as the stream takes.
+                Stream::Inherit(fd) => {
+                    mem.ready_for(*fd, libc::POLLOUT)?;
+                    with_host_fd(*fd, |f| f.write_vectored(&first_chunk(&bufs)))?
+                }
+                Stream::Owned(fd) => {
+                    let fd = fd.as_raw_fd();
+                    mem.ready_for(fd, libc::POLLOUT)?;
+                    with_host_fd(fd, |f| f.write_vectored(&first_chunk(&bufs)))?
+                }
                 Stream::Writer(w) => {
                     let n = write_all_vectored(w.as_mut(), &bufs)?;
                     w.flush()?;
@@ -692,4 +783,36 @@ pub fn fd_readdir(
         }
     }
     mem.write_u32(out, used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_writes_keep_every_byte_in_order() {
+        let mut memory = vec![0u8; 16];
+        let mem = GuestMemory::new(&mut memory);
+        let a: Vec<u8> = (0..CHUNK + CHUNK / 2).map(|i| i as u8).collect();
+        let b: Vec<u8> = Vec::new();
+        let c: Vec<u8> = (0..CHUNK / 3).map(|i| (i * 7) as u8).collect();
+        let bufs = [IoSlice::new(&a), IoSlice::new(&b), IoSlice::new(&c)];
+        let mut out = Vec::new();
+        let mut calls = 0;
+        let n = write_chunked(&mem, &bufs, |chunk| {
+            calls += 1;
+            assert!(chunk.iter().map(|b| b.len()).sum::<usize>() <= CHUNK);
+            for b in chunk {
+                out.extend_from_slice(b);
+            }
+            Ok(chunk.iter().map(|b| b.len()).sum())
+        })
+        .unwrap();
+        assert_eq!(n, a.len() + c.len());
+        assert_eq!(calls, 2);
+        assert_eq!(out, [&a[..], &c[..]].concat());
+        // A short write ends it, with what was written.
+        let n = write_chunked(&mem, &bufs, |_| Ok(1000)).unwrap();
+        assert_eq!(n, 1000);
+    }
 }

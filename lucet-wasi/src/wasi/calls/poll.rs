@@ -182,48 +182,22 @@ pub fn poll_oneoff(
         .collect();
 
     // Wait: not at all if something is ready already; else until the
-    // earliest clock (or forever when only descriptors are watched).
-    let earliest = clocks.iter().map(|(d, _)| *d).min();
-    let wait_ns: Option<u64> = if !ready.is_empty() {
-        Some(0)
+    // earliest clock (or forever when only descriptors are watched), or
+    // until the run is asked to stop (EINTR; the run then ends).
+    let timeout = if !ready.is_empty() {
+        Some(std::time::Duration::ZERO)
     } else {
-        earliest.map(|d| d.saturating_sub(mono_now))
-    };
-    loop {
-        let ts = wait_ns.map(|ns| {
-            let remaining = match earliest {
-                Some(d) if ready.is_empty() => {
-                    d.saturating_sub(now(clockid::MONOTONIC).unwrap_or(d))
-                }
-                _ => ns,
-            };
-            libc::timespec {
-                tv_sec: (remaining / 1_000_000_000) as libc::time_t,
-                tv_nsec: (remaining % 1_000_000_000) as libc::c_long,
+        match clocks.iter().map(|(d, _)| *d).min() {
+            Some(deadline) => {
+                let now = now(clockid::MONOTONIC)?;
+                Some(std::time::Duration::from_nanos(
+                    deadline.saturating_sub(now),
+                ))
             }
-        });
-        let tsp = ts
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: `pollfds` is a valid array of its length; `tsp` is null or
-        // points at a live timespec.
-        let n = unsafe {
-            libc::ppoll(
-                pollfds.as_mut_ptr(),
-                pollfds.len() as libc::nfds_t,
-                tsp,
-                std::ptr::null(),
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e.into());
+            None => None,
         }
-        break;
-    }
+    };
+    mem.wait(&mut pollfds, timeout)?;
 
     for (p, w) in pollfds.iter().zip(&waiting) {
         if p.revents == 0 {

@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use super::fd::fstat;
 use super::{GuestMemory, WasiCtx};
 use crate::wasi::ctx::{Descriptor, Stream};
+use crate::wasi::memory::{offset, CHUNK};
 use crate::wasi::types::{fdflags, filetype, rights, Errno, WasiResult};
 
 /// The host socket behind `fd`, or `ENOTSOCK`.
@@ -44,6 +45,7 @@ pub fn sock_accept(
     if flags & fdflags::NONBLOCK != 0 {
         sflags |= libc::SOCK_NONBLOCK;
     }
+    mem.ready_for(raw, libc::POLLIN)?;
     // SAFETY: accept4 on a socket we hold, without an address buffer.
     let new = unsafe { libc::accept4(raw, std::ptr::null_mut(), std::ptr::null_mut(), sflags) };
     if new < 0 {
@@ -80,30 +82,40 @@ pub fn sock_recv(
     if ri_flags & 1 != 0 {
         flags |= libc::MSG_PEEK;
     }
-    if ri_flags & 2 != 0 {
-        flags |= libc::MSG_WAITALL;
-    }
+    // MSG_WAITALL is done here, a wait and a receive at a time, so that
+    // every wait can be interrupted.
+    let wait_all = ri_flags & 2 != 0;
     let iovs = mem.iovecs(iovs, n)?;
     let mut total: u32 = 0;
-    for (buf, len) in iovs {
-        let slice = mem.slice_mut(buf, len)?;
-        // SAFETY: `slice` is a valid writable buffer of its length.
-        let got = unsafe {
-            libc::recv(
-                raw,
-                slice.as_mut_ptr() as *mut libc::c_void,
-                slice.len(),
-                flags,
-            )
-        };
-        if got < 0 {
-            if total > 0 {
+    'buffers: for (buf, len) in iovs {
+        let mut filled: u32 = 0;
+        while filled < len {
+            mem.ready_for(raw, libc::POLLIN)?;
+            let at = offset(buf, filled)?;
+            let slice = mem.slice_mut(at, (len - filled).min(CHUNK as u32))?;
+            // SAFETY: `slice` is a valid writable buffer of its length.
+            let got = unsafe {
+                libc::recv(
+                    raw,
+                    slice.as_mut_ptr() as *mut libc::c_void,
+                    slice.len(),
+                    flags,
+                )
+            };
+            if got < 0 {
+                if total + filled > 0 {
+                    total += filled;
+                    break 'buffers;
+                }
+                return Err(last_error());
+            }
+            filled += got as u32;
+            if got == 0 || !wait_all {
                 break;
             }
-            return Err(last_error());
         }
-        total += got as u32;
-        if (got as u32) < len {
+        total += filled;
+        if filled < len {
             break;
         }
     }
@@ -125,7 +137,8 @@ pub fn sock_send(
     let iovs = mem.iovecs(iovs, n)?;
     let mut total: u32 = 0;
     for (buf, len) in iovs {
-        let slice = mem.slice(buf, len)?;
+        mem.ready_for(raw, libc::POLLOUT)?;
+        let slice = mem.slice(buf, len.min(CHUNK as u32))?;
         // SAFETY: `slice` is a valid readable buffer of its length.
         let sent = unsafe {
             libc::send(
