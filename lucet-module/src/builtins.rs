@@ -34,6 +34,14 @@ pub enum Builtin {
     Throw,
     /// `(vmctx, exnref: i64)`: throws the exception again; never returns.
     ThrowRef,
+    /// `(vmctx)`: called at a loop header whose interrupt word is set (a
+    /// kill switch stopped the run); ends the run and never returns.
+    Interrupted,
+    /// `(vmctx, code: i32)`: ends the run with the trap whose
+    /// `TrapCode::number` is `code`, at the call's return address; never
+    /// returns. Generated code traps through it rather than through a
+    /// faulting instruction where it can.
+    Trap,
 }
 
 /// The type of a builtin's parameter or result.
@@ -47,7 +55,7 @@ pub enum BuiltinType {
 
 impl Builtin {
     /// Every builtin.
-    pub const ALL: [Builtin; 10] = [
+    pub const ALL: [Builtin; 12] = [
         Builtin::MemoryGrow,
         Builtin::MemoryInit,
         Builtin::DataDrop,
@@ -58,6 +66,8 @@ impl Builtin {
         Builtin::ElemDrop,
         Builtin::Throw,
         Builtin::ThrowRef,
+        Builtin::Interrupted,
+        Builtin::Trap,
     ];
 
     /// The symbol name generated code refers to.
@@ -73,6 +83,8 @@ impl Builtin {
             Builtin::ElemDrop => "lucet_builtin_elem_drop",
             Builtin::Throw => "lucet_builtin_throw",
             Builtin::ThrowRef => "lucet_builtin_throw_ref",
+            Builtin::Interrupted => "lucet_builtin_interrupted",
+            Builtin::Trap => "lucet_builtin_trap",
         }
     }
 
@@ -103,6 +115,8 @@ impl Builtin {
             Builtin::TableCopy | Builtin::TableInit => &[I32, I32, I64, I64, I64],
             Builtin::Throw => &[I32, I64],
             Builtin::ThrowRef => &[I64],
+            Builtin::Interrupted => &[],
+            Builtin::Trap => &[I32],
         }
     }
 
@@ -118,7 +132,12 @@ impl Builtin {
     /// The result type, if the builtin returns something.
     pub fn result(self) -> Option<BuiltinType> {
         match self {
-            Builtin::DataDrop | Builtin::ElemDrop | Builtin::Throw | Builtin::ThrowRef => None,
+            Builtin::DataDrop
+            | Builtin::ElemDrop
+            | Builtin::Throw
+            | Builtin::ThrowRef
+            | Builtin::Interrupted
+            | Builtin::Trap => None,
             Builtin::MemoryGrow | Builtin::TableGrow => Some(BuiltinType::I64),
             _ => Some(BuiltinType::I32),
         }

@@ -27,8 +27,6 @@ pub enum TrapCode {
     BadConversionToInteger,
     /// An `unreachable` instruction was executed.
     Unreachable,
-    /// The guest was interrupted (deadline, kill switch).
-    Interrupt,
     /// A null reference was dereferenced.
     NullReference,
     /// A fault in guest code at an address with no trap record.
@@ -42,7 +40,7 @@ pub enum TrapCode {
 
 impl TrapCode {
     /// Every code, for tests and tools.
-    pub const ALL: [TrapCode; 15] = [
+    pub const ALL: [TrapCode; 14] = [
         TrapCode::StackOverflow,
         TrapCode::HeapOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -53,12 +51,25 @@ impl TrapCode {
         TrapCode::IntegerDivisionByZero,
         TrapCode::BadConversionToInteger,
         TrapCode::Unreachable,
-        TrapCode::Interrupt,
         TrapCode::NullReference,
         TrapCode::Unknown,
         TrapCode::OutOfFuel,
         TrapCode::ExceptionStorageExhausted,
     ];
+
+    /// The code's number, as generated code passes it to the `Trap`
+    /// builtin: its position in [`TrapCode::ALL`].
+    pub fn number(self) -> u32 {
+        TrapCode::ALL
+            .iter()
+            .position(|c| *c == self)
+            .expect("every code is in ALL") as u32
+    }
+
+    /// The code numbered `n`, if any.
+    pub fn from_number(n: u32) -> Option<TrapCode> {
+        TrapCode::ALL.get(n as usize).copied()
+    }
 }
 
 impl fmt::Display for TrapCode {
@@ -75,11 +86,23 @@ impl fmt::Display for TrapCode {
             TrapCode::IntegerDivisionByZero => "integer divide by zero",
             TrapCode::BadConversionToInteger => "invalid conversion to integer",
             TrapCode::Unreachable => "unreachable",
-            TrapCode::Interrupt => "interrupted",
             TrapCode::NullReference => "null reference",
             TrapCode::Unknown => "unknown fault in guest code",
             TrapCode::OutOfFuel => "out of fuel",
             TrapCode::ExceptionStorageExhausted => "out of storage for exceptions",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip() {
+        for c in TrapCode::ALL {
+            assert_eq!(TrapCode::from_number(c.number()), Some(c));
+        }
+        assert_eq!(TrapCode::from_number(TrapCode::ALL.len() as u32), None);
     }
 }

@@ -48,7 +48,8 @@ pub struct InstanceHeader {
     /// entry (by other threads: kill switches, timeouts).
     pub stack_limit: usize,
     /// Nonzero when the guest must stop: generated code checks it at every
-    /// loop header and traps with `Interrupt`. Written by other threads
+    /// loop header and, when set, calls the `Interrupted` builtin, which
+    /// ends the run without a signal. Written by other threads
     /// (kill switches, timeouts), so read it atomically.
     pub interrupt: u64,
     /// [`InstanceHeader::MAGIC`] while the instance is live.

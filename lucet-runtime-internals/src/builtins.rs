@@ -8,7 +8,7 @@
 
 use lucet_module::Builtin;
 
-use crate::instance::{guarded, instance_from_vmctx, Instance};
+use crate::instance::{end_killed_run, guarded, instance_from_vmctx, Instance};
 
 /// The address of the runtime symbol `name`, for relocations.
 pub fn runtime_symbol(name: &str) -> Option<usize> {
@@ -24,6 +24,8 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
             Builtin::ElemDrop => elem_drop as *const () as usize,
             Builtin::Throw => crate::sys::unwind::throw_builtin(),
             Builtin::ThrowRef => crate::sys::unwind::throw_ref_builtin(),
+            Builtin::Interrupted => interrupted as *const () as usize,
+            Builtin::Trap => crate::sys::trap::trap_builtin(),
         });
     }
     Some(match name {
@@ -113,6 +115,12 @@ extern "C" fn table_init(
 
 extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
     with_instance(vmctx, |i| i.elem_drop(seg))
+}
+
+extern "C" fn interrupted(_vmctx: *mut u8) -> ! {
+    // SAFETY: generated code calls this builtin from a loop header of the
+    // running instance, on its stack.
+    unsafe { end_killed_run() }
 }
 
 extern "C" fn ceilf(x: f32) -> f32 {

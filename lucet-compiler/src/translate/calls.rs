@@ -75,7 +75,7 @@ impl Translation<'_, '_> {
         let index = self.pop();
         let entry = self.table_entry_address(table, index);
         let funcref = self.ins().load(types::I64, super::env::trusted(), entry, 0);
-        self.ins().trapz(funcref, traps::INDIRECT_CALL_TO_NULL);
+        self.trap_unless(funcref, traps::INDIRECT_CALL_TO_NULL);
         // The signature check, against the process-wide id of the type.
         let type_ids = self
             .env
@@ -88,7 +88,7 @@ impl Translation<'_, '_> {
             .ins()
             .load(types::I64, fixed(), funcref, FuncRef::OFFSET_TYPE_ID);
         let mismatch = self.ins().icmp(IntCC::NotEqual, expected, actual);
-        self.ins().trapnz(mismatch, traps::BAD_SIGNATURE);
+        self.trap_if(mismatch, traps::BAD_SIGNATURE);
         self.funcref_callee(type_index, funcref)
     }
 
@@ -107,7 +107,7 @@ impl Translation<'_, '_> {
     /// The callee of `call_ref type_index`, the reference popped.
     fn ref_callee(&mut self, type_index: u32) -> Callee {
         let funcref = self.pop();
-        self.ins().trapz(funcref, traps::NULL_REFERENCE);
+        self.trap_unless(funcref, traps::NULL_REFERENCE);
         self.funcref_callee(type_index, funcref)
     }
 

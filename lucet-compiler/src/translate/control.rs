@@ -13,6 +13,7 @@
 //! counting the blocks opened inside it.
 
 use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
+use lucet_module::Builtin;
 use wasmparser::{BlockType, Operator};
 
 use super::env::wasm_ir_type;
@@ -268,11 +269,34 @@ impl Translation<'_, '_> {
     /// At every loop header: fuel and interruption.
     fn loop_header_checks(&mut self) {
         if let Some(fuel) = &mut self.fuel {
-            fuel.check(&mut self.b);
+            fuel.check(&mut self.b, &mut self.env);
         }
         if self.env.module.settings.interruptible {
-            self.env.interrupt_check(&mut self.b);
+            self.interrupt_check();
         }
+    }
+
+    /// Ends the run through the `Interrupted` builtin when the interrupt
+    /// word is set: a cold call that switches straight to the host, with
+    /// no trap and no signal.
+    fn interrupt_check(&mut self) {
+        let word = self.env.interrupt_word(&mut self.b);
+        let stop = self.b.create_block();
+        let go_on = self.b.create_block();
+        self.b.set_cold_block(stop);
+        self.b.ins().brif(word, stop, &[], go_on, &[]);
+        self.b.seal_block(stop);
+        self.b.switch_to_block(stop);
+        // What was spent stays readable after the kill.
+        if let Some(fuel) = &mut self.fuel {
+            fuel.before_exit(&mut self.b);
+        }
+        self.env
+            .call_builtin(&mut self.b, Builtin::Interrupted, &[]);
+        // The builtin never returns.
+        self.b.ins().trap(traps::UNREACHABLE);
+        self.b.seal_block(go_on);
+        self.b.switch_to_block(go_on);
     }
 
     fn translate_if(&mut self, ty: BlockType) {

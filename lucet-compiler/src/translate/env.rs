@@ -159,16 +159,16 @@ impl<'m> FuncEnv<'m> {
         })
     }
 
-    /// Traps with `Interrupt` if the instance's interrupt word is set.
-    pub fn interrupt_check(&mut self, b: &mut FunctionBuilder<'_>) {
+    /// The instance's interrupt word (nonzero: a kill switch stopped the
+    /// run).
+    pub fn interrupt_word(&mut self, b: &mut FunctionBuilder<'_>) -> ir::Value {
         // An atomic load: other threads set the word while the guest runs,
         // and a plain load in a loop without stores could be hoisted out of
         // it. (On x86_64 it is still a plain `mov`.)
         let addr = b
             .ins()
             .iadd_imm_s(self.vmctx, InstanceHeader::OFFSET_INTERRUPT as i64);
-        let flag = b.ins().atomic_load(types::I64, trusted(), addr);
-        b.ins().trapnz(flag, traps::INTERRUPT);
+        b.ins().atomic_load(types::I64, trusted(), addr)
     }
 
     /// The signature of type `index`, imported into the function.
@@ -267,6 +267,66 @@ impl<'m> FuncEnv<'m> {
         let status = self
             .call_builtin(b, builtin, args)
             .expect("checked builtins return a status");
-        b.ins().trapnz(status, code);
+        self.trap_if(b, status, code);
+    }
+
+    /// Ends the run with the trap `code` through the `Trap` builtin: a call
+    /// that switches straight to the host, without a fault or a signal
+    /// (which cost microseconds each, far more under virtualisation). The
+    /// block ends; what follows is unreachable.
+    pub fn trap(&mut self, b: &mut FunctionBuilder<'_>, code: ir::TrapCode) {
+        let number = i64::from(traps::lucet_trap(code).number());
+        let number = b.ins().iconst(types::I32, number);
+        self.call_builtin(b, Builtin::Trap, &[number]);
+        // Never reached: the builtin does not return. The trap instruction
+        // ends the block, and the runtime attributes the builtin's trap to
+        // it (its address is the call's return address).
+        b.ins().trap(code);
+    }
+
+    /// Traps with `code` when `condition` is nonzero.
+    pub fn trap_if(&mut self, b: &mut FunctionBuilder<'_>, condition: ir::Value, code: ir::TrapCode) {
+        self.trap_when(b, condition, true, code);
+    }
+
+    /// Traps with `code` when `condition` is zero.
+    pub fn trap_unless(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        condition: ir::Value,
+        code: ir::TrapCode,
+    ) {
+        self.trap_when(b, condition, false, code);
+    }
+
+    /// A branch to a cold block that traps; translation goes on in a new
+    /// block that the current one dominates, so what it had loaded stays
+    /// usable.
+    fn trap_when(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        condition: ir::Value,
+        nonzero: bool,
+        code: ir::TrapCode,
+    ) {
+        let from = b.current_block().expect("translating inside a block");
+        let trap = b.create_block();
+        let go_on = b.create_block();
+        b.set_cold_block(trap);
+        if nonzero {
+            b.ins().brif(condition, trap, &[], go_on, &[]);
+        } else {
+            b.ins().brif(condition, go_on, &[], trap, &[]);
+        }
+        b.seal_block(trap);
+        b.seal_block(go_on);
+        b.switch_to_block(trap);
+        self.trap(b, code);
+        b.switch_to_block(go_on);
+        for (block, _) in self.loaded.values_mut() {
+            if *block == from {
+                *block = go_on;
+            }
+        }
     }
 }

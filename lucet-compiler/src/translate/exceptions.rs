@@ -246,7 +246,7 @@ impl Translation<'_, '_> {
             }
             Operator::ThrowRef => {
                 let exn = self.pop();
-                self.ins().trapz(exn, traps::NULL_REFERENCE);
+                self.trap_unless(exn, traps::NULL_REFERENCE);
                 self.call_throwing_builtin(Builtin::ThrowRef, &[exn]);
             }
             _ => return Ok(false),

@@ -26,6 +26,7 @@ use cranelift_frontend::{FunctionBuilder, Variable};
 use lucet_module::InstanceHeader;
 use wasmparser::Operator;
 
+use super::env::FuncEnv;
 use super::traps::OUT_OF_FUEL;
 
 /// What an operator costs.
@@ -57,7 +58,11 @@ pub struct FuelCounter {
 impl FuelCounter {
     /// At function entry: declares the counter's variable, loads the count
     /// and checks it.
-    pub fn function_entry(builder: &mut FunctionBuilder, vmctx: ir::Value) -> Self {
+    pub fn function_entry(
+        builder: &mut FunctionBuilder,
+        env: &mut FuncEnv,
+        vmctx: ir::Value,
+    ) -> Self {
         let var = builder.declare_var(types::I64);
         let mut counter = FuelCounter {
             var,
@@ -66,7 +71,7 @@ impl FuelCounter {
             pending: 1,
         };
         counter.load(builder);
-        counter.check(builder);
+        counter.check(builder, env);
         counter
     }
 
@@ -129,7 +134,7 @@ impl FuelCounter {
 
     /// At a loop header (and function entry): traps with `OUT_OF_FUEL` if
     /// no fuel is left.
-    pub fn check(&mut self, builder: &mut FunctionBuilder) {
+    pub fn check(&mut self, builder: &mut FunctionBuilder, env: &mut FuncEnv) {
         self.flush(builder);
         let fuel = builder.use_var(self.var);
         let exhausted = builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, fuel, 0);
@@ -142,7 +147,7 @@ impl FuelCounter {
         // left), whichever instance's code this is.
         builder.switch_to_block(out_of_fuel);
         self.save(builder);
-        builder.ins().trap(OUT_OF_FUEL);
+        env.trap(builder, OUT_OF_FUEL);
         builder.seal_block(go_on);
         builder.switch_to_block(go_on);
     }

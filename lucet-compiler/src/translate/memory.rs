@@ -301,7 +301,7 @@ impl Translation<'_, '_> {
                 let dst = self.memory_operand_u64(*mem, dst);
                 let len = self.memory_operand_u64(*mem, len);
                 let oob = self.range_out_of_bounds(*mem, dst, len);
-                self.ins().trapnz(oob, traps::HEAP_OUT_OF_BOUNDS);
+                self.trap_if(oob, traps::HEAP_OUT_OF_BOUNDS);
                 let base = self.memory_base(*mem);
                 let at = self.ins().iadd(base, dst);
                 self.libc_call(ir::LibCall::Memset, &[at, val, len]);
@@ -319,7 +319,7 @@ impl Translation<'_, '_> {
                 let dst_oob = self.range_out_of_bounds(*dst_mem, dst, len);
                 let src_oob = self.range_out_of_bounds(*src_mem, src, len);
                 let oob = self.ins().bor(dst_oob, src_oob);
-                self.ins().trapnz(oob, traps::HEAP_OUT_OF_BOUNDS);
+                self.trap_if(oob, traps::HEAP_OUT_OF_BOUNDS);
                 let dst_base = self.memory_base(*dst_mem);
                 let src_base = self.memory_base(*src_mem);
                 let to = self.ins().iadd(dst_base, dst);

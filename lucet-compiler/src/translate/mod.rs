@@ -35,7 +35,7 @@ mod tables;
 pub mod traps;
 mod variables;
 
-use cranelift_codegen::ir::{self, InstBuilder, UserFuncName};
+use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use wasmparser::{FunctionBody, Operator};
@@ -131,7 +131,7 @@ impl FuncTranslator {
             entry_block: entry,
         };
         if module.settings.count_instructions {
-            t.fuel = Some(FuelCounter::function_entry(&mut t.b, vmctx));
+            t.fuel = Some(FuelCounter::function_entry(&mut t.b, &mut t.env, vmctx));
         }
         t.push_function_frame(&ty.results);
 
@@ -263,8 +263,18 @@ impl<'f> Translation<'_, 'f> {
         if let Some(fuel) = &mut self.fuel {
             fuel.before_exit(&mut self.b);
         }
-        self.b.ins().trap(code);
+        self.env.trap(&mut self.b, code);
         self.reachable = false;
+    }
+
+    /// Traps with `code` when `condition` is nonzero.
+    fn trap_if(&mut self, condition: ir::Value, code: ir::TrapCode) {
+        self.env.trap_if(&mut self.b, condition, code);
+    }
+
+    /// Traps with `code` when `condition` is zero.
+    fn trap_unless(&mut self, condition: ir::Value, code: ir::TrapCode) {
+        self.env.trap_unless(&mut self.b, condition, code);
     }
 }
 

@@ -66,7 +66,7 @@ impl Translation<'_, '_> {
                     .icmp(IntCC::UnsignedGreaterThanOrEqual, index, len)
             }
         };
-        self.ins().trapnz(oob, traps::TABLE_OUT_OF_BOUNDS);
+        self.trap_if(oob, traps::TABLE_OUT_OF_BOUNDS);
         let index = self.table_index_u64(table, index);
         let base = self
             .ins()
@@ -233,7 +233,7 @@ impl Translation<'_, '_> {
                     .stack
                     .last()
                     .expect("validated: ref.as_non_null operand");
-                self.ins().trapz(r, traps::NULL_REFERENCE);
+                self.trap_unless(r, traps::NULL_REFERENCE);
             }
             _ => return Ok(false),
         }

@@ -19,8 +19,6 @@ pub const BAD_SIGNATURE: TrapCode = TrapCode::unwrap_user(4);
 /// A null reference where a non-null one is needed (`call_ref`,
 /// `ref.as_non_null`, `throw_ref`).
 pub const NULL_REFERENCE: TrapCode = TrapCode::unwrap_user(5);
-/// A kill switch or timeout interrupted the run.
-pub const INTERRUPT: TrapCode = TrapCode::unwrap_user(6);
 /// The instance ran out of fuel.
 pub const OUT_OF_FUEL: TrapCode = TrapCode::unwrap_user(7);
 /// A memory access outside the memory.
@@ -40,7 +38,6 @@ pub fn lucet_trap(code: TrapCode) -> lucet_module::TrapCode {
         INDIRECT_CALL_TO_NULL => L::IndirectCallToNull,
         BAD_SIGNATURE => L::BadSignature,
         NULL_REFERENCE => L::NullReference,
-        INTERRUPT => L::Interrupt,
         OUT_OF_FUEL => L::OutOfFuel,
         _ => L::Unknown,
     }
@@ -58,7 +55,6 @@ mod tests {
             INDIRECT_CALL_TO_NULL,
             BAD_SIGNATURE,
             NULL_REFERENCE,
-            INTERRUPT,
             OUT_OF_FUEL,
             HEAP_OUT_OF_BOUNDS,
         ] {

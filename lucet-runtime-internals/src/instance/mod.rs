@@ -564,10 +564,10 @@ impl Instance {
                 inst.state = State::Yielded;
                 Ok(RunResult::Yielded(YieldedVal(v)))
             }
-            // A killed run stops at a loop header (`Interrupt`) or at a
-            // function entry, whose stack check fails on the poisoned limit.
-            Some(Exit::Trap(t))
-                if killed && matches!(t.code, TrapCode::Interrupt | TrapCode::StackOverflow) =>
+            // A killed run stops at a loop header (through the `Interrupted`
+            // builtin, as `Terminated`) or at a function entry, whose stack
+            // check fails on the poisoned limit.
+            Some(Exit::Trap(t)) if killed && t.code == TrapCode::StackOverflow =>
             {
                 inst.state = State::Ready;
                 Err(Error::Terminated(TerminationDetails::Remote))
@@ -697,7 +697,7 @@ unsafe fn terminate_from_host(payload: Box<dyn Any + Send>) -> ! {
     let details = match payload.downcast::<TerminationSignal>() {
         Ok(signal) => TerminationDetails::Provided(signal.0),
         Err(payload) => {
-            if payload.is::<KilledInHostCall>() {
+            if payload.is::<Killed>() {
                 TerminationDetails::Remote
             } else if payload.is::<ForcedUnwind>() {
                 TerminationDetails::HostPanic("unwound by reset or drop".into())
@@ -745,12 +745,26 @@ pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
     // state of the run on this CPU; read atomically as kill switches write.
     if unsafe { interrupt_requested(vmctx) } {
         // SAFETY: as above; nothing of the host function is left to drop.
-        unsafe { terminate_from_host(Box::new(KilledInHostCall)) }
+        unsafe { terminate_from_host(Box::new(Killed)) }
     }
 }
 
-/// The payload that ends a run killed during a host call.
-struct KilledInHostCall;
+/// The payload that ends a killed run.
+struct Killed;
+
+/// Ends the run of this thread as stopped by its kill switch: the body of
+/// the `Interrupted` builtin, which generated code calls at a loop header
+/// whose interrupt word is set. Switches to the host; the run returns
+/// `Terminated(Remote)`.
+///
+/// # Safety
+/// Must be called by guest code of this thread's running instance, on its
+/// stack.
+pub(crate) unsafe fn end_killed_run() -> ! {
+    // SAFETY: as the caller guarantees; a boxed zero-sized value does not
+    // allocate, and nothing on this stack above guest code needs dropping.
+    unsafe { terminate_from_host(Box::new(Killed)) }
+}
 
 /// Whether the interrupt word of the header below `vmctx` is set.
 ///
@@ -795,17 +809,7 @@ pub(crate) unsafe fn classify_fault(signum: libc::c_int, pc: usize) -> Option<us
         if (*inst).state != State::Running {
             return None;
         }
-        let mut module: *const Module = &*(*inst).module;
-        if !(*module).code().contains(pc) {
-            // Code of a linked instance, called from this one.
-            let group = (*inst).group.as_ref()?;
-            module = group
-                .members()
-                .iter()
-                .map(|m| &*(**m).module as *const Module)
-                .find(|m| (**m).code().contains(pc))?;
-        }
-        let module = &*module;
+        let module = code_owner(inst, pc)?;
         let text_offset = (pc - module.code().base()) as u32;
         let record = match module.metadata().function_at(text_offset) {
             Some((index, f)) => {
@@ -836,6 +840,73 @@ pub(crate) unsafe fn classify_fault(signum: libc::c_int, pc: usize) -> Option<us
         };
         ptr::write(ptr::addr_of_mut!((*inst).exit), Some(Exit::Trap(record)));
         Some(ptr::addr_of!((*inst).host_ctx) as usize)
+    }
+}
+
+/// The module whose code holds `pc`: the running instance's, or a
+/// linked instance's that it called.
+///
+/// # Safety
+/// `inst` must be the running instance of this thread.
+unsafe fn code_owner<'a>(inst: *mut Instance, pc: usize) -> Option<&'a Module> {
+    // SAFETY: the running instance and its link group are alive for the
+    // whole run; modules outlive their instances.
+    unsafe {
+        let module: &Module = &(*inst).module;
+        if module.code().contains(pc) {
+            return Some(&*(module as *const Module));
+        }
+        let group = (*inst).group.as_ref()?;
+        group
+            .members()
+            .iter()
+            .map(|m| &*(**m).module as *const Module)
+            .find(|m| (**m).code().contains(pc))
+            .map(|m| &*m)
+    }
+}
+
+/// The body of the `Trap` builtin, entered from its stub in `sys`: ends
+/// the run with trap `code` (a `TrapCode::number`), attributed to the
+/// instruction at `return_pc` (the trap instruction after the call), and
+/// switches to the host. No signal is involved.
+///
+/// # Safety
+/// Called only by guest code of this thread's running instance, on its
+/// stack, through the stub.
+pub(crate) unsafe extern "C" fn trap_entry(_vmctx: *mut u8, code: u32, return_pc: usize) -> ! {
+    let inst = CURRENT_INSTANCE.with(|c| c.get());
+    if inst.is_null() {
+        // Guest code runs only inside a run; nothing can be returned to.
+        std::process::abort();
+    }
+    let code = TrapCode::from_number(code).unwrap_or(TrapCode::Unknown);
+    // SAFETY: the instance runs on this thread (guest code called us); the
+    // exit is `None` during a run and nothing else refers to it.
+    unsafe {
+        let record = match code_owner(inst, return_pc) {
+            Some(module) => {
+                let text_offset = (return_pc - module.code().base()) as u32;
+                let (func_index, offset) = match module.metadata().function_at(text_offset) {
+                    Some((index, f)) => (Some(index), text_offset - f.code.offset),
+                    None => (None, text_offset),
+                };
+                TrapRecord {
+                    code,
+                    module,
+                    func_index,
+                    offset,
+                }
+            }
+            None => TrapRecord {
+                code,
+                module: &*(*inst).module,
+                func_index: None,
+                offset: 0,
+            },
+        };
+        (*inst).exit = Some(Exit::Trap(record));
+        context::set(ptr::addr_of!((*inst).host_ctx))
     }
 }
 

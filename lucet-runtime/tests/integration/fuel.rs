@@ -221,3 +221,29 @@ fn fuel_given_at_build_bounds_the_start_function() {
     inst.reset().unwrap();
     assert_eq!(inst.fuel(), Some(left));
 }
+
+#[test]
+fn a_killed_run_keeps_what_it_spent() {
+    // The kill ends the loop at a header without a trap; the count it kept
+    // in a register is written back first, so the fuel spent in the loop
+    // is not lost.
+    let mut inst = instance();
+    inst.set_fuel(u64::MAX / 2).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        ks.terminate()
+    });
+    let r = inst.run("forever", &[]);
+    killer.join().unwrap().unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(Error::Terminated(lucet_runtime::TerminationDetails::Remote))
+        ),
+        "{r:?}"
+    );
+    let spent = u64::MAX / 2 - inst.fuel().unwrap();
+    // 20 ms of a two-operator loop is millions of units.
+    assert!(spent > 10_000, "spent {spent}");
+}

@@ -85,3 +85,84 @@ fn traps_in_one_instance_leave_others_alone() {
     assert_eq!(i32(&mut b, "ok", &[]), 7);
     assert_eq!(i32(&mut a, "ok", &[]), 7);
 }
+
+/// Set in the child process of `explicit_traps_and_kills_take_no_signal`.
+const NO_SIGILL_CHILD: &str = "LUCET_TEST_NO_SIGILL_CHILD";
+
+#[test]
+fn explicit_traps_and_kills_take_no_signal() {
+    // With SIGILL blocked, a trapping `ud2` kills the process (the kernel
+    // cannot deliver a synchronous signal that is blocked), so this runs in
+    // a child process: it exits cleanly only if none of these traps and
+    // kills went through a faulting instruction.
+    if std::env::var_os(NO_SIGILL_CHILD).is_some() {
+        no_sigill_child();
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "traps::explicit_traps_and_kills_take_no_signal",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(NO_SIGILL_CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("no signal taken"),
+        "{:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn no_sigill_child() {
+    // SAFETY: a zeroed sigset_t is valid input to sigemptyset; the mask
+    // change affects this thread only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGILL);
+        assert_eq!(
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+            0
+        );
+    }
+    for (func, code) in [
+        ("unreachable", TrapCode::Unreachable),
+        ("fill_oob", TrapCode::HeapOutOfBounds),
+        ("table_oob", TrapCode::TableOutOfBounds),
+        ("table_get_oob", TrapCode::TableOutOfBounds),
+        ("null_entry", TrapCode::IndirectCallToNull),
+        ("bad_signature", TrapCode::BadSignature),
+    ] {
+        let mut inst = instance("traps");
+        let err = inst.run(func, &[]).unwrap_err();
+        assert_eq!(err.trap_code(), Some(code), "{func}");
+    }
+    // A kill stops a loop at its header the same way.
+    let module = load_with("spin", &{
+        let mut l = lucet_runtime::Linker::new();
+        l.func("env", "wait", |_: &mut lucet_runtime::Vmctx| {});
+        l.func("env", "hold", |_: &mut lucet_runtime::Vmctx| {});
+        l
+    });
+    let mut inst = region().new_instance(module).unwrap();
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        ks.terminate()
+    });
+    let r = inst.run("forever", &[]);
+    killer.join().unwrap().unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(Error::Terminated(lucet_runtime::TerminationDetails::Remote))
+        ),
+        "{r:?}"
+    );
+    println!("no signal taken");
+}
