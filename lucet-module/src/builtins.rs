@@ -34,10 +34,10 @@ pub enum Builtin {
     Throw,
     /// `(vmctx, exnref: i64)`: throws the exception again; never returns.
     ThrowRef,
-    /// `(vmctx)`: called at a loop header whose interrupt word is set (a
-    /// kill switch stopped the run); ends the run and never returns.
+    /// `()`: called at a loop header whose interrupt word is set (a kill
+    /// switch stopped the run); ends the run and never returns.
     Interrupted,
-    /// `(vmctx, code: i32)`: ends the run with the trap whose
+    /// `(code: i32)`: ends the run with the trap whose
     /// `TrapCode::number` is `code`, at the call's return address; never
     /// returns. Generated code traps through it rather than through a
     /// faulting instruction where it can.
@@ -103,7 +103,15 @@ impl Builtin {
         Builtin::ALL.iter().copied().find(|b| b.symbol() == name)
     }
 
-    /// Parameter types after `vmctx`.
+    /// Whether generated code passes `vmctx` first. The builtins that end
+    /// the run find the instance through the thread instead: they are
+    /// called from cold blocks, and an argument there would tie the hot
+    /// code's `vmctx` to the first argument register.
+    pub fn takes_vmctx(self) -> bool {
+        !matches!(self, Builtin::Interrupted | Builtin::Trap)
+    }
+
+    /// Parameter types (after `vmctx`, when it takes one).
     pub fn params(self) -> &'static [BuiltinType] {
         use BuiltinType::{I32, I64};
         match self {

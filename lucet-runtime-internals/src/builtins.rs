@@ -117,7 +117,7 @@ extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
     with_instance(vmctx, |i| i.elem_drop(seg))
 }
 
-extern "C" fn interrupted(_vmctx: *mut u8) -> ! {
+extern "C" fn interrupted() -> ! {
     // SAFETY: generated code calls this builtin from a loop header of the
     // running instance, on its stack.
     unsafe { end_killed_run() }

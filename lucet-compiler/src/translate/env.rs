@@ -214,7 +214,9 @@ impl<'m> FuncEnv<'m> {
             self.module.isa.default_call_conv()
         };
         let mut sig = ir::Signature::new(call_conv);
-        sig.params.push(ir::AbiParam::new(types::I64));
+        if builtin.takes_vmctx() {
+            sig.params.push(ir::AbiParam::new(types::I64));
+        }
         let ir = |t: BuiltinType| match t {
             BuiltinType::I32 => types::I32,
             BuiltinType::I64 => types::I64,
@@ -240,7 +242,8 @@ impl<'m> FuncEnv<'m> {
         f
     }
 
-    /// Calls `builtin(vmctx, args...)` and returns its result, if any.
+    /// Calls `builtin(vmctx, args...)` (without `vmctx` if it takes none)
+    /// and returns its result, if any.
     pub fn call_builtin(
         &mut self,
         b: &mut FunctionBuilder<'_>,
@@ -249,7 +252,9 @@ impl<'m> FuncEnv<'m> {
     ) -> Option<ir::Value> {
         let f = self.builtin(b, builtin);
         let mut all = Vec::with_capacity(args.len() + 1);
-        all.push(self.vmctx);
+        if builtin.takes_vmctx() {
+            all.push(self.vmctx);
+        }
         all.extend_from_slice(args);
         let call = b.ins().call(f, &all);
         b.inst_results(call).first().copied()
@@ -285,7 +290,12 @@ impl<'m> FuncEnv<'m> {
     }
 
     /// Traps with `code` when `condition` is nonzero.
-    pub fn trap_if(&mut self, b: &mut FunctionBuilder<'_>, condition: ir::Value, code: ir::TrapCode) {
+    pub fn trap_if(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        condition: ir::Value,
+        code: ir::TrapCode,
+    ) {
         self.trap_when(b, condition, true, code);
     }
 

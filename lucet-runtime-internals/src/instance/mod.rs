@@ -567,8 +567,7 @@ impl Instance {
             // A killed run stops at a loop header (through the `Interrupted`
             // builtin, as `Terminated`) or at a function entry, whose stack
             // check fails on the poisoned limit.
-            Some(Exit::Trap(t)) if killed && t.code == TrapCode::StackOverflow =>
-            {
+            Some(Exit::Trap(t)) if killed && t.code == TrapCode::StackOverflow => {
                 inst.state = State::Ready;
                 Err(Error::Terminated(TerminationDetails::Remote))
             }
@@ -874,7 +873,7 @@ unsafe fn code_owner<'a>(inst: *mut Instance, pc: usize) -> Option<&'a Module> {
 /// # Safety
 /// Called only by guest code of this thread's running instance, on its
 /// stack, through the stub.
-pub(crate) unsafe extern "C" fn trap_entry(_vmctx: *mut u8, code: u32, return_pc: usize) -> ! {
+pub(crate) unsafe extern "C" fn trap_entry(code: u32, return_pc: usize) -> ! {
     let inst = CURRENT_INSTANCE.with(|c| c.get());
     if inst.is_null() {
         // Guest code runs only inside a run; nothing can be returned to.
