@@ -54,6 +54,18 @@ pub enum Error {
         /// Cranelift's message.
         message: String,
     },
+    /// A function is past the compiler's size limits (see
+    /// `MAX_FUNCTION_VALUES`, `MAX_FUNCTION_VOLUME`).
+    #[error("function {func} is too complex to compile: {reason}")]
+    TooComplex {
+        /// The function.
+        func: String,
+        /// Which limit.
+        reason: String,
+    },
+    /// Compilation took longer than its budget allows.
+    #[error("compilation over its budget: {0}")]
+    OverBudget(String),
     /// Writing the output failed.
     #[error("cannot write output: {0}")]
     Output(String),

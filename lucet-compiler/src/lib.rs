@@ -15,6 +15,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod budget;
 mod codegen;
 mod divconst;
 mod elf;
@@ -30,7 +31,9 @@ use std::collections::HashSet;
 
 use lucet_module::{ExportKind, FunctionSpec, HeapSpec, MemorySpec, ModuleData, Trampoline};
 
+pub use budget::CompileBudget;
 pub use error::Error;
+pub use translate::{MAX_FUNCTION_VALUES, MAX_FUNCTION_VOLUME};
 
 /// How hard Cranelift optimizes.
 ///
@@ -104,6 +107,8 @@ pub struct CompileOptions {
     pub relaxed_simd: RelaxedSimd,
     /// The standard modules are validated against.
     pub standard: Standard,
+    /// How long compiling may take (no limit by default).
+    pub budget: CompileBudget,
 }
 
 /// 4 GiB: the default reservation.
@@ -122,6 +127,7 @@ impl Default for CompileOptions {
             count_instructions: false,
             relaxed_simd: RelaxedSimd::Deterministic,
             standard: Standard::Wasm3,
+            budget: CompileBudget::default(),
         }
     }
 }
@@ -283,6 +289,7 @@ impl Compiler {
     }
 
     fn compile_inner(&self, input: &[u8]) -> Result<CompiledModule, Error> {
+        let budget = budget::Budget::start(self.options.budget);
         let wasm = wasm_from_input(input)?;
         let mut info = parse::parse(&wasm, self.options.standard)?;
         self.check_bindings(&info)?;
@@ -312,6 +319,7 @@ impl Compiler {
                 relaxed_simd: self.options.relaxed_simd,
             },
             &trampoline_funcs,
+            &budget,
         )?;
         info.heap_reservation = self.options.reserved_size;
         let built = image::build(&info);

@@ -186,3 +186,147 @@ fn bad_options_are_errors() {
     let out = lucetc(&[s(&fac), "-o", s(&dir.join("x")), "--reserved-size", "lots"]);
     assert_ne!(out.status.code(), Some(0));
 }
+
+/// One function: `operands` constants left on the operand stack across
+/// `ifs` sequential `if`s, then added up.
+fn operands_across_ifs(operands: usize, ifs: usize) -> String {
+    let mut body = String::new();
+    for i in 0..operands {
+        body.push_str(&format!("(i32.const {i})"));
+    }
+    for _ in 0..ifs {
+        body.push_str("(if (local.get 0) (then (local.set 0 (i32.const 1))))");
+    }
+    for _ in 1..operands {
+        body.push_str("(i32.add)");
+    }
+    format!("(module (func (export \"f\") (param i32) (result i32) {body}))")
+}
+
+/// The shape that made compilation super-linear: `n` nested loops, `n`
+/// locals, every loop branched to from the innermost body.
+fn nested_loops(n: usize) -> String {
+    let mut body = String::new();
+    for i in 0..n {
+        body.push_str(&format!("(loop $l{i} "));
+    }
+    for i in 0..n {
+        body.push_str(&format!(
+            "(local.set {i} (i32.add (local.get {i}) (i32.const 1))) (br_if $l{i} (i32.lt_u (local.get {i}) (i32.const {})))",
+            i + 3
+        ));
+    }
+    body.push_str(&")".repeat(n));
+    let locals = vec!["i32"; n].join(" ");
+    format!("(module (func (export \"f\") (local {locals}) {body}))")
+}
+
+#[test]
+fn compilation_has_a_budget() {
+    let dir = workdir("budget");
+    let input = dir.join("loops.wat");
+    std::fs::write(&input, nested_loops(200)).unwrap();
+    let output = dir.join("loops.lucet");
+    // Within a generous budget, the 200-nested-loop function compiles (the
+    // single-pass register allocator takes it; the backtracking one took
+    // seconds).
+    let out = lucetc(&[
+        s(&input),
+        "-o",
+        s(&output),
+        "--function-compile-budget",
+        "120s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Over a budget: one line naming the function and the budget, no output.
+    std::fs::remove_file(&output).unwrap();
+    let out = lucetc(&[
+        s(&input),
+        "-o",
+        s(&output),
+        "--function-compile-budget",
+        "1ns",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains("compilation over its budget: function func[0] \"f\" took")
+            && stderr.contains("per-function budget of 1ns"),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+    let out = lucetc(&[s(&input), "-o", s(&output), "--compile-budget", "1ns"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("the module took more than the budget of 1ns to compile"),
+        "{stderr}"
+    );
+    let out = lucetc(&[s(&input), "-o", s(&output), "--compile-budget", "soon"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn functions_past_the_size_limits_are_refused() {
+    let dir = workdir("too-complex");
+    let input = dir.join("operands.wat");
+    // 20,000 operands live across 5,001 ifs: a volume of 100 million.
+    std::fs::write(&input, operands_across_ifs(20_000, 5_001)).unwrap();
+    let output = dir.join("operands.lucet");
+    let out = lucetc(&[s(&input), "-o", s(&output)]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: ")
+            && stderr.contains(
+                "function func[0] \"f\" is too complex to compile: more than 100000000 values live across"
+            ),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+    // Below the limit, the same shape compiles.
+    std::fs::write(&input, operands_across_ifs(2_000, 500)).unwrap();
+    let out = lucetc(&[s(&input), "-o", s(&output)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&output).unwrap();
+    // 2,000 locals live across 1,600 nested loops: SSA construction would
+    // make 3.2 million block parameters of a 30 KB body.
+    let mut body = String::new();
+    for i in 0..1600 {
+        body.push_str(&format!("(loop $l{i} "));
+    }
+    for i in 0..2000 {
+        body.push_str(&format!(
+            "(local.set {i} (i32.add (local.get {i}) (i32.const 1)))"
+        ));
+    }
+    for i in 0..1600 {
+        body.push_str(&format!("(br_if $l{i} (local.get 0))"));
+    }
+    body.push_str(&")".repeat(1600));
+    let locals = vec!["i32"; 2000].join(" ");
+    std::fs::write(
+        &input,
+        format!("(module (func (export \"f\") (local {locals}) {body}))"),
+    )
+    .unwrap();
+    let out = lucetc(&[s(&input), "-o", s(&output)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("is too complex to compile: more than 3000000 SSA values"),
+        "{stderr}"
+    );
+    assert!(!output.exists());
+}

@@ -57,6 +57,11 @@ pub enum LoadError {
 pub struct LoadOptions {
     /// Count instructions, so that instances can be limited by fuel.
     pub count_instructions: bool,
+    /// How long compiling a `.wasm`/`.wat` module may take (no limit if
+    /// `None`).
+    pub compile_budget: Option<std::time::Duration>,
+    /// How long compiling any one of its functions may take.
+    pub function_compile_budget: Option<std::time::Duration>,
 }
 
 /// Loads `path`: a compiled Lucet file directly, a `.wasm` or `.wat` file by
@@ -92,6 +97,10 @@ fn compile_and_load(
 ) -> Result<Arc<Module>, LoadError> {
     let compiler = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions {
         count_instructions: options.count_instructions,
+        budget: lucet_compiler::CompileBudget {
+            total: options.compile_budget,
+            per_function: options.function_compile_budget,
+        },
         ..lucet_compiler::CompileOptions::default()
     })?;
     let elf = compiler.compile(bytes)?.to_elf()?;

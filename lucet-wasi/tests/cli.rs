@@ -413,3 +413,32 @@ fn a_timeout_stops_a_huge_random_get() {
     );
     assert_times_out(&m);
 }
+
+#[test]
+fn the_timeout_and_the_compile_budget_cover_compilation() {
+    // Compiling this takes milliseconds; a timeout of a nanosecond is
+    // spent before the first function is done, so compilation stops.
+    let m = temp(
+        "compile_budget.wat",
+        r#"(module (func (export "_start") (loop $l (br_if $l (i32.const 0)))))"#,
+    );
+    let out = lucet_wasi(&["--timeout", "1ns", m.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("compilation over its budget"), "{err}");
+    let out = lucet_wasi(&["--function-compile-budget", "1ns", m.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("per-function budget of 1ns"),
+        "{err}"
+    );
+    // The defaults leave room for real programs.
+    let out = lucet_wasi(&["--timeout", "30s", m.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&lucet_wasi(&["--help"]));
+    assert!(
+        help.contains("--compile-budget") && help.contains("[default: 60s]"),
+        "{help}"
+    );
+}

@@ -3,10 +3,11 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use lucet_compiler::{CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard};
+use lucet_compiler::{CompileBudget, CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
@@ -81,6 +82,14 @@ struct Args {
     /// are invalid).
     #[arg(long, value_enum, default_value = "3.0")]
     standard: StandardArg,
+    /// Fail if compiling the module takes longer than this (e.g. 30s); no
+    /// limit by default.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    compile_budget: Option<Duration>,
+    /// Fail if compiling any one function takes longer than this (e.g.
+    /// 5s); no limit by default.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    function_compile_budget: Option<Duration>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -148,6 +157,10 @@ fn run(args: Args) -> Result<()> {
         standard: match args.standard {
             StandardArg::V2 => Standard::Wasm2,
             StandardArg::V3 => Standard::Wasm3,
+        },
+        budget: CompileBudget {
+            total: args.compile_budget,
+            per_function: args.function_compile_budget,
         },
     };
     let compiler = Compiler::new(options)?;

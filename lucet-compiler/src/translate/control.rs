@@ -106,6 +106,7 @@ impl Translation<'_, '_> {
         let (params, results) = self.block_signature(ty);
         let exit = self.new_block_with_params(&results);
         let height = self.stack.len() - params.len();
+        self.volume += (height + self.locals.len()) as u64;
         self.control.push(Frame {
             kind,
             exit,

@@ -79,7 +79,7 @@ impl FuncTranslator {
         module: ModuleEnv<'_>,
         func_index: u32,
         body: &FunctionBody<'_>,
-    ) -> Result<ir::Function, Error> {
+    ) -> Result<(ir::Function, Complexity), Error> {
         let info = module.info;
         let ty = info.func_type(func_index);
         let mut func = ir::Function::with_name_signature(
@@ -129,6 +129,7 @@ impl FuncTranslator {
             try_scopes: Vec::new(),
             vmctx_slot: None,
             entry_block: entry,
+            volume: 0,
         };
         if module.settings.count_instructions {
             t.fuel = Some(FuelCounter::function_entry(&mut t.b, &mut t.env, vmctx));
@@ -139,11 +140,13 @@ impl FuncTranslator {
         while !ops.eof() {
             let offset = ops.original_position();
             let op = ops.read()?;
-            t.operator(&op).map_err(|e| e.at_offset(offset as usize))?;
+            t.operator(&op)
+                .and_then(|()| t.check_size())
+                .map_err(|e| e.at_offset(offset as usize, || info.display_name(func_index)))?;
         }
-        let Translation { b, .. } = t;
+        let Translation { b, volume, .. } = t;
         b.finalize(module.isa.frontend_config());
-        Ok(func)
+        Ok((func, Complexity { volume }))
     }
 }
 
@@ -167,7 +170,32 @@ pub(crate) struct Translation<'m, 'f> {
     /// needs it.
     vmctx_slot: Option<ir::StackSlot>,
     entry_block: ir::Block,
+    /// The running estimate of [`Complexity::volume`].
+    volume: u64,
 }
+
+/// How hard a translated function is for the register allocator.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Complexity {
+    /// An upper bound of the values live across the function's control
+    /// constructs, summed over the constructs: at each, the operand stack
+    /// below it and every local. The register allocator's work grows with
+    /// it (the backtracking allocator faster than linearly).
+    pub volume: u64,
+}
+
+/// Functions whose translation would hold more SSA values than this are
+/// refused: about 30 times the largest function of the real programs
+/// measured (wasm-tools, a Lua-style interpreter, regex), and a bound on
+/// the compiler's memory (SSA construction can make a small body large:
+/// locals live across deeply nested loops become block parameters at
+/// every loop header).
+pub const MAX_FUNCTION_VALUES: usize = 3_000_000;
+
+/// Functions whose [`Complexity::volume`] exceeds this are refused: above
+/// it, even the single-pass register allocator takes seconds. The largest
+/// real function measured is at 0.4 million.
+pub const MAX_FUNCTION_VOLUME: u64 = 100_000_000;
 
 /// An error of the translator, before the operator's offset is known.
 #[derive(Debug)]
@@ -176,11 +204,17 @@ pub(crate) enum TranslateError {
     Unsupported(String),
     /// A feature of WebAssembly GC.
     NeedsGc(String),
+    /// Past one of the function size limits.
+    TooComplex(String),
 }
 
 impl TranslateError {
-    fn at_offset(self, offset: usize) -> Error {
+    fn at_offset(self, offset: usize, func: impl FnOnce() -> String) -> Error {
         match self {
+            TranslateError::TooComplex(why) => Error::TooComplex {
+                func: func(),
+                reason: format!("{why} (at byte offset {offset:#x})"),
+            },
             TranslateError::Unsupported(what) => {
                 Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
             }
@@ -194,6 +228,22 @@ impl TranslateError {
 pub(crate) type TResult<T = ()> = Result<T, TranslateError>;
 
 impl<'f> Translation<'_, 'f> {
+    /// Fails once the function is past a size limit.
+    fn check_size(&self) -> TResult {
+        let values = self.b.func.dfg.num_values();
+        if values > MAX_FUNCTION_VALUES {
+            return Err(TranslateError::TooComplex(format!(
+                "more than {MAX_FUNCTION_VALUES} SSA values"
+            )));
+        }
+        if self.volume > MAX_FUNCTION_VOLUME {
+            return Err(TranslateError::TooComplex(format!(
+                "more than {MAX_FUNCTION_VOLUME} values live across its blocks, loops and ifs"
+            )));
+        }
+        Ok(())
+    }
+
     /// Translates one operator.
     fn operator(&mut self, op: &Operator<'_>) -> TResult {
         if !self.reachable {

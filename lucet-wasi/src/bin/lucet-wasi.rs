@@ -52,9 +52,17 @@ struct Args {
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
-    /// Stop the program if it runs longer than this (e.g. 100ms, 2s).
+    /// Stop the program if it runs longer than this (e.g. 100ms, 2s),
+    /// counted from the start, compilation of a `.wasm`/`.wat` included.
     #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
     timeout: Option<Duration>,
+    /// Fail if compiling a `.wasm`/`.wat` module takes longer than this
+    /// (or than `--timeout`, if shorter).
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "60s")]
+    compile_budget: Duration,
+    /// Fail if compiling any one function takes longer than this.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "10s")]
+    function_compile_budget: Duration,
     /// Stop the program once it has executed about this many WebAssembly
     /// instructions (.wasm/.wat are compiled to count them; a compiled file
     /// must come from lucetc --count-instructions).
@@ -189,8 +197,15 @@ fn run(args: Args) -> Result<ExitCode> {
     let mut linker = Linker::new();
     lucet_wasi::add_to_linker(&mut linker);
     linker.default_unknown_imports(args.default_unknown_imports);
+    // The deadline covers compilation too.
+    let timeout = args.timeout.map(Timeout::start);
     let load_options = lucet_wasi::LoadOptions {
         count_instructions: args.fuel.is_some(),
+        compile_budget: Some(
+            args.timeout
+                .map_or(args.compile_budget, |t| t.min(args.compile_budget)),
+        ),
+        function_compile_budget: Some(args.function_compile_budget),
     };
     let path = args.module();
     let module =
@@ -233,7 +248,6 @@ fn run(args: Args) -> Result<ExitCode> {
     if let Some(fuel) = args.fuel {
         builder = builder.with_fuel(fuel);
     }
-    let timeout = args.timeout.map(Timeout::start);
     let result = builder
         .build()
         .and_then(|mut i| -> Result<Option<Vec<String>>, Error> {
