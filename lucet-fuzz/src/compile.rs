@@ -2,7 +2,9 @@
 
 use std::sync::OnceLock;
 
-use lucet_compiler::{CompileOptions, Compiler};
+use std::time::Duration;
+
+use lucet_compiler::{CompileBudget, CompileOptions, Compiler, Error as CompileError};
 use lucet_runtime::{Error as RuntimeError, Linker, Module};
 
 /// What the compiler did with an input.
@@ -20,19 +22,40 @@ pub enum Finding {
     /// The compiler produced a file the runtime cannot read.
     #[error("the compiled file does not load: {0}")]
     Unloadable(String),
+    /// Compiling took longer than the budget: an input that makes the
+    /// compiler super-linear.
+    #[error("{0}")]
+    OverBudget(String),
 }
+
+/// The budget inputs are compiled under. Inputs are at most a few
+/// kilobytes; the compiler takes milliseconds on them, and the size limits
+/// and the register allocator choice should hold every function far below
+/// this even with coverage instrumentation.
+pub const BUDGET: CompileBudget = CompileBudget {
+    total: Some(Duration::from_secs(20)),
+    per_function: Some(Duration::from_secs(5)),
+};
 
 fn compiler() -> &'static Compiler {
     static COMPILER: OnceLock<Compiler> = OnceLock::new();
-    COMPILER.get_or_init(|| Compiler::new(CompileOptions::default()).expect("default options"))
+    COMPILER.get_or_init(|| {
+        Compiler::new(CompileOptions {
+            budget: BUDGET,
+            ..CompileOptions::default()
+        })
+        .expect("default options")
+    })
 }
 
-/// Compiles `data` (as a wasm binary, or as text when it is not one) and
-/// loads the result: an error is fine, a panic or an unloadable file is a
-/// finding.
+/// Compiles `data` (as a wasm binary, or as text when it is not one) under
+/// [`BUDGET`] and loads the result: an error is fine, a panic, an
+/// unloadable file or a compilation over its budget is a finding.
 pub fn check(data: &[u8]) -> Result<Verdict, Finding> {
-    let Ok(compiled) = compiler().compile(data) else {
-        return Ok(Verdict::Rejected);
+    let compiled = match compiler().compile(data) {
+        Ok(c) => c,
+        Err(e @ CompileError::OverBudget(_)) => return Err(Finding::OverBudget(e.to_string())),
+        Err(_) => return Ok(Verdict::Rejected),
     };
     let elf = compiled
         .to_elf()

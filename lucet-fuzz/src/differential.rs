@@ -24,6 +24,8 @@ const FUEL: u64 = 100_000;
 const MAX_MEMORY_BYTES: u64 = 4 << 20;
 /// Heap reservation of the explicitly bounds-checked configuration.
 const DENSE_RESERVATION: u64 = 64 << 20;
+/// The largest tables the differential fuzzer asks wasm-smith for.
+const MAX_LARGE_TABLE_ELEMENTS: u64 = 1_000_000;
 
 /// How a case ended, when the two agreed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +147,14 @@ fn smith_config(u: &mut Unstructured) -> arbitrary::Result<wasm_smith::Config> {
     Ok(wasm_smith::Config {
         max_instructions: u.int_in_range(10..=300)?,
         max_tables: u.int_in_range(0..=4)?,
+        // Now and then tables of up to a million elements (the runtime's
+        // default budget per instance, which the region below raises to
+        // what four such tables need).
+        max_table_elements: if u.ratio(1, 8)? {
+            MAX_LARGE_TABLE_ELEMENTS
+        } else {
+            10_000
+        },
         allow_start_export: u.arbitrary()?,
         max_memories: u.int_in_range(0..=4)?,
         simd_enabled: u.arbitrary()?,
@@ -231,6 +241,7 @@ impl Case<'_> {
         let limits = Limits {
             heap_memory_size: DENSE_RESERVATION,
             stack_size: 256 << 10,
+            max_table_elements: 4 * MAX_LARGE_TABLE_ELEMENTS,
             ..Limits::default()
         };
         let region = MmapRegion::create(1, &limits)

@@ -10,9 +10,15 @@
 //!   on both with the same arguments, and the results, traps, exported
 //!   globals and memory must agree.
 //!
+//! - [`wasi::check`]: every WASI function called with arbitrary arguments
+//!   against a memory of arbitrary bytes and a preopened scratch directory:
+//!   no panic, no host allocation past a bound, nothing outside the
+//!   directory read or changed.
+//!
 //! A finding is an `Err` (or a panic); the targets turn it into a crash that
 //! libFuzzer records.
 
 pub mod compile;
 pub mod differential;
 pub mod seeded;
+pub mod wasi;

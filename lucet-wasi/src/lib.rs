@@ -27,7 +27,7 @@ mod wasi;
 pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
 pub use wasi::{
     add_to_linker, types, Descriptor, ExitCode, GuestMemory, Stream, WasiCtx, WasiCtxBuilder,
-    WasiCtxError, DEFAULT_MAX_OPEN_FILES, IOV_MAX, MAX_SUBSCRIPTIONS, MODULE, PATH_MAX,
+    WasiCtxError, DEFAULT_MAX_OPEN_FILES, FUNCTIONS, IOV_MAX, MAX_SUBSCRIPTIONS, MODULE, PATH_MAX,
 };
 
 pub use lucet_runtime::Linker;
