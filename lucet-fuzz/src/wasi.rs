@@ -432,6 +432,15 @@ pub fn check(data: &[u8]) -> Result<Verdict, Finding> {
         }
     }
 
+    // The secret can only reach memory through a read outside the sandbox,
+    // unless the input put it there (the fuzzer learns it from this
+    // comparison).
+    let contains_secret = |heap: &[u8]| {
+        heap.windows(f.secret.len())
+            .any(|w| w == f.secret.as_slice())
+    };
+    let secret_in_input = contains_secret(inst.heap());
+
     let deadline = Instant::now() + INPUT_DEADLINE;
     let mut done = Vec::new();
     let mut verdict = Verdict {
@@ -481,11 +490,7 @@ pub fn check(data: &[u8]) -> Result<Verdict, Finding> {
         }
         done.push(call);
     }
-    if inst
-        .heap()
-        .windows(f.secret.len())
-        .any(|w| w == f.secret.as_slice())
-    {
+    if !secret_in_input && contains_secret(inst.heap()) {
         return Err(Finding::Escape {
             calls: done.join("; "),
             what: "the guest read the file outside".into(),

@@ -1,5 +1,6 @@
 //! Inputs the fuzzers found (and edge cases kept beside them), replayed:
-//! every file under `regressions/compile/` and `regressions/differential/`
+//! every file under `regressions/compile/`, `regressions/differential/` and
+//! `regressions/wasi/`
 //! must pass its target's check.
 
 use std::path::Path;
@@ -35,6 +36,15 @@ fn compile_regressions_pass() {
 fn differential_regressions_pass() {
     for (name, data) in inputs("differential") {
         if let Err(e) = lucet_fuzz::differential::check(&data) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
+#[test]
+fn wasi_regressions_pass() {
+    for (name, data) in inputs("wasi") {
+        if let Err(e) = lucet_fuzz::wasi::check(&data) {
             panic!("{name}: {e}");
         }
     }
