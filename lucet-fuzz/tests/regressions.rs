@@ -1,7 +1,6 @@
 //! Inputs the fuzzers found (and edge cases kept beside them), replayed:
 //! every file under `regressions/compile/`, `regressions/differential/` and
-//! `regressions/wasi/`
-//! must pass its target's check.
+//! `regressions/wasi/` must pass its target's check.
 
 use std::path::Path;
 
