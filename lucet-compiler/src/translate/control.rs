@@ -282,22 +282,16 @@ impl Translation<'_, '_> {
     /// no trap and no signal.
     fn interrupt_check(&mut self) {
         let word = self.env.interrupt_word(&mut self.b);
-        let stop = self.b.create_block();
-        let go_on = self.b.create_block();
-        self.b.set_cold_block(stop);
-        self.b.ins().brif(word, stop, &[], go_on, &[]);
-        self.b.seal_block(stop);
-        self.b.switch_to_block(stop);
-        // What was spent stays readable after the kill.
-        if let Some(fuel) = &mut self.fuel {
-            fuel.before_exit(&mut self.b);
-        }
-        self.env
-            .call_builtin(&mut self.b, Builtin::Interrupted, &[]);
-        // The builtin never returns.
-        self.b.ins().trap(traps::UNREACHABLE);
-        self.b.seal_block(go_on);
-        self.b.switch_to_block(go_on);
+        let fuel = &mut self.fuel;
+        self.env.cold_exit(&mut self.b, word, true, |env, b| {
+            // What was spent stays readable after the kill.
+            if let Some(fuel) = fuel {
+                fuel.before_exit(b);
+            }
+            env.call_builtin(b, Builtin::Interrupted, &[]);
+            // The builtin never returns.
+            b.ins().trap(traps::UNREACHABLE);
+        });
     }
 
     fn translate_if(&mut self, ty: BlockType) {

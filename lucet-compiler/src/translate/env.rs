@@ -310,8 +310,7 @@ impl<'m> FuncEnv<'m> {
     }
 
     /// A branch to a cold block that traps; translation goes on in a new
-    /// block that the current one dominates, so what it had loaded stays
-    /// usable.
+    /// block.
     fn trap_when(
         &mut self,
         b: &mut FunctionBuilder<'_>,
@@ -319,19 +318,33 @@ impl<'m> FuncEnv<'m> {
         nonzero: bool,
         code: ir::TrapCode,
     ) {
+        self.cold_exit(b, condition, nonzero, |env, b| env.trap(b, code));
+    }
+
+    /// Branches to a cold block when `condition` is nonzero (`nonzero`) or
+    /// zero, where `exit` emits code that leaves the run and ends the
+    /// block; translation goes on in a new block that the current one
+    /// dominates, so what it had loaded stays usable.
+    pub fn cold_exit(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        condition: ir::Value,
+        nonzero: bool,
+        exit: impl FnOnce(&mut Self, &mut FunctionBuilder<'_>),
+    ) {
         let from = b.current_block().expect("translating inside a block");
-        let trap = b.create_block();
+        let cold = b.create_block();
         let go_on = b.create_block();
-        b.set_cold_block(trap);
+        b.set_cold_block(cold);
         if nonzero {
-            b.ins().brif(condition, trap, &[], go_on, &[]);
+            b.ins().brif(condition, cold, &[], go_on, &[]);
         } else {
-            b.ins().brif(condition, go_on, &[], trap, &[]);
+            b.ins().brif(condition, go_on, &[], cold, &[]);
         }
-        b.seal_block(trap);
+        b.seal_block(cold);
         b.seal_block(go_on);
-        b.switch_to_block(trap);
-        self.trap(b, code);
+        b.switch_to_block(cold);
+        exit(self, b);
         b.switch_to_block(go_on);
         for (block, _) in self.loaded.values_mut() {
             if *block == from {

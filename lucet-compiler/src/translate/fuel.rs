@@ -138,18 +138,12 @@ impl FuelCounter {
         self.flush(builder);
         let fuel = builder.use_var(self.var);
         let exhausted = builder.ins().icmp_imm_s(IntCC::SignedGreaterThan, fuel, 0);
-        let out_of_fuel = builder.create_block();
-        let go_on = builder.create_block();
-        builder.set_cold_block(out_of_fuel);
-        builder.ins().brif(exhausted, out_of_fuel, &[], go_on, &[]);
-        builder.seal_block(out_of_fuel);
-        // The header must say what was spent (the host reads it as none
-        // left), whichever instance's code this is.
-        builder.switch_to_block(out_of_fuel);
-        self.save(builder);
-        env.trap(builder, OUT_OF_FUEL);
-        builder.seal_block(go_on);
-        builder.switch_to_block(go_on);
+        env.cold_exit(builder, exhausted, true, |env, b| {
+            // The header must say what was spent (the host reads it as none
+            // left), whichever instance's code this is.
+            self.save(b);
+            env.trap(b, OUT_OF_FUEL);
+        });
     }
 
     /// Adds the pending cost to the variable.

@@ -55,6 +55,27 @@ pub fn instance(name: &str) -> InstanceHandle {
     region().new_instance(load(name)).expect("instantiate")
 }
 
+/// Runs `func` (which must loop forever) and kills it from another thread
+/// after 20 ms: the run must end as stopped by the kill switch.
+pub fn run_killed_after_20ms(inst: &mut InstanceHandle, func: &str) {
+    let ks = inst.kill_switch();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        ks.terminate()
+    });
+    let r = inst.run(func, &[]);
+    killer.join().unwrap().unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(lucet_runtime::Error::Terminated(
+                lucet_runtime::TerminationDetails::Remote
+            ))
+        ),
+        "{r:?}"
+    );
+}
+
 /// Runs `func` and returns its single result.
 pub fn call(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> Val {
     let mut r = inst

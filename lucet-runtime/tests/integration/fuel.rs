@@ -229,20 +229,7 @@ fn a_killed_run_keeps_what_it_spent() {
     // is not lost.
     let mut inst = instance();
     inst.set_fuel(u64::MAX / 2).unwrap();
-    let ks = inst.kill_switch();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        ks.terminate()
-    });
-    let r = inst.run("forever", &[]);
-    killer.join().unwrap().unwrap();
-    assert!(
-        matches!(
-            r,
-            Err(Error::Terminated(lucet_runtime::TerminationDetails::Remote))
-        ),
-        "{r:?}"
-    );
+    run_killed_after_20ms(&mut inst, "forever");
     let spent = u64::MAX / 2 - inst.fuel().unwrap();
     // 20 ms of a two-operator loop is millions of units.
     assert!(spent > 10_000, "spent {spent}");

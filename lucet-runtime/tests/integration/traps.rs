@@ -150,19 +150,6 @@ fn no_sigill_child() {
         l
     });
     let mut inst = region().new_instance(module).unwrap();
-    let ks = inst.kill_switch();
-    let killer = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        ks.terminate()
-    });
-    let r = inst.run("forever", &[]);
-    killer.join().unwrap().unwrap();
-    assert!(
-        matches!(
-            r,
-            Err(Error::Terminated(lucet_runtime::TerminationDetails::Remote))
-        ),
-        "{r:?}"
-    );
+    run_killed_after_20ms(&mut inst, "forever");
     println!("no signal taken");
 }
