@@ -6,6 +6,9 @@
 //! - [`load_module`] accepts what users have at hand — a compiled Lucet
 //!   file, or (with the default `compiler` feature) a `.wasm` binary or
 //!   `.wat` text, compiled in-process.
+//! - [`RunPolicy`] runs a program under a deadline and fuel and says how it
+//!   ended ([`Outcome`]); the `lucet-wasi` runner and `lucet-serve` both
+//!   run guests through it.
 //!
 //! ```no_run
 //! use lucet_runtime::{Limits, Linker, MmapRegion};
@@ -22,12 +25,15 @@
 //! ```
 
 mod load;
+mod policy;
 mod wasi;
 
 pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
+pub use policy::{Armed, Finished, Outcome, RunPolicy, Watchdog};
 pub use wasi::{
-    add_to_linker, types, Descriptor, ExitCode, GuestMemory, Stream, WasiCtx, WasiCtxBuilder,
-    WasiCtxError, DEFAULT_MAX_OPEN_FILES, FUNCTIONS, IOV_MAX, MAX_SUBSCRIPTIONS, MODULE, PATH_MAX,
+    add_to_linker, types, Descriptor, DirAccess, ExitCode, GuestMemory, Stream, WasiCtx,
+    WasiCtxBuilder, WasiCtxError, DEFAULT_MAX_OPEN_FILES, FUNCTIONS, IOV_MAX, MAX_SUBSCRIPTIONS,
+    MODULE, PATH_MAX,
 };
 
 pub use lucet_runtime::Linker;

@@ -2,15 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
-use lucet_runtime::{
-    Error, KillSwitch, Limits, Linker, MmapRegion, RunResult, TerminationDetails, TrapCode, Val,
-};
-use lucet_wasi::{LoadError, WasiCtxBuilder};
+use lucet_runtime::{Error, Limits, Linker, MmapRegion, Val};
+use lucet_wasi::{Finished, LoadError, Outcome, RunPolicy, WasiCtxBuilder, Watchdog};
 
 /// Run a WebAssembly program: a compiled Lucet file, a .wasm binary or .wat
 /// text (compiled in-process). The program's exit code is the process's.
@@ -96,45 +93,6 @@ impl Args {
     }
 }
 
-/// A deadline for the program's runs, enforced from a timer thread through
-/// the kill switch of whichever run is current.
-struct Timeout {
-    state: Arc<Mutex<TimeoutState>>,
-}
-
-#[derive(Default)]
-struct TimeoutState {
-    switch: Option<KillSwitch>,
-    expired: bool,
-}
-
-impl Timeout {
-    fn start(limit: Duration) -> Timeout {
-        let state = Arc::new(Mutex::new(TimeoutState::default()));
-        let timer = state.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(limit);
-            let mut s = timer.lock().unwrap_or_else(|p| p.into_inner());
-            s.expired = true;
-            if let Some(switch) = s.switch.take() {
-                // Fails harmlessly if the run has ended.
-                let _ = switch.terminate();
-            }
-        });
-        Timeout { state }
-    }
-
-    /// Makes `switch` the one the deadline fires (at once if it has passed).
-    fn arm(&self, switch: KillSwitch) {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.expired {
-            let _ = switch.terminate();
-        } else {
-            s.switch = Some(switch);
-        }
-    }
-}
-
 fn page_align(size: u64) -> u64 {
     size.next_multiple_of(lucet_module::WASM_PAGE_SIZE)
 }
@@ -198,7 +156,7 @@ fn run(args: Args) -> Result<ExitCode> {
     lucet_wasi::add_to_linker(&mut linker);
     linker.default_unknown_imports(args.default_unknown_imports);
     // The deadline covers compilation too.
-    let timeout = args.timeout.map(Timeout::start);
+    let deadline = args.timeout.map(|t| Instant::now() + t);
     let load_options = lucet_wasi::LoadOptions {
         count_instructions: args.fuel.is_some(),
         compile_budget: Some(
@@ -239,62 +197,51 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     let ctx = wasi_ctx(&args)?;
     let region = MmapRegion::create(1, &limits)?;
-    // The start function is deferred so that the timeout and the fuel
-    // cover it too.
-    let mut builder = region
+    let watchdog = Watchdog::new();
+    let policy = RunPolicy {
+        deadline,
+        fuel: args.fuel,
+    };
+    let builder = region
         .new_instance_builder(module.clone())
-        .with_embed_ctx(ctx)
-        .defer_start();
-    if let Some(fuel) = args.fuel {
-        builder = builder.with_fuel(fuel);
-    }
-    let result = builder
-        .build()
-        .and_then(|mut i| -> Result<Option<Vec<String>>, Error> {
-            // A kill switch covers one run: the start function's, then the
-            // program's.
-            if let Some(t) = &timeout {
-                t.arm(i.kill_switch());
-            }
-            i.run_start()?;
-            if let Some(t) = &timeout {
-                t.arm(i.kill_switch());
-            }
-            let r = i.run(&name, &params)?;
-            // Results are shown while the instance lives, so that a funcref
-            // can be named by its function's index.
-            Ok(match r {
-                RunResult::Returned(results) => Some(results.iter().map(|v| show(&i, v)).collect()),
-                RunResult::Yielded(_) => None,
-            })
-        });
-    match result {
-        Ok(Some(results)) => {
+        .with_embed_ctx(ctx);
+    let Finished { outcome, instance } = policy.run(builder, &name, &params, &watchdog);
+    match outcome {
+        Outcome::Returned(results) => {
             if args.invoke.is_some() {
-                for r in results {
-                    println!("{r}");
+                // Results are shown while the instance lives, so that a
+                // funcref can be named by its function's index.
+                for r in &results {
+                    match &instance {
+                        Some(i) => println!("{}", show(i, r)),
+                        None => println!("{r}"),
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
-        Ok(None) => bail!("the module yielded, which lucet-wasi does not support"),
-        Err(Error::Terminated(TerminationDetails::Remote)) if args.timeout.is_some() => {
+        // Exit statuses are 8 bits, as on every Unix.
+        Outcome::Exited(code) => Ok(ExitCode::from(code as u8)),
+        Outcome::Yielded => bail!("the module yielded, which lucet-wasi does not support"),
+        Outcome::TimedOut => {
             let limit = args.timeout.unwrap_or_default();
             bail!("timeout: the program ran longer than {limit:?} and was stopped")
         }
-        Err(Error::Trap {
-            code: TrapCode::OutOfFuel,
-            ..
-        }) => {
+        Outcome::OutOfFuel => {
             let fuel = args.fuel.unwrap_or_default();
             bail!("out of fuel: the program executed more than {fuel} instructions and was stopped")
         }
-        Err(Error::Terminated(details)) => match details.provided::<lucet_wasi::ExitCode>() {
-            // Exit statuses are 8 bits, as on every Unix.
-            Some(code) => Ok(ExitCode::from(code.0 as u8)),
-            None => Err(Error::Terminated(details).into()),
-        },
-        Err(e) => Err(e.into()),
+        Outcome::Trapped {
+            code,
+            function,
+            offset,
+        } => Err(Error::Trap {
+            code,
+            function,
+            offset,
+        }
+        .into()),
+        Outcome::Failed(e) => Err(e.into()),
     }
 }
 

@@ -231,8 +231,33 @@ pub struct WasiCtxBuilder {
     args: Vec<Vec<u8>>,
     env: Vec<Vec<u8>>,
     stdio: [Stream; 3],
-    preopens: Vec<(Dir, String)>,
+    preopens: Vec<(Dir, String, DirAccess)>,
     max_open_files: usize,
+}
+
+/// What a program may do in a preopened directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirAccess {
+    /// Read, list and open for reading; creating, writing, renaming,
+    /// deleting and changing times or sizes are refused (`ENOTCAPABLE`),
+    /// in the directory and everything opened through it.
+    ReadOnly,
+    /// Everything.
+    #[default]
+    ReadWrite,
+}
+
+impl DirAccess {
+    /// The directory's rights: (base, inheriting).
+    fn rights(self) -> (u64, u64) {
+        match self {
+            DirAccess::ReadWrite => (rights::DIR_BASE, rights::DIR_INHERITING),
+            DirAccess::ReadOnly => (
+                rights::DIR_BASE & !rights::WRITES,
+                rights::DIR_INHERITING & !rights::WRITES,
+            ),
+        }
+    }
 }
 
 impl Default for WasiCtxBuilder {
@@ -330,8 +355,16 @@ impl WasiCtxBuilder {
                 source,
             }
         })?;
-        self.preopens.push((dir, guest.into()));
+        self.preopens
+            .push((dir, guest.into(), DirAccess::ReadWrite));
         Ok(self)
+    }
+
+    /// Gives the program an open directory as `guest`, with `access`.
+    /// Nothing outside it is reachable through it.
+    pub fn preopened(mut self, dir: Dir, guest: impl Into<String>, access: DirAccess) -> Self {
+        self.preopens.push((dir, guest.into(), access));
+        self
     }
 
     /// The context: stdio at 0, 1, 2, preopened directories from 3.
@@ -349,14 +382,15 @@ impl WasiCtxBuilder {
                 inheriting: 0,
             }));
         }
-        for (dir, guest) in self.preopens {
+        for (dir, guest, access) in self.preopens {
+            let (base, inheriting) = access.rights();
             fds.push(Some(Entry {
                 desc: Descriptor::Dir {
                     dir,
                     preopen: Some(guest),
                 },
-                base: rights::DIR_BASE,
-                inheriting: rights::DIR_INHERITING,
+                base,
+                inheriting,
             }));
         }
         WasiCtx {

@@ -13,7 +13,9 @@ pub mod types;
 use lucet_runtime::{Linker, Vmctx};
 
 pub use calls::poll::MAX_SUBSCRIPTIONS;
-pub use ctx::{Descriptor, Stream, WasiCtx, WasiCtxBuilder, WasiCtxError, DEFAULT_MAX_OPEN_FILES};
+pub use ctx::{
+    Descriptor, DirAccess, Stream, WasiCtx, WasiCtxBuilder, WasiCtxError, DEFAULT_MAX_OPEN_FILES,
+};
 pub use memory::{GuestMemory, IOV_MAX, PATH_MAX};
 use types::{Errno, WasiResult};
 

@@ -201,6 +201,25 @@ pub mod rights {
     /// Rights of an accepted socket.
     pub const SOCKET_BASE: u64 = FD_READ | FD_WRITE | STREAM_BASE | SOCK_SHUTDOWN;
 
+    /// Rights that change the file system: what a read-only directory
+    /// lacks.
+    pub const WRITES: u64 = FD_DATASYNC
+        | FD_WRITE
+        | FD_ALLOCATE
+        | PATH_CREATE_DIRECTORY
+        | PATH_CREATE_FILE
+        | PATH_LINK_SOURCE
+        | PATH_LINK_TARGET
+        | PATH_RENAME_SOURCE
+        | PATH_RENAME_TARGET
+        | PATH_FILESTAT_SET_SIZE
+        | PATH_FILESTAT_SET_TIMES
+        | FD_FILESTAT_SET_SIZE
+        | FD_FILESTAT_SET_TIMES
+        | PATH_SYMLINK
+        | PATH_REMOVE_DIRECTORY
+        | PATH_UNLINK_FILE;
+
     /// Rights a directory passes on to what is opened through it.
     pub const DIR_INHERITING: u64 = DIR_BASE | FILE_BASE | FD_READ | FD_WRITE;
 }

@@ -1,0 +1,144 @@
+//! Where a handler's standard output and standard error go: a buffer with a
+//! limit, and the log.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Standard output, collected up to a limit. Clones share the buffer: one
+/// goes into the WASI context, one stays with the ABI to read it back.
+#[derive(Clone)]
+pub(crate) struct Capture {
+    inner: Arc<Mutex<Captured>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Captured {
+    pub bytes: Vec<u8>,
+    /// Bytes the handler tried to write past the limit were dropped.
+    pub overflowed: bool,
+    limit: usize,
+}
+
+impl Capture {
+    pub fn new(limit: usize) -> Capture {
+        Capture {
+            inner: Arc::new(Mutex::new(Captured {
+                bytes: Vec::new(),
+                overflowed: false,
+                limit,
+            })),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Captured> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut c = self.lock();
+        let room = c.limit - c.bytes.len();
+        if buf.len() > room {
+            c.overflowed = true;
+            // The guest sees a failed write (EFBIG): a handler that checks
+            // stops; one that does not is refused all the same.
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
+        }
+        c.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Standard error, logged a line at a time with the request's id, its
+/// control characters escaped, up to a limit per request.
+pub(crate) struct LogLines {
+    request: String,
+    route: String,
+    pending: Vec<u8>,
+    room: usize,
+    dropped: usize,
+}
+
+/// Longest line logged as one event; longer lines are split.
+const MAX_LINE: usize = 4096;
+
+impl LogLines {
+    pub fn new(request: &str, route: &str, limit: usize) -> LogLines {
+        LogLines {
+            request: request.to_string(),
+            route: route.to_string(),
+            pending: Vec::new(),
+            room: limit,
+            dropped: 0,
+        }
+    }
+
+    fn emit(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = lucet_module::escape_control(text.trim_end_matches('\r'));
+        tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, "{text}");
+    }
+}
+
+impl Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let take = buf.len().min(self.room);
+        self.dropped += buf.len() - take;
+        self.room -= take;
+        self.pending.extend_from_slice(&buf[..take]);
+        while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=nl).collect();
+            self.emit(&line[..line.len() - 1]);
+        }
+        while self.pending.len() >= MAX_LINE {
+            let line: Vec<u8> = self.pending.drain(..MAX_LINE).collect();
+            self.emit(&line);
+        }
+        // Everything counts as written: a chatty handler is cut short in
+        // the log, not made to fail.
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLines {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            self.emit(&line);
+        }
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "lucet_serve::guest",
+                request = %self.request,
+                route = %self.route,
+                "{} more bytes of standard error dropped (the route's max-log-bytes)",
+                self.dropped
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_refuses_writes_past_its_limit() {
+        let mut c = Capture::new(10);
+        assert_eq!(c.write(b"12345").unwrap(), 5);
+        assert!(c.write(b"123456").is_err());
+        assert_eq!(c.write(b"12345").unwrap(), 5);
+        let got = c.lock();
+        assert_eq!(got.bytes, b"1234512345");
+        assert!(got.overflowed);
+    }
+}

@@ -1,0 +1,200 @@
+//! `lucet-serve`: serve HTTP, every request in a fresh instance of a WAGI
+//! handler.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+use clap::Parser;
+use lucet_serve::{AccessLog, Config, DirConfig, RouteLimits, Server};
+
+/// Serve HTTP: every request runs in a fresh instance of a WebAssembly
+/// handler (WAGI: a WASI program that reads the request from its
+/// environment and standard input and writes a CGI response).
+#[derive(Parser)]
+#[command(
+    version,
+    override_usage = "lucet-serve [OPTIONS] MODULE\n       lucet-serve [OPTIONS] --config FILE",
+    after_help = "Examples:\n  lucet-serve examples/hello.wat\n  lucet-serve --listen 0.0.0.0:8080 --timeout 2s --dir ./static::/static handler.wasm\n  lucet-serve --config lucet-serve.toml --admin 127.0.0.1:9090\n\nSIGHUP reloads the configuration and modules; SIGTERM and SIGINT stop\naccepting, let requests in flight finish, then exit."
+)]
+struct Args {
+    /// The handler for every path: a .lucet file, or a .wasm/.wat compiled
+    /// at start-up.
+    #[arg(
+        value_name = "MODULE",
+        required_unless_present = "config",
+        conflicts_with = "config"
+    )]
+    module: Option<PathBuf>,
+    /// Routes from a TOML file instead (see the README's Serving section).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to accept requests [default: 127.0.0.1:8080, or the file's].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Serve /metrics and /healthz here (off unless given).
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Threads that run handlers [default: one per core].
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+    /// Requests that may wait for a worker; past it, 503 [default: 64 per
+    /// worker].
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    /// Where the access log goes: a file, - (standard output) or off.
+    #[arg(long, value_name = "PATH")]
+    access_log: Option<String>,
+    /// On SIGTERM, how long requests in flight have to finish.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    drain_timeout: Option<Duration>,
+    /// How long a client may take to send a request's headers.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    header_read_timeout: Option<Duration>,
+    #[command(flatten)]
+    route: RouteArgs,
+}
+
+/// The route's settings, for the one-module form.
+#[derive(clap::Args)]
+struct RouteArgs {
+    /// Stop a handler that runs longer than this: 504.
+    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "10s", conflicts_with = "config")]
+    timeout: Duration,
+    /// Stop a handler after about this many instructions: 500.
+    #[arg(long, value_name = "N", conflicts_with = "config")]
+    fuel: Option<u64>,
+    /// Most linear memory a handler may use.
+    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "128MiB", conflicts_with = "config")]
+    max_heap_size: u64,
+    /// Native stack for handler code.
+    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB", conflicts_with = "config")]
+    stack_size: u64,
+    /// Largest request body: 413 past it.
+    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "8MiB", conflicts_with = "config")]
+    max_request_body: u64,
+    /// Largest response body a handler may write: 500 past it.
+    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "16MiB", conflicts_with = "config")]
+    max_response_body: u64,
+    /// Set an environment variable for the handler.
+    #[arg(long = "env", value_name = "KEY=VALUE", conflicts_with = "config")]
+    envs: Vec<String>,
+    /// Give the handler a host directory, read-only: HOST (under its own
+    /// name) or HOST::GUEST.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", conflicts_with = "config")]
+    dirs: Vec<String>,
+    /// A host directory the handler may also change.
+    #[arg(
+        long = "writable-dir",
+        value_name = "HOST[::GUEST]",
+        conflicts_with = "config"
+    )]
+    writable_dirs: Vec<String>,
+}
+
+fn dir(spec: &str, writable: bool) -> DirConfig {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    let guest = if guest.starts_with('/') {
+        guest.to_string()
+    } else {
+        format!("/{}", guest.trim_start_matches("./"))
+    };
+    DirConfig {
+        host: host.into(),
+        guest,
+        writable,
+    }
+}
+
+fn config(args: &Args) -> Result<Config> {
+    let mut config = match (&args.config, &args.module) {
+        (Some(path), _) => Config::from_file(path)?,
+        (None, Some(module)) => {
+            let r = &args.route;
+            let limits = RouteLimits {
+                timeout: r.timeout,
+                fuel: r.fuel,
+                max_heap_size: r.max_heap_size,
+                stack_size: r.stack_size,
+                max_request_body: r.max_request_body,
+                max_response_body: r.max_response_body,
+                ..RouteLimits::default()
+            };
+            let mut c = Config::single(module.clone(), limits);
+            let route = &mut c.routes[0];
+            for kv in &r.envs {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| anyhow!("--env {kv:?}: expected KEY=VALUE"))?;
+                route.env.push((k.into(), v.into()));
+            }
+            route.dirs.extend(r.dirs.iter().map(|d| dir(d, false)));
+            route
+                .dirs
+                .extend(r.writable_dirs.iter().map(|d| dir(d, true)));
+            c
+        }
+        (None, None) => unreachable!("clap requires one"),
+    };
+    if let Some(a) = args.listen {
+        config.listen = a;
+    }
+    if let Some(a) = args.admin {
+        config.admin = Some(a);
+    }
+    if let Some(n) = args.workers {
+        if n == 0 || n > 1024 {
+            return Err(anyhow!("--workers {n}: expected 1 to 1024"));
+        }
+        config.server.workers = n;
+        if args.queue.is_none() {
+            config.server.queue = 64 * n;
+        }
+    }
+    if let Some(n) = args.queue {
+        config.server.queue = n;
+    }
+    if let Some(t) = args.drain_timeout {
+        config.server.drain_timeout = t;
+    }
+    if let Some(t) = args.header_read_timeout {
+        config.server.header_read_timeout = t;
+    }
+    if let Some(a) = &args.access_log {
+        config.access_log = match a.as_str() {
+            "-" => AccessLog::Stdout,
+            "off" => AccessLog::Off,
+            path => AccessLog::File(path.into()),
+        };
+    }
+    config.validate().map_err(|e| anyhow!(e))?;
+    Ok(config)
+}
+
+fn run(args: Args) -> Result<()> {
+    let config = config(&args)?;
+    let server = Server::start(config)?;
+    server.run_until_signalled()?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LUCET_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", lucet_module::escape_control(&e.to_string()));
+            ExitCode::FAILURE
+        }
+    }
+}

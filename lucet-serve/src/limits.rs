@@ -1,0 +1,89 @@
+//! What one request may use: the limits of a route, with their defaults.
+
+use std::time::Duration;
+
+/// Limits for the requests of one route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteLimits {
+    /// Wall-clock time the handler may run (its start function included);
+    /// past it the run is stopped and the client gets 504.
+    pub timeout: Duration,
+    /// Instructions the handler may execute (about one unit each); past it,
+    /// 500. `None`: no limit (and the module is compiled without counting).
+    pub fuel: Option<u64>,
+    /// Most linear memory the handler may have.
+    pub max_heap_size: u64,
+    /// The handler's native stack.
+    pub stack_size: u64,
+    /// Largest request body; a longer one is 413, read no further than the
+    /// limit.
+    pub max_request_body: u64,
+    /// Largest response body; a handler that writes more gets 500.
+    pub max_response_body: u64,
+    /// Most request headers; more is 431.
+    pub max_headers: usize,
+    /// Most bytes of request headers (names and values together); more is
+    /// 431.
+    pub max_header_bytes: usize,
+    /// How long the client may take to send the body once the headers are
+    /// in; slower is 408. No worker is taken before the whole body is read.
+    pub body_read_timeout: Duration,
+    /// Most bytes of the response's header block (the part of stdout before
+    /// the blank line).
+    pub max_response_headers: usize,
+    /// Most bytes of standard error logged per request; the rest is
+    /// dropped (and the drop logged).
+    pub max_log_bytes: usize,
+}
+
+impl Default for RouteLimits {
+    fn default() -> Self {
+        RouteLimits {
+            timeout: Duration::from_secs(10),
+            fuel: None,
+            max_heap_size: 128 << 20,
+            stack_size: 1 << 20,
+            max_request_body: 8 << 20,
+            max_response_body: 16 << 20,
+            max_headers: 100,
+            max_header_bytes: 32 << 10,
+            body_read_timeout: Duration::from_secs(10),
+            max_response_headers: 32 << 10,
+            max_log_bytes: 64 << 10,
+        }
+    }
+}
+
+/// What the whole server does, whatever the route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Threads that run handlers (each runs one request at a time).
+    pub workers: usize,
+    /// Requests that may wait for a worker, all workers together; when the
+    /// queue is full the server answers 503 at once.
+    pub queue: usize,
+    /// How long a client may take to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// On shutdown, how long in-flight requests have to finish.
+    pub drain_timeout: Duration,
+    /// Most headers hyper parses per request, whatever the route (routes
+    /// may allow fewer).
+    pub max_headers: usize,
+    /// Largest request head hyper buffers (HTTP/1) or header list it
+    /// accepts (HTTP/2).
+    pub max_head_bytes: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ServerLimits {
+            workers,
+            queue: 64 * workers,
+            header_read_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+            max_headers: 100,
+            max_head_bytes: 64 << 10,
+        }
+    }
+}

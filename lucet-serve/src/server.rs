@@ -1,0 +1,537 @@
+//! The server: listeners, the HTTP side (hyper, on tokio), and the path of
+//! a request from its headers to a worker and back.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use lucet_runtime::Linker;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{oneshot, watch};
+
+use crate::abi::{GuestRequest, GuestResponse, HandlerError};
+use crate::access_log::{AccessLogger, Entry};
+use crate::app::{self, App};
+use crate::config::Config;
+use crate::metrics::{Gauges, Metrics};
+use crate::workers::{Job, Workers};
+use crate::Error;
+
+/// What every request and the operations side share.
+pub(crate) struct State {
+    app: RwLock<Arc<App>>,
+    config: Mutex<Config>,
+    linker: Linker,
+    workers: Workers,
+    metrics: Metrics,
+    access_log: AccessLogger,
+    next_id: AtomicU64,
+    draining: AtomicBool,
+}
+
+impl State {
+    fn app(&self) -> Arc<App> {
+        self.app.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn gauges(&self) -> Gauges {
+        Gauges {
+            queue_depth: self.workers.queued(),
+            live_instances: self.workers.live_instances(),
+            free_slots: self.workers.free_slots(),
+        }
+    }
+
+    /// Re-reads the configuration (from its file, if it came from one),
+    /// loads what changed and swaps it in.
+    fn reload(&self) -> Result<Vec<String>, Error> {
+        let result = (|| {
+            let current = self
+                .config
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let mut next = match &current.source {
+                Some(path) => Config::from_file(path)?,
+                None => current.clone(),
+            };
+            let mut warnings = Vec::new();
+            if next.listen != current.listen || next.admin != current.admin {
+                warnings.push("listen and admin addresses change only on restart".to_string());
+            }
+            if next.server != current.server {
+                warnings.push("server-wide settings change only on restart".to_string());
+            }
+            next.listen = current.listen;
+            next.admin = current.admin;
+            next.server = current.server.clone();
+            next.access_log = current.access_log.clone();
+            let old = self.app();
+            let (app, load_warnings) = App::load(&next, &self.linker, Some(&old))?;
+            warnings.extend(load_warnings);
+            *self.app.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(app);
+            *self.config.lock().unwrap_or_else(|p| p.into_inner()) = next;
+            Ok(warnings)
+        })();
+        self.metrics.reload(result.is_ok());
+        result
+    }
+}
+
+/// A running server. Dropping it shuts it down (as [`shutdown`](Self::shutdown)).
+pub struct Server {
+    runtime: Option<tokio::runtime::Runtime>,
+    state: Arc<State>,
+    addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    drained: Option<oneshot::Receiver<()>>,
+}
+
+impl Server {
+    /// Loads every route, binds the listeners and starts serving.
+    pub fn start(config: Config) -> Result<Server, Error> {
+        config.validate().map_err(Error::Invalid)?;
+        let linker = app::linker();
+        let (app, _) = App::load(&config, &linker, None)?;
+        let access_log = AccessLogger::open(&config.access_log)?;
+        let workers =
+            Workers::start(config.server.workers, config.server.queue).map_err(Error::Start)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("lucet-serve-io")
+            .build()
+            .map_err(Error::Start)?;
+        let listener = runtime.block_on(async { bind(config.listen) })?;
+        let admin = match config.admin {
+            Some(a) => Some(runtime.block_on(async { bind(a) })?),
+            None => None,
+        };
+        let addr = listener.local_addr().map_err(Error::Start)?;
+        let admin_addr = match &admin {
+            Some(l) => Some(l.local_addr().map_err(Error::Start)?),
+            None => None,
+        };
+        let server_limits = config.server.clone();
+        let state = Arc::new(State {
+            app: RwLock::new(Arc::new(app)),
+            config: Mutex::new(config),
+            linker,
+            workers,
+            metrics: Metrics::default(),
+            access_log,
+            next_id: AtomicU64::new(1),
+            draining: AtomicBool::new(false),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let (drained_tx, drained) = oneshot::channel();
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(server_limits.header_read_timeout)
+            .max_headers(server_limits.max_headers)
+            .max_buf_size(server_limits.max_head_bytes.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(server_limits.max_head_bytes).unwrap_or(u32::MAX));
+        runtime.spawn(accept_loop(
+            listener,
+            state.clone(),
+            builder,
+            stopped.clone(),
+            server_limits.drain_timeout,
+            drained_tx,
+        ));
+        if let Some(admin) = admin {
+            runtime.spawn(crate::admin::serve(admin, state.clone(), stopped));
+        }
+        tracing::info!(%addr, admin = ?admin_addr, "serving");
+        Ok(Server {
+            runtime: Some(runtime),
+            state,
+            addr,
+            admin_addr,
+            stop,
+            drained: Some(drained),
+        })
+    }
+
+    /// The address requests are served on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The admin listener's address, if there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Reloads the configuration and modules; requests in flight finish on
+    /// the old ones. Returns warnings (a module that failed to load and was
+    /// kept at its previous version); on an error nothing changed.
+    pub fn reload(&self) -> Result<Vec<String>, Error> {
+        self.state.reload()
+    }
+
+    /// The metrics as `/metrics` shows them.
+    pub fn metrics_text(&self) -> String {
+        self.state.metrics.render(&self.state.gauges())
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP; then shuts down.
+    pub fn run_until_signalled(mut self) -> std::io::Result<()> {
+        let runtime = self.runtime.take().expect("the server is running");
+        let state = self.state.clone();
+        let result = runtime.block_on(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            let mut hup = signal(SignalKind::hangup())?;
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = int.recv() => break,
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: reloading");
+                        let s = state.clone();
+                        match tokio::task::spawn_blocking(move || s.reload()).await {
+                            Ok(Ok(warnings)) => {
+                                for w in warnings {
+                                    tracing::warn!("reload: {w}");
+                                }
+                                tracing::info!("reloaded");
+                            }
+                            Ok(Err(e)) => tracing::error!("reload failed, nothing changed: {e}"),
+                            Err(e) => tracing::error!("reload failed: {e}"),
+                        }
+                    }
+                }
+            }
+            Ok::<(), std::io::Error>(())
+        });
+        self.runtime = Some(runtime);
+        tracing::info!("shutting down");
+        self.shutdown();
+        result
+    }
+
+    /// Stops accepting, lets requests in flight finish (within the drain
+    /// timeout), then stops the workers.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        self.state.draining.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(true);
+        if let Some(drained) = self.drained.take() {
+            let _ = runtime.block_on(drained);
+        }
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        self.state.workers.stop();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    let e = |source| Error::Bind { addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(e)?;
+    socket.set_reuseaddr(true).map_err(e)?;
+    socket.bind(addr).map_err(e)?;
+    socket.listen(1024).map_err(e)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<State>,
+    builder: auto::Builder<TokioExecutor>,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+    drained: oneshot::Sender<()>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of descriptors, most likely: give connections
+                        // in flight a moment to end.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let Ok(local) = stream.local_addr() else { continue };
+                let state = state.clone();
+                let service = service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handle(state, req, remote, local).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%remote, "connection ended: {e}");
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("drained"),
+        _ = tokio::time::sleep(drain_timeout) => {
+            tracing::warn!("drain timeout ({drain_timeout:?}) passed with requests in flight; closing them");
+        }
+    }
+    let _ = drained.send(());
+}
+
+type Body = Full<Bytes>;
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+/// What became of a request, for the access log and metrics.
+struct Served {
+    response: Response<Body>,
+    route: Option<String>,
+    outcome: &'static str,
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    local: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let id = format!("{:016x}", state.next_id.fetch_add(1, Ordering::Relaxed));
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let served = serve(&state, req, remote, local, &id).await;
+    let mut response = served.response;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    let route = served.route.as_deref();
+    state.metrics.request(route.unwrap_or(""), status, took);
+    state.access_log.log(&Entry {
+        id: &id,
+        method: method.as_str(),
+        path: &path,
+        route,
+        status,
+        bytes: response_len(&response),
+        duration: took,
+        outcome: served.outcome,
+    });
+    response
+}
+
+fn response_len(r: &Response<Body>) -> u64 {
+    use hyper::body::Body as _;
+    r.body().size_hint().exact().unwrap_or(0)
+}
+
+async fn serve(
+    state: &State,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    local: SocketAddr,
+    id: &str,
+) -> Served {
+    let app = state.app();
+    let refused = |status, text: &str, outcome, route: Option<String>| Served {
+        response: plain(status, text),
+        route,
+        outcome,
+    };
+    let Some((index, script, info)) = app.route_for(req.uri().path()) else {
+        return refused(StatusCode::NOT_FOUND, "Not Found", "no_route", None);
+    };
+    let (script, info) = (script.to_string(), info.to_string());
+    let route = app.route(index);
+    let pattern = Some(route.pattern.clone());
+    let limits = &route.limits;
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if req.headers().len() > limits.max_headers || header_bytes > limits.max_header_bytes {
+        return refused(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+            "headers_too_large",
+            pattern,
+        );
+    }
+    let too_large = || {
+        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
+        // The rest of the body is not read, so the connection cannot carry
+        // another request.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_body) {
+        return Served {
+            response: too_large(),
+            route: pattern,
+            outcome: "body_too_large",
+        };
+    }
+    let (parts, body) = req.into_parts();
+    let limit = usize::try_from(limits.max_request_body).unwrap_or(usize::MAX);
+    let body = match tokio::time::timeout(
+        limits.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Served {
+                response: too_large(),
+                route: pattern,
+                outcome: "body_too_large",
+            }
+        }
+        Ok(Err(_)) => {
+            return refused(StatusCode::BAD_REQUEST, "Bad Request", "bad_body", pattern);
+        }
+        Err(_) => {
+            let mut r = plain(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return Served {
+                response: r,
+                route: pattern,
+                outcome: "body_timeout",
+            };
+        }
+    };
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        app: app.clone(),
+        route: index,
+        request: GuestRequest {
+            id: id.to_string(),
+            method: parts.method,
+            uri: parts.uri,
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            remote,
+            local,
+            script_name: script,
+            path_info: info,
+        },
+        reply,
+    };
+    if state.workers.submit(job).is_err() {
+        state.metrics.overloaded();
+        tracing::warn!(request = %id, route = %route.pattern, "overloaded: every worker busy and the queue full; 503");
+        let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Served {
+            response: r,
+            route: pattern,
+            outcome: "overloaded",
+        };
+    }
+    match answer.await {
+        Ok(Ok(response)) => Served {
+            response: respond(response),
+            route: pattern,
+            outcome: "ok",
+        },
+        Ok(Err(e)) => {
+            match &e {
+                HandlerError::TimedOut(_) => state.metrics.timeout(),
+                HandlerError::Trapped { code, .. } => state.metrics.trap(&format!("{code:?}")),
+                HandlerError::OutOfFuel => state.metrics.trap("OutOfFuel"),
+                _ => {}
+            }
+            tracing::warn!(request = %id, route = %route.pattern, "{e}");
+            let status = e.status();
+            Served {
+                response: plain(status, status.canonical_reason().unwrap_or("Error")),
+                route: pattern,
+                outcome: e.kind(),
+            }
+        }
+        Err(_) => {
+            tracing::error!(request = %id, route = %route.pattern, "the worker dropped the request");
+            refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "error",
+                pattern,
+            )
+        }
+    }
+}
+
+fn respond(g: GuestResponse) -> Response<Body> {
+    let mut r = Response::new(Full::new(g.body));
+    *r.status_mut() = g.status;
+    *r.headers_mut() = g.headers;
+    r
+}
+
+/// The state, for the admin listener.
+pub(crate) fn metrics_of(state: &State) -> String {
+    state.metrics.render(&state.gauges())
+}
+
+/// Whether the server is draining, for `/healthz`.
+pub(crate) fn is_draining(state: &State) -> bool {
+    state.draining.load(Ordering::Relaxed)
+}

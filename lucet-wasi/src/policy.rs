@@ -1,0 +1,374 @@
+//! The run policy: how one run of a program is bounded (a wall-clock
+//! deadline enforced through the instance's kill switch, fuel), and what its
+//! end means ([`Outcome`]). `lucet-wasi` and `lucet-serve` both run guests
+//! through [`RunPolicy::run`].
+//!
+//! ```no_run
+//! use std::time::{Duration, Instant};
+//! use lucet_runtime::{Limits, Linker, MmapRegion};
+//! use lucet_wasi::{add_to_linker, load_module, Outcome, RunPolicy, Watchdog, WasiCtxBuilder};
+//!
+//! let mut linker = Linker::new();
+//! add_to_linker(&mut linker);
+//! let module = load_module("hello.wasm".as_ref(), &linker)?;
+//! let region = MmapRegion::create(1, &Limits::default())?;
+//! let watchdog = Watchdog::new();
+//! let policy = RunPolicy {
+//!     deadline: Some(Instant::now() + Duration::from_secs(1)),
+//!     fuel: None,
+//! };
+//! let builder = region
+//!     .new_instance_builder(module)
+//!     .with_embed_ctx(WasiCtxBuilder::new().arg("hello").build());
+//! match policy.run(builder, "_start", &[], &watchdog).outcome {
+//!     Outcome::Returned(_) | Outcome::Exited(0) => println!("ok"),
+//!     Outcome::TimedOut => println!("too slow"),
+//!     other => println!("failed: {other}"),
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use lucet_runtime::{
+    Error, InstanceBuilder, InstanceHandle, KillSwitch, RunResult, TerminationDetails, TrapCode,
+    Val,
+};
+
+use crate::ExitCode;
+
+/// How a run is bounded.
+#[derive(Debug, Clone, Default)]
+pub struct RunPolicy {
+    /// The run is stopped at this instant (the start function included).
+    pub deadline: Option<Instant>,
+    /// The instance gets this much fuel (about one unit per instruction);
+    /// the module must count instructions.
+    pub fuel: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The entry function returned these values.
+    Returned(Vec<Val>),
+    /// The program called `proc_exit` with this status.
+    Exited(u32),
+    /// The deadline passed and the run was stopped.
+    TimedOut,
+    /// The run used up its fuel.
+    OutOfFuel,
+    /// The guest trapped.
+    Trapped {
+        /// Why.
+        code: TrapCode,
+        /// The function it trapped in.
+        function: String,
+        /// Offset of the trapping instruction in the function's code.
+        offset: u32,
+    },
+    /// A host function yielded, which a run under a policy does not resume.
+    Yielded,
+    /// Anything else: the instance could not be created, an uncaught
+    /// exception, a host function that panicked or terminated the run with
+    /// a value other than an exit status.
+    Failed(Error),
+}
+
+impl Outcome {
+    /// The exit status of a command: 0 when it returned, its `proc_exit`
+    /// status when it exited; `None` for every other end.
+    pub fn exit_status(&self) -> Option<u32> {
+        match self {
+            Outcome::Returned(_) => Some(0),
+            Outcome::Exited(code) => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// A short name for the kind of end, for logs and metrics: `returned`,
+    /// `exited`, `timeout`, `out_of_fuel`, `trap`, `yielded`, `error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Returned(_) => "returned",
+            Outcome::Exited(_) => "exited",
+            Outcome::TimedOut => "timeout",
+            Outcome::OutOfFuel => "out_of_fuel",
+            Outcome::Trapped { .. } => "trap",
+            Outcome::Yielded => "yielded",
+            Outcome::Failed(_) => "error",
+        }
+    }
+
+    fn from_error(e: Error, timed_out: bool) -> Outcome {
+        match e {
+            Error::Terminated(TerminationDetails::Remote) if timed_out => Outcome::TimedOut,
+            Error::Trap {
+                code: TrapCode::OutOfFuel,
+                ..
+            } => Outcome::OutOfFuel,
+            Error::Trap {
+                code,
+                function,
+                offset,
+            } => Outcome::Trapped {
+                code,
+                function,
+                offset,
+            },
+            Error::Terminated(details) => match details.provided::<ExitCode>() {
+                Some(code) => Outcome::Exited(code.0),
+                None => Outcome::Failed(Error::Terminated(details)),
+            },
+            e => Outcome::Failed(e),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Returned(v) => write!(f, "returned {} value(s)", v.len()),
+            Outcome::Exited(code) => write!(f, "exited with status {code}"),
+            Outcome::TimedOut => write!(f, "ran past its deadline and was stopped"),
+            Outcome::OutOfFuel => write!(f, "ran out of fuel"),
+            Outcome::Trapped {
+                code,
+                function,
+                offset,
+            } => write!(f, "trap: {code} in {function} at offset {offset:#x}"),
+            Outcome::Yielded => write!(f, "yielded"),
+            Outcome::Failed(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The end of [`RunPolicy::run`]: the outcome, and the instance (unless it
+/// could not be created), for reading results or its embedder context.
+pub struct Finished {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The instance; dropping it returns its slot.
+    pub instance: Option<InstanceHandle>,
+}
+
+impl RunPolicy {
+    /// Builds the instance (its start function deferred so that the policy
+    /// covers it), runs the start function and then `entry(params)`, each
+    /// under the deadline and fuel.
+    pub fn run(
+        &self,
+        builder: InstanceBuilder<'_>,
+        entry: &str,
+        params: &[Val],
+        watchdog: &Watchdog,
+    ) -> Finished {
+        let mut builder = builder.defer_start();
+        if let Some(fuel) = self.fuel {
+            builder = builder.with_fuel(fuel);
+        }
+        let mut instance = match builder.build() {
+            Ok(i) => i,
+            Err(e) => {
+                return Finished {
+                    outcome: Outcome::Failed(e),
+                    instance: None,
+                }
+            }
+        };
+        // A kill switch covers one run: the start function's, then the
+        // entry's.
+        let outcome = match self.guarded(&mut instance, watchdog, |i| i.run_start()) {
+            Err(outcome) => outcome,
+            Ok(()) => match self.guarded(&mut instance, watchdog, |i| i.run(entry, params)) {
+                Ok(RunResult::Returned(values)) => Outcome::Returned(values),
+                Ok(RunResult::Yielded(_)) => Outcome::Yielded,
+                Err(outcome) => outcome,
+            },
+        };
+        Finished {
+            outcome,
+            instance: Some(instance),
+        }
+    }
+
+    /// Runs `f` with the deadline armed on the instance's current kill
+    /// switch.
+    fn guarded<T>(
+        &self,
+        instance: &mut InstanceHandle,
+        watchdog: &Watchdog,
+        f: impl FnOnce(&mut InstanceHandle) -> Result<T, Error>,
+    ) -> Result<T, Outcome> {
+        let armed = self
+            .deadline
+            .map(|deadline| watchdog.arm(deadline, instance.kill_switch()));
+        let result = f(instance);
+        let fired = armed.is_some_and(Armed::disarm);
+        result.map_err(|e| Outcome::from_error(e, fired))
+    }
+}
+
+/// A timer thread that stops runs at their deadlines, through their kill
+/// switches. One watchdog serves any number of runs on any threads; arming
+/// and disarming take a lock and, unless the new deadline is the earliest,
+/// wake nothing.
+pub struct Watchdog {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    next_ticket: u64,
+    armed: BTreeMap<(Instant, u64), KillSwitch>,
+    fired: HashSet<u64>,
+    /// What the timer thread sleeps until: `None` while it waits for a
+    /// first deadline or is busy.
+    sleeping_until: Option<Instant>,
+    idle: bool,
+    shutdown: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Default for Watchdog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Watchdog {
+    /// Starts the timer thread.
+    pub fn new() -> Watchdog {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let timer = shared.clone();
+        std::thread::Builder::new()
+            .name("lucet-watchdog".into())
+            .spawn(move || watch(&timer))
+            .expect("cannot start the watchdog thread");
+        Watchdog { shared }
+    }
+
+    /// Stops the run `switch` belongs to at `deadline` (at once if it has
+    /// passed), unless the returned guard is dropped first.
+    pub fn arm(&self, deadline: Instant, switch: KillSwitch) -> Armed<'_> {
+        let mut s = self.shared.lock();
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        if deadline <= Instant::now() {
+            s.fired.insert(ticket);
+            drop(s);
+            // Fails harmlessly if the run has ended.
+            let _ = switch.terminate();
+        } else {
+            let wake = s.idle || s.sleeping_until.is_some_and(|t| t > deadline);
+            s.armed.insert((deadline, ticket), switch);
+            drop(s);
+            if wake {
+                self.shared.wake.notify_one();
+            }
+        }
+        Armed {
+            watchdog: self,
+            deadline,
+            ticket,
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn watch(shared: &Shared) {
+    let mut s = shared.lock();
+    loop {
+        if s.shutdown {
+            return;
+        }
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some((&(deadline, ticket), _)) = s.armed.first_key_value() {
+            if deadline > now {
+                break;
+            }
+            if let Some(switch) = s.armed.remove(&(deadline, ticket)) {
+                s.fired.insert(ticket);
+                due.push(switch);
+            }
+        }
+        if !due.is_empty() {
+            drop(s);
+            for switch in due {
+                // Fails harmlessly if the run has just ended.
+                let _ = switch.terminate();
+            }
+            s = shared.lock();
+            continue;
+        }
+        match s.armed.first_key_value().map(|(&(d, _), _)| d) {
+            Some(deadline) => {
+                s.sleeping_until = Some(deadline);
+                s.idle = false;
+                s = shared
+                    .wake
+                    .wait_timeout(s, deadline.saturating_duration_since(now))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            None => {
+                s.sleeping_until = None;
+                s.idle = true;
+                s = shared.wake.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        s.sleeping_until = None;
+        s.idle = false;
+    }
+}
+
+/// A deadline being watched; dropping it (or [`disarm`](Self::disarm))
+/// stops watching.
+pub struct Armed<'a> {
+    watchdog: &'a Watchdog,
+    deadline: Instant,
+    ticket: u64,
+}
+
+impl Armed<'_> {
+    /// Stops watching; whether the deadline had fired.
+    pub fn disarm(self) -> bool {
+        let mut s = self.watchdog.shared.lock();
+        s.armed.remove(&(self.deadline, self.ticket));
+        let fired = s.fired.remove(&self.ticket);
+        drop(s);
+        std::mem::forget(self);
+        fired
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        let mut s = self.watchdog.shared.lock();
+        s.armed.remove(&(self.deadline, self.ticket));
+        s.fired.remove(&self.ticket);
+    }
+}
