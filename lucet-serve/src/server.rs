@@ -96,7 +96,8 @@ pub struct Server {
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
-    drained: Option<oneshot::Receiver<()>>,
+    drained: Option<crossbeam_channel::Receiver<()>>,
+    drain_timeout: Duration,
 }
 
 impl Server {
@@ -113,11 +114,11 @@ impl Server {
             .thread_name("lucet-serve-io")
             .build()
             .map_err(Error::Start)?;
-        let listener = runtime.block_on(async { bind(config.listen) })?;
-        let admin = match config.admin {
-            Some(a) => Some(runtime.block_on(async { bind(a) })?),
-            None => None,
-        };
+        // Binding registers the sockets with this runtime's reactor.
+        let entered = runtime.enter();
+        let listener = bind(config.listen)?;
+        let admin = config.admin.map(bind).transpose()?;
+        drop(entered);
         let addr = listener.local_addr().map_err(Error::Start)?;
         let admin_addr = match &admin {
             Some(l) => Some(l.local_addr().map_err(Error::Start)?),
@@ -135,7 +136,7 @@ impl Server {
             draining: AtomicBool::new(false),
         });
         let (stop, stopped) = watch::channel(false);
-        let (drained_tx, drained) = oneshot::channel();
+        let (drained_tx, drained) = crossbeam_channel::bounded(1);
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -166,6 +167,7 @@ impl Server {
             admin_addr,
             stop,
             drained: Some(drained),
+            drain_timeout: server_limits.drain_timeout,
         })
     }
 
@@ -241,9 +243,16 @@ impl Server {
         self.state.draining.store(true, Ordering::Relaxed);
         let _ = self.stop.send(true);
         if let Some(drained) = self.drained.take() {
-            let _ = runtime.block_on(drained);
+            let _ = drained.recv_timeout(self.drain_timeout + Duration::from_secs(1));
         }
-        runtime.shutdown_timeout(Duration::from_secs(1));
+        // Connections still open past the drain are dropped with the
+        // runtime; it is not waited for when this runs on another runtime
+        // (which may not block).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            runtime.shutdown_background();
+        } else {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
         self.state.workers.stop();
     }
 }
@@ -273,7 +282,7 @@ async fn accept_loop(
     builder: auto::Builder<TokioExecutor>,
     mut stop: watch::Receiver<bool>,
     drain_timeout: Duration,
-    drained: oneshot::Sender<()>,
+    drained: crossbeam_channel::Sender<()>,
 ) {
     let graceful = GracefulShutdown::new();
     loop {

@@ -4,7 +4,8 @@
  * Prints "Content-Type: text/plain" and a blank line, then:
  *   argc=N
  *   argv[i]=VALUE            for each i >= 1 (argv[0] is skipped)
- *   NAME=VALUE or NAME       for each CGI variable below, in this order
+ *   NAME=VALUE or NAME       for each CGI variable below (and GREETING),
+ *                            in this order
  *                            (NAME alone, without '=', when it is unset)
  *   NAME=VALUE               for every HTTP_* variable, sorted by name
  *   body-length=N            bytes read from stdin until EOF
@@ -21,6 +22,7 @@ static const char *const cgi_vars[] = {
     "CONTENT_LENGTH", "SERVER_NAME",     "SERVER_PORT",     "SERVER_PROTOCOL",
     "REMOTE_ADDR",    "SCRIPT_NAME",     "GATEWAY_INTERFACE", "X_MATCHED_ROUTE",
     "X_FULL_URL",
+    "GREETING", /* set by the tests' route configuration */
 };
 
 static int cmp_env(const void *a, const void *b) {
