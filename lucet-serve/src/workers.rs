@@ -28,6 +28,10 @@ pub(crate) struct Job {
     pub reply: oneshot::Sender<Result<GuestResponse, HandlerError>>,
 }
 
+/// Every worker is busy and the queue is full (or the workers are gone).
+#[derive(Debug)]
+pub(crate) struct QueueFull;
+
 /// The workers and their queue.
 pub(crate) struct Workers {
     queue: Sender<Job>,
@@ -66,10 +70,11 @@ impl Workers {
         })
     }
 
-    /// Queues `job`, or gives it back if the queue is full.
-    pub fn submit(&self, job: Job) -> Result<(), Job> {
+    /// Queues `job`; refused (and dropped) if the queue is full or the
+    /// workers have stopped.
+    pub fn submit(&self, job: Job) -> Result<(), QueueFull> {
         self.queue.try_send(job).map_err(|e| match e {
-            TrySendError::Full(j) | TrySendError::Disconnected(j) => j,
+            TrySendError::Full(_) | TrySendError::Disconnected(_) => QueueFull,
         })
     }
 

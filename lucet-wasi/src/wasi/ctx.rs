@@ -125,6 +125,11 @@ impl WasiCtx {
         Ok(&mut e.desc)
     }
 
+    /// Whether the base rights of `fd` contain all of `rights`.
+    pub fn has_rights(&mut self, fd: u32, rights: u64) -> WasiResult<bool> {
+        Ok(self.entry(fd)?.base & rights == rights)
+    }
+
     /// The rights of `fd`: (base, inheriting).
     pub fn rights(&mut self, fd: u32) -> WasiResult<(u64, u64)> {
         let e = self.entry(fd)?;
@@ -155,6 +160,19 @@ impl WasiCtx {
     pub fn dir(&mut self, fd: u32) -> WasiResult<&Dir> {
         match self.get(fd)? {
             Descriptor::Dir { dir, .. } => Ok(dir),
+            _ => Err(Errno::Notdir),
+        }
+    }
+
+    /// The directory `fd`, if its base rights contain all of `rights`:
+    /// `ENOTDIR` if it is not a directory, else `ENOTCAPABLE` if it lacks
+    /// one of them.
+    pub fn dir_with(&mut self, fd: u32, rights: u64) -> WasiResult<&Dir> {
+        let entry = self.entry(fd)?;
+        let allowed = entry.base & rights == rights;
+        match &entry.desc {
+            Descriptor::Dir { dir, .. } if allowed => Ok(dir),
+            Descriptor::Dir { .. } => Err(Errno::Notcapable),
             _ => Err(Errno::Notdir),
         }
     }

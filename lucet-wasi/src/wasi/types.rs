@@ -177,7 +177,8 @@ pub mod rights {
         | FD_FILESTAT_SET_TIMES
         | POLL_FD_READWRITE;
 
-    /// Rights reported for a directory.
+    /// Rights reported for a directory (`PATH_FILESTAT_SET_SIZE` is what
+    /// `path_open` with `O_TRUNC` needs).
     pub const DIR_BASE: u64 = PATH_CREATE_DIRECTORY
         | PATH_CREATE_FILE
         | PATH_LINK_SOURCE
@@ -191,6 +192,7 @@ pub mod rights {
         | PATH_REMOVE_DIRECTORY
         | PATH_UNLINK_FILE
         | PATH_FILESTAT_GET
+        | PATH_FILESTAT_SET_SIZE
         | PATH_FILESTAT_SET_TIMES
         | FD_FILESTAT_GET
         | FD_FILESTAT_SET_TIMES;

@@ -104,6 +104,25 @@ fn host_fdflags(fd: RawFd) -> WasiResult<u16> {
     Ok(out)
 }
 
+/// The file `fd`, for a call that needs `rights` on it: a stream is
+/// `on_stream` and a directory `on_dir` (what the call says of them), a
+/// file without the rights `ENOTCAPABLE`.
+fn file_with(
+    ctx: &mut WasiCtx,
+    fd: u32,
+    rights: u64,
+    on_stream: Errno,
+    on_dir: Errno,
+) -> WasiResult<&mut File> {
+    let allowed = ctx.has_rights(fd, rights)?;
+    match ctx.get(fd)? {
+        Descriptor::File { file, .. } if allowed => Ok(file),
+        Descriptor::File { .. } => Err(Errno::Notcapable),
+        Descriptor::Stream(_) => Err(on_stream),
+        Descriptor::Dir { .. } => Err(on_dir),
+    }
+}
+
 fn is_tty(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the descriptor.
     unsafe { libc::isatty(fd) == 1 }
@@ -140,11 +159,8 @@ pub fn fd_allocate(
     offset: u64,
     len: u64,
 ) -> WasiResult {
-    match ctx.get(fd)? {
-        Descriptor::File { file, .. } => Ok(file.allocate(offset, len)?),
-        Descriptor::Stream(_) => Err(Errno::Spipe),
-        Descriptor::Dir { .. } => Err(Errno::Badf),
-    }
+    let file = file_with(ctx, fd, rights::FD_ALLOCATE, Errno::Spipe, Errno::Badf)?;
+    Ok(file.allocate(offset, len)?)
 }
 
 pub fn fd_close(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
@@ -152,19 +168,26 @@ pub fn fd_close(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResul
 }
 
 pub fn fd_datasync(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
-    match ctx.get(fd)? {
-        Descriptor::File { file, .. } => Ok(file.sync_data()?),
-        Descriptor::Stream(_) => Ok(()),
-        Descriptor::Dir { .. } => Err(Errno::Badf),
-    }
+    sync(ctx, fd, rights::FD_DATASYNC, File::sync_data)
 }
 
 pub fn fd_sync(ctx: &mut WasiCtx, _mem: &mut GuestMemory, fd: u32) -> WasiResult {
-    match ctx.get(fd)? {
-        Descriptor::File { file, .. } => Ok(file.sync_all()?),
-        Descriptor::Stream(_) => Ok(()),
-        Descriptor::Dir { .. } => Err(Errno::Badf),
+    sync(ctx, fd, rights::FD_SYNC, File::sync_all)
+}
+
+/// Flushes the file `fd` to storage with `flush`, which needs `rights`.
+/// A stream has nothing to flush: it succeeds.
+fn sync(
+    ctx: &mut WasiCtx,
+    fd: u32,
+    rights: u64,
+    flush: impl FnOnce(&File) -> std::io::Result<()>,
+) -> WasiResult {
+    if let Descriptor::Stream(_) = ctx.get(fd)? {
+        return Ok(());
     }
+    let file = file_with(ctx, fd, rights, Errno::Badf, Errno::Badf)?;
+    Ok(flush(file)?)
 }
 
 /// The fdstat of a descriptor.
@@ -320,11 +343,14 @@ pub fn fd_filestat_set_size(
     fd: u32,
     size: u64,
 ) -> WasiResult {
-    match ctx.get(fd)? {
-        Descriptor::File { file, .. } => Ok(file.set_len(size)?),
-        Descriptor::Dir { .. } => Err(Errno::Badf),
-        Descriptor::Stream(_) => Err(Errno::Inval),
-    }
+    let file = file_with(
+        ctx,
+        fd,
+        rights::FD_FILESTAT_SET_SIZE,
+        Errno::Inval,
+        Errno::Badf,
+    )?;
+    Ok(file.set_len(size)?)
 }
 
 /// The time to set from a timestamp and its flags (`atim`/`mtim` pair).
@@ -364,21 +390,28 @@ pub fn fd_filestat_set_times(
     fst: u32,
 ) -> WasiResult {
     let (a, m) = times(atim, mtim, fst)?;
+    let allowed = ctx.has_rights(fd, rights::FD_FILESTAT_SET_TIMES)?;
     match ctx.get(fd)? {
-        Descriptor::File { file, .. } => Ok(SetTimes::set_times(file, a, m)?),
-        Descriptor::Dir { dir, .. } => {
-            let conv = |t: Option<SystemTimeSpec>| {
-                t.map(|t| match t {
-                    SystemTimeSpec::SymbolicNow => cap_fs_ext::SystemTimeSpec::SymbolicNow,
-                    SystemTimeSpec::Absolute(t) => {
-                        cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t))
-                    }
-                })
-            };
-            Ok(cap_fs_ext::DirExt::set_times(dir, ".", conv(a), conv(m))?)
-        }
         Descriptor::Stream(_) => Err(Errno::Badf),
+        _ if !allowed => Err(Errno::Notcapable),
+        Descriptor::File { file, .. } => Ok(SetTimes::set_times(file, a, m)?),
+        Descriptor::Dir { dir, .. } => Ok(cap_fs_ext::DirExt::set_times(
+            dir,
+            ".",
+            cap_time(a),
+            cap_time(m),
+        )?),
     }
+}
+
+/// A time to set, as cap-std's directory calls take it.
+pub fn cap_time(t: Option<SystemTimeSpec>) -> Option<cap_fs_ext::SystemTimeSpec> {
+    t.map(|t| match t {
+        SystemTimeSpec::SymbolicNow => cap_fs_ext::SystemTimeSpec::SymbolicNow,
+        SystemTimeSpec::Absolute(t) => {
+            cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t))
+        }
+    })
 }
 
 /// A read of a host stream (stdin, a pipe, a socket), which may block:
@@ -728,10 +761,7 @@ pub fn fd_readdir(
     cookie: u64,
     out: u32,
 ) -> WasiResult {
-    let dir = match ctx.get(fd)? {
-        Descriptor::Dir { dir, .. } => dir,
-        _ => return Err(Errno::Notdir),
-    };
+    let dir = ctx.dir_with(fd, rights::FD_READDIR)?;
     mem.slice(buf, buf_len)?;
     let own = fstat(dir.as_raw_fd())?;
     let mut entries: Vec<(u64, u8, Vec<u8>)> = vec![

@@ -3,25 +3,20 @@
 //! Every path goes through cap-std, which resolves it inside the directory
 //! and refuses anything that would leave it: `..` above the directory,
 //! absolute paths, and symbolic links (followed or not) that point outside.
+//!
+//! Every call also needs rights on its directory descriptor (`ENOTCAPABLE`
+//! without them), as WASI preview1 says: a read-only preopened directory
+//! lacks those that change the file system.
 
 use std::path::Path;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsMaybeDirExt};
 use cap_std::fs::{Dir, OpenOptions};
-use fs_set_times::SystemTimeSpec;
 
-use super::fd::{filestat_of_meta, times};
+use super::fd::{cap_time, filestat_of_meta, times};
 use super::{GuestMemory, WasiCtx};
 use crate::wasi::ctx::Descriptor;
 use crate::wasi::types::{fdflags, oflags, rights, Errno, WasiResult, LOOKUP_SYMLINK_FOLLOW};
-
-/// The directory `fd`, for path operations.
-fn dir(ctx: &mut WasiCtx, fd: u32) -> WasiResult<&Dir> {
-    match ctx.get(fd)? {
-        Descriptor::Dir { dir, .. } => Ok(dir),
-        _ => Err(Errno::Notdir),
-    }
-}
 
 fn lookup_follows(flags: u32) -> WasiResult<bool> {
     if flags & !LOOKUP_SYMLINK_FOLLOW != 0 {
@@ -38,7 +33,9 @@ pub fn path_create_directory(
     len: u32,
 ) -> WasiResult {
     let path = mem.path(path, len)?;
-    Ok(dir(ctx, fd)?.create_dir(path)?)
+    Ok(ctx
+        .dir_with(fd, rights::PATH_CREATE_DIRECTORY)?
+        .create_dir(path)?)
 }
 
 pub fn path_filestat_get(
@@ -52,22 +49,13 @@ pub fn path_filestat_get(
 ) -> WasiResult {
     let follow = lookup_follows(flags)?;
     let path = mem.path(path, len)?.to_string();
-    let d = dir(ctx, fd)?;
+    let d = ctx.dir_with(fd, rights::PATH_FILESTAT_GET)?;
     let meta = if follow {
         d.metadata(&path)?
     } else {
         d.symlink_metadata(&path)?
     };
     mem.write(out, &filestat_of_meta(&meta).to_bytes())
-}
-
-fn cap_time(t: Option<SystemTimeSpec>) -> Option<cap_fs_ext::SystemTimeSpec> {
-    t.map(|t| match t {
-        SystemTimeSpec::SymbolicNow => cap_fs_ext::SystemTimeSpec::SymbolicNow,
-        SystemTimeSpec::Absolute(t) => {
-            cap_fs_ext::SystemTimeSpec::Absolute(cap_std::time::SystemTime::from_std(t))
-        }
-    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -85,7 +73,7 @@ pub fn path_filestat_set_times(
     let follow = lookup_follows(flags)?;
     let (a, m) = times(atim, mtim, fst)?;
     let path = mem.path(path, len)?;
-    let d = dir(ctx, fd)?;
+    let d = ctx.dir_with(fd, rights::PATH_FILESTAT_SET_TIMES)?;
     if follow {
         Ok(d.set_times(path, cap_time(a), cap_time(m))?)
     } else {
@@ -111,8 +99,10 @@ pub fn path_link(
     }
     let old_path = mem.path(old_path, old_len)?;
     let new_path = mem.path(new_path, new_len)?;
-    let old_dir = dir(ctx, old_fd)?.try_clone()?;
-    let new_dir = dir(ctx, new_fd)?;
+    let old_dir = ctx
+        .dir_with(old_fd, rights::PATH_LINK_SOURCE)?
+        .try_clone()?;
+    let new_dir = ctx.dir_with(new_fd, rights::PATH_LINK_TARGET)?;
     Ok(old_dir.hard_link(old_path, new_dir, new_path)?)
 }
 
@@ -139,36 +129,10 @@ pub fn path_open(
     mem.check(out, 4)?;
     let path = mem.path(path, len)?.to_string();
     let (_, parent_inheriting) = ctx.rights(fd)?;
-    let d = dir(ctx, fd)?;
-
-    let read = rights_base & rights::FD_READ != 0;
-    let write = rights_base & rights::FD_WRITE != 0;
-    let mut opts = OpenOptions::new();
-    opts.maybe_dir(true);
-    if oflags & oflags::CREAT != 0 {
-        if oflags & oflags::EXCL != 0 {
-            opts.create_new(true);
-        } else {
-            opts.create(true);
-        }
-        opts.write(true);
-    }
-    if oflags & oflags::TRUNC != 0 {
-        opts.truncate(true);
-    }
-    if write {
-        opts.write(true);
-    }
-    if read || !write {
-        // The OS needs some access mode; reads are refused later unless the
-        // guest asked for them.
-        opts.read(true);
-    }
-    // POSIX allows O_TRUNC with O_APPEND; the host's open refuses the pair,
-    // so the file is opened truncated and O_APPEND is set right after.
-    let append_after_open = fdflags & fdflags::APPEND != 0 && oflags & oflags::TRUNC != 0;
-    if fdflags & fdflags::APPEND != 0 && !append_after_open {
-        opts.append(true);
+    let d = ctx.dir_with(fd, path_open_dir_rights(oflags))?;
+    if may_write(rights_base, oflags, fdflags) && parent_inheriting & rights::FD_WRITE == 0 {
+        // Refused before anything is opened, created or truncated.
+        return Err(Errno::Notcapable);
     }
     if fdflags & (fdflags::DSYNC | fdflags::SYNC | fdflags::RSYNC) != 0 {
         return Err(Errno::Notsup);
@@ -178,44 +142,124 @@ pub fn path_open(
     {
         return Err(Errno::Inval);
     }
-    opts.follow(if follow {
-        FollowSymlinks::Yes
-    } else {
-        FollowSymlinks::No
-    });
 
+    // The host file is opened for what the guest will be allowed to do.
+    let granted = rights_base & parent_inheriting;
+    let opts = open_options(
+        oflags,
+        granted & rights::FD_READ != 0,
+        granted & rights::FD_WRITE != 0,
+        follow,
+    );
     let file = d.open_with(&path, &opts)?;
     let is_dir = file.metadata()?.is_dir();
+    if !is_dir && oflags & oflags::DIRECTORY != 0 {
+        return Err(Errno::Notdir);
+    }
+    let (base, inheriting) =
+        opened_rights(is_dir, rights_base, rights_inheriting, parent_inheriting);
     let descriptor = if is_dir {
         Descriptor::Dir {
             dir: Dir::from_std_file(file.into_std()),
             preopen: None,
         }
-    } else if oflags & oflags::DIRECTORY != 0 {
-        return Err(Errno::Notdir);
     } else {
-        let mut status = 0;
-        if fdflags & fdflags::NONBLOCK != 0 {
-            status |= libc::O_NONBLOCK;
-        }
-        if append_after_open {
-            status |= libc::O_APPEND;
-        }
+        let status = status_flags(fdflags);
         if status != 0 {
             add_status_flags(&file, status)?;
         }
-        Descriptor::File { file, read, write }
+        Descriptor::File {
+            file,
+            read: base & rights::FD_READ != 0,
+            write: base & rights::FD_WRITE != 0,
+        }
     };
-    // What is opened gets the rights asked for, within what the directory
-    // passes on and what its kind of descriptor supports.
-    let (kind_base, kind_inheriting) = match descriptor {
-        Descriptor::Dir { .. } => (rights::DIR_BASE, rights::DIR_INHERITING),
-        _ => (rights::FILE_BASE | rights::FD_READ | rights::FD_WRITE, 0),
-    };
-    let base = rights_base & parent_inheriting & kind_base;
-    let inheriting = rights_inheriting & parent_inheriting & kind_inheriting;
     let new_fd = ctx.push(descriptor, base, inheriting)?;
     mem.write_u32(out, new_fd)
+}
+
+/// The rights `path_open` needs on its directory: `PATH_OPEN`, and those
+/// to create (`O_CREAT`) and to truncate (`O_TRUNC`) files.
+fn path_open_dir_rights(oflags: u16) -> u64 {
+    let mut needed = rights::PATH_OPEN;
+    if oflags & oflags::CREAT != 0 {
+        needed |= rights::PATH_CREATE_FILE;
+    }
+    if oflags & oflags::TRUNC != 0 {
+        needed |= rights::PATH_FILESTAT_SET_SIZE;
+    }
+    needed
+}
+
+/// Whether a `path_open` writes the file or lets it be written: it asks
+/// for `FD_WRITE`, creates, truncates or appends. The directory must pass
+/// `FD_WRITE` on for any of these.
+fn may_write(rights_base: u64, oflags: u16, fdflags: u16) -> bool {
+    rights_base & rights::FD_WRITE != 0
+        || oflags & (oflags::CREAT | oflags::TRUNC) != 0
+        || fdflags & fdflags::APPEND != 0
+}
+
+/// The host open options of a `path_open` whose descriptor may `read` and
+/// `write` the file.
+fn open_options(oflags: u16, read: bool, write: bool, follow: bool) -> OpenOptions {
+    let mut opts = OpenOptions::new();
+    opts.maybe_dir(true);
+    if oflags & oflags::CREAT != 0 {
+        if oflags & oflags::EXCL != 0 {
+            opts.create_new(true);
+        } else {
+            opts.create(true);
+        }
+    }
+    let truncate = oflags & oflags::TRUNC != 0;
+    opts.truncate(truncate);
+    // The host creates and truncates only through a writable descriptor;
+    // the guest's descriptor still writes only if `write`.
+    opts.write(write || truncate || oflags & oflags::CREAT != 0);
+    // The OS needs some access mode; reads are refused later unless the
+    // guest may read.
+    opts.read(read || !write);
+    opts.follow(if follow {
+        FollowSymlinks::Yes
+    } else {
+        FollowSymlinks::No
+    });
+    opts
+}
+
+/// The rights of what `path_open` opened: those asked for, within what the
+/// directory passes on and what the kind of descriptor supports.
+fn opened_rights(
+    is_dir: bool,
+    rights_base: u64,
+    rights_inheriting: u64,
+    parent_inheriting: u64,
+) -> (u64, u64) {
+    let (kind_base, kind_inheriting) = if is_dir {
+        (rights::DIR_BASE, rights::DIR_INHERITING)
+    } else {
+        (rights::FILE_BASE | rights::FD_READ | rights::FD_WRITE, 0)
+    };
+    (
+        rights_base & parent_inheriting & kind_base,
+        rights_inheriting & parent_inheriting & kind_inheriting,
+    )
+}
+
+/// The host status flags (`O_NONBLOCK`, `O_APPEND`) of `fdflags`, set on
+/// the file once it is open: the host's open refuses `O_APPEND` with
+/// `O_TRUNC` (which POSIX allows), and as a flag of its own it needs no
+/// writable descriptor (writes still need `FD_WRITE`).
+fn status_flags(fdflags: u16) -> i32 {
+    let mut status = 0;
+    if fdflags & fdflags::NONBLOCK != 0 {
+        status |= libc::O_NONBLOCK;
+    }
+    if fdflags & fdflags::APPEND != 0 {
+        status |= libc::O_APPEND;
+    }
+    status
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -232,7 +276,9 @@ pub fn path_readlink(
     let path = mem.path(path, len)?.to_string();
     // The link's contents, even an absolute path: reading it grants no
     // access (following it is confined like any other path).
-    let target = dir(ctx, fd)?.read_link_contents(&path)?;
+    let target = ctx
+        .dir_with(fd, rights::PATH_READLINK)?
+        .read_link_contents(&path)?;
     use std::os::unix::ffi::OsStrExt;
     let bytes = target.as_os_str().as_bytes();
     // Like readlink(2): silently truncated to the buffer.
@@ -249,7 +295,9 @@ pub fn path_remove_directory(
     len: u32,
 ) -> WasiResult {
     let path = mem.path(path, len)?;
-    Ok(dir(ctx, fd)?.remove_dir(path)?)
+    Ok(ctx
+        .dir_with(fd, rights::PATH_REMOVE_DIRECTORY)?
+        .remove_dir(path)?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -265,8 +313,8 @@ pub fn path_rename(
 ) -> WasiResult {
     let old_path = mem.path(old_path, old_len)?;
     let new_path = mem.path(new_path, new_len)?;
-    let old_dir = dir(ctx, fd)?.try_clone()?;
-    let new_dir = dir(ctx, new_fd)?;
+    let old_dir = ctx.dir_with(fd, rights::PATH_RENAME_SOURCE)?.try_clone()?;
+    let new_dir = ctx.dir_with(new_fd, rights::PATH_RENAME_TARGET)?;
     Ok(old_dir.rename(old_path, new_dir, new_path)?)
 }
 
@@ -285,7 +333,9 @@ pub fn path_symlink(
         // An absolute target could only ever point outside the sandbox.
         return Err(Errno::Perm);
     }
-    Ok(dir(ctx, fd)?.symlink(old_path, new_path)?)
+    Ok(ctx
+        .dir_with(fd, rights::PATH_SYMLINK)?
+        .symlink(old_path, new_path)?)
 }
 
 pub fn path_unlink_file(
@@ -296,7 +346,9 @@ pub fn path_unlink_file(
     len: u32,
 ) -> WasiResult {
     let path = mem.path(path, len)?;
-    Ok(dir(ctx, fd)?.remove_file_or_symlink(path)?)
+    Ok(ctx
+        .dir_with(fd, rights::PATH_UNLINK_FILE)?
+        .remove_file_or_symlink(path)?)
 }
 
 /// Adds `flags` (`O_NONBLOCK`, `O_APPEND`) to an open file's status flags.

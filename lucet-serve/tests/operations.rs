@@ -1,0 +1,365 @@
+//! Operating the server: overload, shutdown, reload, metrics, the access
+//! log. Each test has its own server on loopback.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hyper::StatusCode;
+use lucet_serve::{AccessLog, RouteLimits, Server};
+
+/// A WAT handler that sleeps `delay_ms` (in `poll_oneoff`, as a handler
+/// waiting on something would) and then answers `text`.
+fn slow_handler(delay_ms: u64, text: &str) -> String {
+    let response = format!("Content-Type: text/plain\n\n{text}\n");
+    let bytes = |v: u64, n: usize| -> String {
+        v.to_le_bytes()[..n]
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect()
+    };
+    format!(
+        r#"(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  ;; A clock subscription at 0: monotonic clock, relative timeout.
+  (data (i32.const 16) "\01\00\00\00")
+  (data (i32.const 24) "{timeout}")
+  ;; The iovec at 200, the response at 256.
+  (data (i32.const 200) "\00\01\00\00{len}")
+  (data (i32.const 256) "{body}")
+  (func (export "_start")
+    (if (i32.ne (i32.const {delay_ms}) (i32.const 0))
+      (then (drop (call $poll (i32.const 0) (i32.const 100) (i32.const 1) (i32.const 150)))))
+    (drop (call $write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 160)))))
+"#,
+        timeout = bytes(delay_ms * 1_000_000, 8),
+        len = bytes(response.len() as u64, 4),
+        body = response.replace('\n', "\\n"),
+    )
+}
+
+fn write_handler(path: &Path, delay_ms: u64, text: &str) {
+    std::fs::write(path, slow_handler(delay_ms, text)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_503_at_once() {
+    let dir = Scratch::new("overload");
+    write_handler(&dir.path("slow.wat"), 1000, "slow");
+    let mut c = config(vec![route("/...", dir.path("slow.wat"), quick(5000))]);
+    c.server.workers = 1;
+    c.server.queue = 1;
+    let server = Server::start(c).unwrap();
+    let addr = server.addr();
+    let client = client();
+    let request = |client: HttpClient| {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let r = get(&client, addr, "/").await;
+            (r, start.elapsed())
+        })
+    };
+    // The first keeps the one worker busy...
+    let mut tasks = vec![request(client.clone())];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...the next waits in the queue, and the rest are refused.
+    tasks.extend((0..5).map(|_| request(client.clone())));
+    let mut ok = 0;
+    let mut refused = 0;
+    for t in tasks {
+        let (r, took) = t.await.unwrap();
+        match r.status {
+            StatusCode::OK => {
+                ok += 1;
+                assert!(took >= Duration::from_millis(900), "{took:?}");
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused += 1;
+                assert_eq!(r.headers["retry-after"], "1");
+                assert!(took < Duration::from_millis(900), "not at once: {took:?}");
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert_eq!((ok, refused), (2, 4));
+    assert!(server
+        .metrics_text()
+        .contains(&format!("lucet_overloaded_total {refused}\n")));
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
+    let dir = Scratch::new("drain");
+    write_handler(&dir.path("slow.wat"), 500, "finished");
+    let mut c = config(vec![route("/...", dir.path("slow.wat"), quick(5000))]);
+    c.server.workers = 4;
+    let server = Server::start(c).unwrap();
+    let addr = server.addr();
+    let client = client();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move { get(&client, addr, "/").await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let start = Instant::now();
+    let stopping = tokio::task::spawn_blocking(move || server.shutdown());
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), "finished\n");
+    }
+    stopping.await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_under_load_fails_no_request() {
+    let dir = Scratch::new("reload");
+    let module = dir.path("handler.wat");
+    write_handler(&module, 0, "version one");
+    let config_path = dir.path("lucet-serve.toml");
+    std::fs::write(
+        &config_path,
+        "listen = \"127.0.0.1:0\"\naccess-log = \"off\"\nworkers = 2\n[[route]]\npath = \"/...\"\nmodule = \"handler.wat\"\n",
+    )
+    .unwrap();
+    let server =
+        Arc::new(Server::start(lucet_serve::Config::from_file(&config_path).unwrap()).unwrap());
+    let addr = server.addr();
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = client();
+    let loaders: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let r = get(&client, addr, "/").await;
+                    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+                    seen.push(r.text());
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    write_handler(&module, 0, "version two, longer");
+    let s = server.clone();
+    let warnings = tokio::task::spawn_blocking(move || s.reload())
+        .await
+        .unwrap()
+        .expect("the reload succeeds");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // Every request from now on sees the new module.
+    let r = get(&client, addr, "/").await;
+    assert_eq!(r.text(), "version two, longer\n");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut one = 0;
+    let mut two = 0;
+    for l in loaders {
+        let seen = l.await.unwrap();
+        for t in &seen {
+            match t.as_str() {
+                "version one\n" => one += 1,
+                "version two, longer\n" => two += 1,
+                other => panic!("unexpected body {other:?}"),
+            }
+        }
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("version two, longer\n")
+        );
+    }
+    assert!(one > 0 && two > 0, "{one} old, {two} new");
+
+    // A module that no longer loads keeps the one loaded before.
+    std::fs::write(&module, "(module (func $broken").unwrap();
+    let s = server.clone();
+    let warnings = tokio::task::spawn_blocking(move || s.reload())
+        .await
+        .unwrap()
+        .expect("the reload keeps the old module");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("route /...: "), "{}", warnings[0]);
+    assert!(
+        warnings[0].ends_with("keeping the module loaded before"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(
+        get(&client, addr, "/").await.text(),
+        "version two, longer\n"
+    );
+
+    // A configuration that does not parse changes nothing.
+    std::fs::write(&config_path, "[[route]]\npath = \"/...\"\nmodule = \n").unwrap();
+    let s = server.clone();
+    let e = tokio::task::spawn_blocking(move || s.reload())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(e.to_string().contains("lucet-serve.toml: line 3"), "{e}");
+    assert_eq!(
+        get(&client, addr, "/").await.text(),
+        "version two, longer\n"
+    );
+    let metrics = server.metrics_text();
+    assert!(metrics.contains("lucet_reloads_total 2\n"), "{metrics}");
+    assert!(
+        metrics.contains("lucet_failed_reloads_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_health_on_the_admin_listener() {
+    let dir = Scratch::new("metrics");
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let mut c = config(vec![
+        route("/hello", dir.path("hello.wat"), RouteLimits::default()),
+        route("/trap", handler("trap"), RouteLimits::default()),
+        route("/loop", handler("loop"), quick(100)),
+    ]);
+    c.admin = Some("127.0.0.1:0".parse().unwrap());
+    let server = Server::start(c).unwrap();
+    let (addr, admin) = (server.addr(), server.admin_addr().unwrap());
+    let client = client();
+    for _ in 0..7 {
+        assert_eq!(get(&client, addr, "/hello").await.status, StatusCode::OK);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            get(&client, addr, "/nowhere").await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            get(&client, addr, "/trap").await.status,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+    assert_eq!(
+        get(&client, addr, "/loop").await.status,
+        StatusCode::GATEWAY_TIMEOUT
+    );
+    let r = get(&client, admin, "/metrics").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let m = r.text();
+    for want in [
+        "lucet_requests_total{route=\"/hello\",status=\"200\"} 7\n",
+        "lucet_requests_total{route=\"\",status=\"404\"} 3\n",
+        "lucet_requests_total{route=\"/trap\",status=\"500\"} 2\n",
+        "lucet_requests_total{route=\"/loop\",status=\"504\"} 1\n",
+        "lucet_request_duration_seconds_count 13\n",
+        "lucet_request_duration_seconds_bucket{le=\"+Inf\"} 13\n",
+        "lucet_traps_total{code=\"Unreachable\"} 2\n",
+        "lucet_timeouts_total 1\n",
+        "lucet_overloaded_total 0\n",
+        "lucet_queue_depth 0\n",
+        "lucet_live_instances 0\n",
+        "lucet_free_slots 2\n",
+    ] {
+        assert!(m.contains(want), "missing {want:?} in\n{m}");
+    }
+    let r = get(&client, admin, "/healthz").await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "ok\n"));
+    assert_eq!(
+        get(&client, admin, "/other").await.status,
+        StatusCode::NOT_FOUND
+    );
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_has_a_json_line_per_request() {
+    let dir = Scratch::new("access");
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let mut c = config(vec![route(
+        "/hello",
+        dir.path("hello.wat"),
+        RouteLimits::default(),
+    )]);
+    let log = dir.path("access.log");
+    c.access_log = AccessLog::File(log.clone());
+    let server = Server::start(c).unwrap();
+    let client = client();
+    let r = get(&client, server.addr(), "/hello").await;
+    let id = r.headers["x-request-id"].to_str().unwrap().to_string();
+    get(&client, server.addr(), "/nowhere?q=1").await;
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let first = &lines[0];
+    assert_eq!(first["id"], id.as_str());
+    assert_eq!(first["method"], "GET");
+    assert_eq!(first["path"], "/hello");
+    assert_eq!(first["route"], "/hello");
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["bytes"], 6);
+    assert_eq!(first["outcome"], "ok");
+    assert!(first["duration_us"].as_u64().is_some());
+    assert!(first["time"].as_f64().unwrap() > 1.7e9);
+    assert_eq!(lines[1]["status"], 404);
+    assert_eq!(lines[1]["route"], serde_json::Value::Null);
+    assert_eq!(lines[1]["outcome"], "no_route");
+}
+
+#[test]
+fn a_module_that_does_not_load_stops_the_start() {
+    let dir = Scratch::new("badmodule");
+    std::fs::write(
+        dir.path("bad.wat"),
+        "(module (func (export \"_start\") (i32.add)))",
+    )
+    .unwrap();
+    std::fs::write(dir.path("lib.wat"), "(module (func (export \"f\")))").unwrap();
+    for (file, want) in [
+        ("missing.wasm", "route /...: cannot read "),
+        ("bad.wat", "route /...: "),
+        ("lib.wat", "it exports no _start function"),
+    ] {
+        let e = match Server::start(config(vec![route(
+            "/...",
+            dir.path(file),
+            RouteLimits::default(),
+        )])) {
+            Ok(_) => panic!("{file} started"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(want), "{file}: {e}");
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
