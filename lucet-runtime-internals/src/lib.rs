@@ -28,6 +28,6 @@ pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
 pub use lucet_module::{FuncType, HeapType, ModuleData, RefType, TrapCode, ValType};
 pub use module::Module;
-pub use region::{InstanceBuilder, MmapRegion, SlotLayout, MAPPINGS_PER_SLOT};
+pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
 pub use val::Val;
 pub use vmctx::Vmctx;

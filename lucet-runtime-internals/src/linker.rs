@@ -9,13 +9,13 @@
 //! catches it and ends the run with an error.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
-use lucet_module::{ExportKind, FuncType, ValRaw, ValType};
+use lucet_module::{FuncType, ValRaw, ValType};
 
-use crate::instance::{call_host, Instance, LinkGroup};
-use crate::{Error, InstanceHandle, Val, Vmctx};
+use crate::instance::call_host;
+use crate::{Val, Vmctx};
 
 /// The array-call entry point of a host function.
 pub type ArrayCallFn =
@@ -251,29 +251,11 @@ pub struct HostGlobal {
     pub mutable: bool,
 }
 
-/// An export of a live instance, defined for other modules to import.
-#[derive(Clone)]
-pub(crate) struct InstanceExport {
-    /// The exporter's link group (it lives as long as the group).
-    pub group: Weak<LinkGroup>,
-    /// The exporter.
-    pub instance: *mut Instance,
-    /// What is exported.
-    pub kind: ExportKind,
-}
-
-// SAFETY: `instance` is dereferenced only on the group's thread, after
-// `LinkGroup::check_thread`, while the group (and so the instance) lives.
-unsafe impl Send for InstanceExport {}
-// SAFETY: as above.
-unsafe impl Sync for InstanceExport {}
-
-/// Something a module can import.
+/// Something the host defines for modules to import.
 #[derive(Clone)]
 pub(crate) enum Definition {
     Func(Arc<HostFunc>),
     Global(HostGlobal),
-    Export(InstanceExport),
 }
 
 impl std::fmt::Debug for Definition {
@@ -281,16 +263,17 @@ impl std::fmt::Debug for Definition {
         match self {
             Definition::Func(h) => write!(f, "{h:?}"),
             Definition::Global(g) => write!(f, "{g:?}"),
-            Definition::Export(e) => write!(f, "export {:?}", e.kind),
         }
     }
 }
 
-/// The definitions that modules may import: host functions, host globals,
-/// and the exports of other instances.
+/// What modules may import: host functions and host globals, and the names
+/// of modules whose imports come from instances given at instantiation
+/// ([`instance_module`](Linker::instance_module)).
 #[derive(Debug, Clone, Default)]
 pub struct Linker {
     defs: HashMap<(String, String), Definition>,
+    instance_modules: HashSet<String>,
     default_unknown_imports: bool,
 }
 
@@ -348,31 +331,20 @@ impl Linker {
         )
     }
 
-    /// Defines every export of `instance` under `module`: modules loaded with
-    /// this linker call its functions and share its memory, tables and
-    /// globals (mutable globals are shared, not copied).
-    ///
-    /// Instances linked this way form a group that lives until the last of
-    /// their handles is dropped, and that is used only on this thread.
-    pub fn instance(
-        &mut self,
-        module: &str,
-        instance: &InstanceHandle,
-    ) -> Result<&mut Self, Error> {
-        let (group, inst) = instance.join_link_group()?;
-        let exports = instance.module().metadata().exports.clone();
-        for e in exports {
-            self.define(
-                module,
-                &e.name,
-                Definition::Export(InstanceExport {
-                    group: Arc::downgrade(&group),
-                    instance: inst,
-                    kind: e.kind,
-                }),
-            );
-        }
-        Ok(self)
+    /// Says that imports from `module` come from another instance's
+    /// exports, given when each instance is built
+    /// ([`InstanceBuilder::link`](crate::InstanceBuilder::link)): loading
+    /// accepts them, and instantiation binds and checks them. A module
+    /// loaded this way stays independent of any instance: it can be
+    /// instantiated any number of times, against different exporters.
+    pub fn instance_module(&mut self, module: &str) -> &mut Self {
+        self.instance_modules.insert(module.to_string());
+        self
+    }
+
+    /// Whether imports from `module` are bound at instantiation.
+    pub(crate) fn is_instance_module(&self, module: &str) -> bool {
+        self.instance_modules.contains(module)
     }
 
     /// When set, function imports that nothing defines resolve to functions

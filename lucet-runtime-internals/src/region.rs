@@ -31,7 +31,7 @@ use crate::{EmbedCtx, Error, Limits};
 
 /// Offsets and sizes of the parts of a slot (all page-aligned).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlotLayout {
+pub(crate) struct SlotLayout {
     /// Size of the instance page.
     pub instance_page: usize,
     /// Offset of the heap (and `vmctx`).
@@ -299,6 +299,7 @@ impl MmapRegion {
             embed_ctx: EmbedCtx::default(),
             fuel: None,
             defer_start: false,
+            links: Vec::new(),
         }
     }
 
@@ -343,9 +344,21 @@ pub struct InstanceBuilder<'a> {
     embed_ctx: EmbedCtx,
     fuel: Option<u64>,
     defer_start: bool,
+    links: Vec<(&'a str, &'a InstanceHandle)>,
 }
 
-impl InstanceBuilder<'_> {
+impl<'a> InstanceBuilder<'a> {
+    /// Binds the imports from `module` (named with `Linker::instance_module`
+    /// when the module was loaded) to the exports of `instance`: the new
+    /// instance calls its functions and shares its memories, tables and
+    /// globals. The two then belong to one link group, which lives until the
+    /// last of its handles is dropped and is used only on this thread.
+    /// Names the module does not import from are ignored.
+    pub fn link(mut self, module: &'a str, instance: &'a InstanceHandle) -> Self {
+        self.links.push((module, instance));
+        self
+    }
+
     /// Gives the instance `fuel` units from the start: its start function
     /// counts against them (see `InstanceHandle::set_fuel`). Building fails
     /// for a module compiled without instruction counting.
@@ -380,6 +393,10 @@ impl InstanceBuilder<'_> {
         if self.fuel.is_some() {
             self.module.check_counts_instructions()?;
         }
+        let bound_imports = match self.module.imports() {
+            Some(_) => None,
+            None => Some(Box::new(instance::bind_imports(&self.module, &self.links)?)),
+        };
         let slot = region.take_slot()?;
         instance::instantiate(
             region,
@@ -388,6 +405,7 @@ impl InstanceBuilder<'_> {
             self.embed_ctx,
             self.fuel,
             self.defer_start,
+            bound_imports,
         )
     }
 }

@@ -93,6 +93,9 @@ struct Runner<'t> {
     linker: Linker,
     region: Arc<MmapRegion>,
     instances: Vec<InstanceHandle>,
+    /// Instances registered under a module name (`register`), latest last:
+    /// every instantiation links against them.
+    registered: Vec<(String, usize)>,
     current: Option<Slot>,
     named: HashMap<String, Slot>,
     /// Modules defined but not instantiated, by name (`None` for GC ones).
@@ -177,9 +180,19 @@ impl Runner<'_> {
         self.load(&bytes)
     }
 
+    /// A new instance of `module`, its imports from registered modules
+    /// bound (the latest registration of a name wins).
+    fn new_instance(&self, module: Arc<Module>) -> Result<InstanceHandle, lucet_runtime::Error> {
+        let mut builder = self.region.new_instance_builder(module);
+        for (name, index) in self.registered.iter().rev() {
+            builder = builder.link(name, &self.instances[*index]);
+        }
+        builder.build()
+    }
+
     /// Instantiates `module` as the current module (named `id`, if named).
     fn instantiate(&mut self, module: Arc<Module>, id: Option<String>) -> Outcome {
-        match self.region.new_instance(module) {
+        match self.new_instance(module) {
             Ok(inst) => {
                 self.instances.push(inst);
                 let index = self.instances.len() - 1;
@@ -260,7 +273,7 @@ impl Runner<'_> {
                     Err(LoadError::NeedsGc) => return Ok(None),
                     Err(LoadError::Other(e)) => return Err(e),
                 };
-                Ok(Some(self.region.new_instance(module).map(|_| Vec::new())))
+                Ok(Some(self.new_instance(module).map(|_| Vec::new())))
             }
         }
     }
@@ -414,10 +427,11 @@ impl Runner<'_> {
             }
             WastDirective::Register { span, name, module } => {
                 let outcome = match self.index_for(module) {
-                    Ok(Some(index)) => match self.linker.instance(name, &self.instances[index]) {
-                        Ok(_) => Outcome::Pass,
-                        Err(e) => Outcome::Fail(format!("register: {e}")),
-                    },
+                    Ok(Some(index)) => {
+                        self.linker.instance_module(name);
+                        self.registered.push((name.to_string(), index));
+                        Outcome::Pass
+                    }
                     Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
@@ -435,7 +449,10 @@ impl Runner<'_> {
                         Err(LoadError::Other(e)) => {
                             Outcome::Fail(format!("the module does not compile: {e}"))
                         }
-                        Ok(elf) => match Module::from_bytes(&elf, &self.file, &self.linker) {
+                        // Imports from instances are checked when bound.
+                        Ok(elf) => match Module::from_bytes(&elf, &self.file, &self.linker)
+                            .and_then(|m| self.new_instance(m))
+                        {
                             Err(_) => Outcome::Pass,
                             Ok(_) => Outcome::Fail(format!(
                                 "module linked, but the script expects {message:?}"
@@ -532,6 +549,7 @@ pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport
         linker: spectest_linker(),
         region,
         instances: Vec::new(),
+        registered: Vec::new(),
         current: None,
         named: HashMap::new(),
         definitions: HashMap::new(),
@@ -551,11 +569,11 @@ pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport
         Err(LoadError::NeedsGc) => Err("needs GC".to_string()),
     }
     .map_err(|e| format!("the spectest module: {e}"))?;
-    runner
-        .linker
-        .instance("spectest", &spectest)
-        .map_err(|e| format!("the spectest module: {e}"))?;
+    runner.linker.instance_module("spectest");
     runner.instances.push(spectest);
+    runner
+        .registered
+        .push(("spectest".to_string(), runner.instances.len() - 1));
     for directive in script.directives {
         runner.directive(directive);
     }

@@ -21,7 +21,7 @@ use super::{
     fuel_word, Instance, InstanceHandle, SlotBuffers, StartState, State, Table, TableRef,
     UNLIMITED_FUEL,
 };
-use crate::module::{Module, ResolvedFunc, ResolvedGlobal};
+use crate::module::{Imports, Module, ResolvedFunc, ResolvedGlobal};
 use crate::region::{MmapRegion, Slot, SlotLayout};
 use crate::sys::context::Context;
 use crate::{EmbedCtx, Error, Limits, Val};
@@ -104,13 +104,14 @@ pub(crate) fn instantiate(
     embed_ctx: EmbedCtx,
     build_fuel: Option<u64>,
     defer_start: bool,
+    bound_imports: Option<Box<Imports>>,
 ) -> Result<InstanceHandle, Error> {
     let limits = region.limits();
     let heap_limit = match module.metadata().memories.first() {
         Some(m) if m.import.is_none() => memory_limit(limits, &m.heap, m.memory64),
         _ => 0,
     };
-    let group = match module.link_group() {
+    let group = match bound_imports.as_ref().and_then(|i| i.group.as_ref()) {
         None => None,
         Some(weak) => {
             let group = weak.upgrade().ok_or(Error::InvalidState(
@@ -151,6 +152,7 @@ pub(crate) fn instantiate(
                 buf,
                 stack_limit: 0,
                 group: group.clone(),
+                bound_imports,
                 kill: region_kill,
                 embed_ctx,
                 resume_val: None,
@@ -252,13 +254,13 @@ impl Instance {
         // The records depend only on the module and this slot's vmctx: a
         // slot builds them once per module (unless the module imports from
         // other instances).
-        if self.buf.functions_for == module.id() && module.link_group().is_none() {
+        if self.buf.functions_for == module.id() && self.bound_imports.is_none() {
             return;
         }
         self.buf.functions_for = 0;
         self.buf.func_imports.clear();
         let data = module.metadata();
-        for f in &module.imports().funcs {
+        for f in &self.imports().funcs {
             self.buf.func_imports.push(match f {
                 ResolvedFunc::Host(host) => {
                     let (code, fdata) = host.entry();
@@ -314,7 +316,7 @@ impl Instance {
     fn setup_tags(&mut self) {
         static NEXT_TAG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let module = self.module_ref();
-        let mut imported = module.imports().tags.iter();
+        let mut imported = self.imports().tags.iter();
         self.buf.tag_ids.clear();
         for t in &module.metadata().tags {
             let id = match t.import {
@@ -459,7 +461,7 @@ impl Instance {
         for (i, g) in data.globals.iter().enumerate() {
             let slot = self.global_slot(i as u32);
             if g.import.is_some() {
-                let storage = match &module.imports().globals[next_import] {
+                let storage = match &self.imports().globals[next_import] {
                     ResolvedGlobal::Value(value) => {
                         let own = self.global_slot((data.globals.len() + next_import) as u32);
                         // SAFETY: the slot lies in the globals area, which
@@ -507,7 +509,7 @@ impl Instance {
     fn setup_tables(&mut self) -> Result<(), Error> {
         let module = self.module_ref();
         let data = module.metadata();
-        let cacheable = module.constant_elements() && module.link_group().is_none();
+        let cacheable = module.constant_elements() && self.bound_imports.is_none();
         if cacheable && self.buf.snapshot_for == module.id() {
             // The same module was here before: restore the tables it wrote.
             let buf: &mut super::InstanceBuffers = &mut self.buf;
@@ -530,7 +532,7 @@ impl Instance {
         self.buf.tables.clear();
         self.buf.table_refs.clear();
         let this = self as *mut Instance;
-        let mut imported = module.imports().tables.iter();
+        let mut imported = self.imports().tables.iter();
         for t in &data.tables {
             if t.import.is_some() {
                 let r = imported.next().expect("resolved with the module");

@@ -25,8 +25,74 @@ use std::thread::ThreadId;
 use lucet_module::InstanceHeader;
 
 use super::kill::{set_interrupt_words, KillState, POISONED_STACK_LIMIT};
-use super::Instance;
+use super::{Instance, InstanceHandle};
+use crate::module::{resolve_imports, Binding, Imports, InstanceExport, Module};
 use crate::Error;
+
+/// Binds the imports of `module` (one that imports from instances) for a
+/// new instance: imports from a module name in `links` to that instance's
+/// exports (which joins it to this thread's link group), the rest to the
+/// host's definitions the module was loaded with.
+pub(crate) fn bind_imports(
+    module: &Module,
+    links: &[(&str, &InstanceHandle)],
+) -> Result<Imports, Error> {
+    let host = module
+        .host_definitions()
+        .expect("only modules that import from instances bind at instantiation");
+    let data = module.metadata();
+    let imported_from = |name: &str| {
+        data.functions
+            .iter()
+            .filter_map(|f| f.import.as_ref())
+            .chain(data.globals.iter().filter_map(|g| g.import.as_ref()))
+            .chain(data.memories.iter().filter_map(|m| m.import.as_ref()))
+            .chain(data.tables.iter().filter_map(|t| t.import.as_ref()))
+            .chain(data.tags.iter().filter_map(|t| t.import.as_ref()))
+            .any(|i| i.module == name)
+    };
+    let mut exporters: Vec<(&str, Weak<LinkGroup>, *mut Instance, Arc<Module>)> =
+        Vec::with_capacity(links.len());
+    for (name, handle) in links {
+        // Only exporters the module uses join the link group; the first
+        // instance given for a name is the one used.
+        if !imported_from(name) || exporters.iter().any(|(n, ..)| n == name) {
+            continue;
+        }
+        let (group, instance) = handle.join_link_group()?;
+        exporters.push((
+            *name,
+            Arc::downgrade(&group),
+            instance,
+            handle.module().clone(),
+        ));
+    }
+    let lookup = |import: &lucet_module::ImportName| -> Option<Binding> {
+        // The instance's export, or else the host's definition of the name.
+        let exported = exporters
+            .iter()
+            .find(|(name, ..)| *name == import.module)
+            .and_then(|(_, group, instance, exporter)| {
+                let export = exporter.metadata().export(&import.name)?;
+                Some(Binding::Export(InstanceExport {
+                    group: group.clone(),
+                    instance: *instance,
+                    kind: export.kind,
+                }))
+            });
+        exported.or_else(|| {
+            host.get(&import.module, &import.name)
+                .cloned()
+                .map(Binding::Host)
+        })
+    };
+    resolve_imports(
+        module.metadata(),
+        module.type_ids(),
+        &lookup,
+        host.defaults_unknown_imports(),
+    )
+}
 
 /// Instances linked to each other on one thread.
 pub(crate) struct LinkGroup {

@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use lucet_module::{ExportKind, InstanceHeader, TableDef, TrapCode, ValRaw};
 
-use crate::module::Module;
+use crate::module::{Imports, Module};
 use crate::region::{MmapRegion, Slot};
 use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
@@ -43,7 +43,7 @@ pub(crate) use init::{check_fits, instantiate};
 pub use interrupt::{Interrupt, Wait};
 pub(crate) use kill::KillState;
 pub use kill::{KillError, KillSuccess, KillSwitch};
-pub(crate) use link::LinkGroup;
+pub(crate) use link::{bind_imports, LinkGroup};
 
 thread_local! {
     /// The instance whose guest code this thread is running, if any.
@@ -240,6 +240,9 @@ pub struct Instance {
     stack_limit: usize,
     /// The link group, if this instance is linked to others.
     group: Option<Arc<LinkGroup>>,
+    /// Its imports, when they were bound at instantiation (the module
+    /// imports from other instances); otherwise the module's.
+    bound_imports: Option<Box<Imports>>,
     /// The slot's kill state, shared with the kill switches of its runs.
     kill: Arc<KillState>,
     embed_ctx: EmbedCtx,
@@ -411,6 +414,20 @@ impl Instance {
     /// The instance's module, for code that changes the instance's other
     /// fields while reading it (without the reference counting of a
     /// clone).
+    /// The resolved imports: the instance's own, or its module's.
+    fn imports<'a>(&self) -> &'a Imports {
+        let own = self.bound_imports.as_deref().map(|i| i as *const Imports);
+        match own {
+            // SAFETY: the instance keeps its bound imports for its whole
+            // life and never replaces them; as for `module_ref`.
+            Some(i) => unsafe { &*i },
+            None => self
+                .module_ref()
+                .imports()
+                .expect("a module without bound imports resolved them at load"),
+        }
+    }
+
     fn module_ref<'a>(&self) -> &'a Module {
         // SAFETY: the instance holds its `Arc<Module>` for its whole life and
         // never replaces it; callers use the reference only while the
@@ -989,8 +1006,9 @@ impl InstanceHandle {
         unsafe { Instance::resume(self.inst.as_ptr(), Some(Box::new(val))) }
     }
 
-    /// Puts the instance in this thread's link group (see
-    /// `Linker::instance`), returning the group and the instance.
+    /// Puts the instance in this thread's link group (it exports to an
+    /// instance being built, `InstanceBuilder::link`), returning the group
+    /// and the instance.
     pub(crate) fn join_link_group(&self) -> Result<(Arc<LinkGroup>, *mut Instance), Error> {
         let inst = self.inst.as_ptr();
         // SAFETY: the handle owns the live instance; `&self` excludes runs on

@@ -1,12 +1,14 @@
-//! Resolving a module's imports against a [`Linker`], with the
-//! specification's type and limits checks, once per module load.
+//! Resolving a module's imports, with the specification's type and limits
+//! checks: against a [`Linker`] once per module load when the host defines
+//! everything, or at instantiation when some imports come from other
+//! instances (`Linker::instance_module`, `InstanceBuilder::link`).
 
 use std::sync::{Arc, Weak};
 
 use lucet_module::{ExportKind, ImportName, ModuleData, ValRaw};
 
 use crate::instance::{Instance, LinkGroup};
-use crate::linker::{Definition, HostFunc, InstanceExport};
+use crate::linker::{Definition, HostFunc};
 use crate::signatures::{canonical_ref, canonical_val, intern, val_subtype};
 use crate::{Error, Linker, Val};
 
@@ -60,6 +62,79 @@ pub(crate) struct Imports {
     pub group: Option<Weak<LinkGroup>>,
 }
 
+/// An export of a live instance, bound to an import at instantiation.
+#[derive(Clone)]
+pub(crate) struct InstanceExport {
+    /// The exporter's link group (it lives as long as the group).
+    pub group: Weak<LinkGroup>,
+    /// The exporter.
+    pub instance: *mut Instance,
+    /// What is exported.
+    pub kind: ExportKind,
+}
+
+/// What an import resolves to.
+#[derive(Clone)]
+pub(crate) enum Binding {
+    /// Something the host defines.
+    Host(Definition),
+    /// Another instance's export.
+    Export(InstanceExport),
+}
+
+/// Finds what an import resolves to.
+pub(crate) type Lookup<'a> = &'a dyn Fn(&ImportName) -> Option<Binding>;
+
+/// Whether `data` imports from instances (modules `linker` names with
+/// `instance_module`); an error for an import nothing will define.
+pub(crate) fn imports_instances(data: &ModuleData, linker: &Linker) -> Result<bool, Error> {
+    let mut from_instances = false;
+    let names = data
+        .functions
+        .iter()
+        .filter_map(|f| f.import.as_ref().map(|i| (i, true)))
+        .chain(
+            data.globals
+                .iter()
+                .filter_map(|g| g.import.as_ref().map(|i| (i, false))),
+        )
+        .chain(
+            data.memories
+                .iter()
+                .filter_map(|m| m.import.as_ref().map(|i| (i, false))),
+        )
+        .chain(
+            data.tables
+                .iter()
+                .filter_map(|t| t.import.as_ref().map(|i| (i, false))),
+        )
+        .chain(
+            data.tags
+                .iter()
+                .filter_map(|t| t.import.as_ref().map(|i| (i, false))),
+        );
+    for (import, is_func) in names {
+        if linker.is_instance_module(&import.module) {
+            from_instances = true;
+        } else if linker.get(&import.module, &import.name).is_none()
+            && !(is_func && linker.defaults_unknown_imports())
+        {
+            return Err(Error::UnknownImport(import.to_string()));
+        }
+    }
+    Ok(from_instances)
+}
+
+/// A lookup in the host's definitions only.
+pub(crate) fn host_lookup(linker: &Linker) -> impl Fn(&ImportName) -> Option<Binding> + '_ {
+    |import| {
+        linker
+            .get(&import.module, &import.name)
+            .cloned()
+            .map(Binding::Host)
+    }
+}
+
 fn mismatch(import: &ImportName, expected: String, provided: String) -> Error {
     Error::ImportTypeMismatch {
         import: import.to_string(),
@@ -79,11 +154,11 @@ fn describe_export(e: &InstanceExport) -> String {
     .to_string()
 }
 
-fn describe_def(def: &Definition) -> String {
+fn describe_def(def: &Binding) -> String {
     match def {
-        Definition::Func(_) => "a host function".into(),
-        Definition::Global(_) => "a host global".into(),
-        Definition::Export(e) => describe_export(e),
+        Binding::Host(Definition::Func(_)) => "a host function".into(),
+        Binding::Host(Definition::Global(_)) => "a host global".into(),
+        Binding::Export(e) => describe_export(e),
     }
 }
 
@@ -103,7 +178,7 @@ fn limits(min: u64, max: Option<u64>) -> String {
 }
 
 struct Resolver<'a> {
-    linker: &'a Linker,
+    lookup: Lookup<'a>,
     group: Option<Weak<LinkGroup>>,
 }
 
@@ -127,20 +202,22 @@ impl Resolver<'_> {
         Ok(e.instance)
     }
 
-    fn def<'d>(&'d self, import: &ImportName) -> Option<&'d Definition> {
-        self.linker.get(&import.module, &import.name)
+    fn def(&self, import: &ImportName) -> Option<Binding> {
+        (self.lookup)(import)
     }
 }
 
 /// Resolves every import of `data` (whose types have the ids `type_ids`)
-/// against `linker`.
+/// through `lookup`; with `default_unknown_imports`, a function import
+/// nothing defines returns zeros.
 pub(crate) fn resolve(
     data: &ModuleData,
     type_ids: &[u32],
-    linker: &Linker,
+    lookup: Lookup<'_>,
+    default_unknown_imports: bool,
 ) -> Result<Imports, Error> {
     let mut r = Resolver {
-        linker,
+        lookup,
         group: None,
     };
     let mut funcs = Vec::with_capacity(data.num_imported_funcs as usize);
@@ -148,8 +225,8 @@ pub(crate) fn resolve(
         let Some(import) = &f.import else { continue };
         let expected = &data.types[f.type_index as usize];
         let expected_id = type_ids[f.type_index as usize];
-        let resolved = match r.def(import).cloned() {
-            Some(Definition::Func(host)) => {
+        let resolved = match r.def(import) {
+            Some(Binding::Host(Definition::Func(host))) => {
                 if intern(host.ty()) != expected_id {
                     return Err(mismatch(
                         import,
@@ -159,7 +236,7 @@ pub(crate) fn resolve(
                 }
                 ResolvedFunc::Host(host)
             }
-            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Func(_)) => {
+            Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Func(_)) => {
                 let ExportKind::Func(index) = e.kind else {
                     unreachable!()
                 };
@@ -184,9 +261,7 @@ pub(crate) fn resolve(
                     describe_def(&other),
                 ))
             }
-            None if linker.defaults_unknown_imports() => {
-                ResolvedFunc::Host(Linker::zero_func(expected))
-            }
+            None if default_unknown_imports => ResolvedFunc::Host(Linker::zero_func(expected)),
             None => return Err(Error::UnknownImport(import.to_string())),
         };
         funcs.push(resolved);
@@ -207,8 +282,8 @@ pub(crate) fn resolve(
                     val_subtype(ty, declared)
                 }
         };
-        let resolved = match r.def(import).cloned() {
-            Some(Definition::Global(host)) => {
+        let resolved = match r.def(import) {
+            Some(Binding::Host(Definition::Global(host))) => {
                 if !fits(host.value.ty(), host.mutable) {
                     return Err(mismatch(
                         import,
@@ -218,7 +293,7 @@ pub(crate) fn resolve(
                 }
                 ResolvedGlobal::Value(host.value)
             }
-            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Global(_)) => {
+            Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Global(_)) => {
                 let ExportKind::Global(index) = e.kind else {
                     unreachable!()
                 };
@@ -252,8 +327,8 @@ pub(crate) fn resolve(
             "memory {address}{}",
             limits(m.heap.initial_pages, m.heap.max_pages)
         );
-        let e = match r.def(import).cloned() {
-            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Memory(_)) => e,
+        let e = match r.def(import) {
+            Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Memory(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
             None => return Err(Error::UnknownImport(import.to_string())),
         };
@@ -311,8 +386,8 @@ pub(crate) fn resolve(
             limits(t.min, t.max),
             t.elem
         );
-        let e = match r.def(import).cloned() {
-            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Table(_)) => e,
+        let e = match r.def(import) {
+            Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Table(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
             None => return Err(Error::UnknownImport(import.to_string())),
         };
@@ -351,8 +426,8 @@ pub(crate) fn resolve(
         let Some(import) = &t.import else { continue };
         let expected_id = type_ids[t.type_index as usize];
         let expected = format!("tag {}", data.types[t.type_index as usize]);
-        let e = match r.def(import).cloned() {
-            Some(Definition::Export(e)) if matches!(e.kind, ExportKind::Tag(_)) => e,
+        let e = match r.def(import) {
+            Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Tag(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),
             None => return Err(Error::UnknownImport(import.to_string())),
         };

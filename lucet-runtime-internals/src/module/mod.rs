@@ -18,12 +18,13 @@ use std::sync::Arc;
 use lucet_module::{FuncType, ModuleData, ModuleFile, PAGE_SIZE};
 
 use crate::builtins::runtime_symbol;
-use crate::instance::LinkGroup;
 use crate::sys::mmap;
 use crate::{signatures, Error, Linker};
 
 use self::code::{AbsReloc, CodeMemory};
-pub(crate) use self::imports::{Imports, ResolvedFunc, ResolvedGlobal};
+pub(crate) use self::imports::{
+    resolve as resolve_imports, Binding, Imports, InstanceExport, ResolvedFunc, ResolvedGlobal,
+};
 
 /// Where the initial memory image's pages come from: a file (the module file
 /// itself, or an in-memory copy) and the offset of the image in it.
@@ -55,7 +56,11 @@ pub struct Module {
     code: CodeMemory,
     image: ImageSource,
     type_ids: Box<[u32]>,
-    imports: Imports,
+    /// The imports, resolved at load when the host defines them all.
+    imports: Option<Imports>,
+    /// Otherwise (some come from instances, bound at instantiation): the
+    /// host's definitions, kept for then.
+    host_definitions: Option<Box<Linker>>,
     /// Code address and signature id of each funcref slot's function.
     funcref_templates: Box<[(usize, u64)]>,
     /// Funcref slot of each function (`u32::MAX`: cannot be referenced).
@@ -179,7 +184,14 @@ impl Module {
         drop(map);
 
         let type_ids = signatures::intern_module_types(&data.types);
-        let imports = imports::resolve(&data, &type_ids, linker)?;
+        let (imports, host_definitions) = if imports::imports_instances(&data, linker)? {
+            (None, Some(Box::new(linker.clone())))
+        } else {
+            let lookup = imports::host_lookup(linker);
+            let resolved =
+                imports::resolve(&data, &type_ids, &lookup, linker.defaults_unknown_imports())?;
+            (Some(resolved), None)
+        };
         let funcref_templates = data
             .funcref_slots
             .iter()
@@ -219,6 +231,7 @@ impl Module {
             image,
             type_ids,
             imports,
+            host_definitions,
             funcref_templates,
             funcref_slot_of,
             constant_elements,
@@ -286,13 +299,16 @@ impl Module {
         self.constant_elements
     }
 
-    pub(crate) fn imports(&self) -> &Imports {
-        &self.imports
+    /// The imports, if resolved at load (`None`: each instance binds its
+    /// own, see `host_definitions`).
+    pub(crate) fn imports(&self) -> Option<&Imports> {
+        self.imports.as_ref()
     }
 
-    /// The link group whose instances this module imports from, if any.
-    pub(crate) fn link_group(&self) -> Option<&std::sync::Weak<LinkGroup>> {
-        self.imports.group.as_ref()
+    /// For a module that imports from instances: the host's definitions,
+    /// for the imports that do not.
+    pub(crate) fn host_definitions(&self) -> Option<&Linker> {
+        self.host_definitions.as_deref()
     }
 
     /// Address of function `index`'s array-call entry point.

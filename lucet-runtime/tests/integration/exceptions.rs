@@ -131,7 +131,7 @@ fn exceptions_cross_linked_instances() {
         .new_instance(load_wat(CATCHER, &Linker::new()))
         .unwrap();
     let mut linker = Linker::new();
-    linker.instance("t", &thrower).unwrap();
+    linker.instance_module("t");
     let importer = r#"(module
       (import "t" "e" (tag $e (param i32)))
       (import "t" "throw" (func $throw (param i32)))
@@ -141,7 +141,11 @@ fn exceptions_cross_linked_instances() {
           (try_table (catch $own $h) (catch $e $h) (call $throw (local.get 0)))
           (i32.const -1)))
       (func (export "throw_own") (throw $own (i32.const 1))))"#;
-    let mut inst = region.new_instance(load_wat(importer, &linker)).unwrap();
+    let mut inst = region
+        .new_instance_builder(load_wat(importer, &linker))
+        .link("t", &thrower)
+        .build()
+        .unwrap();
     assert_eq!(i32(&mut inst, "catch_theirs", &[I32(11)]), 11);
     // Its own tag is not the imported one: an uncaught exception of a tag
     // the called module defines.

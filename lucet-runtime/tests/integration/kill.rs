@@ -180,9 +180,13 @@ fn a_run_inside_linked_code_is_stopped() {
         .and_then(|m| region.new_instance(m))
         .unwrap();
     let mut linker = Linker::new();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
     let importer = Module::from_bytes(&compile_bytes(importer_wat), "im", &linker).unwrap();
-    let mut inst = region.new_instance(importer).unwrap();
+    let mut inst = region
+        .new_instance_builder(importer)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
     for (export, args) in [("forever", vec![]), ("fib", vec![I64(90)])] {
         let ks = inst.kill_switch();
         let killer = std::thread::spawn(move || {

@@ -15,9 +15,13 @@ fn instances_share_memory_tables_globals_and_functions() {
         .new_instance(load_with("exporter", &host_linker()))
         .unwrap();
     let mut linker = host_linker();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
     let importer_module = Module::from_bytes(&compile("importer"), "importer", &linker).unwrap();
-    let mut importer = region.new_instance(importer_module).unwrap();
+    let mut importer = region
+        .new_instance_builder(importer_module)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
 
     // Memory: the importer writes, the exporter reads; growth is shared.
     importer.run("store", &[I32(16), I32(1234)]).unwrap();
@@ -50,9 +54,13 @@ fn a_trap_in_linked_code_names_the_function_where_it_happened() {
         .new_instance(load_with("exporter", &host_linker()))
         .unwrap();
     let mut linker = host_linker();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
     let module = Module::from_bytes(&compile("importer"), "importer", &linker).unwrap();
-    let mut importer = region.new_instance(module).unwrap();
+    let mut importer = region
+        .new_instance_builder(module)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
     match importer.run("trap_in_exporter", &[]) {
         Err(Error::Trap { code, function, .. }) => {
             assert_eq!(code, TrapCode::Unreachable);
@@ -73,7 +81,7 @@ fn import_types_and_limits_are_checked() {
         .new_instance(load_with("exporter", &host_linker()))
         .unwrap();
     let mut linker = Linker::new();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
     let cases = [
         (
             r#"(module (import "ex" "double" (func (param i64) (result i32))))"#,
@@ -105,9 +113,24 @@ fn import_types_and_limits_are_checked() {
         ),
     ];
     for (wat, expected) in cases {
-        let err = Module::from_bytes(&compile_bytes(wat.as_bytes()), "m", &linker).unwrap_err();
+        // Imports from instances are checked when they are bound.
+        let module = Module::from_bytes(&compile_bytes(wat.as_bytes()), "m", &linker).unwrap();
+        let err = region
+            .new_instance_builder(module)
+            .link("ex", &exporter)
+            .build()
+            .unwrap_err();
         assert_eq!(err.to_string(), expected);
     }
+    // An import from a module nothing will provide is refused at load.
+    let err = Module::from_bytes(
+        &compile_bytes(br#"(module (import "other" "f" (func)))"#),
+        "m",
+        &linker,
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "unknown import other.f");
+    assert_eq!(region.free_slots(), 1, "no slot taken by a failed binding");
 }
 
 #[test]
@@ -117,9 +140,13 @@ fn linked_instances_live_until_the_last_handle_is_dropped() {
         .new_instance(load_with("exporter", &host_linker()))
         .unwrap();
     let mut linker = host_linker();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
     let module = Module::from_bytes(&compile("importer"), "importer", &linker).unwrap();
-    let mut importer = region.new_instance(module.clone()).unwrap();
+    let mut importer = region
+        .new_instance_builder(module.clone())
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
     drop(exporter);
     // The importer still reaches the exporter's memory and functions.
     assert_eq!(region.free_slots(), 0);
@@ -127,9 +154,19 @@ fn linked_instances_live_until_the_last_handle_is_dropped() {
     importer.run("store", &[I32(0), I32(1)]).unwrap();
     drop(importer);
     assert_eq!(region.free_slots(), 2, "both torn down together");
-    // The module can no longer be instantiated: what it imports is gone.
-    let err = region.new_instance(module).unwrap_err();
-    assert!(err.to_string().contains("has been dropped"), "{err}");
+    // The module is not tied to the instances it was linked to: without an
+    // exporter it cannot be instantiated, with a new one it can.
+    let err = region.new_instance(module.clone()).unwrap_err();
+    assert!(err.to_string().starts_with("unknown import ex."), "{err}");
+    let exporter = region
+        .new_instance(load_with("exporter", &host_linker()))
+        .unwrap();
+    let mut importer = region
+        .new_instance_builder(module)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
+    assert_eq!(i32(&mut importer, "quadruple", &[I32(3)]), 12);
 }
 
 #[test]
@@ -139,7 +176,13 @@ fn linked_instances_stay_on_their_thread() {
         .new_instance(load_with("exporter", &host_linker()))
         .unwrap();
     let mut linker = host_linker();
-    linker.instance("ex", &exporter).unwrap();
+    linker.instance_module("ex");
+    let module = Module::from_bytes(&compile("importer"), "importer", &linker).unwrap();
+    let importer = region
+        .new_instance_builder(module)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
     let mut exporter = std::thread::spawn(move || {
         let mut exporter = exporter;
         let err = exporter.run("size", &[]).unwrap_err();
@@ -149,4 +192,5 @@ fn linked_instances_stay_on_their_thread() {
     .join()
     .unwrap();
     assert_eq!(i32(&mut exporter, "size", &[]), 1);
+    drop(importer);
 }

@@ -111,7 +111,7 @@ fn host_functions_and_other_instances_return_all_twenty_results() {
     let many_ty = first.module().metadata().func_type(0).unwrap().clone();
     assert_eq!(many_ty.results.len(), 20);
     let mut linker = Linker::new();
-    linker.instance("first", &first).unwrap();
+    linker.instance_module("first");
     linker.func_dynamic(
         "host",
         "many",
@@ -131,7 +131,11 @@ fn host_functions_and_other_instances_return_all_twenty_results() {
       (func (export "tail_other") (type $many) (return_call $other (local.get 0)))
       (func (export "tail_host") (type $many) (return_call $host (local.get 0))))"#;
     let module = Module::from_bytes(&compile_bytes(wat.as_bytes()), "caller", &linker).unwrap();
-    let mut second = region.new_instance(module).unwrap();
+    let mut second = region
+        .new_instance_builder(module)
+        .link("first", &first)
+        .build()
+        .unwrap();
     for name in ["other", "host", "tail_other", "tail_host"] {
         assert_eq!(results(&mut second, name, 3), expected(3), "{name}");
     }

@@ -155,7 +155,7 @@ fn memories_are_imported_from_other_instances() {
         .new_instance(load_wat(THREE, &Linker::new()))
         .unwrap();
     let mut linker = Linker::new();
-    linker.instance("x", &exporter).unwrap();
+    linker.instance_module("x");
     let importer = r#"(module
       (import "x" "b" (memory $b 1))
       (memory $own 1)
@@ -163,7 +163,11 @@ fn memories_are_imported_from_other_instances() {
       (func (export "grow_b") (param i32) (result i32) (memory.grow $b (local.get 0)))
       (func (export "copy") (memory.copy $own $b (i32.const 0) (i32.const 8) (i32.const 1)))
       (func (export "read_own") (result i32) (i32.load8_u $own (i32.const 0))))"#;
-    let mut inst = region.new_instance(load_wat(importer, &linker)).unwrap();
+    let mut inst = region
+        .new_instance_builder(load_wat(importer, &linker))
+        .link("x", &exporter)
+        .build()
+        .unwrap();
     assert_eq!(i32(&mut inst, "read_b", &[I32(8)]), 42);
     assert_eq!(i32(&mut inst, "grow_b", &[I32(1)]), 1);
     let mut exporter = exporter;

@@ -308,7 +308,7 @@ fn table_grow_stays_within_the_element_budget() {
     assert_eq!(i32(&mut inst, "grow_a", &[I32(1)]), -1);
     // An importer's growth counts against the table's owner.
     let mut linker = lucet_runtime::Linker::new();
-    linker.instance("owner", &inst).unwrap();
+    linker.instance_module("owner");
     let importer = table_module(
         r#"(module
           (import "owner" "a" (table $a 0 funcref))
@@ -316,7 +316,11 @@ fn table_grow_stays_within_the_element_budget() {
             (table.grow $a (ref.null func) (local.get 0))))"#,
         &linker,
     );
-    let mut other = region.new_instance(importer).unwrap();
+    let mut other = region
+        .new_instance_builder(importer)
+        .link("owner", &inst)
+        .build()
+        .unwrap();
     assert_eq!(i32(&mut other, "grow", &[I32(1)]), -1);
     // A fresh instance starts with its initial tables again.
     drop(other);

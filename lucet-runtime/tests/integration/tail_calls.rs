@@ -83,7 +83,7 @@ fn tail_calls_between_instances_use_constant_stack() {
         .new_instance(load_wat(counter, &Linker::new()))
         .unwrap();
     let mut linker = Linker::new();
-    linker.instance("first", &first).unwrap();
+    linker.instance_module("first");
     // The second instance imports the first's table and puts its own `hop`
     // in its own table; each table points at the other instance's `hop`.
     let second_wat = r#"(module
@@ -98,7 +98,11 @@ fn tail_calls_between_instances_use_constant_stack() {
           (then (i64.const 9))
           (else (return_call_indirect $mine (type $t)
                   (i64.sub (local.get 0) (i64.const 1)) (i32.const 0))))))"#;
-    let mut second = region.new_instance(load_wat(second_wat, &linker)).unwrap();
+    let mut second = region
+        .new_instance_builder(load_wat(second_wat, &linker))
+        .link("first", &first)
+        .build()
+        .unwrap();
     let n = 1_000_000;
     // Even hops end in the second instance, odd ones in the first.
     assert_eq!(i64(&mut second, "hop", &[I64(n)]), 9);
