@@ -524,6 +524,17 @@ max-request-body = 1024
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let c = Config::from_toml(&readme[start..end], Path::new("/srv")).unwrap();
+        assert_eq!(c.routes.len(), 2);
+        assert_eq!(c.routes[1].dirs[0].host, PathBuf::from("/srv/www"));
+        assert_eq!(c.routes[1].limits.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
     fn bad_files_are_one_line_errors() {
         for (text, want) in [
             ("lisen = \"x\"\n", "line 1, column 1: unknown field `lisen`"),
