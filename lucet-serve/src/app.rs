@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use cap_std::fs::Dir;
-use lucet_runtime::{Limits, Linker, Module};
-use lucet_wasi::{DirAccess, LoadOptions};
+use lucet_wasi::DirAccess;
 
-use crate::abi::{self, HandlerAbi};
 use crate::config::{Config, RoutePath};
+use crate::engine::{Engine, LoadedModule};
 use crate::limits::RouteLimits;
 use crate::Error;
 
@@ -23,19 +22,15 @@ pub struct Route {
     /// metrics).
     pub pattern: String,
     /// The handler's module.
-    pub module: Arc<Module>,
+    pub module: Arc<dyn LoadedModule>,
     /// The module's file name (the handler's argv\[0\]).
     pub module_name: String,
     /// Its limits.
     pub limits: RouteLimits,
-    /// The slot its instances need.
-    pub region_limits: Limits,
     /// Environment variables besides the CGI ones.
     pub env: Vec<(String, String)>,
     /// Directories, opened once.
     pub dirs: Vec<OpenDir>,
-    /// How requests reach the module.
-    pub abi: Arc<dyn HandlerAbi>,
 }
 
 /// A host directory opened for a route.
@@ -52,29 +47,22 @@ pub struct OpenDir {
 pub struct App {
     routes: Vec<Route>,
     /// The modules loaded for it, for the next reload to reuse.
-    modules: Vec<LoadedModule>,
+    modules: Vec<ModuleFile>,
 }
 
 /// A module file as it was loaded: reused by a reload when the file has not
 /// changed, or when it no longer loads.
 #[derive(Clone)]
-struct LoadedModule {
+struct ModuleFile {
     path: PathBuf,
     count_instructions: bool,
     stamp: Option<(SystemTime, u64)>,
-    module: Arc<Module>,
+    module: Arc<dyn LoadedModule>,
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
     Some((m.modified().ok()?, m.len()))
-}
-
-/// The WASI linker every handler is loaded against.
-pub(crate) fn linker() -> Linker {
-    let mut linker = Linker::new();
-    lucet_wasi::add_to_linker(&mut linker);
-    linker
 }
 
 impl App {
@@ -84,18 +72,17 @@ impl App {
     /// warning); without, any failure is an error.
     pub fn load(
         config: &Config,
-        linker: &Linker,
+        engine: &dyn Engine,
         previous: Option<&App>,
     ) -> Result<(App, Vec<String>), Error> {
         let mut warnings = Vec::new();
-        let mut modules: Vec<LoadedModule> = Vec::new();
+        let mut modules: Vec<ModuleFile> = Vec::new();
         let mut routes = Vec::new();
         for rc in &config.routes {
             let pattern = rc.path.to_string();
             let count_instructions = rc.limits.fuel.is_some();
-            let same = |m: &&LoadedModule| {
-                m.path == rc.module && m.count_instructions == count_instructions
-            };
+            let same =
+                |m: &&ModuleFile| m.path == rc.module && m.count_instructions == count_instructions;
             let loaded = match modules.iter().find(same) {
                 Some(m) => m.clone(),
                 None => {
@@ -103,8 +90,8 @@ impl App {
                     let old = previous.and_then(|p| p.modules.iter().find(same));
                     let m = match old {
                         Some(old) if now.is_some() && old.stamp == now => old.clone(),
-                        _ => match load_module(&rc.module, count_instructions, linker) {
-                            Ok(module) => LoadedModule {
+                        _ => match engine.load(&rc.module, count_instructions) {
+                            Ok(module) => ModuleFile {
                                 path: rc.module.clone(),
                                 count_instructions,
                                 stamp: now,
@@ -130,11 +117,6 @@ impl App {
                     m
                 }
             };
-            let abi = abi::by_name("wagi").expect("the WAGI ABI exists");
-            abi.check(&loaded.module).map_err(|m| Error::Module {
-                route: pattern.clone(),
-                message: format!("{}: {m}", rc.module.display()),
-            })?;
             let dirs = rc
                 .dirs
                 .iter()
@@ -157,7 +139,6 @@ impl App {
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
             routes.push(Route {
-                region_limits: region_limits(&loaded.module, &rc.limits),
                 path: rc.path.clone(),
                 pattern,
                 module_name: rc
@@ -168,7 +149,6 @@ impl App {
                 limits: rc.limits.clone(),
                 env: rc.env.clone(),
                 dirs,
-                abi,
             });
         }
         routes.sort_by_key(|r| std::cmp::Reverse(r.path.specificity()));
@@ -186,40 +166,5 @@ impl App {
     /// Route `index`.
     pub fn route(&self, index: usize) -> &Route {
         &self.routes[index]
-    }
-}
-
-fn load_module(
-    path: &Path,
-    count_instructions: bool,
-    linker: &Linker,
-) -> Result<Arc<Module>, String> {
-    let options = LoadOptions {
-        count_instructions,
-        compile_budget: Some(std::time::Duration::from_secs(60)),
-        function_compile_budget: Some(std::time::Duration::from_secs(10)),
-    };
-    lucet_wasi::load_module_with(path, linker, &options).map_err(|e| {
-        let text = lucet_module::escape_control(&e.to_string());
-        match e {
-            lucet_wasi::LoadError::Read { .. } => text,
-            _ => format!("{}: {text}", path.display()),
-        }
-    })
-}
-
-/// The slot an instance of `module` needs under `limits`.
-fn region_limits(module: &Module, limits: &RouteLimits) -> Limits {
-    let heap_space = module.metadata().memories.first().map_or(8 << 30, |m| {
-        (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
-    });
-    Limits {
-        heap_memory_size: limits
-            .max_heap_size
-            .next_multiple_of(lucet_module::WASM_PAGE_SIZE)
-            .min(heap_space),
-        heap_address_space_size: heap_space,
-        stack_size: limits.stack_size.next_multiple_of(4096),
-        ..Limits::default()
     }
 }

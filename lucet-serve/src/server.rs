@@ -16,14 +16,14 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use lucet_runtime::Linker;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 
 use crate::abi::{GuestRequest, GuestResponse, HandlerError};
 use crate::access_log::{AccessLogger, Entry};
-use crate::app::{self, App};
+use crate::app::App;
 use crate::config::Config;
+use crate::engine::{Engine, LucetEngine};
 use crate::metrics::{Gauges, Metrics};
 use crate::workers::{Job, Workers};
 use crate::Error;
@@ -32,7 +32,7 @@ use crate::Error;
 pub(crate) struct State {
     app: RwLock<Arc<App>>,
     config: Mutex<Config>,
-    linker: Linker,
+    engine: Arc<dyn Engine>,
     workers: Workers,
     metrics: Metrics,
     access_log: AccessLogger,
@@ -78,7 +78,7 @@ impl State {
             next.server = current.server.clone();
             next.access_log = current.access_log.clone();
             let old = self.app();
-            let (app, load_warnings) = App::load(&next, &self.linker, Some(&old))?;
+            let (app, load_warnings) = App::load(&next, &*self.engine, Some(&old))?;
             warnings.extend(load_warnings);
             *self.app.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(app);
             *self.config.lock().unwrap_or_else(|p| p.into_inner()) = next;
@@ -101,14 +101,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads every route, binds the listeners and starts serving.
+    /// Loads every route with Lucet, binds the listeners and starts
+    /// serving.
     pub fn start(config: Config) -> Result<Server, Error> {
+        Server::start_with(config, Arc::new(LucetEngine::new()))
+    }
+
+    /// [`start`](Self::start), with `engine` loading and running the
+    /// handlers.
+    pub fn start_with(config: Config, engine: Arc<dyn Engine>) -> Result<Server, Error> {
         config.validate().map_err(Error::Invalid)?;
-        let linker = app::linker();
-        let (app, _) = App::load(&config, &linker, None)?;
+        let (app, _) = App::load(&config, &*engine, None)?;
         let access_log = AccessLogger::open(&config.access_log)?;
-        let workers =
-            Workers::start(config.server.workers, config.server.queue).map_err(Error::Start)?;
+        let workers = Workers::start(config.server.workers, config.server.queue, engine.clone())
+            .map_err(Error::Start)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("lucet-serve-io")
@@ -128,7 +134,7 @@ impl Server {
         let state = Arc::new(State {
             app: RwLock::new(Arc::new(app)),
             config: Mutex::new(config),
-            linker,
+            engine,
             workers,
             metrics: Metrics::default(),
             access_log,

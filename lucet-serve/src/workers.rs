@@ -1,22 +1,19 @@
 //! The threads that run handlers. Guests never run on the async runtime:
-//! each worker owns its slots (a region per slot shape, one slot each, as a
-//! worker runs one request at a time) and takes jobs from one bounded queue
-//! that all workers share, so a request waits only while every worker is
-//! busy. A full queue is refused at once (503), never grown.
+//! each worker owns its engine state (its instance slots) and takes jobs
+//! from one bounded queue that all workers share, so a request waits only
+//! while every worker is busy. A full queue is refused at once (503), never
+//! grown.
 
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
-
-use crossbeam_channel::{Receiver, Sender, TrySendError};
-use lucet_runtime::{Limits, MmapRegion};
-use lucet_wasi::{RunPolicy, Watchdog};
 use tokio::sync::oneshot;
 
-use crate::abi::{Guest, GuestRequest, GuestResponse, HandlerError};
+use crate::abi::{GuestRequest, GuestResponse, HandlerError};
 use crate::app::App;
+use crate::engine::Engine;
 
 /// One request for a worker.
 pub(crate) struct Job {
@@ -44,21 +41,20 @@ pub(crate) struct Workers {
 
 impl Workers {
     /// Starts `count` workers behind a queue of `queue` jobs.
-    pub fn start(count: usize, queue: usize) -> std::io::Result<Workers> {
+    pub fn start(count: usize, queue: usize, engine: Arc<dyn Engine>) -> std::io::Result<Workers> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
-        let watchdog = Arc::new(Watchdog::new());
         let live = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(count);
         for i in 0..count {
             let rx = rx.clone();
             let stop = stop_rx.clone();
-            let watchdog = watchdog.clone();
+            let engine = engine.clone();
             let live = live.clone();
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("lucet-worker-{i}"))
-                    .spawn(move || work(&rx, &stop, &watchdog, &live))?,
+                    .spawn(move || work(&rx, &stop, &*engine, &live))?,
             );
         }
         Ok(Workers {
@@ -109,33 +105,8 @@ impl Drop for Workers {
     }
 }
 
-/// A worker's regions: one per slot shape its routes need, made when first
-/// needed.
-struct Slots {
-    regions: Vec<(Limits, Arc<MmapRegion>)>,
-}
-
-impl Slots {
-    fn for_limits(&mut self, limits: &Limits) -> Result<&Arc<MmapRegion>, HandlerError> {
-        if let Some(i) = self.regions.iter().position(|(l, _)| l == limits) {
-            return Ok(&self.regions[i].1);
-        }
-        let region = MmapRegion::create(1, limits)
-            .map_err(|e| HandlerError::Failed(format!("cannot create a slot: {e}")))?;
-        // A reload can change every route's limits; shapes nothing uses any
-        // more are not kept beyond a few.
-        if self.regions.len() >= 8 {
-            self.regions.remove(0);
-        }
-        self.regions.push((limits.clone(), region));
-        Ok(&self.regions.last().expect("just pushed").1)
-    }
-}
-
-fn work(queue: &Receiver<Job>, stop: &Receiver<()>, watchdog: &Watchdog, live: &AtomicUsize) {
-    let mut slots = Slots {
-        regions: Vec::new(),
-    };
+fn work(queue: &Receiver<Job>, stop: &Receiver<()>, engine: &dyn Engine, live: &AtomicUsize) {
+    let mut worker = engine.new_worker();
     loop {
         let job = crossbeam_channel::select! {
             recv(queue) -> job => job,
@@ -146,34 +117,23 @@ fn work(queue: &Receiver<Job>, stop: &Receiver<()>, watchdog: &Watchdog, live: &
             },
         };
         let Ok(job) = job else { return };
-        run(&mut slots, job, watchdog, live);
+        run(&mut *worker, job, live);
     }
 }
 
-fn run(slots: &mut Slots, job: Job, watchdog: &Watchdog, live: &AtomicUsize) {
-    {
-        // A client that has gone away does not cost a run.
-        if job.reply.is_closed() {
-            return;
-        }
-        let route = job.app.route(job.route);
-        let result = slots.for_limits(&route.region_limits).and_then(|region| {
-            let guest = Guest {
-                builder: region.new_instance_builder(route.module.clone()),
-                policy: RunPolicy {
-                    deadline: Some(Instant::now() + route.limits.timeout),
-                    fuel: route.limits.fuel,
-                },
-                watchdog,
-            };
-            live.fetch_add(1, Ordering::Relaxed);
-            let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                route.abi.handle(route, &job.request, guest)
-            }));
-            live.fetch_sub(1, Ordering::Relaxed);
-            r.unwrap_or_else(|_| Err(HandlerError::Failed("the handler ABI panicked".into())))
-        });
-        // The client may have gone meanwhile; nothing to do then.
-        let _ = job.reply.send(result);
+fn run(worker: &mut dyn std::any::Any, job: Job, live: &AtomicUsize) {
+    // A client that has gone away does not cost a run.
+    if job.reply.is_closed() {
+        return;
     }
+    let route = job.app.route(job.route);
+    live.fetch_add(1, Ordering::Relaxed);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        route.module.handle(worker, route, &job.request)
+    }));
+    live.fetch_sub(1, Ordering::Relaxed);
+    let result = result
+        .unwrap_or_else(|_| Err(HandlerError::Failed("the handler's engine panicked".into())));
+    // The client may have gone meanwhile; nothing to do then.
+    let _ = job.reply.send(result);
 }
