@@ -7,6 +7,7 @@ pub mod lucet;
 #[cfg(feature = "peer-wasmtime")]
 pub mod peer;
 pub mod report;
+pub mod serve;
 pub mod stats;
 pub mod workloads;
 

@@ -15,7 +15,7 @@ const BUCKETS: [f64; 14] = [
 #[derive(Default)]
 pub struct Metrics {
     /// Requests answered, by route and status.
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    requests: Mutex<BTreeMap<String, BTreeMap<u16, u64>>>,
     /// Traps, by trap code.
     traps: Mutex<BTreeMap<String, u64>>,
     latency_buckets: [AtomicU64; BUCKETS.len()],
@@ -40,12 +40,16 @@ pub struct Gauges {
 impl Metrics {
     /// Counts an answered request.
     pub fn request(&self, route: &str, status: u16, took: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((route.to_string(), status))
-            .or_default() += 1;
+        {
+            let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+            // The route's entry exists after its first request: looked up
+            // without allocating.
+            let by_status = match requests.get_mut(route) {
+                Some(m) => m,
+                None => requests.entry(route.to_string()).or_default(),
+            };
+            *by_status.entry(status).or_default() += 1;
+        }
         let secs = took.as_secs_f64();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if secs <= *bound {
@@ -99,17 +103,19 @@ impl Metrics {
             "lucet_requests_total",
             "Requests answered, by route and status.",
         );
-        for ((route, status), n) in self
+        for (route, by_status) in self
             .requests
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
         {
-            let _ = writeln!(
-                out,
-                "lucet_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
-                label(route)
-            );
+            for (status, n) in by_status {
+                let _ = writeln!(
+                    out,
+                    "lucet_requests_total{{route=\"{}\",status=\"{status}\"}} {n}",
+                    label(route)
+                );
+            }
         }
         let _ = writeln!(
             out,

@@ -90,8 +90,12 @@ pub fn cgi_variables(pattern: &str, r: &GuestRequest) -> Vec<(String, String)> {
         // Content-Type and -Length have their own variables. `Proxy` would
         // become HTTP_PROXY, which HTTP clients in the guest read as their
         // proxy ("httpoxy"). A name with '_' could pass for another header
-        // once '-' becomes '_' (X_Forwarded_For for X-Forwarded-For).
-        if matches!(n, "content-type" | "content-length" | "proxy") || n.contains('_') {
+        // once '-' becomes '_' (X_Forwarded_For for X-Forwarded-For); other
+        // punctuation has no place in a variable name.
+        // Only names that make a plain variable name once upper-cased.
+        if matches!(n, "content-type" | "content-length" | "proxy")
+            || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             continue;
         }
         let separator = if name == header::COOKIE { "; " } else { ", " };

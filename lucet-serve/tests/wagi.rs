@@ -85,6 +85,7 @@ async fn the_request_reaches_the_handler_as_cgi() {
             ("x-custom", "one"),
             ("x-custom", "two"),
             ("x_forwarded_for", "spoofed"),
+            ("x!odd", "spoofed"),
             ("proxy", "http://evil"),
         ],
         "the body",

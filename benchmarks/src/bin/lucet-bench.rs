@@ -11,6 +11,11 @@ use benchmarks::stats::{interleaved, Stats};
 use benchmarks::{lucet, workloads};
 use clap::{Parser, Subcommand};
 
+/// The allocator of the lucet-serve binary, so that the servers measured
+/// here allocate as deployed.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Compare Lucet with Wasmtime (built with `--features peer-wasmtime`).
 #[derive(Parser)]
 #[command(
@@ -67,6 +72,33 @@ enum What {
         /// Stops measured per side.
         #[arg(long, default_value_t = 200)]
         trials: usize,
+    },
+    /// HTTP serving: requests per second and latency of lucet-serve, the
+    /// same server with Wasmtime as the engine, and a plain hyper server
+    /// answering the same bytes, each loaded in turn by the same client,
+    /// for `rounds` interleaved rounds (medians reported).
+    Serve {
+        /// Keep-alive connections the client keeps busy.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Seconds measured per server, handler and round.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Rounds (each server once per round and handler).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Worker threads of the servers that run WebAssembly.
+        #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
+        workers: usize,
+        /// Threads of the load generator.
+        #[arg(long, default_value_t = 1)]
+        client_threads: usize,
+        /// Only the servers whose name contains this (for profiling one).
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
+        /// Only the handlers whose name contains this.
+        #[arg(long, value_name = "TEXT")]
+        handler: Option<String>,
     },
     /// Live instances that have run and yielded: RSS per instance.
     Density {
@@ -631,6 +663,29 @@ fn interrupt_rows(trials: usize) -> Result<Vec<Row>> {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let What::Serve {
+        connections,
+        seconds,
+        rounds,
+        workers,
+        client_threads,
+        only,
+        handler,
+    } = args.what
+    {
+        return serve(
+            ServeArgs {
+                connections,
+                duration: std::time::Duration::from_secs_f64(seconds),
+                rounds,
+                workers,
+                client_threads,
+                only,
+                handler,
+            },
+            args.json.as_deref(),
+        );
+    }
     let rows = match args.what {
         What::Instantiate => instantiate_rows(args.samples),
         What::Execute {
@@ -656,6 +711,7 @@ fn run(args: Args) -> Result<()> {
         What::Density { instances } => density_rows(instances)?,
         What::Reset => reset_rows(args.samples),
         What::Interrupt { trials } => interrupt_rows(trials)?,
+        What::Serve { .. } => unreachable!("handled above"),
     };
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("(built without the peer-wasmtime feature: Lucet only)");
@@ -663,6 +719,150 @@ fn run(args: Args) -> Result<()> {
     print!("{}", report::table(&rows));
     if let Some(path) = args.json {
         std::fs::write(&path, serde_json::to_string_pretty(&report::json(&rows))?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One server of the serving comparison.
+struct Served {
+    name: &'static str,
+    addr: std::net::SocketAddr,
+}
+
+/// `lucet-bench serve`'s settings.
+struct ServeArgs {
+    connections: usize,
+    duration: std::time::Duration,
+    rounds: usize,
+    workers: usize,
+    client_threads: usize,
+    only: Option<String>,
+    handler: Option<String>,
+}
+
+fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
+    use benchmarks::serve::{self, load};
+    let ServeArgs {
+        connections,
+        duration,
+        rounds,
+        workers,
+        client_threads,
+        ..
+    } = a;
+    let mut handlers = serve::handlers();
+    if let Some(h) = &a.handler {
+        handlers.retain(|x| x.name.contains(h.as_str()));
+    }
+    let dir = std::env::temp_dir().join(format!("lucet-bench-serve-{}", std::process::id()));
+    let files = serve::write_handlers(&dir, &handlers)?;
+    let config = serve::config(&handlers, &files, workers);
+    let (_lucet, lucet_addr) = serve::start_lucet(config.clone())?;
+    let mut servers = vec![Served {
+        name: "lucet-serve (Lucet)",
+        addr: lucet_addr,
+    }];
+    #[cfg(feature = "peer-wasmtime")]
+    let _wasmtime = {
+        let engine = serve::wasmtime::WasmtimeEngine::new(4 * workers as u32 + 16, 128 << 20)?;
+        let server = lucet_serve::Server::start_with(config.clone(), std::sync::Arc::new(engine))?;
+        servers.push(Served {
+            name: "lucet-serve (Wasmtime)",
+            addr: server.addr(),
+        });
+        server
+    };
+    let plain = serve::plain::start(&handlers)?;
+    servers.push(Served {
+        name: "plain hyper",
+        addr: plain.addr,
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(only) = &a.only {
+        // The first row stays lucet-serve (the ratios' base) unless it is
+        // filtered out too.
+        servers.retain(|s| s.name.contains(only.as_str()));
+    }
+    if servers.is_empty() || handlers.is_empty() {
+        bail!("--only/--handler leave nothing to measure");
+    }
+    let warmup = std::time::Duration::from_millis(500);
+    // results[handler][server] = one LoadResult per round.
+    let mut results = vec![vec![Vec::new(); servers.len()]; handlers.len()];
+    for _ in 0..rounds {
+        for (h, handler) in handlers.iter().enumerate() {
+            for (i, server) in servers.iter().enumerate() {
+                let r = load::run(
+                    server.addr,
+                    handler.path,
+                    connections,
+                    warmup,
+                    duration,
+                    handler.body.len(),
+                    client_threads,
+                );
+                if r.errors > 0 {
+                    bail!(
+                        "{} / {}: {} failed requests",
+                        server.name,
+                        handler.name,
+                        r.errors
+                    );
+                }
+                results[h][i].push(r);
+            }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "{connections} connections, {} s x {rounds} rounds per row, {workers} workers; medians\n",
+        duration.as_secs_f64()
+    );
+    println!("| handler | server | requests/s | p50 | p99 | p99.9 | Lucet rps ÷ this | Lucet p99 ÷ this |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows_json = Vec::new();
+    for (h, handler) in handlers.iter().enumerate() {
+        let summary: Vec<(f64, f64, f64, f64)> = results[h]
+            .iter()
+            .map(|rs| {
+                let pick =
+                    |f: fn(&load::LoadResult) -> f64| median(&mut rs.iter().map(f).collect());
+                (
+                    pick(|r| r.rps),
+                    pick(|r| r.p50_us),
+                    pick(|r| r.p99_us),
+                    pick(|r| r.p999_us),
+                )
+            })
+            .collect();
+        let (base_rps, _, base_p99, _) = summary[0];
+        for (server, (rps, p50, p99, p999)) in servers.iter().zip(&summary) {
+            println!(
+                "| {} | {} | {rps:.0} | {p50:.0} µs | {p99:.0} µs | {p999:.0} µs | {:.2} | {:.2} |",
+                handler.name,
+                server.name,
+                base_rps / rps,
+                base_p99 / p99,
+            );
+            rows_json.push(serde_json::json!({
+                "handler": handler.name,
+                "server": server.name,
+                "rps": rps,
+                "p50_us": p50,
+                "p99_us": p99,
+                "p999_us": p999,
+            }));
+        }
+    }
+    if cfg!(not(feature = "peer-wasmtime")) {
+        println!("\n(built without the peer-wasmtime feature: no Wasmtime engine)");
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows_json)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())

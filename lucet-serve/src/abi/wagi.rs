@@ -45,12 +45,19 @@ impl HandlerAbi for Wagi {
             .stdin(Stream::Reader(Box::new(Cursor::new(request.body.clone()))))
             .stdout(Stream::Writer(Box::new(stdout.clone())))
             .stderr(Stream::Writer(Box::new(stderr)));
-        for (k, v) in route.env.iter() {
-            ctx = ctx.env(k, v);
-        }
-        for (k, v) in cgi_variables(&route.pattern, request) {
-            ctx = ctx.env(k, v);
-        }
+        // The request's variables come last: the route's cannot override
+        // them.
+        ctx = ctx.envs(
+            route
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(
+                    cgi_variables(&route.pattern, request)
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
+        );
         for d in &route.dirs {
             let dir = d
                 .dir

@@ -10,6 +10,10 @@ use anyhow::{anyhow, Result};
 use clap::Parser;
 use lucet_serve::{AccessLog, Config, DirConfig, RouteLimits, Server};
 
+/// See the dependency's note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Serve HTTP: every request runs in a fresh instance of a WebAssembly
 /// handler (WAGI: a WASI program that reads the request from its
 /// environment and standard input and writes a CGI response).

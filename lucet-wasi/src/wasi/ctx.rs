@@ -234,6 +234,15 @@ pub enum WasiCtxError {
     },
 }
 
+/// `key=value`, as the program sees it.
+fn env_entry(key: &str, value: &str) -> Vec<u8> {
+    let mut kv = Vec::with_capacity(key.len() + 1 + value.len());
+    kv.extend_from_slice(key.as_bytes());
+    kv.push(b'=');
+    kv.extend_from_slice(value.as_bytes());
+    kv
+}
+
 /// Builds a [`WasiCtx`].
 ///
 /// ```no_run
@@ -324,8 +333,36 @@ impl WasiCtxBuilder {
         let key = key.as_ref();
         self.env
             .retain(|kv| !kv.starts_with(key.as_bytes()) || kv.get(key.len()) != Some(&b'='));
-        self.env
-            .push(format!("{key}={}", value.as_ref()).into_bytes());
+        self.env.push(env_entry(key, value.as_ref()));
+        self
+    }
+
+    /// Sets environment variables, a later one of a name over an earlier
+    /// one (and over those set before): one pass for all of them, where
+    /// [`env`](Self::env) looks through the environment once per variable.
+    pub fn envs<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let before = self.env.len();
+        for (k, v) in vars {
+            self.env.push(env_entry(k.as_ref(), v.as_ref()));
+        }
+        if self.env.len() > before {
+            // Keep the last entry of each name, in the order of those kept.
+            let name = |kv: &[u8]| -> Vec<u8> {
+                kv[..kv.iter().position(|&b| b == b'=').unwrap_or(kv.len())].to_vec()
+            };
+            let mut seen = std::collections::HashSet::with_capacity(self.env.len());
+            let mut kept: Vec<Vec<u8>> = Vec::with_capacity(self.env.len());
+            for kv in self.env.drain(..).rev() {
+                if seen.insert(name(&kv)) {
+                    kept.push(kv);
+                }
+            }
+            kept.reverse();
+            self.env = kept;
+        }
         self
     }
 
@@ -417,5 +454,22 @@ impl WasiCtxBuilder {
             fds,
             max_open_files: self.max_open_files,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_variables_of_a_name_win() {
+        let ctx = WasiCtxBuilder::new()
+            .env("A", "1")
+            .env("AB", "2")
+            .envs([("B", "3"), ("A", "4"), ("C", "5"), ("B", "6")])
+            .env("C", "7")
+            .build();
+        let env: Vec<&[u8]> = ctx.env.iter().map(|v| v.as_slice()).collect();
+        assert_eq!(env, [&b"AB=2"[..], b"A=4", b"B=6", b"C=7"]);
     }
 }
