@@ -1,7 +1,8 @@
 //! Wasmtime 48 as `lucet-serve`'s engine: the same server, routes, limits,
 //! queue and workers, and the same WAGI (`lucet_serve::wagi`), with
-//! Wasmtime's pooling allocator, copy-on-write memory images, `InstancePre`,
-//! and epoch interruption for the deadline.
+//! Wasmtime's pooling allocator (keeping 1 MiB of each memory resident, as
+//! lucet-serve does), copy-on-write memory images, `InstancePre`, and epoch
+//! interruption for the deadline.
 
 use std::any::Any;
 use std::path::Path;
@@ -33,7 +34,11 @@ impl WasmtimeEngine {
         pool.total_core_instances(instances)
             .total_memories(instances)
             .total_tables(instances)
-            .max_memory_size(max_memory);
+            .max_memory_size(max_memory)
+            // As lucet-serve keeps 1 MiB of a worker's slot resident: what
+            // a request touched is zeroed in place, not faulted in again.
+            .linear_memory_keep_resident(1 << 20)
+            .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         config.memory_init_cow(true);
