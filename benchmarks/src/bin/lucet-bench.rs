@@ -773,6 +773,18 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
         });
         server
     };
+    let no_wasm = serve::NoWasm {
+        answers: files
+            .iter()
+            .zip(&handlers)
+            .map(|(f, h)| (f.clone(), h.content_type, h.body.clone().into()))
+            .collect(),
+    };
+    let no_wasm = lucet_serve::Server::start_with(config.clone(), std::sync::Arc::new(no_wasm))?;
+    servers.push(Served {
+        name: "lucet-serve (no WebAssembly)",
+        addr: no_wasm.addr(),
+    });
     let plain = serve::plain::start(&handlers)?;
     servers.push(Served {
         name: "plain hyper",

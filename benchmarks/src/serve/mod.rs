@@ -119,3 +119,58 @@ pub fn start_lucet(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
     let addr = server.addr();
     Ok((server, addr))
 }
+
+/// An engine without WebAssembly: each route answers its handler's bytes.
+/// Behind `lucet-serve` it measures what the server itself costs (HTTP,
+/// the queue, the hand-off to a worker and back) apart from any engine.
+pub struct NoWasm {
+    /// Each handler file, with what its route answers.
+    pub answers: Vec<(PathBuf, &'static str, bytes::Bytes)>,
+}
+
+struct Answer {
+    content_type: &'static str,
+    body: bytes::Bytes,
+}
+
+impl lucet_serve::Engine for NoWasm {
+    fn load(
+        &self,
+        path: &Path,
+        _count_instructions: bool,
+    ) -> Result<std::sync::Arc<dyn lucet_serve::LoadedModule>, String> {
+        let (_, content_type, body) = self
+            .answers
+            .iter()
+            .find(|(p, ..)| p == path)
+            .ok_or_else(|| format!("no answer for {}", path.display()))?;
+        Ok(std::sync::Arc::new(Answer {
+            content_type,
+            body: body.clone(),
+        }))
+    }
+
+    fn new_worker(&self) -> Box<dyn std::any::Any> {
+        Box::new(())
+    }
+}
+
+impl lucet_serve::LoadedModule for Answer {
+    fn handle(
+        &self,
+        _worker: &mut dyn std::any::Any,
+        _route: &lucet_serve::Route,
+        _request: &lucet_serve::GuestRequest,
+    ) -> Result<lucet_serve::GuestResponse, lucet_serve::HandlerError> {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(self.content_type),
+        );
+        Ok(lucet_serve::GuestResponse {
+            status: hyper::StatusCode::OK,
+            headers,
+            body: self.body.clone(),
+        })
+    }
+}
