@@ -363,3 +363,98 @@ fn a_module_that_does_not_load_stops_the_start() {
         assert!(!e.contains('\n'), "{e}");
     }
 }
+
+/// Reads what the server sends until it closes the connection (or 10 s).
+fn read_to_close(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn slow_clients_are_cut_off_without_holding_a_worker() {
+    use std::io::Write;
+    let dir = Scratch::new("slow-clients");
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let limits = RouteLimits {
+        body_read_timeout: Duration::from_millis(200),
+        ..RouteLimits::default()
+    };
+    let mut c = config(vec![route("/...", dir.path("hello.wat"), limits)]);
+    c.server.workers = 1;
+    c.server.header_read_timeout = Duration::from_millis(300);
+    let server = Server::start(c).unwrap();
+    let addr = server.addr();
+
+    // Headers that never finish: the connection is closed.
+    let start = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    read_to_close(&mut s);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+
+    // A body that never arrives: 408, and the one worker was never taken.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten..")
+        .unwrap();
+    let mut quick = std::net::TcpStream::connect(addr).unwrap();
+    quick
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let answer = read_to_close(&mut quick);
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.ends_with("hello\n"), "{answer}");
+    let answer = read_to_close(&mut slow);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout"),
+        "{answer}"
+    );
+    server.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directories_are_read_only_unless_the_route_says_so() {
+    // A handler that tries to create /data/new.txt and answers the errno.
+    let handler = r#"(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "new.txt")
+  (data (i32.const 200) "Content-Type: text/plain\n\nerrno=")
+  (func (export "_start") (local $e i32)
+    ;; fd 3 is the preopened /data; O_CREAT, rights FD_WRITE.
+    (local.set $e (call $open (i32.const 3) (i32.const 0) (i32.const 100) (i32.const 7)
+      (i32.const 1) (i64.const 64) (i64.const 0) (i32.const 0) (i32.const 300)))
+    ;; The errno as two digits after "errno=".
+    (i32.store8 (i32.const 232) (i32.add (i32.const 48) (i32.div_u (local.get $e) (i32.const 10))))
+    (i32.store8 (i32.const 233) (i32.add (i32.const 48) (i32.rem_u (local.get $e) (i32.const 10))))
+    (i32.store (i32.const 0) (i32.const 200))
+    (i32.store (i32.const 4) (i32.const 34))
+    (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let dir = Scratch::new("readonly");
+    std::fs::write(dir.path("h.wat"), handler).unwrap();
+    std::fs::create_dir_all(dir.path("ro")).unwrap();
+    std::fs::create_dir_all(dir.path("rw")).unwrap();
+    let mut ro = route("/ro", dir.path("h.wat"), RouteLimits::default());
+    ro.dirs.push(common::dir(&dir.path("ro"), "/data", false));
+    let mut rw = route("/rw", dir.path("h.wat"), RouteLimits::default());
+    rw.dirs.push(common::dir(&dir.path("rw"), "/data", true));
+    let server = Server::start(config(vec![ro, rw])).unwrap();
+    let client = client();
+    // ENOTCAPABLE (76), and nothing created.
+    assert_eq!(get(&client, server.addr(), "/ro").await.text(), "errno=76");
+    assert!(!dir.path("ro/new.txt").exists());
+    assert_eq!(get(&client, server.addr(), "/rw").await.text(), "errno=00");
+    assert!(dir.path("rw/new.txt").exists());
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+}
