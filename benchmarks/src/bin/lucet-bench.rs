@@ -85,7 +85,7 @@ enum What {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
         /// Rounds (each server once per round and handler).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
         /// Worker threads of the servers that run WebAssembly.
         #[arg(long, default_value_t = std::thread::available_parallelism().map_or(1, |n| n.get()))]
