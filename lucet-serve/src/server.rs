@@ -344,6 +344,15 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
     r
 }
 
+/// `plain`, for a request whose body was not read to its end: the
+/// connection cannot carry another request, so it is closed.
+fn closing(status: StatusCode, text: &str) -> Response<Body> {
+    let mut r = plain(status, text);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 /// What became of a request, for the access log and metrics.
 struct Served {
     response: Response<Body>,
@@ -421,14 +430,7 @@ async fn serve(
             pattern,
         );
     }
-    let too_large = || {
-        let mut r = plain(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
-        // The rest of the body is not read, so the connection cannot carry
-        // another request.
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        r
-    };
+    let too_large = || closing(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -461,11 +463,8 @@ async fn serve(
             return refused(StatusCode::BAD_REQUEST, "Bad Request", "bad_body", pattern);
         }
         Err(_) => {
-            let mut r = plain(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
-            r.headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
             return Served {
-                response: r,
+                response: closing(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
                 route: pattern,
                 outcome: "body_timeout",
             };

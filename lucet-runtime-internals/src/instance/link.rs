@@ -26,7 +26,7 @@ use lucet_module::InstanceHeader;
 
 use super::kill::{set_interrupt_words, KillState, POISONED_STACK_LIMIT};
 use super::{Instance, InstanceHandle};
-use crate::module::{resolve_imports, Binding, Imports, InstanceExport, Module};
+use crate::module::{import_names, resolve_imports, Binding, Imports, InstanceExport, Module};
 use crate::Error;
 
 /// Binds the imports of `module` (one that imports from instances) for a
@@ -41,16 +41,7 @@ pub(crate) fn bind_imports(
         .host_definitions()
         .expect("only modules that import from instances bind at instantiation");
     let data = module.metadata();
-    let imported_from = |name: &str| {
-        data.functions
-            .iter()
-            .filter_map(|f| f.import.as_ref())
-            .chain(data.globals.iter().filter_map(|g| g.import.as_ref()))
-            .chain(data.memories.iter().filter_map(|m| m.import.as_ref()))
-            .chain(data.tables.iter().filter_map(|t| t.import.as_ref()))
-            .chain(data.tags.iter().filter_map(|t| t.import.as_ref()))
-            .any(|i| i.module == name)
-    };
+    let imported_from = |name: &str| import_names(data).any(|(i, _)| i.module == name);
     let mut exporters: Vec<(&str, Weak<LinkGroup>, *mut Instance, Arc<Module>)> =
         Vec::with_capacity(links.len());
     for (name, handle) in links {

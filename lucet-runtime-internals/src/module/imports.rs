@@ -85,34 +85,29 @@ pub(crate) enum Binding {
 /// Finds what an import resolves to.
 pub(crate) type Lookup<'a> = &'a dyn Fn(&ImportName) -> Option<Binding>;
 
+/// Every import of `data`, each with whether it is a function's.
+pub(crate) fn import_names(data: &ModuleData) -> impl Iterator<Item = (&ImportName, bool)> {
+    fn other(i: Option<&ImportName>) -> Option<(&ImportName, bool)> {
+        i.map(|i| (i, false))
+    }
+    data.functions
+        .iter()
+        .filter_map(|f| f.import.as_ref().map(|i| (i, true)))
+        .chain(data.globals.iter().filter_map(|g| other(g.import.as_ref())))
+        .chain(
+            data.memories
+                .iter()
+                .filter_map(|m| other(m.import.as_ref())),
+        )
+        .chain(data.tables.iter().filter_map(|t| other(t.import.as_ref())))
+        .chain(data.tags.iter().filter_map(|t| other(t.import.as_ref())))
+}
+
 /// Whether `data` imports from instances (modules `linker` names with
 /// `instance_module`); an error for an import nothing will define.
 pub(crate) fn imports_instances(data: &ModuleData, linker: &Linker) -> Result<bool, Error> {
     let mut from_instances = false;
-    let names = data
-        .functions
-        .iter()
-        .filter_map(|f| f.import.as_ref().map(|i| (i, true)))
-        .chain(
-            data.globals
-                .iter()
-                .filter_map(|g| g.import.as_ref().map(|i| (i, false))),
-        )
-        .chain(
-            data.memories
-                .iter()
-                .filter_map(|m| m.import.as_ref().map(|i| (i, false))),
-        )
-        .chain(
-            data.tables
-                .iter()
-                .filter_map(|t| t.import.as_ref().map(|i| (i, false))),
-        )
-        .chain(
-            data.tags
-                .iter()
-                .filter_map(|t| t.import.as_ref().map(|i| (i, false))),
-        );
+    let names = import_names(data);
     for (import, is_func) in names {
         if linker.is_instance_module(&import.module) {
             from_instances = true;

@@ -23,7 +23,8 @@ use crate::{signatures, Error, Linker};
 
 use self::code::{AbsReloc, CodeMemory};
 pub(crate) use self::imports::{
-    resolve as resolve_imports, Binding, Imports, InstanceExport, ResolvedFunc, ResolvedGlobal,
+    import_names, resolve as resolve_imports, Binding, Imports, InstanceExport, ResolvedFunc,
+    ResolvedGlobal,
 };
 
 /// Where the initial memory image's pages come from: a file (the module file
