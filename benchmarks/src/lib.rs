@@ -3,6 +3,7 @@
 //! Wasmtime peer's side (`peer`, behind the `peer-wasmtime` feature),
 //! interleaved sampling ([`stats`]) and the report tables ([`report`]).
 
+pub mod load;
 pub mod lucet;
 #[cfg(feature = "peer-wasmtime")]
 pub mod peer;

@@ -88,3 +88,51 @@ pub fn dirtier(pages: u32) -> String {
         (br $l)))))"#
     )
 }
+
+/// A large program for load benchmarks: `functions` functions shaped like
+/// compiled code (loads and stores with offsets, arithmetic, a loop, a
+/// call to an earlier function), one in a thousand exported. Deterministic:
+/// the same text every time.
+pub fn large_program(functions: usize) -> String {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut out = String::with_capacity(functions * 1800);
+    out.push_str("(module (memory 16) (type $t (func (param i32 i32) (result i32)))\n");
+    for i in 0..functions {
+        let export = if i % 1000 == 0 {
+            format!(" (export \"f{i}\")")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "(func $f{i}{export} (type $t) (local i32 i32)\n(local.set 2 (local.get 0))\n(block (loop\n"
+        ));
+        for _ in 0..6 {
+            let a = next(4000) * 4;
+            out.push_str(&format!(
+                "(local.set 3 (i32.add (i32.load offset={a} (i32.and (local.get 2) (i32.const 65532))) (i32.mul (local.get 1) (i32.const {}))))\n\
+                 (i32.store offset={} (i32.and (local.get 3) (i32.const 65532)) (i32.xor (local.get 3) (local.get 2)))\n\
+                 (local.set 2 (i32.add (local.get 2) (i32.shr_u (local.get 3) (i32.const {}))))\n",
+                next(99) + 1,
+                a + 4,
+                next(7) + 1
+            ));
+        }
+        if i > 0 {
+            out.push_str(&format!(
+                "(local.set 2 (i32.add (local.get 2) (call $f{} (local.get 3) (i32.const 0))))\n",
+                next(i as u64)
+            ));
+        }
+        out.push_str(
+            "(br_if 1 (i32.eqz (local.get 1)))\n(local.set 1 (i32.sub (local.get 1) (i32.const 1)))\n(br 0)))\n(local.get 2))\n",
+        );
+    }
+    out.push_str(")\n");
+    out
+}

@@ -9,8 +9,9 @@ use cranelift_codegen::ir::{self, ExternalName, LibCall};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
-use lucet_module::{Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapSite};
+use lucet_module::{Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapCode, PAGE_SIZE};
 use rayon::prelude::*;
+use std::collections::HashMap;
 
 use crate::budget::Budget;
 use crate::parse::{BodyToTranslate, ModuleInfo};
@@ -82,7 +83,8 @@ fn isa_with(opt_level: OptLevel, regalloc: Regalloc) -> Result<OwnedTargetIsa, E
         },
     )?;
     set(&mut flags, "is_pic", "false")?;
-    set(&mut flags, "use_colocated_libcalls", "false")?;
+    // Libcalls, like builtins, are near calls to stubs inside `.text`.
+    set(&mut flags, "use_colocated_libcalls", "true")?;
     set(&mut flags, "enable_probestack", "false")?;
     set(&mut flags, "preserve_frame_pointers", "true")?;
     set(&mut flags, "unwind_info", "false")?;
@@ -117,6 +119,15 @@ pub fn cpu_features(isa: &dyn TargetIsa) -> Vec<String> {
         .filter(|v| v.as_bool() == Some(true))
         .filter_map(|v| v.name.strip_prefix("has_").map(str::to_string))
         .collect()
+}
+
+/// An instruction that may trap, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrapSite {
+    /// Byte offset from the start of the function.
+    pub offset: u32,
+    /// The trap it raises.
+    pub code: TrapCode,
 }
 
 /// What a relocation in compiled code points at.
@@ -190,14 +201,20 @@ fn handler_sites(
     Ok(sites)
 }
 
-/// A relocation the loader must apply: write the absolute address of
-/// `symbol` plus `addend` as 8 bytes at `offset` in `.text`.
+/// A call stub at the end of `.text`: `jmp [rip + disp32]` through a slot
+/// of the call table that the loader fills, so that nothing in `.text`
+/// depends on where the runtime lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextReloc {
+pub struct CallStub {
+    /// Offset of the stub in `.text`.
     pub offset: u32,
+    /// The runtime symbol its table slot holds.
     pub symbol: String,
-    pub addend: i64,
 }
+
+/// Bytes of one call stub: `jmp qword ptr [rip + disp32]` (6 bytes) and
+/// two `int3`.
+const CALL_STUB_SIZE: usize = 8;
 
 fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
     Some(match lc {
@@ -397,8 +414,10 @@ pub struct Settings {
 
 /// Everything that goes into `.text`.
 pub struct Text {
+    /// The code, padded with `int3` to a multiple of [`PAGE_SIZE`].
     pub bytes: Vec<u8>,
-    pub relocs: Vec<TextReloc>,
+    /// The call stubs, in call-table order.
+    pub stubs: Vec<CallStub>,
     /// Code ranges, trap sites and exception handlers of the function
     /// index space.
     pub functions: Vec<(CodeRange, Vec<TrapSite>, Vec<HandlerSite>)>,
@@ -532,8 +551,45 @@ pub fn compile_all(
         ));
     }
 
-    // Resolve calls within the module; collect the rest for the loader.
-    let mut relocs = Vec::new();
+    // Calls into the runtime go to one stub per symbol, after the code;
+    // each stub jumps through its slot of the call table, which the loader
+    // places right after `.text` (at `bytes.len()` once padded).
+    let mut stub_of: HashMap<String, u32> = HashMap::new();
+    let mut stubs: Vec<CallStub> = Vec::new();
+    for (_, f) in &placed {
+        for r in &f.relocs {
+            let symbol = match &r.target {
+                Target::Builtin(b) => b.symbol().to_string(),
+                Target::LibCall(name) => name.to_string(),
+                Target::Function(_) => continue,
+            };
+            if !stub_of.contains_key(&symbol) {
+                stub_of.insert(symbol.clone(), stubs.len() as u32);
+                stubs.push(CallStub { offset: 0, symbol });
+            }
+        }
+    }
+    let stubs_start = bytes.len().next_multiple_of(64);
+    let text_len = (stubs_start + stubs.len() * CALL_STUB_SIZE)
+        .next_multiple_of(PAGE_SIZE as usize)
+        .max(PAGE_SIZE as usize);
+    if text_len + stubs.len() * 8 > i32::MAX as usize {
+        return Err(Error::Codegen {
+            func: "the module".into(),
+            message: "the code is larger than 2 GiB".into(),
+        });
+    }
+    bytes.resize(text_len, 0xcc);
+    for (i, stub) in stubs.iter_mut().enumerate() {
+        let at = stubs_start + i * CALL_STUB_SIZE;
+        stub.offset = at as u32;
+        let slot = text_len + i * 8;
+        let disp = (slot - (at + 6)) as i32;
+        bytes[at..at + 2].copy_from_slice(&[0xff, 0x25]);
+        bytes[at + 2..at + 6].copy_from_slice(&disp.to_le_bytes());
+    }
+
+    // Resolve every call: within the module, or to a stub.
     for (base, f) in placed {
         for r in &f.relocs {
             let site = base + r.offset;
@@ -555,29 +611,25 @@ pub fn compile_all(
                     )?;
                 }
                 Target::Builtin(_) | Target::LibCall(_) => {
-                    if r.kind != Reloc::Abs8 {
-                        return Err(Error::Codegen {
-                            func: format!("{:?}", r.target),
-                            message: format!("unsupported relocation kind {:?}", r.kind),
-                        });
-                    }
                     let symbol = match &r.target {
-                        Target::Builtin(b) => b.symbol().to_string(),
-                        Target::LibCall(name) => name.to_string(),
+                        Target::Builtin(b) => b.symbol(),
+                        Target::LibCall(name) => name,
                         Target::Function(_) => unreachable!(),
                     };
-                    relocs.push(TextReloc {
-                        offset: site,
-                        symbol,
-                        addend: r.addend,
-                    });
+                    let stub = &stubs[stub_of[symbol] as usize];
+                    patch_pc_rel(&mut bytes, site, r.kind, stub.offset as i64 + r.addend).map_err(
+                        |message| Error::Codegen {
+                            func: format!("{:?}", r.target),
+                            message,
+                        },
+                    )?;
                 }
             }
         }
     }
     Ok(Text {
         bytes,
-        relocs,
+        stubs,
         functions,
         trampolines: tramp_ranges,
     })

@@ -1,32 +1,52 @@
 //! Writes a compiled module as a relocatable ELF object with the `object`
-//! crate: `.text` with one symbol per function, relocations against runtime
-//! symbols, the encoded metadata, and the page-aligned memory image. The
-//! result is a real ELF file that `readelf -a` and `objdump -d` read.
+//! crate: a page-aligned `.text` with one symbol per function and per call
+//! stub (and no relocations: the code reaches the runtime through the call
+//! table the loader places after it), the encoded metadata, the
+//! page-aligned memory image and the seal. The result is a real ELF file
+//! that `readelf -a` and `objdump -d` read.
 
-use object::write::{Object, Relocation, StandardSection, Symbol, SymbolId, SymbolSection};
+use object::write::{Object, StandardSection, Symbol, SymbolSection};
 use object::{
-    Architecture, BinaryFormat, Endianness, RelocationEncoding, RelocationFlags, RelocationKind,
-    SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+    Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
 };
-use std::collections::HashMap;
 
 use lucet_module::{
-    encode_metadata, trampoline_symbol, ModuleData, HEAP_IMAGE_SECTION, METADATA_SECTION, PAGE_SIZE,
+    blank_seal, encode_metadata, find_seal, trampoline_symbol, write_seal, ModuleData, TrapCode,
+    TrapTable, HEAP_IMAGE_SECTION, METADATA_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
 };
 
-use crate::codegen::TextReloc;
+use crate::codegen::CallStub;
 use crate::Error;
 
-/// Produces the bytes of the ELF file.
-pub fn write_elf(
-    data: &ModuleData,
-    text: &[u8],
-    relocs: &[TextReloc],
-    heap_image: &[u8],
-) -> Result<Vec<u8>, Error> {
+pub use lucet_module::Signer;
+
+/// What goes into the file.
+pub struct Contents<'a> {
+    pub data: &'a ModuleData,
+    pub text: &'a [u8],
+    pub stubs: &'a [CallStub],
+    /// Trap sites of `.text`, sorted by offset.
+    pub traps: &'a [(u32, TrapCode)],
+    pub heap_image: &'a [u8],
+    /// Signs the content hash, for a signed file.
+    pub sign: Option<Signer<'a>>,
+}
+
+/// Produces the bytes of the ELF file, sealed: its content hash (and
+/// signature, with `sign`) written into the seal section.
+pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
+    let Contents {
+        data,
+        text,
+        stubs,
+        traps,
+        heap_image,
+        sign,
+    } = c;
     let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
     let text_id = obj.section_id(StandardSection::Text);
-    obj.set_section_data(text_id, text.to_vec(), 16);
+    // Page-aligned in the file, so that the loader maps it as it lies.
+    obj.set_section_data(text_id, text.to_vec(), PAGE_SIZE);
 
     let add_text_symbol = |obj: &mut Object, name: &str, offset: u32, len: u32| {
         obj.add_symbol(Symbol {
@@ -40,8 +60,8 @@ pub fn write_elf(
             flags: SymbolFlags::None,
         });
     };
-    for f in &data.functions {
-        add_text_symbol(&mut obj, &f.symbol, f.code.offset, f.code.len);
+    for (i, f) in data.functions.iter().enumerate() {
+        add_text_symbol(&mut obj, &data.symbol(i as u32), f.code.offset, f.code.len);
     }
     for t in &data.trampolines {
         add_text_symbol(
@@ -52,34 +72,13 @@ pub fn write_elf(
         );
     }
 
-    let mut undefined: HashMap<&str, SymbolId> = HashMap::new();
-    for r in relocs {
-        let symbol = *undefined.entry(r.symbol.as_str()).or_insert_with(|| {
-            obj.add_symbol(Symbol {
-                name: r.symbol.as_bytes().to_vec(),
-                value: 0,
-                size: 0,
-                kind: SymbolKind::Text,
-                scope: SymbolScope::Unknown,
-                weak: false,
-                section: SymbolSection::Undefined,
-                flags: SymbolFlags::None,
-            })
-        });
-        obj.add_relocation(
-            text_id,
-            Relocation {
-                offset: r.offset as u64,
-                symbol,
-                addend: r.addend,
-                flags: RelocationFlags::Generic {
-                    kind: RelocationKind::Absolute,
-                    encoding: RelocationEncoding::Generic,
-                    size: 64,
-                },
-            },
-        )
-        .map_err(|e| Error::Output(format!("relocation: {e}")))?;
+    for stub in stubs {
+        add_text_symbol(
+            &mut obj,
+            &format!("lucet_call_{}", stub.symbol),
+            stub.offset,
+            8,
+        );
     }
 
     let meta = obj.add_section(
@@ -89,6 +88,13 @@ pub fn write_elf(
     );
     obj.set_section_data(meta, encode_metadata(data)?, 8);
 
+    let trap_table = obj.add_section(
+        Vec::new(),
+        TRAP_SECTION.as_bytes().to_vec(),
+        SectionKind::Metadata,
+    );
+    obj.set_section_data(trap_table, TrapTable::encode(traps), 4);
+
     let heap = obj.add_section(
         Vec::new(),
         HEAP_IMAGE_SECTION.as_bytes().to_vec(),
@@ -96,5 +102,17 @@ pub fn write_elf(
     );
     obj.set_section_data(heap, heap_image.to_vec(), PAGE_SIZE);
 
-    obj.write().map_err(|e| Error::Output(format!("ELF: {e}")))
+    let seal = obj.add_section(
+        Vec::new(),
+        SEAL_SECTION.as_bytes().to_vec(),
+        SectionKind::Metadata,
+    );
+    obj.set_section_data(seal, blank_seal(), 8);
+
+    let mut bytes = obj
+        .write()
+        .map_err(|e| Error::Output(format!("ELF: {e}")))?;
+    let at = find_seal(&bytes).map_err(|e| Error::Output(format!("seal: {e}")))?;
+    write_seal(&mut bytes, at, sign).map_err(|e| Error::Output(format!("seal: {e}")))?;
+    Ok(bytes)
 }

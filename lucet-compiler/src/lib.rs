@@ -162,7 +162,9 @@ impl CompileOptions {
 pub struct CompiledModule {
     data: ModuleData,
     text: Vec<u8>,
-    relocs: Vec<codegen::TextReloc>,
+    stubs: Vec<codegen::CallStub>,
+    /// Trap sites of the whole `.text`, sorted by offset.
+    traps: Vec<(u32, lucet_module::TrapCode)>,
     heap_image: Vec<u8>,
 }
 
@@ -177,9 +179,29 @@ impl CompiledModule {
         self.text.len()
     }
 
-    /// The ELF file.
+    /// The ELF file, sealed with its content hash.
     pub fn to_elf(&self) -> Result<Vec<u8>, Error> {
-        elf::write_elf(&self.data, &self.text, &self.relocs, &self.heap_image)
+        self.write(None)
+    }
+
+    fn write(&self, sign: Option<elf::Signer<'_>>) -> Result<Vec<u8>, Error> {
+        elf::write_elf(elf::Contents {
+            data: &self.data,
+            text: &self.text,
+            stubs: &self.stubs,
+            traps: &self.traps,
+            heap_image: &self.heap_image,
+            sign,
+        })
+    }
+
+    /// The ELF file, sealed with its content hash and signed: `sign` returns
+    /// the minisign signature text of the hash it is given.
+    pub fn to_signed_elf(
+        &self,
+        sign: &dyn Fn(&lucet_module::ContentHash) -> Result<String, String>,
+    ) -> Result<Vec<u8>, Error> {
+        self.write(Some(sign))
     }
 }
 
@@ -324,6 +346,7 @@ impl Compiler {
         info.heap_reservation = self.options.reserved_size;
         let built = image::build(&info);
 
+        let mut traps = Vec::new();
         let functions = info
             .functions
             .iter()
@@ -331,21 +354,19 @@ impl Compiler {
             .enumerate()
             .map(|(i, (decl, (code, trap_sites, handler_sites)))| {
                 let i = i as u32;
-                let symbol = match &decl.import {
-                    Some(imp) => lucet_module::import_stub_symbol(&imp.module, &imp.name),
-                    None => lucet_module::function_symbol(info.export_name(i), i),
-                };
+                traps.extend(trap_sites.iter().map(|t| (code.offset + t.offset, t.code)));
                 FunctionSpec {
                     type_index: decl.type_index,
                     import: decl.import.clone(),
                     name: info.func_names.get(&i).cloned(),
-                    symbol,
                     code,
-                    trap_sites,
                     handler_sites,
                 }
             })
             .collect();
+        // Functions are laid out in order and each one's sites are sorted;
+        // the sort only guards the table's invariant.
+        traps.sort_by_key(|t| t.0);
         let data = ModuleData {
             name: info.module_name.clone(),
             types: info.types.clone(),
@@ -372,11 +393,13 @@ impl Compiler {
             cpu_features: codegen::cpu_features(&*self.backend.isa),
             interruptible: self.options.interruptible,
             counts_instructions: self.options.count_instructions,
+            call_table: text.stubs.iter().map(|s| s.symbol.clone()).collect(),
         };
         Ok(CompiledModule {
             data,
             text: text.bytes,
-            relocs: text.relocs,
+            stubs: text.stubs,
+            traps,
             heap_image: built.section,
         })
     }

@@ -330,3 +330,59 @@ fn functions_past_the_size_limits_are_refused() {
     );
     assert!(!output.exists());
 }
+
+#[test]
+fn keygen_and_sign_make_a_file_the_public_key_verifies() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workdir("sign");
+    let prefix = dir.join("release");
+    let out = lucetc(&["--keygen", s(&prefix)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = std::fs::metadata(dir.join("release.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the secret key is its owner's only");
+    // Never over an existing key.
+    let again = lucetc(&["--keygen", s(&prefix)]);
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("exists"), "{err}");
+
+    let fac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fac.wat");
+    let signed = dir.join("fac.lucet");
+    let key = dir.join("release.key");
+    let out = lucetc(&[s(&fac), "-o", s(&signed), "--sign", s(&key)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&signed).unwrap();
+    let file = lucet_module::ModuleFile::parse(&bytes).unwrap();
+    let public = lucet_module::PublicKey::from_file(dir.join("release.pub")).unwrap();
+    lucet_module::verify_seal(&file.seal, &public).unwrap();
+    let sig = file.seal.signature.as_deref().unwrap();
+    assert!(
+        sig.contains(&format!("lucet module {}", file.seal.hash)),
+        "the trusted comment names the hash: {sig}"
+    );
+
+    // Bad keys are one line each, and nothing is written.
+    std::fs::write(dir.join("junk.key"), "not a key\n").unwrap();
+    for key in [dir.join("missing.key"), dir.join("junk.key")] {
+        let out_path = dir.join("never.lucet");
+        let out = lucetc(&[s(&fac), "-o", s(&out_path), "--sign", s(&key)]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!out_path.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

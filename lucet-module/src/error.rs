@@ -20,6 +20,18 @@ pub enum Error {
     /// The file is not a well-formed Lucet module.
     #[error("invalid module file: {0}")]
     InvalidFile(String),
+    /// The file's bytes are not those the compiler sealed.
+    #[error("module file is damaged: {0}")]
+    Damaged(String),
+    /// A signature was required and the file has none.
+    #[error("module file is not signed")]
+    Unsigned,
+    /// The file's signature does not verify with the given key.
+    #[error("module signature is not valid for this key: {0}")]
+    BadSignature(String),
+    /// A public key could not be read.
+    #[error("{0}")]
+    BadKey(String),
     /// Serialization failed (only when writing).
     #[error("cannot serialize module metadata: {0}")]
     Serialize(String),

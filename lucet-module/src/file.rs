@@ -1,169 +1,112 @@
-//! Reading a compiled module file: finding its sections with goblin,
-//! decoding and validating the metadata, and listing `.text` relocations.
-//! The runtime's loader and `lucet-objdump` both read files through here.
+//! Reading a compiled module file: its section headers (`elf.rs`), the
+//! seal (the content hash is checked before anything else is read), then
+//! the metadata, decoded and validated. The runtime's loader and
+//! `lucet-objdump` both read files through here.
 //!
 //! Every index that instantiation will follow is checked, so that a
 //! truncated, corrupted or mismatched file is an error when it is read and
 //! never undefined behaviour later.
 
-use goblin::elf::{header, section_header, Elf};
-
+use crate::elf::{section_bytes, SectionTable, SHT_REL, SHT_RELA};
 use crate::{
     decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind, Error, ExportKind,
-    Handler, HeapType, ModuleData, RefType, ValType, HEAP_IMAGE_SECTION, METADATA_SECTION,
-    PAGE_SIZE, WASM_PAGE_SIZE,
+    Handler, HeapType, ModuleData, RefType, Seal, TrapTable, ValType, HEAP_IMAGE_SECTION,
+    METADATA_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION, WASM_PAGE_SIZE,
 };
-
-/// A relocation in `.text`: the absolute address of `symbol` plus `addend`,
-/// written as 8 bytes at `offset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextReloc<'a> {
-    /// Offset in `.text`.
-    pub offset: usize,
-    /// The symbol it refers to.
-    pub symbol: &'a str,
-    /// The addend.
-    pub addend: i64,
-}
-
-/// A function symbol of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextSymbol<'a> {
-    /// The name.
-    pub name: &'a str,
-    /// Offset in `.text`.
-    pub offset: u64,
-    /// Size in bytes.
-    pub size: u64,
-}
 
 /// A compiled module file, read and checked.
 #[derive(Debug)]
 pub struct ModuleFile<'a> {
     /// The metadata.
     pub data: ModuleData,
-    /// The machine code, before relocation.
+    /// The machine code, as it is mapped.
     pub text: &'a [u8],
-    /// Relocations to apply to `text`.
-    pub relocs: Vec<TextReloc<'a>>,
-    /// Function symbols.
-    pub symbols: Vec<TextSymbol<'a>>,
+    /// File offset of `.text` (a multiple of [`PAGE_SIZE`], as is its
+    /// length).
+    pub text_offset: u64,
     /// File offset of the heap image section.
     pub heap_image_offset: u64,
     /// Length of the heap image section.
     pub heap_image_len: u64,
+    /// The seal: the content hash (checked) and the signature, if any.
+    pub seal: Seal,
+    /// The trap table, where it lies.
+    pub traps: TrapTable<'a>,
+    /// File offset and length of the trap table section.
+    pub traps_at: (u64, u64),
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::InvalidFile(msg.into())
 }
 
-fn section_bytes<'a>(
-    bytes: &'a [u8],
-    sh: &section_header::SectionHeader,
-) -> Result<&'a [u8], Error> {
-    if sh.sh_type == section_header::SHT_NOBITS {
-        return Ok(&[]);
-    }
-    let start = sh.sh_offset as usize;
-    let end = start
-        .checked_add(sh.sh_size as usize)
-        .ok_or_else(|| invalid("section size overflows"))?;
-    bytes
-        .get(start..end)
-        .ok_or_else(|| invalid("a section extends past the end of the file (truncated file?)"))
-}
-
 impl<'a> ModuleFile<'a> {
-    /// Reads and checks the bytes of a compiled module file.
+    /// Reads and checks the bytes of a compiled module file: its seal first
+    /// (the hash of every other byte), then everything else.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         parse_file(bytes)
     }
 }
 
-fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
-    if !bytes.starts_with(b"\x7fELF") {
-        return Err(invalid("not an ELF file"));
-    }
-    let elf = Elf::parse(bytes).map_err(|e| invalid(format!("malformed ELF: {e}")))?;
-    if elf.header.e_machine != header::EM_X86_64 || !elf.is_64 || !elf.little_endian {
-        return Err(invalid("not an x86_64 ELF file"));
-    }
-    let find = |name: &str| {
-        elf.section_headers
-            .iter()
-            .enumerate()
-            .find(|(_, sh)| elf.shdr_strtab.get_at(sh.sh_name) == Some(name))
-    };
-    let (text_index, text_sh) =
-        find(".text").ok_or_else(|| invalid("no .text section: not a Lucet module"))?;
-    let (_, meta_sh) = find(METADATA_SECTION)
-        .ok_or_else(|| invalid(format!("no {METADATA_SECTION} section: not a Lucet module")))?;
-    let (_, heap_sh) = find(HEAP_IMAGE_SECTION).ok_or_else(|| {
+/// Where the seal section lies in `bytes` (an ELF file as `lucetc` writes
+/// it).
+pub fn find_seal(bytes: &[u8]) -> Result<std::ops::Range<usize>, Error> {
+    seal_range(&SectionTable::parse(bytes)?)
+}
+
+fn seal_range(sections: &SectionTable<'_>) -> Result<std::ops::Range<usize>, Error> {
+    let (_, s) = sections.find(SEAL_SECTION).ok_or_else(|| {
         invalid(format!(
-            "no {HEAP_IMAGE_SECTION} section: not a Lucet module"
+            "no {SEAL_SECTION} section: not a Lucet module of this format (recompile it with this lucetc)"
         ))
     })?;
+    Ok(s.offset as usize..(s.offset + s.size) as usize)
+}
 
-    let text = section_bytes(bytes, text_sh)?;
-    let data = decode_metadata(section_bytes(bytes, meta_sh)?)?;
-    let heap_len = section_bytes(bytes, heap_sh)?.len() as u64;
-    validate(&data, text.len() as u64, heap_len)?;
-
-    let mut relocs = Vec::new();
-    for (reloc_index, section) in &elf.shdr_relocs {
-        let target = elf
-            .section_headers
-            .get(*reloc_index)
-            .map(|sh| sh.sh_info as usize);
-        if target != Some(text_index) {
-            continue;
-        }
-        for r in section.iter() {
-            if r.r_type != goblin::elf::reloc::R_X86_64_64 {
-                return Err(invalid(format!(
-                    "unsupported relocation type {} in .text",
-                    r.r_type
-                )));
-            }
-            let sym = elf
-                .syms
-                .get(r.r_sym)
-                .ok_or_else(|| invalid("relocation names a symbol that does not exist"))?;
-            let name = elf
-                .strtab
-                .get_at(sym.st_name)
-                .ok_or_else(|| invalid("relocation symbol has no name"))?;
-            let offset = r.r_offset as usize;
-            if offset.checked_add(8).map_or(true, |end| end > text.len()) {
-                return Err(invalid("relocation outside .text"));
-            }
-            relocs.push(TextReloc {
-                offset,
-                symbol: name,
-                addend: r.r_addend.unwrap_or(0),
-            });
-        }
+fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
+    let sections = SectionTable::parse(bytes)?;
+    let seal_at = seal_range(&sections)?;
+    let seal = crate::read_seal(&bytes[seal_at.clone()])?;
+    if crate::content_hash(bytes, seal_at) != seal.hash {
+        return Err(Error::Damaged("hash mismatch".into()));
     }
-    let symbols = elf
-        .syms
+    let find = |name: &str| {
+        sections
+            .find(name)
+            .ok_or_else(|| invalid(format!("no {name} section: not a Lucet module")))
+    };
+    let (text_index, text_sh) = find(".text")?;
+    let (_, meta_sh) = find(METADATA_SECTION)?;
+    let (_, heap_sh) = find(HEAP_IMAGE_SECTION)?;
+    let (_, traps_sh) = find(TRAP_SECTION)?;
+    let traps = TrapTable::new(section_bytes(bytes, traps_sh))?;
+
+    let text = section_bytes(bytes, text_sh);
+    if text.is_empty() || text_sh.offset % PAGE_SIZE != 0 || text.len() as u64 % PAGE_SIZE != 0 {
+        return Err(invalid("the code is not page-aligned in the file"));
+    }
+    // Nothing in the code is relocated at load: it reaches the runtime
+    // through the call table.
+    if sections
         .iter()
-        .filter(|s| s.st_shndx == text_index && s.st_type() == goblin::elf::sym::STT_FUNC)
-        .filter_map(|s| {
-            Some(TextSymbol {
-                name: elf.strtab.get_at(s.st_name)?,
-                offset: s.st_value,
-                size: s.st_size,
-            })
-        })
-        .collect();
+        .any(|s| (s.kind == SHT_RELA || s.kind == SHT_REL) && s.info as usize == text_index)
+    {
+        return Err(invalid(
+            "the code has relocations: not a Lucet module of this format (recompile it with this lucetc)",
+        ));
+    }
+    let data = decode_metadata(section_bytes(bytes, meta_sh))?;
+    let heap_len = heap_sh.size;
+    validate(&data, text.len() as u64, heap_len)?;
     Ok(ModuleFile {
         data,
         text,
-        relocs,
-        symbols,
-        heap_image_offset: heap_sh.sh_offset,
+        text_offset: text_sh.offset,
+        heap_image_offset: heap_sh.offset,
         heap_image_len: heap_len,
+        seal,
+        traps,
+        traps_at: (traps_sh.offset, traps_sh.size),
     })
 }
 
@@ -202,11 +145,6 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         }
         if f.import.is_some() != (i < data.num_imported_funcs as usize) {
             return Err(invalid(format!("function {i}: imports must come first")));
-        }
-        if f.trap_sites.windows(2).any(|w| w[0].offset > w[1].offset)
-            || f.trap_sites.iter().any(|t| t.offset >= f.code.len.max(1))
-        {
-            return Err(invalid(format!("function {i}: bad trap table")));
         }
         let handler_ok = |h: &Handler| match *h {
             Handler::Tag { tag, target } => (tag as usize) < data.tags.len() && target < f.code.len,
@@ -314,6 +252,9 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         {
             return Err(invalid("the start function must take and return nothing"));
         }
+    }
+    if data.call_table.iter().any(|s| s.is_empty() || s.len() > 64) {
+        return Err(invalid("bad call table"));
     }
     if data.funcref_slots.windows(2).any(|w| w[0] >= w[1])
         || data.funcref_slots.iter().any(|f| *f as usize >= nfuncs)

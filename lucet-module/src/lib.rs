@@ -12,13 +12,16 @@
 mod builtins;
 mod const_expr;
 mod duration;
+mod elf;
 mod error;
 mod file;
 mod format;
 mod module_data;
 mod names;
+mod seal;
 mod size;
 mod trap;
+mod trap_table;
 mod types;
 mod vmctx;
 
@@ -26,7 +29,7 @@ pub use builtins::{Builtin, BuiltinType};
 pub use const_expr::{ConstExpr, ConstOp};
 pub use duration::parse_duration;
 pub use error::Error;
-pub use file::{ModuleFile, TextReloc, TextSymbol};
+pub use file::{find_seal, ModuleFile};
 pub use format::{
     decode_metadata, encode_metadata, function_symbol, import_stub_symbol, trampoline_symbol,
     FORMAT_VERSION, HEAP_IMAGE_SECTION, METADATA_MAGIC, METADATA_SECTION, PAGE_SIZE,
@@ -35,11 +38,16 @@ pub use format::{
 pub use module_data::{
     CodeRange, DataSegment, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
     FunctionSpec, GlobalSpec, Handler, HandlerSite, HeapSpec, ImageChunk, ImportName, MemoryImage,
-    MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline, TrapSite,
+    MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline,
 };
 pub use names::{escape_control, GuestName};
+pub use seal::{
+    blank_seal, content_hash, read_seal, verify_seal, write_seal, ContentHash, PublicKey, Seal,
+    Signer, SEAL_MAGIC, SEAL_SECTION, SEAL_SIZE, SIGNATURE_CAPACITY,
+};
 pub use size::parse_size;
 pub use trap::TrapCode;
+pub use trap_table::{TrapTable, TRAP_SECTION};
 pub use types::{FuncType, HeapType, RefType, ValType};
 pub use vmctx::{
     FuncImport, FuncRef, InstanceHeader, MemoryDef, TableDef, ValRaw, ARRAY_CALL_VALUE_SIZE,

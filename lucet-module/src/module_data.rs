@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConstExpr, FuncType, RefType, TrapCode, ValType};
+use crate::{ConstExpr, FuncType, RefType, ValType};
 
 /// Where a piece of code lies in the `.text` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -53,15 +53,6 @@ pub enum Handler {
     },
 }
 
-/// An instruction that may trap, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrapSite {
-    /// Byte offset from the start of the function.
-    pub offset: u32,
-    /// The trap it raises.
-    pub code: TrapCode,
-}
-
 /// `module.name` of an import.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ImportName {
@@ -91,25 +82,13 @@ pub struct FunctionSpec {
     pub import: Option<ImportName>,
     /// Debug name (from the name section), if any.
     pub name: Option<String>,
-    /// The ELF symbol of the code.
-    pub symbol: String,
     /// The code: the body, or for an import the stub that calls it.
     pub code: CodeRange,
-    /// Trap sites, sorted by offset.
-    pub trap_sites: Vec<TrapSite>,
     /// Calls with exception handlers, sorted by return offset.
     pub handler_sites: Vec<HandlerSite>,
 }
 
 impl FunctionSpec {
-    /// The trap raised at `offset` bytes into this function (binary search).
-    pub fn trap_at(&self, offset: u32) -> Option<TrapCode> {
-        self.trap_sites
-            .binary_search_by_key(&offset, |t| t.offset)
-            .ok()
-            .map(|i| self.trap_sites[i].code)
-    }
-
     /// The exception handlers of the call returning to `offset` bytes into
     /// this function (binary search).
     pub fn handlers_at(&self, return_offset: u32) -> Option<&HandlerSite> {
@@ -345,6 +324,12 @@ pub struct ModuleData {
     /// Functions that can be referenced as `funcref` values; slot `i` of the
     /// instance's funcref records describes function `funcref_slots[i]`.
     pub funcref_slots: Vec<u32>,
+    /// The call table: the runtime symbol of each of its 8-byte slots. The
+    /// table lies right after `.text` (whose size is a multiple of
+    /// [`crate::PAGE_SIZE`]); code calls the runtime through stubs at the
+    /// end of `.text` that jump through these slots, so that the code
+    /// itself needs no relocation and is mapped straight from the file.
+    pub call_table: Vec<String>,
     /// CPU features the code was compiled to use (`"sse4.1"`, `"avx2"`, ...).
     pub cpu_features: Vec<String>,
     /// Whether the code checks `InstanceHeader::interrupt` at loop headers
@@ -393,6 +378,24 @@ impl ModuleData {
         let i = i.checked_sub(1)?;
         let f = &self.functions[i];
         (text_offset < f.code.end()).then_some((i as u32, f))
+    }
+
+    /// The ELF symbol of function `index`'s code.
+    pub fn symbol(&self, index: u32) -> String {
+        match self
+            .functions
+            .get(index as usize)
+            .and_then(|f| f.import.as_ref())
+        {
+            Some(imp) => crate::import_stub_symbol(&imp.module, &imp.name),
+            None => crate::function_symbol(
+                self.exports
+                    .iter()
+                    .find(|e| e.kind == ExportKind::Func(index))
+                    .map(|e| e.name.as_str()),
+                index,
+            ),
+        }
     }
 
     /// The name to show for function `index`: an export name, the name

@@ -44,6 +44,12 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
     if let Some(name) = &d.name {
         let _ = writeln!(w, "name:           {}", GuestName(name));
     }
+    let _ = writeln!(w, "content hash:   {}", file.seal.hash);
+    let signed = match &file.seal.signature {
+        Some(_) => "yes (minisign; lucet-wasi --verify KEY checks it)",
+        None => "no",
+    };
+    let _ = writeln!(w, "signed:         {signed}");
     let _ = writeln!(w, "code size:      {} bytes", file.text.len());
     let _ = writeln!(w, "cpu features:   {}", d.cpu_features.join(" "));
     let _ = writeln!(
@@ -209,13 +215,16 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         let _ = writeln!(
             w,
             "  [{i}] {} at {:#08x}, {} bytes, {}{kind}",
-            f.symbol, f.code.offset, f.code.len, d.types[f.type_index as usize]
+            d.symbol(i as u32),
+            f.code.offset,
+            f.code.len,
+            d.types[f.type_index as usize]
         );
         if let Some(name) = &f.name {
             let _ = writeln!(w, "      name: {}", GuestName(name));
         }
-        for t in &f.trap_sites {
-            let _ = writeln!(w, "      trap at +{:#x}: {}", t.offset, t.code);
+        for (offset, code) in file.traps.in_range(f.code.offset, f.code.end()) {
+            let _ = writeln!(w, "      trap at +{:#x}: {code}", offset - f.code.offset);
         }
         for h in &f.handler_sites {
             let handlers: Vec<String> = h
@@ -242,9 +251,14 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             t.func_index, t.code.offset, t.code.len
         );
     }
-    let _ = writeln!(w, "\nrelocations: {}", file.relocs.len());
-    for r in &file.relocs {
-        let _ = writeln!(w, "  {:#08x}: {} {:+}", r.offset, r.symbol, r.addend);
+    let _ = writeln!(
+        w,
+        "\ncall table: {} (after the code, at {:#08x})",
+        d.call_table.len(),
+        file.text.len()
+    );
+    for (i, symbol) in d.call_table.iter().enumerate() {
+        let _ = writeln!(w, "  [{i}] {}", GuestName(symbol));
     }
     out
 }

@@ -26,7 +26,9 @@ pub use instance::{
 };
 pub use limits::Limits;
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
-pub use lucet_module::{FuncType, HeapType, ModuleData, RefType, TrapCode, ValType};
+pub use lucet_module::{
+    ContentHash, FuncType, HeapType, ModuleData, PublicKey, RefType, TrapCode, ValType,
+};
 pub use module::Module;
 pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
 pub use val::Val;

@@ -17,8 +17,9 @@
 //! # Ok::<(), lucet_runtime::Error>(())
 //! ```
 //!
-//! - [`Module`]: a compiled file, loaded (code mapped read+execute, imports
-//!   resolved against a [`Linker`]).
+//! - [`Module`]: a compiled file, loaded (its content hash checked, code
+//!   mapped read+execute, imports resolved against a [`Linker`]);
+//!   [`Module::load_verified`] also requires a signature by a [`PublicKey`].
 //! - [`MmapRegion`]: address space for a fixed number of instances, each in
 //!   its own slot sized by [`Limits`].
 //! - [`InstanceHandle`]: a live instance; `run`, `resume`, `reset`; dropping
@@ -28,10 +29,11 @@
 //! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
 pub use lucet_runtime_internals::{
-    EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal, InstanceBuilder,
-    InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker,
-    MmapRegion, Module, ModuleData, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType,
-    Vmctx, Wait, WasmResults, WasmTy, YieldedVal, MAPPINGS_PER_SLOT,
+    ContentHash, EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal,
+    InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch,
+    Limits, Linker, MmapRegion, Module, ModuleData, PublicKey, RefType, RunResult,
+    TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait, WasmResults, WasmTy, YieldedVal,
+    MAPPINGS_PER_SLOT,
 };
 
 /// A region of instance slots: the type embedders share between threads.

@@ -10,7 +10,7 @@ use cap_std::fs::Dir;
 use lucet_wasi::DirAccess;
 
 use crate::config::{Config, RoutePath};
-use crate::engine::{Engine, LoadedModule};
+use crate::engine::{Engine, LoadSpec, LoadedModule};
 use crate::limits::RouteLimits;
 use crate::Error;
 
@@ -56,6 +56,7 @@ pub struct App {
 struct ModuleFile {
     path: PathBuf,
     count_instructions: bool,
+    verify: Option<PathBuf>,
     stamp: Option<(SystemTime, u64)>,
     module: Arc<dyn LoadedModule>,
 }
@@ -81,8 +82,11 @@ impl App {
         for rc in &config.routes {
             let pattern = rc.path.to_string();
             let count_instructions = rc.limits.fuel.is_some();
-            let same =
-                |m: &&ModuleFile| m.path == rc.module && m.count_instructions == count_instructions;
+            let same = |m: &&ModuleFile| {
+                m.path == rc.module
+                    && m.count_instructions == count_instructions
+                    && m.verify == rc.verify
+            };
             let loaded = match modules.iter().find(same) {
                 Some(m) => m.clone(),
                 None => {
@@ -90,10 +94,17 @@ impl App {
                     let old = previous.and_then(|p| p.modules.iter().find(same));
                     let m = match old {
                         Some(old) if now.is_some() && old.stamp == now => old.clone(),
-                        _ => match engine.load(&rc.module, count_instructions) {
+                        _ => match engine.load(
+                            &rc.module,
+                            &LoadSpec {
+                                count_instructions,
+                                verify: rc.verify.as_deref(),
+                            },
+                        ) {
                             Ok(module) => ModuleFile {
                                 path: rc.module.clone(),
                                 count_instructions,
+                                verify: rc.verify.clone(),
                                 stamp: now,
                                 module,
                             },

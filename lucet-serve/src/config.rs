@@ -39,6 +39,9 @@ pub struct RouteConfig {
     /// The handler: a `.lucet` file, a `.wasm` or `.wat` (compiled at
     /// start-up).
     pub module: PathBuf,
+    /// Require the module to be a compiled file signed by the minisign
+    /// public key in this file.
+    pub verify: Option<PathBuf>,
     /// Limits for its requests.
     pub limits: RouteLimits,
     /// Environment variables the handler sees besides the CGI ones.
@@ -174,6 +177,7 @@ struct FileLimits {
 struct FileRoute {
     path: String,
     module: PathBuf,
+    verify: Option<PathBuf>,
     limits: FileLimits,
     env: BTreeMap<String, String>,
     dirs: Vec<FileDir>,
@@ -197,6 +201,7 @@ impl FileRoute {
         let path: String = take(&mut t, "path", "")?.ok_or("a [[route]] has no path")?;
         let module: PathBuf =
             take(&mut t, "module", &path)?.ok_or_else(|| format!("route {path} has no module"))?;
+        let verify = take(&mut t, "verify", &path)?;
         let env = take(&mut t, "env", &path)?.unwrap_or_default();
         let dirs = take(&mut t, "dir", &path)?.unwrap_or_default();
         let limits = FileLimits::deserialize(toml::Value::Table(t))
@@ -204,6 +209,7 @@ impl FileRoute {
         Ok(FileRoute {
             path,
             module,
+            verify,
             limits,
             env,
             dirs,
@@ -305,6 +311,7 @@ impl Config {
             routes: vec![RouteConfig {
                 path: RoutePath::Prefix(String::new()),
                 module,
+                verify: None,
                 limits,
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -384,6 +391,7 @@ impl Config {
             routes.push(RouteConfig {
                 path,
                 module: base.join(r.module),
+                verify: r.verify.map(|v| base.join(v)),
                 limits,
                 env: r.env.into_iter().collect(),
                 dirs,

@@ -15,11 +15,20 @@ use crate::abi::{self, Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerEr
 use crate::app::Route;
 use crate::limits::RouteLimits;
 
+/// How a route wants its module loaded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadSpec<'a> {
+    /// Compile (a `.wasm`/`.wat`) to count instructions: the route has fuel.
+    pub count_instructions: bool,
+    /// Require a compiled file signed by the minisign public key in this
+    /// file.
+    pub verify: Option<&'a Path>,
+}
+
 /// Loads handler modules and gives each worker thread its own state.
 pub trait Engine: Send + Sync + 'static {
-    /// Loads the handler at `path`, compiled to count instructions if
-    /// `count_instructions` (its routes have fuel); the error is one line.
-    fn load(&self, path: &Path, count_instructions: bool) -> Result<Arc<dyn LoadedModule>, String>;
+    /// Loads the handler at `path` as `spec` says; the error is one line.
+    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Arc<dyn LoadedModule>, String>;
 
     /// The state of one worker thread (its instance slots), made on that
     /// thread when it starts.
@@ -64,11 +73,17 @@ impl LucetEngine {
 }
 
 impl Engine for LucetEngine {
-    fn load(&self, path: &Path, count_instructions: bool) -> Result<Arc<dyn LoadedModule>, String> {
+    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Arc<dyn LoadedModule>, String> {
+        let verify = spec
+            .verify
+            .map(lucet_runtime::PublicKey::from_file)
+            .transpose()
+            .map_err(|e| lucet_module::escape_control(&e.to_string()))?;
         let options = LoadOptions {
-            count_instructions,
+            count_instructions: spec.count_instructions,
             compile_budget: Some(Duration::from_secs(60)),
             function_compile_budget: Some(Duration::from_secs(10)),
+            verify,
         };
         let module = lucet_wasi::load_module_with(path, &self.linker, &options).map_err(|e| {
             let text = lucet_module::escape_control(&e.to_string());

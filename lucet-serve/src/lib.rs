@@ -34,7 +34,7 @@ pub use abi::{Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerError, Wagi
 pub use access_log::AccessLog;
 pub use app::{OpenDir, Route};
 pub use config::{Config, DirConfig, RouteConfig, RoutePath, DEFAULT_LISTEN};
-pub use engine::{Engine, LoadedModule, LucetEngine};
+pub use engine::{Engine, LoadSpec, LoadedModule, LucetEngine};
 pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};
 pub use server::Server;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_runtime::{Linker, Module};
+use lucet_runtime::{Linker, Module, PublicKey};
 
 /// What kind of file a module path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,9 @@ pub enum LoadError {
     #[cfg(feature = "compiler")]
     #[error(transparent)]
     Compile(#[from] lucet_compiler::Error),
+    /// A signature is required and the file is not a compiled module.
+    #[error("{0} is not a compiled Lucet module, and a signed one is required: compile and sign it with lucetc --sign")]
+    NotSignable(String),
     /// This build cannot compile modules.
     #[error("{0} is not a compiled Lucet module, and this build of lucet-wasi cannot compile: compile it with lucetc first")]
     NoCompiler(String),
@@ -62,6 +65,9 @@ pub struct LoadOptions {
     pub compile_budget: Option<std::time::Duration>,
     /// How long compiling any one of its functions may take.
     pub function_compile_budget: Option<std::time::Duration>,
+    /// Require a compiled file signed by this key (`.wasm`/`.wat` files
+    /// are then refused).
+    pub verify: Option<PublicKey>,
 }
 
 /// Loads `path`: a compiled Lucet file directly, a `.wasm` or `.wat` file by
@@ -77,15 +83,38 @@ pub fn load_module_with(
     linker: &Linker,
     options: &LoadOptions,
 ) -> Result<Arc<Module>, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let read_error = |source| LoadError::Read {
         path: path.display().to_string(),
         source,
-    })?;
+    };
     let name = path.display().to_string();
-    match ModuleKind::detect(&bytes) {
-        ModuleKind::Compiled => Ok(Module::from_bytes(&bytes, &name, linker)?),
-        ModuleKind::Wasm | ModuleKind::Wat => compile_and_load(&bytes, &name, linker, options),
+    // Only the first bytes decide; a compiled file is mapped by the loader,
+    // never read whole.
+    let mut head = [0u8; 4];
+    let n = read_prefix(path, &mut head).map_err(read_error)?;
+    match (ModuleKind::detect(&head[..n]), &options.verify) {
+        (ModuleKind::Compiled, None) => Ok(Module::load(path, linker)?),
+        (ModuleKind::Compiled, Some(key)) => Ok(Module::load_verified(path, key, linker)?),
+        (_, Some(_)) => Err(LoadError::NotSignable(name)),
+        (ModuleKind::Wasm | ModuleKind::Wat, None) => {
+            let bytes = std::fs::read(path).map_err(read_error)?;
+            compile_and_load(&bytes, &name, linker, options)
+        }
     }
+}
+
+/// Reads up to `buf.len()` bytes from the start of `path`.
+fn read_prefix(path: &Path, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 #[cfg(feature = "compiler")]

@@ -442,3 +442,99 @@ fn the_timeout_and_the_compile_budget_cover_compilation() {
         "{help}"
     );
 }
+
+/// `examples/fac.wat` compiled, signed with `sk` when given.
+fn compiled_fac(sk: Option<&minisign::SecretKey>) -> Vec<u8> {
+    let text = std::fs::read(example("fac.wat")).unwrap();
+    let compiled = lucet_compiler::Compiler::new(Default::default())
+        .unwrap()
+        .compile(&text)
+        .unwrap();
+    match sk {
+        None => compiled.to_elf().unwrap(),
+        Some(sk) => compiled
+            .to_signed_elf(&|hash| {
+                minisign::sign(None, sk, std::io::Cursor::new(hash.0), None, None)
+                    .map(|b| b.into_string())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap(),
+    }
+}
+
+fn write_temp(name: &str, bytes: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn verify_runs_only_files_signed_by_the_key() {
+    let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let other = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let key = write_temp("release.pub", pk.to_box().unwrap().to_string().as_bytes());
+    let other_key = write_temp(
+        "other.pub",
+        other.pk.to_box().unwrap().to_string().as_bytes(),
+    );
+    let signed = write_temp("signed.lucet", &compiled_fac(Some(&sk)));
+    let unsigned = write_temp("unsigned.lucet", &compiled_fac(None));
+
+    let out = lucet_wasi(&["--verify", &key, "--invoke", "fac", &signed, "10"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "3628800\n");
+
+    let wat = example("fac.wat");
+    let refusals = [
+        (
+            vec!["--verify", &other_key, "--invoke", "fac", &signed, "10"],
+            "module signature is not valid for this key: it was signed by another key",
+        ),
+        (
+            vec!["--verify", &key, "--invoke", "fac", &unsigned, "10"],
+            "module file is not signed",
+        ),
+        (
+            vec!["--verify", &key, "--invoke", "fac", &wat, "10"],
+            "a signed one is required",
+        ),
+        (
+            vec![
+                "--verify",
+                "/nonexistent.pub",
+                "--invoke",
+                "fac",
+                &signed,
+                "10",
+            ],
+            "cannot read /nonexistent.pub",
+        ),
+    ];
+    for (args, expected) in refusals {
+        let out = lucet_wasi(&args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(expected),
+            "{err}"
+        );
+        assert_eq!(stdout(&out), "", "nothing ran");
+    }
+}
+
+#[test]
+fn a_damaged_file_is_refused_with_one_line() {
+    let mut bytes = compiled_fac(None);
+    let seal = lucet_module::find_seal(&bytes).unwrap();
+    bytes[seal.start / 2] ^= 0x10;
+    let damaged = write_temp("damaged.lucet", &bytes);
+    let out = lucet_wasi(&["--invoke", "fac", &damaged, "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("error: {damaged}: module file is damaged: hash mismatch\n")
+    );
+}

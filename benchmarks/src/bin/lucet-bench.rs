@@ -100,6 +100,10 @@ enum What {
         #[arg(long, value_name = "TEXT")]
         handler: Option<String>,
     },
+    /// Loading compiled files of a 1 MiB and a 24 MiB program: time (hash
+    /// checked; hash and signature checked) and resident memory before the
+    /// first run, against Wasmtime's `Module::deserialize_file`.
+    Load,
     /// Live instances that have run and yielded: RSS per instance.
     Density {
         /// How many live instances.
@@ -709,6 +713,7 @@ fn run(args: Args) -> Result<()> {
             execute_rows(args.samples, runs, only.as_deref(), corpus, &options)?
         }
         What::Density { instances } => density_rows(instances)?,
+        What::Load => benchmarks::load::load_rows(args.samples)?,
         What::Reset => reset_rows(args.samples),
         What::Interrupt { trials } => interrupt_rows(trials)?,
         What::Serve { .. } => unreachable!("handled above"),

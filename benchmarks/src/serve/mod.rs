@@ -105,6 +105,7 @@ pub fn config(handlers: &[Handler], files: &[PathBuf], workers: usize) -> Config
         .map(|(h, f)| lucet_serve::RouteConfig {
             path: lucet_serve::RoutePath::parse(h.path).expect("a route"),
             module: f.clone(),
+            verify: None,
             limits: RouteLimits::default(),
             env: Vec::new(),
             dirs: Vec::new(),
@@ -137,8 +138,11 @@ impl lucet_serve::Engine for NoWasm {
     fn load(
         &self,
         path: &Path,
-        _count_instructions: bool,
+        spec: &lucet_serve::LoadSpec<'_>,
     ) -> Result<std::sync::Arc<dyn lucet_serve::LoadedModule>, String> {
+        if spec.verify.is_some() {
+            return Err("this engine does not verify signatures".into());
+        }
         let (_, content_type, body) = self
             .answers
             .iter()

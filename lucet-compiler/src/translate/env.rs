@@ -232,10 +232,11 @@ impl<'m> FuncEnv<'m> {
             namespace: NS_BUILTIN,
             index: builtin.index(),
         });
+        // A near call: to the builtin's stub at the end of `.text`.
         let f = b.import_function(ir::ExtFuncData {
             name: ir::ExternalName::User(name),
             signature,
-            colocated: false,
+            colocated: true,
             patchable: false,
         });
         self.builtins.insert(builtin, f);

@@ -137,7 +137,7 @@ impl Translation<'_, '_> {
         let f = self.b.import_function(ir::ExtFuncData {
             name: ir::ExternalName::LibCall(libcall),
             signature,
-            colocated: false,
+            colocated: true,
             patchable: false,
         });
         self.ins().call(f, args);

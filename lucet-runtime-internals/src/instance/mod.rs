@@ -831,7 +831,7 @@ pub(crate) unsafe fn classify_fault(signum: libc::c_int, pc: usize) -> Option<us
             Some((index, f)) => {
                 let offset = text_offset - f.code.offset;
                 TrapRecord {
-                    code: f.trap_at(offset).unwrap_or(TrapCode::Unknown),
+                    code: module.trap_at(text_offset).unwrap_or(TrapCode::Unknown),
                     module,
                     func_index: Some(index),
                     offset,

@@ -1,52 +1,74 @@
-//! Executable code memory: a private copy of `.text` with relocations
-//! applied while it is writable, then made read+execute. It is never
-//! writable and executable at once.
+//! Executable code memory: `.text` mapped read+execute straight from the
+//! module file, and the call table after it.
+//!
+//! ```text
+//! base                                  base + text_len
+//! | .text (file pages, read+execute)    | call table (anonymous, read-only once filled) |
+//! ```
+//!
+//! The code needs no relocation: its calls into the runtime go through
+//! stubs at the end of `.text`, which jump through the call table's slots
+//! (PC-relative, so the table must lie right after the code). The code
+//! pages are never writable, so they are the page cache's own, shared by
+//! every instance and every process that maps the file; only the call table
+//! (a page or so) is private, filled while writable and then made
+//! read-only. Nothing is ever writable and executable at once.
+
+use std::fs::File;
 
 use crate::sys::mmap::{self, Protection};
 use crate::Error;
 
-/// A module's machine code, mapped read+execute.
+/// A module's machine code, mapped read+execute, and its call table.
 pub struct CodeMemory {
     base: *mut u8,
     len: usize,
     mapped_len: usize,
 }
 
-// SAFETY: the code is immutable once made executable; the pointer is only
-// read.
+// SAFETY: the code and call table are immutable once mapped; the pointer is
+// only read.
 unsafe impl Send for CodeMemory {}
 // SAFETY: as above.
 unsafe impl Sync for CodeMemory {}
 
-/// A relocation to apply: an absolute 64-bit address at `offset`.
-pub struct AbsReloc {
-    pub offset: usize,
-    pub value: u64,
-}
-
 impl CodeMemory {
-    /// Copies `text`, applies `relocs` and makes the copy executable.
-    pub fn new(text: &[u8], relocs: &[AbsReloc]) -> Result<Self, Error> {
+    /// Maps `text_len` bytes of `file` at `text_offset` (both page-aligned)
+    /// read+execute, followed by a call table holding `call_table`.
+    pub fn map(
+        file: &File,
+        text_offset: u64,
+        text_len: usize,
+        call_table: &[u64],
+    ) -> Result<Self, Error> {
         let page = mmap::page_size();
-        let mapped_len = text.len().max(1).next_multiple_of(page);
-        let base = mmap::map_anonymous(mapped_len)?;
+        if text_len == 0 || text_len % page != 0 || text_offset % page as u64 != 0 {
+            return Err(Error::InvalidModule(format!(
+                "the code is not aligned to this machine's {page}-byte pages"
+            )));
+        }
+        let table_len = (call_table.len() * 8).max(1).next_multiple_of(page);
+        let mapped_len = text_len + table_len;
+        let base = mmap::reserve(mapped_len)?;
         let code = CodeMemory {
             base,
-            len: text.len(),
+            len: text_len,
             mapped_len,
         };
-        // SAFETY: `base` is a fresh writable mapping of at least `text.len()`
-        // bytes that nothing else refers to.
-        let dst = unsafe { std::slice::from_raw_parts_mut(base, text.len()) };
-        dst.copy_from_slice(text);
-        for r in relocs {
-            let site = dst.get_mut(r.offset..r.offset + 8).ok_or_else(|| {
-                Error::InvalidModule(format!("relocation at {:#x} is outside the code", r.offset))
-            })?;
-            site.copy_from_slice(&r.value.to_le_bytes());
-        }
-        // SAFETY: the mapping is ours; no references into it outlive this.
-        unsafe { mmap::protect(base, mapped_len, Protection::ReadExec)? };
+        // SAFETY: `base..base+text_len` is our fresh reservation; offset and
+        // length are page-aligned (checked above).
+        unsafe { mmap::map_file_exec(base, text_len, file, text_offset)? };
+        // SAFETY: the table's pages follow the code inside our reservation.
+        let table = unsafe { base.add(text_len) };
+        // SAFETY: as above; page-aligned.
+        unsafe { mmap::commit_fixed(table, table_len)? };
+        // SAFETY: the table is a fresh writable mapping of `table_len >=
+        // 8 * call_table.len()` bytes, page-aligned (so aligned for u64),
+        // that nothing else refers to.
+        let slots = unsafe { std::slice::from_raw_parts_mut(table as *mut u64, call_table.len()) };
+        slots.copy_from_slice(call_table);
+        // SAFETY: the table is ours; no reference into it outlives this.
+        unsafe { mmap::protect(table, table_len, Protection::Read)? };
         Ok(code)
     }
 

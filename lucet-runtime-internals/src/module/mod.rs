@@ -2,9 +2,10 @@
 //! memory image is mapped from, and its imports resolved against a
 //! [`Linker`].
 //!
-//! Loading maps the file with memmap2, reads it with goblin (through
-//! `lucet_module::ModuleFile`), copies `.text`, applies relocations against
-//! the runtime's own symbols and makes the code executable. Imports are
+//! Loading maps the file with memmap2, reads its sections (through
+//! `lucet_module::ModuleFile`, which checks the content hash before
+//! anything else), maps `.text` read+execute straight from the file and
+//! fills the call table after it with the runtime's own symbols. Imports are
 //! resolved and their signatures checked here, once, not per instance.
 
 mod code;
@@ -15,13 +16,13 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_module::{FuncType, ModuleData, ModuleFile, PAGE_SIZE};
+use lucet_module::{ContentHash, FuncType, ModuleData, ModuleFile, PublicKey, PAGE_SIZE};
 
 use crate::builtins::runtime_symbol;
 use crate::sys::mmap;
 use crate::{signatures, Error, Linker};
 
-use self::code::{AbsReloc, CodeMemory};
+use self::code::CodeMemory;
 pub(crate) use self::imports::{
     import_names, resolve as resolve_imports, Binding, Imports, InstanceExport, ResolvedFunc,
     ResolvedGlobal,
@@ -54,7 +55,11 @@ pub struct Module {
     id: u64,
     name: String,
     data: ModuleData,
+    hash: ContentHash,
     code: CodeMemory,
+    /// The trap table section, mapped from the file and searched in place
+    /// (`None`: no instruction traps).
+    traps: Option<memmap2::Mmap>,
     image: ImageSource,
     type_ids: Box<[u32]>,
     /// The imports, resolved at load when the host defines them all.
@@ -111,24 +116,55 @@ fn cpu_has(feature: &str) -> bool {
 
 impl Module {
     /// Loads a compiled module file and resolves its imports against
-    /// `linker`.
+    /// `linker`. The file's content hash is checked before anything in it
+    /// is used: a damaged file is refused.
     pub fn load(path: impl AsRef<Path>, linker: &Linker) -> Result<Arc<Module>, Error> {
-        let path = path.as_ref();
+        Self::open(path.as_ref(), linker, None)
+    }
+
+    /// Loads a compiled module file as [`Module::load`] does, and refuses it
+    /// unless it carries a valid signature of its content hash by `key`
+    /// (`lucetc --sign`).
+    pub fn load_verified(
+        path: impl AsRef<Path>,
+        key: &PublicKey,
+        linker: &Linker,
+    ) -> Result<Arc<Module>, Error> {
+        Self::open(path.as_ref(), linker, Some(key))
+    }
+
+    fn open(path: &Path, linker: &Linker, key: Option<&PublicKey>) -> Result<Arc<Module>, Error> {
         let file = File::open(path).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_file(file, path.display().to_string(), linker)
+        Self::from_file(file, path.display().to_string(), linker, key)
     }
 
     /// Loads a compiled module from bytes in memory (placed in an anonymous
     /// in-memory file so that its memory image can be mapped).
     pub fn from_bytes(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, Error> {
         let file = mmap::memfd_with(name, bytes)?;
-        Self::from_file(file, name.to_string(), linker)
+        Self::from_file(file, name.to_string(), linker, None)
     }
 
-    fn from_file(file: File, name: String, linker: &Linker) -> Result<Arc<Module>, Error> {
+    /// [`Module::from_bytes`], requiring a valid signature by `key`.
+    pub fn from_bytes_verified(
+        bytes: &[u8],
+        name: &str,
+        key: &PublicKey,
+        linker: &Linker,
+    ) -> Result<Arc<Module>, Error> {
+        let file = mmap::memfd_with(name, bytes)?;
+        Self::from_file(file, name.to_string(), linker, Some(key))
+    }
+
+    fn from_file(
+        file: File,
+        name: String,
+        linker: &Linker,
+        key: Option<&PublicKey>,
+    ) -> Result<Arc<Module>, Error> {
         // SAFETY: the mapping is read-only and private; it is only read
         // while loading and dropped before this function returns. A file
         // changed underneath by another process could give garbage, which the
@@ -138,6 +174,10 @@ impl Module {
             source,
         })?;
         let parsed = ModuleFile::parse(&map)?;
+        if let Some(key) = key {
+            lucet_module::verify_seal(&parsed.seal, key)?;
+        }
+        let hash = parsed.seal.hash;
         let data = parsed.data;
         for f in &data.cpu_features {
             if !cpu_has(f) {
@@ -146,21 +186,39 @@ impl Module {
                 )));
             }
         }
-        let mut relocs = Vec::with_capacity(parsed.relocs.len());
-        for r in &parsed.relocs {
-            let address = runtime_symbol(r.symbol).ok_or_else(|| {
-                Error::InvalidModule(format!(
-                    "undefined symbol {:?}: not provided by this runtime",
-                    r.symbol
-                ))
-            })?;
-            relocs.push(AbsReloc {
-                offset: r.offset,
-                value: (address as u64).wrapping_add(r.addend as u64),
-            });
-        }
-        let code = CodeMemory::new(parsed.text, &relocs)?;
+        let call_table = data
+            .call_table
+            .iter()
+            .map(|symbol| {
+                runtime_symbol(symbol).map(|a| a as u64).ok_or_else(|| {
+                    Error::InvalidModule(format!(
+                        "the code calls {:?}, which this runtime does not provide",
+                        lucet_module::GuestName(symbol)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<u64>, Error>>()?;
+        let code = CodeMemory::map(&file, parsed.text_offset, parsed.text.len(), &call_table)?;
         perfmap::record(&name, &data, code.base());
+        let (traps_offset, traps_len) = parsed.traps_at;
+        let traps = if traps_len == 0 {
+            None
+        } else {
+            // SAFETY: as for `map` above; the table is only read, and a
+            // damaged table can only give a wrong trap code (`TrapTable`
+            // bounds every read).
+            let m = unsafe {
+                memmap2::MmapOptions::new()
+                    .offset(traps_offset)
+                    .len(traps_len as usize)
+                    .map(&file)
+            }
+            .map_err(|source| Error::Io {
+                path: name.clone(),
+                source,
+            })?;
+            Some(m)
+        };
 
         let image_bytes = || {
             let start = parsed.heap_image_offset as usize;
@@ -228,7 +286,9 @@ impl Module {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name,
             data,
+            hash,
             code,
+            traps,
             image,
             type_ids,
             imports,
@@ -259,6 +319,11 @@ impl Module {
         &self.name
     }
 
+    /// The content hash the file was sealed with (and checked against).
+    pub fn content_hash(&self) -> ContentHash {
+        self.hash
+    }
+
     /// The module's metadata.
     pub fn metadata(&self) -> &ModuleData {
         &self.data
@@ -270,6 +335,14 @@ impl Module {
             lucet_module::ExportKind::Func(i) => self.data.func_type(i),
             _ => None,
         }
+    }
+
+    /// The trap of the instruction at `text_offset`, if it may trap.
+    pub(crate) fn trap_at(&self, text_offset: u32) -> Option<lucet_module::TrapCode> {
+        let bytes = self.traps.as_deref()?;
+        lucet_module::TrapTable::new(bytes)
+            .ok()?
+            .lookup(text_offset)
     }
 
     pub(crate) fn code(&self) -> &CodeMemory {

@@ -18,6 +18,7 @@ mod many_results;
 mod memories;
 mod memory;
 mod regions;
+mod signatures;
 mod simd;
 mod start;
 mod tables;

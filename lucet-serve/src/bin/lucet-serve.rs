@@ -96,6 +96,10 @@ struct RouteArgs {
         conflicts_with = "config"
     )]
     writable_dirs: Vec<String>,
+    /// Serve the module only if it is a compiled file signed by this
+    /// minisign public key (`lucetc --sign`).
+    #[arg(long, value_name = "PUBLIC_KEY", conflicts_with = "config")]
+    verify: Option<PathBuf>,
 }
 
 fn dir(spec: &str, writable: bool) -> DirConfig {
@@ -138,6 +142,7 @@ fn config(args: &Args) -> Result<Config> {
             route
                 .dirs
                 .extend(r.writable_dirs.iter().map(|d| dir(d, true)));
+            route.verify = r.verify.clone();
             c
         }
         (None, None) => unreachable!("clap requires one"),

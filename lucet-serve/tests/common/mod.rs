@@ -55,6 +55,7 @@ pub fn route(path: &str, module: PathBuf, limits: RouteLimits) -> RouteConfig {
     RouteConfig {
         path: RoutePath::parse(path).unwrap(),
         module,
+        verify: None,
         limits,
         env: Vec::new(),
         dirs: Vec::new(),

@@ -49,6 +49,10 @@ struct Args {
     /// Native stack for guest code (e.g. 1MiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
     stack_size: u64,
+    /// Run the module only if it is a compiled file signed by this minisign
+    /// public key (`lucetc --keygen`, `lucetc --sign`).
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    verify: Option<PathBuf>,
     /// Stop the program if it runs longer than this (e.g. 100ms, 2s),
     /// counted from the start, compilation of a `.wasm`/`.wat` included.
     #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
@@ -164,6 +168,11 @@ fn run(args: Args) -> Result<ExitCode> {
                 .map_or(args.compile_budget, |t| t.min(args.compile_budget)),
         ),
         function_compile_budget: Some(args.function_compile_budget),
+        verify: args
+            .verify
+            .as_deref()
+            .map(lucet_runtime::PublicKey::from_file)
+            .transpose()?,
     };
     let path = args.module();
     let module =

@@ -58,8 +58,8 @@ pub enum Protection {
     None,
     /// Read and write.
     ReadWrite,
-    /// Read and execute.
-    ReadExec,
+    /// Read only.
+    Read,
 }
 
 impl Protection {
@@ -67,7 +67,7 @@ impl Protection {
         match self {
             Protection::None => libc::PROT_NONE,
             Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
-            Protection::ReadExec => libc::PROT_READ | libc::PROT_EXEC,
+            Protection::Read => libc::PROT_READ,
         }
     }
 }
@@ -191,6 +191,60 @@ pub unsafe fn map_file_cow(
     };
     if p == libc::MAP_FAILED {
         return Err(os_error("mapping the memory image"));
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd` at `offset` over `addr`, private, read and
+/// execute: never writable, so its pages stay the page cache's, shared
+/// with every other mapping of the file.
+///
+/// # Safety
+/// `addr..addr+len` must lie inside a mapping the caller owns, with no live
+/// references into it; `offset` and `len` must be page-aligned.
+pub unsafe fn map_file_exec(
+    addr: *mut u8,
+    len: usize,
+    fd: &impl AsRawFd,
+    offset: u64,
+) -> Result<(), Error> {
+    // SAFETY: MAP_FIXED replaces pages the caller owns; the mapping is
+    // private and never writable.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_FIXED,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error("mapping the module's code"));
+    }
+    Ok(())
+}
+
+/// Replaces a range with fresh zeroed, readable and writable pages.
+///
+/// # Safety
+/// `addr..addr+len` must lie inside a mapping the caller owns, with no live
+/// references into it; `len` must be page-aligned.
+pub unsafe fn commit_fixed(addr: *mut u8, len: usize) -> Result<(), Error> {
+    // SAFETY: MAP_FIXED replaces pages the caller owns.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(os_error("mapping the call table"));
     }
     Ok(())
 }
