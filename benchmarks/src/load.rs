@@ -139,6 +139,24 @@ pub fn load_rows(samples: usize) -> Result<Vec<Row>> {
             density: None,
         });
 
+        // What the hash alone costs (part of every load above).
+        let bytes = std::fs::read(&files.lucet)?;
+        let seal = lucet_module::find_seal(&bytes)?;
+        let (hash, _) = interleaved(
+            samples,
+            iters,
+            &mut || {
+                std::hint::black_box(lucet_module::content_hash(&bytes, seal.clone()));
+            },
+            None,
+        );
+        rows.push(Row {
+            name: format!("{what}: the content hash alone (BLAKE3, in memory)"),
+            lucet: hash,
+            peer: None,
+            density: None,
+        });
+
         let lucet_rss = rss_per_module(|| Module::load(&files.lucet, &linker).expect("load"));
         #[cfg(feature = "peer-wasmtime")]
         let peer_rss = Some(rss_per_module(|| {

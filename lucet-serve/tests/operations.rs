@@ -458,3 +458,53 @@ async fn directories_are_read_only_unless_the_route_says_so() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_with_a_key_serves_only_modules_signed_by_it() {
+    let dir = Scratch::new("verify");
+    let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let other = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let key = dir.path("release.pub");
+    std::fs::write(&key, pk.to_box().unwrap().to_string()).unwrap();
+    let compiled = lucet_compiler::Compiler::new(Default::default())
+        .unwrap()
+        .compile(&std::fs::read(handler("status")).unwrap())
+        .unwrap();
+    let sign_with = |sk: &minisign::SecretKey| {
+        compiled
+            .to_signed_elf(&|hash| {
+                minisign::sign(None, sk, std::io::Cursor::new(hash.0), None, None)
+                    .map(|b| b.into_string())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap()
+    };
+    std::fs::write(dir.path("signed.lucet"), sign_with(&sk)).unwrap();
+    std::fs::write(dir.path("other.lucet"), sign_with(&other.sk)).unwrap();
+    std::fs::write(dir.path("unsigned.lucet"), compiled.to_elf().unwrap()).unwrap();
+
+    let verified = |module: std::path::PathBuf| {
+        let mut r = route("/...", module, RouteLimits::default());
+        r.verify = Some(key.clone());
+        config(vec![r])
+    };
+    for (module, want) in [
+        (dir.path("unsigned.lucet"), "module file is not signed"),
+        (dir.path("other.lucet"), "it was signed by another key"),
+        (handler("status"), "a signed one is required"),
+    ] {
+        let e = match Server::start(verified(module.clone())) {
+            Ok(_) => panic!("{} started", module.display()),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(want), "{}: {e}", module.display());
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    let server = Server::start(verified(dir.path("signed.lucet"))).unwrap();
+    let r = get(&client(), server.addr(), "/?code=201").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+}
