@@ -1,0 +1,174 @@
+//! `lucet_region`: address space for a fixed number of instances, each in
+//! a slot sized by `lucet_limits`.
+
+use std::sync::Arc;
+
+use lucet_runtime::{Limits, MmapRegion};
+
+use crate::error::{clear_out, deref, ffi, lucet_error, write_handle, write_out, Error};
+
+/// A region of instance slots.
+#[allow(non_camel_case_types)]
+pub struct lucet_region {
+    pub(crate) region: Arc<MmapRegion>,
+}
+
+/// The size of each slot of a region. Sizes are in bytes and must be
+/// multiples of the page size. Fill it with `lucet_limits_default` and
+/// change what you need, so that fields added later get their defaults.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct lucet_limits {
+    /// Most linear memory an instance may have (default 1 MiB).
+    pub heap_memory_size: u64,
+    /// Address space for linear memory: the reservation plus the guard the
+    /// modules were compiled for (`lucetc --reserved-size`, default 4 GiB +
+    /// 4 GiB guard) must fit in it (default 8 GiB).
+    pub heap_address_space_size: u64,
+    /// The guest's native stack, which host functions share (default
+    /// 128 KiB).
+    pub stack_size: u64,
+    /// The globals area, 16 bytes per global (default 4 KiB).
+    pub globals_size: u64,
+    /// Bytes from the heap base kept resident and zeroed in place between
+    /// instances; the rest goes back to the system (default 64 KiB).
+    pub keep_resident: u64,
+    /// Most linear memories an instance may have (default 16).
+    pub max_memories: u32,
+    /// Most tables an instance may define (default 100).
+    pub max_tables: u32,
+    /// Most table elements an instance's tables may hold together
+    /// (default 1,000,000).
+    pub max_table_elements: u64,
+    /// Most bytes of live exceptions an instance may hold (default 1 MiB).
+    pub max_exception_bytes: u64,
+    /// Smallest signal stack a thread that runs this region's guests needs;
+    /// the runtime installs one per thread if the thread's is smaller.
+    pub signal_stack_size: u64,
+}
+
+impl From<&Limits> for lucet_limits {
+    fn from(l: &Limits) -> Self {
+        lucet_limits {
+            heap_memory_size: l.heap_memory_size,
+            heap_address_space_size: l.heap_address_space_size,
+            stack_size: l.stack_size,
+            globals_size: l.globals_size,
+            keep_resident: l.keep_resident,
+            max_memories: l.max_memories,
+            max_tables: l.max_tables,
+            max_table_elements: l.max_table_elements,
+            max_exception_bytes: l.max_exception_bytes,
+            signal_stack_size: l.signal_stack_size,
+        }
+    }
+}
+
+impl From<&lucet_limits> for Limits {
+    fn from(l: &lucet_limits) -> Self {
+        Limits {
+            heap_memory_size: l.heap_memory_size,
+            heap_address_space_size: l.heap_address_space_size,
+            stack_size: l.stack_size,
+            globals_size: l.globals_size,
+            keep_resident: l.keep_resident,
+            max_memories: l.max_memories,
+            max_tables: l.max_tables,
+            max_table_elements: l.max_table_elements,
+            max_exception_bytes: l.max_exception_bytes,
+            signal_stack_size: l.signal_stack_size,
+        }
+    }
+}
+
+/// Fills `*limits` with the defaults. Thread safety: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_limits_default(limits: *mut lucet_limits) -> lucet_error {
+    ffi(|| {
+        // SAFETY: the caller passes a writable pointer or NULL.
+        unsafe { write_out(limits, lucet_limits::from(&Limits::default()), "limits") }
+    })
+}
+
+/// Reserves address space for `slots` instances with `*limits` (the
+/// defaults if `limits` is NULL), storing the region in `*out`.
+///
+/// Errors: `LUCET_ERROR_INVALID_LIMITS` (sizes not page multiples, heap
+/// larger than its address space, no slots), `LUCET_ERROR_LIMITS_EXCEEDED`
+/// (the address space or `vm.max_map_count` cannot hold them).
+///
+/// Ownership: the caller owns the region (`lucet_region_free`). Instances
+/// keep their region alive, so it may be freed while they live; the address
+/// space goes when the last of them is freed. Thread safety: a region may
+/// be used from any number of threads at once (instances are created in it
+/// concurrently).
+#[no_mangle]
+pub unsafe extern "C" fn lucet_region_create(
+    slots: usize,
+    limits: *const lucet_limits,
+    out: *mut *mut lucet_region,
+) -> lucet_error {
+    // SAFETY: the caller passes a writable out-pointer or NULL.
+    unsafe { clear_out(out) };
+    ffi(|| {
+        if out.is_null() {
+            return Err(Error::Null("out"));
+        }
+        let limits = if limits.is_null() {
+            Limits::default()
+        } else {
+            // SAFETY: non-null, a valid `lucet_limits` as the caller
+            // guarantees.
+            Limits::from(unsafe { deref(limits, "limits") }?)
+        };
+        let region = MmapRegion::create(slots, &limits)?;
+        let region = lucet_region { region };
+        // SAFETY: as above.
+        unsafe { write_handle(out, region, "out") }
+    })
+}
+
+/// How many slots of the region are free, in `*out`. Thread safety: any
+/// thread (the count may change at once when others create or free
+/// instances).
+#[no_mangle]
+pub unsafe extern "C" fn lucet_region_free_slots(
+    region: *const lucet_region,
+    out: *mut usize,
+) -> lucet_error {
+    ffi(|| {
+        // SAFETY: the caller passes a region or NULL, and a writable pointer.
+        unsafe {
+            let region = deref(region, "region")?;
+            write_out(out, region.region.free_slots(), "out")
+        }
+    })
+}
+
+/// Frees the caller's reference to a region. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_region_free(region: *mut lucet_region) {
+    if !region.is_null() {
+        // SAFETY: the caller passes a region from `lucet_region_create`, once.
+        drop(unsafe { Box::from_raw(region) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_convert_both_ways() {
+        let d = Limits::default();
+        let c = lucet_limits::from(&d);
+        assert_eq!(Limits::from(&c), d);
+        let mut l = c;
+        l.stack_size = 3 * 4096;
+        l.max_tables = 3;
+        let back = Limits::from(&l);
+        assert_eq!(back.stack_size, 3 * 4096);
+        assert_eq!(back.max_tables, 3);
+    }
+}
