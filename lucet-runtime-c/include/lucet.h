@@ -69,6 +69,15 @@ typedef enum lucet_error {
   LUCET_ERROR_IO,
   // The file is not a usable compiled module.
   LUCET_ERROR_INVALID_MODULE,
+  // The module file's bytes are not those `lucetc` sealed (its content
+  // hash does not match): the file is damaged or was changed.
+  LUCET_ERROR_MODULE_DAMAGED,
+  // A signature was required and the module file has none.
+  LUCET_ERROR_NOT_SIGNED,
+  // The module's signature is not valid for the given public key.
+  LUCET_ERROR_BAD_SIGNATURE,
+  // A public key could not be read.
+  LUCET_ERROR_BAD_KEY,
   // The module imports something the linker does not define.
   LUCET_ERROR_UNKNOWN_IMPORT,
   // The linker defines an import with another type than the module's.
@@ -208,6 +217,9 @@ typedef struct lucet_linker lucet_linker;
 
 // A loaded module: code mapped read+execute, imports resolved.
 typedef struct lucet_module lucet_module;
+
+// A minisign public key, which module signatures are checked against.
+typedef struct lucet_public_key lucet_public_key;
 
 // A region of instance slots.
 typedef struct lucet_region lucet_region;
@@ -583,6 +595,34 @@ enum lucet_error lucet_linker_add_wasi(struct lucet_linker *linker);
 enum lucet_error lucet_module_load(const char *path,
                                    const struct lucet_linker *linker,
                                    struct lucet_module **out);
+
+// Reads a minisign public key from the text `text`: a `.pub` file's
+// contents (comment line and key line) or the base64 key line alone.
+//
+// Errors: `LUCET_ERROR_BAD_KEY`; `*out` is then NULL. Ownership: the
+// caller owns the key (`lucet_public_key_free`); `text` stays the
+// caller's. Thread safety: a key may be used from any thread.
+enum lucet_error lucet_public_key_decode(const char *text, struct lucet_public_key **out);
+
+// Reads a minisign public key from the `.pub` file at `path`. Otherwise
+// as `lucet_public_key_decode`.
+enum lucet_error lucet_public_key_from_file(const char *path, struct lucet_public_key **out);
+
+// Frees a public key. NULL is a no-op.
+void lucet_public_key_free(struct lucet_public_key *key);
+
+// Loads the compiled module file at `path` as `lucet_module_load` does,
+// and refuses it unless it carries a valid signature of its content hash
+// by `key` (`lucetc --sign`).
+//
+// Errors: as `lucet_module_load`, and `LUCET_ERROR_NOT_SIGNED`,
+// `LUCET_ERROR_BAD_SIGNATURE` (another key's, or changed);
+// `*out` is then NULL. Ownership and thread safety: as
+// `lucet_module_load`; `key` stays the caller's.
+enum lucet_error lucet_module_load_verified(const char *path,
+                                            const struct lucet_public_key *key,
+                                            const struct lucet_linker *linker,
+                                            struct lucet_module **out);
 
 // Loads a compiled module from the `len` bytes at `bytes` (copied; the
 // caller keeps its buffer), naming it `name` in messages. Otherwise as

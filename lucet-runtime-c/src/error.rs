@@ -24,6 +24,15 @@ pub enum lucet_error {
     LUCET_ERROR_IO,
     /// The file is not a usable compiled module.
     LUCET_ERROR_INVALID_MODULE,
+    /// The module file's bytes are not those `lucetc` sealed (its content
+    /// hash does not match): the file is damaged or was changed.
+    LUCET_ERROR_MODULE_DAMAGED,
+    /// A signature was required and the module file has none.
+    LUCET_ERROR_NOT_SIGNED,
+    /// The module's signature is not valid for the given public key.
+    LUCET_ERROR_BAD_SIGNATURE,
+    /// A public key could not be read.
+    LUCET_ERROR_BAD_KEY,
     /// The module imports something the linker does not define.
     LUCET_ERROR_UNKNOWN_IMPORT,
     /// The linker defines an import with another type than the module's.
@@ -131,6 +140,10 @@ impl Error {
                 R::ImportTypeMismatch { .. } => LUCET_ERROR_IMPORT_TYPE_MISMATCH,
                 R::ExportNotFound(_) => LUCET_ERROR_EXPORT_NOT_FOUND,
                 R::ArgumentMismatch { .. } => LUCET_ERROR_ARGUMENT_MISMATCH,
+                R::Metadata(lucet_module::Error::Damaged(_)) => LUCET_ERROR_MODULE_DAMAGED,
+                R::Metadata(lucet_module::Error::Unsigned) => LUCET_ERROR_NOT_SIGNED,
+                R::Metadata(lucet_module::Error::BadSignature(_)) => LUCET_ERROR_BAD_SIGNATURE,
+                R::Metadata(lucet_module::Error::BadKey(_)) => LUCET_ERROR_BAD_KEY,
                 R::InvalidModule(_) | R::Metadata(_) => LUCET_ERROR_INVALID_MODULE,
                 R::Io { .. } => LUCET_ERROR_IO,
                 R::LimitsExceeded(_) => LUCET_ERROR_LIMITS_EXCEEDED,
@@ -325,12 +338,16 @@ pub extern "C" fn lucet_error_message() -> *const c_char {
 /// never freed, valid forever. Thread safety: any thread.
 #[no_mangle]
 pub extern "C" fn lucet_error_name(error: u32) -> *const c_char {
-    const NAMES: [&CStr; 24] = [
+    const NAMES: [&CStr; 28] = [
         c"LUCET_OK",
         c"LUCET_ERROR_NULL_POINTER",
         c"LUCET_ERROR_INVALID_ARGUMENT",
         c"LUCET_ERROR_IO",
         c"LUCET_ERROR_INVALID_MODULE",
+        c"LUCET_ERROR_MODULE_DAMAGED",
+        c"LUCET_ERROR_NOT_SIGNED",
+        c"LUCET_ERROR_BAD_SIGNATURE",
+        c"LUCET_ERROR_BAD_KEY",
         c"LUCET_ERROR_UNKNOWN_IMPORT",
         c"LUCET_ERROR_IMPORT_TYPE_MISMATCH",
         c"LUCET_ERROR_EXPORT_NOT_FOUND",

@@ -57,6 +57,42 @@ fn compile_wat(wat: &Path, out: &Path, options: CompileOptions) {
     std::fs::write(out, elf).unwrap();
 }
 
+/// For the verified-load tests: `answer.lucet` (unsigned), `signed.lucet`
+/// (signed by the key of `release.pub`), `damaged.lucet` (one byte changed)
+/// and `other.pub`, another key.
+fn write_signed_modules(dir: &Path) {
+    let compiled = Compiler::new(small_heap())
+        .unwrap()
+        .compile(br#"(module (func (export "answer") (result i32) i32.const 42))"#)
+        .unwrap();
+    let key = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let other = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+    let signed = compiled
+        .to_signed_elf(&|hash| {
+            minisign::sign(None, &key.sk, std::io::Cursor::new(hash.0), None, None)
+                .map(|b| b.into_string())
+                .map_err(|e| e.to_string())
+        })
+        .unwrap();
+    let unsigned = compiled.to_elf().unwrap();
+    let mut damaged = unsigned.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x20;
+    std::fs::write(dir.join("signed.lucet"), signed).unwrap();
+    std::fs::write(dir.join("answer.lucet"), unsigned).unwrap();
+    std::fs::write(dir.join("damaged.lucet"), damaged).unwrap();
+    std::fs::write(
+        dir.join("release.pub"),
+        key.pk.to_box().unwrap().to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("other.pub"),
+        other.pk.to_box().unwrap().to_string(),
+    )
+    .unwrap();
+}
+
 fn small_heap() -> CompileOptions {
     CompileOptions {
         reserved_size: RESERVED,
@@ -122,6 +158,7 @@ fn fixture() -> &'static Fixture {
             },
         );
         std::fs::copy(wat.join("api.wat"), dir.join("not_a_module.txt")).unwrap();
+        write_signed_modules(&dir);
 
         let asan = ["-fsanitize=address", "-fno-omit-frame-pointer"];
         let fixture = Fixture {
@@ -179,8 +216,9 @@ fn check_example(output: &Output) {
     );
 }
 
-const API_TESTS: [&str; 13] = [
+const API_TESTS: [&str; 14] = [
     "load_errors",
+    "verified_load",
     "null_handles",
     "run",
     "traps",

@@ -358,6 +358,43 @@ static void test_load_errors(void) {
     printf("ok load_errors\n");
 }
 
+static void test_verified_load(void) {
+    lucet_linker *l = NULL;
+    lucet_public_key *key = NULL, *other = NULL;
+    lucet_module *m = (lucet_module *)&m;
+    CHECK_OK(lucet_linker_new(&l));
+    CHECK_OK(lucet_public_key_from_file(path_of("release.pub"), &key));
+    CHECK_OK(lucet_public_key_from_file(path_of("other.pub"), &other));
+
+    CHECK_OK(lucet_module_load_verified(path_of("signed.lucet"), key, l, &m));
+    CHECK(m != NULL);
+    lucet_module_free(m);
+    /* A signed file loads without a key too: the hash is always checked. */
+    CHECK_OK(lucet_module_load(path_of("signed.lucet"), l, &m));
+    lucet_module_free(m);
+
+    EXPECT(lucet_module_load_verified(path_of("signed.lucet"), other, l, &m),
+           LUCET_ERROR_BAD_SIGNATURE);
+    CHECK(m == NULL);
+    CHECK(strstr(lucet_error_message(), "another key") != NULL);
+    EXPECT(lucet_module_load_verified(path_of("answer.lucet"), key, l, &m),
+           LUCET_ERROR_NOT_SIGNED);
+    EXPECT(lucet_module_load(path_of("damaged.lucet"), l, &m), LUCET_ERROR_MODULE_DAMAGED);
+    CHECK(strcmp(lucet_error_message(), "module file is damaged: hash mismatch") == 0);
+    EXPECT(lucet_module_load_verified(path_of("signed.lucet"), NULL, l, &m),
+           LUCET_ERROR_NULL_POINTER);
+
+    lucet_public_key *bad = (lucet_public_key *)&bad;
+    EXPECT(lucet_public_key_decode("not a key", &bad), LUCET_ERROR_BAD_KEY);
+    CHECK(bad == NULL);
+    EXPECT(lucet_public_key_from_file(path_of("missing.pub"), &bad), LUCET_ERROR_BAD_KEY);
+    lucet_public_key_free(NULL);
+    lucet_public_key_free(key);
+    lucet_public_key_free(other);
+    lucet_linker_free(l);
+    printf("ok verified_load\n");
+}
+
 static void test_null_handles(void) {
     lucet_run_result out;
     lucet_val r[1];
@@ -870,6 +907,7 @@ int main(int argc, char **argv) {
     dir = argv[1];
     heap_space = strtoull(argv[2], NULL, 0);
     test_load_errors();
+    test_verified_load();
     test_null_handles();
     test_run();
     test_traps();
