@@ -357,10 +357,10 @@ impl Compiler {
                 traps.extend(trap_sites.iter().map(|t| (code.offset + t.offset, t.code)));
                 FunctionSpec {
                     type_index: decl.type_index,
-                    import: decl.import.clone(),
-                    name: info.func_names.get(&i).cloned(),
+                    import: decl.import.clone().map(Box::new),
+                    name: info.func_names.get(&i).map(|n| n.as_str().into()),
                     code,
-                    handler_sites,
+                    handler_sites: handler_sites.into(),
                 }
             })
             .collect();

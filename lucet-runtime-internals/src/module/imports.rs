@@ -92,7 +92,7 @@ pub(crate) fn import_names(data: &ModuleData) -> impl Iterator<Item = (&ImportNa
     }
     data.functions
         .iter()
-        .filter_map(|f| f.import.as_ref().map(|i| (i, true)))
+        .filter_map(|f| f.import.as_deref().map(|i| (i, true)))
         .chain(data.globals.iter().filter_map(|g| other(g.import.as_ref())))
         .chain(
             data.memories
