@@ -7,7 +7,8 @@
 //! Wasmtime `.cwasm`. Rows: the time of one load (the file is in the page
 //! cache, as it is for a server that loads a module it was just given), the
 //! same with the signature verified, and the resident memory a loaded
-//! module adds before it first runs (eight loads held, RSS delta / 8).
+//! module adds before it first runs (eight loads held, RSS delta / 8,
+//! each measured in a fresh process).
 
 use std::path::{Path, PathBuf};
 
@@ -85,6 +86,59 @@ fn rss_per_module<T>(mut load: impl FnMut() -> T) -> f64 {
     after.saturating_sub(before) as f64 / HELD as f64
 }
 
+/// Runs `lucet-bench load-rss ENGINE PATH` (this program) and reads the
+/// bytes per module it prints.
+fn rss_in_child(engine: &str, path: &Path) -> Result<f64> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .arg("load-rss")
+        .arg(engine)
+        .arg(path)
+        .output()
+        .context("cannot run lucet-bench load-rss")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "load-rss failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.trim()
+        .parse()
+        .with_context(|| format!("load-rss printed {text:?}"))
+}
+
+/// `lucet-bench load-rss ENGINE PATH`: loads PATH `HELD` times with ENGINE
+/// (`lucet` or `wasmtime`) in this fresh process and prints the resident
+/// bytes each load added.
+pub fn print_rss_of_loads(engine: &str, path: &Path) -> Result<()> {
+    let per_module = match engine {
+        "lucet" => {
+            let linker = Linker::new();
+            // Process-wide state (signal handlers, the signature table) is
+            // made by the first load; measure the ones after it.
+            let first = Module::load(path, &linker)?;
+            let rss = rss_per_module(|| Module::load(path, &linker).expect("load"));
+            drop(first);
+            rss
+        }
+        #[cfg(feature = "peer-wasmtime")]
+        "wasmtime" => {
+            let engine = crate::peer::engine(1);
+            // SAFETY: the file was written by `precompile_module` of an
+            // engine with this configuration, by the parent process.
+            let first = unsafe { wasmtime::Module::deserialize_file(&engine, path) }?;
+            let rss = rss_per_module(|| {
+                // SAFETY: as above.
+                unsafe { wasmtime::Module::deserialize_file(&engine, path) }.expect("deserialize")
+            });
+            drop(first);
+            rss
+        }
+        other => anyhow::bail!("load-rss: unknown engine {other}"),
+    };
+    println!("{per_module}");
+    Ok(())
+}
+
 /// The load rows, for every size.
 pub fn load_rows(samples: usize) -> Result<Vec<Row>> {
     let dir = std::env::temp_dir().join(format!("lucet-bench-load-{}", std::process::id()));
@@ -105,6 +159,13 @@ pub fn load_rows(samples: usize) -> Result<Vec<Row>> {
             case.functions,
             mib(files.lucet_bytes)
         );
+        // Memory in a fresh process each: in this one, memory freed by the
+        // compiler would be handed back to the loads and hide them.
+        let lucet_rss = rss_in_child("lucet", &files.lucet)?;
+        #[cfg(feature = "peer-wasmtime")]
+        let peer_rss = Some(rss_in_child("wasmtime", &files.cwasm)?);
+        #[cfg(not(feature = "peer-wasmtime"))]
+        let peer_rss = None;
         let iters = if files.lucet_bytes > 8 << 20 { 1 } else { 10 };
         let mut lucet_load = || {
             Module::load(&files.lucet, &linker).expect("load");
@@ -157,15 +218,6 @@ pub fn load_rows(samples: usize) -> Result<Vec<Row>> {
             density: None,
         });
 
-        let lucet_rss = rss_per_module(|| Module::load(&files.lucet, &linker).expect("load"));
-        #[cfg(feature = "peer-wasmtime")]
-        let peer_rss = Some(rss_per_module(|| {
-            // SAFETY: as above.
-            unsafe { wasmtime::Module::deserialize_file(&engine, &files.cwasm) }
-                .expect("deserialize")
-        }));
-        #[cfg(not(feature = "peer-wasmtime"))]
-        let peer_rss = None;
         rows.push(Row {
             name: format!(
                 "{what}: memory resident after loading, before the first run (per module, {HELD} held; {:.1}% of the file)",

@@ -55,7 +55,12 @@ pub fn decode_metadata(bytes: &[u8]) -> Result<ModuleData, Error> {
             body.len()
         )));
     }
-    postcard::from_bytes(body).map_err(|e| Error::Corrupted(e.to_string()))
+    let mut data: ModuleData =
+        postcard::from_bytes(body).map_err(|e| Error::Corrupted(e.to_string()))?;
+    // Decoding grows the function table by doubling; a loaded module keeps
+    // it for life, so give back the slack.
+    data.functions.shrink_to_fit();
+    Ok(data)
 }
 
 /// A wasm name as it appears in a symbol: printable ASCII stays, anything

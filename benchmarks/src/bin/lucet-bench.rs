@@ -104,6 +104,14 @@ enum What {
     /// checked; hash and signature checked) and resident memory before the
     /// first run, against Wasmtime's `Module::deserialize_file`.
     Load,
+    /// (Used by `load`.) Loads PATH eight times in this fresh process with
+    /// ENGINE (`lucet`, `wasmtime`) and prints the resident bytes each load
+    /// added.
+    #[command(hide = true)]
+    LoadRss {
+        engine: String,
+        path: std::path::PathBuf,
+    },
     /// Live instances that have run and yielded: RSS per instance.
     Density {
         /// How many live instances.
@@ -690,6 +698,9 @@ fn run(args: Args) -> Result<()> {
             args.json.as_deref(),
         );
     }
+    if let What::LoadRss { engine, path } = &args.what {
+        return benchmarks::load::print_rss_of_loads(engine, path);
+    }
     let rows = match args.what {
         What::Instantiate => instantiate_rows(args.samples),
         What::Execute {
@@ -716,7 +727,7 @@ fn run(args: Args) -> Result<()> {
         What::Load => benchmarks::load::load_rows(args.samples)?,
         What::Reset => reset_rows(args.samples),
         What::Interrupt { trials } => interrupt_rows(trials)?,
-        What::Serve { .. } => unreachable!("handled above"),
+        What::Serve { .. } | What::LoadRss { .. } => unreachable!("handled above"),
     };
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("(built without the peer-wasmtime feature: Lucet only)");
