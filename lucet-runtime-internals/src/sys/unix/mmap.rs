@@ -165,34 +165,51 @@ pub unsafe fn decommit(addr: *mut u8, len: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Maps `len` bytes of `fd` at `offset` over `addr`, private (copy-on-write)
-/// and writable.
+/// Maps `len` bytes of `fd` at `offset` over `addr`, private, with `prot`.
 ///
 /// # Safety
 /// `addr..addr+len` must lie inside a mapping the caller owns, with no live
 /// references into it; `offset` and `len` must be page-aligned.
-pub unsafe fn map_file_cow(
+unsafe fn map_file_fixed(
     addr: *mut u8,
     len: usize,
     fd: &impl AsRawFd,
     offset: u64,
+    prot: libc::c_int,
+    what: &str,
 ) -> Result<(), Error> {
-    // SAFETY: MAP_FIXED replaces pages the caller owns; the file mapping is
-    // private so writes never reach the file.
+    // SAFETY: MAP_FIXED replaces pages the caller owns; the mapping is
+    // private, so writes (where `prot` allows them) never reach the file.
     let p = unsafe {
         libc::mmap(
             addr as *mut libc::c_void,
             len,
-            libc::PROT_READ | libc::PROT_WRITE,
+            prot,
             libc::MAP_PRIVATE | libc::MAP_FIXED,
             fd.as_raw_fd(),
             offset as libc::off_t,
         )
     };
     if p == libc::MAP_FAILED {
-        return Err(os_error("mapping the memory image"));
+        return Err(os_error(what));
     }
     Ok(())
+}
+
+/// Maps `len` bytes of `fd` at `offset` over `addr`, private (copy-on-write)
+/// and writable.
+///
+/// # Safety
+/// As [`map_file_fixed`].
+pub unsafe fn map_file_cow(
+    addr: *mut u8,
+    len: usize,
+    fd: &impl AsRawFd,
+    offset: u64,
+) -> Result<(), Error> {
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: the caller upholds `map_file_fixed`'s contract.
+    unsafe { map_file_fixed(addr, len, fd, offset, prot, "mapping the memory image") }
 }
 
 /// Maps `len` bytes of `fd` at `offset` over `addr`, private, read and
@@ -200,30 +217,16 @@ pub unsafe fn map_file_cow(
 /// with every other mapping of the file.
 ///
 /// # Safety
-/// `addr..addr+len` must lie inside a mapping the caller owns, with no live
-/// references into it; `offset` and `len` must be page-aligned.
+/// As [`map_file_fixed`].
 pub unsafe fn map_file_exec(
     addr: *mut u8,
     len: usize,
     fd: &impl AsRawFd,
     offset: u64,
 ) -> Result<(), Error> {
-    // SAFETY: MAP_FIXED replaces pages the caller owns; the mapping is
-    // private and never writable.
-    let p = unsafe {
-        libc::mmap(
-            addr as *mut libc::c_void,
-            len,
-            libc::PROT_READ | libc::PROT_EXEC,
-            libc::MAP_PRIVATE | libc::MAP_FIXED,
-            fd.as_raw_fd(),
-            offset as libc::off_t,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(os_error("mapping the module's code"));
-    }
-    Ok(())
+    let prot = libc::PROT_READ | libc::PROT_EXEC;
+    // SAFETY: the caller upholds `map_file_fixed`'s contract.
+    unsafe { map_file_fixed(addr, len, fd, offset, prot, "mapping the module's code") }
 }
 
 /// Replaces a range with fresh zeroed, readable and writable pages.
