@@ -17,12 +17,12 @@ use crate::budget::Budget;
 use crate::parse::{BodyToTranslate, ModuleInfo};
 use crate::trampolines::{array_trampoline, import_stub};
 use crate::translate::{traps, Complexity, FuncTranslator, ModuleEnv, NS_BUILTIN, NS_FUNCTION};
-use crate::{divconst, optimize, Error, OptLevel, RelaxedSimd};
+use crate::{divconst, optimize, Error, OptLevel, RelaxedSimd, TargetCpu};
 
-/// Builds the ISA for the machine we run on (x86_64, with the CPU features
-/// this machine has).
-pub fn target_isa(opt_level: OptLevel) -> Result<OwnedTargetIsa, Error> {
-    isa_with(opt_level, Regalloc::Backtracking)
+/// Builds the ISA for the machine we run on (x86_64), with the CPU
+/// features of `cpu`.
+pub fn target_isa(opt_level: OptLevel, cpu: &TargetCpu) -> Result<OwnedTargetIsa, Error> {
+    isa_with(opt_level, Regalloc::Backtracking, cpu)
 }
 
 /// Cranelift's register allocators.
@@ -57,7 +57,11 @@ fn regalloc_for(block_params: usize, complexity: Complexity) -> Regalloc {
     }
 }
 
-fn isa_with(opt_level: OptLevel, regalloc: Regalloc) -> Result<OwnedTargetIsa, Error> {
+fn isa_with(
+    opt_level: OptLevel,
+    regalloc: Regalloc,
+    cpu: &TargetCpu,
+) -> Result<OwnedTargetIsa, Error> {
     let mut flags = settings::builder();
     let set = |flags: &mut settings::Builder, name: &str, value: &str| {
         flags
@@ -100,7 +104,16 @@ fn isa_with(opt_level: OptLevel, regalloc: Regalloc) -> Result<OwnedTargetIsa, E
         },
     )?;
 
-    let builder = cranelift_native::builder().map_err(|e| Error::Unsupported(e.to_string()))?;
+    let mut builder = cranelift_native::builder_with_options(*cpu == TargetCpu::Native)
+        .map_err(|e| Error::Unsupported(e.to_string()))?;
+    if let TargetCpu::Named(name) = cpu {
+        builder.enable(name).map_err(|_| {
+            Error::Options(format!(
+                "unknown CPU {:?}: use native, baseline or a microarchitecture such as nehalem, haswell or skylake-avx512",
+                lucet_module::GuestName(name)
+            ))
+        })?;
+    }
     let triple = builder.triple().to_string();
     if !triple.starts_with("x86_64") {
         return Err(Error::Unsupported(format!(
@@ -246,14 +259,14 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// The ISAs for `opt_level` on this machine.
-    pub fn new(opt_level: OptLevel) -> Result<Backend, Error> {
+    /// The ISAs for `opt_level` and `cpu`.
+    pub fn new(opt_level: OptLevel, cpu: &TargetCpu) -> Result<Backend, Error> {
         Ok(Backend {
-            isa: target_isa(OptLevel::None)?,
-            single_pass: isa_with(OptLevel::None, Regalloc::SinglePass)?,
+            isa: target_isa(OptLevel::None, cpu)?,
+            single_pass: isa_with(OptLevel::None, Regalloc::SinglePass, cpu)?,
             optimizing: match opt_level {
                 OptLevel::None => None,
-                level => Some(target_isa(level)?),
+                level => Some(target_isa(level, cpu)?),
             },
         })
     }

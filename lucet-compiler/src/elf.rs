@@ -1,9 +1,9 @@
 //! Writes a compiled module as a relocatable ELF object with the `object`
 //! crate: a page-aligned `.text` with one symbol per function and per call
 //! stub (and no relocations: the code reaches the runtime through the call
-//! table the loader places after it), the encoded metadata, the
-//! page-aligned memory image and the seal. The result is a real ELF file
-//! that `readelf -a` and `objdump -d` read.
+//! table the loader places after it), the encoded metadata, the function,
+//! name and trap tables, the page-aligned memory image and the seal. The
+//! result is a real ELF file that `readelf -a` and `objdump -d` read.
 
 use object::write::{Object, StandardSection, Symbol, SymbolSection};
 use object::{
@@ -11,8 +11,9 @@ use object::{
 };
 
 use lucet_module::{
-    blank_seal, encode_metadata, find_seal, trampoline_symbol, write_seal, ModuleData, TrapCode,
-    TrapTable, HEAP_IMAGE_SECTION, METADATA_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
+    blank_seal, encode_functions, encode_metadata, find_seal, trampoline_symbol, write_seal,
+    ModuleData, NameTable, TrapCode, TrapTable, FUNCTION_SECTION, HEAP_IMAGE_SECTION,
+    METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
 };
 
 use crate::codegen::CallStub;
@@ -27,6 +28,8 @@ pub struct Contents<'a> {
     pub stubs: &'a [CallStub],
     /// Trap sites of `.text`, sorted by offset.
     pub traps: &'a [(u32, TrapCode)],
+    /// Function names, sorted by function index.
+    pub names: &'a [(u32, String)],
     pub heap_image: &'a [u8],
     /// Signs the content hash, for a signed file.
     pub sign: Option<Signer<'a>>,
@@ -40,6 +43,7 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
         text,
         stubs,
         traps,
+        names,
         heap_image,
         sign,
     } = c;
@@ -94,6 +98,24 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
         SectionKind::Metadata,
     );
     obj.set_section_data(trap_table, TrapTable::encode(traps), 4);
+
+    let functions = obj.add_section(
+        Vec::new(),
+        FUNCTION_SECTION.as_bytes().to_vec(),
+        SectionKind::Metadata,
+    );
+    obj.set_section_data(functions, encode_functions(&data.functions), 4);
+
+    let name_table = obj.add_section(
+        Vec::new(),
+        NAME_SECTION.as_bytes().to_vec(),
+        SectionKind::Metadata,
+    );
+    obj.set_section_data(
+        name_table,
+        NameTable::encode(names.iter().map(|(i, n)| (*i, n.as_str()))),
+        4,
+    );
 
     let heap = obj.add_section(
         Vec::new(),

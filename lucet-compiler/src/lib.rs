@@ -29,7 +29,9 @@ mod translate;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use lucet_module::{ExportKind, FunctionSpec, HeapSpec, MemorySpec, ModuleData, Trampoline};
+use lucet_module::{
+    ExportKind, FunctionHandlers, FunctionSpec, HeapSpec, MemorySpec, ModuleData, Trampoline,
+};
 
 pub use budget::CompileBudget;
 pub use error::Error;
@@ -109,6 +111,22 @@ pub struct CompileOptions {
     pub standard: Standard,
     /// How long compiling may take (no limit by default).
     pub budget: CompileBudget,
+    /// The CPU the code may use the features of (this machine's by
+    /// default); the runtime refuses a file whose features the machine
+    /// loading it lacks.
+    pub cpu: TargetCpu,
+}
+
+/// The CPU code is compiled for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TargetCpu {
+    /// This machine: every feature it has.
+    #[default]
+    Native,
+    /// A CPU by the name Cranelift gives its feature set: `baseline` (no
+    /// extension beyond x86-64's SSE2), `nehalem` (SSE4.2, POPCNT),
+    /// `haswell` (AVX2, BMI, FMA), `skylake-avx512`, ...
+    Named(String),
 }
 
 /// 4 GiB: the default reservation.
@@ -128,6 +146,7 @@ impl Default for CompileOptions {
             relaxed_simd: RelaxedSimd::Deterministic,
             standard: Standard::Wasm3,
             budget: CompileBudget::default(),
+            cpu: TargetCpu::Native,
         }
     }
 }
@@ -165,6 +184,8 @@ pub struct CompiledModule {
     stubs: Vec<codegen::CallStub>,
     /// Trap sites of the whole `.text`, sorted by offset.
     traps: Vec<(u32, lucet_module::TrapCode)>,
+    /// Function names from the name section, sorted by function index.
+    names: Vec<(u32, String)>,
     heap_image: Vec<u8>,
 }
 
@@ -190,6 +211,7 @@ impl CompiledModule {
             text: &self.text,
             stubs: &self.stubs,
             traps: &self.traps,
+            names: &self.names,
             heap_image: &self.heap_image,
             sign,
         })
@@ -250,7 +272,7 @@ impl Compiler {
     /// A compiler with `options`.
     pub fn new(options: CompileOptions) -> Result<Self, Error> {
         options.check()?;
-        let backend = codegen::Backend::new(options.opt_level)?;
+        let backend = codegen::Backend::new(options.opt_level, &options.cpu)?;
         Ok(Compiler { options, backend })
     }
 
@@ -347,23 +369,37 @@ impl Compiler {
         let built = image::build(&info);
 
         let mut traps = Vec::new();
+        let mut handlers = Vec::new();
         let functions = info
             .functions
             .iter()
             .zip(text.functions)
             .enumerate()
             .map(|(i, (decl, (code, trap_sites, handler_sites)))| {
-                let i = i as u32;
                 traps.extend(trap_sites.iter().map(|t| (code.offset + t.offset, t.code)));
+                if !handler_sites.is_empty() {
+                    handlers.push(FunctionHandlers {
+                        func_index: i as u32,
+                        sites: handler_sites,
+                    });
+                }
                 FunctionSpec {
                     type_index: decl.type_index,
-                    import: decl.import.clone().map(Box::new),
-                    name: info.func_names.get(&i).map(|n| n.as_str().into()),
                     code,
-                    handler_sites: handler_sites.into(),
                 }
             })
             .collect();
+        let function_imports = info
+            .functions
+            .iter()
+            .map_while(|f| f.import.clone())
+            .collect();
+        let mut names: Vec<(u32, String)> = info
+            .func_names
+            .iter()
+            .map(|(i, n)| (*i, n.clone()))
+            .collect();
+        names.sort_unstable_by_key(|n| n.0);
         // Functions are laid out in order and each one's sites are sorted;
         // the sort only guards the table's invariant.
         traps.sort_by_key(|t| t.0);
@@ -371,7 +407,8 @@ impl Compiler {
             name: info.module_name.clone(),
             types: info.types.clone(),
             functions,
-            num_imported_funcs: info.num_imported_funcs,
+            function_imports,
+            handlers,
             trampolines: text
                 .trampolines
                 .iter()
@@ -400,6 +437,7 @@ impl Compiler {
             text: text.bytes,
             stubs: text.stubs,
             traps,
+            names,
             heap_image: built.section,
         })
     }

@@ -85,6 +85,46 @@ fn count_instructions_is_recorded_in_the_module() {
     }
 }
 
+#[test]
+fn the_target_cpu_decides_the_features_recorded() {
+    let dir = workdir("cpu");
+    let fac = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fac.wat");
+    let features = |cpu: &str| {
+        let out_path = dir.join(format!("fac-{cpu}.lucet"));
+        let out = lucetc(&[s(&fac), "-o", s(&out_path), "--cpu", cpu]);
+        assert!(
+            out.status.success(),
+            "{cpu}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let elf = std::fs::read(&out_path).unwrap();
+        lucet_module::ModuleFile::parse(&elf)
+            .unwrap()
+            .data
+            .cpu_features
+    };
+    assert!(features("baseline").is_empty());
+    let nehalem = features("nehalem");
+    for f in ["sse3", "ssse3", "sse41", "sse42", "popcnt"] {
+        assert!(nehalem.iter().any(|n| n == f), "nehalem lacks {f}");
+    }
+    assert!(!nehalem.iter().any(|n| n.starts_with("avx")), "{nehalem:?}");
+    let haswell = features("haswell");
+    for f in ["avx", "avx2", "bmi1", "bmi2", "fma", "lzcnt"] {
+        assert!(haswell.iter().any(|n| n == f), "haswell lacks {f}");
+    }
+    let out_path = dir.join("bogus.lucet");
+    let out = lucetc(&[s(&fac), "-o", s(&out_path), "--cpu", "pentium-\n9"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("unknown CPU"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!out_path.exists());
+}
+
 /// The module from the bug report whose function body goes on after its
 /// final `end` (42 bytes).
 const TRAILING_OPERATORS: [u8; 42] = [

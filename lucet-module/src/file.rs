@@ -9,9 +9,10 @@
 
 use crate::elf::{section_bytes, SectionTable, SHT_REL, SHT_RELA};
 use crate::{
-    decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind, Error, ExportKind,
-    Handler, HeapType, ModuleData, RefType, Seal, TrapTable, ValType, HEAP_IMAGE_SECTION,
-    METADATA_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION, WASM_PAGE_SIZE,
+    decode_functions, decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind,
+    Error, ExportKind, Handler, HeapType, ModuleData, NameTable, RefType, Seal, TrapTable, ValType,
+    FUNCTION_SECTION, HEAP_IMAGE_SECTION, METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION,
+    TRAP_SECTION, WASM_PAGE_SIZE,
 };
 
 /// A compiled module file, read and checked.
@@ -34,6 +35,10 @@ pub struct ModuleFile<'a> {
     pub traps: TrapTable<'a>,
     /// File offset and length of the trap table section.
     pub traps_at: (u64, u64),
+    /// The function names, where they lie.
+    pub names: NameTable<'a>,
+    /// File offset and length of the name table section.
+    pub names_at: (u64, u64),
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -80,6 +85,9 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
     let (_, heap_sh) = find(HEAP_IMAGE_SECTION)?;
     let (_, traps_sh) = find(TRAP_SECTION)?;
     let traps = TrapTable::new(section_bytes(bytes, traps_sh))?;
+    let (_, functions_sh) = find(FUNCTION_SECTION)?;
+    let (_, names_sh) = find(NAME_SECTION)?;
+    let names = NameTable::new(section_bytes(bytes, names_sh))?;
 
     let text = section_bytes(bytes, text_sh);
     if text.is_empty() || text_sh.offset % PAGE_SIZE != 0 || text.len() as u64 % PAGE_SIZE != 0 {
@@ -95,7 +103,8 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
             "the code has relocations: not a Lucet module of this format (recompile it with this lucetc)",
         ));
     }
-    let data = decode_metadata(section_bytes(bytes, meta_sh))?;
+    let mut data = decode_metadata(section_bytes(bytes, meta_sh))?;
+    data.functions = decode_functions(section_bytes(bytes, functions_sh))?;
     let heap_len = heap_sh.size;
     validate(&data, text.len() as u64, heap_len)?;
     Ok(ModuleFile {
@@ -107,6 +116,8 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
         seal,
         traps,
         traps_at: (traps_sh.offset, traps_sh.size),
+        names,
+        names_at: (names_sh.offset, names_sh.size),
     })
 }
 
@@ -132,10 +143,11 @@ fn check_expr(data: &ModuleData, e: &ConstExpr, what: &str) -> Result<(), Error>
 /// Checks every index and range in the metadata.
 fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error> {
     let nfuncs = data.functions.len();
-    if data.num_imported_funcs as usize > nfuncs {
+    if data.function_imports.len() > nfuncs {
         return Err(invalid("more imported functions than functions"));
     }
     let in_text = |r: &CodeRange| (r.offset as u64 + r.len as u64) <= text_len;
+    let mut previous_offset = 0;
     for (i, f) in data.functions.iter().enumerate() {
         if f.type_index as usize >= data.types.len() {
             return Err(invalid(format!("function {i} has an unknown type")));
@@ -143,17 +155,33 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         if !in_text(&f.code) {
             return Err(invalid(format!("function {i}'s code lies outside .text")));
         }
-        if f.import.is_some() != (i < data.num_imported_funcs as usize) {
-            return Err(invalid(format!("function {i}: imports must come first")));
+        if f.code.offset < previous_offset {
+            return Err(invalid("functions are not laid out in order"));
         }
+        previous_offset = f.code.offset;
+    }
+    if data
+        .handlers
+        .windows(2)
+        .any(|w| w[0].func_index >= w[1].func_index)
+    {
+        return Err(invalid("exception handler tables are not sorted"));
+    }
+    for h in &data.handlers {
+        let i = h.func_index;
+        let Some(f) = data.functions.get(i as usize) else {
+            return Err(invalid(format!(
+                "exception handlers of function {i}, which does not exist"
+            )));
+        };
         let handler_ok = |h: &Handler| match *h {
             Handler::Tag { tag, target } => (tag as usize) < data.tags.len() && target < f.code.len,
             Handler::All { target } => target < f.code.len,
         };
-        if f.handler_sites
+        if h.sites
             .windows(2)
             .any(|w| w[0].return_offset >= w[1].return_offset)
-            || f.handler_sites.iter().any(|s| {
+            || h.sites.iter().any(|s| {
                 s.return_offset > f.code.len
                     || s.frame_offset % 8 != 0
                     || s.vmctx_fp_offset % 8 != 0
@@ -210,13 +238,6 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
             Some(ty) if ty.results.is_empty() => {}
             _ => return Err(invalid(format!("tag {i} has a bad type"))),
         }
-    }
-    if data
-        .functions
-        .windows(2)
-        .any(|w| w[0].code.offset > w[1].code.offset)
-    {
-        return Err(invalid("functions are not laid out in order"));
     }
     for t in &data.trampolines {
         if t.func_index as usize >= nfuncs || !in_text(&t.code) {

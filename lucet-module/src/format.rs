@@ -11,7 +11,7 @@ pub const HEAP_IMAGE_SECTION: &str = ".lucet_heap";
 pub const METADATA_MAGIC: &[u8; 8] = b"LUCETMD\0";
 /// Version of the format; bumped on every incompatible change to
 /// [`ModuleData`], the instance header, builtins or calling conventions.
-pub const FORMAT_VERSION: u32 = 10;
+pub const FORMAT_VERSION: u32 = 11;
 /// Host page size the image is laid out for.
 pub const PAGE_SIZE: u64 = 4096;
 /// WebAssembly page size.
@@ -55,12 +55,7 @@ pub fn decode_metadata(bytes: &[u8]) -> Result<ModuleData, Error> {
             body.len()
         )));
     }
-    let mut data: ModuleData =
-        postcard::from_bytes(body).map_err(|e| Error::Corrupted(e.to_string()))?;
-    // Decoding grows the function table by doubling; a loaded module keeps
-    // it for life, so give back the slack.
-    data.functions.shrink_to_fit();
-    Ok(data)
+    postcard::from_bytes(body).map_err(|e| Error::Corrupted(e.to_string()))
 }
 
 /// A wasm name as it appears in a symbol: printable ASCII stays, anything
@@ -107,8 +102,9 @@ mod tests {
         ModuleData {
             name: Some("m".into()),
             types: vec![FuncType::new([ValType::I32], [ValType::I64])],
-            functions: vec![],
-            num_imported_funcs: 0,
+            functions: Box::new([]),
+            function_imports: vec![],
+            handlers: vec![],
             trampolines: vec![],
             exports: vec![],
             start: None,

@@ -16,6 +16,7 @@ mod elf;
 mod error;
 mod file;
 mod format;
+mod function_table;
 mod module_data;
 mod names;
 mod seal;
@@ -35,10 +36,13 @@ pub use format::{
     FORMAT_VERSION, HEAP_IMAGE_SECTION, METADATA_MAGIC, METADATA_SECTION, PAGE_SIZE,
     WASM_PAGE_SIZE,
 };
+pub use function_table::{
+    decode_functions, encode_functions, FunctionSpec, NameTable, FUNCTION_SECTION, NAME_SECTION,
+};
 pub use module_data::{
     CodeRange, DataSegment, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
-    FunctionSpec, GlobalSpec, Handler, HandlerSite, HeapSpec, ImageChunk, ImportName, MemoryImage,
-    MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline,
+    FunctionHandlers, GlobalSpec, Handler, HandlerSite, HeapSpec, ImageChunk, ImportName,
+    MemoryImage, MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline,
 };
 pub use names::{escape_control, GuestName};
 pub use seal::{

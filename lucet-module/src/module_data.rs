@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConstExpr, FuncType, RefType, ValType};
+use crate::{ConstExpr, FuncType, FunctionSpec, NameTable, RefType, ValType};
 
 /// Where a piece of code lies in the `.text` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,32 +73,13 @@ impl std::fmt::Display for ImportName {
     }
 }
 
-/// One function of the module's function index space. A loaded module
-/// holds one per function (tens of thousands in large programs), so the
-/// rarely present parts are boxed: 56 bytes where inline fields took 112.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FunctionSpec {
-    /// Index into [`ModuleData::types`].
-    pub type_index: u32,
-    /// Where the function is imported from, for imported functions.
-    pub import: Option<Box<ImportName>>,
-    /// Debug name (from the name section), if any.
-    pub name: Option<Box<str>>,
-    /// The code: the body, or for an import the stub that calls it.
-    pub code: CodeRange,
-    /// Calls with exception handlers, sorted by return offset.
-    pub handler_sites: Box<[HandlerSite]>,
-}
-
-impl FunctionSpec {
-    /// The exception handlers of the call returning to `offset` bytes into
-    /// this function (binary search).
-    pub fn handlers_at(&self, return_offset: u32) -> Option<&HandlerSite> {
-        self.handler_sites
-            .binary_search_by_key(&return_offset, |h| h.return_offset)
-            .ok()
-            .map(|i| &self.handler_sites[i])
-    }
+/// The exception handler table of one function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionHandlers {
+    /// The function.
+    pub func_index: u32,
+    /// Its calls with exception handlers, sorted by return offset.
+    pub sites: Vec<HandlerSite>,
 }
 
 /// An array-convention entry point, through which the host calls a function.
@@ -299,10 +280,17 @@ pub struct ModuleData {
     pub name: Option<String>,
     /// The type section.
     pub types: Vec<FuncType>,
-    /// The function index space: imports first.
-    pub functions: Vec<FunctionSpec>,
-    /// Number of imported functions (the first entries of `functions`).
-    pub num_imported_funcs: u32,
+    /// The function index space, imports first: not part of the encoded
+    /// metadata, but read from its own section ([`crate::FUNCTION_SECTION`])
+    /// by [`crate::ModuleFile::parse`].
+    #[serde(skip)]
+    pub functions: Box<[FunctionSpec]>,
+    /// Where each imported function comes from: function `i` is imported
+    /// from `function_imports[i]`, for `i` below its length.
+    pub function_imports: Vec<ImportName>,
+    /// Exception handler tables of the functions that have any (calls
+    /// inside `try_table`), sorted by function index.
+    pub handlers: Vec<FunctionHandlers>,
     /// Array-convention entry points, sorted by function index.
     pub trampolines: Vec<Trampoline>,
     /// Exports.
@@ -371,7 +359,17 @@ impl ModuleData {
             .map(|i| i as u32)
     }
 
-    /// The defined function whose code contains `text_offset` (binary search:
+    /// Number of imported functions (the first entries of `functions`).
+    pub fn num_imported_funcs(&self) -> u32 {
+        self.function_imports.len() as u32
+    }
+
+    /// Where function `index` is imported from, for an imported function.
+    pub fn import_of(&self, index: u32) -> Option<&ImportName> {
+        self.function_imports.get(index as usize)
+    }
+
+    /// The function whose code contains `text_offset` (binary search:
     /// functions are laid out in index order).
     pub fn function_at(&self, text_offset: u32) -> Option<(u32, &FunctionSpec)> {
         let i = self
@@ -382,13 +380,23 @@ impl ModuleData {
         (text_offset < f.code.end()).then_some((i as u32, f))
     }
 
+    /// The exception handlers of the call in function `func_index` that
+    /// returns to `return_offset` bytes into it (binary searches).
+    pub fn handlers_at(&self, func_index: u32, return_offset: u32) -> Option<&HandlerSite> {
+        let f = self
+            .handlers
+            .binary_search_by_key(&func_index, |h| h.func_index)
+            .ok()?;
+        let sites = &self.handlers[f].sites;
+        sites
+            .binary_search_by_key(&return_offset, |h| h.return_offset)
+            .ok()
+            .map(|i| &sites[i])
+    }
+
     /// The ELF symbol of function `index`'s code.
     pub fn symbol(&self, index: u32) -> String {
-        match self
-            .functions
-            .get(index as usize)
-            .and_then(|f| f.import.as_ref())
-        {
+        match self.import_of(index) {
             Some(imp) => crate::import_stub_symbol(&imp.module, &imp.name),
             None => crate::function_symbol(
                 self.exports
@@ -400,9 +408,10 @@ impl ModuleData {
         }
     }
 
-    /// The name to show for function `index`: an export name, the name
-    /// section's name, or `func[N]`, escaped for printing ([`crate::GuestName`]).
-    pub fn display_name(&self, index: u32) -> String {
+    /// The name to show for function `index`: an export name, its name in
+    /// `names` (the module's name table), its import name, or `func[N]`,
+    /// escaped for printing ([`crate::GuestName`]).
+    pub fn display_name(&self, index: u32, names: &NameTable<'_>) -> String {
         if let Some(e) = self
             .exports
             .iter()
@@ -410,14 +419,12 @@ impl ModuleData {
         {
             return crate::GuestName(&e.name).to_string();
         }
-        match self.functions.get(index as usize) {
-            Some(FunctionSpec {
-                name: Some(name), ..
-            }) => crate::GuestName(name).to_string(),
-            Some(FunctionSpec {
-                import: Some(imp), ..
-            }) => imp.to_string(),
-            _ => format!("func[{index}]"),
+        if let Some(name) = names.get(index) {
+            return crate::GuestName(name).to_string();
+        }
+        match self.import_of(index) {
+            Some(imp) => imp.to_string(),
+            None => format!("func[{index}]"),
         }
     }
 }
@@ -430,6 +437,6 @@ mod tests {
     fn a_function_entry_stays_small() {
         // One per function of a loaded module: its size is most of what a
         // large module keeps resident before it runs.
-        assert!(std::mem::size_of::<FunctionSpec>() <= 56);
+        assert_eq!(std::mem::size_of::<FunctionSpec>(), 12);
     }
 }

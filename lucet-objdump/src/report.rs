@@ -177,11 +177,8 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
     }
 
     let _ = writeln!(w, "\nimports:");
-    for (i, f) in d.functions.iter().enumerate() {
-        if let Some(imp) = &f.import {
-            let _ = writeln!(w, "  func {imp}: {}", d.types[f.type_index as usize]);
-            let _ = i;
-        }
+    for (f, imp) in d.functions.iter().zip(&d.function_imports) {
+        let _ = writeln!(w, "  func {imp}: {}", d.types[f.type_index as usize]);
     }
     for g in d.globals.iter().filter_map(|g| g.import.as_ref()) {
         let _ = writeln!(w, "  global {g}");
@@ -202,12 +199,16 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         let _ = writeln!(w, "  {}: {what}", GuestName(&e.name));
     }
     if let Some(s) = d.start {
-        let _ = writeln!(w, "start function: [{s}] {}", d.display_name(s));
+        let _ = writeln!(
+            w,
+            "start function: [{s}] {}",
+            d.display_name(s, &file.names)
+        );
     }
 
     let _ = writeln!(w, "\nfunctions: {}", d.functions.len());
     for (i, f) in d.functions.iter().enumerate() {
-        let kind = if f.import.is_some() {
+        let kind = if d.import_of(i as u32).is_some() {
             " (import stub)"
         } else {
             ""
@@ -220,13 +221,17 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             f.code.len,
             d.types[f.type_index as usize]
         );
-        if let Some(name) = &f.name {
+        if let Some(name) = file.names.get(i as u32) {
             let _ = writeln!(w, "      name: {}", GuestName(name));
         }
         for (offset, code) in file.traps.in_range(f.code.offset, f.code.end()) {
             let _ = writeln!(w, "      trap at +{:#x}: {code}", offset - f.code.offset);
         }
-        for h in &f.handler_sites {
+        let handler_sites = d
+            .handlers
+            .binary_search_by_key(&(i as u32), |h| h.func_index)
+            .map_or(&[][..], |at| &d.handlers[at].sites);
+        for h in handler_sites {
             let handlers: Vec<String> = h
                 .handlers
                 .iter()

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use lucet_compiler::{CompileOptions, Compiler};
+use lucet_compiler::{CompileOptions, Compiler, TargetCpu};
 
 /// The heap reservation and guard the test modules are compiled for:
 /// small, so that a region's address space stays small (for Valgrind), and
@@ -93,10 +93,18 @@ fn write_signed_modules(dir: &Path) {
     .unwrap();
 }
 
+/// The CPU the test modules are compiled for: one Valgrind emulates (it
+/// has no AVX-512 or AVX-VNNI, and the runtime refuses code that uses
+/// features the CPU it sees lacks).
+fn emulated_cpu() -> TargetCpu {
+    TargetCpu::Named("nehalem".into())
+}
+
 fn small_heap() -> CompileOptions {
     CompileOptions {
         reserved_size: RESERVED,
         guard_size: GUARD,
+        cpu: emulated_cpu(),
         ..CompileOptions::default()
     }
 }
@@ -141,11 +149,15 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let dir = work_dir();
         let wat = crate_dir().join("tests/wat");
-        // The example's module as `lucetc` compiles it by default.
+        // The example's module as `lucetc` compiles it by default (but for
+        // a CPU Valgrind emulates).
         compile_wat(
             &crate_dir().join("examples/embed.wat"),
             &dir.join("embed.lucet"),
-            CompileOptions::default(),
+            CompileOptions {
+                cpu: emulated_cpu(),
+                ..CompileOptions::default()
+            },
         );
         compile_wat(&wat.join("api.wat"), &dir.join("api.lucet"), small_heap());
         compile_wat(&wat.join("wasi.wat"), &dir.join("wasi.lucet"), small_heap());

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use lucet_compiler::{CompileBudget, CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard};
+use lucet_compiler::{
+    CompileBudget, CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard, TargetCpu,
+};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Opt {
@@ -100,6 +102,12 @@ struct Args {
     /// 5s); no limit by default.
     #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
     function_compile_budget: Option<Duration>,
+    /// The CPU whose features the code may use: `native` (this machine's),
+    /// `baseline` (x86-64 with SSE2 only), or a microarchitecture such as
+    /// `nehalem`, `haswell` or `skylake-avx512`. A machine that lacks one
+    /// of them refuses to load the file.
+    #[arg(long, value_name = "CPU", default_value = "native")]
+    cpu: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -259,6 +267,10 @@ fn run(args: Args) -> Result<()> {
         budget: CompileBudget {
             total: args.compile_budget,
             per_function: args.function_compile_budget,
+        },
+        cpu: match args.cpu.as_str() {
+            "native" => TargetCpu::Native,
+            name => TargetCpu::Named(name.to_string()),
         },
     };
     let compiler = Compiler::new(options)?;

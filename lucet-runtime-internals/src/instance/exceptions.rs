@@ -321,8 +321,9 @@ unsafe fn unwind(exn: usize, state: &mut UnwindState) -> Outcome {
                 return Outcome::Uncaught(exn);
             };
             let text = (pc - module.code().base()) as u32;
-            if let Some((_, f)) = module.metadata().function_at(text) {
-                if let Some(site) = f.handlers_at(text - f.code.offset) {
+            let data = module.metadata();
+            if let Some((i, f)) = data.function_at(text) {
+                if let Some(site) = data.handlers_at(i, text - f.code.offset) {
                     let slot = fp.wrapping_add_signed(site.vmctx_fp_offset as isize);
                     let vmctx = *(slot as *const *mut u8);
                     // The catching frame's instance: one of the group.

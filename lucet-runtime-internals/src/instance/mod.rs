@@ -497,7 +497,7 @@ impl Instance {
                     .any(|(a, t)| !(*inst).accepts(a, *t))
             {
                 return Err(Error::ArgumentMismatch {
-                    func: data.display_name(index),
+                    func: module.function_name(index),
                     expected: ty.clone(),
                     got: args
                         .iter()
@@ -508,7 +508,7 @@ impl Instance {
             }
             let entry = module
                 .trampoline_address(index)
-                .ok_or_else(|| Error::ExportNotFound(data.display_name(index)))?;
+                .ok_or_else(|| Error::ExportNotFound(module.function_name(index)))?;
             if (*inst).group.is_none() {
                 // Clear what a kill of an earlier run left (a linked
                 // instance's headers are written as it goes on the CPU).
@@ -593,7 +593,7 @@ impl Instance {
                 let function = match t.func_index {
                     // SAFETY: the trapping module belongs to this instance or
                     // to its link group, which is alive.
-                    Some(i) => unsafe { (*t.module).metadata().display_name(i) },
+                    Some(i) => unsafe { (*t.module).function_name(i) },
                     None => "<entry trampoline>".to_string(),
                 };
                 Err(Error::Trap {

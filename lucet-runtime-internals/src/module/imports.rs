@@ -90,9 +90,9 @@ pub(crate) fn import_names(data: &ModuleData) -> impl Iterator<Item = (&ImportNa
     fn other(i: Option<&ImportName>) -> Option<(&ImportName, bool)> {
         i.map(|i| (i, false))
     }
-    data.functions
+    data.function_imports
         .iter()
-        .filter_map(|f| f.import.as_deref().map(|i| (i, true)))
+        .map(|i| (i, true))
         .chain(data.globals.iter().filter_map(|g| other(g.import.as_ref())))
         .chain(
             data.memories
@@ -215,9 +215,8 @@ pub(crate) fn resolve(
         lookup,
         group: None,
     };
-    let mut funcs = Vec::with_capacity(data.num_imported_funcs as usize);
-    for f in data.functions.iter().take(data.num_imported_funcs as usize) {
-        let Some(import) = &f.import else { continue };
+    let mut funcs = Vec::with_capacity(data.function_imports.len());
+    for (f, import) in data.functions.iter().zip(&data.function_imports) {
         let expected = &data.types[f.type_index as usize];
         let expected_id = type_ids[f.type_index as usize];
         let resolved = match r.def(import) {

@@ -16,7 +16,9 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_module::{ContentHash, FuncType, ModuleData, ModuleFile, PublicKey, PAGE_SIZE};
+use lucet_module::{
+    ContentHash, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, PAGE_SIZE,
+};
 
 use crate::builtins::runtime_symbol;
 use crate::sys::mmap;
@@ -60,6 +62,9 @@ pub struct Module {
     /// The trap table section, mapped from the file and searched in place
     /// (`None`: no instruction traps).
     traps: Option<memmap2::Mmap>,
+    /// The function name table, mapped from the file and searched in place
+    /// (its pages are read only when a name is shown).
+    names: Option<memmap2::Mmap>,
     image: ImageSource,
     type_ids: Box<[u32]>,
     /// The imports, resolved at load when the host defines them all.
@@ -112,6 +117,32 @@ fn cpu_has(feature: &str) -> bool {
         "cmpxchg16b" => std::is_x86_feature_detected!("cmpxchg16b"),
         _ => false,
     }
+}
+
+/// A read-only mapping of the section at `(offset, len)` of `file`, or
+/// `None` for an empty one.
+fn map_section(
+    file: &File,
+    (offset, len): (u64, u64),
+    name: &str,
+) -> Result<Option<memmap2::Mmap>, Error> {
+    if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the mapping is read-only and private, and only ever read as
+    // bytes through bounds-checked tables; a file changed underneath by
+    // another process can change what is read, never make us write.
+    let m = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len as usize)
+            .map(file)
+    }
+    .map_err(|source| Error::Io {
+        path: name.to_string(),
+        source,
+    })?;
+    Ok(Some(m))
 }
 
 impl Module {
@@ -199,26 +230,11 @@ impl Module {
             })
             .collect::<Result<Vec<u64>, Error>>()?;
         let code = CodeMemory::map(&file, parsed.text_offset, parsed.text.len(), &call_table)?;
-        perfmap::record(&name, &data, code.base());
-        let (traps_offset, traps_len) = parsed.traps_at;
-        let traps = if traps_len == 0 {
-            None
-        } else {
-            // SAFETY: as for `map` above; the table is only read, and a
-            // damaged table can only give a wrong trap code (`TrapTable`
-            // bounds every read).
-            let m = unsafe {
-                memmap2::MmapOptions::new()
-                    .offset(traps_offset)
-                    .len(traps_len as usize)
-                    .map(&file)
-            }
-            .map_err(|source| Error::Io {
-                path: name.clone(),
-                source,
-            })?;
-            Some(m)
-        };
+        perfmap::record(&name, &data, &parsed.names, code.base());
+        // A damaged trap table can only give a wrong trap code, a damaged
+        // name table a wrong name (both bound every read).
+        let traps = map_section(&file, parsed.traps_at, &name)?;
+        let names = map_section(&file, parsed.names_at, &name)?;
 
         let image_bytes = || {
             let start = parsed.heap_image_offset as usize;
@@ -289,6 +305,7 @@ impl Module {
             hash,
             code,
             traps,
+            names,
             image,
             type_ids,
             imports,
@@ -343,6 +360,18 @@ impl Module {
         lucet_module::TrapTable::new(bytes)
             .ok()?
             .lookup(text_offset)
+    }
+
+    /// The name to show for function `index`: its export name, its name in
+    /// the module's name section, its import name or `func[N]`, escaped for
+    /// printing.
+    pub fn function_name(&self, index: u32) -> String {
+        let names = self
+            .names
+            .as_deref()
+            .and_then(|bytes| NameTable::new(bytes).ok())
+            .unwrap_or_default();
+        self.data.display_name(index, &names)
     }
 
     pub(crate) fn code(&self) -> &CodeMemory {

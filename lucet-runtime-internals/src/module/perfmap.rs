@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use lucet_module::ModuleData;
+use lucet_module::{ModuleData, NameTable};
 
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
 
@@ -30,13 +30,13 @@ fn escaped(name: &str) -> String {
 }
 
 /// Records the code of a module loaded at `base`, named `module`.
-pub(crate) fn record(module: &str, data: &ModuleData, base: usize) {
+pub(crate) fn record(module: &str, data: &ModuleData, names: &NameTable<'_>, base: usize) {
     if !enabled() {
         return;
     }
     let mut lines = String::new();
     for (i, f) in data.functions.iter().enumerate() {
-        let name = data.display_name(i as u32);
+        let name = data.display_name(i as u32, names);
         lines.push_str(&format!(
             "{:x} {:x} wasm[{}]::{}\n",
             base + f.code.offset as usize,

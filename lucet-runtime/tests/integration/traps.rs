@@ -66,6 +66,39 @@ fn trap_errors_name_the_function() {
 }
 
 #[test]
+fn traps_in_internal_functions_name_them_from_the_name_section() {
+    let wat = r#"(module
+        (func $inner_division (param i32) (result i32) (i32.div_u (i32.const 1) (local.get 0)))
+        (func $line\nbreak (param i32) (result i32) (call $inner_division (local.get 0)))
+        (func (param i32) (result i32) (i32.div_s (i32.const 1) (local.get 0)))
+        (func (export "named") (param i32) (result i32) (call $line\nbreak (local.get 0)))
+        (func (export "unnamed") (param i32) (result i32) (call 2 (local.get 0))))"#;
+    let module = lucet_runtime::Module::from_bytes(
+        &compile_bytes(wat.as_bytes()),
+        "names",
+        &lucet_runtime::Linker::new(),
+    )
+    .unwrap();
+    assert_eq!(module.function_name(0), "inner_division");
+    assert_eq!(module.function_name(1), r"line\\nbreak");
+    assert_eq!(module.function_name(2), "func[2]");
+    assert_eq!(module.function_name(3), "named");
+    assert_eq!(module.function_name(99), "func[99]");
+    let region = region();
+    let mut inst = region.new_instance(module).unwrap();
+    let err = inst.run("named", &[I32(0)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "trap: integer divide by zero in \"inner_division\""
+    );
+    let err = inst.run("unnamed", &[I32(0)]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "trap: integer divide by zero in \"func[2]\""
+    );
+}
+
+#[test]
 fn guest_stack_overflow_is_a_trap_again_and_again() {
     let mut inst = instance("traps");
     for _ in 0..20 {
