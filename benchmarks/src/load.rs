@@ -220,13 +220,14 @@ pub fn load_rows(samples: usize) -> Result<Vec<Row>> {
 
         rows.push(Row {
             name: format!(
-                "{what}: memory resident after loading, before the first run (per module, {HELD} held; {:.1}% of the file)",
+                "{what}: memory resident after loading, before the first run ({:.1}% of the file)",
                 100.0 * lucet_rss / files.lucet_bytes as f64
             ),
             lucet: crate::stats::Stats::of(vec![0.0]),
             peer: None,
             density: Some(Density {
-                instances: 1,
+                per: "module",
+                instances: HELD,
                 lucet_rss_per_instance: lucet_rss,
                 peer_rss_per_instance: peer_rss,
             }),

@@ -15,6 +15,8 @@ pub struct Row {
 /// Memory per live instance.
 #[derive(Debug, Clone)]
 pub struct Density {
+    /// What is counted: "instance", "module".
+    pub per: &'static str,
     pub instances: usize,
     pub lucet_rss_per_instance: f64,
     pub peer_rss_per_instance: Option<f64>,
@@ -71,12 +73,13 @@ pub fn table(rows: &[Row]) -> String {
         let (l, p) = match &r.density {
             Some(d) => (
                 format!(
-                    "{} per instance ({} instances)",
+                    "{} per {} ({} held)",
                     bytes(d.lucet_rss_per_instance),
+                    d.per,
                     d.instances
                 ),
                 d.peer_rss_per_instance
-                    .map_or("—".to_string(), |p| format!("{} per instance", bytes(p))),
+                    .map_or("—".to_string(), |p| format!("{} per {}", bytes(p), d.per)),
             ),
             None => (
                 stats_cell(&r.lucet),

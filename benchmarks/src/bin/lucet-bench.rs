@@ -629,6 +629,7 @@ fn density_rows(instances: usize) -> Result<Vec<Row>> {
         peer: None,
         density: Some(Density {
             instances,
+            per: "instance",
             lucet_rss_per_instance: lucet_per,
             peer_rss_per_instance: peer_per,
         }),
