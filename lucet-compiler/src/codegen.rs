@@ -9,7 +9,7 @@ use cranelift_codegen::ir::{self, ExternalName, LibCall};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
-use lucet_module::{Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapCode, PAGE_SIZE};
+use lucet_module::{Arch, Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapCode, PAGE_SIZE};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -19,10 +19,13 @@ use crate::trampolines::{array_trampoline, import_stub};
 use crate::translate::{traps, Complexity, FuncTranslator, ModuleEnv, NS_BUILTIN, NS_FUNCTION};
 use crate::{divconst, optimize, Error, OptLevel, RelaxedSimd, TargetCpu};
 
-/// Builds the ISA for the machine we run on (x86_64), with the CPU
-/// features of `cpu`.
-pub fn target_isa(opt_level: OptLevel, cpu: &TargetCpu) -> Result<OwnedTargetIsa, Error> {
-    isa_with(opt_level, Regalloc::Backtracking, cpu)
+/// Builds the ISA for `arch`, with the CPU features of `cpu`.
+pub fn target_isa(
+    opt_level: OptLevel,
+    arch: Arch,
+    cpu: &TargetCpu,
+) -> Result<OwnedTargetIsa, Error> {
+    isa_with(opt_level, Regalloc::Backtracking, arch, cpu)
 }
 
 /// Cranelift's register allocators.
@@ -60,6 +63,7 @@ fn regalloc_for(block_params: usize, complexity: Complexity) -> Regalloc {
 fn isa_with(
     opt_level: OptLevel,
     regalloc: Regalloc,
+    arch: Arch,
     cpu: &TargetCpu,
 ) -> Result<OwnedTargetIsa, Error> {
     let mut flags = settings::builder();
@@ -104,21 +108,30 @@ fn isa_with(
         },
     )?;
 
-    let mut builder = cranelift_native::builder_with_options(*cpu == TargetCpu::Native)
-        .map_err(|e| Error::Unsupported(e.to_string()))?;
-    if let TargetCpu::Named(name) = cpu {
-        builder.enable(name).map_err(|_| {
+    // This machine's features only when compiling for its own
+    // architecture; for another, `native` is that architecture's baseline.
+    let mut builder = if Arch::host() == Some(arch) {
+        cranelift_native::builder_with_options(*cpu == TargetCpu::Native)
+            .map_err(|e| Error::Unsupported(e.to_string()))?
+    } else {
+        cranelift_codegen::isa::lookup_by_name(arch.triple())
+            .map_err(|e| Error::Unsupported(format!("target {}: {e}", arch.triple())))?
+    };
+    match cpu {
+        TargetCpu::Native => {}
+        TargetCpu::Named(name) if name == "baseline" => {}
+        TargetCpu::Named(name) => builder.enable(name).map_err(|_| {
+            let choices = match arch {
+                Arch::X86_64 => {
+                    "native, baseline or a microarchitecture such as nehalem, haswell or skylake-avx512"
+                }
+                Arch::Aarch64 => "native or baseline",
+            };
             Error::Options(format!(
-                "unknown CPU {:?}: use native, baseline or a microarchitecture such as nehalem, haswell or skylake-avx512",
+                "unknown CPU \"{}\" for {arch}: use {choices}",
                 lucet_module::GuestName(name)
             ))
-        })?;
-    }
-    let triple = builder.triple().to_string();
-    if !triple.starts_with("x86_64") {
-        return Err(Error::Unsupported(format!(
-            "target {triple}: only x86_64 is supported"
-        )));
+        })?,
     }
     builder
         .finish(settings::Flags::new(flags))
@@ -214,20 +227,65 @@ fn handler_sites(
     Ok(sites)
 }
 
-/// A call stub at the end of `.text`: `jmp [rip + disp32]` through a slot
-/// of the call table that the loader fills, so that nothing in `.text`
-/// depends on where the runtime lies.
+/// A call stub at the end of `.text`: a PC-relative jump through a slot of
+/// the call table that the loader fills (`jmp [rip + disp32]`; on aarch64
+/// `adrp`, `ldr`, `br`), so that nothing in `.text` depends on where the
+/// runtime lies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallStub {
     /// Offset of the stub in `.text`.
     pub offset: u32,
+    /// Its length in bytes.
+    pub len: u32,
     /// The runtime symbol its table slot holds.
     pub symbol: String,
 }
 
-/// Bytes of one call stub: `jmp qword ptr [rip + disp32]` (6 bytes) and
-/// two `int3`.
-const CALL_STUB_SIZE: usize = 8;
+/// Bytes of one call stub of `arch`.
+fn call_stub_size(arch: Arch) -> usize {
+    match arch {
+        // `jmp qword ptr [rip + disp32]` (6 bytes) and two `int3`.
+        Arch::X86_64 => 8,
+        // `adrp x16, slot; ldr x16, [x16, :lo12:slot]; br x16; udf #0`.
+        Arch::Aarch64 => 16,
+    }
+}
+
+/// The byte that fills gaps in `.text`: it traps wherever execution lands
+/// in a run of it (`int3`; on aarch64 a zero word is `udf #0`).
+fn padding_byte(arch: Arch) -> u8 {
+    match arch {
+        Arch::X86_64 => 0xcc,
+        Arch::Aarch64 => 0,
+    }
+}
+
+/// Writes the call stub at `at` in `bytes`, which jumps through the call
+/// table slot at offset `slot` (both offsets from the start of `.text`,
+/// `slot` after `at` and 8-aligned).
+fn write_call_stub(arch: Arch, bytes: &mut [u8], at: usize, slot: usize) {
+    let stub = &mut bytes[at..at + call_stub_size(arch)];
+    match arch {
+        Arch::X86_64 => {
+            let disp = (slot - (at + 6)) as i32;
+            stub[..2].copy_from_slice(&[0xff, 0x25]);
+            stub[2..6].copy_from_slice(&disp.to_le_bytes());
+            stub[6..].fill(0xcc);
+        }
+        Arch::Aarch64 => {
+            const X16: u32 = 16;
+            // The slot's 4 KiB page, relative to the stub's (`.text` is
+            // mapped at a page boundary, so this holds wherever it lies).
+            let pages = ((slot >> 12) - (at >> 12)) as u32;
+            let adrp = 0x9000_0000 | ((pages & 3) << 29) | (((pages >> 2) & 0x7_ffff) << 5) | X16;
+            let ldr = 0xf940_0000 | ((((slot & 0xfff) / 8) as u32) << 10) | (X16 << 5) | X16;
+            let br = 0xd61f_0000 | (X16 << 5);
+            for (word, insn) in stub.chunks_exact_mut(4).zip([adrp, ldr, br, 0]) {
+                word.copy_from_slice(&insn.to_le_bytes());
+            }
+        }
+    }
+}
 
 fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
     Some(match lc {
@@ -249,6 +307,8 @@ fn libcall_symbol(lc: LibCall) -> Option<&'static str> {
 
 /// The ISAs a compilation uses.
 pub struct Backend {
+    /// The instruction set.
+    pub arch: Arch,
     /// Lowering, register allocation, signatures: `opt_level` none.
     pub isa: OwnedTargetIsa,
     /// The same with the single-pass register allocator, for functions
@@ -259,14 +319,15 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// The ISAs for `opt_level` and `cpu`.
-    pub fn new(opt_level: OptLevel, cpu: &TargetCpu) -> Result<Backend, Error> {
+    /// The ISAs for `opt_level`, `arch` and `cpu`.
+    pub fn new(opt_level: OptLevel, arch: Arch, cpu: &TargetCpu) -> Result<Backend, Error> {
         Ok(Backend {
-            isa: target_isa(OptLevel::None, cpu)?,
-            single_pass: isa_with(OptLevel::None, Regalloc::SinglePass, cpu)?,
+            arch,
+            isa: target_isa(OptLevel::None, arch, cpu)?,
+            single_pass: isa_with(OptLevel::None, Regalloc::SinglePass, arch, cpu)?,
             optimizing: match opt_level {
                 OptLevel::None => None,
-                level => Some(target_isa(level, cpu)?),
+                level => Some(target_isa(level, arch, cpu)?),
             },
         })
     }
@@ -398,6 +459,21 @@ fn compile_clif(
 /// offsets in `code`, `target` already including the addend).
 fn patch_pc_rel(code: &mut [u8], site: u32, kind: Reloc, target: i64) -> Result<(), String> {
     match kind {
+        Reloc::Arm64Call => {
+            // `bl`: a signed 26-bit word displacement (±128 MiB).
+            let disp = target - site as i64;
+            if disp % 4 != 0 || !(-(1 << 27)..1 << 27).contains(&disp) {
+                return Err("call displacement overflows".to_string());
+            }
+            let site = site as usize;
+            let word = code
+                .get_mut(site..site + 4)
+                .ok_or_else(|| "relocation outside the code".to_string())?;
+            let insn = u32::from_le_bytes(word.try_into().expect("4 bytes"));
+            let insn = (insn & 0xfc00_0000) | ((disp >> 2) as u32 & 0x03ff_ffff);
+            word.copy_from_slice(&insn.to_le_bytes());
+            Ok(())
+        }
         Reloc::X86PCRel4 | Reloc::X86CallPCRel4 => {
             let disp = target - site as i64;
             let disp =
@@ -427,7 +503,7 @@ pub struct Settings {
 
 /// Everything that goes into `.text`.
 pub struct Text {
-    /// The code, padded with `int3` to a multiple of [`PAGE_SIZE`].
+    /// The code, padded with trapping bytes to a multiple of [`PAGE_SIZE`].
     pub bytes: Vec<u8>,
     /// The call stubs, in call-table order.
     pub stubs: Vec<CallStub>,
@@ -532,9 +608,10 @@ pub fn compile_all(
     // few lines (and decoded-uop windows) as they can, and their speed does
     // not depend on where their neighbours ended (fib2 varied by 12% with
     // 16-byte alignment).
+    let pad = padding_byte(backend.arch);
     let place = |f: &CompiledFunction, bytes: &mut Vec<u8>| -> u32 {
         let aligned = bytes.len().next_multiple_of(64);
-        bytes.resize(aligned, 0xcc); // int3 padding
+        bytes.resize(aligned, pad);
         bytes.extend_from_slice(&f.code);
         aligned as u32
     };
@@ -578,12 +655,17 @@ pub fn compile_all(
             };
             if !stub_of.contains_key(&symbol) {
                 stub_of.insert(symbol.clone(), stubs.len() as u32);
-                stubs.push(CallStub { offset: 0, symbol });
+                stubs.push(CallStub {
+                    offset: 0,
+                    len: call_stub_size(backend.arch) as u32,
+                    symbol,
+                });
             }
         }
     }
     let stubs_start = bytes.len().next_multiple_of(64);
-    let text_len = (stubs_start + stubs.len() * CALL_STUB_SIZE)
+    let stub_size = call_stub_size(backend.arch);
+    let text_len = (stubs_start + stubs.len() * stub_size)
         .next_multiple_of(PAGE_SIZE as usize)
         .max(PAGE_SIZE as usize);
     if text_len + stubs.len() * 8 > i32::MAX as usize {
@@ -592,14 +674,11 @@ pub fn compile_all(
             message: "the code is larger than 2 GiB".into(),
         });
     }
-    bytes.resize(text_len, 0xcc);
+    bytes.resize(text_len, pad);
     for (i, stub) in stubs.iter_mut().enumerate() {
-        let at = stubs_start + i * CALL_STUB_SIZE;
+        let at = stubs_start + i * stub_size;
         stub.offset = at as u32;
-        let slot = text_len + i * 8;
-        let disp = (slot - (at + 6)) as i32;
-        bytes[at..at + 2].copy_from_slice(&[0xff, 0x25]);
-        bytes[at + 2..at + 6].copy_from_slice(&disp.to_le_bytes());
+        write_call_stub(backend.arch, &mut bytes, at, text_len + i * 8);
     }
 
     // Resolve every call: within the module, or to a stub.
@@ -646,4 +725,58 @@ pub fn compile_all(
         functions,
         trampolines: tramp_ranges,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes(w.try_into().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn aarch64_call_stubs_jump_through_their_slot() {
+        let mut text = vec![0u8; 3 * 4096];
+        // A stub in the first page, its slot 8 bytes into the third.
+        write_call_stub(Arch::Aarch64, &mut text, 64, 2 * 4096 + 8);
+        assert_eq!(
+            words(&text[64..80]),
+            // adrp x16, #2 pages; ldr x16, [x16, #8]; br x16; udf #0
+            [0xd000_0010, 0xf940_0610, 0xd61f_0200, 0]
+        );
+        // Same page: adrp by 0; the slot's offset in its page, scaled by 8.
+        write_call_stub(Arch::Aarch64, &mut text, 2 * 4096, 2 * 4096 + 4088);
+        assert_eq!(
+            words(&text[2 * 4096..2 * 4096 + 8]),
+            [0x9000_0010, 0xf947_fe10]
+        );
+    }
+
+    #[test]
+    fn x86_64_call_stubs_jump_through_their_slot() {
+        let mut text = vec![0u8; 4096];
+        write_call_stub(Arch::X86_64, &mut text, 100, 4096);
+        let disp: i32 = 4096 - 106;
+        assert_eq!(&text[100..102], &[0xff, 0x25]);
+        assert_eq!(&text[102..106], &disp.to_le_bytes());
+        assert_eq!(&text[106..108], &[0xcc, 0xcc]);
+    }
+
+    #[test]
+    fn aarch64_calls_are_patched_in_range_only() {
+        // bl #0 at offset 8, to offset 0x1000.
+        let mut code = vec![0u8; 16];
+        code[8..12].copy_from_slice(&0x9400_0000u32.to_le_bytes());
+        patch_pc_rel(&mut code, 8, Reloc::Arm64Call, 0x1000).unwrap();
+        assert_eq!(words(&code[8..12]), [0x9400_0000 | ((0x1000 - 8) / 4)]);
+        // Backwards: bl -8 bytes.
+        patch_pc_rel(&mut code, 8, Reloc::Arm64Call, 0).unwrap();
+        assert_eq!(words(&code[8..12]), [0x97ff_fffe]);
+        assert!(patch_pc_rel(&mut code, 8, Reloc::Arm64Call, (1 << 27) + 8).is_err());
+        assert!(patch_pc_rel(&mut code, 8, Reloc::Arm64Call, 2).is_err());
+    }
 }

@@ -11,7 +11,7 @@ use object::{
 };
 
 use lucet_module::{
-    blank_seal, encode_functions, encode_metadata, find_seal, trampoline_symbol, write_seal,
+    blank_seal, encode_functions, encode_metadata, find_seal, trampoline_symbol, write_seal, Arch,
     ModuleData, NameTable, TrapCode, TrapTable, FUNCTION_SECTION, HEAP_IMAGE_SECTION,
     METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
 };
@@ -47,7 +47,11 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
         heap_image,
         sign,
     } = c;
-    let mut obj = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+    let architecture = match data.arch {
+        Arch::X86_64 => Architecture::X86_64,
+        Arch::Aarch64 => Architecture::Aarch64,
+    };
+    let mut obj = Object::new(BinaryFormat::Elf, architecture, Endianness::Little);
     let text_id = obj.section_id(StandardSection::Text);
     // Page-aligned in the file, so that the loader maps it as it lies.
     obj.set_section_data(text_id, text.to_vec(), PAGE_SIZE);
@@ -81,7 +85,7 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
             &mut obj,
             &format!("lucet_call_{}", stub.symbol),
             stub.offset,
-            8,
+            stub.len,
         );
     }
 

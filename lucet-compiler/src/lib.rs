@@ -35,6 +35,7 @@ use lucet_module::{
 
 pub use budget::CompileBudget;
 pub use error::Error;
+pub use lucet_module::Arch;
 pub use translate::{MAX_FUNCTION_VALUES, MAX_FUNCTION_VOLUME};
 
 /// How hard Cranelift optimizes.
@@ -115,17 +116,21 @@ pub struct CompileOptions {
     /// default); the runtime refuses a file whose features the machine
     /// loading it lacks.
     pub cpu: TargetCpu,
+    /// The instruction set to compile for (this machine's by default).
+    pub target: Arch,
 }
 
 /// The CPU code is compiled for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum TargetCpu {
-    /// This machine: every feature it has.
+    /// This machine: every feature it has, when compiling for its own
+    /// architecture; for another one, that architecture's baseline.
     #[default]
     Native,
-    /// A CPU by the name Cranelift gives its feature set: `baseline` (no
-    /// extension beyond x86-64's SSE2), `nehalem` (SSE4.2, POPCNT),
-    /// `haswell` (AVX2, BMI, FMA), `skylake-avx512`, ...
+    /// `baseline` (on x86_64 no extension beyond SSE2, on aarch64 none
+    /// beyond ARMv8.0-A), or on x86_64 a CPU by the name Cranelift gives its
+    /// feature set: `nehalem` (SSE4.2, POPCNT), `haswell` (AVX2, BMI, FMA),
+    /// `skylake-avx512`, ...
     Named(String),
 }
 
@@ -147,6 +152,7 @@ impl Default for CompileOptions {
             standard: Standard::Wasm3,
             budget: CompileBudget::default(),
             cpu: TargetCpu::Native,
+            target: Arch::host().unwrap_or(Arch::X86_64),
         }
     }
 }
@@ -272,7 +278,7 @@ impl Compiler {
     /// A compiler with `options`.
     pub fn new(options: CompileOptions) -> Result<Self, Error> {
         options.check()?;
-        let backend = codegen::Backend::new(options.opt_level, &options.cpu)?;
+        let backend = codegen::Backend::new(options.opt_level, options.target, &options.cpu)?;
         Ok(Compiler { options, backend })
     }
 
@@ -427,6 +433,7 @@ impl Compiler {
             elements: info.elements.clone(),
             tags: info.tags.clone(),
             funcref_slots: info.escaping.clone(),
+            arch: self.backend.arch,
             cpu_features: codegen::cpu_features(&*self.backend.isa),
             interruptible: self.options.interruptible,
             counts_instructions: self.options.count_instructions,

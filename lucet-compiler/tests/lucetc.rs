@@ -125,6 +125,88 @@ fn the_target_cpu_decides_the_features_recorded() {
     assert!(!out_path.exists());
 }
 
+#[test]
+fn compiles_for_aarch64_on_any_machine() {
+    let dir = workdir("aarch64");
+    // fac calls itself; memory.grow calls the runtime through a stub.
+    let wat = dir.join("m.wat");
+    std::fs::write(
+        &wat,
+        r#"(module (memory 1)
+            (func $fac (export "fac") (param i64) (result i64)
+              (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))
+                (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1)))))))
+            (func (export "grow") (result i32) (memory.grow (i32.const 1))))"#,
+    )
+    .unwrap();
+    let out_path = dir.join("m.lucet");
+    let out = lucetc(&[
+        s(&wat),
+        "-o",
+        s(&out_path),
+        "--target",
+        "aarch64-unknown-linux-gnu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let elf = std::fs::read(&out_path).unwrap();
+    let parsed = goblin::elf::Elf::parse(&elf).expect("a real ELF file");
+    assert_eq!(parsed.header.e_machine, goblin::elf::header::EM_AARCH64);
+    let file = lucet_module::ModuleFile::parse(&elf).unwrap();
+    assert_eq!(file.data.arch, lucet_module::Arch::Aarch64);
+    assert!(
+        file.data.cpu_features.is_empty(),
+        "{:?}",
+        file.data.cpu_features
+    );
+    assert!(!file.data.call_table.is_empty());
+    // Every word of the call stubs is adrp x16 / ldr x16 / br x16 / udf.
+    let stubs = parsed.syms.iter().filter(|s| {
+        parsed
+            .strtab
+            .get_at(s.st_name)
+            .is_some_and(|n| n.starts_with("lucet_call_"))
+    });
+    let mut n = 0;
+    for sym in stubs {
+        let at = sym.st_value as usize;
+        let w = |i: usize| {
+            u32::from_le_bytes(file.text[at + 4 * i..at + 4 * i + 4].try_into().unwrap())
+        };
+        assert_eq!(w(0) & 0x9f00_001f, 0x9000_0010, "adrp x16");
+        assert_eq!(w(1) & 0xffc0_03ff, 0xf940_0210, "ldr x16, [x16, #imm]");
+        assert_eq!(w(2), 0xd61f_0200, "br x16");
+        n += 1;
+    }
+    assert_eq!(n, file.data.call_table.len());
+
+    for target in ["riscv64gc-unknown-linux-gnu", "x\nerror: fake"] {
+        let out = lucetc(&[s(&wat), "-o", s(&dir.join("bad.lucet")), "--target", target]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("error: ") && err.contains(": unknown target \""),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = lucetc(&[
+        s(&wat),
+        "-o",
+        s(&dir.join("bad.lucet")),
+        "--target",
+        "aarch64-unknown-linux-gnu",
+        "--cpu",
+        "haswell",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown CPU \"haswell\" for aarch64"), "{err}");
+}
+
 /// The module from the bug report whose function body goes on after its
 /// final `end` (42 bytes).
 const TRAILING_OPERATORS: [u8; 42] = [

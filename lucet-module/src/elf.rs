@@ -4,9 +4,8 @@
 //! symbols, relocations) is parsed, so reading a file costs the same
 //! whatever the number of functions in it.
 
-use crate::Error;
+use crate::{Arch, Error};
 
-const EM_X86_64: u16 = 62;
 const ELFCLASS64: u8 = 2;
 const ELFDATA2LSB: u8 = 1;
 const SHDR_SIZE: usize = 64;
@@ -48,9 +47,12 @@ pub struct Section<'a> {
     pub size: u64,
 }
 
-/// The section headers of an x86_64 little-endian ELF64 file.
+/// The section headers of a little-endian ELF64 file for one of our
+/// architectures.
 #[derive(Debug)]
 pub struct SectionTable<'a> {
+    /// The header's `e_machine`.
+    pub arch: Arch,
     sections: Vec<Section<'a>>,
 }
 
@@ -63,9 +65,12 @@ impl<'a> SectionTable<'a> {
         if bytes.len() < 64 {
             return Err(invalid("malformed ELF: the header is truncated"));
         }
-        if bytes[4] != ELFCLASS64 || bytes[5] != ELFDATA2LSB || u16_at(bytes, 18) != EM_X86_64 {
-            return Err(invalid("not an x86_64 ELF file"));
-        }
+        let arch = Arch::from_elf_machine(u16_at(bytes, 18));
+        let Some(arch) = arch.filter(|_| bytes[4] == ELFCLASS64 && bytes[5] == ELFDATA2LSB) else {
+            return Err(invalid(
+                "not a 64-bit little-endian ELF file for x86_64 or aarch64",
+            ));
+        };
         let shoff = u64_at(bytes, 40);
         let shentsize = u16_at(bytes, 58) as usize;
         let shnum = u16_at(bytes, 60) as usize;
@@ -119,7 +124,7 @@ impl<'a> SectionTable<'a> {
                 size: if kind == SHT_NOBITS { 0 } else { size },
             });
         }
-        Ok(SectionTable { sections })
+        Ok(SectionTable { arch, sections })
     }
 
     /// The first section named `name`, with its index.
@@ -146,7 +151,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_what_is_not_x86_64_elf64() {
+    fn refuses_what_is_not_elf64_for_our_architectures() {
         assert!(SectionTable::parse(b"").is_err());
         assert!(SectionTable::parse(b"\x7fELF").is_err());
         let mut h = vec![0u8; 64];
@@ -155,9 +160,12 @@ mod tests {
         assert!(SectionTable::parse(&h).is_err());
         h[4] = 2;
         h[5] = 1;
-        h[18] = 183; // aarch64
+        h[18] = 243; // RISC-V
         let err = SectionTable::parse(&h).unwrap_err().to_string();
-        assert!(err.contains("not an x86_64 ELF file"), "{err}");
+        assert!(err.contains("for x86_64 or aarch64"), "{err}");
+        h[18] = 183; // aarch64: gets as far as the section table
+        let err = SectionTable::parse(&h).unwrap_err().to_string();
+        assert!(err.contains("section header"), "{err}");
         h[18] = 62;
         h[58] = 64;
         h[60] = 1;

@@ -104,6 +104,12 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
         ));
     }
     let mut data = decode_metadata(section_bytes(bytes, meta_sh))?;
+    if data.arch != sections.arch {
+        return Err(invalid(format!(
+            "the metadata says {} code, the ELF header {}",
+            data.arch, sections.arch
+        )));
+    }
     data.functions = decode_functions(section_bytes(bytes, functions_sh))?;
     let heap_len = heap_sh.size;
     validate(&data, text.len() as u64, heap_len)?;

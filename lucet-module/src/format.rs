@@ -117,6 +117,7 @@ mod tests {
             tags: vec![],
             funcref_slots: vec![],
             call_table: vec!["lucet_builtin_memory_grow".into()],
+            arch: crate::Arch::X86_64,
             cpu_features: vec!["sse4.1".into()],
             interruptible: true,
             counts_instructions: false,

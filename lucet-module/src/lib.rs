@@ -9,6 +9,7 @@
 //! This crate depends on no other workspace crate, so that compile-only tools
 //! pull no runtime and embedders that load precompiled files pull no Cranelift.
 
+mod arch;
 mod builtins;
 mod const_expr;
 mod duration;
@@ -26,6 +27,7 @@ mod trap_table;
 mod types;
 mod vmctx;
 
+pub use arch::Arch;
 pub use builtins::{Builtin, BuiltinType};
 pub use const_expr::{ConstExpr, ConstOp};
 pub use duration::parse_duration;

@@ -320,6 +320,8 @@ pub struct ModuleData {
     /// end of `.text` that jump through these slots, so that the code
     /// itself needs no relocation and is mapped straight from the file.
     pub call_table: Vec<String>,
+    /// The instruction set of the code (also the ELF header's machine).
+    pub arch: crate::Arch,
     /// CPU features the code was compiled to use (`"sse4.1"`, `"avx2"`, ...).
     pub cpu_features: Vec<String>,
     /// Whether the code checks `InstanceHeader::interrupt` at loop headers

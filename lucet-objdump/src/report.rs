@@ -50,6 +50,7 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         None => "no",
     };
     let _ = writeln!(w, "signed:         {signed}");
+    let _ = writeln!(w, "architecture:   {}", d.arch);
     let _ = writeln!(w, "code size:      {} bytes", file.text.len());
     let _ = writeln!(w, "cpu features:   {}", d.cpu_features.join(" "));
     let _ = writeln!(

@@ -198,6 +198,40 @@ fn compile(name: &str, wat: &str, count_instructions: bool) -> PathBuf {
     p
 }
 
+#[test]
+fn a_file_for_another_architecture_is_one_line_and_runs_nothing() {
+    let host = lucet_compiler::Arch::host().unwrap();
+    let other = lucet_compiler::Arch::ALL
+        .into_iter()
+        .find(|a| *a != host)
+        .unwrap();
+    let elf = lucet_compiler::Compiler::new(lucet_compiler::CompileOptions {
+        target: other,
+        ..Default::default()
+    })
+    .unwrap()
+    .compile(br#"(module (func (export "_start") unreachable))"#)
+    .unwrap()
+    .to_elf()
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-arch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("other.lucet");
+    std::fs::write(&path, elf).unwrap();
+    let out = lucet_wasi(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "compiled for {other}, but this machine is {host}: recompile it with lucetc --target {}",
+            host.triple()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("trap"), "{err}");
+}
+
 const SPIN: &str = r#"(module (func (export "_start") (loop $l (br $l))))"#;
 
 #[test]

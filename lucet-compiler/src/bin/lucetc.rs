@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use lucet_compiler::{
-    CompileBudget, CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard, TargetCpu,
+    Arch, CompileBudget, CompileOptions, Compiler, OptLevel, RelaxedSimd, Standard, TargetCpu,
 };
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -108,6 +108,11 @@ struct Args {
     /// of them refuses to load the file.
     #[arg(long, value_name = "CPU", default_value = "native")]
     cpu: String,
+    /// The machine to compile for: x86_64-unknown-linux-gnu or
+    /// aarch64-unknown-linux-gnu (this machine's by default). For another
+    /// machine than this one, `--cpu native` is that machine's baseline.
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,6 +272,15 @@ fn run(args: Args) -> Result<()> {
         budget: CompileBudget {
             total: args.compile_budget,
             per_function: args.function_compile_budget,
+        },
+        target: match args.target.as_deref() {
+            None => Arch::host().unwrap_or(Arch::X86_64),
+            Some(triple) => Arch::from_triple(triple).with_context(|| {
+                format!(
+                    "unknown target \"{}\": use x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu",
+                    lucet_module::GuestName(triple)
+                )
+            })?,
         },
         cpu: match args.cpu.as_str() {
             "native" => TargetCpu::Native,

@@ -21,7 +21,7 @@ use lucet_module::{
 };
 
 use crate::builtins::runtime_symbol;
-use crate::sys::mmap;
+use crate::sys::{cpu, mmap};
 use crate::{signatures, Error, Linker};
 
 use self::code::CodeMemory;
@@ -91,31 +91,6 @@ unsafe impl Sync for Module {}
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Module").field("name", &self.name).finish()
-    }
-}
-
-fn cpu_has(feature: &str) -> bool {
-    match feature {
-        "sse3" => std::is_x86_feature_detected!("sse3"),
-        "ssse3" => std::is_x86_feature_detected!("ssse3"),
-        "sse41" => std::is_x86_feature_detected!("sse4.1"),
-        "sse42" => std::is_x86_feature_detected!("sse4.2"),
-        "popcnt" => std::is_x86_feature_detected!("popcnt"),
-        "avx" => std::is_x86_feature_detected!("avx"),
-        "avx2" => std::is_x86_feature_detected!("avx2"),
-        "fma" => std::is_x86_feature_detected!("fma"),
-        "avx_vnni" => std::is_x86_feature_detected!("avxvnni"),
-        "avx512vnni" => std::is_x86_feature_detected!("avx512vnni"),
-        "bmi1" => std::is_x86_feature_detected!("bmi1"),
-        "bmi2" => std::is_x86_feature_detected!("bmi2"),
-        "lzcnt" => std::is_x86_feature_detected!("lzcnt"),
-        "avx512bitalg" => std::is_x86_feature_detected!("avx512bitalg"),
-        "avx512dq" => std::is_x86_feature_detected!("avx512dq"),
-        "avx512vl" => std::is_x86_feature_detected!("avx512vl"),
-        "avx512vbmi" => std::is_x86_feature_detected!("avx512vbmi"),
-        "avx512f" => std::is_x86_feature_detected!("avx512f"),
-        "cmpxchg16b" => std::is_x86_feature_detected!("cmpxchg16b"),
-        _ => false,
     }
 }
 
@@ -210,8 +185,16 @@ impl Module {
         }
         let hash = parsed.seal.hash;
         let data = parsed.data;
+        if data.arch != cpu::ARCH {
+            return Err(Error::InvalidModule(format!(
+                "compiled for {}, but this machine is {}: recompile it with lucetc --target {}",
+                data.arch,
+                cpu::ARCH,
+                cpu::ARCH.triple()
+            )));
+        }
         for f in &data.cpu_features {
-            if !cpu_has(f) {
+            if !cpu::has(f) {
                 return Err(Error::InvalidModule(format!(
                     "compiled for a CPU with {f}, which this machine lacks; recompile the module here"
                 )));

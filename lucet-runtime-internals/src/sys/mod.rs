@@ -13,5 +13,6 @@ pub use self::unix::mmap;
 pub use self::unix::signals;
 pub use self::unix::waker;
 pub use self::x86_64::context;
+pub use self::x86_64::cpu;
 pub use self::x86_64::trap;
 pub use self::x86_64::unwind;

@@ -16,6 +16,32 @@ fn loads_from_a_file() {
 }
 
 #[test]
+fn a_file_for_another_architecture_is_refused_naming_both() {
+    use lucet_compiler::{Arch, CompileOptions, Compiler};
+    let host = Arch::host().unwrap();
+    let other = Arch::ALL.into_iter().find(|a| *a != host).unwrap();
+    let elf = Compiler::new(CompileOptions {
+        target: other,
+        ..CompileOptions::default()
+    })
+    .unwrap()
+    .compile(std::fs::read(wat_path("memory")).unwrap().as_slice())
+    .unwrap()
+    .to_elf()
+    .unwrap();
+    let file = lucet_module::ModuleFile::parse(&elf).unwrap();
+    assert_eq!(file.data.arch, other);
+    let err = Module::from_bytes(&elf, "other.lucet", &Linker::new()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid module file: compiled for {other}, but this machine is {host}: recompile it with lucetc --target {}",
+            host.triple()
+        )
+    );
+}
+
+#[test]
 fn a_missing_file_is_an_io_error() {
     let err = Module::load("/nonexistent/x.lucet", &Linker::new()).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err}");

@@ -1,5 +1,7 @@
-//! x86_64 System V: the context switch and machine-context access.
+//! x86_64 System V: the context switch, machine-context access and CPU
+//! features.
 
 pub mod context;
+pub mod cpu;
 pub mod trap;
 pub mod unwind;
