@@ -108,3 +108,22 @@ pub fn f64(inst: &mut InstanceHandle, func: &str, args: &[Val]) -> f64 {
         other => panic!("{func}: expected f64, got {other:?}"),
     }
 }
+
+/// A command that runs this test binary again, as a child process. Under
+/// user-mode emulation (an aarch64 build's tests run on x86_64 by
+/// qemu-aarch64-static, as `.ci/run` does) the kernel cannot run the
+/// binary itself, so the child goes through the emulator named by
+/// `LUCET_TEST_EMULATOR` (a command and its arguments).
+pub fn this_test_binary() -> std::process::Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let emulator = std::env::var("LUCET_TEST_EMULATOR").unwrap_or_default();
+    let mut words = emulator.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = std::process::Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => std::process::Command::new(exe),
+    }
+}

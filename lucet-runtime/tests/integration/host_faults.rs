@@ -2,7 +2,7 @@
 //! installed before the runtime's, or crash the process as they would have.
 //! Each case runs in a child process (this test binary, re-executed).
 
-use std::process::Command;
+use crate::common::this_test_binary;
 
 use lucet_runtime::{Limits, MmapRegion};
 
@@ -24,7 +24,7 @@ extern "C" fn exit_42(_: libc::c_int) {
 }
 
 fn run_child(case: &str) -> std::process::ExitStatus {
-    Command::new(std::env::current_exe().unwrap())
+    this_test_binary()
         .args([
             "--exact",
             "host_faults::child",

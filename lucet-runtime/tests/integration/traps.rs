@@ -132,7 +132,7 @@ fn explicit_traps_and_kills_take_no_signal() {
         no_sigill_child();
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
+    let out = this_test_binary()
         .args([
             "traps::explicit_traps_and_kills_take_no_signal",
             "--exact",

@@ -56,7 +56,7 @@ pub fn fstat(fd: RawFd) -> WasiResult<Filestat> {
         dev: st.st_dev,
         ino: st.st_ino,
         filetype: filetype_of_mode(st.st_mode),
-        nlink: st.st_nlink,
+        nlink: st.st_nlink as u64, // u32 on aarch64
         size: st.st_size as u64,
         atim: nanos(st.st_atime, st.st_atime_nsec),
         mtim: nanos(st.st_mtime, st.st_mtime_nsec),
