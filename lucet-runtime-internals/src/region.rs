@@ -188,6 +188,11 @@ impl MmapRegion {
             ));
         }
         signals::install(instance::classify_fault)?;
+        if !mmap::discard_zeroes() {
+            return Err(Error::System(
+                "madvise(MADV_DONTNEED) does not zero memory on this system (a user-mode emulator older than qemu 8.1?): reset instances would see their predecessors' memory".into(),
+            ));
+        }
         check_map_count(slots)?;
         let layout = SlotLayout::new(limits);
         let total = slots.checked_mul(layout.size).ok_or_else(|| {

@@ -11,6 +11,23 @@ use std::process::Command;
 
 const VAR: &str = "LUCET_SIGHTGLASS";
 
+/// This build's `lucet-wasi`; under user-mode emulation (an aarch64 build
+/// tested on x86_64), started through the emulator `LUCET_TEST_EMULATOR`
+/// names, since the kernel cannot run it directly.
+fn lucet_wasi() -> Command {
+    let exe = env!("CARGO_BIN_EXE_lucet-wasi");
+    let emulator = std::env::var("LUCET_TEST_EMULATOR").unwrap_or_default();
+    let mut words = emulator.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    }
+}
+
 fn check(program: &str) {
     let root = corpora::shared_path(VAR, "corpora/sightglass");
     if !corpora::present(&root, VAR) {
@@ -19,7 +36,7 @@ fn check(program: &str) {
     let wasm = root.join(program);
     let dir = wasm.parent().unwrap();
     let stem = wasm.file_stem().unwrap().to_str().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+    let out = lucet_wasi()
         .args(["--dir", ".", "--default-unknown-imports"])
         .arg(wasm.file_name().unwrap())
         .current_dir(dir)

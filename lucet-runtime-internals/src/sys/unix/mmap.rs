@@ -270,6 +270,28 @@ pub unsafe fn discard(addr: *mut u8, len: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether [`discard`] makes anonymous pages read as zero on this system, as
+/// Linux guarantees (checked once per process on one page). Some user-mode
+/// emulators (qemu before 8.1) accept `MADV_DONTNEED` and do nothing, and
+/// there a reset heap would keep what the last instance wrote.
+pub fn discard_zeroes() -> bool {
+    static ZEROES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ZEROES.get_or_init(|| {
+        let page = page_size();
+        let Ok(p) = map_anonymous(page) else {
+            return false;
+        };
+        // SAFETY: `p` is a fresh read-write page of ours; the reads are
+        // volatile so that the compiler cannot assume the write survived.
+        unsafe {
+            std::ptr::write_volatile(p, 0x5a);
+            let zeroed = discard(p, page).is_ok() && std::ptr::read_volatile(p) == 0;
+            unmap(p, page);
+            zeroed
+        }
+    })
+}
+
 /// A page, touched since it was last given back (present in memory or
 /// swapped out). An untouched page of a private anonymous mapping reads as
 /// zero.
