@@ -178,6 +178,36 @@ impl std::fmt::Debug for MmapRegion {
     }
 }
 
+/// `n` bytes in the largest binary unit that keeps it whole or above one.
+fn binary_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut unit = 0;
+    let mut value = n as f64;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The error for a region larger than the address space it must fit in,
+/// with what to do instead.
+fn address_space_exceeded(slots: usize, slot_size: usize, total: usize, space: u64) -> Error {
+    Error::LimitsExceeded(format!(
+        "{slots} slots of {} need {} of address space, and this machine's user address space is {} ({}-bit): \
+         use fewer slots, or a smaller heap layout (modules compiled with lucetc --reserved-size 1GiB --guard-size 64KiB, \
+         and Limits::heap_address_space_size to match)",
+        binary_size(slot_size as u64),
+        binary_size(total as u64),
+        binary_size(space),
+        space.trailing_zeros()
+    ))
+}
+
 impl MmapRegion {
     /// Reserves address space for `slots` instances with `limits`.
     pub fn create(slots: usize, limits: &Limits) -> Result<Arc<MmapRegion>, Error> {
@@ -193,7 +223,6 @@ impl MmapRegion {
                 "madvise(MADV_DONTNEED) does not zero memory on this system (a user-mode emulator older than qemu 8.1?): reset instances would see their predecessors' memory".into(),
             ));
         }
-        check_map_count(slots)?;
         let layout = SlotLayout::new(limits);
         let total = slots.checked_mul(layout.size).ok_or_else(|| {
             Error::LimitsExceeded(format!(
@@ -201,11 +230,19 @@ impl MmapRegion {
                 layout.size
             ))
         })?;
-        let base = mmap::reserve(total).map_err(|e| {
-            Error::LimitsExceeded(format!(
+        let space = mmap::user_address_space();
+        if let Some(space) = space.filter(|space| total as u64 > *space) {
+            return Err(address_space_exceeded(slots, layout.size, total, space));
+        }
+        check_map_count(slots)?;
+        let base = mmap::reserve(total).map_err(|e| match space {
+            Some(space) if total as u64 > space / 2 => {
+                address_space_exceeded(slots, layout.size, total, space)
+            }
+            _ => Error::LimitsExceeded(format!(
                 "cannot reserve {total} bytes for {slots} slots of {} bytes: {e}",
                 layout.size
-            ))
+            )),
         })?;
         let region = Arc::new_cyclic(|this| MmapRegion {
             base,

@@ -55,3 +55,27 @@ fn a_module_must_fit_the_region() {
         "{err}"
     );
 }
+
+#[test]
+fn a_region_larger_than_the_address_space_says_what_to_do() {
+    // 40,000 slots of the default layout (a 4 GiB heap reservation and a
+    // 4 GiB guard each) need over 300 TiB: more than a 47- or 48-bit user
+    // address space (128 or 256 TiB), let alone a 39-bit one.
+    let err = MmapRegion::create(40_000, &Limits::default())
+        .err()
+        .expect("no machine has that much address space");
+    let text = err.to_string();
+    assert!(matches!(err, Error::LimitsExceeded(_)), "{text}");
+    assert!(
+        text.contains("40000 slots of 8.0 GiB need 312.") && text.contains("user address space is"),
+        "{text}"
+    );
+    assert!(text.contains("lucetc --reserved-size"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // The suggested layout fits.
+    let small = Limits {
+        heap_address_space_size: (1 << 30) + (64 << 10),
+        ..Limits::default()
+    };
+    MmapRegion::create(16, &small).unwrap();
+}

@@ -92,6 +92,24 @@ pub fn reserve(len: usize) -> Result<*mut u8, Error> {
     Ok(p as *mut u8)
 }
 
+/// The size of this process's user address space (a power of two: 2^47 on
+/// x86_64, 2^39 or 2^48 on aarch64, by kernel configuration), from the
+/// highest mapping in `/proc/self/maps` (the stack lies near the top; the
+/// x86_64 vsyscall page above it is the kernel's). `None` when it cannot
+/// be read.
+pub fn user_address_space() -> Option<u64> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let top = maps
+        .lines()
+        .filter(|l| !l.ends_with("[vsyscall]"))
+        .filter_map(|l| {
+            let (_, end) = l.split_whitespace().next()?.split_once('-')?;
+            u64::from_str_radix(end, 16).ok()
+        })
+        .max()?;
+    top.checked_next_power_of_two()
+}
+
 /// Maps `len` bytes of fresh, zeroed, readable and writable memory.
 pub fn map_anonymous(len: usize) -> Result<*mut u8, Error> {
     // SAFETY: as in `reserve`.
