@@ -61,9 +61,9 @@ fn a_region_larger_than_the_address_space_says_what_to_do() {
     // 40,000 slots of the default layout (a 4 GiB heap reservation and a
     // 4 GiB guard each) need over 300 TiB: more than a 47- or 48-bit user
     // address space (128 or 256 TiB), let alone a 39-bit one.
-    let err = MmapRegion::create(40_000, &Limits::default())
-        .err()
-        .expect("no machine has that much address space");
+    let Err(err) = MmapRegion::create(40_000, &Limits::default()) else {
+        panic!("no machine has that much address space");
+    };
     let text = err.to_string();
     assert!(matches!(err, Error::LimitsExceeded(_)), "{text}");
     assert!(
