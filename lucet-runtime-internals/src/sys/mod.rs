@@ -11,7 +11,10 @@
 )))]
 compile_error!("lucet-runtime-internals supports x86_64 and aarch64 Linux only");
 
+pub mod context;
+pub mod trap;
 pub mod unix;
+pub mod unwind;
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
@@ -23,7 +26,7 @@ use self::aarch64 as arch;
 #[cfg(target_arch = "x86_64")]
 use self::x86_64 as arch;
 
-pub use self::arch::{context, cpu, trap, unwind};
+pub use self::arch::cpu;
 pub use self::unix::mmap;
 pub use self::unix::signals;
 pub use self::unix::waker;

@@ -1,4 +1,5 @@
-//! The context switch between the host and guest code, in assembly.
+//! The context switch between the host and guest code, in assembly, and
+//! signal-context access (the rest is `sys/context.rs`).
 //!
 //! A [`Context`] is just a saved stack pointer: everything else a suspended
 //! side needs (its callee-saved registers and the address to continue at) is
@@ -22,20 +23,7 @@
 
 use std::arch::global_asm;
 
-/// A suspended flow of control: the stack pointer it stopped at.
-#[repr(C)]
-#[derive(Debug, Default)]
-pub struct Context {
-    sp: usize,
-}
-
-impl Context {
-    /// The saved stack pointer: everything the suspended side keeps on its
-    /// stack lies at or above it.
-    pub fn stack_pointer(&self) -> usize {
-        self.sp
-    }
-}
+use crate::sys::context::{ArrayCall, Context};
 
 global_asm!(
     ".text",
@@ -93,25 +81,7 @@ global_asm!(
 );
 
 extern "C" {
-    fn lucet_context_swap(from: *mut Context, to: *const Context);
-    fn lucet_context_set(to: *const Context) -> !;
     fn lucet_context_bootstrap();
-}
-
-/// An array call to make on a fresh guest stack:
-/// `entry(vmctx, data, values, len)`.
-#[derive(Debug, Clone, Copy)]
-pub struct ArrayCall {
-    /// The function's address.
-    pub entry: usize,
-    /// First argument.
-    pub vmctx: usize,
-    /// Second argument.
-    pub data: usize,
-    /// The value buffer.
-    pub values: usize,
-    /// Its length.
-    pub len: usize,
 }
 
 /// Prepares a fresh guest stack so that switching to `ctx` makes `call` on
@@ -147,35 +117,6 @@ pub unsafe fn init_guest_stack(
     ctx.sp = base as usize;
 }
 
-/// Saves the current context into `from` and continues `to`; returns when
-/// something switches back to `from`.
-///
-/// # Safety
-/// `to` must hold a context saved by `swap` or prepared by
-/// [`init_guest_stack`], whose stack is still valid; `from` must stay valid
-/// until it is resumed.
-#[inline(never)]
-pub unsafe fn swap(from: *mut Context, to: *const Context) {
-    // SAFETY: the caller upholds the contract above.
-    unsafe { lucet_context_swap(from, to) }
-}
-
-/// Continues `to`, abandoning the current context.
-///
-/// # Safety
-/// As for [`swap`]; and the current stack must hold no frames that need to
-/// run destructors.
-pub unsafe fn set(to: *const Context) -> ! {
-    // SAFETY: the caller upholds the contract above.
-    unsafe { lucet_context_set(to) }
-}
-
-/// The address of `lucet_context_set`, for redirecting a faulting guest from
-/// a signal handler.
-pub fn set_routine_address() -> usize {
-    lucet_context_set as *const () as usize
-}
-
 /// The program counter saved in a signal's machine context.
 ///
 /// # Safety
@@ -196,44 +137,5 @@ pub unsafe fn ucontext_redirect(uc: *mut libc::ucontext_t, pc: usize, arg: usize
     unsafe {
         (*uc).uc_mcontext.pc = pc as u64;
         (*uc).uc_mcontext.regs[0] = arg as u64;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    static mut HOST: Context = Context { sp: 0 };
-
-    extern "C" fn add_into_values(vmctx: usize, data: usize, values: usize, len: usize) {
-        // SAFETY: `values` points at the test's array of `len` u64s.
-        let v = unsafe { std::slice::from_raw_parts_mut(values as *mut u64, len) };
-        v[0] = (vmctx + data) as u64 + v[1];
-    }
-
-    #[test]
-    fn bootstrap_calls_entry_and_returns_to_host() {
-        let mut stack = vec![0u128; 1024];
-        // SAFETY: the top of our own vector is a valid, aligned stack.
-        let top = unsafe { (stack.as_mut_ptr() as *mut u8).add(stack.len() * 16) };
-        let mut values = [0u64, 5];
-        let mut guest = Context::default();
-        // SAFETY: the stack and the host context outlive the switch.
-        unsafe {
-            init_guest_stack(
-                &mut guest,
-                top,
-                ArrayCall {
-                    entry: add_into_values as *const () as usize,
-                    vmctx: 30,
-                    data: 7,
-                    values: values.as_mut_ptr() as usize,
-                    len: 2,
-                },
-                std::ptr::addr_of!(HOST),
-            );
-            swap(std::ptr::addr_of_mut!(HOST), &guest);
-        }
-        assert_eq!(values[0], 42);
     }
 }

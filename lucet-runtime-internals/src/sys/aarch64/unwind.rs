@@ -10,7 +10,7 @@
 //!    exception collector scans the stack from there; d8–d15 hold no
 //!    references);
 //! 2. records the thrower's frame pointer (x29) and return address (x30),
-//!    and the address of those saved registers, in an [`UnwindState`] on its
+//!    and the address of those saved registers, in an `UnwindState` (`sys/unwind.rs`) on its
 //!    stack;
 //! 3. calls the runtime's `throw`/`throw_ref` (Rust), which finds the
 //!    handler and fills in where to resume, or ends the run itself when no
@@ -26,23 +26,6 @@
 use std::arch::global_asm;
 
 use crate::instance::exceptions::{throw_entry, throw_ref_entry};
-
-/// Where a throw came from, and where it resumes.
-#[repr(C)]
-#[derive(Debug, Default)]
-pub struct UnwindState {
-    /// In: the thrower's frame pointer. Out: the handler's.
-    pub fp: usize,
-    /// In: the return address into the thrower. Out: the handler's address.
-    pub pc: usize,
-    /// In: the lowest address of guest state on the stack (the saved
-    /// registers). Out: the handler's stack pointer.
-    pub sp: usize,
-    /// Out: the exception payload registers (x0, x1).
-    pub payload: [usize; 2],
-}
-
-const _: () = assert!(std::mem::size_of::<UnwindState>() == 40);
 
 // The stub's frame, 128 bytes (sp stays 16-byte aligned): the state at
 // [sp, #0..40], the saved x19..x28 at [sp, #48..128].
@@ -97,18 +80,3 @@ global_asm!(
     throw = sym throw_entry,
     throw_ref = sym throw_ref_entry,
 );
-
-extern "C" {
-    fn lucet_builtin_throw();
-    fn lucet_builtin_throw_ref();
-}
-
-/// The address generated code calls for `Builtin::Throw`.
-pub fn throw_builtin() -> usize {
-    lucet_builtin_throw as *const () as usize
-}
-
-/// The address generated code calls for `Builtin::ThrowRef`.
-pub fn throw_ref_builtin() -> usize {
-    lucet_builtin_throw_ref as *const () as usize
-}

@@ -22,12 +22,3 @@ global_asm!(
     ".size lucet_builtin_trap, .-lucet_builtin_trap",
     entry = sym trap_entry,
 );
-
-extern "C" {
-    fn lucet_builtin_trap();
-}
-
-/// The address generated code calls for `Builtin::Trap`.
-pub fn trap_builtin() -> usize {
-    lucet_builtin_trap as *const () as usize
-}
