@@ -77,7 +77,8 @@ pub enum RelaxedSimd {
 pub enum Standard {
     /// WebAssembly 2.0: what came after it is invalid.
     Wasm2,
-    /// WebAssembly 3.0 (the default). Modules that need GC are refused.
+    /// WebAssembly 3.0 (the default). Modules that need GC objects are
+    /// refused.
     #[default]
     Wasm3,
 }
@@ -412,6 +413,7 @@ impl Compiler {
         let data = ModuleData {
             name: info.module_name.clone(),
             types: info.types.clone(),
+            rec_groups: info.rec_groups.clone(),
             functions,
             function_imports,
             handlers,

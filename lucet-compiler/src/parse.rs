@@ -7,8 +7,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use lucet_module::{
-    ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind, FuncType,
-    GlobalSpec, HeapType, ImportName, RefType, TableSpec, TagSpec, ValType,
+    CompositeType, ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
+    FieldType, FuncType, GlobalSpec, HeapType, ImportName, RefType, StorageType, SubType,
+    TableSpec, TagSpec, TypeKind, ValType,
 };
 use rayon::prelude::*;
 use wasmparser::{
@@ -22,7 +23,7 @@ use crate::{Error, Standard};
 /// The features modules are validated with. WebAssembly 3.0: tail calls,
 /// exception handling, multi-memory, memory64, typed function references,
 /// extended constant expressions, relaxed SIMD and GC (a valid module that
-/// needs GC is then refused with `Error::NeedsGc`).
+/// needs GC objects is then refused with `Error::NeedsGc`).
 pub fn features(standard: Standard) -> WasmFeatures {
     match standard {
         Standard::Wasm2 => WasmFeatures::WASM2,
@@ -64,7 +65,10 @@ pub struct BodyToTranslate<'data> {
 
 /// Everything known about a module before its functions are compiled.
 pub struct ModuleInfo<'data> {
-    pub types: Vec<FuncType>,
+    /// The type section.
+    pub types: Vec<SubType>,
+    /// The sizes of its recursive groups.
+    pub rec_groups: Vec<u32>,
     pub functions: Vec<FuncDecl>,
     pub num_imported_funcs: u32,
     pub tables: Vec<TableSpec>,
@@ -85,9 +89,28 @@ pub struct ModuleInfo<'data> {
 }
 
 impl ModuleInfo<'_> {
-    /// The signature of type `index`.
+    /// The signature of type `index`, which validation checked is a
+    /// function type.
     pub fn type_at(&self, index: u32) -> &FuncType {
+        self.types[index as usize]
+            .as_func()
+            .expect("validated: a function type")
+    }
+
+    /// Type `index` of the type section.
+    pub fn sub_type(&self, index: u32) -> &SubType {
         &self.types[index as usize]
+    }
+
+    /// How many supertypes are above type `index`.
+    pub fn type_depth(&self, index: u32) -> u32 {
+        let mut depth = 0;
+        let mut t = self.sub_type(index);
+        while let Some(s) = t.supertype {
+            depth += 1;
+            t = self.sub_type(s);
+        }
+        depth
     }
 
     /// The payload type of tag `index` (a function type without results).
@@ -127,8 +150,12 @@ pub fn needs_gc(what: &str) -> Error {
     Error::NeedsGc(what.to_string())
 }
 
+/// The kind of each type index, for converting references: a reference
+/// type records the kind of the type it names.
+type Kinds<'a> = &'a [TypeKind];
+
 /// Our heap type for a validated wasmparser one.
-fn heap_type(ht: wasmparser::HeapType) -> Result<HeapType, Error> {
+fn heap_type(ht: wasmparser::HeapType, kinds: Kinds<'_>) -> Result<HeapType, Error> {
     use wasmparser::AbstractHeapType as A;
     match ht {
         wasmparser::HeapType::Abstract { shared: true, .. } => {
@@ -141,79 +168,132 @@ fn heap_type(ht: wasmparser::HeapType) -> Result<HeapType, Error> {
             A::NoFunc => HeapType::NoFunc,
             A::NoExtern => HeapType::NoExtern,
             A::NoExn => HeapType::NoExn,
-            A::Any | A::Eq | A::I31 | A::Struct | A::Array | A::None => {
-                return Err(needs_gc(&format!("the reference type {ty:?}")))
-            }
+            A::Any => HeapType::Any,
+            A::Eq => HeapType::Eq,
+            A::I31 => HeapType::I31,
+            A::Struct => HeapType::Struct,
+            A::Array => HeapType::Array,
+            A::None => HeapType::None,
             other => return Err(Error::Unsupported(format!("the reference type {other:?}"))),
         }),
-        wasmparser::HeapType::Concrete(index) => index
-            .as_module_index()
-            .map(HeapType::Concrete)
-            .ok_or_else(|| needs_gc("recursive types")),
+        wasmparser::HeapType::Concrete(index) => {
+            let index = index.as_module_index().ok_or_else(group_relative)?;
+            Ok(HeapType::Concrete {
+                index,
+                kind: kinds[index as usize],
+            })
+        }
         wasmparser::HeapType::Exact(_) => Err(Error::Unsupported("exact reference types".into())),
     }
 }
 
+/// The binary format names types by module index; an index relative to a
+/// recursive group is the validator's internal form, never read from a file.
+fn group_relative() -> Error {
+    Error::Unsupported("a type index relative to its recursive group".into())
+}
+
 /// Our reference type for a validated wasmparser one.
-fn ref_type(rt: wasmparser::RefType) -> Result<RefType, Error> {
+fn ref_type(rt: wasmparser::RefType, kinds: Kinds<'_>) -> Result<RefType, Error> {
     Ok(RefType {
         nullable: rt.is_nullable(),
-        heap: heap_type(rt.heap_type())?,
+        heap: heap_type(rt.heap_type(), kinds)?,
     })
 }
 
-/// Our value type for a validated wasmparser one; references of types Lucet
-/// does not implement are an error.
-pub fn val_type(t: wasmparser::ValType) -> Result<ValType, Error> {
+/// Our value type for a validated wasmparser one.
+pub fn val_type(t: wasmparser::ValType, kinds: Kinds<'_>) -> Result<ValType, Error> {
     Ok(match t {
         wasmparser::ValType::I32 => ValType::I32,
         wasmparser::ValType::I64 => ValType::I64,
         wasmparser::ValType::F32 => ValType::F32,
         wasmparser::ValType::F64 => ValType::F64,
         wasmparser::ValType::V128 => ValType::V128,
-        wasmparser::ValType::Ref(rt) => ValType::Ref(ref_type(rt)?),
+        wasmparser::ValType::Ref(rt) => ValType::Ref(ref_type(rt, kinds)?),
     })
 }
 
-/// The function type of one entry of the type section, if Lucet can
-/// handle it: GC's structs, arrays, subtyping and recursive groups are an
-/// error.
-fn func_type(group: wasmparser::RecGroup, index: usize) -> Result<FuncType, Error> {
-    if group.is_explicit_rec_group() {
-        return Err(needs_gc("recursive type groups"));
-    }
-    let Some(sub) = group.types().next() else {
-        return Err(needs_gc("empty type groups"));
-    };
-    if !sub.is_final || !sub.supertype_idxs.is_empty() {
-        return Err(needs_gc("subtyping"));
-    }
-    if sub.composite_type.shared {
+fn field_type(f: wasmparser::FieldType, kinds: Kinds<'_>) -> Result<FieldType, Error> {
+    Ok(FieldType {
+        storage: match f.element_type {
+            wasmparser::StorageType::I8 => StorageType::I8,
+            wasmparser::StorageType::I16 => StorageType::I16,
+            wasmparser::StorageType::Val(t) => StorageType::Val(val_type(t, kinds)?),
+        },
+        mutable: f.mutable,
+    })
+}
+
+fn composite_kind(c: &wasmparser::CompositeType) -> Result<TypeKind, Error> {
+    if c.shared {
         return Err(Error::Unsupported("shared types".into()));
     }
-    let wasmparser::CompositeInnerType::Func(ty) = &sub.composite_type.inner else {
-        return Err(needs_gc("struct and array types"));
-    };
-    let ty = FuncType {
-        params: ty
-            .params()
-            .iter()
-            .map(|t| val_type(*t))
-            .collect::<Result<_, _>>()?,
-        results: ty
-            .results()
-            .iter()
-            .map(|t| val_type(*t))
-            .collect::<Result<_, _>>()?,
-    };
-    if ty.concrete_refs().any(|r| r as usize >= index) {
-        return Err(needs_gc("recursive types"));
+    match &c.inner {
+        wasmparser::CompositeInnerType::Func(_) => Ok(TypeKind::Func),
+        wasmparser::CompositeInnerType::Struct(_) => Ok(TypeKind::Struct),
+        wasmparser::CompositeInnerType::Array(_) => Ok(TypeKind::Array),
+        wasmparser::CompositeInnerType::Cont(_) => {
+            Err(Error::Unsupported("continuation types".into()))
+        }
     }
-    Ok(ty)
+}
+
+/// The types of one recursive group of the type section; `kinds` holds the
+/// kinds of the types before it, and gets the group's.
+fn rec_group(
+    group: wasmparser::RecGroup,
+    kinds: &mut Vec<TypeKind>,
+) -> Result<Vec<SubType>, Error> {
+    let own: Vec<TypeKind> = group
+        .types()
+        .map(|sub| composite_kind(&sub.composite_type))
+        .collect::<Result<_, _>>()?;
+    kinds.extend(&own);
+    let kinds: &[TypeKind] = kinds;
+    let mut types = Vec::with_capacity(own.len());
+    for sub in group.types() {
+        let composite = match &sub.composite_type.inner {
+            wasmparser::CompositeInnerType::Func(ty) => CompositeType::Func(FuncType {
+                params: ty
+                    .params()
+                    .iter()
+                    .map(|t| val_type(*t, kinds))
+                    .collect::<Result<_, _>>()?,
+                results: ty
+                    .results()
+                    .iter()
+                    .map(|t| val_type(*t, kinds))
+                    .collect::<Result<_, _>>()?,
+            }),
+            wasmparser::CompositeInnerType::Struct(st) => CompositeType::Struct(
+                st.fields
+                    .iter()
+                    .map(|f| field_type(*f, kinds))
+                    .collect::<Result<_, _>>()?,
+            ),
+            wasmparser::CompositeInnerType::Array(a) => {
+                CompositeType::Array(field_type(a.0, kinds)?)
+            }
+            wasmparser::CompositeInnerType::Cont(_) => {
+                return Err(Error::Unsupported("continuation types".into()))
+            }
+        };
+        let supertype = match sub.supertype_idxs.as_slice() {
+            [] => None,
+            [s] => Some(s.as_module_index().ok_or_else(group_relative)?),
+            _ => return Err(Error::Unsupported("more than one supertype".into())),
+        };
+        types.push(SubType {
+            is_final: sub.is_final,
+            supertype,
+            composite,
+        });
+    }
+    Ok(types)
 }
 
 /// Converts a constant expression (already validated).
-fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
+fn const_expr(expr: &wasmparser::ConstExpr<'_>, kinds: Kinds<'_>) -> Result<ConstExpr, Error> {
     let mut ops = Vec::with_capacity(1);
     let mut reader = expr.get_operators_reader();
     loop {
@@ -227,7 +307,7 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             Operator::F64Const { value } => ConstOp::F64Const(value.bits()),
             Operator::V128Const { value } => ConstOp::V128Const(value.i128() as u128),
             Operator::GlobalGet { global_index } => ConstOp::GlobalGet(global_index),
-            Operator::RefNull { hty } => ConstOp::RefNull(heap_type(hty)?),
+            Operator::RefNull { hty } => ConstOp::RefNull(heap_type(hty, kinds)?),
             Operator::RefFunc { function_index } => ConstOp::RefFunc(function_index),
             Operator::I32Add => ConstOp::I32Add,
             Operator::I32Sub => ConstOp::I32Sub,
@@ -235,8 +315,8 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, Error> {
             Operator::I64Add => ConstOp::I64Add,
             Operator::I64Sub => ConstOp::I64Sub,
             Operator::I64Mul => ConstOp::I64Mul,
-            Operator::RefI31
-            | Operator::StructNew { .. }
+            Operator::RefI31 => ConstOp::RefI31,
+            Operator::StructNew { .. }
             | Operator::StructNewDefault { .. }
             | Operator::ArrayNew { .. }
             | Operator::ArrayNewDefault { .. }
@@ -268,6 +348,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
     let mut validator = Validator::new_with_features(features(standard));
     let mut info = ModuleInfo {
         types: Vec::new(),
+        rec_groups: Vec::new(),
         functions: Vec::new(),
         num_imported_funcs: 0,
         tables: Vec::new(),
@@ -284,6 +365,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
         escaping: Vec::new(),
         heap_reservation: 0,
     };
+    let mut type_kinds: Vec<TypeKind> = Vec::new();
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
     let mut to_validate_bodies: Vec<FuncToValidate<ValidatorResources>> = Vec::new();
@@ -304,8 +386,12 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
             Payload::TypeSection(reader) => {
                 validator.type_section(&reader)?;
                 for group in reader {
-                    let ty = func_type(group?, info.types.len())?;
-                    info.types.push(ty);
+                    let types = rec_group(group?, &mut type_kinds)?;
+                    // An empty group (`(rec)`) defines nothing.
+                    if !types.is_empty() {
+                        info.rec_groups.push(types.len() as u32);
+                        info.types.extend(types);
+                    }
                 }
             }
             Payload::ImportSection(reader) => {
@@ -322,7 +408,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             info.num_imported_funcs += 1;
                         }
                         TypeRef::Table(t) => info.tables.push(TableSpec {
-                            elem: ref_type(t.element_type)?,
+                            elem: ref_type(t.element_type, &type_kinds)?,
                             min: t.initial,
                             max: t.maximum,
                             table64: t.table64,
@@ -336,7 +422,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             memory64: m.memory64,
                         }),
                         TypeRef::Global(g) => info.globals.push(GlobalSpec {
-                            ty: val_type(g.content_type)?,
+                            ty: val_type(g.content_type, &type_kinds)?,
                             mutable: g.mutable,
                             init: None,
                             import: Some(name),
@@ -367,7 +453,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                     let t = table.ty;
                     let init = match table.init {
                         wasmparser::TableInit::RefNull => None,
-                        wasmparser::TableInit::Expr(e) => Some(const_expr(&e)?),
+                        wasmparser::TableInit::Expr(e) => Some(const_expr(&e, &type_kinds)?),
                     };
                     if let Some(init) = &init {
                         escaping.extend(init.0.iter().filter_map(|op| match op {
@@ -376,7 +462,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         }));
                     }
                     info.tables.push(TableSpec {
-                        elem: ref_type(t.element_type)?,
+                        elem: ref_type(t.element_type, &type_kinds)?,
                         min: t.initial,
                         max: t.maximum,
                         table64: t.table64,
@@ -410,14 +496,14 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                 validator.global_section(&reader)?;
                 for global in reader {
                     let g = global?;
-                    let init = const_expr(&g.init_expr)?;
+                    let init = const_expr(&g.init_expr, &type_kinds)?;
                     for op in &init.0 {
                         if let ConstOp::RefFunc(f) = op {
                             escaping.insert(*f);
                         }
                     }
                     info.globals.push(GlobalSpec {
-                        ty: val_type(g.ty.content_type)?,
+                        ty: val_type(g.ty.content_type, &type_kinds)?,
                         mutable: g.ty.mutable,
                         init: Some(init),
                         import: None,
@@ -464,7 +550,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         ElementItems::Expressions(rt, exprs) => {
                             let mut items = Vec::new();
                             for e in exprs {
-                                let e = const_expr(&e?)?;
+                                let e = const_expr(&e?, &type_kinds)?;
                                 for op in &e.0 {
                                     if let ConstOp::RefFunc(f) = op {
                                         escaping.insert(*f);
@@ -472,7 +558,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                                 }
                                 items.push(e);
                             }
-                            (ref_type(rt)?, ElemItems::Exprs(items))
+                            (ref_type(rt, &type_kinds)?, ElemItems::Exprs(items))
                         }
                     };
                     let kind = match element.kind {
@@ -481,7 +567,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             offset_expr,
                         } => ElemSegmentKind::Active {
                             table: table_index.unwrap_or(0),
-                            offset: const_expr(&offset_expr)?,
+                            offset: const_expr(&offset_expr, &type_kinds)?,
                         },
                         ElementKind::Passive => ElemSegmentKind::Passive,
                         ElementKind::Declared => ElemSegmentKind::Declared,
@@ -501,7 +587,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         DataKind::Active {
                             memory_index,
                             offset_expr,
-                        } => (memory_index, Some(const_expr(&offset_expr)?)),
+                        } => (memory_index, Some(const_expr(&offset_expr, &type_kinds)?)),
                     };
                     info.data.push(DataDecl {
                         memory,

@@ -396,6 +396,9 @@ fn value(v: &Val) -> Value {
         Val::F64(x) => Value::F64(x.to_bits()),
         Val::V128(x) => Value::V128(x),
         Val::FuncRef(r) | Val::ExternRef(r) | Val::ExnRef(r) => Value::Ref { null: r == 0 },
+        Val::AnyRef(a) => Value::Ref {
+            null: a == lucet_runtime::AnyRef::Null,
+        },
     }
 }
 
@@ -509,7 +512,11 @@ fn oracle_val(v: &Val) -> wasmi::Val {
         Val::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x.to_bits())),
         Val::V128(x) => wasmi::Val::V128(wasmi::V128::from(x)),
         Val::FuncRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::FuncRef),
-        Val::ExternRef(_) | Val::ExnRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::ExternRef),
+        // The generated modules use no GC types (wasmi has none), so an
+        // `anyref` argument never arises; null stands in like for exnref.
+        Val::ExternRef(_) | Val::ExnRef(_) | Val::AnyRef(_) => {
+            wasmi::Val::default_for_ty(wasmi::ValType::ExternRef)
+        }
     }
 }
 

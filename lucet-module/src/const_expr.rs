@@ -24,6 +24,8 @@ pub enum ConstOp {
     RefNull(HeapType),
     /// `ref.func`
     RefFunc(u32),
+    /// `ref.i31`: the `i32` on the stack as an `i31ref`.
+    RefI31,
     /// `i32.add` (extended constant expressions)
     I32Add,
     /// `i32.sub`

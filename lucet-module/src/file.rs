@@ -9,10 +9,11 @@
 
 use crate::elf::{section_bytes, SectionTable, SHT_REL, SHT_RELA};
 use crate::{
-    decode_functions, decode_metadata, CodeRange, ConstExpr, ConstOp, ElemItems, ElemSegmentKind,
-    Error, ExportKind, Handler, HeapType, ModuleData, NameTable, RefType, Seal, TrapTable, ValType,
-    FUNCTION_SECTION, HEAP_IMAGE_SECTION, METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION,
-    TRAP_SECTION, WASM_PAGE_SIZE,
+    decode_functions, decode_metadata, CodeRange, CompositeType, ConstExpr, ConstOp, ElemItems,
+    ElemSegmentKind, Error, ExportKind, FieldType, Handler, HeapType, ModuleData, NameTable,
+    RefType, Seal, StorageType, TrapTable, ValType, FUNCTION_SECTION, HEAP_IMAGE_SECTION,
+    MAX_SUBTYPING_DEPTH, METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
+    WASM_PAGE_SIZE,
 };
 
 /// A compiled module file, read and checked.
@@ -146,6 +147,79 @@ fn check_expr(data: &ModuleData, e: &ConstExpr, what: &str) -> Result<(), Error>
     Ok(())
 }
 
+/// Checks the type section: its groups cover it; a type refers only to
+/// types of earlier groups and its own, each reference names a type of the
+/// kind it says; a supertype comes earlier, is not final, and has the same
+/// kind. (That a subtype's fields extend its supertype's is the compiler's
+/// validation, which the code it generated relies on like the rest of
+/// validation; the loader's own walks only need the indices in bounds.)
+fn validate_types(data: &ModuleData) -> Result<(), Error> {
+    let total: u64 = data.rec_groups.iter().map(|n| u64::from(*n)).sum();
+    if total != data.types.len() as u64 || data.rec_groups.contains(&0) {
+        return Err(invalid(
+            "the recursive type groups do not cover the type section",
+        ));
+    }
+    let mut depth = vec![0u32; data.types.len()];
+    for (first, count) in data.rec_group_ranges() {
+        let end = first as usize + count as usize;
+        for i in first as usize..end {
+            let t = &data.types[i];
+            let refs_ok = t
+                .composite
+                .concrete_refs()
+                .into_iter()
+                .all(|r| (r as usize) < end)
+                && kinds_match(data, &t.composite);
+            if !refs_ok {
+                return Err(invalid(format!(
+                    "type {i} refers to a later type, or to a type of another kind"
+                )));
+            }
+            if let Some(s) = t.supertype {
+                let ok = (s as usize) < i
+                    && data.types.get(s as usize).is_some_and(|sup| {
+                        !sup.is_final && sup.composite.kind() == t.composite.kind()
+                    });
+                if !ok {
+                    return Err(invalid(format!("type {i} has a bad supertype")));
+                }
+                depth[i] = depth[s as usize] + 1;
+                if depth[i] > MAX_SUBTYPING_DEPTH {
+                    return Err(invalid(format!(
+                        "type {i} has more than {} supertypes above it",
+                        MAX_SUBTYPING_DEPTH
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether every concrete reference in `c` names a type of its kind.
+fn kinds_match(data: &ModuleData, c: &CompositeType) -> bool {
+    let ok = |t: &ValType| match t {
+        ValType::Ref(RefType {
+            heap: HeapType::Concrete { index, kind },
+            ..
+        }) => data
+            .types
+            .get(*index as usize)
+            .is_some_and(|t| t.composite.kind() == *kind),
+        _ => true,
+    };
+    let field = |f: &FieldType| match f.storage {
+        StorageType::Val(t) => ok(&t),
+        _ => true,
+    };
+    match c {
+        CompositeType::Func(f) => f.params.iter().chain(&f.results).all(ok),
+        CompositeType::Struct(fields) => fields.iter().all(field),
+        CompositeType::Array(e) => field(e),
+    }
+}
+
 /// Checks every index and range in the metadata.
 fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error> {
     let nfuncs = data.functions.len();
@@ -155,7 +229,7 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
     let in_text = |r: &CodeRange| (r.offset as u64 + r.len as u64) <= text_len;
     let mut previous_offset = 0;
     for (i, f) in data.functions.iter().enumerate() {
-        if f.type_index as usize >= data.types.len() {
+        if data.signature(f.type_index).is_none() {
             return Err(invalid(format!("function {i} has an unknown type")));
         }
         if !in_text(&f.code) {
@@ -199,18 +273,16 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
             )));
         }
     }
-    for (i, t) in data.types.iter().enumerate() {
-        if t.concrete_refs().any(|r| r as usize >= i) {
-            return Err(invalid(format!(
-                "type {i} refers to itself or to a later type"
-            )));
-        }
-    }
+    validate_types(data)?;
+    // A reference to a concrete type names a type of that kind.
     let type_ok = |t: &ValType| match t {
         ValType::Ref(RefType {
-            heap: HeapType::Concrete(i),
+            heap: HeapType::Concrete { index, kind },
             ..
-        }) => (*i as usize) < data.types.len(),
+        }) => data
+            .types
+            .get(*index as usize)
+            .is_some_and(|t| t.composite.kind() == *kind),
         _ => true,
     };
     for (i, g) in data.globals.iter().enumerate() {
@@ -240,7 +312,7 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         }
     }
     for (i, t) in data.tags.iter().enumerate() {
-        match data.types.get(t.type_index as usize) {
+        match data.signature(t.type_index) {
             Some(ty) if ty.results.is_empty() => {}
             _ => return Err(invalid(format!("tag {i} has a bad type"))),
         }
@@ -374,4 +446,96 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
         end = c.heap_offset + c.len;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FuncType, MemoryImage, SubType};
+
+    fn module(types: Vec<SubType>, rec_groups: Vec<u32>) -> ModuleData {
+        ModuleData {
+            name: None,
+            types,
+            rec_groups,
+            functions: Box::new([]),
+            function_imports: vec![],
+            handlers: vec![],
+            trampolines: vec![],
+            exports: vec![],
+            start: None,
+            memories: vec![],
+            image: MemoryImage::default(),
+            data_segments: vec![],
+            globals: vec![],
+            tables: vec![],
+            elements: vec![],
+            tags: vec![],
+            funcref_slots: vec![],
+            call_table: vec![],
+            arch: crate::Arch::X86_64,
+            cpu_features: vec![],
+            interruptible: false,
+            counts_instructions: false,
+        }
+    }
+
+    fn open(supertype: Option<u32>) -> SubType {
+        SubType {
+            is_final: false,
+            supertype,
+            composite: CompositeType::Func(FuncType::new([], [])),
+        }
+    }
+
+    fn struct_ref(index: u32, kind: crate::TypeKind) -> FieldType {
+        FieldType {
+            storage: StorageType::Val(ValType::Ref(RefType::nullable(HeapType::Concrete {
+                index,
+                kind,
+            }))),
+            mutable: false,
+        }
+    }
+
+    #[test]
+    fn type_sections_are_checked() {
+        let ok = |types, groups| validate_types(&module(types, groups)).is_ok();
+        assert!(ok(vec![open(None), open(Some(0))], vec![1, 1]));
+        // Groups must cover the section.
+        assert!(!ok(vec![open(None), open(Some(0))], vec![1]));
+        assert!(!ok(vec![open(None)], vec![0, 1]));
+        // A supertype comes first, is open, and is of the same kind.
+        assert!(!ok(vec![open(Some(1)), open(None)], vec![1, 1]));
+        let mut closed = open(None);
+        closed.is_final = true;
+        assert!(!ok(vec![closed, open(Some(0))], vec![1, 1]));
+        let strukt = |fields| SubType {
+            is_final: false,
+            supertype: None,
+            composite: CompositeType::Struct(fields),
+        };
+        let mut sub_struct = strukt(vec![]);
+        sub_struct.supertype = Some(0);
+        assert!(!ok(vec![open(None), sub_struct], vec![1, 1]));
+        // References inside a group may go forward; out of it, not.
+        let s = crate::TypeKind::Struct;
+        let forward = vec![strukt(vec![struct_ref(1, s)]), strukt(vec![])];
+        assert!(ok(forward.clone(), vec![2]));
+        assert!(!ok(forward, vec![1, 1]));
+        // A reference says the kind of the type it names.
+        let wrong_kind = vec![strukt(vec![struct_ref(0, crate::TypeKind::Array)])];
+        assert!(!ok(wrong_kind, vec![1]));
+    }
+
+    #[test]
+    fn supertype_chains_are_bounded() {
+        let deep = |n: u32| {
+            let types: Vec<SubType> = (0..n).map(|i| open(i.checked_sub(1))).collect();
+            validate_types(&module(types, vec![1; n as usize]))
+        };
+        assert!(deep(MAX_SUBTYPING_DEPTH + 1).is_ok());
+        let err = deep(MAX_SUBTYPING_DEPTH + 2).unwrap_err().to_string();
+        assert!(err.contains("more than 63 supertypes"), "{err}");
+    }
 }

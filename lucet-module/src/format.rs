@@ -11,7 +11,7 @@ pub const HEAP_IMAGE_SECTION: &str = ".lucet_heap";
 pub const METADATA_MAGIC: &[u8; 8] = b"LUCETMD\0";
 /// Version of the format; bumped on every incompatible change to
 /// [`ModuleData`], the instance header, builtins or calling conventions.
-pub const FORMAT_VERSION: u32 = 11;
+pub const FORMAT_VERSION: u32 = 12;
 /// Host page size the image is laid out for.
 pub const PAGE_SIZE: u64 = 4096;
 /// WebAssembly page size.
@@ -96,12 +96,13 @@ pub fn trampoline_symbol(index: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FuncType, MemoryImage, ValType};
+    use crate::{FuncType, MemoryImage, SubType, ValType};
 
     fn sample() -> ModuleData {
         ModuleData {
             name: Some("m".into()),
-            types: vec![FuncType::new([ValType::I32], [ValType::I64])],
+            types: vec![SubType::func(FuncType::new([ValType::I32], [ValType::I64]))],
+            rec_groups: vec![1],
             functions: Box::new([]),
             function_imports: vec![],
             handlers: vec![],

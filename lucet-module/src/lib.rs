@@ -54,7 +54,11 @@ pub use seal::{
 pub use size::parse_size;
 pub use trap::TrapCode;
 pub use trap_table::{TrapTable, TRAP_SECTION};
-pub use types::{FuncType, HeapType, RefType, ValType};
+pub use types::{
+    CompositeType, FieldType, FuncType, HeapType, RefType, StorageType, SubType, TypeKind, ValType,
+    MAX_SUBTYPING_DEPTH,
+};
 pub use vmctx::{
-    FuncImport, FuncRef, InstanceHeader, MemoryDef, TableDef, ValRaw, ARRAY_CALL_VALUE_SIZE,
+    FuncImport, FuncRef, InstanceHeader, MemoryDef, ObjectHeader, TableDef, TypeRecord, ValRaw,
+    ARRAY_CALL_VALUE_SIZE,
 };

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConstExpr, FuncType, FunctionSpec, NameTable, RefType, ValType};
+use crate::{ConstExpr, FuncType, FunctionSpec, NameTable, RefType, SubType, ValType};
 
 /// Where a piece of code lies in the `.text` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -278,8 +278,11 @@ pub struct ElemSegment {
 pub struct ModuleData {
     /// Module name from the name section.
     pub name: Option<String>,
-    /// The type section.
-    pub types: Vec<FuncType>,
+    /// The type section, in order.
+    pub types: Vec<SubType>,
+    /// The sizes of its recursive groups, in order (they add up to
+    /// `types.len()`; a type outside an explicit `rec` is a group of one).
+    pub rec_groups: Vec<u32>,
     /// The function index space, imports first: not part of the encoded
     /// metadata, but read from its own section ([`crate::FUNCTION_SECTION`])
     /// by [`crate::ModuleFile::parse`].
@@ -337,7 +340,21 @@ impl ModuleData {
     /// The signature of function `index`.
     pub fn func_type(&self, index: u32) -> Option<&FuncType> {
         let f = self.functions.get(index as usize)?;
-        self.types.get(f.type_index as usize)
+        self.signature(f.type_index)
+    }
+
+    /// The signature type `type_index` defines, if it is a function type.
+    pub fn signature(&self, type_index: u32) -> Option<&FuncType> {
+        self.types.get(type_index as usize)?.as_func()
+    }
+
+    /// The type indices of each recursive group: `(first, count)`.
+    pub fn rec_group_ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.rec_groups.iter().scan(0u32, |start, &n| {
+            let first = *start;
+            *start = start.saturating_add(n);
+            Some((first, n))
+        })
     }
 
     /// The export called `name`.

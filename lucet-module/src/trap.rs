@@ -36,11 +36,14 @@ pub enum TrapCode {
     /// A throw found the instance's storage for live exceptions full
     /// (`Limits::max_exception_bytes`), even after collecting the dead.
     ExceptionStorageExhausted,
+    /// `ref.cast` (or a `br_on_cast` that must not fail) found a reference
+    /// of another type.
+    CastFailure,
 }
 
 impl TrapCode {
     /// Every code, for tests and tools.
-    pub const ALL: [TrapCode; 14] = [
+    pub const ALL: [TrapCode; 15] = [
         TrapCode::StackOverflow,
         TrapCode::HeapOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -55,6 +58,7 @@ impl TrapCode {
         TrapCode::Unknown,
         TrapCode::OutOfFuel,
         TrapCode::ExceptionStorageExhausted,
+        TrapCode::CastFailure,
     ];
 
     /// The code's number, as generated code passes it to the `Trap`
@@ -90,6 +94,7 @@ impl fmt::Display for TrapCode {
             TrapCode::Unknown => "unknown fault in guest code",
             TrapCode::OutOfFuel => "out of fuel",
             TrapCode::ExceptionStorageExhausted => "out of storage for exceptions",
+            TrapCode::CastFailure => "cast failure",
         })
     }
 }

@@ -1,14 +1,35 @@
-//! WebAssembly value and function types as the compiler and runtime share them.
+//! WebAssembly types as the compiler and runtime share them.
 //!
-//! References carry their heap type and nullability (typed function
-//! references): `funcref` is `(ref null func)`, and a concrete
-//! `(ref $t)` names a function type by its index in the module's type
-//! section (`ModuleData::types`). Types only refer to earlier types (the
-//! compiler refuses recursive types, which need GC), so a runtime can give
-//! every type a process-wide identity in one pass over the section.
+//! References carry their heap type and nullability: `funcref` is
+//! `(ref null func)`, and a concrete `(ref $t)` names a type by its index in
+//! the module's type section (`ModuleData::types`), together with that
+//! type's kind (function, struct or array), so that every reference type
+//! says which hierarchy it belongs to without a lookup.
+//!
+//! The type section is a list of recursive groups (`ModuleData::rec_groups`
+//! holds their sizes): a type may refer to any type of an earlier group and
+//! of its own group, and declares at most one supertype, which comes before
+//! it. A runtime canonicalises whole groups, so that two modules' types are
+//! the same type exactly when the specification says so.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The most supertypes a type may have above it (the specification's
+/// implementation limit): it bounds the supertype lists a runtime keeps
+/// per type for constant-time subtype checks.
+pub const MAX_SUBTYPING_DEPTH: u32 = 63;
+
+/// What a concrete type defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TypeKind {
+    /// A function signature.
+    Func,
+    /// A struct: fields of fixed types.
+    Struct,
+    /// An array: elements of one type.
+    Array,
+}
 
 /// What a reference points to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,8 +46,27 @@ pub enum HeapType {
     NoExtern,
     /// No exception (only null).
     NoExn,
-    /// A function of the module's type `index`.
-    Concrete(u32),
+    /// Any internal reference: `eq` values, and host values converted with
+    /// `any.convert_extern`.
+    Any,
+    /// References that `ref.eq` compares: `i31`, structs and arrays.
+    Eq,
+    /// A 31-bit integer carried in the reference itself.
+    I31,
+    /// Any struct.
+    Struct,
+    /// Any array.
+    Array,
+    /// No internal reference (the bottom of `any`: only null).
+    None,
+    /// The module's type `index`, of kind `kind`.
+    Concrete {
+        /// Index in the module's type section (or, in canonical form, the
+        /// runtime's type id).
+        index: u32,
+        /// What the type defines.
+        kind: TypeKind,
+    },
 }
 
 impl HeapType {
@@ -34,9 +74,32 @@ impl HeapType {
     /// `exn`).
     pub fn top(self) -> HeapType {
         match self {
-            HeapType::Func | HeapType::NoFunc | HeapType::Concrete(_) => HeapType::Func,
+            HeapType::Func
+            | HeapType::NoFunc
+            | HeapType::Concrete {
+                kind: TypeKind::Func,
+                ..
+            } => HeapType::Func,
             HeapType::Extern | HeapType::NoExtern => HeapType::Extern,
             HeapType::Exn | HeapType::NoExn => HeapType::Exn,
+            HeapType::Any
+            | HeapType::Eq
+            | HeapType::I31
+            | HeapType::Struct
+            | HeapType::Array
+            | HeapType::None
+            | HeapType::Concrete { .. } => HeapType::Any,
+        }
+    }
+
+    /// The bottom type of this one's family (`nofunc`, `noextern`, `noexn`,
+    /// `none`).
+    pub fn bottom(self) -> HeapType {
+        match self.top() {
+            HeapType::Func => HeapType::NoFunc,
+            HeapType::Extern => HeapType::NoExtern,
+            HeapType::Exn => HeapType::NoExn,
+            _ => HeapType::None,
         }
     }
 
@@ -44,8 +107,27 @@ impl HeapType {
     pub fn is_bottom(self) -> bool {
         matches!(
             self,
-            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn
+            HeapType::NoFunc | HeapType::NoExtern | HeapType::NoExn | HeapType::None
         )
+    }
+
+    /// The type index of a concrete heap type.
+    pub fn concrete_index(self) -> Option<u32> {
+        match self {
+            HeapType::Concrete { index, .. } => Some(index),
+            _ => None,
+        }
+    }
+
+    /// This type with a concrete type's index replaced by `map(index)`.
+    pub fn map_concrete(self, map: impl FnOnce(u32) -> u32) -> HeapType {
+        match self {
+            HeapType::Concrete { index, kind } => HeapType::Concrete {
+                index: map(index),
+                kind,
+            },
+            other => other,
+        }
     }
 }
 
@@ -65,6 +147,8 @@ impl RefType {
     pub const EXTERNREF: RefType = RefType::nullable(HeapType::Extern);
     /// `exnref`: `(ref null exn)`.
     pub const EXNREF: RefType = RefType::nullable(HeapType::Exn);
+    /// `anyref`: `(ref null any)`.
+    pub const ANYREF: RefType = RefType::nullable(HeapType::Any);
 
     /// `(ref null heap)`.
     pub const fn nullable(heap: HeapType) -> RefType {
@@ -121,6 +205,27 @@ impl ValType {
     }
 }
 
+impl ValType {
+    /// The type index of a reference to a concrete type.
+    pub fn concrete_index(self) -> Option<u32> {
+        match self {
+            ValType::Ref(r) => r.heap.concrete_index(),
+            _ => None,
+        }
+    }
+
+    /// This type with a concrete type's index replaced by `map(index)`.
+    pub fn map_concrete(self, map: impl FnOnce(u32) -> u32) -> ValType {
+        match self {
+            ValType::Ref(r) => ValType::Ref(RefType {
+                nullable: r.nullable,
+                heap: r.heap.map_concrete(map),
+            }),
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for HeapType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -130,7 +235,13 @@ impl fmt::Display for HeapType {
             HeapType::NoFunc => f.write_str("nofunc"),
             HeapType::NoExtern => f.write_str("noextern"),
             HeapType::NoExn => f.write_str("noexn"),
-            HeapType::Concrete(i) => write!(f, "{i}"),
+            HeapType::Any => f.write_str("any"),
+            HeapType::Eq => f.write_str("eq"),
+            HeapType::I31 => f.write_str("i31"),
+            HeapType::Struct => f.write_str("struct"),
+            HeapType::Array => f.write_str("array"),
+            HeapType::None => f.write_str("none"),
+            HeapType::Concrete { index, .. } => write!(f, "{index}"),
         }
     }
 }
@@ -145,7 +256,13 @@ impl fmt::Display for RefType {
             HeapType::NoFunc => Some("nullfuncref"),
             HeapType::NoExtern => Some("nullexternref"),
             HeapType::NoExn => Some("nullexnref"),
-            HeapType::Concrete(_) => None,
+            HeapType::Any => Some("anyref"),
+            HeapType::Eq => Some("eqref"),
+            HeapType::I31 => Some("i31ref"),
+            HeapType::Struct => Some("structref"),
+            HeapType::Array => Some("arrayref"),
+            HeapType::None => Some("nullref"),
+            HeapType::Concrete { .. } => None,
         };
         match (self.nullable, short) {
             (true, Some(name)) => f.write_str(name),
@@ -199,19 +316,9 @@ impl FuncType {
     /// `map(i)`: how a runtime turns module-relative type indices into
     /// identities that hold across modules.
     pub fn map_concrete(&self, map: impl Fn(u32) -> u32) -> FuncType {
-        let convert = |t: &ValType| match *t {
-            ValType::Ref(RefType {
-                nullable,
-                heap: HeapType::Concrete(i),
-            }) => ValType::Ref(RefType {
-                nullable,
-                heap: HeapType::Concrete(map(i)),
-            }),
-            other => other,
-        };
         FuncType {
-            params: self.params.iter().map(convert).collect(),
-            results: self.results.iter().map(convert).collect(),
+            params: self.params.iter().map(|t| t.map_concrete(&map)).collect(),
+            results: self.results.iter().map(|t| t.map_concrete(&map)).collect(),
         }
     }
 
@@ -220,13 +327,7 @@ impl FuncType {
         self.params
             .iter()
             .chain(&self.results)
-            .filter_map(|t| match t {
-                ValType::Ref(RefType {
-                    heap: HeapType::Concrete(i),
-                    ..
-                }) => Some(*i),
-                _ => None,
-            })
+            .filter_map(|t| t.concrete_index())
     }
 }
 
@@ -253,6 +354,219 @@ impl fmt::Display for FuncType {
     }
 }
 
+/// What a struct field or array element stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StorageType {
+    /// A packed 8-bit integer (read with sign or zero extension).
+    I8,
+    /// A packed 16-bit integer.
+    I16,
+    /// A value of a value type.
+    Val(ValType),
+}
+
+impl StorageType {
+    /// Bytes one value takes in an object.
+    pub fn size(self) -> u32 {
+        match self {
+            StorageType::I8 => 1,
+            StorageType::I16 => 2,
+            StorageType::Val(ValType::I32 | ValType::F32) => 4,
+            StorageType::Val(ValType::V128) => 16,
+            StorageType::Val(_) => 8,
+        }
+    }
+
+    /// The value type values are unpacked to.
+    pub fn unpacked(self) -> ValType {
+        match self {
+            StorageType::I8 | StorageType::I16 => ValType::I32,
+            StorageType::Val(t) => t,
+        }
+    }
+
+    /// Whether the field holds a reference (which a collector traces).
+    pub fn is_ref(self) -> bool {
+        matches!(self, StorageType::Val(ValType::Ref(_)))
+    }
+}
+
+/// A struct field or the element of an array.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FieldType {
+    /// What it stores.
+    pub storage: StorageType,
+    /// Whether `struct.set` / `array.set` may change it.
+    pub mutable: bool,
+}
+
+impl FieldType {
+    /// The type with a concrete type's index replaced by `map(index)`.
+    pub fn map_concrete(self, map: impl FnOnce(u32) -> u32) -> FieldType {
+        let storage = match self.storage {
+            StorageType::Val(t) => StorageType::Val(t.map_concrete(map)),
+            packed => packed,
+        };
+        FieldType {
+            storage,
+            mutable: self.mutable,
+        }
+    }
+}
+
+/// What a type of the type section defines.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CompositeType {
+    /// A function signature.
+    Func(FuncType),
+    /// A struct's fields, in order.
+    Struct(Vec<FieldType>),
+    /// An array's element.
+    Array(FieldType),
+}
+
+impl CompositeType {
+    /// Which kind of type it is.
+    pub fn kind(&self) -> TypeKind {
+        match self {
+            CompositeType::Func(_) => TypeKind::Func,
+            CompositeType::Struct(_) => TypeKind::Struct,
+            CompositeType::Array(_) => TypeKind::Array,
+        }
+    }
+
+    /// The type with every concrete type index replaced by `map(index)`.
+    pub fn map_concrete(&self, map: impl Fn(u32) -> u32) -> CompositeType {
+        match self {
+            CompositeType::Func(f) => CompositeType::Func(f.map_concrete(map)),
+            CompositeType::Struct(fields) => {
+                CompositeType::Struct(fields.iter().map(|f| f.map_concrete(&map)).collect())
+            }
+            CompositeType::Array(e) => CompositeType::Array(e.map_concrete(map)),
+        }
+    }
+
+    /// The type indices it refers to.
+    pub fn concrete_refs(&self) -> Vec<u32> {
+        let field = |f: &FieldType| match f.storage {
+            StorageType::Val(t) => t.concrete_index(),
+            _ => None,
+        };
+        match self {
+            CompositeType::Func(f) => f.concrete_refs().collect(),
+            CompositeType::Struct(fields) => fields.iter().filter_map(field).collect(),
+            CompositeType::Array(e) => field(e).into_iter().collect(),
+        }
+    }
+}
+
+/// One entry of the type section: a composite type, whether it may have
+/// subtypes, and its declared supertype.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SubType {
+    /// Whether no type may declare this one as its supertype.
+    pub is_final: bool,
+    /// The declared supertype (an earlier type index).
+    pub supertype: Option<u32>,
+    /// What it defines.
+    pub composite: CompositeType,
+}
+
+impl SubType {
+    /// A final function type without a supertype (what a type section
+    /// without GC holds).
+    pub fn func(ty: FuncType) -> SubType {
+        SubType {
+            is_final: true,
+            supertype: None,
+            composite: CompositeType::Func(ty),
+        }
+    }
+
+    /// The signature, if it is a function type.
+    pub fn as_func(&self) -> Option<&FuncType> {
+        match &self.composite {
+            CompositeType::Func(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The fields, if it is a struct type.
+    pub fn as_struct(&self) -> Option<&[FieldType]> {
+        match &self.composite {
+            CompositeType::Struct(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The element, if it is an array type.
+    pub fn as_array(&self) -> Option<FieldType> {
+        match &self.composite {
+            CompositeType::Array(e) => Some(*e),
+            _ => None,
+        }
+    }
+
+    /// The type with every concrete type index (the supertype's too)
+    /// replaced by `map(index)`.
+    pub fn map_concrete(&self, map: impl Fn(u32) -> u32) -> SubType {
+        SubType {
+            is_final: self.is_final,
+            supertype: self.supertype.map(&map),
+            composite: self.composite.map_concrete(map),
+        }
+    }
+}
+
+impl fmt::Display for StorageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageType::I8 => f.write_str("i8"),
+            StorageType::I16 => f.write_str("i16"),
+            StorageType::Val(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl fmt::Display for FieldType {
+    /// `i32`, or `(mut i8)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mutable {
+            write!(f, "(mut {})", self.storage)
+        } else {
+            write!(f, "{}", self.storage)
+        }
+    }
+}
+
+impl fmt::Display for SubType {
+    /// `(i32) -> i32`, `struct (i32, (mut f64))`, `array (mut i8)`, with
+    /// `sub N` / `sub final N` in front when the type is open or has a
+    /// supertype.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.is_final, self.supertype) {
+            (true, None) => {}
+            (true, Some(s)) => write!(f, "sub final {s}: ")?,
+            (false, None) => f.write_str("sub: ")?,
+            (false, Some(s)) => write!(f, "sub {s}: ")?,
+        }
+        match &self.composite {
+            CompositeType::Func(t) => write!(f, "{t}"),
+            CompositeType::Struct(fields) => {
+                f.write_str("struct (")?;
+                for (i, field) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{field}")?;
+                }
+                f.write_str(")")
+            }
+            CompositeType::Array(e) => write!(f, "array {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +589,11 @@ mod tests {
         assert_eq!(RefType::EXNREF.to_string(), "exnref");
         assert_eq!(RefType::non_null(HeapType::Func).to_string(), "(ref func)");
         assert_eq!(
-            RefType::nullable(HeapType::Concrete(3)).to_string(),
+            RefType::nullable(HeapType::Concrete {
+                index: 3,
+                kind: TypeKind::Struct
+            })
+            .to_string(),
             "(ref null 3)"
         );
         assert_eq!(
@@ -287,9 +605,43 @@ mod tests {
     }
 
     #[test]
+    fn type_section_entries_display() {
+        let point = SubType {
+            is_final: false,
+            supertype: Some(2),
+            composite: CompositeType::Struct(vec![
+                FieldType {
+                    storage: StorageType::Val(ValType::I32),
+                    mutable: false,
+                },
+                FieldType {
+                    storage: StorageType::I8,
+                    mutable: true,
+                },
+            ]),
+        };
+        assert_eq!(point.to_string(), "sub 2: struct (i32, (mut i8))");
+        let bytes = SubType {
+            is_final: true,
+            supertype: None,
+            composite: CompositeType::Array(FieldType {
+                storage: StorageType::I8,
+                mutable: true,
+            }),
+        };
+        assert_eq!(bytes.to_string(), "array (mut i8)");
+        assert_eq!(RefType::nullable(HeapType::I31).to_string(), "i31ref");
+        assert_eq!(HeapType::Struct.top(), HeapType::Any);
+        assert_eq!(HeapType::I31.bottom(), HeapType::None);
+    }
+
+    #[test]
     fn concrete_types_are_remapped() {
         let t = FuncType::new(
-            [ValType::Ref(RefType::non_null(HeapType::Concrete(0)))],
+            [ValType::Ref(RefType::non_null(HeapType::Concrete {
+                index: 0,
+                kind: TypeKind::Func,
+            }))],
             [ValType::I32],
         );
         let mapped = t.map_concrete(|i| i + 10);

@@ -27,8 +27,9 @@ pub struct InstanceHeader {
     pub func_imports: *const FuncImport,
     /// One [`FuncRef`] per function in `ModuleData::funcref_slots`.
     pub funcrefs: *const FuncRef,
-    /// Process-wide signature id for each of the module's type indices.
-    pub type_ids: *const u32,
+    /// The process-wide [`TypeRecord`] of each of the module's type
+    /// indices (equal types have the same record).
+    pub types: *const *const TypeRecord,
     /// One pointer to a [`TableDef`] per table (imported or defined).
     pub tables: *const *mut TableDef,
     /// The globals area: 16 bytes per global; an imported global's slot holds
@@ -69,8 +70,8 @@ impl InstanceHeader {
     pub const OFFSET_FUNC_IMPORTS: i32 = -96;
     /// Offset of `funcrefs` from `vmctx`.
     pub const OFFSET_FUNCREFS: i32 = -88;
-    /// Offset of `type_ids` from `vmctx`.
-    pub const OFFSET_TYPE_IDS: i32 = -80;
+    /// Offset of `types` from `vmctx`.
+    pub const OFFSET_TYPES: i32 = -80;
     /// Offset of `tables` from `vmctx`.
     pub const OFFSET_TABLES: i32 = -72;
     /// Offset of `globals` from `vmctx`.
@@ -111,14 +112,66 @@ impl MemoryDef {
     pub const OFFSET_CURRENT_LENGTH: i32 = 8;
 }
 
+/// A canonical type as generated code sees it: one per distinct type in
+/// the process, never freed, so that two types are the same type exactly
+/// when their records have the same address.
+///
+/// Subtyping is checked in constant time with the supertype list: `A` is
+/// a subtype of `B` when `A.depth >= B.depth` and `A.supers[B.depth]` is
+/// `B` (a type's depth is how many supertypes are above it, which the
+/// compiler knows for every type of the module).
+#[repr(C)]
+#[derive(Debug)]
+pub struct TypeRecord {
+    /// How many supertypes are above this type.
+    pub depth: u32,
+    /// What the type defines: a [`crate::TypeKind`] as 0 (function),
+    /// 1 (struct) or 2 (array).
+    pub kind: u32,
+    /// `depth + 1` records: the supertypes from the topmost down, then this
+    /// type itself.
+    pub supers: *const *const TypeRecord,
+}
+
+// SAFETY: a record and the lists it points to are written once, before
+// the record is published, and never changed or freed afterwards.
+unsafe impl Sync for TypeRecord {}
+// SAFETY: as above: records are immutable and live forever.
+unsafe impl Send for TypeRecord {}
+
+impl TypeRecord {
+    /// Offset of `depth`.
+    pub const OFFSET_DEPTH: i32 = 0;
+    /// Offset of `kind`.
+    pub const OFFSET_KIND: i32 = 4;
+    /// Offset of `supers`.
+    pub const OFFSET_SUPERS: i32 = 8;
+}
+
+/// The start of every GC object (structs, arrays): its exact type. Object
+/// references are the objects' addresses, which are 8-aligned; a reference
+/// with the low bit set is an `i31ref` (the integer in bits 1..32), and 0
+/// is null.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ObjectHeader {
+    /// The object's type.
+    pub ty: *const TypeRecord,
+}
+
+impl ObjectHeader {
+    /// Offset of `ty`.
+    pub const OFFSET_TYPE: i32 = 0;
+}
+
 /// A function reference: what a `funcref` value points to.
 #[repr(C)]
 #[derive(Debug)]
 pub struct FuncRef {
     /// Native-convention entry point: `(vmctx, params...) -> results`.
     pub code: *const u8,
-    /// Process-wide signature id (compared by `call_indirect`).
-    pub type_id: u64,
+    /// The function's type (compared by `call_indirect` and casts).
+    pub ty: *const TypeRecord,
     /// The `vmctx` to call `code` with.
     pub vmctx: *mut u8,
 }
@@ -128,8 +181,8 @@ impl FuncRef {
     pub const SIZE: u32 = 24;
     /// Offset of `code`.
     pub const OFFSET_CODE: i32 = 0;
-    /// Offset of `type_id`.
-    pub const OFFSET_TYPE_ID: i32 = 8;
+    /// Offset of `ty`.
+    pub const OFFSET_TYPE: i32 = 8;
     /// Offset of `vmctx`.
     pub const OFFSET_VMCTX: i32 = 16;
 }
@@ -284,7 +337,7 @@ mod tests {
             H::OFFSET_FUNC_IMPORTS
         );
         assert_eq!(from_vmctx(offset_of!(H, funcrefs)), H::OFFSET_FUNCREFS);
-        assert_eq!(from_vmctx(offset_of!(H, type_ids)), H::OFFSET_TYPE_IDS);
+        assert_eq!(from_vmctx(offset_of!(H, types)), H::OFFSET_TYPES);
         assert_eq!(from_vmctx(offset_of!(H, tables)), H::OFFSET_TABLES);
         assert_eq!(from_vmctx(offset_of!(H, globals)), H::OFFSET_GLOBALS);
         assert_eq!(
@@ -314,7 +367,20 @@ mod tests {
         );
         assert_eq!(size_of::<FuncRef>() as u32, FuncRef::SIZE);
         assert_eq!(offset_of!(FuncRef, code) as i32, FuncRef::OFFSET_CODE);
-        assert_eq!(offset_of!(FuncRef, type_id) as i32, FuncRef::OFFSET_TYPE_ID);
+        assert_eq!(offset_of!(FuncRef, ty) as i32, FuncRef::OFFSET_TYPE);
+        assert_eq!(
+            offset_of!(ObjectHeader, ty) as i32,
+            ObjectHeader::OFFSET_TYPE
+        );
+        assert_eq!(
+            offset_of!(TypeRecord, depth) as i32,
+            TypeRecord::OFFSET_DEPTH
+        );
+        assert_eq!(offset_of!(TypeRecord, kind) as i32, TypeRecord::OFFSET_KIND);
+        assert_eq!(
+            offset_of!(TypeRecord, supers) as i32,
+            TypeRecord::OFFSET_SUPERS
+        );
         assert_eq!(offset_of!(FuncRef, vmctx) as i32, FuncRef::OFFSET_VMCTX);
         assert_eq!(size_of::<FuncImport>() as u32, FuncImport::SIZE);
         assert_eq!(offset_of!(FuncImport, code) as i32, FuncImport::OFFSET_CODE);

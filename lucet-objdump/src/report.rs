@@ -28,6 +28,7 @@ fn expr(e: &ConstExpr) -> String {
             ConstOp::GlobalGet(g) => format!("global.get {g}"),
             ConstOp::RefNull(t) => format!("ref.null {t}"),
             ConstOp::RefFunc(f) => format!("ref.func {f}"),
+            ConstOp::RefI31 => "ref.i31".to_string(),
             other => format!("{other:?}").to_lowercase(),
         })
         .collect::<Vec<_>>()
@@ -166,6 +167,26 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             ElemSegmentKind::Declared => "declared".to_string(),
         };
         let _ = writeln!(w, "  [{i}] {kind}, {} item(s)", e.items.len());
+    }
+
+    let _ = writeln!(
+        w,
+        "\ntypes: {} in {} recursive group(s)",
+        d.types.len(),
+        d.rec_groups.len()
+    );
+    for (first, count) in d.rec_group_ranges() {
+        let indent = if count > 1 {
+            let _ = writeln!(w, "  rec group of {count}:");
+            "    "
+        } else {
+            "  "
+        };
+        for i in first..first.saturating_add(count) {
+            if let Some(t) = d.types.get(i as usize) {
+                let _ = writeln!(w, "{indent}[{i}] {t}");
+            }
+        }
     }
 
     let _ = writeln!(w, "\ntags: {}", d.tags.len());

@@ -89,6 +89,32 @@ fn prints_memories_tags_typed_tables_and_handlers() {
 }
 
 #[test]
+fn the_type_section_shows_groups_and_subtypes() {
+    let wat = r#"(module
+        (type $f (func (param i32) (result i32)))
+        (rec
+          (type $node (sub (struct (field i32) (field (ref null $list)))))
+          (type $list (sub final $node (struct (field i32) (field (ref null $list)) (field (mut i8))))))
+        (type $bytes (array (mut i8)))
+        (func (export "f") (type $f) (local.get 0)))"#;
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("types.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "types: 4 in 3 recursive group(s)",
+        "  [0] (i32) -> i32",
+        "  rec group of 2:",
+        "    [1] sub: struct (i32, (ref null 2))",
+        "    [2] sub final 1: struct (i32, (ref null 2), (mut i8))",
+        "  [3] array (mut i8)",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+#[test]
 fn bad_input_is_a_one_line_error() {
     for (name, bytes) in [
         ("empty", &b""[..]),

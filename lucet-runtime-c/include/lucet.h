@@ -176,6 +176,8 @@ typedef enum lucet_trap_code {
   LUCET_TRAP_EXCEPTION_STORAGE_EXHAUSTED,
   // A fault in guest code with no trap record.
   LUCET_TRAP_UNKNOWN,
+  // `ref.cast` found a reference of another type.
+  LUCET_TRAP_CAST_FAILURE,
 } lucet_trap_code;
 
 // Who ended a terminated run.

@@ -283,6 +283,8 @@ pub enum lucet_trap_code {
     LUCET_TRAP_EXCEPTION_STORAGE_EXHAUSTED,
     /// A fault in guest code with no trap record.
     LUCET_TRAP_UNKNOWN,
+    /// `ref.cast` found a reference of another type.
+    LUCET_TRAP_CAST_FAILURE,
 }
 
 fn trap_code(code: TrapCode) -> lucet_trap_code {
@@ -302,6 +304,7 @@ fn trap_code(code: TrapCode) -> lucet_trap_code {
         TrapCode::OutOfFuel => LUCET_TRAP_OUT_OF_FUEL,
         TrapCode::ExceptionStorageExhausted => LUCET_TRAP_EXCEPTION_STORAGE_EXHAUSTED,
         TrapCode::Unknown => LUCET_TRAP_UNKNOWN,
+        TrapCode::CastFailure => LUCET_TRAP_CAST_FAILURE,
     }
 }
 

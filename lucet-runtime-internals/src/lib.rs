@@ -13,8 +13,8 @@ mod limits;
 mod linker;
 mod module;
 mod region;
-mod signatures;
 mod sys;
+mod type_registry;
 mod val;
 mod vmctx;
 
@@ -31,5 +31,5 @@ pub use lucet_module::{
 };
 pub use module::Module;
 pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
-pub use val::Val;
+pub use val::{AnyRef, Val, I31};
 pub use vmctx::Vmctx;

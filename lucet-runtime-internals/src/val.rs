@@ -23,6 +23,80 @@ pub enum Val {
     ExternRef(u64),
     /// `exnref`: an opaque exception reference; 0 is null.
     ExnRef(u64),
+    /// `anyref` and the types below it (`eqref`, `i31ref`, ...).
+    AnyRef(AnyRef),
+}
+
+/// A reference of the `any` hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AnyRef {
+    /// `ref.null any` (and every type below `any`).
+    Null,
+    /// An `i31ref`: a 31-bit integer carried in the reference.
+    I31(I31),
+}
+
+/// The 31-bit integer of an `i31ref`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct I31(u32);
+
+impl I31 {
+    /// The low 31 bits of `value` (what `ref.i31` keeps).
+    pub fn wrapping(value: i32) -> I31 {
+        I31(value as u32 & 0x7fff_ffff)
+    }
+
+    /// The value sign-extended from 31 bits (`i31.get_s`).
+    pub fn get_s(self) -> i32 {
+        ((self.0 << 1) as i32) >> 1
+    }
+
+    /// The value zero-extended (`i31.get_u`).
+    pub fn get_u(self) -> u32 {
+        self.0
+    }
+
+    /// The reference's bits in guest code: the value shifted left by one,
+    /// with the low bit set (object references are aligned, so their low
+    /// bit is clear, and null is zero).
+    pub(crate) fn to_bits(self) -> u64 {
+        u64::from(self.0 << 1 | 1)
+    }
+
+    /// The integer of a reference whose bits have the low bit set.
+    pub(crate) fn from_bits(bits: u64) -> I31 {
+        I31((bits as u32) >> 1)
+    }
+}
+
+impl AnyRef {
+    /// The reference's bits in guest code.
+    pub(crate) fn to_bits(self) -> u64 {
+        match self {
+            AnyRef::Null => 0,
+            AnyRef::I31(i) => i.to_bits(),
+        }
+    }
+
+    /// The reference whose bits guest code holds. Guest code creates no
+    /// objects yet (struct and array instructions are refused by the
+    /// compiler), so every non-null reference is an `i31`.
+    pub(crate) fn from_bits(bits: u64) -> AnyRef {
+        match bits {
+            0 => AnyRef::Null,
+            b => AnyRef::I31(I31::from_bits(b)),
+        }
+    }
+
+    /// Whether the reference belongs to heap type `heap` (of the `any`
+    /// hierarchy); null only to nullable types, checked by the caller.
+    fn belongs_to(self, heap: HeapType) -> bool {
+        match self {
+            AnyRef::Null => true,
+            AnyRef::I31(_) => matches!(heap, HeapType::Any | HeapType::Eq | HeapType::I31),
+        }
+    }
 }
 
 impl Val {
@@ -37,6 +111,8 @@ impl Val {
             Val::FuncRef(_) => ValType::FUNCREF,
             Val::ExternRef(_) => ValType::EXTERNREF,
             Val::ExnRef(_) => ValType::EXNREF,
+            Val::AnyRef(AnyRef::Null) => ValType::Ref(RefType::ANYREF),
+            Val::AnyRef(AnyRef::I31(_)) => ValType::Ref(RefType::non_null(HeapType::I31)),
         }
     }
 
@@ -49,6 +125,9 @@ impl Val {
             (Val::FuncRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Func => (v, r),
             (Val::ExternRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Extern => (v, r),
             (Val::ExnRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Exn => (v, r),
+            (Val::AnyRef(a), ValType::Ref(r)) if r.heap.top() == HeapType::Any => {
+                return (a != AnyRef::Null || r.nullable) && a.belongs_to(r.heap)
+            }
             (v, t) => return v.ty() == t,
         };
         match r {
@@ -66,6 +145,7 @@ impl Val {
             Val::F64(v) => ValRaw::from_f64(v),
             Val::V128(v) => ValRaw::from_u128(v),
             Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => ValRaw::from_u64(v),
+            Val::AnyRef(a) => ValRaw::from_u64(a.to_bits()),
         }
     }
 
@@ -80,6 +160,7 @@ impl Val {
             ValType::Ref(RefType { heap, .. }) => match heap.top() {
                 HeapType::Extern => Val::ExternRef(raw.get_u64()),
                 HeapType::Exn => Val::ExnRef(raw.get_u64()),
+                HeapType::Any => Val::AnyRef(AnyRef::from_bits(raw.get_u64())),
                 _ => Val::FuncRef(raw.get_u64()),
             },
         }
@@ -160,6 +241,8 @@ impl fmt::Display for Val {
             Val::FuncRef(_) => write!(f, "ref.func"),
             Val::ExternRef(_) => write!(f, "ref.extern"),
             Val::ExnRef(_) => write!(f, "ref.exn"),
+            Val::AnyRef(AnyRef::Null) => write!(f, "ref.null"),
+            Val::AnyRef(AnyRef::I31(i)) => write!(f, "ref.i31 {}", i.get_s()),
         }
     }
 }
@@ -202,6 +285,25 @@ mod tests {
         assert_eq!(Val::ExternRef(0x7f00_dead_b000).to_string(), "ref.extern");
         assert_eq!(Val::ExnRef(0x7f00_dead_b000).to_string(), "ref.exn");
         assert_eq!(Val::FuncRef(0).to_string(), "ref.null");
+        assert_eq!(
+            Val::AnyRef(AnyRef::I31(I31::wrapping(-3))).to_string(),
+            "ref.i31 -3"
+        );
+    }
+
+    #[test]
+    fn i31_references_keep_31_bits() {
+        let i = I31::wrapping(i32::MIN + 5);
+        assert_eq!(i.get_u(), 5);
+        let neg = I31::wrapping(-1);
+        assert_eq!(neg.get_s(), -1);
+        assert_eq!(neg.get_u(), 0x7fff_ffff);
+        let i31 = ValType::Ref(RefType::non_null(HeapType::I31));
+        let v = Val::AnyRef(AnyRef::I31(neg));
+        assert_eq!(Val::from_raw(&v.to_raw(), i31), v);
+        assert!(v.fits(ValType::Ref(RefType::ANYREF)));
+        assert!(!v.fits(ValType::Ref(RefType::nullable(HeapType::Struct))));
+        assert!(!Val::AnyRef(AnyRef::Null).fits(i31));
     }
 
     #[test]

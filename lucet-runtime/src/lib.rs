@@ -29,10 +29,10 @@
 //! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
 pub use lucet_runtime_internals::{
-    ContentHash, EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal,
+    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, FuncType, HeapType, HostFunc, HostGlobal,
     InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch,
     Limits, Linker, MmapRegion, Module, ModuleData, PublicKey, RefType, RunResult,
-    TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait, WasmResults, WasmTy, YieldedVal,
+    TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait, WasmResults, WasmTy, YieldedVal, I31,
     MAPPINGS_PER_SLOT,
 };
 

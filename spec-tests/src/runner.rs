@@ -79,6 +79,7 @@ fn trap_matches(code: TrapCode, message: &str) -> bool {
         TrapCode::BadConversionToInteger => &["invalid conversion to integer"],
         TrapCode::Unreachable => &["unreachable"],
         TrapCode::NullReference => &["null"],
+        TrapCode::CastFailure => &["cast failure"],
         _ => &[],
     };
     wordings

@@ -1,6 +1,6 @@
 //! Converting testsuite values to runtime values and matching results.
 
-use lucet_runtime::Val;
+use lucet_runtime::{AnyRef, Val};
 use wast::core::{HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastRet};
 
@@ -17,6 +17,8 @@ enum Family {
     Exn,
     /// GC's `any` hierarchy.
     Gc,
+    /// A type of a module's type section: functions or `any`.
+    Concrete,
 }
 
 fn family(ht: &HeapType<'_>) -> Family {
@@ -28,8 +30,8 @@ fn family(ht: &HeapType<'_>) -> Family {
             A::Exn | A::NoExn => Family::Exn,
             _ => Family::Gc,
         },
-        // Without GC, concrete types are function types.
-        _ => Family::Func,
+        // A concrete type's family needs its module; only null is compared.
+        _ => Family::Concrete,
     }
 }
 
@@ -48,7 +50,8 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, String> {
             Family::Extern => Val::ExternRef(0),
             Family::Exn => Val::ExnRef(0),
             Family::Func => Val::FuncRef(0),
-            Family::Gc => return Err("a GC reference argument".into()),
+            Family::Gc => Val::AnyRef(AnyRef::Null),
+            Family::Concrete => return Err("a null reference of a concrete type".into()),
         },
         WastArgCore::RefExtern(n) => extern_ref(*n),
         WastArgCore::RefHost(_) => return Err("ref.host argument".into()),
@@ -112,12 +115,16 @@ fn core_matches(expected: &WastRetCore<'_>, got: &Val) -> bool {
         (WastRetCore::RefNull(None), Val::FuncRef(g) | Val::ExternRef(g) | Val::ExnRef(g)) => {
             *g == 0
         }
+        (WastRetCore::RefNull(None), Val::AnyRef(a)) => *a == AnyRef::Null,
         (WastRetCore::RefNull(Some(ht)), v) => match (family(ht), v) {
-            (Family::Func, Val::FuncRef(g))
+            (Family::Func | Family::Concrete, Val::FuncRef(g))
             | (Family::Extern, Val::ExternRef(g))
             | (Family::Exn, Val::ExnRef(g)) => *g == 0,
+            (Family::Gc | Family::Concrete, Val::AnyRef(a)) => *a == AnyRef::Null,
             _ => false,
         },
+        (WastRetCore::RefI31, Val::AnyRef(AnyRef::I31(_))) => true,
+        (WastRetCore::RefAny | WastRetCore::RefEq, Val::AnyRef(a)) => *a != AnyRef::Null,
         (WastRetCore::RefExtern(None), Val::ExternRef(g)) => *g != 0,
         (WastRetCore::RefExtern(Some(n)), Val::ExternRef(g)) => *g == *n as u64 + 1,
         (WastRetCore::RefFunc(_), Val::FuncRef(g)) => *g != 0,

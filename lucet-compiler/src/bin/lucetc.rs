@@ -90,8 +90,8 @@ struct Args {
     #[arg(long, value_enum, default_value = "deterministic")]
     relaxed_simd: Relaxed,
     /// The WebAssembly standard to validate against: 3.0 (everything but
-    /// GC, which is refused with a clear error), or 2.0 (later features
-    /// are invalid).
+    /// GC objects, which are refused with a clear error), or 2.0 (later
+    /// features are invalid).
     #[arg(long, value_enum, default_value = "3.0")]
     standard: StandardArg,
     /// Fail if compiling the module takes longer than this (e.g. 30s); no

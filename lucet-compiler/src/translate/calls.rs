@@ -11,9 +11,8 @@
 //! Inside a `try_table`, calls become `try_call`s whose exception tables
 //! lead to the active handlers (`exceptions`).
 
-use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder};
-use lucet_module::{FuncRef, InstanceHeader};
+use lucet_module::FuncRef;
 use wasmparser::Operator;
 
 use super::env::fixed;
@@ -76,19 +75,13 @@ impl Translation<'_, '_> {
         let entry = self.table_entry_address(table, index);
         let funcref = self.ins().load(types::I64, super::env::trusted(), entry, 0);
         self.trap_unless(funcref, traps::INDIRECT_CALL_TO_NULL);
-        // The signature check, against the process-wide id of the type.
-        let type_ids = self
-            .env
-            .header_pointer(&mut self.b, InstanceHeader::OFFSET_TYPE_IDS);
-        let expected = self
-            .ins()
-            .load(types::I32, fixed(), type_ids, (type_index * 4) as i32);
-        let expected = self.ins().uextend(types::I64, expected);
+        // The signature check: the function's type must be the expected
+        // one (the same record) or a declared subtype of it.
         let actual = self
             .ins()
-            .load(types::I64, fixed(), funcref, FuncRef::OFFSET_TYPE_ID);
-        let mismatch = self.ins().icmp(IntCC::NotEqual, expected, actual);
-        self.trap_if(mismatch, traps::BAD_SIGNATURE);
+            .load(types::I64, fixed(), funcref, FuncRef::OFFSET_TYPE);
+        let fits = self.is_subtype_of(actual, type_index);
+        self.trap_unless(fits, traps::BAD_SIGNATURE);
         self.funcref_callee(type_index, funcref)
     }
 

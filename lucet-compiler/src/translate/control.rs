@@ -125,7 +125,7 @@ impl Translation<'_, '_> {
 
     /// A fresh block for the straight-line code after a conditional
     /// branch.
-    fn continue_in_new_block(&mut self) -> ir::Block {
+    pub(super) fn continue_in_new_block(&mut self) -> ir::Block {
         self.b.create_block()
     }
 

@@ -24,6 +24,7 @@
 //! builtins) and `fuel` counts instructions when asked to.
 
 mod calls;
+mod casts;
 mod control;
 mod env;
 mod exceptions;
@@ -259,7 +260,8 @@ impl<'f> Translation<'_, 'f> {
             || self.table_operator(op)?
             || self.call_operator(op)?
             || self.simd_operator(op)?
-            || self.exception_operator(op)?;
+            || self.exception_operator(op)?
+            || self.cast_operator(op)?;
         if !handled {
             return Err(unsupported_operator(op));
         }

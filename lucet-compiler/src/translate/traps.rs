@@ -19,6 +19,8 @@ pub const BAD_SIGNATURE: TrapCode = TrapCode::unwrap_user(4);
 /// A null reference where a non-null one is needed (`call_ref`,
 /// `ref.as_non_null`, `throw_ref`).
 pub const NULL_REFERENCE: TrapCode = TrapCode::unwrap_user(5);
+/// `ref.cast` of a reference of another type.
+pub const CAST_FAILURE: TrapCode = TrapCode::unwrap_user(8);
 /// The instance ran out of fuel.
 pub const OUT_OF_FUEL: TrapCode = TrapCode::unwrap_user(7);
 /// A memory access outside the memory.
@@ -39,6 +41,7 @@ pub fn lucet_trap(code: TrapCode) -> lucet_module::TrapCode {
         BAD_SIGNATURE => L::BadSignature,
         NULL_REFERENCE => L::NullReference,
         OUT_OF_FUEL => L::OutOfFuel,
+        CAST_FAILURE => L::CastFailure,
         _ => L::Unknown,
     }
 }
@@ -56,6 +59,7 @@ mod tests {
             BAD_SIGNATURE,
             NULL_REFERENCE,
             OUT_OF_FUEL,
+            CAST_FAILURE,
             HEAP_OUT_OF_BOUNDS,
         ] {
             assert_ne!(lucet_trap(code), lucet_module::TrapCode::Unknown, "{code}");

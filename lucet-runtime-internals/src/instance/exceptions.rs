@@ -68,7 +68,10 @@ impl Exception {
     pub(crate) fn payload(&self) -> Vec<Val> {
         // SAFETY: the module outlives the instance that owns the object.
         let module = unsafe { &*self.module };
-        let ty = &module.metadata().types[self.type_index as usize];
+        let ty = module
+            .metadata()
+            .signature(self.type_index)
+            .expect("loading checked that tags have function types");
         ty.params
             .iter()
             .zip(self.values.iter())
@@ -195,7 +198,11 @@ unsafe fn throw(
         let module: *const Module = &*(*inst).module;
         let data = (*module).metadata();
         let type_index = data.tags[tag as usize].type_index;
-        let n = data.types[type_index as usize].params.len();
+        let n = data
+            .signature(type_index)
+            .expect("loading checked that tags have function types")
+            .params
+            .len();
         let values = std::slice::from_raw_parts(values, n);
         let exception = Box::new(Exception {
             tag: Instance::bufs(inst).tag_ids[tag as usize],

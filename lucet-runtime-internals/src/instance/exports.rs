@@ -4,7 +4,7 @@
 use lucet_module::{FuncType, HeapSpec, RefType, ValRaw, ValType, WASM_PAGE_SIZE};
 
 use super::Instance;
-use crate::signatures::canonical_ref;
+use crate::type_registry::canonical_ref;
 
 /// What an importer needs to know of an exported memory.
 pub(crate) struct MemoryExport {
@@ -25,7 +25,7 @@ impl Instance {
         let code = self.module.trampoline_address(index)?;
         let data = self.module.metadata();
         let f = data.functions.get(index as usize)?;
-        let ty = data.types.get(f.type_index as usize)?.clone();
+        let ty = data.signature(f.type_index)?.clone();
         let native = self.module.code().base() + f.code.offset as usize;
         Some((
             code,
@@ -42,7 +42,9 @@ impl Instance {
         let type_index = data.tags[index as usize].type_index;
         (
             self.buf.tag_ids[index as usize],
-            data.types[type_index as usize].clone(),
+            data.signature(type_index)
+                .expect("loading checked that tags have function types")
+                .clone(),
             self.module.type_ids()[type_index as usize],
         )
     }

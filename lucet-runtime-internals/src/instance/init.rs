@@ -295,15 +295,15 @@ impl Instance {
             .funcref_slots
             .iter()
             .zip(module.funcref_templates())
-            .map(|(&f, &(code, type_id))| match imports.get(f as usize) {
+            .map(|(&f, &(code, ty))| match imports.get(f as usize) {
                 Some(import) if !import.native_code.is_null() => FuncRef {
                     code: import.native_code,
-                    type_id,
+                    ty,
                     vmctx: import.native_vmctx,
                 },
                 _ => FuncRef {
                     code: code as *const u8,
-                    type_id,
+                    ty,
                     vmctx,
                 },
             });
@@ -338,7 +338,8 @@ impl Instance {
             instance: self as *mut Instance as *mut std::ffi::c_void,
             func_imports: self.buf.func_imports.as_ptr(),
             funcrefs: self.buf.funcrefs.as_ptr(),
-            type_ids: self.module.type_ids().as_ptr(),
+            // `&'static TypeRecord` has the layout of a record pointer.
+            types: self.module.type_records().as_ptr().cast(),
             tables: ptr::null(),
             globals: self.slot.globals(),
             memory: MemoryDef {
@@ -422,6 +423,10 @@ impl Instance {
                 ConstOp::GlobalGet(g) => unsafe { *self.global_storage(g) },
                 ConstOp::RefNull(_) => ValRaw::default(),
                 ConstOp::RefFunc(f) => ValRaw::from_u64(self.funcref_address(f)),
+                ConstOp::RefI31 => {
+                    let i = crate::val::I31::wrapping(pop(&mut stack).get_i32());
+                    ValRaw::from_u64(i.to_bits())
+                }
                 ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
                     let b = pop(&mut stack).get_i32();
                     let a = pop(&mut stack).get_i32();

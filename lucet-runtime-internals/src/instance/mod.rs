@@ -338,15 +338,15 @@ impl Instance {
         match *v {
             Val::FuncRef(0) | Val::ExnRef(0) => true,
             Val::FuncRef(p) => {
-                let Some(type_id) = self.funcref_type_id(p) else {
+                let Some(actual) = self.funcref_type(p) else {
                     return false;
                 };
-                match ty {
-                    lucet_module::ValType::Ref(lucet_module::RefType {
-                        heap: lucet_module::HeapType::Concrete(i),
-                        ..
-                    }) => type_id == u64::from(self.module.type_ids()[i as usize]),
-                    _ => true,
+                match ty.concrete_index() {
+                    Some(i) => crate::type_registry::record_subtype(
+                        actual,
+                        self.module.type_records()[i as usize],
+                    ),
+                    None => true,
                 }
             }
             Val::ExnRef(p) => self.knows_exception(p),
@@ -369,15 +369,17 @@ impl Instance {
             .copied()
     }
 
-    /// The type id of the funcref record at address `p`, if `p` is one of
+    /// The type of the funcref record at address `p`, if `p` is one of
     /// this instance's records (or a linked instance's).
-    fn funcref_type_id(&self, p: u64) -> Option<u64> {
+    fn funcref_type(&self, p: u64) -> Option<&'static lucet_module::TypeRecord> {
         let find = |records: &[lucet_module::FuncRef]| {
             let start = records.as_ptr() as u64;
             let size = lucet_module::FuncRef::SIZE as u64;
             let offset = p.checked_sub(start)?;
             let i = (offset % size == 0).then_some(offset / size)?;
-            records.get(i as usize).map(|r| r.type_id)
+            // SAFETY: every record's `ty` is a registered type record,
+            // which lives forever.
+            records.get(i as usize).map(|r| unsafe { &*r.ty })
         };
         if let Some(id) = find(&self.buf.funcrefs) {
             return Some(id);

@@ -9,7 +9,7 @@ use lucet_module::{ExportKind, ImportName, ModuleData, ValRaw};
 
 use crate::instance::{Instance, LinkGroup};
 use crate::linker::{Definition, HostFunc};
-use crate::signatures::{canonical_ref, canonical_val, intern, val_subtype};
+use crate::type_registry::{canonical_ref, canonical_val, id_subtype, intern_func, val_subtype};
 use crate::{Error, Linker, Val};
 
 /// An imported function.
@@ -217,11 +217,13 @@ pub(crate) fn resolve(
     };
     let mut funcs = Vec::with_capacity(data.function_imports.len());
     for (f, import) in data.functions.iter().zip(&data.function_imports) {
-        let expected = &data.types[f.type_index as usize];
+        let expected = data
+            .signature(f.type_index)
+            .expect("loading checked that functions have function types");
         let expected_id = type_ids[f.type_index as usize];
         let resolved = match r.def(import) {
             Some(Binding::Host(Definition::Func(host))) => {
-                if intern(host.ty()) != expected_id {
+                if !id_subtype(intern_func(host.ty()), expected_id) {
                     return Err(mismatch(
                         import,
                         expected.to_string(),
@@ -239,7 +241,8 @@ pub(crate) fn resolve(
                 // thread, which is not running it now.
                 let (code, vmctx, ty, id, native) = unsafe { (*inst).func_entry(index) }
                     .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
-                if id != expected_id {
+                // The export's type may be a declared subtype.
+                if !id_subtype(id, expected_id) {
                     return Err(mismatch(import, expected.to_string(), ty.to_string()));
                 }
                 ResolvedFunc::Export {
@@ -419,7 +422,11 @@ pub(crate) fn resolve(
     for t in &data.tags {
         let Some(import) = &t.import else { continue };
         let expected_id = type_ids[t.type_index as usize];
-        let expected = format!("tag {}", data.types[t.type_index as usize]);
+        let expected = format!(
+            "tag {}",
+            data.signature(t.type_index)
+                .expect("loading checked that tags have function types")
+        );
         let e = match r.def(import) {
             Some(Binding::Export(e)) if matches!(e.kind, ExportKind::Tag(_)) => e,
             Some(other) => return Err(mismatch(import, expected, describe_def(&other))),

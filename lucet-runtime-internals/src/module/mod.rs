@@ -17,12 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use lucet_module::{
-    ContentHash, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, PAGE_SIZE,
+    ContentHash, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, TypeRecord, PAGE_SIZE,
 };
 
 use crate::builtins::runtime_symbol;
 use crate::sys::{cpu, mmap};
-use crate::{signatures, Error, Linker};
+use crate::{type_registry, Error, Linker};
 
 use self::code::CodeMemory;
 pub(crate) use self::imports::{
@@ -66,14 +66,17 @@ pub struct Module {
     /// (its pages are read only when a name is shown).
     names: Option<memmap2::Mmap>,
     image: ImageSource,
+    /// The canonical id of each of the module's types.
     type_ids: Box<[u32]>,
+    /// Their records, as generated code reads them (`InstanceHeader::types`).
+    type_records: Box<[&'static TypeRecord]>,
     /// The imports, resolved at load when the host defines them all.
     imports: Option<Imports>,
     /// Otherwise (some come from instances, bound at instantiation): the
     /// host's definitions, kept for then.
     host_definitions: Option<Box<Linker>>,
     /// Code address and signature id of each funcref slot's function.
-    funcref_templates: Box<[(usize, u64)]>,
+    funcref_templates: Box<[(usize, &'static TypeRecord)]>,
     /// Funcref slot of each function (`u32::MAX`: cannot be referenced).
     funcref_slot_of: Box<[u32]>,
     /// Whether every active element segment's offset and items are
@@ -241,7 +244,11 @@ impl Module {
         };
         drop(map);
 
-        let type_ids = signatures::intern_module_types(&data.types);
+        let type_ids = type_registry::intern_module_types(&data.types, &data.rec_groups);
+        let type_records: Box<[&'static TypeRecord]> = type_ids
+            .iter()
+            .map(|&id| type_registry::record(id))
+            .collect();
         let (imports, host_definitions) = if imports::imports_instances(&data, linker)? {
             (None, Some(Box::new(linker.clone())))
         } else {
@@ -257,7 +264,7 @@ impl Module {
                 let func = &data.functions[f as usize];
                 (
                     code.base() + func.code.offset as usize,
-                    type_ids[func.type_index as usize] as u64,
+                    type_records[func.type_index as usize],
                 )
             })
             .collect();
@@ -291,6 +298,7 @@ impl Module {
             names,
             image,
             type_ids,
+            type_records,
             imports,
             host_definitions,
             funcref_templates,
@@ -369,7 +377,12 @@ impl Module {
         &self.type_ids
     }
 
-    pub(crate) fn funcref_templates(&self) -> &[(usize, u64)] {
+    /// The records of the module's types, by type index.
+    pub(crate) fn type_records(&self) -> &[&'static TypeRecord] {
+        &self.type_records
+    }
+
+    pub(crate) fn funcref_templates(&self) -> &[(usize, &'static TypeRecord)] {
         &self.funcref_templates
     }
 
