@@ -67,6 +67,9 @@ pub struct BodyToTranslate<'data> {
 pub struct ModuleInfo<'data> {
     /// The type section.
     pub types: Vec<SubType>,
+    /// The kind of each of its types, by index (what converting a
+    /// reference type needs).
+    pub type_kinds: Vec<TypeKind>,
     /// The sizes of its recursive groups.
     pub rec_groups: Vec<u32>,
     pub functions: Vec<FuncDecl>,
@@ -155,7 +158,7 @@ pub fn needs_gc(what: &str) -> Error {
 type Kinds<'a> = &'a [TypeKind];
 
 /// Our heap type for a validated wasmparser one.
-fn heap_type(ht: wasmparser::HeapType, kinds: Kinds<'_>) -> Result<HeapType, Error> {
+pub fn heap_type(ht: wasmparser::HeapType, kinds: Kinds<'_>) -> Result<HeapType, Error> {
     use wasmparser::AbstractHeapType as A;
     match ht {
         wasmparser::HeapType::Abstract { shared: true, .. } => {
@@ -348,6 +351,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
     let mut validator = Validator::new_with_features(features(standard));
     let mut info = ModuleInfo {
         types: Vec::new(),
+        type_kinds: Vec::new(),
         rec_groups: Vec::new(),
         functions: Vec::new(),
         num_imported_funcs: 0,
@@ -365,7 +369,6 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
         escaping: Vec::new(),
         heap_reservation: 0,
     };
-    let mut type_kinds: Vec<TypeKind> = Vec::new();
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
     let mut to_validate_bodies: Vec<FuncToValidate<ValidatorResources>> = Vec::new();
@@ -386,7 +389,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
             Payload::TypeSection(reader) => {
                 validator.type_section(&reader)?;
                 for group in reader {
-                    let types = rec_group(group?, &mut type_kinds)?;
+                    let types = rec_group(group?, &mut info.type_kinds)?;
                     // An empty group (`(rec)`) defines nothing.
                     if !types.is_empty() {
                         info.rec_groups.push(types.len() as u32);
@@ -408,7 +411,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             info.num_imported_funcs += 1;
                         }
                         TypeRef::Table(t) => info.tables.push(TableSpec {
-                            elem: ref_type(t.element_type, &type_kinds)?,
+                            elem: ref_type(t.element_type, &info.type_kinds)?,
                             min: t.initial,
                             max: t.maximum,
                             table64: t.table64,
@@ -422,7 +425,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             memory64: m.memory64,
                         }),
                         TypeRef::Global(g) => info.globals.push(GlobalSpec {
-                            ty: val_type(g.content_type, &type_kinds)?,
+                            ty: val_type(g.content_type, &info.type_kinds)?,
                             mutable: g.mutable,
                             init: None,
                             import: Some(name),
@@ -453,7 +456,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                     let t = table.ty;
                     let init = match table.init {
                         wasmparser::TableInit::RefNull => None,
-                        wasmparser::TableInit::Expr(e) => Some(const_expr(&e, &type_kinds)?),
+                        wasmparser::TableInit::Expr(e) => Some(const_expr(&e, &info.type_kinds)?),
                     };
                     if let Some(init) = &init {
                         escaping.extend(init.0.iter().filter_map(|op| match op {
@@ -462,7 +465,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         }));
                     }
                     info.tables.push(TableSpec {
-                        elem: ref_type(t.element_type, &type_kinds)?,
+                        elem: ref_type(t.element_type, &info.type_kinds)?,
                         min: t.initial,
                         max: t.maximum,
                         table64: t.table64,
@@ -496,14 +499,14 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                 validator.global_section(&reader)?;
                 for global in reader {
                     let g = global?;
-                    let init = const_expr(&g.init_expr, &type_kinds)?;
+                    let init = const_expr(&g.init_expr, &info.type_kinds)?;
                     for op in &init.0 {
                         if let ConstOp::RefFunc(f) = op {
                             escaping.insert(*f);
                         }
                     }
                     info.globals.push(GlobalSpec {
-                        ty: val_type(g.ty.content_type, &type_kinds)?,
+                        ty: val_type(g.ty.content_type, &info.type_kinds)?,
                         mutable: g.ty.mutable,
                         init: Some(init),
                         import: None,
@@ -550,7 +553,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         ElementItems::Expressions(rt, exprs) => {
                             let mut items = Vec::new();
                             for e in exprs {
-                                let e = const_expr(&e?, &type_kinds)?;
+                                let e = const_expr(&e?, &info.type_kinds)?;
                                 for op in &e.0 {
                                     if let ConstOp::RefFunc(f) = op {
                                         escaping.insert(*f);
@@ -558,7 +561,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                                 }
                                 items.push(e);
                             }
-                            (ref_type(rt, &type_kinds)?, ElemItems::Exprs(items))
+                            (ref_type(rt, &info.type_kinds)?, ElemItems::Exprs(items))
                         }
                     };
                     let kind = match element.kind {
@@ -567,7 +570,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                             offset_expr,
                         } => ElemSegmentKind::Active {
                             table: table_index.unwrap_or(0),
-                            offset: const_expr(&offset_expr, &type_kinds)?,
+                            offset: const_expr(&offset_expr, &info.type_kinds)?,
                         },
                         ElementKind::Passive => ElemSegmentKind::Passive,
                         ElementKind::Declared => ElemSegmentKind::Declared,
@@ -587,7 +590,10 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                         DataKind::Active {
                             memory_index,
                             offset_expr,
-                        } => (memory_index, Some(const_expr(&offset_expr, &type_kinds)?)),
+                        } => (
+                            memory_index,
+                            Some(const_expr(&offset_expr, &info.type_kinds)?),
+                        ),
                     };
                     info.data.push(DataDecl {
                         memory,

@@ -197,9 +197,10 @@ fn validate_types(data: &ModuleData) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether every concrete reference in `c` names a type of its kind.
-fn kinds_match(data: &ModuleData, c: &CompositeType) -> bool {
-    let ok = |t: &ValType| match t {
+/// Whether `t`, if it is a reference to a concrete type, names a type of
+/// the module of the kind it says.
+fn names_its_kind(data: &ModuleData, t: &ValType) -> bool {
+    match t {
         ValType::Ref(RefType {
             heap: HeapType::Concrete { index, kind },
             ..
@@ -208,7 +209,12 @@ fn kinds_match(data: &ModuleData, c: &CompositeType) -> bool {
             .get(*index as usize)
             .is_some_and(|t| t.composite.kind() == *kind),
         _ => true,
-    };
+    }
+}
+
+/// Whether every concrete reference in `c` names a type of its kind.
+fn kinds_match(data: &ModuleData, c: &CompositeType) -> bool {
+    let ok = |t: &ValType| names_its_kind(data, t);
     let field = |f: &FieldType| match f.storage {
         StorageType::Val(t) => ok(&t),
         _ => true,
@@ -275,16 +281,7 @@ fn validate(data: &ModuleData, text_len: u64, heap_len: u64) -> Result<(), Error
     }
     validate_types(data)?;
     // A reference to a concrete type names a type of that kind.
-    let type_ok = |t: &ValType| match t {
-        ValType::Ref(RefType {
-            heap: HeapType::Concrete { index, kind },
-            ..
-        }) => data
-            .types
-            .get(*index as usize)
-            .is_some_and(|t| t.composite.kind() == *kind),
-        _ => true,
-    };
+    let type_ok = |t: &ValType| names_its_kind(data, t);
     for (i, g) in data.globals.iter().enumerate() {
         if !type_ok(&g.ty) {
             return Err(invalid(format!("global {i} has an unknown type")));

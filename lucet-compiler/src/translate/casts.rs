@@ -34,41 +34,9 @@ impl Translation<'_, '_> {
 
     /// Our heap type for one of the function's wasmparser heap types.
     fn heap_type_of(&self, ht: wasmparser::HeapType) -> TResult<HeapType> {
-        use wasmparser::AbstractHeapType as A;
-        Ok(match ht {
-            wasmparser::HeapType::Abstract { shared: false, ty } => match ty {
-                A::Func => HeapType::Func,
-                A::Extern => HeapType::Extern,
-                A::Exn => HeapType::Exn,
-                A::NoFunc => HeapType::NoFunc,
-                A::NoExtern => HeapType::NoExtern,
-                A::NoExn => HeapType::NoExn,
-                A::Any => HeapType::Any,
-                A::Eq => HeapType::Eq,
-                A::I31 => HeapType::I31,
-                A::Struct => HeapType::Struct,
-                A::Array => HeapType::Array,
-                A::None => HeapType::None,
-                other => {
-                    return Err(TranslateError::Unsupported(format!(
-                        "the reference type {other:?}"
-                    )))
-                }
-            },
-            wasmparser::HeapType::Concrete(i) => {
-                let index = i.as_module_index().ok_or_else(|| {
-                    TranslateError::Unsupported("a group-relative type index".into())
-                })?;
-                HeapType::Concrete {
-                    index,
-                    kind: self.env.module.info.sub_type(index).composite.kind(),
-                }
-            }
-            other => {
-                return Err(TranslateError::Unsupported(format!(
-                    "the reference type {other:?}"
-                )))
-            }
+        crate::parse::heap_type(ht, &self.env.module.info.type_kinds).map_err(|e| match e {
+            crate::Error::Unsupported(what) => TranslateError::Unsupported(what),
+            other => TranslateError::Unsupported(other.to_string()),
         })
     }
 

@@ -2,7 +2,9 @@
 //! groups canonicalised across modules, declared subtypes in imports and
 //! `call_indirect`, `i31ref` values through the host, and casts.
 
-use lucet_runtime::{AnyRef, Error, Linker, MmapRegion, Module, TrapCode, Val, I31};
+use lucet_runtime::{
+    AnyRef, Error, InstanceHandle, Linker, MmapRegion, Module, TrapCode, Val, I31,
+};
 
 use crate::common::*;
 
@@ -25,20 +27,25 @@ const IMPORTER: &str = r#"(module
   (func (export "via_unrelated") (param i32) (result i32)
     (call_indirect (type $unrelated) (local.get 0) (i32.const 0))))"#;
 
-#[test]
-fn declared_subtypes_satisfy_imports_and_indirect_calls_across_modules() {
+/// An instance of `importer`, linked against an instance of `EXPORTER`
+/// under the name `ex`.
+fn linked_to_exporter(importer: &str) -> Result<InstanceHandle, Error> {
     let region = MmapRegion::create(2, &Default::default()).unwrap();
     let exporter_module =
         Module::from_bytes(&compile_bytes(EXPORTER.as_bytes()), "ex", &Linker::new()).unwrap();
     let exporter = region.new_instance(exporter_module).unwrap();
     let mut linker = Linker::new();
     linker.instance_module("ex");
-    let module = Module::from_bytes(&compile_bytes(IMPORTER.as_bytes()), "im", &linker).unwrap();
-    let mut importer = region
+    let module = Module::from_bytes(&compile_bytes(importer.as_bytes()), "im", &linker).unwrap();
+    region
         .new_instance_builder(module)
         .link("ex", &exporter)
         .build()
-        .unwrap();
+}
+
+#[test]
+fn declared_subtypes_satisfy_imports_and_indirect_calls_across_modules() {
+    let mut importer = linked_to_exporter(IMPORTER).unwrap();
     assert_eq!(i32(&mut importer, "via_super", &[Val::I32(21)]), 42);
     match importer.run("via_unrelated", &[Val::I32(1)]) {
         Err(Error::Trap { code, .. }) => assert_eq!(code, TrapCode::BadSignature),
@@ -53,18 +60,7 @@ fn an_import_of_a_structurally_equal_but_distinct_type_is_refused() {
     let importer = r#"(module
       (type $lone (sub (func (param i32) (result i32))))
       (import "ex" "double" (func (type $lone))))"#;
-    let region = MmapRegion::create(2, &Default::default()).unwrap();
-    let exporter_module =
-        Module::from_bytes(&compile_bytes(EXPORTER.as_bytes()), "ex", &Linker::new()).unwrap();
-    let exporter = region.new_instance(exporter_module).unwrap();
-    let mut linker = Linker::new();
-    linker.instance_module("ex");
-    let module = Module::from_bytes(&compile_bytes(importer.as_bytes()), "im", &linker).unwrap();
-    let Err(err) = region
-        .new_instance_builder(module)
-        .link("ex", &exporter)
-        .build()
-    else {
+    let Err(err) = linked_to_exporter(importer) else {
         panic!("expected a type mismatch");
     };
     assert!(err.to_string().contains("ex.double"), "{err}");
