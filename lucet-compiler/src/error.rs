@@ -36,10 +36,6 @@ pub enum Error {
     /// The module uses a feature this compiler does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// The module needs WebAssembly GC objects (structs, arrays, host
-    /// values converted to `any`), which Lucet does not implement yet.
-    #[error("unsupported: WebAssembly GC is not supported yet ({0})")]
-    NeedsGc(String),
     /// An option is out of range.
     #[error("invalid option: {0}")]
     Options(String),

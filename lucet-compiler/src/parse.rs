@@ -8,8 +8,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use lucet_module::{
     CompositeType, ConstExpr, ConstOp, ElemItems, ElemSegment, ElemSegmentKind, Export, ExportKind,
-    FieldType, FuncType, GlobalSpec, HeapType, ImportName, RefType, StorageType, SubType,
-    TableSpec, TagSpec, TypeKind, ValType,
+    FieldType, FuncType, GlobalSpec, HeapType, ImportName, RefType, StorageType, StructLayout,
+    SubType, TableSpec, TagSpec, TypeKind, ValType,
 };
 use rayon::prelude::*;
 use wasmparser::{
@@ -22,8 +22,7 @@ use crate::{Error, Standard};
 
 /// The features modules are validated with. WebAssembly 3.0: tail calls,
 /// exception handling, multi-memory, memory64, typed function references,
-/// extended constant expressions, relaxed SIMD and GC (a valid module that
-/// needs GC objects is then refused with `Error::NeedsGc`).
+/// extended constant expressions, relaxed SIMD and GC.
 pub fn features(standard: Standard) -> WasmFeatures {
     match standard {
         Standard::Wasm2 => WasmFeatures::WASM2,
@@ -72,6 +71,9 @@ pub struct ModuleInfo<'data> {
     pub type_kinds: Vec<TypeKind>,
     /// The sizes of its recursive groups.
     pub rec_groups: Vec<u32>,
+    /// The layout of each struct type's objects, by type index (`None`
+    /// for the other kinds).
+    pub struct_layouts: Vec<Option<StructLayout>>,
     pub functions: Vec<FuncDecl>,
     pub num_imported_funcs: u32,
     pub tables: Vec<TableSpec>,
@@ -103,6 +105,27 @@ impl ModuleInfo<'_> {
     /// Type `index` of the type section.
     pub fn sub_type(&self, index: u32) -> &SubType {
         &self.types[index as usize]
+    }
+
+    /// The layout of struct type `index`'s objects.
+    pub fn struct_layout(&self, index: u32) -> &StructLayout {
+        self.struct_layouts[index as usize]
+            .as_ref()
+            .expect("validated: a struct type")
+    }
+
+    /// The fields of struct type `index`.
+    pub fn struct_fields(&self, index: u32) -> &[FieldType] {
+        self.sub_type(index)
+            .as_struct()
+            .expect("validated: a struct type")
+    }
+
+    /// The element of array type `index`.
+    pub fn array_element(&self, index: u32) -> FieldType {
+        self.sub_type(index)
+            .as_array()
+            .expect("validated: an array type")
     }
 
     /// How many supertypes are above type `index`.
@@ -146,11 +169,6 @@ impl ModuleInfo<'_> {
             None => format!("func[{index}]"),
         }
     }
-}
-
-/// The error for a module that needs WebAssembly GC.
-pub fn needs_gc(what: &str) -> Error {
-    Error::NeedsGc(what.to_string())
 }
 
 /// The kind of each type index, for converting references: a reference
@@ -319,15 +337,20 @@ fn const_expr(expr: &wasmparser::ConstExpr<'_>, kinds: Kinds<'_>) -> Result<Cons
             Operator::I64Sub => ConstOp::I64Sub,
             Operator::I64Mul => ConstOp::I64Mul,
             Operator::RefI31 => ConstOp::RefI31,
-            Operator::StructNew { .. }
-            | Operator::StructNewDefault { .. }
-            | Operator::ArrayNew { .. }
-            | Operator::ArrayNewDefault { .. }
-            | Operator::ArrayNewFixed { .. }
-            | Operator::AnyConvertExtern
-            | Operator::ExternConvertAny => {
-                return Err(needs_gc("a GC instruction in a constant expression"))
+            Operator::StructNew { struct_type_index } => ConstOp::StructNew(struct_type_index),
+            Operator::StructNewDefault { struct_type_index } => {
+                ConstOp::StructNewDefault(struct_type_index)
             }
+            Operator::ArrayNew { array_type_index } => ConstOp::ArrayNew(array_type_index),
+            Operator::ArrayNewDefault { array_type_index } => {
+                ConstOp::ArrayNewDefault(array_type_index)
+            }
+            Operator::ArrayNewFixed {
+                array_type_index,
+                array_size,
+            } => ConstOp::ArrayNewFixed(array_type_index, array_size),
+            Operator::AnyConvertExtern => ConstOp::AnyConvertExtern,
+            Operator::ExternConvertAny => ConstOp::ExternConvertAny,
             other => {
                 return Err(Error::Invalid {
                     message: format!("unsupported instruction in constant expression: {other:?}"),
@@ -353,6 +376,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
         types: Vec::new(),
         type_kinds: Vec::new(),
         rec_groups: Vec::new(),
+        struct_layouts: Vec::new(),
         functions: Vec::new(),
         num_imported_funcs: 0,
         tables: Vec::new(),
@@ -393,6 +417,8 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                     // An empty group (`(rec)`) defines nothing.
                     if !types.is_empty() {
                         info.rec_groups.push(types.len() as u32);
+                        info.struct_layouts
+                            .extend(types.iter().map(|t| t.as_struct().map(StructLayout::new)));
                         info.types.extend(types);
                     }
                 }

@@ -395,7 +395,10 @@ fn value(v: &Val) -> Value {
         Val::F32(x) => Value::F32(x.to_bits()),
         Val::F64(x) => Value::F64(x.to_bits()),
         Val::V128(x) => Value::V128(x),
-        Val::FuncRef(r) | Val::ExternRef(r) | Val::ExnRef(r) => Value::Ref { null: r == 0 },
+        Val::FuncRef(r) | Val::ExnRef(r) => Value::Ref { null: r == 0 },
+        Val::ExternRef(e) => Value::Ref {
+            null: e == lucet_runtime::ExternRef::Null,
+        },
         Val::AnyRef(a) => Value::Ref {
             null: a == lucet_runtime::AnyRef::Null,
         },

@@ -37,6 +37,29 @@ pub enum Builtin {
     /// `()`: called at a loop header whose interrupt word is set (a kill
     /// switch stopped the run); ends the run and never returns.
     Interrupted,
+    /// `(vmctx, type: i32, size: i64) -> i64`: `size` bytes of the GC heap
+    /// for an object of the module's type `type`, when the inline bump
+    /// allocation found too little room; 0 when even a collection leaves
+    /// too little (generated code then traps with `GcHeapExhausted`).
+    GcAlloc,
+    /// `(vmctx, type: i32, segment: i32, offset: i64, len: i64) -> i64`:
+    /// a new array of `len` elements read from the data segment at byte
+    /// `offset`; 0 when the GC heap is exhausted, 1 when the bytes lie
+    /// outside the segment.
+    ArrayNewData,
+    /// `(vmctx, type: i32, segment: i32, offset: i64, len: i64) -> i64`:
+    /// a new array of `len` references from the element segment; 0 when
+    /// the GC heap is exhausted, 1 when they lie outside the segment.
+    ArrayNewElem,
+    /// `(vmctx, segment: i32, dst: i64, offset: i64, bytes: i64) -> i32`:
+    /// copies `bytes` bytes of the data segment from `offset` to `dst`
+    /// (the address of array elements, already checked); 0, or 1 when
+    /// they lie outside the segment.
+    ArrayInitData,
+    /// `(vmctx, segment: i32, dst: i64, offset: i64, len: i64) -> i32`:
+    /// writes `len` references of the element segment from `offset` to
+    /// `dst` (checked array elements); 0, or 1 outside the segment.
+    ArrayInitElem,
     /// `(code: i32)`: ends the run with the trap whose
     /// `TrapCode::number` is `code`, at the call's return address; never
     /// returns. Generated code traps through it rather than through a
@@ -55,7 +78,7 @@ pub enum BuiltinType {
 
 impl Builtin {
     /// Every builtin.
-    pub const ALL: [Builtin; 12] = [
+    pub const ALL: [Builtin; 17] = [
         Builtin::MemoryGrow,
         Builtin::MemoryInit,
         Builtin::DataDrop,
@@ -68,6 +91,11 @@ impl Builtin {
         Builtin::ThrowRef,
         Builtin::Interrupted,
         Builtin::Trap,
+        Builtin::GcAlloc,
+        Builtin::ArrayNewData,
+        Builtin::ArrayNewElem,
+        Builtin::ArrayInitData,
+        Builtin::ArrayInitElem,
     ];
 
     /// The symbol name generated code refers to.
@@ -85,6 +113,11 @@ impl Builtin {
             Builtin::ThrowRef => "lucet_builtin_throw_ref",
             Builtin::Interrupted => "lucet_builtin_interrupted",
             Builtin::Trap => "lucet_builtin_trap",
+            Builtin::GcAlloc => "lucet_builtin_gc_alloc",
+            Builtin::ArrayNewData => "lucet_builtin_array_new_data",
+            Builtin::ArrayNewElem => "lucet_builtin_array_new_elem",
+            Builtin::ArrayInitData => "lucet_builtin_array_init_data",
+            Builtin::ArrayInitElem => "lucet_builtin_array_init_elem",
         }
     }
 
@@ -125,6 +158,9 @@ impl Builtin {
             Builtin::ThrowRef => &[I64],
             Builtin::Interrupted => &[],
             Builtin::Trap => &[I32],
+            Builtin::GcAlloc => &[I32, I64],
+            Builtin::ArrayNewData | Builtin::ArrayNewElem => &[I32, I32, I64, I64],
+            Builtin::ArrayInitData | Builtin::ArrayInitElem => &[I32, I64, I64, I64],
         }
     }
 
@@ -146,7 +182,11 @@ impl Builtin {
             | Builtin::ThrowRef
             | Builtin::Interrupted
             | Builtin::Trap => None,
-            Builtin::MemoryGrow | Builtin::TableGrow => Some(BuiltinType::I64),
+            Builtin::MemoryGrow
+            | Builtin::TableGrow
+            | Builtin::GcAlloc
+            | Builtin::ArrayNewData
+            | Builtin::ArrayNewElem => Some(BuiltinType::I64),
             _ => Some(BuiltinType::I32),
         }
     }

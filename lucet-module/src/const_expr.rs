@@ -38,6 +38,23 @@ pub enum ConstOp {
     I64Sub,
     /// `i64.mul`
     I64Mul,
+    /// `struct.new` of the module's type: its fields' values are on the
+    /// stack, the first deepest.
+    StructNew(u32),
+    /// `struct.new_default`: every field zero (or null).
+    StructNewDefault(u32),
+    /// `array.new`: the elements' value, then the length, are on the stack.
+    ArrayNew(u32),
+    /// `array.new_default`: the length is on the stack.
+    ArrayNewDefault(u32),
+    /// `array.new_fixed` of the type (first) with the given number of
+    /// elements (second), all on the stack.
+    ArrayNewFixed(u32, u32),
+    /// `any.convert_extern` (references of both hierarchies share one
+    /// encoding, so the value is unchanged).
+    AnyConvertExtern,
+    /// `extern.convert_any`
+    ExternConvertAny,
 }
 
 /// A constant expression: a short stack program.
@@ -48,6 +65,21 @@ impl ConstExpr {
     /// The expression that is just one instruction.
     pub fn single(op: ConstOp) -> Self {
         ConstExpr(vec![op])
+    }
+
+    /// Whether evaluating the expression creates GC objects (so that it
+    /// must be evaluated once, not each time its value is used).
+    pub fn allocates(&self) -> bool {
+        self.0.iter().any(|op| {
+            matches!(
+                op,
+                ConstOp::StructNew(_)
+                    | ConstOp::StructNewDefault(_)
+                    | ConstOp::ArrayNew(_)
+                    | ConstOp::ArrayNewDefault(_)
+                    | ConstOp::ArrayNewFixed(..)
+            )
+        })
     }
 
     /// The value of an expression without `global.get` or `ref.func`, as the

@@ -141,6 +141,28 @@ fn check_expr(data: &ModuleData, e: &ConstExpr, what: &str) -> Result<(), Error>
                     "{what} refers to function {f}, which cannot be referenced"
                 )))
             }
+            ConstOp::StructNew(t) | ConstOp::StructNewDefault(t)
+                if data
+                    .types
+                    .get(*t as usize)
+                    .and_then(|t| t.as_struct())
+                    .is_none() =>
+            {
+                return Err(invalid(format!(
+                    "{what} creates a struct of type {t}, which is not a struct type"
+                )))
+            }
+            ConstOp::ArrayNew(t) | ConstOp::ArrayNewDefault(t) | ConstOp::ArrayNewFixed(t, _)
+                if data
+                    .types
+                    .get(*t as usize)
+                    .and_then(|t| t.as_array())
+                    .is_none() =>
+            {
+                return Err(invalid(format!(
+                    "{what} creates an array of type {t}, which is not an array type"
+                )))
+            }
             _ => {}
         }
     }

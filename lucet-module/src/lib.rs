@@ -20,6 +20,7 @@ mod format;
 mod function_table;
 mod module_data;
 mod names;
+mod object_layout;
 mod seal;
 mod size;
 mod trap;
@@ -47,6 +48,7 @@ pub use module_data::{
     MemoryImage, MemorySpec, ModuleData, TableSpec, TagSpec, Trampoline,
 };
 pub use names::{escape_control, GuestName};
+pub use object_layout::{array_size, StructLayout};
 pub use seal::{
     blank_seal, content_hash, read_seal, verify_seal, write_seal, ContentHash, PublicKey, Seal,
     Signer, SEAL_MAGIC, SEAL_SECTION, SEAL_SIZE, SIGNATURE_CAPACITY,
@@ -60,5 +62,5 @@ pub use types::{
 };
 pub use vmctx::{
     FuncImport, FuncRef, InstanceHeader, MemoryDef, ObjectHeader, TableDef, TypeRecord, ValRaw,
-    ARRAY_CALL_VALUE_SIZE,
+    ARRAY_CALL_VALUE_SIZE, HOST_REF_TAG, REF_TAG_MASK,
 };

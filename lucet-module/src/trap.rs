@@ -39,11 +39,17 @@ pub enum TrapCode {
     /// `ref.cast` (or a `br_on_cast` that must not fail) found a reference
     /// of another type.
     CastFailure,
+    /// An array index (or a range of `array.fill`, `array.copy`,
+    /// `array.init_*`) outside the array.
+    ArrayOutOfBounds,
+    /// A GC object did not fit in the instance's GC heap
+    /// (`Limits::gc_heap_size`).
+    GcHeapExhausted,
 }
 
 impl TrapCode {
     /// Every code, for tests and tools.
-    pub const ALL: [TrapCode; 15] = [
+    pub const ALL: [TrapCode; 17] = [
         TrapCode::StackOverflow,
         TrapCode::HeapOutOfBounds,
         TrapCode::HeapMisaligned,
@@ -59,6 +65,8 @@ impl TrapCode {
         TrapCode::OutOfFuel,
         TrapCode::ExceptionStorageExhausted,
         TrapCode::CastFailure,
+        TrapCode::ArrayOutOfBounds,
+        TrapCode::GcHeapExhausted,
     ];
 
     /// The code's number, as generated code passes it to the `Trap`
@@ -95,6 +103,8 @@ impl fmt::Display for TrapCode {
             TrapCode::OutOfFuel => "out of fuel",
             TrapCode::ExceptionStorageExhausted => "out of storage for exceptions",
             TrapCode::CastFailure => "cast failure",
+            TrapCode::ArrayOutOfBounds => "out of bounds array access",
+            TrapCode::GcHeapExhausted => "out of GC heap memory",
         })
     }
 }

@@ -17,6 +17,12 @@ use std::mem::size_of;
 #[repr(C)]
 #[derive(Debug)]
 pub struct InstanceHeader {
+    /// Where the next GC object goes: generated code allocates by moving
+    /// it up (a bump pointer) while it stays at or below `gc_limit`, and
+    /// calls the `GcAlloc` builtin when an object does not fit.
+    pub gc_next: u64,
+    /// The end of the instance's GC heap.
+    pub gc_limit: u64,
     /// Minus the fuel left, for code compiled to count instructions: the
     /// code adds what it executes and traps with `OutOfFuel` at zero.
     /// `i64::MIN` when the instance has no fuel limit.
@@ -61,7 +67,11 @@ impl InstanceHeader {
     /// Marks a live header; host code checks it before trusting a `vmctx`.
     pub const MAGIC: u64 = 0x4c55_4345_5456_4d43; // "LUCETVMC"
     /// Size of the header in bytes.
-    pub const SIZE: i32 = 112;
+    pub const SIZE: i32 = 128;
+    /// Offset of `gc_next` from `vmctx`.
+    pub const OFFSET_GC_NEXT: i32 = -128;
+    /// Offset of `gc_limit` from `vmctx`.
+    pub const OFFSET_GC_LIMIT: i32 = -120;
     /// Offset of `fuel` from `vmctx`.
     pub const OFFSET_FUEL: i32 = -112;
     /// Offset of `instance` from `vmctx`.
@@ -148,10 +158,17 @@ impl TypeRecord {
     pub const OFFSET_SUPERS: i32 = 8;
 }
 
-/// The start of every GC object (structs, arrays): its exact type. Object
-/// references are the objects' addresses, which are 8-aligned; a reference
-/// with the low bit set is an `i31ref` (the integer in bits 1..32), and 0
-/// is null.
+/// The start of every GC object (structs, arrays): its exact type.
+///
+/// References of the `any` and `extern` hierarchies share one encoding, so
+/// that `any.convert_extern` and `extern.convert_any` change nothing: 0 is
+/// null; low bit 1 is an `i31ref` (the integer in bits 1..32); low bits
+/// `10` are a host value (the value in bits 2..64, see
+/// [`HOST_REF_TAG`]); low bits `00` are an object's address (objects are
+/// 8-aligned). A struct's fields follow the header at the offsets of
+/// [`crate::StructLayout`]; an array has its length at
+/// [`ObjectHeader::OFFSET_ARRAY_LENGTH`] and its elements from
+/// [`ObjectHeader::OFFSET_ARRAY_ELEMENTS`].
 #[repr(C)]
 #[derive(Debug)]
 pub struct ObjectHeader {
@@ -162,7 +179,21 @@ pub struct ObjectHeader {
 impl ObjectHeader {
     /// Offset of `ty`.
     pub const OFFSET_TYPE: i32 = 0;
+    /// Size of the header: where a struct's fields start.
+    pub const SIZE: u32 = 8;
+    /// Offset of an array's length (a `u32`).
+    pub const OFFSET_ARRAY_LENGTH: i32 = 8;
+    /// Offset of an array's first element.
+    pub const OFFSET_ARRAY_ELEMENTS: u32 = 16;
+    /// Every object's size is a multiple of this, and so is its address.
+    pub const ALIGN: u64 = 8;
 }
+
+/// The low two bits of a reference to a host value (an `externref` from
+/// the host, or the `anyref` it becomes through `any.convert_extern`).
+pub const HOST_REF_TAG: u64 = 0b10;
+/// The mask of a reference's tag bits.
+pub const REF_TAG_MASK: u64 = 0b11;
 
 /// A function reference: what a `funcref` value points to.
 #[repr(C)]
@@ -330,6 +361,8 @@ mod tests {
     fn instance_header_offsets_match_layout() {
         type H = InstanceHeader;
         assert_eq!(size_of::<H>() as i32, H::SIZE);
+        assert_eq!(from_vmctx(offset_of!(H, gc_next)), H::OFFSET_GC_NEXT);
+        assert_eq!(from_vmctx(offset_of!(H, gc_limit)), H::OFFSET_GC_LIMIT);
         assert_eq!(from_vmctx(offset_of!(H, fuel)), H::OFFSET_FUEL);
         assert_eq!(from_vmctx(offset_of!(H, instance)), H::OFFSET_INSTANCE);
         assert_eq!(

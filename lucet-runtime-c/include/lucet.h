@@ -178,6 +178,10 @@ typedef enum lucet_trap_code {
   LUCET_TRAP_UNKNOWN,
   // `ref.cast` found a reference of another type.
   LUCET_TRAP_CAST_FAILURE,
+  // An array index or range outside the array.
+  LUCET_TRAP_ARRAY_OUT_OF_BOUNDS,
+  // A GC object did not fit in the instance's GC heap.
+  LUCET_TRAP_GC_HEAP_EXHAUSTED,
 } lucet_trap_code;
 
 // Who ended a terminated run.
@@ -357,6 +361,8 @@ typedef struct lucet_limits {
   // Smallest signal stack a thread that runs this region's guests needs;
   // the runtime installs one per thread if the thread's is smaller.
   uint64_t signal_stack_size;
+  // Each instance's GC heap, for its structs and arrays (default 1 MiB).
+  uint64_t gc_heap_size;
 } lucet_limits;
 
 // How a preopened directory may be used. A plain integer: an unknown value

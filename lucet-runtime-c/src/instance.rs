@@ -285,6 +285,10 @@ pub enum lucet_trap_code {
     LUCET_TRAP_UNKNOWN,
     /// `ref.cast` found a reference of another type.
     LUCET_TRAP_CAST_FAILURE,
+    /// An array index or range outside the array.
+    LUCET_TRAP_ARRAY_OUT_OF_BOUNDS,
+    /// A GC object did not fit in the instance's GC heap.
+    LUCET_TRAP_GC_HEAP_EXHAUSTED,
 }
 
 fn trap_code(code: TrapCode) -> lucet_trap_code {
@@ -305,6 +309,8 @@ fn trap_code(code: TrapCode) -> lucet_trap_code {
         TrapCode::ExceptionStorageExhausted => LUCET_TRAP_EXCEPTION_STORAGE_EXHAUSTED,
         TrapCode::Unknown => LUCET_TRAP_UNKNOWN,
         TrapCode::CastFailure => LUCET_TRAP_CAST_FAILURE,
+        TrapCode::ArrayOutOfBounds => LUCET_TRAP_ARRAY_OUT_OF_BOUNDS,
+        TrapCode::GcHeapExhausted => LUCET_TRAP_GC_HEAP_EXHAUSTED,
     }
 }
 

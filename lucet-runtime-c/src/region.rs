@@ -46,6 +46,8 @@ pub struct lucet_limits {
     /// Smallest signal stack a thread that runs this region's guests needs;
     /// the runtime installs one per thread if the thread's is smaller.
     pub signal_stack_size: u64,
+    /// Each instance's GC heap, for its structs and arrays (default 1 MiB).
+    pub gc_heap_size: u64,
 }
 
 impl From<&Limits> for lucet_limits {
@@ -61,6 +63,7 @@ impl From<&Limits> for lucet_limits {
             max_table_elements: l.max_table_elements,
             max_exception_bytes: l.max_exception_bytes,
             signal_stack_size: l.signal_stack_size,
+            gc_heap_size: l.gc_heap_size,
         }
     }
 }
@@ -78,6 +81,7 @@ impl From<&lucet_limits> for Limits {
             max_table_elements: l.max_table_elements,
             max_exception_bytes: l.max_exception_bytes,
             signal_stack_size: l.signal_stack_size,
+            gc_heap_size: l.gc_heap_size,
         }
     }
 }

@@ -26,6 +26,11 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
             Builtin::ThrowRef => crate::sys::unwind::throw_ref_builtin(),
             Builtin::Interrupted => interrupted as *const () as usize,
             Builtin::Trap => crate::sys::trap::trap_builtin(),
+            Builtin::GcAlloc => gc_alloc as *const () as usize,
+            Builtin::ArrayNewData => array_new_data as *const () as usize,
+            Builtin::ArrayNewElem => array_new_elem as *const () as usize,
+            Builtin::ArrayInitData => array_init_data as *const () as usize,
+            Builtin::ArrayInitElem => array_init_elem as *const () as usize,
         });
     }
     Some(match name {
@@ -115,6 +120,34 @@ extern "C" fn table_init(
 
 extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
     with_instance(vmctx, |i| i.elem_drop(seg))
+}
+
+/// The slow path of inline allocation: there is no collector yet, so an
+/// object that did not fit inline does not fit here either (0: generated
+/// code traps with `GcHeapExhausted`), unless the heap changed under it.
+extern "C" fn gc_alloc(vmctx: *mut u8, type_index: u32, size: u64) -> u64 {
+    with_instance(vmctx, |i| {
+        i.allocate_object(type_index, size)
+            .map_or(0, |object| object as u64)
+    })
+}
+
+extern "C" fn array_new_data(vmctx: *mut u8, ty: u32, seg: u32, offset: u64, len: u64) -> u64 {
+    with_instance(vmctx, |i| i.array_new_data(ty, seg, offset, len))
+}
+
+extern "C" fn array_new_elem(vmctx: *mut u8, ty: u32, seg: u32, offset: u64, len: u64) -> u64 {
+    with_instance(vmctx, |i| i.array_new_elem(ty, seg, offset, len))
+}
+
+extern "C" fn array_init_data(vmctx: *mut u8, seg: u32, dst: u64, offset: u64, bytes: u64) -> u32 {
+    with_instance(vmctx, |i| {
+        status(i.array_init_data(seg, dst, offset, bytes))
+    })
+}
+
+extern "C" fn array_init_elem(vmctx: *mut u8, seg: u32, dst: u64, offset: u64, len: u64) -> u32 {
+    with_instance(vmctx, |i| status(i.array_init_elem(seg, dst, offset, len)))
 }
 
 extern "C" fn interrupted() -> ! {

@@ -31,5 +31,5 @@ pub use lucet_module::{
 };
 pub use module::Module;
 pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
-pub use val::{AnyRef, Val, I31};
+pub use val::{AnyRef, ExternRef, GcRef, HostRef, Val, I31};
 pub use vmctx::Vmctx;

@@ -14,6 +14,11 @@ pub struct Limits {
     pub stack_size: u64,
     /// Size of the globals area (16 bytes per global).
     pub globals_size: u64,
+    /// Size of each instance's GC heap, where its structs and arrays live.
+    /// It is part of the slot (address space taken whether or not a module
+    /// uses GC; memory only once objects are allocated). An allocation that
+    /// does not fit traps with `GcHeapExhausted`.
+    pub gc_heap_size: u64,
     /// How much of a heap stays resident between instances of the same
     /// module: when an instance goes, this many bytes from the heap base are
     /// zeroed in place (cheap for memory the guest touched, and the next
@@ -49,6 +54,7 @@ impl Default for Limits {
             heap_address_space_size: 8 << 30,
             stack_size: 128 << 10,
             globals_size: 4 << 10,
+            gc_heap_size: 1 << 20,
             keep_resident: 64 << 10,
             max_memories: 16,
             max_tables: 100,
@@ -83,6 +89,7 @@ impl Limits {
         check("heap_address_space_size", self.heap_address_space_size)?;
         check("stack_size", self.stack_size)?;
         check("globals_size", self.globals_size)?;
+        check("gc_heap_size", self.gc_heap_size)?;
         check("signal_stack_size", self.signal_stack_size)?;
         if self.heap_memory_size > self.heap_address_space_size {
             return Err(Error::InvalidLimits(format!(

@@ -223,19 +223,26 @@ unsafe extern "C" fn dynamic_trampoline(
     // `values` holds the arguments and has room for the results.
     unsafe {
         let d = &*(data as *const Dynamic);
+        let inst = crate::instance::instance_from_vmctx(vmctx);
         call_host(vmctx, |ctx| {
+            let epoch = (*inst).gc_epoch();
             let args: Vec<Val> =
                 d.ty.params
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| Val::from_raw(&*values.add(i), *t))
+                    .map(|(i, t)| Val::from_guest(&*values.add(i), *t, epoch))
                     .collect();
             let mut results: Vec<Val> = d.ty.results.iter().map(|t| Val::zero(*t)).collect();
             (d.f)(ctx, &args, &mut results);
             for (i, (r, t)) in results.iter().zip(&d.ty.results).enumerate() {
-                // A result of the wrong type is stored as the declared
-                // type's zero rather than reinterpreted.
-                let v = if r.ty() == *t { *r } else { Val::zero(*t) };
+                // A result the instance cannot take as the declared type
+                // (another type, an object of another heap) is stored as
+                // the type's zero rather than reinterpreted.
+                let v = if (*inst).accepts(r, *t) {
+                    *r
+                } else {
+                    Val::zero(*t)
+                };
                 *values.add(i) = v.to_raw();
             }
         })

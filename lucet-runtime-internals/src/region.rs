@@ -4,7 +4,7 @@
 //! A slot holds everything an instance owns, Lucet-style:
 //!
 //! ```text
-//! [instance page | heap reservation + guard | guard | stack | globals]
+//! [instance page | heap reservation + guard | guard | stack | globals | GC heap]
 //! ```
 //!
 //! The instance page holds the runtime's `Instance` at its start and the
@@ -18,7 +18,10 @@
 //! instance may run on any thread, and a per-thread stack needs no system
 //! call per context switch. With no signal stack in it, a slot is three
 //! mappings at rest: the inaccessible heap reservation, and one read-write
-//! mapping made of its stack and globals and the next slot's instance page.
+//! mapping made of its stack, globals and GC heap and the next slot's
+//! instance page. The GC heap needs no guard: generated code allocates in
+//! it only after checking the object fits, and reaches objects only at
+//! offsets inside them (array indices are checked against the length).
 
 use std::cell::UnsafeCell;
 use std::sync::{Arc, Mutex, Weak};
@@ -46,6 +49,10 @@ pub(crate) struct SlotLayout {
     pub globals: usize,
     /// Globals area size.
     pub globals_size: usize,
+    /// Offset of the GC heap.
+    pub gc_heap: usize,
+    /// GC heap size.
+    pub gc_heap_size: usize,
     /// Total size of a slot.
     pub size: usize,
 }
@@ -61,6 +68,8 @@ impl SlotLayout {
         let stack_size = limits.stack_size as usize;
         let globals = stack + stack_size;
         let globals_size = limits.globals_size as usize;
+        let gc_heap = globals + globals_size;
+        let gc_heap_size = limits.gc_heap_size as usize;
         SlotLayout {
             instance_page,
             heap,
@@ -69,7 +78,9 @@ impl SlotLayout {
             stack_size,
             globals,
             globals_size,
-            size: globals + globals_size,
+            gc_heap,
+            gc_heap_size,
+            size: gc_heap + gc_heap_size,
         }
     }
 }
@@ -102,6 +113,10 @@ impl Slot {
     /// The globals area.
     pub fn globals(&self) -> *mut u8 {
         self.base.wrapping_add(self.layout.globals)
+    }
+    /// The first byte of the GC heap.
+    pub fn gc_heap(&self) -> *mut u8 {
+        self.base.wrapping_add(self.layout.gc_heap)
     }
 }
 
@@ -268,7 +283,7 @@ impl MmapRegion {
                 mmap::protect(slot.base, layout.instance_page, Protection::ReadWrite)?;
                 mmap::protect(
                     slot.stack_bottom(),
-                    layout.stack_size + layout.globals_size,
+                    layout.stack_size + layout.globals_size + layout.gc_heap_size,
                     Protection::ReadWrite,
                 )?;
             }

@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use lucet_module::{HeapType, RefType, ValRaw, ValType};
+use lucet_module::{
+    HeapType, ObjectHeader, RefType, TypeKind, TypeRecord, ValRaw, ValType, HOST_REF_TAG,
+    REF_TAG_MASK,
+};
 
 /// A WebAssembly value.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,12 +22,66 @@ pub enum Val {
     V128(u128),
     /// `funcref`: an opaque function reference; 0 is null.
     FuncRef(u64),
-    /// `externref`: an opaque host value; 0 is null.
-    ExternRef(u64),
+    /// `externref`
+    ExternRef(ExternRef),
     /// `exnref`: an opaque exception reference; 0 is null.
     ExnRef(u64),
     /// `anyref` and the types below it (`eqref`, `i31ref`, ...).
     AnyRef(AnyRef),
+}
+
+/// A value the host passes to guests as a reference: any integer below
+/// 2^62 (guest code keeps it in a 64-bit reference with two tag bits). 0 is
+/// a value like the others, not null.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostRef(u64);
+
+impl HostRef {
+    /// The largest value a host reference can carry.
+    pub const MAX: u64 = (1 << 62) - 1;
+
+    /// `value` as a host reference, if it is at most [`HostRef::MAX`].
+    pub fn new(value: u64) -> Option<HostRef> {
+        (value <= HostRef::MAX).then_some(HostRef(value))
+    }
+
+    /// The value.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    fn to_bits(self) -> u64 {
+        self.0 << 2 | HOST_REF_TAG
+    }
+}
+
+/// A reference of the `extern` hierarchy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternRef {
+    /// `ref.null extern`
+    Null,
+    /// A value of the host.
+    Host(HostRef),
+    /// A reference of the `any` hierarchy made external by
+    /// `extern.convert_any` (an `i31` or an object; a host value converted
+    /// back and forth is [`ExternRef::Host`]).
+    Any(AnyRef),
+}
+
+impl ExternRef {
+    /// The host value `value` as an `externref`, if it is at most
+    /// [`HostRef::MAX`].
+    pub fn host(value: u64) -> Option<ExternRef> {
+        HostRef::new(value).map(ExternRef::Host)
+    }
+
+    fn to_bits(self) -> u64 {
+        match self {
+            ExternRef::Null => 0,
+            ExternRef::Host(h) => h.to_bits(),
+            ExternRef::Any(a) => a.to_bits(),
+        }
+    }
 }
 
 /// A reference of the `any` hierarchy.
@@ -35,6 +92,51 @@ pub enum AnyRef {
     Null,
     /// An `i31ref`: a 31-bit integer carried in the reference.
     I31(I31),
+    /// A host value made internal by `any.convert_extern`: an `anyref`
+    /// that is neither an `i31` nor an object.
+    Host(HostRef),
+    /// A struct or an array of an instance's GC heap.
+    Object(GcRef),
+}
+
+/// A struct or an array in an instance's GC heap, as the host holds it.
+///
+/// It stays valid as long as the instance it came from is neither reset
+/// nor dropped (the GC heap has no collector yet, so objects never move);
+/// after that, and in any other instance, passing it to a guest is refused
+/// with an error.
+#[derive(Debug, Clone, Copy)]
+pub struct GcRef {
+    bits: u64,
+    epoch: u64,
+    ty: &'static TypeRecord,
+}
+
+impl PartialEq for GcRef {
+    /// The same object of the same heap's contents.
+    fn eq(&self, other: &GcRef) -> bool {
+        self.bits == other.bits && self.epoch == other.epoch
+    }
+}
+
+impl Eq for GcRef {}
+
+impl GcRef {
+    /// Whether the object is a struct (otherwise it is an array).
+    pub fn is_struct(&self) -> bool {
+        self.ty.kind == 1
+    }
+
+    /// The canonical type of the object, identical for every module that
+    /// declares an equivalent type.
+    pub(crate) fn type_record(&self) -> &'static TypeRecord {
+        self.ty
+    }
+
+    /// The epoch of the GC heap the object belongs to.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
 }
 
 /// The 31-bit integer of an `i31ref`.
@@ -76,26 +178,62 @@ impl AnyRef {
         match self {
             AnyRef::Null => 0,
             AnyRef::I31(i) => i.to_bits(),
+            AnyRef::Host(h) => h.to_bits(),
+            AnyRef::Object(o) => o.bits,
         }
     }
 
-    /// The reference whose bits guest code holds. Guest code creates no
-    /// objects yet (struct and array instructions are refused by the
-    /// compiler), so every non-null reference is an `i31`.
-    pub(crate) fn from_bits(bits: u64) -> AnyRef {
-        match bits {
-            0 => AnyRef::Null,
-            b => AnyRef::I31(I31::from_bits(b)),
+    /// The reference whose bits guest code holds, in a GC heap of epoch
+    /// `epoch`.
+    ///
+    /// # Safety
+    /// `bits` must be a reference of the `any` or `extern` hierarchy made
+    /// by guest code of that heap's instance (so that an object reference
+    /// is the address of a live object).
+    pub(crate) unsafe fn from_bits(bits: u64, epoch: u64) -> AnyRef {
+        if bits == 0 {
+            AnyRef::Null
+        } else if bits & 1 != 0 {
+            AnyRef::I31(I31::from_bits(bits))
+        } else if bits & REF_TAG_MASK == HOST_REF_TAG {
+            AnyRef::Host(HostRef(bits >> 2))
+        } else {
+            // SAFETY: an object's header holds its type's record, which
+            // lives for the whole process.
+            let ty = unsafe { &*(*(bits as *const ObjectHeader)).ty };
+            AnyRef::Object(GcRef { bits, epoch, ty })
         }
     }
 
     /// Whether the reference belongs to heap type `heap` (of the `any`
-    /// hierarchy); null only to nullable types, checked by the caller.
+    /// hierarchy); null only to nullable types, checked by the caller. An
+    /// object's concrete type is checked by whoever knows the module.
     fn belongs_to(self, heap: HeapType) -> bool {
         match self {
             AnyRef::Null => true,
             AnyRef::I31(_) => matches!(heap, HeapType::Any | HeapType::Eq | HeapType::I31),
+            AnyRef::Host(_) => heap == HeapType::Any,
+            AnyRef::Object(o) => match heap {
+                HeapType::Any | HeapType::Eq => true,
+                HeapType::Struct => o.is_struct(),
+                HeapType::Array => !o.is_struct(),
+                HeapType::Concrete { kind, .. } => {
+                    (kind == TypeKind::Struct) == o.is_struct() && kind != TypeKind::Func
+                }
+                _ => false,
+            },
         }
+    }
+
+    /// The most precise type the host can name for the reference.
+    fn ty(self) -> ValType {
+        ValType::Ref(match self {
+            AnyRef::Null => RefType::ANYREF,
+            AnyRef::I31(_) => RefType::non_null(HeapType::I31),
+            AnyRef::Host(_) => RefType::non_null(HeapType::Any),
+            AnyRef::Object(o) if o.is_struct() => RefType::non_null(HeapType::Struct),
+            AnyRef::Object(_) => RefType::non_null(HeapType::Array),
+        })
     }
 }
 
@@ -109,21 +247,34 @@ impl Val {
             Val::F64(_) => ValType::F64,
             Val::V128(_) => ValType::V128,
             Val::FuncRef(_) => ValType::FUNCREF,
-            Val::ExternRef(_) => ValType::EXTERNREF,
+            Val::ExternRef(ExternRef::Null) => ValType::EXTERNREF,
+            Val::ExternRef(_) => ValType::Ref(RefType::non_null(HeapType::Extern)),
             Val::ExnRef(_) => ValType::EXNREF,
-            Val::AnyRef(AnyRef::Null) => ValType::Ref(RefType::ANYREF),
-            Val::AnyRef(AnyRef::I31(_)) => ValType::Ref(RefType::non_null(HeapType::I31)),
+            Val::AnyRef(a) => a.ty(),
+        }
+    }
+
+    /// The object the value refers to, if it is a GC object (of either
+    /// hierarchy).
+    pub(crate) fn object(&self) -> Option<GcRef> {
+        match *self {
+            Val::AnyRef(AnyRef::Object(o)) | Val::ExternRef(ExternRef::Any(AnyRef::Object(o))) => {
+                Some(o)
+            }
+            _ => None,
         }
     }
 
     /// Whether the value belongs to the family of the (possibly more
     /// precise) type `ty`, null allowed only where `ty` is nullable. A
-    /// function reference's concrete type is checked by whoever knows the
-    /// record it points to.
+    /// function reference's or an object's concrete type is checked by
+    /// whoever knows the record it points to.
     pub(crate) fn fits(&self, ty: ValType) -> bool {
         let r = match (*self, ty) {
             (Val::FuncRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Func => (v, r),
-            (Val::ExternRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Extern => (v, r),
+            (Val::ExternRef(e), ValType::Ref(r)) if r.heap.top() == HeapType::Extern => {
+                (e.to_bits(), r)
+            }
             (Val::ExnRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Exn => (v, r),
             (Val::AnyRef(a), ValType::Ref(r)) if r.heap.top() == HeapType::Any => {
                 return (a != AnyRef::Null || r.nullable) && a.belongs_to(r.heap)
@@ -144,13 +295,19 @@ impl Val {
             Val::F32(v) => ValRaw::from_f32(v),
             Val::F64(v) => ValRaw::from_f64(v),
             Val::V128(v) => ValRaw::from_u128(v),
-            Val::FuncRef(v) | Val::ExternRef(v) | Val::ExnRef(v) => ValRaw::from_u64(v),
+            Val::FuncRef(v) | Val::ExnRef(v) => ValRaw::from_u64(v),
+            Val::ExternRef(e) => ValRaw::from_u64(e.to_bits()),
             Val::AnyRef(a) => ValRaw::from_u64(a.to_bits()),
         }
     }
 
-    /// Reads a value of type `ty` from the array-call representation.
-    pub fn from_raw(raw: &ValRaw, ty: ValType) -> Val {
+    /// Reads a value of type `ty` from the array-call representation, as
+    /// guest code of an instance whose GC heap is of epoch `epoch` left it.
+    ///
+    /// # Safety
+    /// A reference of the `any` or `extern` hierarchy in `raw` must have
+    /// been made by that instance's guest code (see [`AnyRef::from_bits`]).
+    pub(crate) unsafe fn from_guest(raw: &ValRaw, ty: ValType, epoch: u64) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw.get_i32()),
             ValType::I64 => Val::I64(raw.get_i64()),
@@ -158,9 +315,15 @@ impl Val {
             ValType::F64 => Val::F64(raw.get_f64()),
             ValType::V128 => Val::V128(raw.get_u128()),
             ValType::Ref(RefType { heap, .. }) => match heap.top() {
-                HeapType::Extern => Val::ExternRef(raw.get_u64()),
+                // SAFETY: the caller's promise.
+                HeapType::Extern => match unsafe { AnyRef::from_bits(raw.get_u64(), epoch) } {
+                    AnyRef::Null => Val::ExternRef(ExternRef::Null),
+                    AnyRef::Host(h) => Val::ExternRef(ExternRef::Host(h)),
+                    a => Val::ExternRef(ExternRef::Any(a)),
+                },
                 HeapType::Exn => Val::ExnRef(raw.get_u64()),
-                HeapType::Any => Val::AnyRef(AnyRef::from_bits(raw.get_u64())),
+                // SAFETY: the caller's promise.
+                HeapType::Any => Val::AnyRef(unsafe { AnyRef::from_bits(raw.get_u64(), epoch) }),
                 _ => Val::FuncRef(raw.get_u64()),
             },
         }
@@ -168,7 +331,8 @@ impl Val {
 
     /// The zero value of `ty` (null for references).
     pub fn zero(ty: ValType) -> Val {
-        Val::from_raw(&ValRaw::default(), ty)
+        // SAFETY: zero bits are null, no object.
+        unsafe { Val::from_guest(&ValRaw::default(), ty, 0) }
     }
 
     /// The value as an `i32`, if it is one.
@@ -237,12 +401,16 @@ impl fmt::Display for Val {
             Val::F32(v) => write!(f, "{v}"),
             Val::F64(v) => write!(f, "{v}"),
             Val::V128(v) => write!(f, "{v:#034x}"),
-            Val::FuncRef(0) | Val::ExternRef(0) | Val::ExnRef(0) => write!(f, "ref.null"),
+            Val::FuncRef(0) | Val::ExnRef(0) => write!(f, "ref.null"),
+            Val::ExternRef(ExternRef::Null) | Val::AnyRef(AnyRef::Null) => write!(f, "ref.null"),
             Val::FuncRef(_) => write!(f, "ref.func"),
-            Val::ExternRef(_) => write!(f, "ref.extern"),
+            Val::ExternRef(ExternRef::Host(h)) => write!(f, "ref.extern {}", h.get()),
+            Val::ExternRef(ExternRef::Any(_)) => write!(f, "ref.extern"),
             Val::ExnRef(_) => write!(f, "ref.exn"),
-            Val::AnyRef(AnyRef::Null) => write!(f, "ref.null"),
             Val::AnyRef(AnyRef::I31(i)) => write!(f, "ref.i31 {}", i.get_s()),
+            Val::AnyRef(AnyRef::Host(h)) => write!(f, "ref.host {}", h.get()),
+            Val::AnyRef(AnyRef::Object(o)) if o.is_struct() => write!(f, "ref.struct"),
+            Val::AnyRef(AnyRef::Object(_)) => write!(f, "ref.array"),
         }
     }
 }
@@ -282,7 +450,8 @@ mod tests {
         assert_eq!(Val::F32(0.5).to_string(), "0.5");
         // References never show their host address.
         assert_eq!(Val::FuncRef(0x7f00_dead_b000).to_string(), "ref.func");
-        assert_eq!(Val::ExternRef(0x7f00_dead_b000).to_string(), "ref.extern");
+        let host = ExternRef::host(7).unwrap();
+        assert_eq!(Val::ExternRef(host).to_string(), "ref.extern 7");
         assert_eq!(Val::ExnRef(0x7f00_dead_b000).to_string(), "ref.exn");
         assert_eq!(Val::FuncRef(0).to_string(), "ref.null");
         assert_eq!(
@@ -300,16 +469,38 @@ mod tests {
         assert_eq!(neg.get_u(), 0x7fff_ffff);
         let i31 = ValType::Ref(RefType::non_null(HeapType::I31));
         let v = Val::AnyRef(AnyRef::I31(neg));
-        assert_eq!(Val::from_raw(&v.to_raw(), i31), v);
+        // SAFETY: no object.
+        assert_eq!(unsafe { Val::from_guest(&v.to_raw(), i31, 0) }, v);
         assert!(v.fits(ValType::Ref(RefType::ANYREF)));
         assert!(!v.fits(ValType::Ref(RefType::nullable(HeapType::Struct))));
         assert!(!Val::AnyRef(AnyRef::Null).fits(i31));
     }
 
     #[test]
+    fn host_references_are_the_same_in_both_hierarchies() {
+        assert_eq!(
+            HostRef::new(HostRef::MAX).map(HostRef::get),
+            Some(HostRef::MAX)
+        );
+        assert_eq!(HostRef::new(HostRef::MAX + 1), None);
+        let h = ExternRef::host(0).unwrap();
+        let raw = Val::ExternRef(h).to_raw();
+        assert_ne!(raw.get_u64(), 0, "host value 0 is not null");
+        // SAFETY: no object.
+        let any = unsafe { Val::from_guest(&raw, ValType::Ref(RefType::ANYREF), 0) };
+        assert_eq!(any, Val::AnyRef(AnyRef::Host(HostRef(0))));
+        assert!(any.fits(ValType::Ref(RefType::ANYREF)));
+        assert!(!any.fits(ValType::Ref(RefType::nullable(HeapType::Eq))));
+        // SAFETY: no object.
+        let back = unsafe { Val::from_guest(&any.to_raw(), ValType::EXTERNREF, 0) };
+        assert_eq!(back, Val::ExternRef(h));
+    }
+
+    #[test]
     fn raw_round_trip_keeps_nan_bits() {
         let v = Val::F64(f64::from_bits(0x7ff4_0000_0000_0001));
-        match Val::from_raw(&v.to_raw(), ValType::F64) {
+        // SAFETY: not a reference.
+        match unsafe { Val::from_guest(&v.to_raw(), ValType::F64, 0) } {
             Val::F64(x) => assert_eq!(x.to_bits(), 0x7ff4_0000_0000_0001),
             other => panic!("{other:?}"),
         }

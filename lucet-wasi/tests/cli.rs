@@ -572,3 +572,42 @@ fn a_damaged_file_is_refused_with_one_line() {
         format!("error: {damaged}: module file is damaged: hash mismatch\n")
     );
 }
+
+#[test]
+fn gc_programs_run_within_their_gc_heap() {
+    // A list of n boxed integers, summed: n cons cells of 24 bytes.
+    let m = temp(
+        "gc_list.wat",
+        r#"(module
+          (type $cell (struct (field i32) (field (ref null $cell))))
+          (func (export "sum") (param $n i32) (result i32)
+            (local $list (ref null $cell)) (local $sum i32)
+            (block $built (loop $build
+              (br_if $built (i32.eqz (local.get $n)))
+              (local.set $list (struct.new $cell (local.get $n) (local.get $list)))
+              (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+              (br $build)))
+            (block $done (loop $walk
+              (br_if $done (ref.is_null (local.get $list)))
+              (local.set $sum (i32.add (local.get $sum)
+                (struct.get $cell 0 (ref.as_non_null (local.get $list)))))
+              (local.set $list (struct.get $cell 1 (ref.as_non_null (local.get $list))))
+              (br $walk)))
+            (local.get $sum)))"#,
+    );
+    let path = m.to_str().unwrap();
+    let out = lucet_wasi(&["--invoke", "sum", path, "1000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "500500\n");
+    // 10,000 cells do not fit in 64 KiB.
+    let out = lucet_wasi(&["--gc-heap-size", "64KiB", "--invoke", "sum", path, "10000"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("out of GC heap memory"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lucet_wasi(&["--gc-heap-size", "2TiB", "--invoke", "sum", path, "1"]);
+    assert_eq!(stderr(&out).trim(), "error: --gc-heap-size is at most 1TiB");
+}

@@ -79,8 +79,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (mut passed, mut failed, mut skipped, mut needs_gc) = (0, 0, 0, 0);
-    let mut gc_files = 0;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for f in &files {
         let name = f.file_name().unwrap_or_default().to_string_lossy();
         let options = spec_tests::CompileOptions {
@@ -91,14 +90,8 @@ fn main() -> ExitCode {
         };
         match spec_tests::run_file_with(f, &options) {
             Ok(r) => {
-                let gc = if r.needs_gc > 0 {
-                    gc_files += 1;
-                    format!(", {} need GC", r.needs_gc)
-                } else {
-                    String::new()
-                };
                 println!(
-                    "{name}: {} passed, {} failed, {} skipped{gc}",
+                    "{name}: {} passed, {} failed, {} skipped",
                     r.passed, r.failed, r.skipped
                 );
                 if verbose {
@@ -109,7 +102,6 @@ fn main() -> ExitCode {
                 passed += r.passed;
                 failed += r.failed;
                 skipped += r.skipped;
-                needs_gc += r.needs_gc;
             }
             Err(e) => {
                 println!("{name}: error: {e}");
@@ -117,15 +109,8 @@ fn main() -> ExitCode {
             }
         }
     }
-    let gc = if needs_gc > 0 {
-        format!(
-            "; {needs_gc} directives in {gc_files} files need WebAssembly GC, which Lucet does not implement yet"
-        )
-    } else {
-        String::new()
-    };
     println!(
-        "{} files: {passed} passed, {failed} failed, {skipped} skipped{gc}",
+        "{} files: {passed} passed, {failed} failed, {skipped} skipped",
         files.len()
     );
     if failed > 0 || skipped > 0 {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_compiler::{CompileOptions, Compiler, Error as CompileError, Standard};
+use lucet_compiler::{CompileOptions, Compiler, Standard};
 use lucet_runtime::{
     Error, InstanceHandle, Limits, Linker, MmapRegion, Module, TrapCode, Val, Vmctx,
 };
@@ -24,9 +24,6 @@ pub struct FileReport {
     pub failed: usize,
     /// Directives this runner does not execute yet.
     pub skipped: usize,
-    /// Directives that need WebAssembly GC (a module that needs it, and
-    /// what uses that module), which Lucet does not implement yet.
-    pub needs_gc: usize,
     /// One line per failure (and per skip reason), with its location.
     pub failures: Vec<String>,
 }
@@ -80,6 +77,7 @@ fn trap_matches(code: TrapCode, message: &str) -> bool {
         TrapCode::Unreachable => &["unreachable"],
         TrapCode::NullReference => &["null"],
         TrapCode::CastFailure => &["cast failure"],
+        TrapCode::ArrayOutOfBounds => &["out of bounds array access"],
         _ => &[],
     };
     wordings
@@ -97,10 +95,11 @@ struct Runner<'t> {
     /// Instances registered under a module name (`register`), latest last:
     /// every instantiation links against them.
     registered: Vec<(String, usize)>,
-    current: Option<Slot>,
-    named: HashMap<String, Slot>,
-    /// Modules defined but not instantiated, by name (`None` for GC ones).
-    definitions: HashMap<Option<String>, Option<Arc<Module>>>,
+    /// The current instance, by index into `instances`.
+    current: Option<usize>,
+    named: HashMap<String, usize>,
+    /// Modules defined but not instantiated, by name.
+    definitions: HashMap<Option<String>, Arc<Module>>,
     report: FileReport,
 }
 
@@ -108,36 +107,6 @@ enum Outcome {
     Pass,
     Fail(String),
     Skip(String),
-    NeedsGc,
-}
-
-/// Why a module could not be loaded.
-enum LoadError {
-    /// It needs WebAssembly GC.
-    NeedsGc,
-    Other(String),
-}
-
-impl From<String> for LoadError {
-    fn from(s: String) -> Self {
-        LoadError::Other(s)
-    }
-}
-
-impl LoadError {
-    fn outcome(self, what: &str) -> Outcome {
-        match self {
-            LoadError::NeedsGc => Outcome::NeedsGc,
-            LoadError::Other(e) => Outcome::Fail(format!("{what}: {e}")),
-        }
-    }
-}
-
-/// An instance, or the reason a module has none.
-enum Slot {
-    Instance(usize),
-    /// The module needs GC: what uses it counts as needing GC too.
-    NeedsGc,
 }
 
 impl Runner<'_> {
@@ -159,24 +128,20 @@ impl Runner<'_> {
                 let at = self.location(span);
                 self.report.failures.push(format!("{at}: skipped: {why}"));
             }
-            Outcome::NeedsGc => self.report.needs_gc += 1,
         }
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<Vec<u8>, LoadError> {
-        match self.compiler.compile(bytes) {
-            Ok(compiled) => Ok(compiled.to_elf().map_err(|e| e.to_string())?),
-            Err(CompileError::NeedsGc(_)) => Err(LoadError::NeedsGc),
-            Err(e) => Err(LoadError::Other(e.to_string())),
-        }
+    fn compile(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let compiled = self.compiler.compile(bytes).map_err(|e| e.to_string())?;
+        compiled.to_elf().map_err(|e| e.to_string())
     }
 
-    fn load(&self, bytes: &[u8]) -> Result<Arc<Module>, LoadError> {
+    fn load(&self, bytes: &[u8]) -> Result<Arc<Module>, String> {
         let elf = self.compile(bytes)?;
-        Ok(Module::from_bytes(&elf, &self.file, &self.linker).map_err(|e| e.to_string())?)
+        Module::from_bytes(&elf, &self.file, &self.linker).map_err(|e| e.to_string())
     }
 
-    fn load_quoted(&self, module: &mut QuoteWat<'_>) -> Result<Arc<Module>, LoadError> {
+    fn load_quoted(&self, module: &mut QuoteWat<'_>) -> Result<Arc<Module>, String> {
         let bytes = module.encode().map_err(|e| e.to_string())?;
         self.load(&bytes)
     }
@@ -197,9 +162,9 @@ impl Runner<'_> {
             Ok(inst) => {
                 self.instances.push(inst);
                 let index = self.instances.len() - 1;
-                self.current = Some(Slot::Instance(index));
+                self.current = Some(index);
                 if let Some(id) = id {
-                    self.named.insert(id, Slot::Instance(index));
+                    self.named.insert(id, index);
                 }
                 Outcome::Pass
             }
@@ -207,74 +172,44 @@ impl Runner<'_> {
         }
     }
 
-    /// Records that the current module (named `id`) needs GC.
-    fn gc_module(&mut self, id: Option<String>) -> Outcome {
-        self.current = Some(Slot::NeedsGc);
-        if let Some(id) = id {
-            self.named.insert(id, Slot::NeedsGc);
-        }
-        Outcome::NeedsGc
-    }
-
-    /// The instance a directive refers to; `Ok(None)` if its module needs
-    /// GC.
-    fn index_for(&self, id: Option<wast::token::Id<'_>>) -> Result<Option<usize>, String> {
-        let slot = match id {
+    /// The instance a directive refers to.
+    fn index_for(&self, id: Option<wast::token::Id<'_>>) -> Result<usize, String> {
+        match id {
             Some(id) => self
                 .named
                 .get(id.name())
-                .ok_or_else(|| format!("no module named ${}", id.name()))?,
+                .copied()
+                .ok_or_else(|| format!("no module named ${}", id.name())),
             None => self
                 .current
-                .as_ref()
-                .ok_or_else(|| "no module instantiated".to_string())?,
-        };
-        Ok(match slot {
-            Slot::Instance(i) => Some(*i),
-            Slot::NeedsGc => None,
-        })
+                .ok_or_else(|| "no module instantiated".to_string()),
+        }
     }
 
-    /// Runs `exec`: `Ok(None)` when it uses a module that needs GC.
-    fn invoke(
-        &mut self,
-        invoke: &WastInvoke<'_>,
-    ) -> Result<Option<Result<Vec<Val>, Error>>, String> {
-        let Some(index) = self.index_for(invoke.module)? else {
-            return Ok(None);
-        };
+    /// Runs `invoke`: `Err` when it cannot be run at all.
+    fn invoke(&mut self, invoke: &WastInvoke<'_>) -> Result<Result<Vec<Val>, Error>, String> {
+        let index = self.index_for(invoke.module)?;
         let args = invoke
             .args
             .iter()
             .map(values::arg)
             .collect::<Result<Vec<_>, _>>()?;
         let inst = &mut self.instances[index];
-        Ok(Some(
-            inst.run(invoke.name, &args).and_then(|r| r.returned()),
-        ))
+        Ok(inst.run(invoke.name, &args).and_then(|r| r.returned()))
     }
 
-    fn execute(
-        &mut self,
-        exec: &mut WastExecute<'_>,
-    ) -> Result<Option<Result<Vec<Val>, Error>>, String> {
+    fn execute(&mut self, exec: &mut WastExecute<'_>) -> Result<Result<Vec<Val>, Error>, String> {
         match exec {
             WastExecute::Invoke(invoke) => self.invoke(invoke),
             WastExecute::Get { module, global, .. } => {
-                let Some(index) = self.index_for(*module)? else {
-                    return Ok(None);
-                };
+                let index = self.index_for(*module)?;
                 let inst = &mut self.instances[index];
-                Ok(Some(inst.get_global(global).map(|v| vec![v])))
+                Ok(inst.get_global(global).map(|v| vec![v]))
             }
             WastExecute::Wat(wat) => {
                 let bytes = wat.encode().map_err(|e| e.to_string())?;
-                let module = match self.load(&bytes) {
-                    Ok(m) => m,
-                    Err(LoadError::NeedsGc) => return Ok(None),
-                    Err(LoadError::Other(e)) => return Err(e),
-                };
-                Ok(Some(self.new_instance(module).map(|_| Vec::new())))
+                let module = self.load(&bytes)?;
+                Ok(self.new_instance(module).map(|_| Vec::new()))
             }
         }
     }
@@ -286,8 +221,7 @@ impl Runner<'_> {
                 let id = module_id(&module);
                 let outcome = match self.load_quoted(&mut module) {
                     Ok(m) => self.instantiate(m, id),
-                    Err(LoadError::NeedsGc) => self.gc_module(id),
-                    Err(LoadError::Other(e)) => {
+                    Err(e) => {
                         self.current = None;
                         Outcome::Fail(format!("module failed to compile or load: {e}"))
                     }
@@ -299,14 +233,10 @@ impl Runner<'_> {
                 let id = module_id(&module);
                 let outcome = match self.load_quoted(&mut module) {
                     Ok(m) => {
-                        self.definitions.insert(id, Some(m));
+                        self.definitions.insert(id, m);
                         Outcome::Pass
                     }
-                    Err(LoadError::NeedsGc) => {
-                        self.definitions.insert(id, None);
-                        Outcome::NeedsGc
-                    }
-                    Err(e) => e.outcome("module failed to compile or load"),
+                    Err(e) => Outcome::Fail(format!("module failed to compile or load: {e}")),
                 };
                 self.record(span, outcome);
             }
@@ -318,17 +248,15 @@ impl Runner<'_> {
                 let id = instance.map(|i| i.name().to_string());
                 let key = module.map(|m| m.name().to_string());
                 let outcome = match self.definitions.get(&key).cloned() {
-                    Some(Some(m)) => self.instantiate(m, id),
-                    Some(None) => self.gc_module(id),
+                    Some(m) => self.instantiate(m, id),
                     None => Outcome::Fail("no such module definition".into()),
                 };
                 self.record(span, outcome);
             }
             WastDirective::Invoke(invoke) => {
                 let outcome = match self.invoke(&invoke) {
-                    Ok(Some(Ok(_))) => Outcome::Pass,
-                    Ok(Some(Err(e))) => Outcome::Fail(format!("invoke {:?}: {e}", invoke.name)),
-                    Ok(None) => Outcome::NeedsGc,
+                    Ok(Ok(_)) => Outcome::Pass,
+                    Ok(Err(e)) => Outcome::Fail(format!("invoke {:?}: {e}", invoke.name)),
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(invoke.span, outcome);
@@ -339,9 +267,8 @@ impl Runner<'_> {
                 results,
             } => {
                 let outcome = match self.execute(&mut exec) {
-                    Ok(Some(Ok(got))) => check_results(&results, &got),
-                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected a return, got: {e}")),
-                    Ok(None) => Outcome::NeedsGc,
+                    Ok(Ok(got)) => check_results(&results, &got),
+                    Ok(Err(e)) => Outcome::Fail(format!("expected a return, got: {e}")),
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -352,26 +279,20 @@ impl Runner<'_> {
                 message,
             } => {
                 let outcome = match self.execute(&mut exec) {
-                    Ok(Some(Err(Error::Trap { code, .. }))) if trap_matches(code, message) => {
+                    Ok(Err(Error::Trap { code, .. })) if trap_matches(code, message) => {
                         Outcome::Pass
                     }
-                    Ok(Some(Err(e))) => {
-                        Outcome::Fail(format!("expected trap {message:?}, got: {e}"))
-                    }
-                    Ok(Some(Ok(v))) => {
-                        Outcome::Fail(format!("expected trap {message:?}, got {v:?}"))
-                    }
-                    Ok(None) => Outcome::NeedsGc,
+                    Ok(Err(e)) => Outcome::Fail(format!("expected trap {message:?}, got: {e}")),
+                    Ok(Ok(v)) => Outcome::Fail(format!("expected trap {message:?}, got {v:?}")),
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
             }
             WastDirective::AssertException { span, mut exec } => {
                 let outcome = match self.execute(&mut exec) {
-                    Ok(Some(Err(Error::UncaughtException(_)))) => Outcome::Pass,
-                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected an exception, got: {e}")),
-                    Ok(Some(Ok(v))) => Outcome::Fail(format!("expected an exception, got {v:?}")),
-                    Ok(None) => Outcome::NeedsGc,
+                    Ok(Err(Error::UncaughtException(_))) => Outcome::Pass,
+                    Ok(Err(e)) => Outcome::Fail(format!("expected an exception, got: {e}")),
+                    Ok(Ok(v)) => Outcome::Fail(format!("expected an exception, got {v:?}")),
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -382,13 +303,12 @@ impl Runner<'_> {
                 message,
             } => {
                 let outcome = match self.invoke(&call) {
-                    Ok(Some(Err(Error::Trap {
+                    Ok(Err(Error::Trap {
                         code: TrapCode::StackOverflow,
                         ..
-                    }))) => Outcome::Pass,
-                    Ok(Some(Err(e))) => Outcome::Fail(format!("expected {message:?}, got: {e}")),
-                    Ok(Some(Ok(v))) => Outcome::Fail(format!("expected {message:?}, got {v:?}")),
-                    Ok(None) => Outcome::NeedsGc,
+                    })) => Outcome::Pass,
+                    Ok(Err(e)) => Outcome::Fail(format!("expected {message:?}, got: {e}")),
+                    Ok(Ok(v)) => Outcome::Fail(format!("expected {message:?}, got {v:?}")),
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -417,7 +337,6 @@ impl Runner<'_> {
                     // Text that does not even parse is malformed: as expected.
                     Err(_) => Outcome::Pass,
                     Ok(bytes) => match self.compiler.compile(&bytes) {
-                        Err(CompileError::NeedsGc(_)) => Outcome::NeedsGc,
                         Err(_) => Outcome::Pass,
                         Ok(_) => Outcome::Fail(format!(
                             "module compiled, but the script expects {message:?}"
@@ -428,12 +347,11 @@ impl Runner<'_> {
             }
             WastDirective::Register { span, name, module } => {
                 let outcome = match self.index_for(module) {
-                    Ok(Some(index)) => {
+                    Ok(index) => {
                         self.linker.instance_module(name);
                         self.registered.push((name.to_string(), index));
                         Outcome::Pass
                     }
-                    Ok(None) => Outcome::NeedsGc,
                     Err(e) => Outcome::Fail(e),
                 };
                 self.record(span, outcome);
@@ -446,10 +364,7 @@ impl Runner<'_> {
                 let outcome = match module.encode() {
                     Err(e) => Outcome::Fail(format!("cannot encode the module: {e}")),
                     Ok(bytes) => match self.compile(&bytes) {
-                        Err(LoadError::NeedsGc) => Outcome::NeedsGc,
-                        Err(LoadError::Other(e)) => {
-                            Outcome::Fail(format!("the module does not compile: {e}"))
-                        }
+                        Err(e) => Outcome::Fail(format!("the module does not compile: {e}")),
                         // Imports from instances are checked when bound.
                         Ok(elf) => match Module::from_bytes(&elf, &self.file, &self.linker)
                             .and_then(|m| self.new_instance(m))
@@ -566,8 +481,7 @@ pub fn run_file_with(path: &Path, options: &CompileOptions) -> Result<FileReport
     };
     let spectest = match runner.load(spectest_wat.as_bytes()) {
         Ok(m) => runner.region.new_instance(m).map_err(|e| e.to_string()),
-        Err(LoadError::Other(e)) => Err(e),
-        Err(LoadError::NeedsGc) => Err("needs GC".to_string()),
+        Err(e) => Err(e),
     }
     .map_err(|e| format!("the spectest module: {e}"))?;
     runner.linker.instance_module("spectest");

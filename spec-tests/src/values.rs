@@ -1,13 +1,12 @@
 //! Converting testsuite values to runtime values and matching results.
 
-use lucet_runtime::{AnyRef, Val};
+use lucet_runtime::{AnyRef, ExternRef, HostRef, Val};
 use wast::core::{HeapType, NanPattern, V128Pattern, WastArgCore, WastRetCore};
 use wast::{WastArg, WastRet};
 
-/// `externref` values of the testsuite are small integers; the runtime
-/// reserves 0 for null, so `ref.extern N` travels as N + 1.
-fn extern_ref(n: u32) -> Val {
-    Val::ExternRef(n as u64 + 1)
+/// The testsuite's host values are small integers.
+fn host_ref(n: u32) -> HostRef {
+    HostRef::new(u64::from(n)).expect("a u32 is a host value")
 }
 
 /// The family of references a heap type belongs to.
@@ -47,14 +46,14 @@ pub fn arg(a: &WastArg<'_>) -> Result<Val, String> {
         WastArgCore::F64(v) => Val::F64(f64::from_bits(v.bits)),
         WastArgCore::V128(v) => Val::V128(u128::from_le_bytes(v.to_le_bytes())),
         WastArgCore::RefNull(ht) => match family(ht) {
-            Family::Extern => Val::ExternRef(0),
+            Family::Extern => Val::ExternRef(ExternRef::Null),
             Family::Exn => Val::ExnRef(0),
             Family::Func => Val::FuncRef(0),
             Family::Gc => Val::AnyRef(AnyRef::Null),
             Family::Concrete => return Err("a null reference of a concrete type".into()),
         },
-        WastArgCore::RefExtern(n) => extern_ref(*n),
-        WastArgCore::RefHost(_) => return Err("ref.host argument".into()),
+        WastArgCore::RefExtern(n) => Val::ExternRef(ExternRef::Host(host_ref(*n))),
+        WastArgCore::RefHost(n) => Val::AnyRef(AnyRef::Host(host_ref(*n))),
     })
 }
 
@@ -112,21 +111,25 @@ fn core_matches(expected: &WastRetCore<'_>, got: &Val) -> bool {
         (WastRetCore::F32(p), Val::F32(g)) => f32_matches(p, g.to_bits()),
         (WastRetCore::F64(p), Val::F64(g)) => f64_matches(p, g.to_bits()),
         (WastRetCore::V128(p), Val::V128(g)) => v128_matches(p, *g),
-        (WastRetCore::RefNull(None), Val::FuncRef(g) | Val::ExternRef(g) | Val::ExnRef(g)) => {
-            *g == 0
-        }
+        (WastRetCore::RefNull(None), Val::FuncRef(g) | Val::ExnRef(g)) => *g == 0,
+        (WastRetCore::RefNull(None), Val::ExternRef(e)) => *e == ExternRef::Null,
         (WastRetCore::RefNull(None), Val::AnyRef(a)) => *a == AnyRef::Null,
         (WastRetCore::RefNull(Some(ht)), v) => match (family(ht), v) {
-            (Family::Func | Family::Concrete, Val::FuncRef(g))
-            | (Family::Extern, Val::ExternRef(g))
-            | (Family::Exn, Val::ExnRef(g)) => *g == 0,
+            (Family::Func | Family::Concrete, Val::FuncRef(g)) | (Family::Exn, Val::ExnRef(g)) => {
+                *g == 0
+            }
+            (Family::Extern, Val::ExternRef(e)) => *e == ExternRef::Null,
             (Family::Gc | Family::Concrete, Val::AnyRef(a)) => *a == AnyRef::Null,
             _ => false,
         },
         (WastRetCore::RefI31, Val::AnyRef(AnyRef::I31(_))) => true,
-        (WastRetCore::RefAny | WastRetCore::RefEq, Val::AnyRef(a)) => *a != AnyRef::Null,
-        (WastRetCore::RefExtern(None), Val::ExternRef(g)) => *g != 0,
-        (WastRetCore::RefExtern(Some(n)), Val::ExternRef(g)) => *g == *n as u64 + 1,
+        (WastRetCore::RefAny, Val::AnyRef(a)) => *a != AnyRef::Null,
+        (WastRetCore::RefEq, Val::AnyRef(a)) => matches!(a, AnyRef::I31(_) | AnyRef::Object(_)),
+        (WastRetCore::RefStruct, Val::AnyRef(AnyRef::Object(o))) => o.is_struct(),
+        (WastRetCore::RefArray, Val::AnyRef(AnyRef::Object(o))) => !o.is_struct(),
+        (WastRetCore::RefHost(n), Val::AnyRef(AnyRef::Host(h))) => *h == host_ref(*n),
+        (WastRetCore::RefExtern(None), Val::ExternRef(e)) => *e != ExternRef::Null,
+        (WastRetCore::RefExtern(Some(n)), Val::ExternRef(e)) => *e == ExternRef::Host(host_ref(*n)),
         (WastRetCore::RefFunc(_), Val::FuncRef(g)) => *g != 0,
         (WastRetCore::Either(options), g) => options.iter().any(|o| core_matches(o, g)),
         _ => false,

@@ -3,10 +3,12 @@
 //! `br_on_cast` and `br_on_cast_fail`, and the subtype check that
 //! `call_indirect` makes.
 //!
-//! A reference is 64 bits: 0 is null; an `i31ref` has its low bit set and
-//! the integer in bits 1..32; anything else is the address of a function
-//! record (`FuncRef`), an exception, a host value, or a GC object, whose
-//! first word is its type's record (`ObjectHeader`). Types compare by the
+//! A reference is 64 bits: 0 is null. In the `any` and `extern`
+//! hierarchies an `i31ref` has its low bit set and the integer in bits
+//! 1..32, a host value has the low bits `10`, and anything else is a GC
+//! object, whose first word is its type's record (`ObjectHeader`). A
+//! `funcref` is the address of a function record (`FuncRef`), an `exnref`
+//! that of an exception. Types compare by the
 //! address of their process-wide [`lucet_module::TypeRecord`]: equal
 //! addresses are equal types, and a declared subtype is found in constant
 //! time in the record's supertype list at the target's depth, which the
@@ -15,7 +17,7 @@
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{self, types, InstBuilder};
 use lucet_module::{
-    FuncRef, HeapType, InstanceHeader, ObjectHeader, RefType, TypeKind, TypeRecord,
+    FuncRef, HeapType, InstanceHeader, ObjectHeader, RefType, TypeKind, TypeRecord, REF_TAG_MASK,
 };
 use wasmparser::Operator;
 
@@ -41,7 +43,7 @@ impl Translation<'_, '_> {
     }
 
     /// The record of the module's type `type_index`.
-    fn type_record(&mut self, type_index: u32) -> ir::Value {
+    pub(super) fn type_record(&mut self, type_index: u32) -> ir::Value {
         let records = self
             .env
             .header_pointer(&mut self.b, InstanceHeader::OFFSET_TYPES);
@@ -141,17 +143,25 @@ impl Translation<'_, '_> {
                 self.is_subtype_of(ty, index)
             }
             HeapType::Eq | HeapType::Struct | HeapType::Array | HeapType::Concrete { .. } => {
-                // An i31 is an `eq`, and nothing else of these.
-                let bit = self.ins().band_imm_s(r, 1);
+                // Of the references with tag bits, an i31 is an `eq` and
+                // a host value is none of these.
+                let tag = self.ins().band_imm_s(r, REF_TAG_MASK as i64);
                 let object = self.b.create_block();
-                let is_i31 = self
-                    .ins()
-                    .iconst(types::I8, i64::from(heap == HeapType::Eq));
+                let tagged = if heap == HeapType::Eq {
+                    let bit = self.ins().band_imm_s(tag, 1);
+                    self.ins().ireduce(types::I8, bit)
+                } else {
+                    self.ins().iconst(types::I8, 0)
+                };
                 self.b
                     .ins()
-                    .brif(bit, done, &block_args(&[is_i31]), object, &[]);
+                    .brif(tag, done, &block_args(&[tagged]), object, &[]);
                 self.b.seal_block(object);
                 self.b.switch_to_block(object);
+                // Every object is a struct or an array: an `eq`.
+                if heap == HeapType::Eq {
+                    return self.ins().iconst(types::I8, 1);
+                }
                 let ty = self
                     .ins()
                     .load(types::I64, trusted(), r, ObjectHeader::OFFSET_TYPE);
@@ -161,16 +171,8 @@ impl Translation<'_, '_> {
                         let kind =
                             self.ins()
                                 .load(types::I32, trusted(), ty, TypeRecord::OFFSET_KIND);
-                        match heap {
-                            // Structs (1) and arrays (2); host values
-                            // converted to `any` are neither.
-                            HeapType::Eq => {
-                                let k = self.ins().iadd_imm_s(kind, -1);
-                                self.ins().icmp_imm_u(IntCC::UnsignedLessThan, k, 2)
-                            }
-                            HeapType::Struct => self.ins().icmp_imm_s(IntCC::Equal, kind, 1),
-                            _ => self.ins().icmp_imm_s(IntCC::Equal, kind, 2),
-                        }
+                        let wanted = if heap == HeapType::Struct { 1 } else { 2 };
+                        self.ins().icmp_imm_s(IntCC::Equal, kind, wanted)
                     }
                 }
             }

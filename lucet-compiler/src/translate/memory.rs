@@ -39,7 +39,9 @@ pub(super) fn heap_flags() -> MemFlagsData {
 pub(super) fn memory_index(memarg: &MemArg) -> TResult<u32> {
     match memarg.target {
         MemArgTarget::Memory(m) => Ok(m),
-        MemArgTarget::Array(_) => Err(TranslateError::NeedsGc("array memory access".into())),
+        MemArgTarget::Array(_) => Err(TranslateError::Unsupported(
+            "memory instructions on arrays are not supported".into(),
+        )),
     }
 }
 
@@ -122,7 +124,7 @@ impl Translation<'_, '_> {
 
     /// Calls the C library's `memmove(dst, src, len)` or
     /// `memset(dst, byte, len)` (resolved by the runtime).
-    fn libc_call(&mut self, libcall: ir::LibCall, args: &[ir::Value]) {
+    pub(super) fn libc_call(&mut self, libcall: ir::LibCall, args: &[ir::Value]) {
         let mut sig = ir::Signature::new(self.env.module.isa.default_call_conv());
         sig.params.push(ir::AbiParam::new(types::I64));
         sig.params

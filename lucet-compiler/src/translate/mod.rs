@@ -18,7 +18,10 @@
 //! - `tables`: tables and references;
 //! - `calls`: direct, indirect and reference calls, tail calls;
 //! - `simd`: 128-bit vectors, relaxed SIMD included;
-//! - `exceptions`: `try_table`, `throw`, `throw_ref`.
+//! - `exceptions`: `try_table`, `throw`, `throw_ref`;
+//! - `casts`: `i31` references, `ref.eq`, `ref.test`, `ref.cast`,
+//!   `br_on_cast`;
+//! - `objects`: GC structs and arrays, and the `any`/`extern` conversions.
 //!
 //! `env` knows how an instance is laid out (vmctx, the instance header,
 //! builtins) and `fuel` counts instructions when asked to.
@@ -31,6 +34,7 @@ mod exceptions;
 mod fuel;
 mod memory;
 mod numeric;
+mod objects;
 mod simd;
 mod tables;
 pub mod traps;
@@ -203,8 +207,6 @@ pub const MAX_FUNCTION_VOLUME: u64 = 100_000_000;
 pub(crate) enum TranslateError {
     /// A feature Lucet does not implement.
     Unsupported(String),
-    /// A feature of WebAssembly GC.
-    NeedsGc(String),
     /// Past one of the function size limits.
     TooComplex(String),
 }
@@ -218,9 +220,6 @@ impl TranslateError {
             },
             TranslateError::Unsupported(what) => {
                 Error::Unsupported(format!("{what} (at byte offset {offset:#x})"))
-            }
-            TranslateError::NeedsGc(what) => {
-                Error::NeedsGc(format!("{what} at byte offset {offset:#x}"))
             }
         }
     }
@@ -261,7 +260,8 @@ impl<'f> Translation<'_, 'f> {
             || self.call_operator(op)?
             || self.simd_operator(op)?
             || self.exception_operator(op)?
-            || self.cast_operator(op)?;
+            || self.cast_operator(op)?
+            || self.object_operator(op)?;
         if !handled {
             return Err(unsupported_operator(op));
         }
@@ -338,42 +338,7 @@ fn unsupported_operator(op: &Operator<'_>) -> TranslateError {
         .next()
         .unwrap_or("?")
         .to_string();
-    if is_gc_operator(op) {
-        TranslateError::NeedsGc(format!("the instruction {name}"))
-    } else {
-        TranslateError::Unsupported(format!("the instruction {name} is not supported"))
-    }
-}
-
-/// Whether `op` is one of GC's instructions that need GC objects, which
-/// Lucet does not implement yet (`casts.rs` handles the rest of GC's).
-fn is_gc_operator(op: &Operator<'_>) -> bool {
-    use Operator::*;
-    matches!(
-        op,
-        StructNew { .. }
-            | StructNewDefault { .. }
-            | StructGet { .. }
-            | StructGetS { .. }
-            | StructGetU { .. }
-            | StructSet { .. }
-            | ArrayNew { .. }
-            | ArrayNewDefault { .. }
-            | ArrayNewFixed { .. }
-            | ArrayNewData { .. }
-            | ArrayNewElem { .. }
-            | ArrayGet { .. }
-            | ArrayGetS { .. }
-            | ArrayGetU { .. }
-            | ArraySet { .. }
-            | ArrayLen
-            | ArrayFill { .. }
-            | ArrayCopy { .. }
-            | ArrayInitData { .. }
-            | ArrayInitElem { .. }
-            | AnyConvertExtern
-            | ExternConvertAny
-    )
+    TranslateError::Unsupported(format!("the instruction {name} is not supported"))
 }
 
 /// A block argument list from values.

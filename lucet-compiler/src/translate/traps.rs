@@ -21,6 +21,10 @@ pub const BAD_SIGNATURE: TrapCode = TrapCode::unwrap_user(4);
 pub const NULL_REFERENCE: TrapCode = TrapCode::unwrap_user(5);
 /// `ref.cast` of a reference of another type.
 pub const CAST_FAILURE: TrapCode = TrapCode::unwrap_user(8);
+/// An array index or range outside the array.
+pub const ARRAY_OUT_OF_BOUNDS: TrapCode = TrapCode::unwrap_user(9);
+/// A GC object did not fit in the GC heap.
+pub const GC_HEAP_EXHAUSTED: TrapCode = TrapCode::unwrap_user(10);
 /// The instance ran out of fuel.
 pub const OUT_OF_FUEL: TrapCode = TrapCode::unwrap_user(7);
 /// A memory access outside the memory.
@@ -42,6 +46,8 @@ pub fn lucet_trap(code: TrapCode) -> lucet_module::TrapCode {
         NULL_REFERENCE => L::NullReference,
         OUT_OF_FUEL => L::OutOfFuel,
         CAST_FAILURE => L::CastFailure,
+        ARRAY_OUT_OF_BOUNDS => L::ArrayOutOfBounds,
+        GC_HEAP_EXHAUSTED => L::GcHeapExhausted,
         _ => L::Unknown,
     }
 }
@@ -60,6 +66,8 @@ mod tests {
             NULL_REFERENCE,
             OUT_OF_FUEL,
             CAST_FAILURE,
+            ARRAY_OUT_OF_BOUNDS,
+            GC_HEAP_EXHAUSTED,
             HEAP_OUT_OF_BOUNDS,
         ] {
             assert_ne!(lucet_trap(code), lucet_module::TrapCode::Unknown, "{code}");

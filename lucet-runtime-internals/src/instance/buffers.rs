@@ -32,6 +32,9 @@ pub(crate) struct InstanceBuffers {
     pub exceptions: ExceptionHeap,
     pub dropped_data: Vec<bool>,
     pub dropped_elems: Vec<bool>,
+    /// The items of each element segment whose expressions create objects,
+    /// evaluated at instantiation (`None` for the other segments).
+    pub evaluated_elems: Vec<Option<Box<[u64]>>>,
     /// The module `func_imports` and `funcrefs` were built for in this slot
     /// (they depend only on the module and the slot's `vmctx`); 0: none.
     pub functions_for: u64,

@@ -64,8 +64,9 @@ impl Exception {
             as u64
     }
 
-    /// The payload as values.
-    pub(crate) fn payload(&self) -> Vec<Val> {
+    /// The payload as values, objects in it being of a GC heap of epoch
+    /// `epoch` (the thrower's).
+    pub(crate) fn payload(&self, epoch: u64) -> Vec<Val> {
         // SAFETY: the module outlives the instance that owns the object.
         let module = unsafe { &*self.module };
         let ty = module
@@ -75,7 +76,8 @@ impl Exception {
         ty.params
             .iter()
             .zip(self.values.iter())
-            .map(|(t, raw)| Val::from_raw(raw, *t))
+            // SAFETY: the payload was written by guest code.
+            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, epoch) })
             .collect()
     }
 }
@@ -519,7 +521,7 @@ impl Instance {
             .iter()
             .position(|t| *t == e.tag)
             .map(|i| i as u32);
-        let payload = e.payload();
+        let payload = e.payload(self.gc_epoch());
         for v in &payload {
             self.pin(v);
         }

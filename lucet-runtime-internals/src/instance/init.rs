@@ -159,6 +159,7 @@ pub(crate) fn instantiate(
                 fuel_limited: false,
                 build_fuel,
                 start: StartState::Done,
+                gc_epoch: 0,
                 unwind_requested: false,
             },
         );
@@ -206,6 +207,7 @@ pub(crate) unsafe fn initialize(inst: *mut Instance, run_start: bool) -> Result<
         };
         this.kill.arm(target, this.module.metadata().interruptible);
         this.setup_globals()?;
+        this.evaluate_allocating_segments()?;
         this.setup_tables()?;
         this.apply_data_segments()?;
         this.state = State::Ready;
@@ -351,9 +353,12 @@ impl Instance {
             stack_limit,
             interrupt: 0,
             magic: InstanceHeader::MAGIC,
+            gc_next: 0,
+            gc_limit: 0,
         };
         // SAFETY: the header's place at the end of the instance page is ours.
         unsafe { ptr::write(self.header(), header) };
+        self.reset_gc_heap();
     }
 
     fn global_slot(&self, index: u32) -> *mut ValRaw {
@@ -382,7 +387,8 @@ impl Instance {
     pub(crate) fn global(&self, index: u32) -> Val {
         let ty = self.module.metadata().globals[index as usize].ty;
         // SAFETY: storage of a global of this instance, valid while it lives.
-        Val::from_raw(unsafe { &*self.global_storage(index) }, ty)
+        // (and what it holds was written by guest code or checked host code).
+        unsafe { Val::from_guest(&*self.global_storage(index), ty, self.gc_epoch()) }
     }
 
     /// Sets global `index`, which must be mutable and of `val`'s type.
@@ -396,7 +402,7 @@ impl Instance {
         if !spec.mutable {
             return Err(Error::TypeMismatch(format!("global {index} is immutable")));
         }
-        if spec.ty != val.ty() {
+        if !self.accepts(&val, spec.ty) {
             return Err(Error::TypeMismatch(format!(
                 "global {index} is {}, not {}",
                 spec.ty,
@@ -408,10 +414,16 @@ impl Instance {
         Ok(())
     }
 
-    /// Evaluates a constant expression (globals before it are initialized).
-    fn eval(&self, expr: &ConstExpr) -> ValRaw {
+    /// Evaluates a constant expression (globals before it are initialized);
+    /// fails only when an object it creates does not fit in the GC heap.
+    pub(super) fn eval(&mut self, expr: &ConstExpr) -> Result<ValRaw, Error> {
         let mut stack: Vec<ValRaw> = Vec::with_capacity(2);
         let pop = |stack: &mut Vec<ValRaw>| stack.pop().unwrap_or_default();
+        // The top `n` values (validation made them the operands; a damaged
+        // file gets zeros rather than a panic).
+        let pop_n =
+            |stack: &mut Vec<ValRaw>, n: usize| stack.split_off(stack.len().saturating_sub(n));
+        let exhausted = || trap_at_instantiation(TrapCode::GcHeapExhausted);
         for op in &expr.0 {
             let v = match *op {
                 ConstOp::I32Const(v) => ValRaw::from_i32(v),
@@ -426,6 +438,33 @@ impl Instance {
                 ConstOp::RefI31 => {
                     let i = crate::val::I31::wrapping(pop(&mut stack).get_i32());
                     ValRaw::from_u64(i.to_bits())
+                }
+                // One encoding for both hierarchies.
+                ConstOp::AnyConvertExtern | ConstOp::ExternConvertAny => pop(&mut stack),
+                ConstOp::StructNew(t) => {
+                    let n = self.module.metadata().types[t as usize]
+                        .as_struct()
+                        .map_or(0, |f| f.len());
+                    let fields = pop_n(&mut stack, n);
+                    let s = self.new_struct(t, Some(&fields)).ok_or_else(exhausted)?;
+                    ValRaw::from_u64(s)
+                }
+                ConstOp::StructNewDefault(t) => {
+                    ValRaw::from_u64(self.new_struct(t, None).ok_or_else(exhausted)?)
+                }
+                ConstOp::ArrayNew(t) => {
+                    let len = pop(&mut stack).get_u32();
+                    let v = pop(&mut stack);
+                    ValRaw::from_u64(self.new_array(t, len, &[v], true).ok_or_else(exhausted)?)
+                }
+                ConstOp::ArrayNewDefault(t) => {
+                    let len = pop(&mut stack).get_u32();
+                    ValRaw::from_u64(self.new_array(t, len, &[], true).ok_or_else(exhausted)?)
+                }
+                ConstOp::ArrayNewFixed(t, n) => {
+                    let values = pop_n(&mut stack, n as usize);
+                    let a = self.new_array(t, n, &values, false).ok_or_else(exhausted)?;
+                    ValRaw::from_u64(a)
                 }
                 ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {
                     let b = pop(&mut stack).get_i32();
@@ -448,7 +487,7 @@ impl Instance {
             };
             stack.push(v);
         }
-        pop(&mut stack)
+        Ok(pop(&mut stack))
     }
 
     /// The address of function `f`'s funcref record (0 if it has none).
@@ -483,7 +522,7 @@ impl Instance {
                     *(slot as *mut *mut ValRaw) = storage;
                 }
             } else if let Some(init) = &g.init {
-                let v = self.eval(init);
+                let v = self.eval(init)?;
                 // SAFETY: as above.
                 unsafe { *slot = v };
             }
@@ -491,11 +530,18 @@ impl Instance {
         Ok(())
     }
 
-    /// Evaluates element segment item `i` to a table element.
-    pub(super) fn elem_item(&self, items: &ElemItems, i: usize) -> u64 {
-        match items {
+    /// Item `i` of element segment `seg` as a table element: a segment
+    /// whose expressions create objects was evaluated at instantiation;
+    /// the others' items are the same whenever they are evaluated.
+    pub(super) fn elem_item(&mut self, seg: u32, i: usize) -> u64 {
+        if let Some(Some(values)) = self.buf.evaluated_elems.get(seg as usize) {
+            return values[i];
+        }
+        let module = self.module_ref();
+        match &module.metadata().elements[seg as usize].items {
             ElemItems::Functions(fs) => self.funcref_address(fs[i]),
-            ElemItems::Exprs(es) => self.eval(&es[i]).get_u64(),
+            // Cannot fail: the expression creates no object.
+            ElemItems::Exprs(es) => self.eval(&es[i]).map_or(0, |v| v.get_u64()),
         }
     }
 
@@ -547,7 +593,10 @@ impl Instance {
                 });
                 continue;
             }
-            let init = t.init.as_ref().map_or(0, |e| self.eval(e).get_u64());
+            let init = match &t.init {
+                Some(e) => self.eval(e)?.get_u64(),
+                None => 0,
+            };
             let mut elements = vec![init; t.min as usize];
             let def = Box::new(TableDef {
                 base: elements.as_mut_ptr(),
@@ -574,10 +623,10 @@ impl Instance {
         // SAFETY: the header was written by `write_header`.
         unsafe { (*self.header()).tables = self.buf.table_ptrs.as_ptr() };
 
-        for seg in &data.elements {
+        for (index, seg) in data.elements.iter().enumerate() {
             if let ElemSegmentKind::Active { table, offset } = &seg.kind {
                 let table64 = data.tables.get(*table as usize).is_some_and(|t| t.table64);
-                let offset = self.eval(offset);
+                let offset = self.eval(offset)?;
                 let offset = if table64 {
                     offset.get_u64()
                 } else {
@@ -588,7 +637,7 @@ impl Instance {
                 let Some(end) = offset.checked_add(n as u64).filter(|end| *end <= len) else {
                     return Err(trap_at_instantiation(TrapCode::TableOutOfBounds));
                 };
-                let items: Vec<u64> = (0..n).map(|i| self.elem_item(&seg.items, i)).collect();
+                let items: Vec<u64> = (0..n).map(|i| self.elem_item(index as u32, i)).collect();
                 let t = self.table_mut(*table);
                 t.elements[offset as usize..end as usize].copy_from_slice(&items);
             }
@@ -621,7 +670,7 @@ impl Instance {
                 .memories
                 .get(seg.memory as usize)
                 .is_some_and(|m| m.memory64);
-            let offset = self.eval(offset);
+            let offset = self.eval(offset)?;
             let offset = if memory64 {
                 offset.get_u64()
             } else {

@@ -22,6 +22,7 @@ mod interrupt;
 mod kill;
 mod link;
 mod memories;
+mod objects;
 mod ops;
 
 use std::any::Any;
@@ -254,6 +255,9 @@ pub struct Instance {
     build_fuel: Option<u64>,
     /// Whether the start function has run.
     start: StartState,
+    /// The epoch of the GC heap's contents (see `objects`): host handles
+    /// to objects carry it and are refused once it has changed.
+    gc_epoch: u64,
 }
 
 /// Where an instance is with its start function.
@@ -330,7 +334,8 @@ impl Instance {
     /// a value of type `ty` (of this instance's module). A non-null
     /// function reference must be a record of this instance or of one it
     /// is linked with, of the right type; exception references come only
-    /// from guest code.
+    /// from guest code; a GC object must be of this instance's heap as it
+    /// is now (not from before a reset), of the right type.
     pub(crate) fn accepts(&self, v: &Val, ty: lucet_module::ValType) -> bool {
         if !v.fits(ty) {
             return false;
@@ -350,7 +355,19 @@ impl Instance {
                 }
             }
             Val::ExnRef(p) => self.knows_exception(p),
-            _ => true,
+            _ => match v.object() {
+                Some(o) => {
+                    o.epoch() == self.gc_epoch
+                        && match ty.concrete_index() {
+                            Some(i) => crate::type_registry::record_subtype(
+                                o.type_record(),
+                                self.module.type_records()[i as usize],
+                            ),
+                            None => true,
+                        }
+                }
+                None => true,
+            },
         }
     }
 
@@ -570,7 +587,8 @@ impl Instance {
                         ty.results
                             .iter()
                             .zip(&inst.buf.values)
-                            .map(|(t, raw)| Val::from_raw(raw, *t))
+                            // SAFETY: the guest wrote its results.
+                            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, inst.gc_epoch) })
                             .collect()
                     })
                     .unwrap_or_default();

@@ -179,7 +179,7 @@ impl Instance {
         else {
             return false;
         };
-        let items: Vec<u64> = src.map(|i| self.elem_item(&segment.items, i)).collect();
+        let items: Vec<u64> = src.map(|i| self.elem_item(seg, i)).collect();
         self.table_for_write(t).elements[dst].copy_from_slice(&items);
         true
     }

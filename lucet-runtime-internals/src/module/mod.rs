@@ -272,21 +272,31 @@ impl Module {
         for (slot, &f) in data.funcref_slots.iter().enumerate() {
             funcref_slot_of[f as usize] = slot as u32;
         }
+        // Expressions whose value is the same in every instance of the
+        // module in a slot (no imported value, no new object).
         let constant = |e: &lucet_module::ConstExpr| {
-            !e.0.iter()
-                .any(|op| matches!(op, lucet_module::ConstOp::GlobalGet(_)))
+            !e.allocates()
+                && !e
+                    .0
+                    .iter()
+                    .any(|op| matches!(op, lucet_module::ConstOp::GlobalGet(_)))
         };
-        let constant_elements = data.elements.iter().all(|seg| {
-            let offset_ok = match &seg.kind {
-                lucet_module::ElemSegmentKind::Active { offset, .. } => constant(offset),
-                _ => true,
-            };
-            let items_ok = match &seg.items {
-                lucet_module::ElemItems::Functions(_) => true,
-                lucet_module::ElemItems::Exprs(es) => es.iter().all(constant),
-            };
-            offset_ok && items_ok
-        });
+        let constant_tables = data
+            .tables
+            .iter()
+            .all(|t| t.init.as_ref().map_or(true, constant));
+        let constant_elements = constant_tables
+            && data.elements.iter().all(|seg| {
+                let offset_ok = match &seg.kind {
+                    lucet_module::ElemSegmentKind::Active { offset, .. } => constant(offset),
+                    _ => true,
+                };
+                let items_ok = match &seg.items {
+                    lucet_module::ElemItems::Functions(_) => true,
+                    lucet_module::ElemItems::Exprs(es) => es.iter().all(constant),
+                };
+                offset_ok && items_ok
+            });
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Arc::new(Module {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),

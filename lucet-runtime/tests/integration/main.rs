@@ -8,6 +8,7 @@ mod dense;
 mod divconst;
 mod exceptions;
 mod fuel;
+mod gc_objects;
 mod gc_types;
 mod globals;
 mod host_faults;

@@ -35,6 +35,10 @@ struct Args {
     /// Most linear memory the program may use (e.g. 64MiB, 4GiB).
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "4GiB")]
     max_heap_size: u64,
+    /// The program's GC heap, for WebAssembly GC structs and arrays (e.g.
+    /// 16MiB); an allocation past it traps.
+    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "64MiB")]
+    gc_heap_size: u64,
     /// Most tables the program may define.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_tables)]
     max_tables: u32,
@@ -95,6 +99,16 @@ impl Args {
     fn guest_args(&self) -> &[String] {
         &self.command[1..]
     }
+}
+
+/// Most `--gc-heap-size` may ask for: address space taken up front.
+const MAX_GC_HEAP_SIZE: u64 = 1 << 40;
+
+fn gc_heap_size(size: u64) -> Result<u64> {
+    if size > MAX_GC_HEAP_SIZE {
+        bail!("--gc-heap-size is at most 1TiB");
+    }
+    Ok(size.next_multiple_of(4096))
 }
 
 fn page_align(size: u64) -> u64 {
@@ -188,6 +202,7 @@ fn run(args: Args) -> Result<ExitCode> {
         heap_memory_size: page_align(args.max_heap_size).min(heap_space),
         heap_address_space_size: heap_space,
         stack_size: args.stack_size.next_multiple_of(4096),
+        gc_heap_size: gc_heap_size(args.gc_heap_size)?,
         max_tables: args.max_tables,
         max_table_elements: args.max_table_elements,
         ..Limits::default()

@@ -1,0 +1,333 @@
+//! The instance's GC heap and the objects the runtime creates in it: those
+//! of constant expressions, and of the array builtins that copy from data
+//! and element segments.
+//!
+//! The heap is a part of the slot (`Slot::gc_heap`) that generated code
+//! fills upwards through the header's `gc_next` (a bump pointer), up to
+//! `gc_limit`. A new instance, and an instance after `reset`, starts with
+//! `gc_next` at the start of the heap: the old objects are gone in O(1).
+//! Their bytes stay until overwritten, but nothing can read them:
+//! references to them died with the instance (host handles carry the
+//! instance's GC epoch and are refused after it), and every new object is
+//! written whole before a reference to it exists. The part of the heap
+//! used beyond `Limits::keep_resident` is given back to the system when
+//! the instance goes.
+//!
+//! There is no collector yet: an object that does not fit in what is left
+//! traps with `GcHeapExhausted`.
+
+use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lucet_module::{
+    array_size, ElemItems, InstanceHeader, ObjectHeader, StorageType, StructLayout, ValRaw,
+};
+
+use super::Instance;
+use crate::sys::mmap;
+
+/// What the array builtins return for a GC heap without room.
+pub(crate) const EXHAUSTED: u64 = 0;
+/// What the array builtins return for a range outside the segment.
+pub(crate) const OUTSIDE_SEGMENT: u64 = 1;
+
+/// A GC heap's contents are valid for one epoch: from instantiation (or a
+/// reset) to the next reset or the instance's end. Epochs are never
+/// reused in the process.
+pub(crate) fn next_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Writes the value `v` as a field of `storage` at `at`.
+///
+/// # Safety
+/// `at` must be valid for writes of `storage.size()` bytes.
+unsafe fn write_field(at: *mut u8, storage: StorageType, v: &ValRaw) {
+    // SAFETY: the caller's promise; `ValRaw` holds values little-endian
+    // from its first byte, as objects do (both targets are little-endian).
+    unsafe { ptr::copy_nonoverlapping(v.0.as_ptr(), at, storage.size() as usize) }
+}
+
+impl Instance {
+    /// Empties the GC heap and starts a new epoch (at instantiation).
+    pub(super) fn reset_gc_heap(&mut self) {
+        let base = self.slot.gc_heap() as u64;
+        let header: *mut InstanceHeader = self.header();
+        // SAFETY: the header is valid for the instance's life.
+        unsafe {
+            (*header).gc_next = base;
+            (*header).gc_limit = base + self.slot.layout.gc_heap_size as u64;
+        }
+        self.gc_epoch = next_epoch();
+    }
+
+    /// Gives back the memory of the GC heap the instance used past
+    /// `Limits::keep_resident` (when it goes).
+    pub(super) fn release_gc_heap(&mut self) -> Result<(), crate::Error> {
+        let base = self.slot.gc_heap() as u64;
+        // SAFETY: the header is valid for the instance's life.
+        let used = unsafe { (*self.header()).gc_next }.saturating_sub(base);
+        let page = mmap::page_size() as u64;
+        let keep = self.region.limits().keep_resident.next_multiple_of(page);
+        let used = used.next_multiple_of(page);
+        if used > keep {
+            // SAFETY: the range lies in the slot's GC heap, and the instance
+            // is not running: nothing refers into it any more.
+            unsafe {
+                mmap::discard(
+                    self.slot.gc_heap().add(keep as usize),
+                    (used - keep) as usize,
+                )?
+            };
+        }
+        Ok(())
+    }
+
+    /// The epoch of the GC heap's current contents.
+    pub(crate) fn gc_epoch(&self) -> u64 {
+        self.gc_epoch
+    }
+
+    /// Whether the `len` bytes at `start` lie in the GC heap's used part.
+    pub(crate) fn gc_heap_holds(&self, start: u64, len: u64) -> bool {
+        let base = self.slot.gc_heap() as u64;
+        // SAFETY: the header is valid for the instance's life.
+        let next = unsafe { (*self.header()).gc_next };
+        start >= base && start.checked_add(len).is_some_and(|end| end <= next)
+    }
+
+    /// `size` bytes (a multiple of 8) of the GC heap for an object of the
+    /// module's type `type_index`, its header written; `None` when they do
+    /// not fit.
+    pub(crate) fn allocate_object(&mut self, type_index: u32, size: u64) -> Option<*mut u8> {
+        let record = *self.module.type_records().get(type_index as usize)?;
+        let header: *mut InstanceHeader = self.header();
+        // SAFETY: the header is valid for the instance's life; the range
+        // checked against `gc_limit` lies in the slot's GC heap, which is
+        // read-write and not yet part of any object.
+        unsafe {
+            let next = (*header).gc_next;
+            let end = next.checked_add(size)?;
+            if end > (*header).gc_limit {
+                return None;
+            }
+            (*header).gc_next = end;
+            let object = next as *mut u8;
+            (*(object as *mut ObjectHeader)).ty = record;
+            Some(object)
+        }
+    }
+
+    /// A struct of type `type_index` with `fields` (or zeros): its
+    /// address, `None` when the GC heap is full.
+    pub(super) fn new_struct(&mut self, type_index: u32, fields: Option<&[ValRaw]>) -> Option<u64> {
+        let module = self.module.clone();
+        let types = module.metadata().types.get(type_index as usize)?;
+        let field_types = types.as_struct()?;
+        let layout = StructLayout::new(field_types);
+        let object = self.allocate_object(type_index, u64::from(layout.size))?;
+        let zero = ValRaw::default();
+        for (i, (f, offset)) in field_types.iter().zip(&layout.offsets).enumerate() {
+            let v = fields.and_then(|v| v.get(i)).unwrap_or(&zero);
+            // SAFETY: the field lies inside the object just allocated.
+            unsafe { write_field(object.add(*offset as usize), f.storage, v) };
+        }
+        Some(object as u64)
+    }
+
+    /// An array of type `type_index` of `len` elements, whose length is
+    /// written and elements are not: its address and element storage.
+    fn new_array_uninit(&mut self, type_index: u32, len: u32) -> Option<(*mut u8, StorageType)> {
+        let elem = self
+            .module
+            .metadata()
+            .types
+            .get(type_index as usize)?
+            .as_array()?
+            .storage;
+        let object = self.allocate_object(type_index, array_size(elem, len))?;
+        // SAFETY: the length lies inside the object just allocated.
+        unsafe {
+            *(object.add(ObjectHeader::OFFSET_ARRAY_LENGTH as usize) as *mut u32) = len;
+        }
+        Some((object, elem))
+    }
+
+    /// An array of type `type_index` with the elements `values` (one
+    /// value repeated `len` times when `repeat`), `None` when the GC heap
+    /// is full.
+    pub(super) fn new_array(
+        &mut self,
+        type_index: u32,
+        len: u32,
+        values: &[ValRaw],
+        repeat: bool,
+    ) -> Option<u64> {
+        let (object, elem) = self.new_array_uninit(type_index, len)?;
+        let zero = ValRaw::default();
+        let size = elem.size() as usize;
+        let first = ObjectHeader::OFFSET_ARRAY_ELEMENTS as usize;
+        for i in 0..len as usize {
+            let v = if repeat {
+                values.first()
+            } else {
+                values.get(i)
+            };
+            // SAFETY: element `i < len` lies inside the object.
+            unsafe { write_field(object.add(first + i * size), elem, v.unwrap_or(&zero)) };
+        }
+        Some(object as u64)
+    }
+
+    /// The bytes of data segment `seg` (none once dropped).
+    fn data_bytes(&self, seg: u32) -> &[u8] {
+        match self.module.metadata().data_segments.get(seg as usize) {
+            Some(s) if !self.buf.dropped_data[seg as usize] => &s.bytes,
+            _ => &[],
+        }
+    }
+
+    /// The number of items element segment `seg` has (none once dropped).
+    fn elem_len(&self, seg: u32) -> usize {
+        match self.module.metadata().elements.get(seg as usize) {
+            Some(s) if !self.buf.dropped_elems[seg as usize] => s.items.len(),
+            _ => 0,
+        }
+    }
+
+    /// `array.new_data`: the array's address, or [`EXHAUSTED`] or
+    /// [`OUTSIDE_SEGMENT`].
+    pub(crate) fn array_new_data(
+        &mut self,
+        type_index: u32,
+        seg: u32,
+        offset: u64,
+        len: u64,
+    ) -> u64 {
+        let Some(elem) = self
+            .module
+            .metadata()
+            .types
+            .get(type_index as usize)
+            .and_then(|t| t.as_array())
+        else {
+            return OUTSIDE_SEGMENT;
+        };
+        let Ok(len32) = u32::try_from(len) else {
+            return OUTSIDE_SEGMENT;
+        };
+        let bytes = len * u64::from(elem.storage.size());
+        let available = self.data_bytes(seg).len() as u64;
+        if offset
+            .checked_add(bytes)
+            .map_or(true, |end| end > available)
+        {
+            return OUTSIDE_SEGMENT;
+        }
+        let Some((object, _)) = self.new_array_uninit(type_index, len32) else {
+            return EXHAUSTED;
+        };
+        let src = &self.data_bytes(seg)[offset as usize..(offset + bytes) as usize];
+        // SAFETY: the elements (`bytes` of them) lie inside the new object.
+        unsafe {
+            ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                object.add(ObjectHeader::OFFSET_ARRAY_ELEMENTS as usize),
+                src.len(),
+            )
+        };
+        object as u64
+    }
+
+    /// `array.new_elem`: the array's address, or [`EXHAUSTED`] or
+    /// [`OUTSIDE_SEGMENT`].
+    pub(crate) fn array_new_elem(
+        &mut self,
+        type_index: u32,
+        seg: u32,
+        offset: u64,
+        len: u64,
+    ) -> u64 {
+        let Ok(len32) = u32::try_from(len) else {
+            return OUTSIDE_SEGMENT;
+        };
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > self.elem_len(seg) as u64)
+        {
+            return OUTSIDE_SEGMENT;
+        }
+        let items: Vec<ValRaw> = (offset..offset + len)
+            .map(|i| ValRaw::from_u64(self.elem_item(seg, i as usize)))
+            .collect();
+        match self.new_array(type_index, len32, &items, false) {
+            Some(a) => a,
+            None => EXHAUSTED,
+        }
+    }
+
+    /// `array.init_data` after generated code checked the array's range:
+    /// copies `bytes` bytes of data segment `seg` from `offset` to `dst`.
+    /// False when they lie outside the segment.
+    pub(crate) fn array_init_data(&mut self, seg: u32, dst: u64, offset: u64, bytes: u64) -> bool {
+        let data = self.data_bytes(seg);
+        if offset
+            .checked_add(bytes)
+            .map_or(true, |end| end > data.len() as u64)
+        {
+            return false;
+        }
+        if !self.gc_heap_holds(dst, bytes) {
+            return false;
+        }
+        let src = &data[offset as usize..(offset + bytes) as usize];
+        // SAFETY: generated code checked that the `bytes` bytes at `dst`
+        // are elements of an array of this instance's GC heap.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst as *mut u8, src.len()) };
+        true
+    }
+
+    /// `array.init_elem` after generated code checked the array's range:
+    /// writes `len` references of element segment `seg` from `offset` to
+    /// `dst`. False when they lie outside the segment.
+    pub(crate) fn array_init_elem(&mut self, seg: u32, dst: u64, offset: u64, len: u64) -> bool {
+        if offset
+            .checked_add(len)
+            .map_or(true, |end| end > self.elem_len(seg) as u64)
+        {
+            return false;
+        }
+        if !self.gc_heap_holds(dst, len * 8) {
+            return false;
+        }
+        for i in 0..len {
+            let item = self.elem_item(seg, (offset + i) as usize);
+            // SAFETY: generated code checked that `len` 8-byte elements
+            // at `dst` belong to an array of this instance's GC heap.
+            unsafe { *(dst as *mut u64).add(i as usize) = item };
+        }
+        true
+    }
+
+    /// Evaluates, once, the items of the element segments whose
+    /// expressions create objects (at instantiation, in module order).
+    pub(super) fn evaluate_allocating_segments(&mut self) -> Result<(), crate::Error> {
+        let module = self.module.clone();
+        self.buf.evaluated_elems.clear();
+        for seg in &module.metadata().elements {
+            let values = match &seg.items {
+                ElemItems::Exprs(es) if es.iter().any(|e| e.allocates()) => {
+                    let mut values = Vec::with_capacity(es.len());
+                    for e in es {
+                        values.push(self.eval(e)?.get_u64());
+                    }
+                    Some(values.into_boxed_slice())
+                }
+                _ => None,
+            };
+            self.buf.evaluated_elems.push(values);
+        }
+        Ok(())
+    }
+}
