@@ -9,7 +9,9 @@ use cranelift_codegen::ir::{self, ExternalName, LibCall};
 use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
-use lucet_module::{Arch, Builtin, CodeRange, Handler, HandlerSite, HeapSpec, TrapCode, PAGE_SIZE};
+use lucet_module::{
+    Arch, Builtin, CodeRange, Handler, HandlerSite, HeapSpec, StackMapSite, TrapCode, PAGE_SIZE,
+};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -178,6 +180,8 @@ pub struct CompiledFunction {
     relocs: Vec<FuncReloc>,
     traps: Vec<TrapSite>,
     handlers: Vec<HandlerSite>,
+    /// The calls with live GC references (offsets in the function).
+    stack_maps: Vec<StackMapSite>,
 }
 
 /// The calls of a compiled function that have exception handlers.
@@ -364,7 +368,7 @@ fn compile_clif(
         Regalloc::Backtracking => &*backend.isa,
         Regalloc::SinglePass => &*backend.single_pass,
     };
-    let (code, raw_relocs, traps, handlers) = {
+    let (code, raw_relocs, traps, handlers, stack_maps) = {
         let compiled = ctx
             .compile(isa, &mut ControlPlane::default())
             .map_err(|e| Error::Codegen {
@@ -391,7 +395,19 @@ fn compile_clif(
             func: name(),
             message,
         })?;
-        (compiled.code_buffer().to_vec(), relocs, traps, handlers)
+        // Where each call's live GC references are, from the frame's
+        // stack pointer (the frontend spilled them there).
+        let stack_maps: Vec<StackMapSite> = compiled
+            .buffer
+            .user_stack_maps()
+            .iter()
+            .map(|(ret, frame_size, map)| {
+                (*ret, *frame_size, map.entries().map(|(_, at)| at).collect())
+            })
+            .filter(|(_, _, offsets): &StackMapSite| !offsets.is_empty())
+            .collect();
+        let code = compiled.code_buffer().to_vec();
+        (code, relocs, traps, handlers, stack_maps)
     };
     let mut code = code;
     let mut relocs = Vec::with_capacity(raw_relocs.len());
@@ -452,6 +468,7 @@ fn compile_clif(
         relocs,
         traps,
         handlers,
+        stack_maps,
     })
 }
 
@@ -501,15 +518,23 @@ pub struct Settings {
     pub relaxed_simd: RelaxedSimd,
 }
 
+/// A function placed in `.text`: its code range, and its trap sites,
+/// exception handlers and stack maps (offsets in the function).
+pub struct PlacedFunction {
+    pub code: CodeRange,
+    pub traps: Vec<TrapSite>,
+    pub handlers: Vec<HandlerSite>,
+    pub stack_maps: Vec<StackMapSite>,
+}
+
 /// Everything that goes into `.text`.
 pub struct Text {
     /// The code, padded with trapping bytes to a multiple of [`PAGE_SIZE`].
     pub bytes: Vec<u8>,
     /// The call stubs, in call-table order.
     pub stubs: Vec<CallStub>,
-    /// Code ranges, trap sites and exception handlers of the function
-    /// index space.
-    pub functions: Vec<(CodeRange, Vec<TrapSite>, Vec<HandlerSite>)>,
+    /// The functions of the index space, where they were placed.
+    pub functions: Vec<PlacedFunction>,
     /// Code ranges of the array trampolines, by function index.
     pub trampolines: Vec<(u32, CodeRange)>,
 }
@@ -520,7 +545,7 @@ fn translate(
     translator: &mut FuncTranslator,
     body: &BodyToTranslate<'_>,
 ) -> Result<(ir::Function, Complexity), Error> {
-    let (mut func, complexity) = translator.translate(module, body.func_index, &body.body)?;
+    let (mut func, complexity) = translator.translate(module, body)?;
     divconst::rewrite(&mut func);
     Ok((func, complexity))
 }
@@ -619,14 +644,15 @@ pub fn compile_all(
     for f in stubs.iter().chain(defined.iter()) {
         let offset = place(f, &mut bytes);
         placed.push((offset, f));
-        functions.push((
-            CodeRange {
+        functions.push(PlacedFunction {
+            code: CodeRange {
                 offset,
                 len: f.code.len() as u32,
             },
-            f.traps.clone(),
-            f.handlers.clone(),
-        ));
+            traps: f.traps.clone(),
+            handlers: f.handlers.clone(),
+            stack_maps: f.stack_maps.clone(),
+        });
     }
     let mut tramp_ranges = Vec::with_capacity(trampolines.len());
     for (f, &index) in trampolines.iter().zip(trampoline_funcs) {
@@ -693,7 +719,7 @@ pub fn compile_all(
                             func: info.display_name(*index),
                             message: "call to a function that does not exist".into(),
                         })?
-                        .0
+                        .code
                         .offset;
                     patch_pc_rel(&mut bytes, site, r.kind, target as i64 + r.addend).map_err(
                         |message| Error::Codegen {

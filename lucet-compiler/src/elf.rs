@@ -12,8 +12,9 @@ use object::{
 
 use lucet_module::{
     blank_seal, encode_functions, encode_metadata, find_seal, trampoline_symbol, write_seal, Arch,
-    ModuleData, NameTable, TrapCode, TrapTable, FUNCTION_SECTION, HEAP_IMAGE_SECTION,
-    METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
+    ModuleData, NameTable, StackMapSite, StackMapTable, TrapCode, TrapTable, FUNCTION_SECTION,
+    HEAP_IMAGE_SECTION, METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, STACK_MAP_SECTION,
+    TRAP_SECTION,
 };
 
 use crate::codegen::CallStub;
@@ -28,6 +29,8 @@ pub struct Contents<'a> {
     pub stubs: &'a [CallStub],
     /// Trap sites of `.text`, sorted by offset.
     pub traps: &'a [(u32, TrapCode)],
+    /// Call sites with live GC references, sorted by return address.
+    pub stack_maps: &'a [StackMapSite],
     /// Function names, sorted by function index.
     pub names: &'a [(u32, String)],
     pub heap_image: &'a [u8],
@@ -43,6 +46,7 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
         text,
         stubs,
         traps,
+        stack_maps,
         names,
         heap_image,
         sign,
@@ -102,6 +106,13 @@ pub fn write_elf(c: Contents<'_>) -> Result<Vec<u8>, Error> {
         SectionKind::Metadata,
     );
     obj.set_section_data(trap_table, TrapTable::encode(traps), 4);
+
+    let stack_map_table = obj.add_section(
+        Vec::new(),
+        STACK_MAP_SECTION.as_bytes().to_vec(),
+        SectionKind::Metadata,
+    );
+    obj.set_section_data(stack_map_table, StackMapTable::encode(stack_maps), 4);
 
     let functions = obj.add_section(
         Vec::new(),

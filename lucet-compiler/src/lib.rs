@@ -191,6 +191,8 @@ pub struct CompiledModule {
     stubs: Vec<codegen::CallStub>,
     /// Trap sites of the whole `.text`, sorted by offset.
     traps: Vec<(u32, lucet_module::TrapCode)>,
+    /// Calls with live GC references, sorted by return address.
+    stack_maps: Vec<lucet_module::StackMapSite>,
     /// Function names from the name section, sorted by function index.
     names: Vec<(u32, String)>,
     heap_image: Vec<u8>,
@@ -218,6 +220,7 @@ impl CompiledModule {
             text: &self.text,
             stubs: &self.stubs,
             traps: &self.traps,
+            stack_maps: &self.stack_maps,
             names: &self.names,
             heap_image: &self.heap_image,
             sign,
@@ -376,18 +379,31 @@ impl Compiler {
         let built = image::build(&info);
 
         let mut traps = Vec::new();
+        let mut stack_maps = Vec::new();
         let mut handlers = Vec::new();
         let functions = info
             .functions
             .iter()
             .zip(text.functions)
             .enumerate()
-            .map(|(i, (decl, (code, trap_sites, handler_sites)))| {
-                traps.extend(trap_sites.iter().map(|t| (code.offset + t.offset, t.code)));
-                if !handler_sites.is_empty() {
+            .map(|(i, (decl, placed))| {
+                let code = placed.code;
+                traps.extend(
+                    placed
+                        .traps
+                        .iter()
+                        .map(|t| (code.offset + t.offset, t.code)),
+                );
+                stack_maps.extend(
+                    placed
+                        .stack_maps
+                        .into_iter()
+                        .map(|(ret, size, offsets)| (code.offset + ret, size, offsets)),
+                );
+                if !placed.handlers.is_empty() {
                     handlers.push(FunctionHandlers {
                         func_index: i as u32,
-                        sites: handler_sites,
+                        sites: placed.handlers,
                     });
                 }
                 FunctionSpec {
@@ -446,6 +462,7 @@ impl Compiler {
             text: text.bytes,
             stubs: text.stubs,
             traps,
+            stack_maps,
             names,
             heap_image: built.section,
         })

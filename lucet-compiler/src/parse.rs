@@ -60,6 +60,10 @@ pub struct DataDecl<'data> {
 pub struct BodyToTranslate<'data> {
     pub func_index: u32,
     pub body: wasmparser::FunctionBody<'data>,
+    /// What validating the body takes: the translator runs a validator
+    /// alongside (for the types of operand-stack values) in modules that
+    /// can hold GC references.
+    pub validation: FuncToValidate<ValidatorResources>,
 }
 
 /// Everything known about a module before its functions are compiled.
@@ -91,6 +95,45 @@ pub struct ModuleInfo<'data> {
     pub escaping: Vec<u32>,
     /// The heap reservation code is compiled for (set by the compiler).
     pub heap_reservation: u64,
+    /// Whether a value of the module's types, globals or tables can be a
+    /// GC object reference (functions may still declare such locals).
+    pub holds_gc_refs: bool,
+}
+
+/// Whether values of type `t` may be references to GC objects, which a
+/// collection must find: the `any` and `extern` hierarchies (an
+/// `externref` may be an object converted), but not `i31` and the bottom
+/// types, which never are.
+pub fn may_be_gc_object(t: ValType) -> bool {
+    match t {
+        ValType::Ref(r) => {
+            matches!(r.heap.top(), HeapType::Any | HeapType::Extern)
+                && r.heap != HeapType::I31
+                && !r.heap.is_bottom()
+        }
+        _ => false,
+    }
+}
+
+/// Whether the module can come by GC object references other than through
+/// a function's own locals: it declares struct or array types (whose
+/// objects it can create), or a function type, global or table may hold
+/// one.
+fn holds_gc_refs(info: &ModuleInfo<'_>) -> bool {
+    let in_types = info.types.iter().any(|t| match &t.composite {
+        CompositeType::Func(f) => f
+            .params
+            .iter()
+            .chain(&f.results)
+            .any(|v| may_be_gc_object(*v)),
+        CompositeType::Struct(_) | CompositeType::Array(_) => true,
+    });
+    in_types
+        || info.globals.iter().any(|g| may_be_gc_object(g.ty))
+        || info
+            .tables
+            .iter()
+            .any(|t| may_be_gc_object(ValType::Ref(t.elem)))
 }
 
 impl ModuleInfo<'_> {
@@ -215,7 +258,7 @@ fn group_relative() -> Error {
 }
 
 /// Our reference type for a validated wasmparser one.
-fn ref_type(rt: wasmparser::RefType, kinds: Kinds<'_>) -> Result<RefType, Error> {
+pub fn ref_type(rt: wasmparser::RefType, kinds: Kinds<'_>) -> Result<RefType, Error> {
     Ok(RefType {
         nullable: rt.is_nullable(),
         heap: heap_type(rt.heap_type(), kinds)?,
@@ -392,6 +435,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
         module_name: None,
         escaping: Vec::new(),
         heap_reservation: 0,
+        holds_gc_refs: false,
     };
     let mut escaping = BTreeSet::new();
     let mut next_body = 0u32;
@@ -640,8 +684,18 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
                 let to_validate = validator.code_section_entry(&body)?;
                 let func_index = info.num_imported_funcs + next_body;
                 next_body += 1;
+                let validation = FuncToValidate {
+                    resources: to_validate.resources.clone(),
+                    index: to_validate.index,
+                    ty: to_validate.ty,
+                    features: to_validate.features,
+                };
                 to_validate_bodies.push(to_validate);
-                info.bodies.push(BodyToTranslate { func_index, body });
+                info.bodies.push(BodyToTranslate {
+                    func_index,
+                    body,
+                    validation,
+                });
             }
             Payload::CustomSection(section) => {
                 if let KnownCustom::Name(names) = section.as_known() {
@@ -665,6 +719,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
     }
     validate_bodies(to_validate_bodies, &info.bodies)?;
     info.escaping = escaping.into_iter().collect();
+    info.holds_gc_refs = holds_gc_refs(&info);
     Ok(info)
 }
 

@@ -11,9 +11,9 @@ use crate::elf::{section_bytes, SectionTable, SHT_REL, SHT_RELA};
 use crate::{
     decode_functions, decode_metadata, CodeRange, CompositeType, ConstExpr, ConstOp, ElemItems,
     ElemSegmentKind, Error, ExportKind, FieldType, Handler, HeapType, ModuleData, NameTable,
-    RefType, Seal, StorageType, TrapTable, ValType, FUNCTION_SECTION, HEAP_IMAGE_SECTION,
-    MAX_SUBTYPING_DEPTH, METADATA_SECTION, NAME_SECTION, PAGE_SIZE, SEAL_SECTION, TRAP_SECTION,
-    WASM_PAGE_SIZE,
+    RefType, Seal, StackMapTable, StorageType, TrapTable, ValType, FUNCTION_SECTION,
+    HEAP_IMAGE_SECTION, MAX_SUBTYPING_DEPTH, METADATA_SECTION, NAME_SECTION, PAGE_SIZE,
+    SEAL_SECTION, STACK_MAP_SECTION, TRAP_SECTION, WASM_PAGE_SIZE,
 };
 
 /// A compiled module file, read and checked.
@@ -36,6 +36,10 @@ pub struct ModuleFile<'a> {
     pub traps: TrapTable<'a>,
     /// File offset and length of the trap table section.
     pub traps_at: (u64, u64),
+    /// The stack maps, where they lie.
+    pub stack_maps: StackMapTable<'a>,
+    /// File offset and length of the stack map section.
+    pub stack_maps_at: (u64, u64),
     /// The function names, where they lie.
     pub names: NameTable<'a>,
     /// File offset and length of the name table section.
@@ -86,6 +90,8 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
     let (_, heap_sh) = find(HEAP_IMAGE_SECTION)?;
     let (_, traps_sh) = find(TRAP_SECTION)?;
     let traps = TrapTable::new(section_bytes(bytes, traps_sh))?;
+    let (_, stack_maps_sh) = find(STACK_MAP_SECTION)?;
+    let stack_maps = StackMapTable::new(section_bytes(bytes, stack_maps_sh))?;
     let (_, functions_sh) = find(FUNCTION_SECTION)?;
     let (_, names_sh) = find(NAME_SECTION)?;
     let names = NameTable::new(section_bytes(bytes, names_sh))?;
@@ -123,6 +129,8 @@ fn parse_file(bytes: &[u8]) -> Result<ModuleFile<'_>, Error> {
         seal,
         traps,
         traps_at: (traps_sh.offset, traps_sh.size),
+        stack_maps,
+        stack_maps_at: (stack_maps_sh.offset, stack_maps_sh.size),
         names,
         names_at: (names_sh.offset, names_sh.size),
     })

@@ -23,6 +23,7 @@ mod names;
 mod object_layout;
 mod seal;
 mod size;
+mod stack_maps;
 mod trap;
 mod trap_table;
 mod types;
@@ -54,6 +55,7 @@ pub use seal::{
     Signer, SEAL_MAGIC, SEAL_SECTION, SEAL_SIZE, SIGNATURE_CAPACITY,
 };
 pub use size::parse_size;
+pub use stack_maps::{StackMap, StackMapSite, StackMapTable, STACK_MAP_SECTION};
 pub use trap::TrapCode;
 pub use trap_table::{TrapTable, TRAP_SECTION};
 pub use types::{

@@ -17,6 +17,12 @@ use std::mem::size_of;
 #[repr(C)]
 #[derive(Debug)]
 pub struct InstanceHeader {
+    /// The frame pointer of the guest function that called a builtin that
+    /// may collect garbage (written by the builtin's entry): where the
+    /// collector starts walking the guest's frames.
+    pub exit_fp: u64,
+    /// The return address of that call.
+    pub exit_pc: u64,
     /// Where the next GC object goes: generated code allocates by moving
     /// it up (a bump pointer) while it stays at or below `gc_limit`, and
     /// calls the `GcAlloc` builtin when an object does not fit.
@@ -67,7 +73,11 @@ impl InstanceHeader {
     /// Marks a live header; host code checks it before trusting a `vmctx`.
     pub const MAGIC: u64 = 0x4c55_4345_5456_4d43; // "LUCETVMC"
     /// Size of the header in bytes.
-    pub const SIZE: i32 = 128;
+    pub const SIZE: i32 = 144;
+    /// Offset of `exit_fp` from `vmctx`.
+    pub const OFFSET_EXIT_FP: i32 = -144;
+    /// Offset of `exit_pc` from `vmctx`.
+    pub const OFFSET_EXIT_PC: i32 = -136;
     /// Offset of `gc_next` from `vmctx`.
     pub const OFFSET_GC_NEXT: i32 = -128;
     /// Offset of `gc_limit` from `vmctx`.
@@ -141,6 +151,16 @@ pub struct TypeRecord {
     /// `depth + 1` records: the supertypes from the topmost down, then this
     /// type itself.
     pub supers: *const *const TypeRecord,
+    /// For the collector: a struct type's object size (header included),
+    /// an array type's element size; 0 for a function type.
+    pub object_size: u32,
+    /// For the collector: a struct type's number of reference fields (the
+    /// length of `ref_offsets`); for an array type, 1 when its elements are
+    /// references.
+    pub ref_count: u32,
+    /// For the collector: the offsets of a struct's reference fields (null
+    /// for other types).
+    pub ref_offsets: *const u32,
 }
 
 // SAFETY: a record and the lists it points to are written once, before
@@ -361,6 +381,8 @@ mod tests {
     fn instance_header_offsets_match_layout() {
         type H = InstanceHeader;
         assert_eq!(size_of::<H>() as i32, H::SIZE);
+        assert_eq!(from_vmctx(offset_of!(H, exit_fp)), H::OFFSET_EXIT_FP);
+        assert_eq!(from_vmctx(offset_of!(H, exit_pc)), H::OFFSET_EXIT_PC);
         assert_eq!(from_vmctx(offset_of!(H, gc_next)), H::OFFSET_GC_NEXT);
         assert_eq!(from_vmctx(offset_of!(H, gc_limit)), H::OFFSET_GC_LIMIT);
         assert_eq!(from_vmctx(offset_of!(H, fuel)), H::OFFSET_FUEL);

@@ -249,6 +249,24 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         for (offset, code) in file.traps.in_range(f.code.offset, f.code.end()) {
             let _ = writeln!(w, "      trap at +{:#x}: {code}", offset - f.code.offset);
         }
+        for site in file.stack_maps.in_range(f.code.offset, f.code.end()) {
+            match site {
+                Ok((ret, map)) => {
+                    let slots: Vec<String> = map.offsets().map(|o| format!("sp+{o}")).collect();
+                    let _ = writeln!(
+                        w,
+                        "      call returning to +{:#x} keeps GC references at {} (frame {} bytes)",
+                        ret - f.code.offset,
+                        slots.join(", "),
+                        map.frame_size
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(w, "      {e}");
+                    break;
+                }
+            }
+        }
         let handler_sites = d
             .handlers
             .binary_search_by_key(&(i as u32), |h| h.func_index)

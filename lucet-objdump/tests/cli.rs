@@ -115,6 +115,36 @@ fn the_type_section_shows_groups_and_subtypes() {
 }
 
 #[test]
+fn calls_show_where_their_frames_keep_gc_references() {
+    // `$y` is live across the call to `$f` (a safepoint), `$n` is not a
+    // reference: one slot in the call's stack map.
+    let wat = r#"(module
+        (type $cell (struct (field i32)))
+        (import "env" "f" (func $f))
+        (func (export "keep") (param $n i32) (result i32)
+          (local $y (ref null $cell))
+          (local.set $y (struct.new $cell (local.get $n)))
+          (call $f)
+          (struct.get $cell 0 (ref.as_non_null (local.get $y)))))"#;
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("maps.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let maps: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("keeps GC references"))
+        .collect();
+    assert_eq!(maps.len(), 1, "{text}");
+    assert!(
+        maps[0].contains("keeps GC references at sp+"),
+        "{}",
+        maps[0]
+    );
+    assert_eq!(maps[0].matches("sp+").count(), 1, "{}", maps[0]);
+}
+
+#[test]
 fn bad_input_is_a_one_line_error() {
     for (name, bytes) in [
         ("empty", &b""[..]),

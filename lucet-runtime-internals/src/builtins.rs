@@ -26,9 +26,9 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
             Builtin::ThrowRef => crate::sys::unwind::throw_ref_builtin(),
             Builtin::Interrupted => interrupted as *const () as usize,
             Builtin::Trap => crate::sys::trap::trap_builtin(),
-            Builtin::GcAlloc => gc_alloc as *const () as usize,
-            Builtin::ArrayNewData => array_new_data as *const () as usize,
-            Builtin::ArrayNewElem => array_new_elem as *const () as usize,
+            Builtin::GcAlloc => crate::sys::gc::gc_alloc_builtin(),
+            Builtin::ArrayNewData => crate::sys::gc::array_new_data_builtin(),
+            Builtin::ArrayNewElem => crate::sys::gc::array_new_elem_builtin(),
             Builtin::ArrayInitData => array_init_data as *const () as usize,
             Builtin::ArrayInitElem => array_init_elem as *const () as usize,
         });
@@ -122,21 +122,36 @@ extern "C" fn elem_drop(vmctx: *mut u8, seg: u32) {
     with_instance(vmctx, |i| i.elem_drop(seg))
 }
 
-/// The slow path of inline allocation: there is no collector yet, so an
-/// object that did not fit inline does not fit here either (0: generated
-/// code traps with `GcHeapExhausted`), unless the heap changed under it.
-extern "C" fn gc_alloc(vmctx: *mut u8, type_index: u32, size: u64) -> u64 {
+/// The slow path of inline allocation (entered through `sys::gc`, which
+/// recorded the calling guest frame): collects garbage and allocates; 0
+/// when even then the object does not fit (generated code traps with
+/// `GcHeapExhausted`).
+pub(crate) extern "C" fn gc_alloc(vmctx: *mut u8, type_index: u32, size: u64) -> u64 {
     with_instance(vmctx, |i| {
-        i.allocate_object(type_index, size)
+        i.allocate_collecting(type_index, size)
             .map_or(0, |object| object as u64)
     })
 }
 
-extern "C" fn array_new_data(vmctx: *mut u8, ty: u32, seg: u32, offset: u64, len: u64) -> u64 {
+/// `array.new_data` (entered through `sys::gc`).
+pub(crate) extern "C" fn array_new_data(
+    vmctx: *mut u8,
+    ty: u32,
+    seg: u32,
+    offset: u64,
+    len: u64,
+) -> u64 {
     with_instance(vmctx, |i| i.array_new_data(ty, seg, offset, len))
 }
 
-extern "C" fn array_new_elem(vmctx: *mut u8, ty: u32, seg: u32, offset: u64, len: u64) -> u64 {
+/// `array.new_elem` (entered through `sys::gc`).
+pub(crate) extern "C" fn array_new_elem(
+    vmctx: *mut u8,
+    ty: u32,
+    seg: u32,
+    offset: u64,
+    len: u64,
+) -> u64 {
     with_instance(vmctx, |i| i.array_new_elem(ty, seg, offset, len))
 }
 

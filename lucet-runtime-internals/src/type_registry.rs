@@ -18,7 +18,10 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use lucet_module::{FuncType, HeapType, RefType, SubType, TypeKind, TypeRecord, ValType};
+use lucet_module::{
+    CompositeType, FuncType, HeapType, RefType, StructLayout, SubType, TypeKind, TypeRecord,
+    ValType,
+};
 
 /// A concrete index in a group key that names a type of the same group
 /// (its position in it), rather than the id of a type outside it.
@@ -61,6 +64,32 @@ fn kind_number(kind: TypeKind) -> u32 {
     }
 }
 
+/// `record` with what the collector needs to know of objects of a type
+/// whose definition is `composite`: their size and reference fields (the
+/// list of a struct's lives as long as the record).
+fn gc_layout(mut record: TypeRecord, composite: &CompositeType) -> TypeRecord {
+    match composite {
+        CompositeType::Func(_) => {}
+        CompositeType::Struct(fields) => {
+            let layout = StructLayout::new(fields);
+            let refs: Vec<u32> = fields
+                .iter()
+                .zip(&layout.offsets)
+                .filter(|(f, _)| f.storage.is_ref())
+                .map(|(_, at)| *at)
+                .collect();
+            record.object_size = layout.size;
+            record.ref_count = refs.len() as u32;
+            record.ref_offsets = Box::leak(refs.into_boxed_slice()).as_ptr();
+        }
+        CompositeType::Array(elem) => {
+            record.object_size = elem.storage.size();
+            record.ref_count = u32::from(elem.storage.is_ref());
+        }
+    }
+    record
+}
+
 impl Registry {
     /// The ids of the types of the group whose key is `key` (types inside
     /// it as `IN_GROUP | position`, outside it as ids), registering it if
@@ -83,11 +112,17 @@ impl Registry {
             let parent = ty.supertype.map(|s| self.types[s as usize]);
             let depth = parent.map_or(0, |p| p.record.depth + 1);
             let canonical: &'static mut CanonicalType = Box::leak(Box::new(CanonicalType {
-                record: TypeRecord {
-                    depth,
-                    kind: kind_number(ty.composite.kind()),
-                    supers: std::ptr::null(),
-                },
+                record: gc_layout(
+                    TypeRecord {
+                        depth,
+                        kind: kind_number(ty.composite.kind()),
+                        supers: std::ptr::null(),
+                        object_size: 0,
+                        ref_count: 0,
+                        ref_offsets: std::ptr::null(),
+                    },
+                    &ty.composite,
+                ),
                 ty,
                 id,
             }));

@@ -101,10 +101,10 @@ pub enum AnyRef {
 
 /// A struct or an array in an instance's GC heap, as the host holds it.
 ///
-/// It stays valid as long as the instance it came from is neither reset
-/// nor dropped (the GC heap has no collector yet, so objects never move);
-/// after that, and in any other instance, passing it to a guest is refused
-/// with an error.
+/// It stays valid while the instance it came from is not reset, dropped
+/// or collected (a collection moves objects, and these handles are not
+/// roots yet); after that, and in any other instance, passing it to a
+/// guest is refused with an error.
 #[derive(Debug, Clone, Copy)]
 pub struct GcRef {
     bits: u64,

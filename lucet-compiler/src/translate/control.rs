@@ -261,7 +261,7 @@ impl Translation<'_, '_> {
         // The loop's parameters are the header's.
         let n = params.len();
         let at = self.stack.len() - n;
-        self.stack.truncate(at);
+        self.truncate_stack(at);
         let values = self.b.block_params(header).to_vec();
         self.stack.extend(values);
         self.loop_header_checks();
@@ -334,7 +334,7 @@ impl Translation<'_, '_> {
             let args = self.peek_n(n).to_vec();
             self.jump(exit, &args);
         }
-        self.stack.truncate(height);
+        self.truncate_stack(height);
         self.stack.extend(params);
         self.dead_depth = 0;
         self.reachable = true;
@@ -366,7 +366,7 @@ impl Translation<'_, '_> {
         if matches!(frame.kind, FrameKind::TryTable) {
             self.end_try_table();
         }
-        self.stack.truncate(frame.height);
+        self.truncate_stack(frame.height);
         self.dead_depth = 0;
         self.b.seal_block(frame.exit);
         if !frame.exit_reached {

@@ -43,10 +43,11 @@ mod variables;
 use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use wasmparser::{FunctionBody, Operator};
+use lucet_module::ValType;
+use wasmparser::{FuncToValidate, FuncValidator, Operator, ValidatorResources};
 
 use crate::codegen::Settings;
-use crate::parse::ModuleInfo;
+use crate::parse::{BodyToTranslate, ModuleInfo};
 use crate::Error;
 
 pub use env::{ir_type, native_signature, NS_BUILTIN, NS_FUNCTION};
@@ -78,14 +79,15 @@ impl FuncTranslator {
         Self::default()
     }
 
-    /// Translates the body of defined function `func_index`.
+    /// Translates the body of a defined function.
     pub fn translate(
         &mut self,
         module: ModuleEnv<'_>,
-        func_index: u32,
-        body: &FunctionBody<'_>,
+        to_translate: &BodyToTranslate<'_>,
     ) -> Result<(ir::Function, Complexity), Error> {
         let info = module.info;
+        let func_index = to_translate.func_index;
+        let body = &to_translate.body;
         let ty = info.func_type(func_index);
         let mut func = ir::Function::with_name_signature(
             UserFuncName::user(NS_FUNCTION, func_index),
@@ -99,25 +101,52 @@ impl FuncTranslator {
         b.seal_block(entry);
         let vmctx = b.block_params(entry)[0];
 
-        // Locals: parameters first, then the declared ones, zeroed.
+        // Locals: parameters first, then the declared ones, zeroed. Those
+        // that may hold GC objects are kept in stack maps at every call.
         let mut locals = Vec::new();
+        let mut local_types = Vec::new();
         for (i, t) in ty.params.iter().enumerate() {
             let var = b.declare_var(ir_type(*t));
+            if crate::parse::may_be_gc_object(*t) {
+                b.declare_var_needs_stack_map(var);
+            }
             let param = b.block_params(entry)[i + 1];
             b.def_var(var, param);
             locals.push(var);
         }
         let mut reader = body.get_locals_reader()?;
         for _ in 0..reader.get_count() {
+            let offset = reader.original_position();
             let (count, t) = reader.read()?;
+            local_types.push((offset, count, t));
+            let gc = crate::parse::may_be_gc_object(crate::parse::val_type(t, &info.type_kinds)?);
             let ty = env::wasm_ir_type(t);
             for _ in 0..count {
                 let var = b.declare_var(ty);
+                if gc {
+                    b.declare_var_needs_stack_map(var);
+                }
                 let zero = env::zero_value(&mut b, ty);
                 b.def_var(var, zero);
                 locals.push(var);
             }
         }
+        let gc_refs = if info.holds_gc_refs || locals_hold_gc_refs(&local_types, info) {
+            let v = &to_translate.validation;
+            let mut validator = FuncToValidate {
+                resources: v.resources.clone(),
+                index: v.index,
+                ty: v.ty,
+                features: v.features,
+            }
+            .into_validator(Default::default());
+            for (offset, count, t) in &local_types {
+                validator.define_locals(*offset, *count, *t)?;
+            }
+            Some(validator)
+        } else {
+            None
+        };
 
         // The entry block is in the layout from the start: the unwinder's
         // vmctx slot may be stored at its beginning later.
@@ -135,6 +164,8 @@ impl FuncTranslator {
             vmctx_slot: None,
             entry_block: entry,
             volume: 0,
+            gc_refs,
+            low_water: 0,
         };
         if module.settings.count_instructions {
             t.fuel = Some(FuelCounter::function_entry(&mut t.b, &mut t.env, vmctx));
@@ -145,7 +176,9 @@ impl FuncTranslator {
         while !ops.eof() {
             let offset = ops.original_position();
             let op = ops.read()?;
+            t.low_water = t.stack.len();
             t.operator(&op)
+                .and_then(|()| t.mark_gc_refs(offset, &op))
                 .and_then(|()| t.check_size())
                 .map_err(|e| e.at_offset(offset as usize, || info.display_name(func_index)))?;
         }
@@ -177,6 +210,12 @@ pub(crate) struct Translation<'m, 'f> {
     entry_block: ir::Block,
     /// The running estimate of [`Complexity::volume`].
     volume: u64,
+    /// In functions that may hold GC references: a validator run
+    /// alongside, which knows the type of every operand-stack value.
+    gc_refs: Option<FuncValidator<ValidatorResources>>,
+    /// The lowest the operand stack got during the current operator: the
+    /// values above it are the operator's results.
+    low_water: usize,
 }
 
 /// How hard a translated function is for the register allocator.
@@ -274,9 +313,53 @@ impl<'f> Translation<'_, 'f> {
     }
 
     fn pop(&mut self) -> ir::Value {
-        self.stack
+        let v = self
+            .stack
             .pop()
-            .expect("validated: operand stack underflow")
+            .expect("validated: operand stack underflow");
+        self.low_water = self.low_water.min(self.stack.len());
+        v
+    }
+
+    /// Cuts the operand stack down to `height` values.
+    fn truncate_stack(&mut self, height: usize) {
+        self.stack.truncate(height);
+        self.low_water = self.low_water.min(self.stack.len());
+    }
+
+    /// After an operator: declares its results that may be GC object
+    /// references as needing stack maps, so that the frontend keeps them
+    /// in the frame across every call and the collector finds them there.
+    fn mark_gc_refs(&mut self, offset: u64, op: &Operator<'_>) -> TResult {
+        let Some(validator) = &mut self.gc_refs else {
+            return Ok(());
+        };
+        validator
+            .op(offset, op)
+            .map_err(|e| TranslateError::Unsupported(format!("revalidation failed: {e}")))?;
+        if !self.reachable {
+            return Ok(());
+        }
+        let len = self.stack.len();
+        if validator.operand_stack_height() as usize != len {
+            return Err(TranslateError::Unsupported(format!(
+                "internal error: {len} operands where validation has {}",
+                validator.operand_stack_height()
+            )));
+        }
+        for i in self.low_water.min(len)..len {
+            let Some(Some(wasmparser::ValType::Ref(rt))) = validator.get_operand_type(len - 1 - i)
+            else {
+                continue;
+            };
+            let kinds = &self.env.module.info.type_kinds;
+            let traced = crate::parse::ref_type(rt, kinds)
+                .is_ok_and(|r| crate::parse::may_be_gc_object(ValType::Ref(r)));
+            if traced {
+                self.b.declare_value_needs_stack_map(self.stack[i]);
+            }
+        }
+        Ok(())
     }
 
     fn pop2(&mut self) -> (ir::Value, ir::Value) {
@@ -294,6 +377,7 @@ impl<'f> Translation<'_, 'f> {
     /// Pops the top `n` values, in stack order.
     fn pop_n(&mut self, n: usize) -> Vec<ir::Value> {
         let at = self.stack.len() - n;
+        self.low_water = self.low_water.min(at);
         self.stack.split_off(at)
     }
 
@@ -328,6 +412,13 @@ impl<'f> Translation<'_, 'f> {
     fn trap_unless(&mut self, condition: ir::Value, code: ir::TrapCode) {
         self.env.trap_unless(&mut self.b, condition, code);
     }
+}
+
+/// Whether a function's declared locals may hold GC object references.
+fn locals_hold_gc_refs(locals: &[(u64, u32, wasmparser::ValType)], info: &ModuleInfo<'_>) -> bool {
+    locals.iter().any(|(_, _, t)| {
+        crate::parse::val_type(*t, &info.type_kinds).is_ok_and(crate::parse::may_be_gc_object)
+    })
 }
 
 /// The error for an operator no part of the translator handles.

@@ -108,6 +108,21 @@ impl ExceptionHeap {
         self.objects.len()
     }
 
+    /// Each exception's payload, with its types.
+    pub(crate) fn payloads_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&[lucet_module::ValType], &mut [ValRaw])> + '_ {
+        self.objects.values_mut().map(|e| {
+            // SAFETY: the module outlives the instance that owns the object.
+            let module = unsafe { &*e.module };
+            let types = module
+                .metadata()
+                .signature(e.type_index)
+                .map_or(&[][..], |t| &t.params[..]);
+            (types, &mut e.values[..])
+        })
+    }
+
     fn contains(&self, addr: usize) -> bool {
         self.objects.contains_key(&addr)
     }
@@ -478,6 +493,15 @@ unsafe fn collect(scan_from: usize) {
             for t in &Instance::bufs(m).tables {
                 for e in &t.elements {
                     mark_word(&members, *e, &mut queue);
+                }
+            }
+            // GC objects may hold `exnref` fields, and element segments
+            // evaluated at instantiation may hold exceptions too.
+            let (start, end) = (*m).gc_heap_used();
+            scan_range(&members, start, end, &mut queue);
+            for values in Instance::bufs(m).evaluated_elems.iter().flatten() {
+                for v in values.iter() {
+                    mark_word(&members, *v, &mut queue);
                 }
             }
         }

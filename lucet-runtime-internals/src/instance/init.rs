@@ -160,6 +160,7 @@ pub(crate) fn instantiate(
                 build_fuel,
                 start: StartState::Done,
                 gc_epoch: 0,
+                gc_collections: 0,
                 unwind_requested: false,
             },
         );
@@ -353,6 +354,8 @@ impl Instance {
             stack_limit,
             interrupt: 0,
             magic: InstanceHeader::MAGIC,
+            exit_fp: 0,
+            exit_pc: 0,
             gc_next: 0,
             gc_limit: 0,
         };
@@ -455,15 +458,23 @@ impl Instance {
                 ConstOp::ArrayNew(t) => {
                     let len = pop(&mut stack).get_u32();
                     let v = pop(&mut stack);
-                    ValRaw::from_u64(self.new_array(t, len, &[v], true).ok_or_else(exhausted)?)
+                    ValRaw::from_u64(
+                        self.new_array(t, len, &[v], true, false)
+                            .ok_or_else(exhausted)?,
+                    )
                 }
                 ConstOp::ArrayNewDefault(t) => {
                     let len = pop(&mut stack).get_u32();
-                    ValRaw::from_u64(self.new_array(t, len, &[], true).ok_or_else(exhausted)?)
+                    ValRaw::from_u64(
+                        self.new_array(t, len, &[], true, false)
+                            .ok_or_else(exhausted)?,
+                    )
                 }
                 ConstOp::ArrayNewFixed(t, n) => {
                     let values = pop_n(&mut stack, n as usize);
-                    let a = self.new_array(t, n, &values, false).ok_or_else(exhausted)?;
+                    let a = self
+                        .new_array(t, n, &values, false, false)
+                        .ok_or_else(exhausted)?;
                     ValRaw::from_u64(a)
                 }
                 ConstOp::I32Add | ConstOp::I32Sub | ConstOp::I32Mul => {

@@ -14,6 +14,7 @@
 //! switch.
 
 mod buffers;
+mod collector;
 pub(crate) mod exceptions;
 mod exports;
 mod heap;
@@ -258,6 +259,8 @@ pub struct Instance {
     /// The epoch of the GC heap's contents (see `objects`): host handles
     /// to objects carry it and are refused once it has changed.
     gc_epoch: u64,
+    /// Collections of the GC heap since instantiation.
+    gc_collections: u64,
 }
 
 /// Where an instance is with its start function.
@@ -1112,6 +1115,12 @@ impl InstanceHandle {
             self.instance_mut().teardown()?;
             init::initialize(self.inst.as_ptr(), true)
         }
+    }
+
+    /// How many times the GC heap was collected since instantiation (or
+    /// the last reset).
+    pub fn gc_collections(&self) -> u64 {
+        self.instance().gc_collections()
     }
 
     /// The module this is an instance of.

@@ -13,8 +13,10 @@
 //! used beyond `Limits::keep_resident` is given back to the system when
 //! the instance goes.
 //!
-//! There is no collector yet: an object that does not fit in what is left
-//! traps with `GcHeapExhausted`.
+//! The heap is two halves for the copying collector (`collector.rs`):
+//! allocation fills the current one; a collection copies what lives into
+//! the other. An object that does not fit even after a collection traps
+//! with `GcHeapExhausted`.
 
 use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,21 +55,63 @@ impl Instance {
     /// Empties the GC heap and starts a new epoch (at instantiation).
     pub(super) fn reset_gc_heap(&mut self) {
         let base = self.slot.gc_heap() as u64;
+        let half = self.gc_half_size();
         let header: *mut InstanceHeader = self.header();
         // SAFETY: the header is valid for the instance's life.
         unsafe {
             (*header).gc_next = base;
-            (*header).gc_limit = base + self.slot.layout.gc_heap_size as u64;
+            (*header).gc_limit = base + half;
         }
         self.gc_epoch = next_epoch();
+        self.gc_collections = 0;
+    }
+
+    /// The size of each half of the GC heap.
+    pub(super) fn gc_half_size(&self) -> u64 {
+        (self.slot.layout.gc_heap_size as u64 / 2) & !(ObjectHeader::ALIGN - 1)
+    }
+
+    /// The used part of the current half: from its start to `gc_next`.
+    pub(crate) fn gc_heap_used(&self) -> (usize, usize) {
+        let base = self.slot.gc_heap() as u64;
+        let half = self.gc_half_size();
+        // SAFETY: the header is valid for the instance's life.
+        let (next, limit) = unsafe { ((*self.header()).gc_next, (*self.header()).gc_limit) };
+        let start = if limit == base + half {
+            base
+        } else {
+            base + half
+        };
+        (start as usize, next as usize)
+    }
+
+    /// The start of the half that is not the current one.
+    pub(super) fn gc_other_half(&self) -> u64 {
+        let base = self.slot.gc_heap() as u64;
+        let (start, _) = self.gc_heap_used();
+        if start as u64 == base {
+            base + self.gc_half_size()
+        } else {
+            base
+        }
+    }
+
+    /// How many collections the GC heap has had since instantiation.
+    pub(crate) fn gc_collections(&self) -> u64 {
+        self.gc_collections
     }
 
     /// Gives back the memory of the GC heap the instance used past
     /// `Limits::keep_resident` (when it goes).
     pub(super) fn release_gc_heap(&mut self) -> Result<(), crate::Error> {
         let base = self.slot.gc_heap() as u64;
-        // SAFETY: the header is valid for the instance's life.
-        let used = unsafe { (*self.header()).gc_next }.saturating_sub(base);
+        let used = if self.gc_collections > 0 {
+            // Both halves were written.
+            2 * self.gc_half_size()
+        } else {
+            // SAFETY: the header is valid for the instance's life.
+            unsafe { (*self.header()).gc_next }.saturating_sub(base)
+        };
         let page = mmap::page_size() as u64;
         let keep = self.region.limits().keep_resident.next_multiple_of(page);
         let used = used.next_multiple_of(page);
@@ -91,10 +135,8 @@ impl Instance {
 
     /// Whether the `len` bytes at `start` lie in the GC heap's used part.
     pub(crate) fn gc_heap_holds(&self, start: u64, len: u64) -> bool {
-        let base = self.slot.gc_heap() as u64;
-        // SAFETY: the header is valid for the instance's life.
-        let next = unsafe { (*self.header()).gc_next };
-        start >= base && start.checked_add(len).is_some_and(|end| end <= next)
+        let (base, next) = self.gc_heap_used();
+        start >= base as u64 && start.checked_add(len).is_some_and(|end| end <= next as u64)
     }
 
     /// `size` bytes (a multiple of 8) of the GC heap for an object of the
@@ -138,7 +180,13 @@ impl Instance {
 
     /// An array of type `type_index` of `len` elements, whose length is
     /// written and elements are not: its address and element storage.
-    fn new_array_uninit(&mut self, type_index: u32, len: u32) -> Option<(*mut u8, StorageType)> {
+    /// From guest code (`from_guest`) a full heap is collected first.
+    fn new_array_uninit(
+        &mut self,
+        type_index: u32,
+        len: u32,
+        from_guest: bool,
+    ) -> Option<(*mut u8, StorageType)> {
         let elem = self
             .module
             .metadata()
@@ -146,7 +194,12 @@ impl Instance {
             .get(type_index as usize)?
             .as_array()?
             .storage;
-        let object = self.allocate_object(type_index, array_size(elem, len))?;
+        let size = array_size(elem, len);
+        let object = if from_guest {
+            self.allocate_collecting(type_index, size)?
+        } else {
+            self.allocate_object(type_index, size)?
+        };
         // SAFETY: the length lies inside the object just allocated.
         unsafe {
             *(object.add(ObjectHeader::OFFSET_ARRAY_LENGTH as usize) as *mut u32) = len;
@@ -163,8 +216,9 @@ impl Instance {
         len: u32,
         values: &[ValRaw],
         repeat: bool,
+        from_guest: bool,
     ) -> Option<u64> {
-        let (object, elem) = self.new_array_uninit(type_index, len)?;
+        let (object, elem) = self.new_array_uninit(type_index, len, from_guest)?;
         let zero = ValRaw::default();
         let size = elem.size() as usize;
         let first = ObjectHeader::OFFSET_ARRAY_ELEMENTS as usize;
@@ -225,7 +279,7 @@ impl Instance {
         {
             return OUTSIDE_SEGMENT;
         }
-        let Some((object, _)) = self.new_array_uninit(type_index, len32) else {
+        let Some((object, _)) = self.new_array_uninit(type_index, len32, true) else {
             return EXHAUSTED;
         };
         let src = &self.data_bytes(seg)[offset as usize..(offset + bytes) as usize];
@@ -258,13 +312,19 @@ impl Instance {
         {
             return OUTSIDE_SEGMENT;
         }
-        let items: Vec<ValRaw> = (offset..offset + len)
-            .map(|i| ValRaw::from_u64(self.elem_item(seg, i as usize)))
-            .collect();
-        match self.new_array(type_index, len32, &items, false) {
-            Some(a) => a,
-            None => EXHAUSTED,
+        // Allocate first: a collection moves objects the items refer to,
+        // and updates the evaluated segments they are read from.
+        let Some((object, _)) = self.new_array_uninit(type_index, len32, true) else {
+            return EXHAUSTED;
+        };
+        let first = object.wrapping_add(ObjectHeader::OFFSET_ARRAY_ELEMENTS as usize) as *mut u64;
+        for i in 0..len {
+            let item = self.elem_item(seg, (offset + i) as usize);
+            // SAFETY: element `i < len` (8 bytes: a reference) lies inside
+            // the new object.
+            unsafe { *first.add(i as usize) = item };
         }
+        object as u64
     }
 
     /// `array.init_data` after generated code checked the array's range:

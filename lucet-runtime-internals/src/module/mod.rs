@@ -62,6 +62,9 @@ pub struct Module {
     /// The trap table section, mapped from the file and searched in place
     /// (`None`: no instruction traps).
     traps: Option<memmap2::Mmap>,
+    /// The stack map section, copied from the file (what the collector
+    /// trusts must not change under it) and checked whole at load.
+    stack_maps: Box<[u8]>,
     /// The function name table, mapped from the file and searched in place
     /// (its pages are read only when a name is shown).
     names: Option<memmap2::Mmap>,
@@ -220,6 +223,19 @@ impl Module {
         // A damaged trap table can only give a wrong trap code, a damaged
         // name table a wrong name (both bound every read).
         let traps = map_section(&file, parsed.traps_at, &name)?;
+        let stack_maps: Box<[u8]> = {
+            let (start, len) = parsed.stack_maps_at;
+            map[start as usize..(start + len) as usize].into()
+        };
+        let text_len = parsed.text.len() as u64;
+        for site in lucet_module::StackMapTable::new(&stack_maps)?.iter() {
+            let (ret, _) = site?;
+            if u64::from(ret) > text_len {
+                return Err(Error::Metadata(lucet_module::Error::InvalidFile(
+                    "a stack map is outside the code".into(),
+                )));
+            }
+        }
         let names = map_section(&file, parsed.names_at, &name)?;
 
         let image_bytes = || {
@@ -305,6 +321,7 @@ impl Module {
             hash,
             code,
             traps,
+            stack_maps,
             names,
             image,
             type_ids,
@@ -361,6 +378,15 @@ impl Module {
         lucet_module::TrapTable::new(bytes)
             .ok()?
             .lookup(text_offset)
+    }
+
+    /// Where the frame of the call returning to `text_offset` keeps its
+    /// live GC references, if it has any (`Err`: a damaged table).
+    pub(crate) fn stack_map_at(
+        &self,
+        text_offset: u32,
+    ) -> Result<Option<lucet_module::StackMap<'_>>, Error> {
+        Ok(lucet_module::StackMapTable::new(&self.stack_maps)?.lookup(text_offset)?)
     }
 
     /// The name to show for function `index`: its export name, its name in

@@ -163,15 +163,19 @@ fn host_values_keep_their_identity_through_the_any_hierarchy() {
 
 const ALLOCATOR: &str = r#"(module
   (type $kib (array i8))
+  (type $cell (struct (field (ref $kib)) (field (ref null $cell))))
   (global $made (export "made") (mut i32) (i32.const 0))
+  (global $kept (mut (ref null $cell)) (ref.null $cell))
+  ;; Keeps every array it makes: the heap fills up with live objects.
   (func (export "fill")
     (loop $again
-      (drop (array.new_default $kib (i32.const 1000)))
+      (global.set $kept
+        (struct.new $cell (array.new_default $kib (i32.const 1000)) (global.get $kept)))
       (global.set $made (i32.add (global.get $made) (i32.const 1)))
       (br $again))))"#;
 
 #[test]
-fn a_full_gc_heap_traps_and_a_reset_empties_it() {
+fn a_heap_full_of_live_objects_traps_and_a_reset_empties_it() {
     let limits = Limits {
         gc_heap_size: 64 << 10,
         ..Limits::default()
@@ -186,11 +190,14 @@ fn a_full_gc_heap_traps_and_a_reset_empties_it() {
     let mut inst = region.new_instance(module).unwrap();
     let made = |inst: &InstanceHandle| inst.get_global("made").unwrap().as_i32().unwrap();
     assert_eq!(trap_code(inst.run("fill", &[])), TrapCode::GcHeapExhausted);
+    // A collection ran first, and found everything alive.
+    assert!(inst.gc_collections() >= 1);
     let first = made(&inst);
-    // 1,016 bytes each (16 of header and length, rounded to 8): 64 of them
-    // fill 64 KiB.
-    assert_eq!(first, (64 << 10) / 1016);
+    // 1,040 bytes a round (an array of 1,016, a cell of 24) in a half of
+    // 32 KiB.
+    assert_eq!(first, (32 << 10) / 1040);
     inst.reset().unwrap();
+    assert_eq!(inst.gc_collections(), 0);
     assert_eq!(trap_code(inst.run("fill", &[])), TrapCode::GcHeapExhausted);
     assert_eq!(made(&inst), first, "the reset heap holds as much again");
 }

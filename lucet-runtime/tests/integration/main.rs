@@ -8,6 +8,7 @@ mod dense;
 mod divconst;
 mod exceptions;
 mod fuel;
+mod gc_collection;
 mod gc_objects;
 mod gc_types;
 mod globals;

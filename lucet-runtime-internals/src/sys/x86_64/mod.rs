@@ -3,5 +3,6 @@
 
 pub mod context;
 pub mod cpu;
+pub mod gc;
 pub mod trap;
 pub mod unwind;

@@ -1,0 +1,263 @@
+//! The garbage collector of the GC heap: a copying (Cheney) collector over
+//! two halves of the heap.
+//!
+//! Objects are allocated by bumping a pointer through the current half.
+//! When an object does not fit, a collection copies every object reachable
+//! from the roots into the other half, in the order a breadth-first walk
+//! finds them, and allocation goes on after the last copy. Its work is
+//! proportional to what survives, not to what was allocated: instances
+//! whose objects mostly die early (the edge's common case) pay little,
+//! and an instance that never fills its half never collects at all.
+//!
+//! Roots are precise: the guest frames' stack maps (the compiler kept
+//! every reference that may be an object in the frame across each call,
+//! and the frontend reloads them after it, so moving objects is safe),
+//! the instance's globals and tables whose types may hold objects, element
+//! segments evaluated at instantiation, and the payloads of the instance's
+//! exceptions. A copied object's header word becomes its new address with
+//! the low bit set (type records are 8-aligned, so the bit is free).
+//!
+//! Host handles to objects (`GcRef`) are not roots: a collection starts a
+//! new GC epoch, and the host's handles of the old one are refused like
+//! those from before a reset. Instances of a link group, which may hold
+//! each other's objects, never collect: a full heap traps.
+
+use lucet_module::{HeapType, ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
+
+use super::objects::next_epoch;
+use super::Instance;
+
+/// Whether values of type `t` may refer to GC objects (and must be
+/// traced): references of the `any` and `extern` hierarchies.
+fn traced(t: ValType) -> bool {
+    matches!(t, ValType::Ref(r) if matches!(r.heap.top(), HeapType::Any | HeapType::Extern))
+}
+
+/// The copying state of one collection.
+struct Copier {
+    /// The half being evacuated: `from.0..from.1` (its used part).
+    from: (u64, u64),
+    /// Where the next copy goes, in the other half.
+    next: u64,
+}
+
+impl Copier {
+    /// Updates the reference in `slot` to its object's copy, copying the
+    /// object first if this is the first reference to it.
+    ///
+    /// # Safety
+    /// `slot` must be valid for reads and writes, and hold a reference
+    /// made by guest code of the collected instance (or anything that is
+    /// not an address in the half being evacuated).
+    unsafe fn forward(&mut self, slot: *mut u64) {
+        // SAFETY: the caller's promise; an address in the evacuated half
+        // is an object's, whose header word is its type's record or, once
+        // copied, its new address with the low bit set.
+        unsafe {
+            let r = *slot;
+            if r == 0 || r & REF_TAG_MASK != 0 || r < self.from.0 || r >= self.from.1 {
+                return;
+            }
+            let header = r as *mut u64;
+            if *header & 1 != 0 {
+                *slot = *header & !1;
+                return;
+            }
+            let size = object_size(r);
+            let to = self.next;
+            std::ptr::copy_nonoverlapping(r as *const u8, to as *mut u8, size as usize);
+            self.next += size;
+            *header = to | 1;
+            *slot = to;
+        }
+    }
+
+    /// Forwards the references of the copied object at `object`.
+    ///
+    /// # Safety
+    /// `object` must be a copied object in the other half.
+    unsafe fn scan(&mut self, object: u64) {
+        // SAFETY: the object was copied whole, header first.
+        unsafe {
+            let ty = &*(*(object as *const *const TypeRecord));
+            if ty.ref_count == 0 {
+                return;
+            }
+            if ty.kind == 2 {
+                let len = *((object + ObjectHeader::OFFSET_ARRAY_LENGTH as u64) as *const u32);
+                let first = object + u64::from(ObjectHeader::OFFSET_ARRAY_ELEMENTS);
+                for i in 0..u64::from(len) {
+                    self.forward((first + i * 8) as *mut u64);
+                }
+            } else {
+                let offsets = std::slice::from_raw_parts(ty.ref_offsets, ty.ref_count as usize);
+                for at in offsets {
+                    self.forward((object + u64::from(*at)) as *mut u64);
+                }
+            }
+        }
+    }
+}
+
+/// The size of the object at `object`, whose header holds its type.
+///
+/// # Safety
+/// `object` must be a live object.
+pub(super) unsafe fn object_size(object: u64) -> u64 {
+    // SAFETY: the caller's promise: the header is the type's record.
+    unsafe {
+        let ty = &*(*(object as *const *const TypeRecord));
+        if ty.kind == 2 {
+            let len = *((object + ObjectHeader::OFFSET_ARRAY_LENGTH as u64) as *const u32);
+            (u64::from(ObjectHeader::OFFSET_ARRAY_ELEMENTS)
+                + u64::from(len) * u64::from(ty.object_size))
+            .next_multiple_of(ObjectHeader::ALIGN)
+        } else {
+            u64::from(ty.object_size)
+        }
+    }
+}
+
+impl Instance {
+    /// Allocates `size` bytes for an object of type `type_index` from
+    /// guest code (a builtin whose entry recorded the calling frame),
+    /// collecting garbage when they do not fit.
+    pub(crate) fn allocate_collecting(&mut self, type_index: u32, size: u64) -> Option<*mut u8> {
+        if let Some(object) = self.allocate_object(type_index, size) {
+            return Some(object);
+        }
+        if self.group.is_some() {
+            return None;
+        }
+        // SAFETY: called from a builtin on the guest's stack, whose entry
+        // recorded the calling guest frame in the header.
+        unsafe { self.collect() };
+        self.allocate_object(type_index, size)
+    }
+
+    /// Collects garbage: copies what the roots reach into the other half
+    /// of the GC heap, which becomes the current one.
+    ///
+    /// # Safety
+    /// Guest code of this instance must be suspended in a call to a
+    /// builtin through `sys::gc` (the header's `exit_fp` and `exit_pc` are
+    /// that call's), on this instance's stack.
+    unsafe fn collect(&mut self) {
+        let (start, next) = self.gc_heap_used();
+        let to = self.gc_other_half();
+        let mut copier = Copier {
+            from: (start as u64, next as u64),
+            next: to,
+        };
+        // SAFETY: the caller's promise for the frames; every other root is
+        // storage of this instance holding references of traced types.
+        unsafe {
+            self.forward_frames(&mut copier);
+            self.forward_globals(&mut copier);
+            self.forward_tables(&mut copier);
+            for values in self.buf.evaluated_elems.iter_mut().flatten() {
+                for v in values.iter_mut() {
+                    copier.forward(v);
+                }
+            }
+            self.forward_exceptions(&mut copier);
+            let mut scan = to;
+            while scan < copier.next {
+                copier.scan(scan);
+                scan += object_size(scan);
+            }
+        }
+        let half = self.gc_half_size();
+        let header = self.header();
+        // SAFETY: the header is valid for the instance's life.
+        unsafe {
+            (*header).gc_next = copier.next;
+            (*header).gc_limit = to + half;
+        }
+        self.gc_collections += 1;
+        self.gc_epoch = next_epoch();
+    }
+
+    /// Forwards the references the guest frames keep, walking them by
+    /// frame pointer from the builtin's caller to the first frame outside
+    /// this instance's code.
+    ///
+    /// # Safety
+    /// As for `collect`.
+    unsafe fn forward_frames(&mut self, copier: &mut Copier) {
+        let bottom = self.slot.stack_bottom() as u64;
+        let top = self.slot.stack_top() as u64;
+        let module = self.module.clone();
+        let code = module.code();
+        // SAFETY: the header is valid; frame pointers of generated code
+        // point into this instance's stack (checked before each read).
+        unsafe {
+            let header = self.header();
+            let (mut fp, mut pc) = ((*header).exit_fp, (*header).exit_pc);
+            while code.contains(pc as usize) {
+                if fp % 8 != 0 || fp < bottom || fp + 16 > top {
+                    return;
+                }
+                let text = (pc as usize - code.base()) as u32;
+                if let Ok(Some(map)) = module.stack_map_at(text) {
+                    let sp = fp.wrapping_sub(u64::from(map.frame_size));
+                    for offset in map.offsets() {
+                        let slot = sp + u64::from(offset);
+                        if slot >= bottom && slot + 8 <= top {
+                            copier.forward(slot as *mut u64);
+                        }
+                    }
+                }
+                pc = *((fp + 8) as *const u64);
+                fp = *(fp as *const u64);
+            }
+        }
+    }
+
+    /// Forwards the references in the instance's own globals.
+    ///
+    /// # Safety
+    /// The globals area holds this instance's values.
+    unsafe fn forward_globals(&mut self, copier: &mut Copier) {
+        let module = self.module.clone();
+        for (i, g) in module.metadata().globals.iter().enumerate() {
+            if g.import.is_none() && traced(g.ty) {
+                // SAFETY: a defined global's slot holds its value.
+                unsafe { copier.forward(self.global_storage(i as u32) as *mut u64) };
+            }
+        }
+    }
+
+    /// Forwards the references in the instance's own tables.
+    ///
+    /// # Safety
+    /// The tables hold this instance's references.
+    unsafe fn forward_tables(&mut self, copier: &mut Copier) {
+        for t in self.buf.tables.iter_mut() {
+            if traced(ValType::Ref(t.ty)) {
+                for e in t.elements.iter_mut() {
+                    // SAFETY: an element of a table of traced references.
+                    unsafe { copier.forward(e) };
+                }
+            }
+        }
+    }
+
+    /// Forwards the references in the payloads of the instance's
+    /// exceptions (all of them: the exception collector decides which
+    /// die).
+    ///
+    /// # Safety
+    /// The exceptions hold values of this instance's code.
+    unsafe fn forward_exceptions(&mut self, copier: &mut Copier) {
+        for (types, values) in self.buf.exceptions.payloads_mut() {
+            for (t, v) in types.iter().zip(values.iter_mut()) {
+                if traced(*t) {
+                    // SAFETY: a payload value of a traced type, whose low
+                    // 8 bytes hold the reference.
+                    unsafe { copier.forward(v.0.as_mut_ptr() as *mut u64) };
+                }
+            }
+        }
+    }
+}
