@@ -45,6 +45,27 @@ pub fn region(slots: usize) -> Arc<MmapRegion> {
     MmapRegion::create(slots, &limits).expect("region")
 }
 
+/// A region for `slots` instances with GC heaps of `gc_heap_size` bytes
+/// (and 1 MiB stacks, for the recursion of tree workloads).
+pub fn gc_region(slots: usize, gc_heap_size: u64) -> Arc<MmapRegion> {
+    let limits = Limits {
+        gc_heap_size,
+        stack_size: 1 << 20,
+        ..Limits::default()
+    };
+    MmapRegion::create(slots, &limits).expect("region")
+}
+
+/// Runs export `run(arg)` of `inst`: its one result.
+pub fn run_one(inst: &mut lucet_runtime::InstanceHandle, arg: i32) -> Val {
+    let mut results = inst
+        .run("run", &[Val::I32(arg)])
+        .expect("run")
+        .returned()
+        .expect("returned");
+    results.pop().expect("a result")
+}
+
 /// A region of `slots` slots whose heaps keep `keep_resident` bytes resident
 /// between instances (zeroed with memset) and give the rest back.
 pub fn region_keeping(slots: usize, keep_resident: u64) -> Arc<MmapRegion> {

@@ -286,3 +286,50 @@ pub fn interrupt_latencies(trials: usize) -> Result<Vec<f64>> {
     }
     Ok(out)
 }
+
+/// An engine for the GC workloads: WebAssembly GC on, with Wasmtime's
+/// default collector (deferred reference counting) and GC heap.
+pub fn gc_engine() -> Engine {
+    let mut config = Config::new();
+    config.wasm_gc(true);
+    config.wasm_function_references(true);
+    config.cranelift_opt_level(OptLevel::Speed);
+    Engine::new(&config).expect("engine")
+}
+
+/// One instance of a GC workload, in a store of its own, kept across runs
+/// (as Lucet's instance is).
+pub struct GcInstance {
+    store: Store<()>,
+    instance: wasmtime::Instance,
+}
+
+impl GcInstance {
+    /// An instance of `wat` (which imports nothing).
+    pub fn new(engine: &Engine, wat: &str) -> GcInstance {
+        let module = load(engine, wat);
+        let mut store = Store::new(engine, ());
+        let instance = Linker::new(engine)
+            .instantiate(&mut store, &module)
+            .expect("instantiate");
+        GcInstance { store, instance }
+    }
+
+    /// Calls `run(arg) -> i32`.
+    pub fn run_i32(&mut self, arg: i32) -> i32 {
+        let f = self
+            .instance
+            .get_typed_func::<i32, i32>(&mut self.store, "run")
+            .expect("run");
+        f.call(&mut self.store, arg).expect("call")
+    }
+
+    /// Calls `run(arg) -> i64`.
+    pub fn run_i64(&mut self, arg: i32) -> i64 {
+        let f = self
+            .instance
+            .get_typed_func::<i32, i64>(&mut self.store, "run")
+            .expect("run");
+        f.call(&mut self.store, arg).expect("call")
+    }
+}

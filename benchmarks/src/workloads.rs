@@ -136,3 +136,94 @@ pub fn large_program(functions: usize) -> String {
     out.push_str(")\n");
     out
 }
+
+/// Binary trees (the benchmarks game's), in WebAssembly GC: `run(max)`
+/// builds and checks a stretch tree of depth `max + 1`, keeps a tree of
+/// depth `max` alive while it builds and checks `2^(max - d + 4)` trees of
+/// each depth `d` from 4 to `max` in steps of 2, and returns the total
+/// node count it checked ([`binary_trees_checksum`]).
+pub const BINARY_TREES: &str = r#"(module
+  (type $node (struct (field $l (ref null $node)) (field $r (ref null $node))))
+  (func $make (param $d i32) (result (ref $node))
+    (if (result (ref $node)) (i32.eqz (local.get $d))
+      (then (struct.new $node (ref.null $node) (ref.null $node)))
+      (else
+        (struct.new $node
+          (call $make (i32.sub (local.get $d) (i32.const 1)))
+          (call $make (i32.sub (local.get $d) (i32.const 1)))))))
+  (func $check (param $t (ref $node)) (result i32)
+    (local $l (ref null $node))
+    (local.set $l (struct.get $node $l (local.get $t)))
+    (if (result i32) (ref.is_null (local.get $l))
+      (then (i32.const 1))
+      (else
+        (i32.add (i32.const 1)
+          (i32.add (call $check (ref.as_non_null (local.get $l)))
+            (call $check (ref.as_non_null (struct.get $node $r (local.get $t)))))))))
+  (func (export "run") (param $max i32) (result i32)
+    (local $long (ref null $node)) (local $d i32) (local $iters i32) (local $i i32)
+    (local $sum i32)
+    (local.set $sum (call $check (call $make (i32.add (local.get $max) (i32.const 1)))))
+    (local.set $long (call $make (local.get $max)))
+    (local.set $d (i32.const 4))
+    (block $done (loop $depths
+      (br_if $done (i32.gt_u (local.get $d) (local.get $max)))
+      (local.set $iters
+        (i32.shl (i32.const 1) (i32.add (i32.sub (local.get $max) (local.get $d)) (i32.const 4))))
+      (local.set $i (i32.const 0))
+      (block $trees_done (loop $trees
+        (br_if $trees_done (i32.ge_u (local.get $i) (local.get $iters)))
+        (local.set $sum (i32.add (local.get $sum) (call $check (call $make (local.get $d)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $trees)))
+      (local.set $d (i32.add (local.get $d) (i32.const 2)))
+      (br $depths)))
+    (i32.add (local.get $sum) (call $check (ref.as_non_null (local.get $long))))))"#;
+
+/// What [`BINARY_TREES`]' `run(max)` returns.
+pub fn binary_trees_checksum(max: u32) -> i32 {
+    let nodes = |d: u32| (1i64 << (d + 1)) - 1;
+    let mut sum = nodes(max + 1) + nodes(max);
+    let mut d = 4;
+    while d <= max {
+        sum += (1i64 << (max - d + 4)) * nodes(d);
+        d += 2;
+    }
+    sum as i32
+}
+
+/// A linked list in WebAssembly GC: `run(n)` builds a list of `n` nodes
+/// (an `i64` and the next node: 24 bytes each), then walks it and returns
+/// the sum of its values, `n (n - 1) / 2`.
+pub const LINKED_LIST: &str = r#"(module
+  (type $node (struct (field i64) (field (ref null $node))))
+  (func (export "run") (param $n i32) (result i64)
+    (local $list (ref null $node)) (local $i i32) (local $sum i64)
+    (block $built (loop $build
+      (br_if $built (i32.ge_u (local.get $i) (local.get $n)))
+      (local.set $list (struct.new $node (i64.extend_i32_u (local.get $i)) (local.get $list)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $build)))
+    (block $done (loop $walk
+      (br_if $done (ref.is_null (local.get $list)))
+      (local.set $sum (i64.add (local.get $sum) (struct.get $node 0 (ref.as_non_null (local.get $list)))))
+      (local.set $list (struct.get $node 1 (ref.as_non_null (local.get $list))))
+      (br $walk)))
+    (local.get $sum)))"#;
+
+/// Allocates 1 MiB of GC objects and keeps them alive (in a global):
+/// 1,024 arrays of 1 KiB, header included.
+pub const GC_MEBIBYTE: &str = r#"(module
+  (type $kib (array (mut i8)))
+  (type $all (array (mut (ref null $kib))))
+  (global $kept (mut (ref null $all)) (ref.null $all))
+  (func (export "run")
+    (local $i i32) (local $a (ref $all))
+    (local.set $a (array.new_default $all (i32.const 1024)))
+    (global.set $kept (local.get $a))
+    (block $done (loop $again
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 1024)))
+      (array.set $all (local.get $a) (local.get $i)
+        (array.new_default $kib (i32.const 1008)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $again)))))"#;

@@ -16,8 +16,10 @@ pub struct Limits {
     pub globals_size: u64,
     /// Size of each instance's GC heap, where its structs and arrays live.
     /// It is part of the slot (address space taken whether or not a module
-    /// uses GC; memory only once objects are allocated). An allocation that
-    /// does not fit traps with `GcHeapExhausted`.
+    /// uses GC; memory only once objects are allocated). The copying
+    /// collector uses it as two halves, so live objects may take half of
+    /// it; an allocation that does not fit even after a collection traps
+    /// with `GcHeapExhausted`.
     pub gc_heap_size: u64,
     /// How much of a heap stays resident between instances of the same
     /// module: when an instance goes, this many bytes from the heap base are

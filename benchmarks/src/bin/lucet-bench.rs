@@ -112,6 +112,18 @@ enum What {
         engine: String,
         path: std::path::PathBuf,
     },
+    /// WebAssembly GC: binary trees and a linked list (time per run, one
+    /// long-lived instance each, 256 MiB GC heap for Lucet), against
+    /// Wasmtime with GC on; and the reset of a Lucet instance that
+    /// allocated 1 MiB of GC objects.
+    Gc {
+        /// Depth of the binary trees.
+        #[arg(long, default_value_t = 18)]
+        depth: u32,
+        /// Nodes of the linked list.
+        #[arg(long, default_value_t = 1_000_000)]
+        list: u32,
+    },
     /// Live instances that have run and yielded: RSS per instance.
     Density {
         /// How many live instances.
@@ -575,6 +587,77 @@ fn reset_rows(samples: usize) -> Vec<Row> {
 /// Resident memory per live instance, at the margin: RSS grows by this much
 /// per instance from `instances / 2` to `instances` live ones (fixed costs —
 /// the compiled module, the engine, the pool's address space — left out).
+fn gc_rows(samples: usize, depth: u32, list: u32) -> Vec<Row> {
+    use lucet_runtime::Val;
+    let region = lucet::gc_region(2, 256 << 20);
+    #[cfg(feature = "peer-wasmtime")]
+    let engine = peer_side::gc_engine();
+    let mut rows = Vec::new();
+
+    let trees = workloads::binary_trees_checksum(depth);
+    let mut inst = region
+        .new_instance(lucet::load(workloads::BINARY_TREES))
+        .expect("instantiate");
+    #[cfg(feature = "peer-wasmtime")]
+    let mut peer = peer_side::GcInstance::new(&engine, workloads::BINARY_TREES);
+    rows.push(row(
+        &format!("gc/binary-trees depth {depth}"),
+        measure(
+            samples,
+            1,
+            || assert_eq!(lucet::run_one(&mut inst, depth as i32), Val::I32(trees)),
+            || {
+                #[cfg(feature = "peer-wasmtime")]
+                assert_eq!(peer.run_i32(depth as i32), trees)
+            },
+        ),
+    ));
+    drop(inst);
+
+    let sum = i64::from(list) * (i64::from(list) - 1) / 2;
+    let mut inst = region
+        .new_instance(lucet::load(workloads::LINKED_LIST))
+        .expect("instantiate");
+    #[cfg(feature = "peer-wasmtime")]
+    let mut peer = peer_side::GcInstance::new(&engine, workloads::LINKED_LIST);
+    rows.push(row(
+        &format!("gc/linked list of {list} nodes: build and walk"),
+        measure(
+            samples,
+            4,
+            || assert_eq!(lucet::run_one(&mut inst, list as i32), Val::I64(sum)),
+            || {
+                #[cfg(feature = "peer-wasmtime")]
+                assert_eq!(peer.run_i64(list as i32), sum)
+            },
+        ),
+    ));
+    drop(inst);
+
+    // Reset after 1 MiB of live GC objects: Lucet only (the time of
+    // `reset` alone; the run that dirtied the heap is not timed).
+    let small = lucet::gc_region(1, 4 << 20);
+    let mut inst = small
+        .new_instance(lucet::load(workloads::GC_MEBIBYTE))
+        .expect("instantiate");
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let mut total = 0.0;
+        for _ in 0..100 {
+            inst.run("run", &[]).expect("run");
+            let t = Instant::now();
+            inst.reset().expect("reset");
+            total += t.elapsed().as_nanos() as f64;
+        }
+        times.push(total / 100.0);
+    }
+    rows.push(row(
+        "gc/reset after 1 MiB of GC objects (lucet only)",
+        (Stats::of(times), None),
+    ));
+    rows
+}
+
 fn density_rows(instances: usize) -> Result<Vec<Row>> {
     if instances < 2 {
         bail!("--instances must be at least 2");
@@ -728,6 +811,7 @@ fn run(args: Args) -> Result<()> {
         What::Load => benchmarks::load::load_rows(args.samples)?,
         What::Reset => reset_rows(args.samples),
         What::Interrupt { trials } => interrupt_rows(trials)?,
+        What::Gc { depth, list } => gc_rows(args.samples, depth, list),
         What::Serve { .. } | What::LoadRss { .. } => unreachable!("handled above"),
     };
     if cfg!(not(feature = "peer-wasmtime")) {

@@ -43,7 +43,6 @@ mod variables;
 use cranelift_codegen::ir::{self, UserFuncName};
 use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use lucet_module::ValType;
 use wasmparser::{FuncToValidate, FuncValidator, Operator, ValidatorResources};
 
 use crate::codegen::Settings;
@@ -352,10 +351,7 @@ impl<'f> Translation<'_, 'f> {
             else {
                 continue;
             };
-            let kinds = &self.env.module.info.type_kinds;
-            let traced = crate::parse::ref_type(rt, kinds)
-                .is_ok_and(|r| crate::parse::may_be_gc_object(ValType::Ref(r)));
-            if traced {
+            if validated_ref_may_be_gc_object(rt, validator, &self.env.module.info.type_kinds) {
                 self.b.declare_value_needs_stack_map(self.stack[i]);
             }
         }
@@ -411,6 +407,39 @@ impl<'f> Translation<'_, 'f> {
     /// Traps with `code` when `condition` is zero.
     fn trap_unless(&mut self, condition: ir::Value, code: ir::TrapCode) {
         self.env.trap_unless(&mut self.b, condition, code);
+    }
+}
+
+/// Whether a value of the validator's reference type `rt` may be a GC
+/// object (as `parse::may_be_gc_object`). Validation gives concrete types
+/// of operands as canonical type ids, not module indices: their kind comes
+/// from the validator's types.
+fn validated_ref_may_be_gc_object(
+    rt: wasmparser::RefType,
+    validator: &FuncValidator<ValidatorResources>,
+    kinds: &[lucet_module::TypeKind],
+) -> bool {
+    use wasmparser::{AbstractHeapType as A, CompositeInnerType as C, HeapType as H};
+    use wasmparser::{UnpackedIndex as U, WasmModuleResources};
+    match rt.heap_type() {
+        H::Abstract { ty, .. } => matches!(ty, A::Any | A::Eq | A::Struct | A::Array | A::Extern),
+        H::Concrete(index) | H::Exact(index) => match index {
+            U::Module(i) => kinds
+                .get(i as usize)
+                .is_some_and(|k| *k != lucet_module::TypeKind::Func),
+            U::Id(id) => !matches!(
+                validator
+                    .resources()
+                    .sub_type_at_id(id)
+                    .composite_type
+                    .inner,
+                C::Func(_)
+            ),
+            // Not seen after validation; tracing a function reference
+            // would only cost a spill (the collector ignores addresses
+            // outside its heap).
+            U::RecGroup(_) => true,
+        },
     }
 }
 

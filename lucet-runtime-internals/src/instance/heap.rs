@@ -107,7 +107,6 @@ impl Instance {
     /// documentation), leaving the slot clean for the module.
     pub(super) fn teardown(&mut self) -> Result<(), Error> {
         self.teardown_memories()?;
-        self.release_gc_heap()?;
         // A linked instance's exceptions may be referred to from the other
         // instances of its group: they go with the group (or a collection).
         if self.group.is_none() {

@@ -1224,7 +1224,9 @@ unsafe fn destroy(inst: *mut Instance) {
         // Decommitting can only fail if the kernel refuses to map address
         // space we own; then the slot must not be reused.
         (*inst).kill.disarm();
-        let reusable = (*inst).teardown().is_ok();
+        // The GC heap's memory goes back only when the instance goes: a
+        // reset leaves it resident for the same instance's next objects.
+        let reusable = (*inst).teardown().is_ok() && (*inst).release_gc_heap().is_ok();
         let region = (*inst).region.clone();
         let index = (*inst).slot.index;
         (*(*inst).header()).magic = 0;

@@ -11,7 +11,8 @@
 //! instance's GC epoch and are refused after it), and every new object is
 //! written whole before a reference to it exists. The part of the heap
 //! used beyond `Limits::keep_resident` is given back to the system when
-//! the instance goes.
+//! the instance goes (not at a reset: the same instance will use it
+//! again).
 //!
 //! The heap is two halves for the copying collector (`collector.rs`):
 //! allocation fills the current one; a collection copies what lives into

@@ -149,3 +149,48 @@ fn host_handles_are_refused_after_a_collection() {
     assert!(inst.gc_collections() > 0);
     assert!(inst.run("get", &[b]).is_err());
 }
+
+const TREES: &str = r#"(module
+  (type $node (struct (field (ref null $node)) (field (ref null $node))))
+  ;; The left subtree is only an operand (of struct.new) while the right
+  ;; one is built: the collections during that must find it there.
+  (func $make (param $d i32) (result (ref null $node))
+    (if (result (ref null $node)) (i32.eqz (local.get $d))
+      (then (struct.new $node (ref.null $node) (ref.null $node)))
+      (else
+        (struct.new $node
+          (call $make (i32.sub (local.get $d) (i32.const 1)))
+          (call $make (i32.sub (local.get $d) (i32.const 1)))))))
+  (func $count (param $t (ref null $node)) (result i32)
+    (if (result i32) (ref.is_null (local.get $t))
+      (then (i32.const 0))
+      (else (i32.add (i32.const 1)
+        (i32.add
+          (call $count (struct.get $node 0 (ref.as_non_null (local.get $t))))
+          (call $count (struct.get $node 1 (ref.as_non_null (local.get $t)))))))))
+  ;; Binary trees: a tree of depth `d` kept alive while 1,024 trees of
+  ;; depth `d - 4` are built and counted; all the nodes counted.
+  (func (export "nodes") (param $d i32) (result i32)
+    (local $long (ref null $node)) (local $i i32) (local $sum i32)
+    (local.set $long (call $make (local.get $d)))
+    (block $done (loop $again
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 1024)))
+      (local.set $sum (i32.add (local.get $sum)
+        (call $count (call $make (i32.sub (local.get $d) (i32.const 4))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $again)))
+    (i32.add (local.get $sum) (call $count (local.get $long)))))"#;
+
+#[test]
+fn references_only_on_the_operand_stack_survive_collections() {
+    // Trees of 2^11 - 1 and 2^7 - 1 nodes (24 bytes each) in halves of
+    // 512 KiB: collections land in the middle of building a tree, many
+    // times, and a reference missed would point into a half that a later
+    // collection overwrites.
+    let mut inst = instance_with(TREES, gc_heap(1 << 20));
+    let expected = (1 << 11) - 1 + 1024 * ((1 << 7) - 1);
+    for _ in 0..4 {
+        assert_eq!(i32(&mut inst, "nodes", &[Val::I32(10)]), expected);
+    }
+    assert!(inst.gc_collections() >= 20, "{}", inst.gc_collections());
+}

@@ -36,7 +36,8 @@ struct Args {
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "4GiB")]
     max_heap_size: u64,
     /// The program's GC heap, for WebAssembly GC structs and arrays (e.g.
-    /// 16MiB); an allocation past it traps.
+    /// 16MiB); live objects may fill half of it (the collector copies them
+    /// to the other half), and an allocation past that traps.
     #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "64MiB")]
     gc_heap_size: u64,
     /// Most tables the program may define.
