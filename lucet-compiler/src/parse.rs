@@ -100,21 +100,6 @@ pub struct ModuleInfo<'data> {
     pub holds_gc_refs: bool,
 }
 
-/// Whether values of type `t` may be references to GC objects, which a
-/// collection must find: the `any` and `extern` hierarchies (an
-/// `externref` may be an object converted), but not `i31` and the bottom
-/// types, which never are.
-pub fn may_be_gc_object(t: ValType) -> bool {
-    match t {
-        ValType::Ref(r) => {
-            matches!(r.heap.top(), HeapType::Any | HeapType::Extern)
-                && r.heap != HeapType::I31
-                && !r.heap.is_bottom()
-        }
-        _ => false,
-    }
-}
-
 /// Whether the module can come by GC object references other than through
 /// a function's own locals: it declares struct or array types (whose
 /// objects it can create), or a function type, global or table may hold
@@ -125,15 +110,15 @@ fn holds_gc_refs(info: &ModuleInfo<'_>) -> bool {
             .params
             .iter()
             .chain(&f.results)
-            .any(|v| may_be_gc_object(*v)),
+            .any(|v| v.may_be_gc_object()),
         CompositeType::Struct(_) | CompositeType::Array(_) => true,
     });
     in_types
-        || info.globals.iter().any(|g| may_be_gc_object(g.ty))
+        || info.globals.iter().any(|g| g.ty.may_be_gc_object())
         || info
             .tables
             .iter()
-            .any(|t| may_be_gc_object(ValType::Ref(t.elem)))
+            .any(|t| ValType::Ref(t.elem).may_be_gc_object())
 }
 
 impl ModuleInfo<'_> {

@@ -206,6 +206,21 @@ impl ValType {
 }
 
 impl ValType {
+    /// Whether values of this type may be references to GC objects, which
+    /// a collection must find: the `any` and `extern` hierarchies (an
+    /// `externref` may be an object converted), but not `i31` and the
+    /// bottom types, which never are.
+    pub fn may_be_gc_object(self) -> bool {
+        match self {
+            ValType::Ref(r) => {
+                matches!(r.heap.top(), HeapType::Any | HeapType::Extern)
+                    && r.heap != HeapType::I31
+                    && !r.heap.is_bottom()
+            }
+            _ => false,
+        }
+    }
+
     /// The type index of a reference to a concrete type.
     pub fn concrete_index(self) -> Option<u32> {
         match self {

@@ -106,7 +106,7 @@ impl FuncTranslator {
         let mut local_types = Vec::new();
         for (i, t) in ty.params.iter().enumerate() {
             let var = b.declare_var(ir_type(*t));
-            if crate::parse::may_be_gc_object(*t) {
+            if t.may_be_gc_object() {
                 b.declare_var_needs_stack_map(var);
             }
             let param = b.block_params(entry)[i + 1];
@@ -118,7 +118,7 @@ impl FuncTranslator {
             let offset = reader.original_position();
             let (count, t) = reader.read()?;
             local_types.push((offset, count, t));
-            let gc = crate::parse::may_be_gc_object(crate::parse::val_type(t, &info.type_kinds)?);
+            let gc = crate::parse::val_type(t, &info.type_kinds)?.may_be_gc_object();
             let ty = env::wasm_ir_type(t);
             for _ in 0..count {
                 let var = b.declare_var(ty);
@@ -411,7 +411,7 @@ impl<'f> Translation<'_, 'f> {
 }
 
 /// Whether a value of the validator's reference type `rt` may be a GC
-/// object (as `parse::may_be_gc_object`). Validation gives concrete types
+/// object (as `ValType::may_be_gc_object`). Validation gives concrete types
 /// of operands as canonical type ids, not module indices: their kind comes
 /// from the validator's types.
 fn validated_ref_may_be_gc_object(
@@ -446,7 +446,7 @@ fn validated_ref_may_be_gc_object(
 /// Whether a function's declared locals may hold GC object references.
 fn locals_hold_gc_refs(locals: &[(u64, u32, wasmparser::ValType)], info: &ModuleInfo<'_>) -> bool {
     locals.iter().any(|(_, _, t)| {
-        crate::parse::val_type(*t, &info.type_kinds).is_ok_and(crate::parse::may_be_gc_object)
+        crate::parse::val_type(*t, &info.type_kinds).is_ok_and(|t| t.may_be_gc_object())
     })
 }
 

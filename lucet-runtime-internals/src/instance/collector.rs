@@ -22,16 +22,10 @@
 //! those from before a reset. Instances of a link group, which may hold
 //! each other's objects, never collect: a full heap traps.
 
-use lucet_module::{HeapType, ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
+use lucet_module::{ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
 
 use super::objects::next_epoch;
 use super::Instance;
-
-/// Whether values of type `t` may refer to GC objects (and must be
-/// traced): references of the `any` and `extern` hierarchies.
-fn traced(t: ValType) -> bool {
-    matches!(t, ValType::Ref(r) if matches!(r.heap.top(), HeapType::Any | HeapType::Extern))
-}
 
 /// The copying state of one collection.
 struct Copier {
@@ -221,7 +215,7 @@ impl Instance {
     unsafe fn forward_globals(&mut self, copier: &mut Copier) {
         let module = self.module.clone();
         for (i, g) in module.metadata().globals.iter().enumerate() {
-            if g.import.is_none() && traced(g.ty) {
+            if g.import.is_none() && g.ty.may_be_gc_object() {
                 // SAFETY: a defined global's slot holds its value.
                 unsafe { copier.forward(self.global_storage(i as u32) as *mut u64) };
             }
@@ -234,7 +228,7 @@ impl Instance {
     /// The tables hold this instance's references.
     unsafe fn forward_tables(&mut self, copier: &mut Copier) {
         for t in self.buf.tables.iter_mut() {
-            if traced(ValType::Ref(t.ty)) {
+            if ValType::Ref(t.ty).may_be_gc_object() {
                 for e in t.elements.iter_mut() {
                     // SAFETY: an element of a table of traced references.
                     unsafe { copier.forward(e) };
@@ -252,7 +246,7 @@ impl Instance {
     unsafe fn forward_exceptions(&mut self, copier: &mut Copier) {
         for (types, values) in self.buf.exceptions.payloads_mut() {
             for (t, v) in types.iter().zip(values.iter_mut()) {
-                if traced(*t) {
+                if t.may_be_gc_object() {
                     // SAFETY: a payload value of a traced type, whose low
                     // 8 bytes hold the reference.
                     unsafe { copier.forward(v.0.as_mut_ptr() as *mut u64) };

@@ -244,7 +244,7 @@ impl Instance {
     }
 
     /// The number of items element segment `seg` has (none once dropped).
-    fn elem_len(&self, seg: u32) -> usize {
+    pub(super) fn elem_len(&self, seg: u32) -> usize {
         match self.module.metadata().elements.get(seg as usize) {
             Some(s) if !self.buf.dropped_elems[seg as usize] => s.items.len(),
             _ => 0,

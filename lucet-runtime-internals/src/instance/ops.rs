@@ -163,14 +163,10 @@ impl Instance {
 
     pub(crate) fn table_init(&mut self, t: u32, seg: u32, dst: u64, src: u64, len: u64) -> bool {
         let module = self.module_ref();
-        let Some(segment) = module.metadata().elements.get(seg as usize) else {
+        if module.metadata().elements.get(seg as usize).is_none() {
             return false;
-        };
-        let available = if self.buf.dropped_elems[seg as usize] {
-            0
-        } else {
-            segment.items.len()
-        };
+        }
+        let available = self.elem_len(seg);
         if t as usize >= self.buf.table_refs.len() {
             return false;
         }
