@@ -7,7 +7,9 @@
 //! - An *import stub* is the native-convention body of an imported function:
 //!   for another instance's function it tail-calls that function's native
 //!   entry (from the instance's `FuncImport` entry); for a host function it
-//!   spills its arguments into a stack buffer and makes the array call.
+//!   records its caller's frame in the instance header (for the garbage
+//!   collector), spills its arguments into a stack buffer and makes the
+//!   array call.
 
 use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
@@ -154,8 +156,19 @@ pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir:
     let sig = b.import_signature(native_signature(ty));
     b.ins().return_call_indirect(sig, native, &args);
 
-    // A host function: the array call.
+    // A host function: the array call. The caller's frame (this frame's
+    // record: its frame pointer and return address) goes to the header
+    // first, where the collector starts its walk of the guest's frames if
+    // the host function collects garbage.
     b.switch_to_block(host);
+    let fp = b.ins().get_frame_pointer(types::I64);
+    let trusted = MemFlagsData::trusted();
+    let caller_fp = b.ins().load(types::I64, trusted, fp, 0);
+    let caller_pc = b.ins().load(types::I64, trusted, fp, 8);
+    b.ins()
+        .store(trusted, caller_fp, vmctx, InstanceHeader::OFFSET_EXIT_FP);
+    b.ins()
+        .store(trusted, caller_pc, vmctx, InstanceHeader::OFFSET_EXIT_PC);
     let len = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
         ir::StackSlotKind::ExplicitSlot,

@@ -389,18 +389,18 @@ fn arbitrary_val(u: &mut Unstructured, ty: ValType) -> Val {
 }
 
 fn value(v: &Val) -> Value {
-    match *v {
-        Val::I32(x) => Value::I32(x),
-        Val::I64(x) => Value::I64(x),
+    match v {
+        Val::I32(x) => Value::I32(*x),
+        Val::I64(x) => Value::I64(*x),
         Val::F32(x) => Value::F32(x.to_bits()),
         Val::F64(x) => Value::F64(x.to_bits()),
-        Val::V128(x) => Value::V128(x),
-        Val::FuncRef(r) | Val::ExnRef(r) => Value::Ref { null: r == 0 },
+        Val::V128(x) => Value::V128(*x),
+        Val::FuncRef(r) | Val::ExnRef(r) => Value::Ref { null: *r == 0 },
         Val::ExternRef(e) => Value::Ref {
-            null: e == lucet_runtime::ExternRef::Null,
+            null: *e == lucet_runtime::ExternRef::Null,
         },
         Val::AnyRef(a) => Value::Ref {
-            null: a == lucet_runtime::AnyRef::Null,
+            null: *a == lucet_runtime::AnyRef::Null,
         },
     }
 }

@@ -419,7 +419,7 @@ fn finish(
         Err(e) => return Err(e.into()),
     }
     let converted = values
-        .into_iter()
+        .iter()
         .map(from_val)
         .collect::<Result<Vec<lucet_val>>>()?;
     if !converted.is_empty() {
@@ -680,7 +680,7 @@ pub unsafe extern "C" fn lucet_instance_global_get(
         if out.is_null() {
             return Err(Error::Null("out"));
         }
-        let v = from_val(inner.handle().get_global(name)?)?;
+        let v = from_val(&inner.handle().get_global(name)?)?;
         // SAFETY: non-null, writable as the caller guarantees.
         unsafe { write_out(out, v, "out") }
     })

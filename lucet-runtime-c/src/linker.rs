@@ -117,10 +117,10 @@ impl CFunc {
         // The signature was checked to be numeric when it was defined, and
         // the runtime passes values of that signature.
         for (c, a) in c_args.iter_mut().zip(args) {
-            *c = from_val(*a).expect("host function signatures are numeric");
+            *c = from_val(a).expect("host function signatures are numeric");
         }
         for (c, r) in c_results.iter_mut().zip(results.iter()) {
-            *c = from_val(*r).expect("host function signatures are numeric");
+            *c = from_val(r).expect("host function signatures are numeric");
         }
         let mut call = lucet_vmctx::new(ctx);
         // SAFETY: the embedder registered `func` with this signature and

@@ -101,8 +101,8 @@ pub(crate) fn to_val(v: &lucet_val) -> Result<Val> {
 }
 
 /// `v` as a `lucet_val`, or an error for the types the C API does not carry.
-pub(crate) fn from_val(v: Val) -> Result<lucet_val> {
-    Ok(match v {
+pub(crate) fn from_val(v: &Val) -> Result<lucet_val> {
+    Ok(match *v {
         Val::I32(x) => lucet_val {
             kind: LUCET_VALTYPE_I32,
             of: lucet_val_payload { i32: x },
@@ -119,7 +119,7 @@ pub(crate) fn from_val(v: Val) -> Result<lucet_val> {
             kind: LUCET_VALTYPE_F64,
             of: lucet_val_payload { f64: x },
         },
-        other => return Err(from_valtype(other.ty()).unwrap_err()),
+        ref other => return Err(from_valtype(other.ty()).unwrap_err()),
     })
 }
 
@@ -143,7 +143,7 @@ mod tests {
             Val::F32(f32::from_bits(0x7fa0_0001)),
             Val::F64(f64::from_bits(0x7ff4_0000_0000_0001)),
         ] {
-            let back = to_val(&from_val(v).unwrap()).unwrap();
+            let back = to_val(&from_val(&v).unwrap()).unwrap();
             assert_eq!(back.to_raw().get_u128(), v.to_raw().get_u128());
             assert_eq!(back.ty(), v.ty());
         }
@@ -158,7 +158,7 @@ mod tests {
         assert!(matches!(to_val(&bad), Err(Error::InvalidArgument(_))));
         assert!(matches!(to_valtype(4), Err(Error::InvalidArgument(_))));
         assert!(matches!(
-            from_val(Val::V128(1)),
+            from_val(&Val::V128(1)),
             Err(Error::UnsupportedType(_))
         ));
         assert!(matches!(

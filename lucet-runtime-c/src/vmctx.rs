@@ -243,7 +243,7 @@ pub unsafe extern "C" fn lucet_vmctx_global_get(
             .vmctx()
             .global(index)
             .ok_or_else(|| Error::InvalidArgument(format!("the module has no global {index}")))?;
-        let val = from_val(val)?;
+        let val = from_val(&val)?;
         // SAFETY: non-null, writable as the caller guarantees.
         unsafe { write_out(out, val, "out") }
     })

@@ -225,12 +225,12 @@ unsafe extern "C" fn dynamic_trampoline(
         let d = &*(data as *const Dynamic);
         let inst = crate::instance::instance_from_vmctx(vmctx);
         call_host(vmctx, |ctx| {
-            let epoch = (*inst).gc_epoch();
+            let roots = (*inst).host_roots();
             let args: Vec<Val> =
                 d.ty.params
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| Val::from_guest(&*values.add(i), *t, epoch))
+                    .map(|(i, t)| Val::from_guest(&*values.add(i), *t, roots))
                     .collect();
             let mut results: Vec<Val> = d.ty.results.iter().map(|t| Val::zero(*t)).collect();
             (d.f)(ctx, &args, &mut results);
@@ -238,19 +238,18 @@ unsafe extern "C" fn dynamic_trampoline(
                 // A result the instance cannot take as the declared type
                 // (another type, an object of another heap) is stored as
                 // the type's zero rather than reinterpreted.
-                let v = if (*inst).accepts(r, *t) {
-                    *r
+                *values.add(i) = if (*inst).accepts(r, *t) {
+                    r.to_raw()
                 } else {
-                    Val::zero(*t)
+                    Val::zero(*t).to_raw()
                 };
-                *values.add(i) = v.to_raw();
             }
         })
     }
 }
 
 /// A global provided by the host.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HostGlobal {
     /// Its initial value (and type).
     pub value: Val,

@@ -1,14 +1,18 @@
 //! Values passed between the host and guest code.
 
 use std::fmt;
+use std::sync::Arc;
 
 use lucet_module::{
     HeapType, ObjectHeader, RefType, TypeKind, TypeRecord, ValRaw, ValType, HOST_REF_TAG,
     REF_TAG_MASK,
 };
 
-/// A WebAssembly value.
-#[derive(Debug, Clone, Copy, PartialEq)]
+use crate::instance::{HostRoots, ObjectRoot};
+
+/// A WebAssembly value. A reference to a GC object is a rooted handle
+/// ([`GcRef`]), so values are `Clone` but not `Copy`.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Val {
     /// `i32`
     I32(i32),
@@ -56,7 +60,7 @@ impl HostRef {
 }
 
 /// A reference of the `extern` hierarchy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExternRef {
     /// `ref.null extern`
     Null,
@@ -75,7 +79,7 @@ impl ExternRef {
         HostRef::new(value).map(ExternRef::Host)
     }
 
-    fn to_bits(self) -> u64 {
+    fn to_bits(&self) -> u64 {
         match self {
             ExternRef::Null => 0,
             ExternRef::Host(h) => h.to_bits(),
@@ -85,7 +89,7 @@ impl ExternRef {
 }
 
 /// A reference of the `any` hierarchy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AnyRef {
     /// `ref.null any` (and every type below `any`).
@@ -99,23 +103,24 @@ pub enum AnyRef {
     Object(GcRef),
 }
 
-/// A struct or an array in an instance's GC heap, as the host holds it.
+/// A struct or an array in an instance's GC heap, as the host holds it: a
+/// root of the instance's collector.
 ///
-/// It stays valid while the instance it came from is not reset, dropped
-/// or collected (a collection moves objects, and these handles are not
-/// roots yet); after that, and in any other instance, passing it to a
-/// guest is refused with an error.
-#[derive(Debug, Clone, Copy)]
+/// While any clone of the handle lives, the object does, and the handle
+/// follows it when a collection moves it; once every clone is dropped,
+/// the object is garbage unless something else refers to it. After the
+/// instance is reset or dropped, and in any other instance, passing the
+/// handle to a guest is refused with an error.
+#[derive(Debug, Clone)]
 pub struct GcRef {
-    bits: u64,
-    epoch: u64,
+    root: Arc<ObjectRoot>,
     ty: &'static TypeRecord,
 }
 
 impl PartialEq for GcRef {
     /// The same object of the same heap's contents.
     fn eq(&self, other: &GcRef) -> bool {
-        self.bits == other.bits && self.epoch == other.epoch
+        self.root.epoch() == other.root.epoch() && self.bits() == other.bits()
     }
 }
 
@@ -135,7 +140,12 @@ impl GcRef {
 
     /// The epoch of the GC heap the object belongs to.
     pub(crate) fn epoch(&self) -> u64 {
-        self.epoch
+        self.root.epoch()
+    }
+
+    /// The object's address now.
+    fn bits(&self) -> u64 {
+        self.root.address()
     }
 }
 
@@ -174,23 +184,23 @@ impl I31 {
 
 impl AnyRef {
     /// The reference's bits in guest code.
-    pub(crate) fn to_bits(self) -> u64 {
+    pub(crate) fn to_bits(&self) -> u64 {
         match self {
             AnyRef::Null => 0,
             AnyRef::I31(i) => i.to_bits(),
             AnyRef::Host(h) => h.to_bits(),
-            AnyRef::Object(o) => o.bits,
+            AnyRef::Object(o) => o.bits(),
         }
     }
 
-    /// The reference whose bits guest code holds, in a GC heap of epoch
-    /// `epoch`.
+    /// The reference whose bits guest code holds, in the GC heap whose
+    /// host roots are `roots` (an object becomes one of them).
     ///
     /// # Safety
     /// `bits` must be a reference of the `any` or `extern` hierarchy made
     /// by guest code of that heap's instance (so that an object reference
     /// is the address of a live object).
-    pub(crate) unsafe fn from_bits(bits: u64, epoch: u64) -> AnyRef {
+    pub(crate) unsafe fn from_bits(bits: u64, roots: &HostRoots) -> AnyRef {
         if bits == 0 {
             AnyRef::Null
         } else if bits & 1 != 0 {
@@ -201,14 +211,17 @@ impl AnyRef {
             // SAFETY: an object's header holds its type's record, which
             // lives for the whole process.
             let ty = unsafe { &*(*(bits as *const ObjectHeader)).ty };
-            AnyRef::Object(GcRef { bits, epoch, ty })
+            AnyRef::Object(GcRef {
+                root: roots.root(bits),
+                ty,
+            })
         }
     }
 
     /// Whether the reference belongs to heap type `heap` (of the `any`
     /// hierarchy); null only to nullable types, checked by the caller. An
     /// object's concrete type is checked by whoever knows the module.
-    fn belongs_to(self, heap: HeapType) -> bool {
+    fn belongs_to(&self, heap: HeapType) -> bool {
         match self {
             AnyRef::Null => true,
             AnyRef::I31(_) => matches!(heap, HeapType::Any | HeapType::Eq | HeapType::I31),
@@ -226,7 +239,7 @@ impl AnyRef {
     }
 
     /// The most precise type the host can name for the reference.
-    fn ty(self) -> ValType {
+    fn ty(&self) -> ValType {
         ValType::Ref(match self {
             AnyRef::Null => RefType::ANYREF,
             AnyRef::I31(_) => RefType::non_null(HeapType::I31),
@@ -256,8 +269,8 @@ impl Val {
 
     /// The object the value refers to, if it is a GC object (of either
     /// hierarchy).
-    pub(crate) fn object(&self) -> Option<GcRef> {
-        match *self {
+    pub(crate) fn object(&self) -> Option<&GcRef> {
+        match self {
             Val::AnyRef(AnyRef::Object(o)) | Val::ExternRef(ExternRef::Any(AnyRef::Object(o))) => {
                 Some(o)
             }
@@ -270,14 +283,14 @@ impl Val {
     /// function reference's or an object's concrete type is checked by
     /// whoever knows the record it points to.
     pub(crate) fn fits(&self, ty: ValType) -> bool {
-        let r = match (*self, ty) {
-            (Val::FuncRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Func => (v, r),
+        let r = match (self, ty) {
+            (Val::FuncRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Func => (*v, r),
             (Val::ExternRef(e), ValType::Ref(r)) if r.heap.top() == HeapType::Extern => {
                 (e.to_bits(), r)
             }
-            (Val::ExnRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Exn => (v, r),
+            (Val::ExnRef(v), ValType::Ref(r)) if r.heap.top() == HeapType::Exn => (*v, r),
             (Val::AnyRef(a), ValType::Ref(r)) if r.heap.top() == HeapType::Any => {
-                return (a != AnyRef::Null || r.nullable) && a.belongs_to(r.heap)
+                return (*a != AnyRef::Null || r.nullable) && a.belongs_to(r.heap)
             }
             (v, t) => return v.ty() == t,
         };
@@ -289,25 +302,26 @@ impl Val {
 
     /// The value in the array-call representation.
     pub fn to_raw(&self) -> ValRaw {
-        match *self {
-            Val::I32(v) => ValRaw::from_i32(v),
-            Val::I64(v) => ValRaw::from_i64(v),
-            Val::F32(v) => ValRaw::from_f32(v),
-            Val::F64(v) => ValRaw::from_f64(v),
-            Val::V128(v) => ValRaw::from_u128(v),
-            Val::FuncRef(v) | Val::ExnRef(v) => ValRaw::from_u64(v),
+        match self {
+            Val::I32(v) => ValRaw::from_i32(*v),
+            Val::I64(v) => ValRaw::from_i64(*v),
+            Val::F32(v) => ValRaw::from_f32(*v),
+            Val::F64(v) => ValRaw::from_f64(*v),
+            Val::V128(v) => ValRaw::from_u128(*v),
+            Val::FuncRef(v) | Val::ExnRef(v) => ValRaw::from_u64(*v),
             Val::ExternRef(e) => ValRaw::from_u64(e.to_bits()),
             Val::AnyRef(a) => ValRaw::from_u64(a.to_bits()),
         }
     }
 
     /// Reads a value of type `ty` from the array-call representation, as
-    /// guest code of an instance whose GC heap is of epoch `epoch` left it.
+    /// guest code of the instance whose GC heap's host roots are `roots`
+    /// left it (an object becomes a root).
     ///
     /// # Safety
     /// A reference of the `any` or `extern` hierarchy in `raw` must have
     /// been made by that instance's guest code (see [`AnyRef::from_bits`]).
-    pub(crate) unsafe fn from_guest(raw: &ValRaw, ty: ValType, epoch: u64) -> Val {
+    pub(crate) unsafe fn from_guest(raw: &ValRaw, ty: ValType, roots: &HostRoots) -> Val {
         match ty {
             ValType::I32 => Val::I32(raw.get_i32()),
             ValType::I64 => Val::I64(raw.get_i64()),
@@ -316,14 +330,14 @@ impl Val {
             ValType::V128 => Val::V128(raw.get_u128()),
             ValType::Ref(RefType { heap, .. }) => match heap.top() {
                 // SAFETY: the caller's promise.
-                HeapType::Extern => match unsafe { AnyRef::from_bits(raw.get_u64(), epoch) } {
+                HeapType::Extern => match unsafe { AnyRef::from_bits(raw.get_u64(), roots) } {
                     AnyRef::Null => Val::ExternRef(ExternRef::Null),
                     AnyRef::Host(h) => Val::ExternRef(ExternRef::Host(h)),
                     a => Val::ExternRef(ExternRef::Any(a)),
                 },
                 HeapType::Exn => Val::ExnRef(raw.get_u64()),
                 // SAFETY: the caller's promise.
-                HeapType::Any => Val::AnyRef(unsafe { AnyRef::from_bits(raw.get_u64(), epoch) }),
+                HeapType::Any => Val::AnyRef(unsafe { AnyRef::from_bits(raw.get_u64(), roots) }),
                 _ => Val::FuncRef(raw.get_u64()),
             },
         }
@@ -332,7 +346,7 @@ impl Val {
     /// The zero value of `ty` (null for references).
     pub fn zero(ty: ValType) -> Val {
         // SAFETY: zero bits are null, no object.
-        unsafe { Val::from_guest(&ValRaw::default(), ty, 0) }
+        unsafe { Val::from_guest(&ValRaw::default(), ty, &HostRoots::default()) }
     }
 
     /// The value as an `i32`, if it is one.
@@ -470,7 +484,8 @@ mod tests {
         let i31 = ValType::Ref(RefType::non_null(HeapType::I31));
         let v = Val::AnyRef(AnyRef::I31(neg));
         // SAFETY: no object.
-        assert_eq!(unsafe { Val::from_guest(&v.to_raw(), i31, 0) }, v);
+        let back = unsafe { Val::from_guest(&v.to_raw(), i31, &HostRoots::default()) };
+        assert_eq!(back, v);
         assert!(v.fits(ValType::Ref(RefType::ANYREF)));
         assert!(!v.fits(ValType::Ref(RefType::nullable(HeapType::Struct))));
         assert!(!Val::AnyRef(AnyRef::Null).fits(i31));
@@ -484,15 +499,17 @@ mod tests {
         );
         assert_eq!(HostRef::new(HostRef::MAX + 1), None);
         let h = ExternRef::host(0).unwrap();
-        let raw = Val::ExternRef(h).to_raw();
+        let raw = Val::ExternRef(h.clone()).to_raw();
         assert_ne!(raw.get_u64(), 0, "host value 0 is not null");
         // SAFETY: no object.
-        let any = unsafe { Val::from_guest(&raw, ValType::Ref(RefType::ANYREF), 0) };
+        let any =
+            unsafe { Val::from_guest(&raw, ValType::Ref(RefType::ANYREF), &HostRoots::default()) };
         assert_eq!(any, Val::AnyRef(AnyRef::Host(HostRef(0))));
         assert!(any.fits(ValType::Ref(RefType::ANYREF)));
         assert!(!any.fits(ValType::Ref(RefType::nullable(HeapType::Eq))));
         // SAFETY: no object.
-        let back = unsafe { Val::from_guest(&any.to_raw(), ValType::EXTERNREF, 0) };
+        let back =
+            unsafe { Val::from_guest(&any.to_raw(), ValType::EXTERNREF, &HostRoots::default()) };
         assert_eq!(back, Val::ExternRef(h));
     }
 
@@ -500,7 +517,7 @@ mod tests {
     fn raw_round_trip_keeps_nan_bits() {
         let v = Val::F64(f64::from_bits(0x7ff4_0000_0000_0001));
         // SAFETY: not a reference.
-        match unsafe { Val::from_guest(&v.to_raw(), ValType::F64, 0) } {
+        match unsafe { Val::from_guest(&v.to_raw(), ValType::F64, &HostRoots::default()) } {
             Val::F64(x) => assert_eq!(x.to_bits(), 0x7ff4_0000_0000_0001),
             other => panic!("{other:?}"),
         }

@@ -115,6 +115,17 @@ impl Vmctx {
         self.instance_mut().set_global(index, val)
     }
 
+    /// Collects the instance's GC heap now, keeping what its frames,
+    /// globals and tables and the host's handles reach (the objects this
+    /// host function got as arguments among them). Returns false,
+    /// collecting nothing, for an instance of a link group.
+    pub fn collect_garbage(&mut self) -> bool {
+        // SAFETY: a host function runs in a call from guest code of this
+        // instance through its import stub, which recorded the calling
+        // frame in the header.
+        unsafe { self.instance_mut().collect_garbage(true) }
+    }
+
     /// The embedder context value of type `T`.
     pub fn embed_ctx<T: Any>(&self) -> Option<&T> {
         self.instance().embed_ctx().get()

@@ -17,14 +17,13 @@
 //! exceptions. A copied object's header word becomes its new address with
 //! the low bit set (type records are 8-aligned, so the bit is free).
 //!
-//! Host handles to objects (`GcRef`) are not roots: a collection starts a
-//! new GC epoch, and the host's handles of the old one are refused like
-//! those from before a reset. Instances of a link group, which may hold
-//! each other's objects, never collect: a full heap traps.
+//! The host's handles to objects (`GcRef`) are roots too (`host_roots`):
+//! a collection updates the address they share, so they stay valid, and
+//! forgets those the host dropped. Instances of a link group, which may
+//! hold each other's objects, never collect: a full heap traps.
 
 use lucet_module::{ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
 
-use super::objects::next_epoch;
 use super::Instance;
 
 /// The copying state of one collection.
@@ -125,18 +124,40 @@ impl Instance {
         }
         // SAFETY: called from a builtin on the guest's stack, whose entry
         // recorded the calling guest frame in the header.
-        unsafe { self.collect() };
+        unsafe { self.collect(true) };
         self.allocate_object(type_index, size)
+    }
+
+    /// Collects garbage now, at the host's request: from a host function
+    /// the guest called (`in_host_call`), or while no guest code of the
+    /// instance is on its stack. False, collecting nothing, in a link
+    /// group (whose members may hold each other's objects).
+    ///
+    /// # Safety
+    /// With `in_host_call`, guest code of this instance must be suspended
+    /// in a call to a host function through its module's import stub
+    /// (which recorded the calling frame in the header), running or
+    /// yielded; without it, no guest code of the instance may be on its
+    /// stack.
+    pub(crate) unsafe fn collect_garbage(&mut self, in_host_call: bool) -> bool {
+        if self.group.is_some() {
+            return false;
+        }
+        // SAFETY: the caller's promise.
+        unsafe { self.collect(in_host_call) };
+        true
     }
 
     /// Collects garbage: copies what the roots reach into the other half
     /// of the GC heap, which becomes the current one.
     ///
     /// # Safety
-    /// Guest code of this instance must be suspended in a call to a
-    /// builtin through `sys::gc` (the header's `exit_fp` and `exit_pc` are
-    /// that call's), on this instance's stack.
-    unsafe fn collect(&mut self) {
+    /// With `frames`, guest code of this instance must be suspended in a
+    /// call to a builtin through `sys::gc` or to a host function through
+    /// an import stub (the header's `exit_fp` and `exit_pc` are that
+    /// call's), on this instance's stack; without, no guest frame of the
+    /// instance may hold references.
+    unsafe fn collect(&mut self, frames: bool) {
         let (start, next) = self.gc_heap_used();
         let to = self.gc_other_half();
         let mut copier = Copier {
@@ -146,7 +167,9 @@ impl Instance {
         // SAFETY: the caller's promise for the frames; every other root is
         // storage of this instance holding references of traced types.
         unsafe {
-            self.forward_frames(&mut copier);
+            if frames {
+                self.forward_frames(&mut copier);
+            }
             self.forward_globals(&mut copier);
             self.forward_tables(&mut copier);
             for values in self.buf.evaluated_elems.iter_mut().flatten() {
@@ -155,6 +178,8 @@ impl Instance {
                 }
             }
             self.forward_exceptions(&mut copier);
+            // A root holds the address of an object of this heap.
+            self.host_roots.forward(|address| copier.forward(address));
             let mut scan = to;
             while scan < copier.next {
                 copier.scan(scan);
@@ -169,7 +194,6 @@ impl Instance {
             (*header).gc_limit = to + half;
         }
         self.gc_collections += 1;
-        self.gc_epoch = next_epoch();
     }
 
     /// Forwards the references the guest frames keep, walking them by

@@ -38,7 +38,9 @@ use std::ptr;
 
 use lucet_module::{TrapCode, ValRaw};
 
-use super::{guarded, instance_from_vmctx, Exit, Instance, State, TrapRecord, CURRENT_INSTANCE};
+use super::{
+    guarded, instance_from_vmctx, Exit, HostRoots, Instance, State, TrapRecord, CURRENT_INSTANCE,
+};
 use crate::module::Module;
 use crate::sys::context;
 use crate::sys::unwind::UnwindState;
@@ -64,9 +66,9 @@ impl Exception {
             as u64
     }
 
-    /// The payload as values, objects in it being of a GC heap of epoch
-    /// `epoch` (the thrower's).
-    pub(crate) fn payload(&self, epoch: u64) -> Vec<Val> {
+    /// The payload as values, objects in it being of the GC heap whose
+    /// host roots are `roots` (the thrower's).
+    pub(crate) fn payload(&self, roots: &HostRoots) -> Vec<Val> {
         // SAFETY: the module outlives the instance that owns the object.
         let module = unsafe { &*self.module };
         let ty = module
@@ -77,7 +79,7 @@ impl Exception {
             .iter()
             .zip(self.values.iter())
             // SAFETY: the payload was written by guest code.
-            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, epoch) })
+            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, roots) })
             .collect()
     }
 }
@@ -545,7 +547,7 @@ impl Instance {
             .iter()
             .position(|t| *t == e.tag)
             .map(|i| i as u32);
-        let payload = e.payload(self.gc_epoch());
+        let payload = e.payload(self.host_roots());
         for v in &payload {
             self.pin(v);
         }

@@ -159,7 +159,7 @@ pub(crate) fn instantiate(
                 fuel_limited: false,
                 build_fuel,
                 start: StartState::Done,
-                gc_epoch: 0,
+                host_roots: super::HostRoots::default(),
                 gc_collections: 0,
                 unwind_requested: false,
             },
@@ -391,7 +391,7 @@ impl Instance {
         let ty = self.module.metadata().globals[index as usize].ty;
         // SAFETY: storage of a global of this instance, valid while it lives.
         // (and what it holds was written by guest code or checked host code).
-        unsafe { Val::from_guest(&*self.global_storage(index), ty, self.gc_epoch()) }
+        unsafe { Val::from_guest(&*self.global_storage(index), ty, self.host_roots()) }
     }
 
     /// Sets global `index`, which must be mutable and of `val`'s type.

@@ -18,6 +18,7 @@ mod collector;
 pub(crate) mod exceptions;
 mod exports;
 mod heap;
+mod host_roots;
 mod init;
 mod interrupt;
 mod kill;
@@ -41,6 +42,7 @@ use crate::sys::{context, context::Context, signals};
 use crate::{EmbedCtx, Error, Val, Vmctx};
 
 pub(crate) use buffers::{InstanceBuffers, SlotBuffers};
+pub(crate) use host_roots::{HostRoots, ObjectRoot};
 pub(crate) use init::{check_fits, instantiate};
 pub use interrupt::{Interrupt, Wait};
 pub(crate) use kill::KillState;
@@ -256,9 +258,10 @@ pub struct Instance {
     build_fuel: Option<u64>,
     /// Whether the start function has run.
     start: StartState,
-    /// The epoch of the GC heap's contents (see `objects`): host handles
-    /// to objects carry it and are refused once it has changed.
-    gc_epoch: u64,
+    /// The host's handles into the GC heap, which the collector updates,
+    /// and the epoch of the heap's contents (see `objects`): handles carry
+    /// it and are refused once it has changed.
+    host_roots: HostRoots,
     /// Collections of the GC heap since instantiation.
     gc_collections: u64,
 }
@@ -360,7 +363,7 @@ impl Instance {
             Val::ExnRef(p) => self.knows_exception(p),
             _ => match v.object() {
                 Some(o) => {
-                    o.epoch() == self.gc_epoch
+                    o.epoch() == self.host_roots.epoch()
                         && match ty.concrete_index() {
                             Some(i) => crate::type_registry::record_subtype(
                                 o.type_record(),
@@ -591,7 +594,7 @@ impl Instance {
                             .iter()
                             .zip(&inst.buf.values)
                             // SAFETY: the guest wrote its results.
-                            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, inst.gc_epoch) })
+                            .map(|(t, raw)| unsafe { Val::from_guest(raw, *t, &inst.host_roots) })
                             .collect()
                     })
                     .unwrap_or_default();
@@ -1121,6 +1124,28 @@ impl InstanceHandle {
     /// the last reset).
     pub fn gc_collections(&self) -> u64 {
         self.instance().gc_collections()
+    }
+
+    /// The bytes of the GC heap that objects take now: those that survived
+    /// the last collection and those allocated since. At most half the
+    /// heap (`Limits::gc_heap_size`), since the collector copies between
+    /// two halves.
+    pub fn gc_heap_used(&self) -> usize {
+        let (start, next) = self.instance().gc_heap_used();
+        next - start
+    }
+
+    /// Collects the GC heap now, keeping what the instance's globals,
+    /// tables and suspended frames (when it is yielded) and the host's
+    /// handles reach. Returns false, collecting nothing, for an instance
+    /// of a link group, whose members may hold each other's objects.
+    pub fn collect_garbage(&mut self) -> bool {
+        let yielded = self.instance().state == State::Yielded;
+        // SAFETY: exclusive access to the live instance, which is not
+        // running: either no guest code of it is on its stack, or it is
+        // suspended in a host function's yield, whose import stub
+        // recorded the calling frame.
+        unsafe { self.instance_mut().collect_garbage(yielded) }
     }
 
     /// The module this is an instance of.

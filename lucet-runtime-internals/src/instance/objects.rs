@@ -26,7 +26,7 @@ use lucet_module::{
     array_size, ElemItems, InstanceHeader, ObjectHeader, StorageType, StructLayout, ValRaw,
 };
 
-use super::Instance;
+use super::{HostRoots, Instance};
 use crate::sys::mmap;
 
 /// What the array builtins return for a GC heap without room.
@@ -63,7 +63,7 @@ impl Instance {
             (*header).gc_next = base;
             (*header).gc_limit = base + half;
         }
-        self.gc_epoch = next_epoch();
+        self.host_roots.start_epoch();
         self.gc_collections = 0;
     }
 
@@ -129,9 +129,10 @@ impl Instance {
         Ok(())
     }
 
-    /// The epoch of the GC heap's current contents.
-    pub(crate) fn gc_epoch(&self) -> u64 {
-        self.gc_epoch
+    /// The host's handles into the GC heap, and the epoch of its
+    /// contents.
+    pub(crate) fn host_roots(&self) -> &HostRoots {
+        &self.host_roots
     }
 
     /// Whether the `len` bytes at `start` lie in the GC heap's used part.

@@ -1,9 +1,9 @@
 //! The GC heap's collector: programs that allocate far more than the heap
 //! holds, live data that must survive many collections intact, references
-//! that only deep recursion's frames hold, and host handles across a
-//! collection.
+//! that only deep recursion's frames hold, host handles across
+//! collections, and collections from inside host calls.
 
-use lucet_runtime::{AnyRef, Limits, Linker, MmapRegion, Module, Val};
+use lucet_runtime::{FuncType, Limits, Linker, MmapRegion, Module, RefType, Val, ValType, Vmctx};
 
 use crate::common::*;
 
@@ -128,26 +128,122 @@ fn every_frame_of_a_deep_recursion_keeps_its_references() {
     assert!(inst.gc_collections() > 100, "{}", inst.gc_collections());
 }
 
+const HANDLES: &str = r#"(module
+  (type $box (struct (field i32)))
+  (type $junk (array i8))
+  (func (export "make") (param i32) (result (ref $box)) (struct.new $box (local.get 0)))
+  (func (export "get") (param (ref $box)) (result i32) (struct.get $box 0 (local.get 0)))
+  (func (export "big") (result (ref $junk)) (array.new_default $junk (i32.const 16000)))
+  (func (export "junk") (param $n i32)
+    (block $done (loop $again
+      (br_if $done (i32.eqz (local.get $n)))
+      (drop (array.new_default $junk (i32.const 1000)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $again)))))"#;
+
 #[test]
-fn host_handles_are_refused_after_a_collection() {
-    let wat = r#"(module
-      (type $box (struct (field i32)))
-      (type $junk (array i8))
-      (func (export "make") (result (ref $box)) (struct.new $box (i32.const 3)))
-      (func (export "get") (param (ref $box)) (result i32) (struct.get $box 0 (local.get 0)))
-      (func (export "junk") (param $n i32)
-        (block $done (loop $again
-          (br_if $done (i32.eqz (local.get $n)))
-          (drop (array.new_default $junk (i32.const 1000)))
-          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-          (br $again)))))"#;
-    let mut inst = instance_with(wat, gc_heap(64 << 10));
-    let b = call(&mut inst, "make", &[]);
-    assert!(matches!(b, Val::AnyRef(AnyRef::Object(_))));
-    assert_eq!(i32(&mut inst, "get", &[b]), 3);
-    inst.run("junk", &[Val::I32(100)]).unwrap();
-    assert!(inst.gc_collections() > 0);
-    assert!(inst.run("get", &[b]).is_err());
+fn host_handles_follow_their_objects_through_collections() {
+    let mut inst = instance_with(HANDLES, gc_heap(64 << 10));
+    let boxes: Vec<Val> = (0..100)
+        .map(|i| call(&mut inst, "make", &[Val::I32(i)]))
+        .collect();
+    let first = boxes[0].clone();
+    // 200 KB of garbage through halves of 32 KiB: every box moves several
+    // times, and only the host's handles hold them.
+    inst.run("junk", &[Val::I32(200)]).unwrap();
+    assert!(inst.gc_collections() >= 5, "{}", inst.gc_collections());
+    for (i, b) in boxes.iter().enumerate() {
+        assert_eq!(i32(&mut inst, "get", std::slice::from_ref(b)), i as i32);
+    }
+    assert_eq!(first, boxes[0], "a clone follows the same object");
+    assert_ne!(boxes[0], boxes[1]);
+    // A reset empties the heap: the handles are refused, not dangling.
+    inst.reset().unwrap();
+    assert!(inst.run("get", &[first]).is_err());
+}
+
+#[test]
+fn a_dropped_handle_keeps_nothing_alive() {
+    let mut inst = instance_with(HANDLES, gc_heap(80 << 10));
+    let big = call(&mut inst, "big", &[]);
+    assert!(inst.collect_garbage());
+    assert!(inst.gc_heap_used() >= 16_000, "{}", inst.gc_heap_used());
+    assert_eq!(inst.gc_collections(), 1);
+    drop(big);
+    assert!(inst.collect_garbage());
+    assert_eq!(inst.gc_heap_used(), 0);
+    // Two 16 KB arrays held by the host fill most of a 40 KiB half: the
+    // garbage after them is collected around both, many times.
+    let held = [call(&mut inst, "big", &[]), call(&mut inst, "big", &[])];
+    inst.run("junk", &[Val::I32(50)]).unwrap();
+    assert!(inst.gc_collections() >= 6, "{}", inst.gc_collections());
+    assert!(inst.gc_heap_used() >= 32_000);
+    drop(held);
+    assert!(inst.collect_garbage());
+    assert_eq!(inst.gc_heap_used(), 0);
+}
+
+const HOST_CALLS: &str = r#"(module
+  (type $box (struct (field i64)))
+  (type $pair (struct (field (ref $box)) (field i64)))
+  (import "host" "collect" (func $collect))
+  (import "host" "keep" (func $keep (param anyref) (result anyref)))
+  (import "host" "collected" (func $collected (result i64)))
+  ;; Every level keeps a box in a local; every 100th level collects from
+  ;; a host call, passes its box through the host (which collects before
+  ;; returning it), and holds another box only as an operand of
+  ;; struct.new across a collecting host call.
+  (func $down (param $d i32) (result i64)
+    (local $mine (ref $box)) (local $pair (ref null $pair)) (local $below i64)
+    (local.set $mine (struct.new $box (i64.extend_i32_u (local.get $d))))
+    (if (i32.eqz (i32.rem_u (local.get $d) (i32.const 100)))
+      (then
+        (call $collect)
+        (local.set $mine (ref.cast (ref $box) (call $keep (local.get $mine))))
+        (local.set $pair (struct.new $pair
+          (struct.new $box (i64.const 1000000))
+          (call $collected)))))
+    (local.set $below
+      (if (result i64) (i32.eqz (local.get $d))
+        (then (i64.const 0))
+        (else (call $down (i32.sub (local.get $d) (i32.const 1))))))
+    (i64.add (i64.add (local.get $below) (struct.get $box 0 (local.get $mine)))
+      (if (result i64) (ref.is_null (local.get $pair))
+        (then (i64.const 0))
+        (else (struct.get $box 0 (struct.get $pair 0 (local.get $pair)))))))
+  (func (export "down") (param i32) (result i64) (call $down (local.get 0))))"#;
+
+#[test]
+fn collections_from_inside_host_calls_find_every_root() {
+    let mut linker = Linker::new();
+    linker.func("host", "collect", |vmctx: &mut Vmctx| {
+        assert!(vmctx.collect_garbage());
+    });
+    let any = ValType::Ref(RefType::ANYREF);
+    linker.func_dynamic(
+        "host",
+        "keep",
+        FuncType::new([any], [any]),
+        |vmctx, args, results| {
+            assert!(vmctx.collect_garbage());
+            results[0] = args[0].clone();
+        },
+    );
+    linker.func("host", "collected", |vmctx: &mut Vmctx| -> i64 {
+        assert!(vmctx.collect_garbage());
+        1
+    });
+    let limits = gc_heap(1 << 20);
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let module = Module::from_bytes(&compile_bytes(HOST_CALLS.as_bytes()), "gc", &linker).unwrap();
+    let mut inst = region.new_instance(module).unwrap();
+    let depth: i64 = 2_000;
+    let every_100th = depth / 100 + 1;
+    assert_eq!(
+        i64(&mut inst, "down", &[Val::I32(depth as i32)]),
+        depth * (depth + 1) / 2 + every_100th * 1_000_000
+    );
+    assert_eq!(inst.gc_collections() as i64, 3 * every_100th);
 }
 
 const TREES: &str = r#"(module

@@ -71,16 +71,16 @@ fn trap_code(r: Result<lucet_runtime::RunResult, Error>) -> TrapCode {
 fn structs_and_arrays_keep_their_fields_and_travel_through_the_host() {
     let mut inst = objects_in(&region());
     let p = call(&mut inst, "point", &[Val::I32(3), Val::I64(-9)]);
-    let Val::AnyRef(AnyRef::Object(o)) = p else {
+    let Val::AnyRef(AnyRef::Object(o)) = &p else {
         panic!("expected an object, got {p:?}");
     };
     assert!(o.is_struct());
     assert_eq!(p.to_string(), "ref.struct");
-    assert_eq!(i32(&mut inst, "x", &[p]), 3);
-    assert_eq!(i64(&mut inst, "y", &[p]), -9);
+    assert_eq!(i32(&mut inst, "x", std::slice::from_ref(&p)), 3);
+    assert_eq!(i64(&mut inst, "y", std::slice::from_ref(&p)), -9);
     // The i8 field keeps 8 bits and extends them as asked.
-    assert_eq!(i32(&mut inst, "tag_s", &[p]), -1);
-    assert_eq!(i32(&mut inst, "tag_u", &[p]), 255);
+    assert_eq!(i32(&mut inst, "tag_s", std::slice::from_ref(&p)), -1);
+    assert_eq!(i32(&mut inst, "tag_u", std::slice::from_ref(&p)), 255);
     assert_eq!(
         trap_code(inst.run("x", &[Val::AnyRef(AnyRef::Null)])),
         TrapCode::NullReference
@@ -88,20 +88,23 @@ fn structs_and_arrays_keep_their_fields_and_travel_through_the_host() {
 
     let hello = call(&mut inst, "hello", &[]);
     assert_eq!(hello.to_string(), "ref.array");
-    assert_eq!(i32(&mut inst, "len", &[hello]), 5);
+    assert_eq!(i32(&mut inst, "len", std::slice::from_ref(&hello)), 5);
     assert_eq!(
-        i32(&mut inst, "byte", &[hello, Val::I32(1)]),
+        i32(&mut inst, "byte", &[hello.clone(), Val::I32(1)]),
         i32::from(b'e')
     );
     assert_eq!(
-        trap_code(inst.run("byte", &[hello, Val::I32(5)])),
+        trap_code(inst.run("byte", &[hello.clone(), Val::I32(5)])),
         TrapCode::ArrayOutOfBounds
     );
     // An array is no point: the host's value is checked against the
     // parameter's type, and a cast in the guest checks it too.
-    assert!(inst.run("x", &[hello]).is_err());
-    assert_eq!(trap_code(inst.run("len", &[p])), TrapCode::CastFailure);
-    assert_eq!(i32(&mut inst, "is_eq", &[p]), 1);
+    assert!(inst.run("x", std::slice::from_ref(&hello)).is_err());
+    assert_eq!(
+        trap_code(inst.run("len", std::slice::from_ref(&p))),
+        TrapCode::CastFailure
+    );
+    assert_eq!(i32(&mut inst, "is_eq", std::slice::from_ref(&p)), 1);
 }
 
 #[test]
@@ -111,11 +114,11 @@ fn handles_are_refused_after_a_reset_and_by_other_instances() {
     let mut other = objects_in(&region);
     let p = call(&mut inst, "point", &[Val::I32(1), Val::I64(2)]);
     assert!(
-        other.run("x", &[p]).is_err(),
+        other.run("x", std::slice::from_ref(&p)).is_err(),
         "an object of another instance"
     );
     inst.reset().unwrap();
-    let err = inst.run("x", &[p]).unwrap_err();
+    let err = inst.run("x", std::slice::from_ref(&p)).unwrap_err();
     assert!(
         !matches!(err, Error::Trap { .. }),
         "refused, not run: {err}"
@@ -148,15 +151,18 @@ fn host_values_keep_their_identity_through_the_any_hierarchy() {
     let mut inst = objects_in(&region());
     for value in [0, 42, HostRef::MAX] {
         let host = ExternRef::host(value).unwrap();
-        let any = call(&mut inst, "internalize", &[Val::ExternRef(host)]);
+        let any = call(&mut inst, "internalize", &[Val::ExternRef(host.clone())]);
         assert_eq!(any, Val::AnyRef(AnyRef::Host(HostRef::new(value).unwrap())));
         // A host value is an `any`, but not an `eq`.
-        assert_eq!(i32(&mut inst, "is_eq", &[any]), 0);
-        assert_eq!(call(&mut inst, "externalize", &[any]), Val::ExternRef(host));
+        assert_eq!(i32(&mut inst, "is_eq", std::slice::from_ref(&any)), 0);
+        assert_eq!(
+            call(&mut inst, "externalize", std::slice::from_ref(&any)),
+            Val::ExternRef(host)
+        );
     }
     assert_eq!(ExternRef::host(HostRef::MAX + 1), None);
     let p = call(&mut inst, "point", &[Val::I32(1), Val::I64(2)]);
-    let e = call(&mut inst, "externalize", &[p]);
+    let e = call(&mut inst, "externalize", std::slice::from_ref(&p));
     assert!(matches!(e, Val::ExternRef(ExternRef::Any(_))), "{e:?}");
     assert_eq!(call(&mut inst, "internalize", &[e]), p);
 }

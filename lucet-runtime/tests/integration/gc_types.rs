@@ -86,18 +86,21 @@ fn i31_references_travel_through_the_host_and_casts_check_them() {
     let made = call(&mut inst, "make", &[Val::I32(-1)]);
     assert_eq!(made, Val::AnyRef(AnyRef::I31(I31::wrapping(-1))));
     // Only 31 bits are kept: the top bit of the i32 is gone.
-    assert_eq!(i32(&mut inst, "get_s", &[made]), -1);
-    assert_eq!(i32(&mut inst, "get_u", &[made]), 0x7fff_ffff);
+    assert_eq!(i32(&mut inst, "get_s", std::slice::from_ref(&made)), -1);
+    assert_eq!(
+        i32(&mut inst, "get_u", std::slice::from_ref(&made)),
+        0x7fff_ffff
+    );
     let big = Val::AnyRef(AnyRef::I31(I31::wrapping(0x4000_0000)));
     assert_eq!(i32(&mut inst, "get_s", &[big]), -0x4000_0000);
     assert_eq!(i32(&mut inst, "global", &[]), -7);
-    assert_eq!(i32(&mut inst, "is_struct", &[made]), 0);
+    assert_eq!(i32(&mut inst, "is_struct", std::slice::from_ref(&made)), 0);
     // Null passes a nullable cast; an i31 is no struct.
     assert_eq!(
         call(&mut inst, "as_struct", &[Val::AnyRef(AnyRef::Null)]),
         Val::AnyRef(AnyRef::Null)
     );
-    match inst.run("as_struct", &[made]) {
+    match inst.run("as_struct", std::slice::from_ref(&made)) {
         Err(Error::Trap { code, .. }) => assert_eq!(code, TrapCode::CastFailure),
         other => panic!("expected a cast failure, got {other:?}"),
     }
