@@ -1,4 +1,7 @@
-//! wasm-smith modules run on Lucet and on the wasmi interpreter.
+//! wasm-smith modules run on Lucet and on an oracle: the wasmi interpreter
+//! for everything but GC and exceptions ([`check`]), and Wasmtime, behind
+//! the `oracle-wasmtime` feature, for modules with GC types and
+//! instructions ([`check_gc`]).
 //!
 //! Both run under fuel (their costs differ, so a case where either runs out
 //! proves nothing and ends the comparison), and a stack overflow on either
@@ -9,6 +12,14 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
+
+mod wasmi_oracle;
+#[cfg(feature = "oracle-wasmtime")]
+mod wasmtime_oracle;
+
+use wasmi_oracle::WasmiOracle;
+#[cfg(feature = "oracle-wasmtime")]
+use wasmtime_oracle::WasmtimeOracle;
 
 use arbitrary::Unstructured;
 use lucet_compiler::{CompileOptions, Compiler};
@@ -32,7 +43,7 @@ const MAX_LARGE_TABLE_ELEMENTS: u64 = 1_000_000;
 pub enum Verdict {
     /// The input ran out before a module was generated.
     NotEnoughData,
-    /// wasmi does not take the module (a limit of the oracle).
+    /// The oracle does not take the module (a limit of the oracle).
     OracleRejects,
     /// Both failed to instantiate.
     BothFailedToInstantiate,
@@ -46,6 +57,8 @@ pub enum Verdict {
         calls: usize,
         /// Calls that proved nothing.
         exhausted: usize,
+        /// The module declares struct or array types.
+        objects: bool,
     },
 }
 
@@ -77,10 +90,13 @@ enum Trap {
     IntegerOverflow,
     IntegerDivisionByZero,
     BadConversionToInteger,
+    NullReference,
+    CastFailure,
+    ArrayOutOfBounds,
     /// A Lucet error outside the specification's traps (never agrees).
     Lucet(String),
-    /// A wasmi error outside the specification's traps (never agrees).
-    Wasmi(String),
+    /// An oracle error outside the specification's traps (never agrees).
+    Oracle(String),
 }
 
 /// A value, bit-exact (references compare by nullness).
@@ -202,7 +218,62 @@ pub fn check(data: &[u8]) -> Result<Verdict, Mismatch> {
         return Ok(Verdict::NotEnoughData);
     };
     let wasm = module.to_bytes();
-    Case { wasm: &wasm, dense }.run(&mut u)
+    Case { wasm: &wasm, dense }.run::<WasmiOracle>(&mut u)
+}
+
+/// `config` with GC types and instructions (structs, arrays, i31, casts,
+/// the any/eq/struct/array hierarchy), for Wasmtime, and without relaxed
+/// SIMD (whose results Wasmtime does not fix).
+#[cfg(feature = "oracle-wasmtime")]
+fn with_gc(config: wasm_smith::Config) -> wasm_smith::Config {
+    wasm_smith::Config {
+        gc_enabled: true,
+        relaxed_simd_enabled: false,
+        ..config
+    }
+}
+
+/// Generates a GC module from `data` and runs it on Lucet and Wasmtime.
+#[cfg(feature = "oracle-wasmtime")]
+pub fn check_gc(data: &[u8]) -> Result<Verdict, Mismatch> {
+    let mut u = Unstructured::new(data);
+    let Ok(dense) = u.arbitrary::<bool>() else {
+        return Ok(Verdict::NotEnoughData);
+    };
+    let Some(wasm) = gc_module(&mut u) else {
+        return Ok(Verdict::NotEnoughData);
+    };
+    Case { wasm: &wasm, dense }.run::<WasmtimeOracle>(&mut u)
+}
+
+/// The GC module [`check_gc`] makes of `data` (for looking at a finding).
+#[cfg(feature = "oracle-wasmtime")]
+pub fn gc_module_of(data: &[u8]) -> Option<Vec<u8>> {
+    let mut u = Unstructured::new(data);
+    u.arbitrary::<bool>().ok()?;
+    gc_module(&mut u)
+}
+
+#[cfg(feature = "oracle-wasmtime")]
+fn gc_module(u: &mut Unstructured) -> Option<Vec<u8>> {
+    let config = smith_config(u).map(with_gc).ok()?;
+    Some(wasm_smith::Module::new(config, u).ok()?.to_bytes())
+}
+
+/// The engine Lucet is compared with.
+trait Oracle: Sized {
+    /// Its name in findings.
+    const NAME: &'static str;
+    /// Compiles the module, or refuses it.
+    fn new(wasm: &[u8]) -> Result<Self, String>;
+    /// A fresh instance (the start function run), replacing any earlier.
+    fn instantiate(&mut self) -> Result<(), Outcome>;
+    /// Calls the exported function `name` of the instance.
+    fn call(&mut self, name: &str, args: &[Val]) -> Outcome;
+    /// The exported global `name`.
+    fn global(&mut self, name: &str) -> Option<Value>;
+    /// The exported memory `name`'s contents (empty if there is none).
+    fn memory(&mut self, name: &str) -> &[u8];
 }
 
 struct Case<'a> {
@@ -227,8 +298,8 @@ impl Case<'_> {
         }
     }
 
-    fn run(&self, u: &mut Unstructured) -> Result<Verdict, Mismatch> {
-        let mut oracle = match Oracle::new(self.wasm) {
+    fn run<O: Oracle>(&self, u: &mut Unstructured) -> Result<Verdict, Mismatch> {
+        let mut oracle = match O::new(self.wasm) {
             Ok(o) => o,
             Err(_) => return Ok(Verdict::OracleRejects),
         };
@@ -262,8 +333,22 @@ impl Case<'_> {
                 _ => None,
             })
             .collect();
+        let objects = module
+            .metadata()
+            .types
+            .iter()
+            .any(|t| t.as_struct().is_some() || t.as_array().is_some());
         let (mut calls, mut exhausted) = (0, 0);
         for (name, ty) in &exports {
+            if ty
+                .params
+                .iter()
+                .any(|t| matches!(t, ValType::Ref(r) if !r.nullable))
+            {
+                // No argument can be made for it (the host has no objects
+                // of the module's types): both sides would refuse the call.
+                continue;
+            }
             let args: Vec<Val> = ty.params.iter().map(|t| arbitrary_val(u, *t)).collect();
             lucet
                 .set_fuel(FUEL)
@@ -277,26 +362,36 @@ impl Case<'_> {
                 drop(lucet);
                 lucet = match self.instantiate(&region, &module, &mut oracle)? {
                     Ok(l) => l,
-                    Err(_) => return Ok(Verdict::Compared { calls, exhausted }),
+                    Err(_) => {
+                        return Ok(Verdict::Compared {
+                            calls,
+                            exhausted,
+                            objects,
+                        })
+                    }
                 };
                 continue;
             }
             if l != o {
-                return Err(self.mismatch(format!("{name}({args:?}): Lucet {l}, wasmi {o}")));
+                return Err(self.mismatch(format!("{name}({args:?}): Lucet {l}, {} {o}", O::NAME)));
             }
             calls += 1;
-            self.compare_state(&lucet, &oracle, &format!("after {name}({args:?})"))?;
+            self.compare_state(&lucet, &mut oracle, &format!("after {name}({args:?})"))?;
         }
-        Ok(Verdict::Compared { calls, exhausted })
+        Ok(Verdict::Compared {
+            calls,
+            exhausted,
+            objects,
+        })
     }
 
     /// Instantiates the module on both sides: Lucet's instance, or how the
     /// case ends if either fails.
-    fn instantiate(
+    fn instantiate<O: Oracle>(
         &self,
         region: &Arc<MmapRegion>,
         module: &Arc<Module>,
-        oracle: &mut Oracle,
+        oracle: &mut O,
     ) -> Result<Result<InstanceHandle, Verdict>, Mismatch> {
         let lucet = region
             .new_instance_builder(module.clone())
@@ -320,7 +415,7 @@ impl Case<'_> {
                         Err(self.mismatch(format!("instantiation fails on Lucet only: {message}")))
                     }
                     (None, Some(o)) => {
-                        Err(self.mismatch(format!("instantiation fails on wasmi only: {o}")))
+                        Err(self.mismatch(format!("instantiation fails on {} only: {o}", O::NAME)))
                     }
                     _ => Ok(Err(Verdict::BothFailedToInstantiate)),
                 }
@@ -329,10 +424,10 @@ impl Case<'_> {
     }
 
     /// Exported globals and memories must be the same on both.
-    fn compare_state(
+    fn compare_state<O: Oracle>(
         &self,
         lucet: &InstanceHandle,
-        oracle: &Oracle,
+        oracle: &mut O,
         when: &str,
     ) -> Result<(), Mismatch> {
         let data = lucet.module().metadata();
@@ -345,8 +440,9 @@ impl Case<'_> {
                 let o = oracle.global(&e.name);
                 if Some(l) != o {
                     return Err(self.mismatch(format!(
-                        "{when}: global {} is {l:?} on Lucet, {o:?} on wasmi",
-                        e.name
+                        "{when}: global {} is {l:?} on Lucet, {o:?} on {}",
+                        e.name,
+                        O::NAME
                     )));
                 }
             }
@@ -359,16 +455,20 @@ impl Case<'_> {
             let o = oracle.memory(&e.name);
             if l.len() != o.len() {
                 return Err(self.mismatch(format!(
-                    "{when}: memory {} is {} bytes on Lucet, {} on wasmi",
+                    "{when}: memory {} is {} bytes on Lucet, {} on {}",
                     e.name,
                     l.len(),
-                    o.len()
+                    o.len(),
+                    O::NAME
                 )));
             }
             if let Some(i) = l.iter().zip(o).position(|(a, b)| a != b) {
                 return Err(self.mismatch(format!(
-                    "{when}: memory {} differs at {i:#x}: {:#04x} on Lucet, {:#04x} on wasmi",
-                    e.name, l[i], o[i]
+                    "{when}: memory {} differs at {i:#x}: {:#04x} on Lucet, {:#04x} on {}",
+                    e.name,
+                    l[i],
+                    o[i],
+                    O::NAME
                 )));
             }
         }
@@ -418,119 +518,13 @@ fn lucet_outcome(r: Result<Vec<Val>, LucetError>) -> Outcome {
             TrapCode::IntegerOverflow => Outcome::Trapped(Trap::IntegerOverflow),
             TrapCode::IntegerDivisionByZero => Outcome::Trapped(Trap::IntegerDivisionByZero),
             TrapCode::BadConversionToInteger => Outcome::Trapped(Trap::BadConversionToInteger),
+            TrapCode::NullReference => Outcome::Trapped(Trap::NullReference),
+            TrapCode::CastFailure => Outcome::Trapped(Trap::CastFailure),
+            TrapCode::ArrayOutOfBounds => Outcome::Trapped(Trap::ArrayOutOfBounds),
+            // The two GC heaps differ in size.
+            TrapCode::GcHeapExhausted => Outcome::Exhausted,
             other => Outcome::Trapped(Trap::Lucet(other.to_string())),
         },
         Err(e) => Outcome::Trapped(Trap::Lucet(e.to_string())),
-    }
-}
-
-/// The wasmi side.
-struct Oracle {
-    store: wasmi::Store<()>,
-    module: wasmi::Module,
-    instance: Option<wasmi::Instance>,
-}
-
-impl Oracle {
-    fn new(wasm: &[u8]) -> Result<Oracle, wasmi::Error> {
-        let mut config = wasmi::Config::default();
-        config.consume_fuel(true);
-        let engine = wasmi::Engine::new(&config);
-        let module = wasmi::Module::new(&engine, wasm)?;
-        Ok(Oracle {
-            store: wasmi::Store::new(&engine, ()),
-            module,
-            instance: None,
-        })
-    }
-
-    fn instantiate(&mut self) -> Result<(), Outcome> {
-        self.store
-            .set_fuel(FUEL)
-            .map_err(|e| Outcome::Trapped(Trap::Wasmi(e.to_string())))?;
-        let linker = wasmi::Linker::<()>::new(self.store.engine());
-        match linker.instantiate_and_start(&mut self.store, &self.module) {
-            Ok(i) => {
-                self.instance = Some(i);
-                Ok(())
-            }
-            Err(e) => Err(oracle_error(&e)),
-        }
-    }
-
-    fn call(&mut self, name: &str, args: &[Val]) -> Outcome {
-        let Some(func) = self.instance.and_then(|i| i.get_func(&self.store, name)) else {
-            return Outcome::Trapped(Trap::Wasmi(format!("no function {name}")));
-        };
-        let ty = func.ty(&self.store);
-        let inputs: Vec<wasmi::Val> = args.iter().map(oracle_val).collect();
-        let mut outputs: Vec<wasmi::Val> = ty
-            .results()
-            .iter()
-            .map(|t| wasmi::Val::default_for_ty(*t))
-            .collect();
-        if let Err(e) = self.store.set_fuel(FUEL) {
-            return Outcome::Trapped(Trap::Wasmi(e.to_string()));
-        }
-        match func.call(&mut self.store, &inputs, &mut outputs) {
-            Ok(()) => Outcome::Returned(outputs.iter().map(oracle_value).collect()),
-            Err(e) => oracle_error(&e),
-        }
-    }
-
-    fn global(&self, name: &str) -> Option<Value> {
-        let g = self.instance?.get_global(&self.store, name)?;
-        Some(oracle_value(&g.get(&self.store)))
-    }
-
-    fn memory(&self, name: &str) -> &[u8] {
-        match self.instance.and_then(|i| i.get_memory(&self.store, name)) {
-            Some(m) => m.data(&self.store),
-            None => &[],
-        }
-    }
-}
-
-fn oracle_error(e: &wasmi::Error) -> Outcome {
-    use wasmi::TrapCode as W;
-    match e.as_trap_code() {
-        Some(W::OutOfFuel | W::StackOverflow) => Outcome::Exhausted,
-        Some(W::UnreachableCodeReached) => Outcome::Trapped(Trap::Unreachable),
-        Some(W::MemoryOutOfBounds) => Outcome::Trapped(Trap::MemoryOutOfBounds),
-        Some(W::TableOutOfBounds) => Outcome::Trapped(Trap::TableOutOfBounds),
-        Some(W::IndirectCallToNull) => Outcome::Trapped(Trap::IndirectCallToNull),
-        Some(W::BadSignature) => Outcome::Trapped(Trap::BadSignature),
-        Some(W::IntegerOverflow) => Outcome::Trapped(Trap::IntegerOverflow),
-        Some(W::IntegerDivisionByZero) => Outcome::Trapped(Trap::IntegerDivisionByZero),
-        Some(W::BadConversionToInteger) => Outcome::Trapped(Trap::BadConversionToInteger),
-        _ => Outcome::Trapped(Trap::Wasmi(e.to_string())),
-    }
-}
-
-fn oracle_val(v: &Val) -> wasmi::Val {
-    match *v {
-        Val::I32(x) => wasmi::Val::I32(x),
-        Val::I64(x) => wasmi::Val::I64(x),
-        Val::F32(x) => wasmi::Val::F32(wasmi::F32::from_bits(x.to_bits())),
-        Val::F64(x) => wasmi::Val::F64(wasmi::F64::from_bits(x.to_bits())),
-        Val::V128(x) => wasmi::Val::V128(wasmi::V128::from(x)),
-        Val::FuncRef(_) => wasmi::Val::default_for_ty(wasmi::ValType::FuncRef),
-        // The generated modules use no GC types (wasmi has none), so an
-        // `anyref` argument never arises; null stands in like for exnref.
-        Val::ExternRef(_) | Val::ExnRef(_) | Val::AnyRef(_) => {
-            wasmi::Val::default_for_ty(wasmi::ValType::ExternRef)
-        }
-    }
-}
-
-fn oracle_value(v: &wasmi::Val) -> Value {
-    match v {
-        wasmi::Val::I32(x) => Value::I32(*x),
-        wasmi::Val::I64(x) => Value::I64(*x),
-        wasmi::Val::F32(x) => Value::F32(x.to_bits()),
-        wasmi::Val::F64(x) => Value::F64(x.to_bits()),
-        wasmi::Val::V128(x) => Value::V128(x.as_u128()),
-        wasmi::Val::FuncRef(r) => Value::Ref { null: r.is_null() },
-        wasmi::Val::ExternRef(r) => Value::Ref { null: r.is_null() },
     }
 }

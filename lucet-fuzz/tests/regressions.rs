@@ -1,6 +1,7 @@
 //! Inputs the fuzzers found (and edge cases kept beside them), replayed:
 //! every file under `regressions/compile/`, `regressions/differential/` and
-//! `regressions/wasi/` must pass its target's check.
+//! `regressions/wasi/` must pass its target's check (and those under
+//! `regressions/differential-gc/` with the `oracle-wasmtime` feature).
 
 use std::path::Path;
 
@@ -44,6 +45,20 @@ fn differential_regressions_pass() {
 fn wasi_regressions_pass() {
     for (name, data) in inputs("wasi") {
         if let Err(e) = lucet_fuzz::wasi::check(&data) {
+            panic!("{name}: {e}");
+        }
+    }
+}
+
+/// GC findings, replayed against Wasmtime (with `--features
+/// oracle-wasmtime`; without it, the runtime's own tests keep each fix).
+#[cfg(feature = "oracle-wasmtime")]
+#[test]
+fn differential_gc_regressions_pass() {
+    let inputs = inputs("differential-gc");
+    assert!(!inputs.is_empty());
+    for (name, data) in inputs {
+        if let Err(e) = lucet_fuzz::differential::check_gc(&data) {
             panic!("{name}: {e}");
         }
     }

@@ -106,6 +106,8 @@ impl FuelCounter {
             | Operator::BrTable { .. }
             | Operator::BrOnNull { .. }
             | Operator::BrOnNonNull { .. }
+            | Operator::BrOnCast { .. }
+            | Operator::BrOnCastFail { .. }
             | Operator::Return => self.flush(builder),
             _ => {}
         }

@@ -67,6 +67,35 @@ fn an_infinite_loop_runs_out_of_fuel() {
 }
 
 #[test]
+fn loops_whose_back_edge_is_a_cast_branch_run_out_of_fuel() {
+    // The only way around each loop is br_on_cast / br_on_cast_fail: the
+    // cost of the body must be counted before the branch, or the loop
+    // header's check never sees it grow. (Found by the GC fuzzer.)
+    let wat = br#"(module
+      (type $s (struct))
+      (func (export "on_cast") (param $r anyref)
+        (local.get $r)
+        (loop $again (param anyref)
+          (br_on_cast $again anyref (ref $s))
+          (drop)))
+      (func (export "on_cast_fail") (param $r anyref)
+        (local.get $r)
+        (loop $again (param anyref)
+          (br_on_cast_fail $again anyref (ref $s))
+          (drop)))
+      (func (export "make") (result anyref) (struct.new $s)))"#;
+    let module = counting(wat, &Linker::new());
+    let mut inst = region().new_instance(module).unwrap();
+    let object = call(&mut inst, "make", &[]);
+    let null = Val::AnyRef(lucet_runtime::AnyRef::Null);
+    for (func, arg) in [("on_cast", object), ("on_cast_fail", null)] {
+        inst.set_fuel(100_000).unwrap();
+        let r = inst.run(func, &[arg]);
+        assert!(out_of_fuel(&r), "{func}: {r:?}");
+    }
+}
+
+#[test]
 fn recursion_without_loops_runs_out_of_fuel() {
     let mut inst = instance();
     inst.set_fuel(100_000).unwrap();
