@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use lucet_compiler::{CompileOptions, Compiler};
-use lucet_runtime::{Limits, Linker, MmapRegion, Module, RunResult, Val, Vmctx};
+use lucet_runtime::{GcAlgorithm, Limits, Linker, MmapRegion, Module, RunResult, Val, Vmctx};
 
 /// Compiles `wasm` (binary or text) to a Lucet ELF file.
 pub fn compile(wasm: &[u8]) -> Vec<u8> {
@@ -46,10 +46,21 @@ pub fn region(slots: usize) -> Arc<MmapRegion> {
 }
 
 /// A region for `slots` instances with GC heaps of `gc_heap_size` bytes
-/// (and 1 MiB stacks, for the recursion of tree workloads).
+/// (and 1 MiB stacks, for the recursion of tree workloads), collected by
+/// the default (copying) collector.
 pub fn gc_region(slots: usize, gc_heap_size: u64) -> Arc<MmapRegion> {
+    gc_region_with(slots, gc_heap_size, GcAlgorithm::Copying)
+}
+
+/// [`gc_region`] with the collector `gc_algorithm`.
+pub fn gc_region_with(
+    slots: usize,
+    gc_heap_size: u64,
+    gc_algorithm: GcAlgorithm,
+) -> Arc<MmapRegion> {
     let limits = Limits {
         gc_heap_size,
+        gc_algorithm,
         stack_size: 1 << 20,
         ..Limits::default()
     };

@@ -604,7 +604,7 @@ pub fn compile_all(
             let ty = info.func_type(i);
             compile_clif(
                 backend,
-                import_stub(i, ty, isa),
+                import_stub(i, ty, info.holds_gc_refs, isa),
                 Complexity::default(),
                 false,
                 || format!("import stub of {}", info.display_name(i)),

@@ -101,13 +101,19 @@ pub fn array_trampoline(func_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> 
     func
 }
 
-/// The native-convention stub of imported function `import_index`. Calls
+/// The native-convention stub of imported function `import_index` (which
+/// records its caller's frame for the collector with `record_exit_frame`). Calls
 /// to the import are direct calls to it. When the import is another
 /// instance's function (its `FuncImport` has a native entry), the stub
 /// tail-calls it, so calls and tail calls between instances go straight to
 /// the other instance's code without a frame of their own; otherwise
 /// (a host function) it spills the arguments and makes the array call.
-pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir::Function {
+pub fn import_stub(
+    import_index: u32,
+    ty: &FuncType,
+    record_exit_frame: bool,
+    isa: &dyn TargetIsa,
+) -> ir::Function {
     let call_conv = isa.default_call_conv();
     let mut func = ir::Function::with_name_signature(
         UserFuncName::user(NS_FUNCTION, import_index),
@@ -156,19 +162,23 @@ pub fn import_stub(import_index: u32, ty: &FuncType, isa: &dyn TargetIsa) -> ir:
     let sig = b.import_signature(native_signature(ty));
     b.ins().return_call_indirect(sig, native, &args);
 
-    // A host function: the array call. The caller's frame (this frame's
+    // A host function: the array call. In a module that can hold GC
+    // references (`record_exit_frame`), the caller's frame (this frame's
     // record: its frame pointer and return address) goes to the header
     // first, where the collector starts its walk of the guest's frames if
-    // the host function collects garbage.
+    // the host function collects garbage; other modules have no objects,
+    // and their host calls pay nothing for it.
     b.switch_to_block(host);
-    let fp = b.ins().get_frame_pointer(types::I64);
-    let trusted = MemFlagsData::trusted();
-    let caller_fp = b.ins().load(types::I64, trusted, fp, 0);
-    let caller_pc = b.ins().load(types::I64, trusted, fp, 8);
-    b.ins()
-        .store(trusted, caller_fp, vmctx, InstanceHeader::OFFSET_EXIT_FP);
-    b.ins()
-        .store(trusted, caller_pc, vmctx, InstanceHeader::OFFSET_EXIT_PC);
+    if record_exit_frame {
+        let fp = b.ins().get_frame_pointer(types::I64);
+        let trusted = MemFlagsData::trusted();
+        let caller_fp = b.ins().load(types::I64, trusted, fp, 0);
+        let caller_pc = b.ins().load(types::I64, trusted, fp, 8);
+        b.ins()
+            .store(trusted, caller_fp, vmctx, InstanceHeader::OFFSET_EXIT_FP);
+        b.ins()
+            .store(trusted, caller_pc, vmctx, InstanceHeader::OFFSET_EXIT_PC);
+    }
     let len = ty.params.len().max(ty.results.len()).max(1);
     let slot = b.create_sized_stack_slot(ir::StackSlotData::new(
         ir::StackSlotKind::ExplicitSlot,

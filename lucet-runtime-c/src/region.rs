@@ -82,6 +82,7 @@ impl From<&lucet_limits> for Limits {
             max_exception_bytes: l.max_exception_bytes,
             signal_stack_size: l.signal_stack_size,
             gc_heap_size: l.gc_heap_size,
+            ..Limits::default()
         }
     }
 }

@@ -24,7 +24,7 @@ pub use instance::{
     InstanceHandle, Interrupt, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails,
     Wait, YieldedVal,
 };
-pub use limits::Limits;
+pub use limits::{GcAlgorithm, Limits};
 pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
 pub use lucet_module::{
     ContentHash, FuncType, HeapType, ModuleData, PublicKey, RefType, TrapCode, ValType,

@@ -2,6 +2,19 @@
 
 use crate::Error;
 
+/// The garbage collector of instances' GC heaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GcAlgorithm {
+    /// Copying (Cheney) between two halves of the heap: a collection costs
+    /// what survives, and half the heap is the copy reserve. The default.
+    #[default]
+    Copying,
+    /// Mark-compact (sliding) over the whole heap: live objects may fill
+    /// all of it, and a collection costs two walks of the roots and one
+    /// of the heap.
+    MarkCompact,
+}
+
 /// How much memory each instance of a region may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -18,9 +31,11 @@ pub struct Limits {
     /// It is part of the slot (address space taken whether or not a module
     /// uses GC; memory only once objects are allocated). The copying
     /// collector uses it as two halves, so live objects may take half of
-    /// it; an allocation that does not fit even after a collection traps
-    /// with `GcHeapExhausted`.
+    /// it (mark-compact: all of it); an allocation that does not fit even
+    /// after a collection traps with `GcHeapExhausted`.
     pub gc_heap_size: u64,
+    /// How the GC heap is collected.
+    pub gc_algorithm: GcAlgorithm,
     /// How much of a heap stays resident between instances of the same
     /// module: when an instance goes, this many bytes from the heap base are
     /// zeroed in place (cheap for memory the guest touched, and the next
@@ -57,6 +72,7 @@ impl Default for Limits {
             stack_size: 128 << 10,
             globals_size: 4 << 10,
             gc_heap_size: 1 << 20,
+            gc_algorithm: GcAlgorithm::Copying,
             keep_resident: 64 << 10,
             max_memories: 16,
             max_tables: 100,

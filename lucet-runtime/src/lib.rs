@@ -29,11 +29,11 @@
 //! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
 pub use lucet_runtime_internals::{
-    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, ExternRef, FuncType, GcRef, HeapType,
-    HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc,
-    KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion, Module, ModuleData, PublicKey,
-    RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait, WasmResults,
-    WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
+    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, ExternRef, FuncType, GcAlgorithm, GcRef,
+    HeapType, HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle, Interrupt,
+    IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion, Module,
+    ModuleData, PublicKey, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx,
+    Wait, WasmResults, WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
 };
 
 /// A region of instance slots: the type embedders share between threads.

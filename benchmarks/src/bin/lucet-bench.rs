@@ -655,6 +655,71 @@ fn gc_rows(samples: usize, depth: u32, list: u32) -> Vec<Row> {
         "gc/reset after 1 MiB of GC objects (lucet only)",
         (Stats::of(times), None),
     ));
+    rows.extend(collector_rows(samples, depth, list));
+    rows
+}
+
+/// The two collectors on the same workloads in the same GC heap sizes
+/// (the same memory), interleaved: Lucet only, the number of collections
+/// per run in each row's name.
+fn collector_rows(samples: usize, depth: u32, list: u32) -> Vec<Row> {
+    use lucet_runtime::{GcAlgorithm, Val};
+    let trees = workloads::binary_trees_checksum(depth);
+    let sum = i64::from(list) * (i64::from(list) - 1) / 2;
+    let cases: [(&str, &str, u64, u64, Val); 3] = [
+        (
+            "binary-trees",
+            workloads::BINARY_TREES,
+            64 << 20,
+            depth.into(),
+            Val::I32(trees),
+        ),
+        (
+            "binary-trees",
+            workloads::BINARY_TREES,
+            32 << 20,
+            depth.into(),
+            Val::I32(trees),
+        ),
+        (
+            "linked list",
+            workloads::LINKED_LIST,
+            64 << 20,
+            list.into(),
+            Val::I64(sum),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (name, wat, heap, arg, expected) in cases {
+        let module = lucet::load(wat);
+        let copying = lucet::gc_region_with(1, heap, GcAlgorithm::Copying);
+        let compacting = lucet::gc_region_with(1, heap, GcAlgorithm::MarkCompact);
+        let mut a = copying.new_instance(module.clone()).expect("instantiate");
+        let mut b = compacting.new_instance(module).expect("instantiate");
+        let (ta, tb) = interleaved(
+            samples,
+            1,
+            &mut || assert_eq!(lucet::run_one(&mut a, arg as i32), expected),
+            Some(&mut || assert_eq!(lucet::run_one(&mut b, arg as i32), expected)),
+        );
+        let runs = samples as u64 + 1;
+        let per_run = |c: u64| c as f64 / runs as f64;
+        let what = format!("gc/collector: {name} ({arg}) in a {} MiB heap", heap >> 20);
+        rows.push(row(
+            &format!(
+                "{what}, copying ({:.1} collections per run; lucet only)",
+                per_run(a.gc_collections())
+            ),
+            (ta, None),
+        ));
+        rows.push(row(
+            &format!(
+                "{what}, mark-compact ({:.1} collections per run; lucet only)",
+                per_run(b.gc_collections())
+            ),
+            (tb.expect("two sides"), None),
+        ));
+    }
     rows
 }
 

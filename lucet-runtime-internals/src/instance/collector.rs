@@ -1,5 +1,6 @@
-//! The garbage collector of the GC heap: a copying (Cheney) collector over
-//! two halves of the heap.
+//! The garbage collector of the GC heap: the roots every collection
+//! starts from, and the default collector, copying (Cheney) over two
+//! halves of the heap (`compactor.rs` has the other, mark-compact).
 //!
 //! Objects are allocated by bumping a pointer through the current half.
 //! When an object does not fit, a collection copies every object reachable
@@ -20,11 +21,25 @@
 //! The host's handles to objects (`GcRef`) are roots too (`host_roots`):
 //! a collection updates the address they share, so they stay valid, and
 //! forgets those the host dropped. Instances of a link group, which may
-//! hold each other's objects, never collect: a full heap traps.
+//! hold each other's objects, never collect: a full heap traps. Every
+//! root is visited through `visit_roots`, which both collectors share.
 
 use lucet_module::{ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
 
 use super::Instance;
+use crate::limits::GcAlgorithm;
+
+/// What a collection does with each root: a slot holding a reference
+/// that may be an object of the collected heap.
+pub(super) trait RootVisitor {
+    /// Visits the reference in `slot`.
+    ///
+    /// # Safety
+    /// `slot` must be valid for reads and writes, and hold a reference
+    /// made by guest code of the collected instance (or anything that is
+    /// not an address in the heap's used part).
+    unsafe fn visit(&mut self, slot: *mut u64);
+}
 
 /// The copying state of one collection.
 struct Copier {
@@ -73,20 +88,40 @@ impl Copier {
         // SAFETY: the object was copied whole, header first.
         unsafe {
             let ty = &*(*(object as *const *const TypeRecord));
-            if ty.ref_count == 0 {
-                return;
+            for_each_field(object, ty, |slot| self.forward(slot));
+        }
+    }
+}
+
+impl RootVisitor for Copier {
+    unsafe fn visit(&mut self, slot: *mut u64) {
+        // SAFETY: the trait's promise is `forward`'s.
+        unsafe { self.forward(slot) }
+    }
+}
+
+/// Calls `visit` on every reference field of the object at `object`,
+/// whose type is `ty`.
+///
+/// # Safety
+/// `object` must be an object of type `ty`, its fields valid for reads and
+/// writes.
+pub(super) unsafe fn for_each_field(object: u64, ty: &TypeRecord, mut visit: impl FnMut(*mut u64)) {
+    if ty.ref_count == 0 {
+        return;
+    }
+    // SAFETY: the caller's promise; an array's length is at its offset.
+    unsafe {
+        if ty.kind == 2 {
+            let len = *((object + ObjectHeader::OFFSET_ARRAY_LENGTH as u64) as *const u32);
+            let first = object + u64::from(ObjectHeader::OFFSET_ARRAY_ELEMENTS);
+            for i in 0..u64::from(len) {
+                visit((first + i * 8) as *mut u64);
             }
-            if ty.kind == 2 {
-                let len = *((object + ObjectHeader::OFFSET_ARRAY_LENGTH as u64) as *const u32);
-                let first = object + u64::from(ObjectHeader::OFFSET_ARRAY_ELEMENTS);
-                for i in 0..u64::from(len) {
-                    self.forward((first + i * 8) as *mut u64);
-                }
-            } else {
-                let offsets = std::slice::from_raw_parts(ty.ref_offsets, ty.ref_count as usize);
-                for at in offsets {
-                    self.forward((object + u64::from(*at)) as *mut u64);
-                }
+        } else {
+            let offsets = std::slice::from_raw_parts(ty.ref_offsets, ty.ref_count as usize);
+            for at in offsets {
+                visit((object + u64::from(*at)) as *mut u64);
             }
         }
     }
@@ -98,8 +133,16 @@ impl Copier {
 /// `object` must be a live object.
 pub(super) unsafe fn object_size(object: u64) -> u64 {
     // SAFETY: the caller's promise: the header is the type's record.
+    unsafe { object_size_of(object, &*(*(object as *const *const TypeRecord))) }
+}
+
+/// The size of the object at `object`, of type `ty`.
+///
+/// # Safety
+/// `object` must be a live object of type `ty`.
+pub(super) unsafe fn object_size_of(object: u64, ty: &TypeRecord) -> u64 {
+    // SAFETY: the caller's promise; an array's length is at its offset.
     unsafe {
-        let ty = &*(*(object as *const *const TypeRecord));
         if ty.kind == 2 {
             let len = *((object + ObjectHeader::OFFSET_ARRAY_LENGTH as u64) as *const u32);
             (u64::from(ObjectHeader::OFFSET_ARRAY_ELEMENTS)
@@ -136,15 +179,20 @@ impl Instance {
     /// # Safety
     /// With `in_host_call`, guest code of this instance must be suspended
     /// in a call to a host function through its module's import stub
-    /// (which recorded the calling frame in the header), running or
-    /// yielded; without it, no guest code of the instance may be on its
-    /// stack.
+    /// (which recorded the calling frame in the header if the module can
+    /// hold GC references), running or yielded; without it, no guest code
+    /// of the instance may be on its stack.
     pub(crate) unsafe fn collect_garbage(&mut self, in_host_call: bool) -> bool {
         if self.group.is_some() {
             return false;
         }
-        // SAFETY: the caller's promise.
-        unsafe { self.collect(in_host_call) };
+        // Only modules that can hold GC references record the calling
+        // frame in their import stubs; one without struct or array types
+        // has no objects for its frames to hold.
+        let frames = in_host_call && self.module.type_records().iter().any(|t| t.kind != 0);
+        // SAFETY: the caller's promise; without `frames`, no frame holds
+        // an object.
+        unsafe { self.collect(frames) };
         true
     }
 
@@ -158,6 +206,20 @@ impl Instance {
     /// call's), on this instance's stack; without, no guest frame of the
     /// instance may hold references.
     unsafe fn collect(&mut self, frames: bool) {
+        match self.region.limits().gc_algorithm {
+            // SAFETY: the caller's promise.
+            GcAlgorithm::Copying => unsafe { self.collect_copying(frames) },
+            // SAFETY: the caller's promise.
+            GcAlgorithm::MarkCompact => unsafe { self.collect_compacting(frames) },
+        }
+        self.gc_collections += 1;
+    }
+
+    /// A copying collection (see `collect`).
+    ///
+    /// # Safety
+    /// As for `collect`.
+    unsafe fn collect_copying(&mut self, frames: bool) {
         let (start, next) = self.gc_heap_used();
         let to = self.gc_other_half();
         let mut copier = Copier {
@@ -167,42 +229,55 @@ impl Instance {
         // SAFETY: the caller's promise for the frames; every other root is
         // storage of this instance holding references of traced types.
         unsafe {
-            if frames {
-                self.forward_frames(&mut copier);
-            }
-            self.forward_globals(&mut copier);
-            self.forward_tables(&mut copier);
-            for values in self.buf.evaluated_elems.iter_mut().flatten() {
-                for v in values.iter_mut() {
-                    copier.forward(v);
-                }
-            }
-            self.forward_exceptions(&mut copier);
-            // A root holds the address of an object of this heap.
-            self.host_roots.forward(|address| copier.forward(address));
+            self.visit_roots(&mut copier, frames);
             let mut scan = to;
             while scan < copier.next {
                 copier.scan(scan);
                 scan += object_size(scan);
             }
         }
-        let half = self.gc_half_size();
+        let space = self.gc_space_size();
         let header = self.header();
         // SAFETY: the header is valid for the instance's life.
         unsafe {
             (*header).gc_next = copier.next;
-            (*header).gc_limit = to + half;
+            (*header).gc_limit = to + space;
         }
-        self.gc_collections += 1;
     }
 
-    /// Forwards the references the guest frames keep, walking them by
+    /// Visits every root: the guest frames' slots (with `frames`), the
+    /// instance's globals and tables, evaluated element segments,
+    /// exception payloads and the host's handles.
+    ///
+    /// # Safety
+    /// As for `collect`.
+    pub(super) unsafe fn visit_roots(&mut self, v: &mut impl RootVisitor, frames: bool) {
+        // SAFETY: the caller's promise for the frames; every other root is
+        // storage of this instance holding references of traced types.
+        unsafe {
+            if frames {
+                self.visit_frames(v);
+            }
+            self.visit_globals(v);
+            self.visit_tables(v);
+            for values in self.buf.evaluated_elems.iter_mut().flatten() {
+                for slot in values.iter_mut() {
+                    v.visit(slot);
+                }
+            }
+            self.visit_exceptions(v);
+            // A root holds the address of an object of this heap.
+            self.host_roots.update(|address| v.visit(address));
+        }
+    }
+
+    /// Visits the references the guest frames keep, walking them by
     /// frame pointer from the builtin's caller to the first frame outside
     /// this instance's code.
     ///
     /// # Safety
     /// As for `collect`.
-    unsafe fn forward_frames(&mut self, copier: &mut Copier) {
+    unsafe fn visit_frames(&mut self, v: &mut impl RootVisitor) {
         let bottom = self.slot.stack_bottom() as u64;
         let top = self.slot.stack_top() as u64;
         let module = self.module.clone();
@@ -222,7 +297,7 @@ impl Instance {
                     for offset in map.offsets() {
                         let slot = sp + u64::from(offset);
                         if slot >= bottom && slot + 8 <= top {
-                            copier.forward(slot as *mut u64);
+                            v.visit(slot as *mut u64);
                         }
                     }
                 }
@@ -232,48 +307,48 @@ impl Instance {
         }
     }
 
-    /// Forwards the references in the instance's own globals.
+    /// Visits the references in the instance's own globals.
     ///
     /// # Safety
     /// The globals area holds this instance's values.
-    unsafe fn forward_globals(&mut self, copier: &mut Copier) {
+    unsafe fn visit_globals(&mut self, v: &mut impl RootVisitor) {
         let module = self.module.clone();
         for (i, g) in module.metadata().globals.iter().enumerate() {
             if g.import.is_none() && g.ty.may_be_gc_object() {
                 // SAFETY: a defined global's slot holds its value.
-                unsafe { copier.forward(self.global_storage(i as u32) as *mut u64) };
+                unsafe { v.visit(self.global_storage(i as u32) as *mut u64) };
             }
         }
     }
 
-    /// Forwards the references in the instance's own tables.
+    /// Visits the references in the instance's own tables.
     ///
     /// # Safety
     /// The tables hold this instance's references.
-    unsafe fn forward_tables(&mut self, copier: &mut Copier) {
+    unsafe fn visit_tables(&mut self, v: &mut impl RootVisitor) {
         for t in self.buf.tables.iter_mut() {
             if ValType::Ref(t.ty).may_be_gc_object() {
                 for e in t.elements.iter_mut() {
                     // SAFETY: an element of a table of traced references.
-                    unsafe { copier.forward(e) };
+                    unsafe { v.visit(e) };
                 }
             }
         }
     }
 
-    /// Forwards the references in the payloads of the instance's
+    /// Visits the references in the payloads of the instance's
     /// exceptions (all of them: the exception collector decides which
     /// die).
     ///
     /// # Safety
     /// The exceptions hold values of this instance's code.
-    unsafe fn forward_exceptions(&mut self, copier: &mut Copier) {
+    unsafe fn visit_exceptions(&mut self, v: &mut impl RootVisitor) {
         for (types, values) in self.buf.exceptions.payloads_mut() {
-            for (t, v) in types.iter().zip(values.iter_mut()) {
+            for (t, value) in types.iter().zip(values.iter_mut()) {
                 if t.may_be_gc_object() {
                     // SAFETY: a payload value of a traced type, whose low
                     // 8 bytes hold the reference.
-                    unsafe { copier.forward(v.0.as_mut_ptr() as *mut u64) };
+                    unsafe { v.visit(value.0.as_mut_ptr() as *mut u64) };
                 }
             }
         }

@@ -93,14 +93,14 @@ impl HostRoots {
         root
     }
 
-    /// Calls `forward` on the address of every root the host still holds
-    /// (a collection moves the objects), and forgets the others.
-    pub(crate) fn forward(&mut self, mut forward: impl FnMut(&mut u64)) {
+    /// Calls `visit` on the address of every root the host still holds (a
+    /// collection may move the objects), and forgets the others.
+    pub(crate) fn update(&mut self, mut visit: impl FnMut(&mut u64)) {
         let roots = self.roots.get_mut();
         roots.retain(|r| match r.upgrade() {
             Some(root) => {
                 let mut address = root.address();
-                forward(&mut address);
+                visit(&mut address);
                 root.address.store(address, Ordering::Relaxed);
                 true
             }
@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(roots.held(), 2);
         drop(dropped);
         let mut seen = Vec::new();
-        roots.forward(|a| {
+        roots.update(|a| {
             seen.push(*a);
             *a += 0x10;
         });

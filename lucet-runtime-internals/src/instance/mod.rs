@@ -15,6 +15,7 @@
 
 mod buffers;
 mod collector;
+mod compactor;
 pub(crate) mod exceptions;
 mod exports;
 mod heap;

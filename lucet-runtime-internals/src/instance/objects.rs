@@ -27,6 +27,7 @@ use lucet_module::{
 };
 
 use super::{HostRoots, Instance};
+use crate::limits::GcAlgorithm;
 use crate::sys::mmap;
 
 /// What the array builtins return for a GC heap without room.
@@ -56,42 +57,48 @@ impl Instance {
     /// Empties the GC heap and starts a new epoch (at instantiation).
     pub(super) fn reset_gc_heap(&mut self) {
         let base = self.slot.gc_heap() as u64;
-        let half = self.gc_half_size();
+        let space = self.gc_space_size();
         let header: *mut InstanceHeader = self.header();
         // SAFETY: the header is valid for the instance's life.
         unsafe {
             (*header).gc_next = base;
-            (*header).gc_limit = base + half;
+            (*header).gc_limit = base + space;
         }
         self.host_roots.start_epoch();
         self.gc_collections = 0;
     }
 
-    /// The size of each half of the GC heap.
-    pub(super) fn gc_half_size(&self) -> u64 {
-        (self.slot.layout.gc_heap_size as u64 / 2) & !(ObjectHeader::ALIGN - 1)
+    /// The size of the space objects are allocated in: each half of the
+    /// GC heap for the copying collector, all of it for mark-compact.
+    pub(super) fn gc_space_size(&self) -> u64 {
+        let size = self.slot.layout.gc_heap_size as u64;
+        let space = match self.region.limits().gc_algorithm {
+            GcAlgorithm::Copying => size / 2,
+            GcAlgorithm::MarkCompact => size,
+        };
+        space & !(ObjectHeader::ALIGN - 1)
     }
 
-    /// The used part of the current half: from its start to `gc_next`.
+    /// The used part of the current space: from its start to `gc_next`.
     pub(crate) fn gc_heap_used(&self) -> (usize, usize) {
         let base = self.slot.gc_heap() as u64;
-        let half = self.gc_half_size();
+        let space = self.gc_space_size();
         // SAFETY: the header is valid for the instance's life.
         let (next, limit) = unsafe { ((*self.header()).gc_next, (*self.header()).gc_limit) };
-        let start = if limit == base + half {
+        let start = if limit == base + space {
             base
         } else {
-            base + half
+            base + space
         };
         (start as usize, next as usize)
     }
 
-    /// The start of the half that is not the current one.
+    /// The start of the half that is not the current one (copying).
     pub(super) fn gc_other_half(&self) -> u64 {
         let base = self.slot.gc_heap() as u64;
         let (start, _) = self.gc_heap_used();
         if start as u64 == base {
-            base + self.gc_half_size()
+            base + self.gc_space_size()
         } else {
             base
         }
@@ -107,8 +114,12 @@ impl Instance {
     pub(super) fn release_gc_heap(&mut self) -> Result<(), crate::Error> {
         let base = self.slot.gc_heap() as u64;
         let used = if self.gc_collections > 0 {
-            // Both halves were written.
-            2 * self.gc_half_size()
+            // Both halves were written (copying), or the space filled
+            // before compaction (mark-compact).
+            match self.region.limits().gc_algorithm {
+                GcAlgorithm::Copying => 2 * self.gc_space_size(),
+                GcAlgorithm::MarkCompact => self.gc_space_size(),
+            }
         } else {
             // SAFETY: the header is valid for the instance's life.
             unsafe { (*self.header()).gc_next }.saturating_sub(base)

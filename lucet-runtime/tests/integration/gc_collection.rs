@@ -3,7 +3,9 @@
 //! that only deep recursion's frames hold, host handles across
 //! collections, and collections from inside host calls.
 
-use lucet_runtime::{FuncType, Limits, Linker, MmapRegion, Module, RefType, Val, ValType, Vmctx};
+use lucet_runtime::{
+    FuncType, GcAlgorithm, Limits, Linker, MmapRegion, Module, RefType, Val, ValType, Vmctx,
+};
 
 use crate::common::*;
 
@@ -13,9 +15,20 @@ fn instance_with(wat: &str, limits: Limits) -> lucet_runtime::InstanceHandle {
     region.new_instance(module).unwrap()
 }
 
-fn gc_heap(size: u64) -> Limits {
+/// Both collectors, each test run under each.
+const ALGORITHMS: [GcAlgorithm; 2] = [GcAlgorithm::Copying, GcAlgorithm::MarkCompact];
+
+/// Limits giving objects `space` bytes to be allocated in before a
+/// collection: a GC heap of twice that for the copying collector (two
+/// halves), of that for mark-compact. The same program then collects as
+/// often under either.
+fn gc_heap(space: u64, algorithm: GcAlgorithm) -> Limits {
     Limits {
-        gc_heap_size: size,
+        gc_heap_size: match algorithm {
+            GcAlgorithm::Copying => 2 * space,
+            GcAlgorithm::MarkCompact => space,
+        },
+        gc_algorithm: algorithm,
         stack_size: 8 << 20,
         ..Limits::default()
     }
@@ -42,18 +55,21 @@ const CHURN: &str = r#"(module
 
 #[test]
 fn a_gibibyte_of_garbage_runs_in_a_16_mib_heap() {
-    let mut inst = instance_with(CHURN, gc_heap(16 << 20));
-    let n = 1 << 20; // 1 Mi arrays of 1 KiB: 1 GiB
-    assert_eq!(
-        i64(&mut inst, "churn", &[Val::I32(n)]),
-        0x1234_5678_9abc + 1 + 7
-    );
-    // Each half is 8 MiB: a collection about every 8,000 arrays.
-    let collections = inst.gc_collections();
-    assert!(
-        (120..=140).contains(&collections),
-        "{collections} collections"
-    );
+    for algorithm in ALGORITHMS {
+        let mut inst = instance_with(CHURN, gc_heap(8 << 20, algorithm));
+        let n = 1 << 20; // 1 Mi arrays of 1 KiB: 1 GiB
+        assert_eq!(
+            i64(&mut inst, "churn", &[Val::I32(n)]),
+            0x1234_5678_9abc + 1 + 7
+        );
+        // 8 MiB to allocate in (a half of 16 MiB, or all of a mark-compact
+        // heap of 8 MiB): a collection about every 8,000 arrays.
+        let collections = inst.gc_collections();
+        assert!(
+            (120..=140).contains(&collections),
+            "{collections} collections"
+        );
+    }
 }
 
 const LIST: &str = r#"(module
@@ -85,22 +101,24 @@ const LIST: &str = r#"(module
 
 #[test]
 fn a_million_node_list_survives_a_hundred_collections() {
-    // Halves of 32 MiB; the list takes 24 MiB of one.
-    let mut inst = instance_with(LIST, gc_heap(64 << 20));
-    let n: i64 = 1_000_000;
-    inst.run("build", &[Val::I32(n as i32)]).unwrap();
-    let expected = n * (n - 1) / 2;
-    let mut rounds = 0;
-    while inst.gc_collections() < 100 {
-        // 64 KiB arrays: about 130 fill what the list leaves free.
-        inst.run("junk", &[Val::I32(64)]).unwrap();
-        rounds += 1;
-        assert!(rounds < 10_000, "no collections");
-        if rounds % 16 == 0 {
-            assert_eq!(i64(&mut inst, "sum", &[]), expected);
+    for algorithm in ALGORITHMS {
+        // Halves of 32 MiB; the list takes 24 MiB of one.
+        let mut inst = instance_with(LIST, gc_heap(32 << 20, algorithm));
+        let n: i64 = 1_000_000;
+        inst.run("build", &[Val::I32(n as i32)]).unwrap();
+        let expected = n * (n - 1) / 2;
+        let mut rounds = 0;
+        while inst.gc_collections() < 100 {
+            // 64 KiB arrays: about 130 fill what the list leaves free.
+            inst.run("junk", &[Val::I32(64)]).unwrap();
+            rounds += 1;
+            assert!(rounds < 10_000, "no collections");
+            if rounds % 16 == 0 {
+                assert_eq!(i64(&mut inst, "sum", &[]), expected);
+            }
         }
+        assert_eq!(i64(&mut inst, "sum", &[]), expected);
     }
-    assert_eq!(i64(&mut inst, "sum", &[]), expected);
 }
 
 const RECURSION: &str = r#"(module
@@ -121,11 +139,13 @@ const RECURSION: &str = r#"(module
 
 #[test]
 fn every_frame_of_a_deep_recursion_keeps_its_references() {
-    // 20,000 frames each holding a struct; 8 KiB of garbage per level in a
-    // 1 MiB heap collects every few dozen levels, deep in the recursion.
-    let mut inst = instance_with(RECURSION, gc_heap(1 << 20));
-    assert_eq!(i32(&mut inst, "down", &[Val::I32(20_000)]), 20_000);
-    assert!(inst.gc_collections() > 100, "{}", inst.gc_collections());
+    for algorithm in ALGORITHMS {
+        // 20,000 frames each holding a struct; 8 KiB of garbage per level in a
+        // 1 MiB heap collects every few dozen levels, deep in the recursion.
+        let mut inst = instance_with(RECURSION, gc_heap(512 << 10, algorithm));
+        assert_eq!(i32(&mut inst, "down", &[Val::I32(20_000)]), 20_000);
+        assert!(inst.gc_collections() > 100, "{}", inst.gc_collections());
+    }
 }
 
 const HANDLES: &str = r#"(module
@@ -143,44 +163,48 @@ const HANDLES: &str = r#"(module
 
 #[test]
 fn host_handles_follow_their_objects_through_collections() {
-    let mut inst = instance_with(HANDLES, gc_heap(64 << 10));
-    let boxes: Vec<Val> = (0..100)
-        .map(|i| call(&mut inst, "make", &[Val::I32(i)]))
-        .collect();
-    let first = boxes[0].clone();
-    // 200 KB of garbage through halves of 32 KiB: every box moves several
-    // times, and only the host's handles hold them.
-    inst.run("junk", &[Val::I32(200)]).unwrap();
-    assert!(inst.gc_collections() >= 5, "{}", inst.gc_collections());
-    for (i, b) in boxes.iter().enumerate() {
-        assert_eq!(i32(&mut inst, "get", std::slice::from_ref(b)), i as i32);
+    for algorithm in ALGORITHMS {
+        let mut inst = instance_with(HANDLES, gc_heap(32 << 10, algorithm));
+        let boxes: Vec<Val> = (0..100)
+            .map(|i| call(&mut inst, "make", &[Val::I32(i)]))
+            .collect();
+        let first = boxes[0].clone();
+        // 200 KB of garbage through halves of 32 KiB: every box moves several
+        // times, and only the host's handles hold them.
+        inst.run("junk", &[Val::I32(200)]).unwrap();
+        assert!(inst.gc_collections() >= 5, "{}", inst.gc_collections());
+        for (i, b) in boxes.iter().enumerate() {
+            assert_eq!(i32(&mut inst, "get", std::slice::from_ref(b)), i as i32);
+        }
+        assert_eq!(first, boxes[0], "a clone follows the same object");
+        assert_ne!(boxes[0], boxes[1]);
+        // A reset empties the heap: the handles are refused, not dangling.
+        inst.reset().unwrap();
+        assert!(inst.run("get", &[first]).is_err());
     }
-    assert_eq!(first, boxes[0], "a clone follows the same object");
-    assert_ne!(boxes[0], boxes[1]);
-    // A reset empties the heap: the handles are refused, not dangling.
-    inst.reset().unwrap();
-    assert!(inst.run("get", &[first]).is_err());
 }
 
 #[test]
 fn a_dropped_handle_keeps_nothing_alive() {
-    let mut inst = instance_with(HANDLES, gc_heap(80 << 10));
-    let big = call(&mut inst, "big", &[]);
-    assert!(inst.collect_garbage());
-    assert!(inst.gc_heap_used() >= 16_000, "{}", inst.gc_heap_used());
-    assert_eq!(inst.gc_collections(), 1);
-    drop(big);
-    assert!(inst.collect_garbage());
-    assert_eq!(inst.gc_heap_used(), 0);
-    // Two 16 KB arrays held by the host fill most of a 40 KiB half: the
-    // garbage after them is collected around both, many times.
-    let held = [call(&mut inst, "big", &[]), call(&mut inst, "big", &[])];
-    inst.run("junk", &[Val::I32(50)]).unwrap();
-    assert!(inst.gc_collections() >= 6, "{}", inst.gc_collections());
-    assert!(inst.gc_heap_used() >= 32_000);
-    drop(held);
-    assert!(inst.collect_garbage());
-    assert_eq!(inst.gc_heap_used(), 0);
+    for algorithm in ALGORITHMS {
+        let mut inst = instance_with(HANDLES, gc_heap(40 << 10, algorithm));
+        let big = call(&mut inst, "big", &[]);
+        assert!(inst.collect_garbage());
+        assert!(inst.gc_heap_used() >= 16_000, "{}", inst.gc_heap_used());
+        assert_eq!(inst.gc_collections(), 1);
+        drop(big);
+        assert!(inst.collect_garbage());
+        assert_eq!(inst.gc_heap_used(), 0);
+        // Two 16 KB arrays held by the host fill most of a 40 KiB half: the
+        // garbage after them is collected around both, many times.
+        let held = [call(&mut inst, "big", &[]), call(&mut inst, "big", &[])];
+        inst.run("junk", &[Val::I32(50)]).unwrap();
+        assert!(inst.gc_collections() >= 6, "{}", inst.gc_collections());
+        assert!(inst.gc_heap_used() >= 32_000);
+        drop(held);
+        assert!(inst.collect_garbage());
+        assert_eq!(inst.gc_heap_used(), 0);
+    }
 }
 
 const HOST_CALLS: &str = r#"(module
@@ -215,35 +239,38 @@ const HOST_CALLS: &str = r#"(module
 
 #[test]
 fn collections_from_inside_host_calls_find_every_root() {
-    let mut linker = Linker::new();
-    linker.func("host", "collect", |vmctx: &mut Vmctx| {
-        assert!(vmctx.collect_garbage());
-    });
-    let any = ValType::Ref(RefType::ANYREF);
-    linker.func_dynamic(
-        "host",
-        "keep",
-        FuncType::new([any], [any]),
-        |vmctx, args, results| {
+    for algorithm in ALGORITHMS {
+        let mut linker = Linker::new();
+        linker.func("host", "collect", |vmctx: &mut Vmctx| {
             assert!(vmctx.collect_garbage());
-            results[0] = args[0].clone();
-        },
-    );
-    linker.func("host", "collected", |vmctx: &mut Vmctx| -> i64 {
-        assert!(vmctx.collect_garbage());
-        1
-    });
-    let limits = gc_heap(1 << 20);
-    let region = MmapRegion::create(1, &limits).unwrap();
-    let module = Module::from_bytes(&compile_bytes(HOST_CALLS.as_bytes()), "gc", &linker).unwrap();
-    let mut inst = region.new_instance(module).unwrap();
-    let depth: i64 = 2_000;
-    let every_100th = depth / 100 + 1;
-    assert_eq!(
-        i64(&mut inst, "down", &[Val::I32(depth as i32)]),
-        depth * (depth + 1) / 2 + every_100th * 1_000_000
-    );
-    assert_eq!(inst.gc_collections() as i64, 3 * every_100th);
+        });
+        let any = ValType::Ref(RefType::ANYREF);
+        linker.func_dynamic(
+            "host",
+            "keep",
+            FuncType::new([any], [any]),
+            |vmctx, args, results| {
+                assert!(vmctx.collect_garbage());
+                results[0] = args[0].clone();
+            },
+        );
+        linker.func("host", "collected", |vmctx: &mut Vmctx| -> i64 {
+            assert!(vmctx.collect_garbage());
+            1
+        });
+        let limits = gc_heap(512 << 10, algorithm);
+        let region = MmapRegion::create(1, &limits).unwrap();
+        let module =
+            Module::from_bytes(&compile_bytes(HOST_CALLS.as_bytes()), "gc", &linker).unwrap();
+        let mut inst = region.new_instance(module).unwrap();
+        let depth: i64 = 2_000;
+        let every_100th = depth / 100 + 1;
+        assert_eq!(
+            i64(&mut inst, "down", &[Val::I32(depth as i32)]),
+            depth * (depth + 1) / 2 + every_100th * 1_000_000
+        );
+        assert_eq!(inst.gc_collections() as i64, 3 * every_100th);
+    }
 }
 
 const TREES: &str = r#"(module
@@ -279,14 +306,16 @@ const TREES: &str = r#"(module
 
 #[test]
 fn references_only_on_the_operand_stack_survive_collections() {
-    // Trees of 2^11 - 1 and 2^7 - 1 nodes (24 bytes each) in halves of
-    // 512 KiB: collections land in the middle of building a tree, many
-    // times, and a reference missed would point into a half that a later
-    // collection overwrites.
-    let mut inst = instance_with(TREES, gc_heap(1 << 20));
-    let expected = (1 << 11) - 1 + 1024 * ((1 << 7) - 1);
-    for _ in 0..4 {
-        assert_eq!(i32(&mut inst, "nodes", &[Val::I32(10)]), expected);
+    for algorithm in ALGORITHMS {
+        // Trees of 2^11 - 1 and 2^7 - 1 nodes (24 bytes each) in halves of
+        // 512 KiB: collections land in the middle of building a tree, many
+        // times, and a reference missed would point into a half that a later
+        // collection overwrites.
+        let mut inst = instance_with(TREES, gc_heap(512 << 10, algorithm));
+        let expected = (1 << 11) - 1 + 1024 * ((1 << 7) - 1);
+        for _ in 0..4 {
+            assert_eq!(i32(&mut inst, "nodes", &[Val::I32(10)]), expected);
+        }
+        assert!(inst.gc_collections() >= 20, "{}", inst.gc_collections());
     }
-    assert!(inst.gc_collections() >= 20, "{}", inst.gc_collections());
 }
