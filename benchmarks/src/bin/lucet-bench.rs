@@ -114,8 +114,9 @@ enum What {
     },
     /// WebAssembly GC: binary trees and a linked list (time per run, one
     /// long-lived instance each, 256 MiB GC heap for Lucet), against
-    /// Wasmtime with GC on; and the reset of a Lucet instance that
-    /// allocated 1 MiB of GC objects.
+    /// Wasmtime with GC on; the reset of a Lucet instance that allocated
+    /// 1 MiB of GC objects; and Lucet's copying and mark-compact
+    /// collectors against each other.
     Gc {
         /// Depth of the binary trees.
         #[arg(long, default_value_t = 18)]
@@ -666,18 +667,11 @@ fn collector_rows(samples: usize, depth: u32, list: u32) -> Vec<Row> {
     use lucet_runtime::{GcAlgorithm, Val};
     let trees = workloads::binary_trees_checksum(depth);
     let sum = i64::from(list) * (i64::from(list) - 1) / 2;
-    let cases: [(&str, &str, u64, u64, Val); 3] = [
+    let cases: [(&str, &str, u64, u64, Val); 2] = [
         (
             "binary-trees",
             workloads::BINARY_TREES,
             64 << 20,
-            depth.into(),
-            Val::I32(trees),
-        ),
-        (
-            "binary-trees",
-            workloads::BINARY_TREES,
-            32 << 20,
             depth.into(),
             Val::I32(trees),
         ),
@@ -689,6 +683,23 @@ fn collector_rows(samples: usize, depth: u32, list: u32) -> Vec<Row> {
             Val::I64(sum),
         ),
     ];
+    // The smallest GC heap (in MiB steps) each collector runs the trees
+    // in: the price of the copy reserve.
+    let module = lucet::load(workloads::BINARY_TREES);
+    for algorithm in [GcAlgorithm::Copying, GcAlgorithm::MarkCompact] {
+        let fits = |mib: u64| {
+            let region = lucet::gc_region_with(1, mib << 20, algorithm);
+            let mut inst = region.new_instance(module.clone()).expect("instantiate");
+            inst.run("run", &[Val::I32(depth as i32)]).is_ok()
+        };
+        match (1..=256).find(|&mib| fits(mib)) {
+            Some(mib) => println!(
+                "gc/collector: binary-trees ({depth}) runs in a GC heap of {mib} MiB at least with {algorithm:?}"
+            ),
+            None => println!("gc/collector: binary-trees ({depth}) does not run in 256 MiB with {algorithm:?}"),
+        }
+    }
+
     let mut rows = Vec::new();
     for (name, wat, heap, arg, expected) in cases {
         let module = lucet::load(wat);
