@@ -208,17 +208,22 @@ fn compiler(dense: bool) -> &'static Compiler {
 /// Generates a module from `data` and runs it on both engines.
 pub fn check(data: &[u8]) -> Result<Verdict, Mismatch> {
     let mut u = Unstructured::new(data);
-    let Ok(dense) = u.arbitrary::<bool>() else {
+    let Some((dense, wasm)) = generate(&mut u, |config| config) else {
         return Ok(Verdict::NotEnoughData);
     };
-    let Ok(config) = smith_config(&mut u) else {
-        return Ok(Verdict::NotEnoughData);
-    };
-    let Ok(module) = wasm_smith::Module::new(config, &mut u) else {
-        return Ok(Verdict::NotEnoughData);
-    };
-    let wasm = module.to_bytes();
     Case { wasm: &wasm, dense }.run::<WasmiOracle>(&mut u)
+}
+
+/// What a case makes of its input's first bytes: the heap layout (dense,
+/// or guarded) and a module generated with `adjust`ed settings; the rest
+/// of `u` gives the calls' arguments.
+fn generate(
+    u: &mut Unstructured,
+    adjust: impl FnOnce(wasm_smith::Config) -> wasm_smith::Config,
+) -> Option<(bool, Vec<u8>)> {
+    let dense = u.arbitrary::<bool>().ok()?;
+    let config = adjust(smith_config(u).ok()?);
+    Some((dense, wasm_smith::Module::new(config, u).ok()?.to_bytes()))
 }
 
 /// `config` with GC types and instructions (structs, arrays, i31, casts,
@@ -237,10 +242,7 @@ fn with_gc(config: wasm_smith::Config) -> wasm_smith::Config {
 #[cfg(feature = "oracle-wasmtime")]
 pub fn check_gc(data: &[u8]) -> Result<Verdict, Mismatch> {
     let mut u = Unstructured::new(data);
-    let Ok(dense) = u.arbitrary::<bool>() else {
-        return Ok(Verdict::NotEnoughData);
-    };
-    let Some(wasm) = gc_module(&mut u) else {
+    let Some((dense, wasm)) = generate(&mut u, with_gc) else {
         return Ok(Verdict::NotEnoughData);
     };
     Case { wasm: &wasm, dense }.run::<WasmtimeOracle>(&mut u)
@@ -249,15 +251,7 @@ pub fn check_gc(data: &[u8]) -> Result<Verdict, Mismatch> {
 /// The GC module [`check_gc`] makes of `data` (for looking at a finding).
 #[cfg(feature = "oracle-wasmtime")]
 pub fn gc_module_of(data: &[u8]) -> Option<Vec<u8>> {
-    let mut u = Unstructured::new(data);
-    u.arbitrary::<bool>().ok()?;
-    gc_module(&mut u)
-}
-
-#[cfg(feature = "oracle-wasmtime")]
-fn gc_module(u: &mut Unstructured) -> Option<Vec<u8>> {
-    let config = smith_config(u).map(with_gc).ok()?;
-    Some(wasm_smith::Module::new(config, u).ok()?.to_bytes())
+    generate(&mut Unstructured::new(data), with_gc).map(|(_, wasm)| wasm)
 }
 
 /// The engine Lucet is compared with.
