@@ -31,6 +31,9 @@ struct Args {
     module: Option<PathBuf>,
 }
 
+/// The largest input `--replay` reads (the driver makes at most 16 KiB).
+const MAX_INPUT: u64 = 1 << 20;
+
 /// A case slower than this is reported (and its input saved): fuel bounds
 /// the work of both engines, so it points at a runtime or compiler cost.
 const SLOW: Duration = Duration::from_secs(5);
@@ -72,6 +75,15 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(path) = &args.replay {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .len();
+        if size > MAX_INPUT {
+            anyhow::bail!(
+                "{} is {size} bytes; an input is at most {MAX_INPUT}",
+                path.display()
+            );
+        }
         let data =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         if let Some(out) = &args.module {
