@@ -1,8 +1,10 @@
 //! The runtime's errors.
 
+use std::any::Any;
+use std::fmt;
+
 use lucet_module::{FuncType, TrapCode};
 
-use crate::instance::TerminationDetails;
 use crate::Val;
 
 /// An exception that left a run: its tag and payload.
@@ -123,6 +125,50 @@ impl Error {
         match self {
             Error::Trap { code, .. } => Some(*code),
             _ => None,
+        }
+    }
+}
+
+/// Why a host function ended the instance's run.
+pub enum TerminationDetails {
+    /// The host called `Vmctx::terminate` with this value.
+    Provided(Box<dyn Any + Send + Sync>),
+    /// A host function (or runtime builtin) panicked with this message.
+    HostPanic(String),
+    /// A kill switch stopped the run.
+    Remote,
+}
+
+impl TerminationDetails {
+    /// The value given to `Vmctx::terminate`, if it is a `T`.
+    pub fn provided<T: Any>(&self) -> Option<&T> {
+        match self {
+            TerminationDetails::Provided(b) => b.downcast_ref(),
+            TerminationDetails::HostPanic(_) | TerminationDetails::Remote => None,
+        }
+    }
+}
+
+impl fmt::Debug for TerminationDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl fmt::Display for TerminationDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TerminationDetails::HostPanic(m) => write!(f, "host function panicked: {m}"),
+            TerminationDetails::Remote => write!(f, "stopped by a kill switch"),
+            TerminationDetails::Provided(b) => {
+                if let Some(s) = b.downcast_ref::<String>() {
+                    write!(f, "{s}")
+                } else if let Some(s) = b.downcast_ref::<&str>() {
+                    write!(f, "{s}")
+                } else {
+                    write!(f, "the host terminated the instance")
+                }
+            }
         }
     }
 }

@@ -8,28 +8,26 @@
 mod builtins;
 mod embed_ctx;
 mod error;
+mod host_roots;
 mod instance;
 mod limits;
 mod linker;
+mod load;
 mod module;
-mod region;
 mod sys;
 mod type_registry;
 mod val;
-mod vmctx;
 
 pub use embed_ctx::EmbedCtx;
-pub use error::{Error, ExceptionInfo};
+pub use error::{Error, ExceptionInfo, TerminationDetails};
 pub use instance::{
-    InstanceHandle, Interrupt, KillError, KillSuccess, KillSwitch, RunResult, TerminationDetails,
-    Wait, YieldedVal,
+    InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch,
+    MmapRegion, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
 };
 pub use limits::{GcAlgorithm, Limits};
-pub use linker::{HostFunc, HostGlobal, IntoHostFunc, Linker, WasmResults, WasmTy};
+pub use linker::{HostFunc, HostGlobal, Linker, WasmResults, WasmTy};
 pub use lucet_module::{
     ContentHash, FuncType, HeapType, ModuleData, PublicKey, RefType, TrapCode, ValType,
 };
 pub use module::Module;
-pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
 pub use val::{AnyRef, ExternRef, GcRef, HostRef, Val, I31};
-pub use vmctx::Vmctx;

@@ -2,11 +2,11 @@
 //! `(module, name)`.
 //!
 //! Every host function is called by guest code with the *array calling
-//! convention* (`lucet_module::FuncImport`): a monomorphized trampoline reads
-//! the arguments from the value buffer, calls the embedder's closure with a
-//! `&mut Vmctx`, and writes the results back. A panic in the closure (or
-//! [`Vmctx::terminate`]) never unwinds into guest frames: the trampoline
-//! catches it and ends the run with an error.
+//! convention* (`lucet_module::FuncImport`): its entry reads the arguments
+//! from the value buffer and writes the results back. The entries that
+//! call embedders' closures (`Linker::func`, `Linker::func_dynamic`) are
+//! made in `instance/host_func.rs`, beside the host-call glue they use;
+//! this file knows only what loading needs: the definitions by name.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -14,8 +14,7 @@ use std::sync::Arc;
 
 use lucet_module::{FuncType, ValRaw, ValType};
 
-use crate::instance::call_host;
-use crate::{Val, Vmctx};
+use crate::Val;
 
 /// The array-call entry point of a host function.
 pub type ArrayCallFn =
@@ -42,7 +41,11 @@ impl std::fmt::Debug for HostFunc {
 }
 
 impl HostFunc {
-    fn new<T: Any + Send + Sync>(ty: FuncType, code: ArrayCallFn, owner: Box<T>) -> HostFunc {
+    pub(crate) fn new<T: Any + Send + Sync>(
+        ty: FuncType,
+        code: ArrayCallFn,
+        owner: Box<T>,
+    ) -> HostFunc {
         let data = &*owner as *const T as *const u8;
         HostFunc {
             ty,
@@ -147,107 +150,6 @@ tuple_results!(A 0, B 1);
 tuple_results!(A 0, B 1, C 2);
 tuple_results!(A 0, B 1, C 2, D 3);
 
-/// A closure that can become a host function: `Fn(&mut Vmctx, A1, .., An) -> R`
-/// where every `Ai` is a [`WasmTy`] and `R` is [`WasmResults`].
-pub trait IntoHostFunc<Params, Results>: Send + Sync + 'static {
-    /// Wraps the closure.
-    fn into_host_func(self) -> HostFunc;
-}
-
-macro_rules! into_host_func {
-    ($($a:ident)*) => {
-        impl<F, $($a,)* R> IntoHostFunc<($($a,)*), R> for F
-        where
-            F: Fn(&mut Vmctx, $($a),*) -> R + Send + Sync + 'static,
-            $($a: WasmTy,)*
-            R: WasmResults,
-        {
-            fn into_host_func(self) -> HostFunc {
-                #[allow(non_snake_case, unused_assignments, unused_mut, unused_variables)]
-                unsafe extern "C" fn trampoline<F, $($a,)* R>(
-                    vmctx: *mut u8,
-                    data: *const u8,
-                    values: *mut ValRaw,
-                    _len: usize,
-                ) where
-                    F: Fn(&mut Vmctx, $($a),*) -> R + Send + Sync + 'static,
-                    $($a: WasmTy,)*
-                    R: WasmResults,
-                {
-                    // SAFETY: `data` is the `F` this trampoline was made for,
-                    // owned by the `HostFunc`; `values` holds the arguments the
-                    // module's import stub wrote, and room for the results.
-                    unsafe {
-                        let f = &*(data as *const F);
-                        call_host(vmctx, |ctx| {
-                            let mut i = 0;
-                            $(let $a = $a::load(&*values.add(i)); i += 1;)*
-                            f(ctx, $($a),*).store(values);
-                        })
-                    }
-                }
-                let ty = FuncType::new([$($a::TY),*], R::types());
-                HostFunc::new(ty, trampoline::<F, $($a,)* R>, Box::new(self))
-            }
-        }
-    };
-}
-
-into_host_func!();
-into_host_func!(A1);
-into_host_func!(A1 A2);
-into_host_func!(A1 A2 A3);
-into_host_func!(A1 A2 A3 A4);
-into_host_func!(A1 A2 A3 A4 A5);
-into_host_func!(A1 A2 A3 A4 A5 A6);
-into_host_func!(A1 A2 A3 A4 A5 A6 A7);
-into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8);
-into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9);
-into_host_func!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10);
-
-/// The closure of a dynamically typed host function.
-type DynamicFn = dyn Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync;
-
-struct Dynamic {
-    ty: FuncType,
-    f: Box<DynamicFn>,
-}
-
-unsafe extern "C" fn dynamic_trampoline(
-    vmctx: *mut u8,
-    data: *const u8,
-    values: *mut ValRaw,
-    _len: usize,
-) {
-    // SAFETY: `data` is the `Dynamic` this trampoline was registered with;
-    // `values` holds the arguments and has room for the results.
-    unsafe {
-        let d = &*(data as *const Dynamic);
-        let inst = crate::instance::instance_from_vmctx(vmctx);
-        call_host(vmctx, |ctx| {
-            let roots = (*inst).host_roots();
-            let args: Vec<Val> =
-                d.ty.params
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| Val::from_guest(&*values.add(i), *t, roots))
-                    .collect();
-            let mut results: Vec<Val> = d.ty.results.iter().map(|t| Val::zero(*t)).collect();
-            (d.f)(ctx, &args, &mut results);
-            for (i, (r, t)) in results.iter().zip(&d.ty.results).enumerate() {
-                // A result the instance cannot take as the declared type
-                // (another type, an object of another heap) is stored as
-                // the type's zero rather than reinterpreted.
-                *values.add(i) = if (*inst).accepts(r, *t) {
-                    r.to_raw()
-                } else {
-                    Val::zero(*t).to_raw()
-                };
-            }
-        })
-    }
-}
-
 /// A global provided by the host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostGlobal {
@@ -289,42 +191,9 @@ impl Linker {
         Linker::default()
     }
 
-    fn define(&mut self, module: &str, name: &str, def: Definition) -> &mut Self {
+    pub(crate) fn define(&mut self, module: &str, name: &str, def: Definition) -> &mut Self {
         self.defs.insert((module.into(), name.into()), def);
         self
-    }
-
-    /// Defines `module.name` as a typed host function.
-    ///
-    /// ```
-    /// # use lucet_runtime_internals::{Linker, Vmctx};
-    /// let mut linker = Linker::new();
-    /// linker.func("env", "add", |_: &mut Vmctx, a: i32, b: i32| a.wrapping_add(b));
-    /// ```
-    pub fn func<P, R>(
-        &mut self,
-        module: &str,
-        name: &str,
-        f: impl IntoHostFunc<P, R>,
-    ) -> &mut Self {
-        self.define(module, name, Definition::Func(Arc::new(f.into_host_func())))
-    }
-
-    /// Defines `module.name` as a host function taking and returning
-    /// [`Val`]s; `results` arrives holding zeros of the result types.
-    pub fn func_dynamic(
-        &mut self,
-        module: &str,
-        name: &str,
-        ty: FuncType,
-        f: impl Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync + 'static,
-    ) -> &mut Self {
-        let d = Dynamic {
-            ty: ty.clone(),
-            f: Box::new(f),
-        };
-        let func = HostFunc::new(ty, dynamic_trampoline, Box::new(d));
-        self.define(module, name, Definition::Func(Arc::new(func)))
     }
 
     /// Defines `module.name` as a global. Every instance that imports it
@@ -387,10 +256,24 @@ impl Linker {
 
     /// A host function of type `ty` that returns zeros.
     pub(crate) fn zero_func(ty: &FuncType) -> Arc<HostFunc> {
-        let d = Dynamic {
-            ty: ty.clone(),
-            f: Box::new(|_, _, _| {}),
-        };
-        Arc::new(HostFunc::new(ty.clone(), dynamic_trampoline, Box::new(d)))
+        let zeros: Box<[ValRaw]> = ty.results.iter().map(|t| Val::zero(*t).to_raw()).collect();
+        Arc::new(HostFunc::new(ty.clone(), zero_trampoline, Box::new(zeros)))
+    }
+}
+
+/// The entry of the functions `Linker::zero_func` makes: writes the
+/// results' zeros. It touches neither the instance nor guest memory, and
+/// cannot panic, so it needs none of the host-call glue.
+unsafe extern "C" fn zero_trampoline(
+    _vmctx: *mut u8,
+    data: *const u8,
+    values: *mut ValRaw,
+    _len: usize,
+) {
+    // SAFETY: `data` is the boxed slice of zeros this function was made
+    // with; `values` has room for the results, as for every host call.
+    unsafe {
+        let zeros = &*(data as *const Box<[ValRaw]>);
+        std::ptr::copy_nonoverlapping(zeros.as_ptr(), values, zeros.len());
     }
 }

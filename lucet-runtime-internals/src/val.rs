@@ -8,7 +8,7 @@ use lucet_module::{
     REF_TAG_MASK,
 };
 
-use crate::instance::{HostRoots, ObjectRoot};
+use crate::host_roots::{HostRoots, ObjectRoot};
 
 /// A WebAssembly value. A reference to a GC object is a rooted handle
 /// ([`GcRef`]), so values are `Clone` but not `Copy`.

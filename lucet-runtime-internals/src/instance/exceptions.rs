@@ -38,9 +38,8 @@ use std::ptr;
 
 use lucet_module::{TrapCode, ValRaw};
 
-use super::{
-    guarded, instance_from_vmctx, Exit, HostRoots, Instance, State, TrapRecord, CURRENT_INSTANCE,
-};
+use super::{guarded, instance_from_vmctx, Exit, Instance, State, TrapRecord, CURRENT_INSTANCE};
+use crate::host_roots::HostRoots;
 use crate::module::Module;
 use crate::sys::context;
 use crate::sys::unwind::UnwindState;

@@ -29,8 +29,8 @@ use lucet_module::WASM_PAGE_SIZE;
 
 use std::ptr;
 
+use super::region::SlotMemory;
 use super::Instance;
-use crate::region::SlotMemory;
 use crate::sys::mmap::{self, Protection};
 use crate::Error;
 

@@ -11,18 +11,19 @@ use std::ptr;
 use std::sync::Arc;
 
 use lucet_module::{
-    ConstExpr, ConstOp, ElemItems, ElemSegmentKind, FuncImport, FuncRef, InstanceHeader, MemoryDef,
-    TableDef, TrapCode, ValRaw, WASM_PAGE_SIZE,
+    ConstExpr, ConstOp, ElemItems, ElemSegmentKind, FuncRef, InstanceHeader, MemoryDef, TableDef,
+    TrapCode, ValRaw, WASM_PAGE_SIZE,
 };
 
+use super::bind::{ImportedGlobal, Imports};
 use super::kill::Target;
 use super::memories::memory_limit;
+use super::region::{MmapRegion, Slot, SlotLayout};
 use super::{
     fuel_word, Instance, InstanceHandle, SlotBuffers, StartState, State, Table, TableRef,
     UNLIMITED_FUEL,
 };
-use crate::module::{Imports, Module, ResolvedFunc, ResolvedGlobal};
-use crate::region::{MmapRegion, Slot, SlotLayout};
+use crate::module::Module;
 use crate::sys::context::Context;
 use crate::{EmbedCtx, Error, Limits, Val};
 
@@ -159,7 +160,7 @@ pub(crate) fn instantiate(
                 fuel_limited: false,
                 build_fuel,
                 start: StartState::Done,
-                host_roots: super::HostRoots::default(),
+                host_roots: crate::host_roots::HostRoots::default(),
                 gc_collections: 0,
                 unwind_requested: false,
             },
@@ -263,31 +264,8 @@ impl Instance {
         self.buf.functions_for = 0;
         self.buf.func_imports.clear();
         let data = module.metadata();
-        for f in &self.imports().funcs {
-            self.buf.func_imports.push(match f {
-                ResolvedFunc::Host(host) => {
-                    let (code, fdata) = host.entry();
-                    FuncImport {
-                        code: code as *const u8,
-                        vmctx,
-                        data: fdata,
-                        native_code: ptr::null(),
-                        native_vmctx: ptr::null_mut(),
-                    }
-                }
-                ResolvedFunc::Export {
-                    code,
-                    vmctx: exporter,
-                    native,
-                } => FuncImport {
-                    code: *code as *const u8,
-                    vmctx: *exporter,
-                    data: ptr::null(),
-                    native_code: *native as *const u8,
-                    native_vmctx: *exporter,
-                },
-            });
-        }
+        self.imports()
+            .push_func_imports(vmctx, &mut self.buf.func_imports);
         let buf: &mut super::InstanceBuffers = &mut self.buf;
         buf.funcrefs.clear();
         let imports = &buf.func_imports;
@@ -319,7 +297,7 @@ impl Instance {
     fn setup_tags(&mut self) {
         static NEXT_TAG: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let module = self.module_ref();
-        let mut imported = self.imports().tags.iter();
+        let mut imported = self.imports().tags().iter();
         self.buf.tag_ids.clear();
         for t in &module.metadata().tags {
             let id = match t.import {
@@ -516,15 +494,15 @@ impl Instance {
         for (i, g) in data.globals.iter().enumerate() {
             let slot = self.global_slot(i as u32);
             if g.import.is_some() {
-                let storage = match &self.imports().globals[next_import] {
-                    ResolvedGlobal::Value(value) => {
+                let storage = match self.imports().global(next_import) {
+                    ImportedGlobal::Value(value) => {
                         let own = self.global_slot((data.globals.len() + next_import) as u32);
                         // SAFETY: the slot lies in the globals area, which
                         // `check_fits` made sure is large enough.
                         unsafe { *own = value.to_raw() };
                         own
                     }
-                    ResolvedGlobal::Shared(storage) => *storage,
+                    ImportedGlobal::Shared(storage) => storage,
                 };
                 next_import += 1;
                 // SAFETY: as above.
@@ -594,7 +572,7 @@ impl Instance {
         self.buf.tables.clear();
         self.buf.table_refs.clear();
         let this = self as *mut Instance;
-        let mut imported = self.imports().tables.iter();
+        let mut imported = self.imports().tables().iter();
         for t in &data.tables {
             if t.import.is_some() {
                 let r = imported.next().expect("resolved with the module");

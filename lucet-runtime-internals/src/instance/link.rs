@@ -24,9 +24,10 @@ use std::thread::ThreadId;
 
 use lucet_module::InstanceHeader;
 
+use super::bind::{bind, Binding, Imports, InstanceExport};
 use super::kill::{set_interrupt_words, KillState, POISONED_STACK_LIMIT};
 use super::{Instance, InstanceHandle};
-use crate::module::{import_names, resolve_imports, Binding, Imports, InstanceExport, Module};
+use crate::module::{import_names, Module};
 use crate::Error;
 
 /// Binds the imports of `module` (one that imports from instances) for a
@@ -77,7 +78,7 @@ pub(crate) fn bind_imports(
                 .map(Binding::Host)
         })
     };
-    resolve_imports(
+    bind(
         module.metadata(),
         module.type_ids(),
         &lookup,

@@ -67,7 +67,7 @@ impl Instance {
         self.buf.memory_refs.clear();
         self.buf.memory_defs.clear();
         self.buf.extra_memories.clear();
-        let mut imported = self.imports().memories.iter();
+        let mut imported = self.imports().memories().iter();
         let mut extra_heaps = 0;
         for (i, m) in data.memories.iter().enumerate() {
             let i = i as u32;

@@ -20,13 +20,13 @@
 //! with `GcHeapExhausted`.
 
 use std::ptr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use lucet_module::{
     array_size, ElemItems, InstanceHeader, ObjectHeader, StorageType, StructLayout, ValRaw,
 };
 
-use super::{HostRoots, Instance};
+use super::Instance;
+use crate::host_roots::HostRoots;
 use crate::limits::GcAlgorithm;
 use crate::sys::mmap;
 
@@ -34,14 +34,6 @@ use crate::sys::mmap;
 pub(crate) const EXHAUSTED: u64 = 0;
 /// What the array builtins return for a range outside the segment.
 pub(crate) const OUTSIDE_SEGMENT: u64 = 1;
-
-/// A GC heap's contents are valid for one epoch: from instantiation (or a
-/// reset) to the next reset or the instance's end. Epochs are never
-/// reused in the process.
-pub(crate) fn next_epoch() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
 
 /// Writes the value `v` as a field of `storage` at `at`.
 ///

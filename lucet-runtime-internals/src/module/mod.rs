@@ -5,7 +5,9 @@
 //! Loading maps the file with memmap2, reads its sections (through
 //! `lucet_module::ModuleFile`, which checks the content hash before
 //! anything else), maps `.text` read+execute straight from the file and
-//! fills the call table after it with the runtime's own symbols. Imports are
+//! fills the call table after it with the runtime's own symbols, which the
+//! caller hands in (`load.rs` gives the builtins'): loading knows nothing
+//! of running. Imports are
 //! resolved and their signatures checked here, once, not per instance.
 
 mod code;
@@ -13,21 +15,19 @@ mod imports;
 mod perfmap;
 
 use std::fs::File;
-use std::path::Path;
 use std::sync::Arc;
 
 use lucet_module::{
     ContentHash, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, TypeRecord, PAGE_SIZE,
 };
 
-use crate::builtins::runtime_symbol;
 use crate::sys::{cpu, mmap};
 use crate::{type_registry, Error, Linker};
 
 use self::code::CodeMemory;
 pub(crate) use self::imports::{
-    import_names, resolve as resolve_imports, Binding, Imports, InstanceExport, ResolvedFunc,
-    ResolvedGlobal,
+    check_global, check_host_func, describe_definition, global_type, import_names, limits,
+    mismatch, HostImports,
 };
 
 /// Where the initial memory image's pages come from: a file (the module file
@@ -74,7 +74,7 @@ pub struct Module {
     /// Their records, as generated code reads them (`InstanceHeader::types`).
     type_records: Box<[&'static TypeRecord]>,
     /// The imports, resolved at load when the host defines them all.
-    imports: Option<Imports>,
+    imports: Option<HostImports>,
     /// Otherwise (some come from instances, bound at instantiation): the
     /// host's definitions, kept for then.
     host_definitions: Option<Box<Linker>>,
@@ -86,13 +86,6 @@ pub struct Module {
     /// constants (then a slot can keep a copy of the initial tables).
     constant_elements: bool,
 }
-
-// SAFETY: the raw pointers in `imports` point into instances of a link
-// group; they are only followed on that group's thread (instantiation checks
-// it), while the group lives (instantiation upgrades its `Weak`).
-unsafe impl Send for Module {}
-// SAFETY: as above; nothing in a module changes after loading.
-unsafe impl Sync for Module {}
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,55 +120,17 @@ fn map_section(
 }
 
 impl Module {
-    /// Loads a compiled module file and resolves its imports against
-    /// `linker`. The file's content hash is checked before anything in it
-    /// is used: a damaged file is refused.
-    pub fn load(path: impl AsRef<Path>, linker: &Linker) -> Result<Arc<Module>, Error> {
-        Self::open(path.as_ref(), linker, None)
-    }
-
-    /// Loads a compiled module file as [`Module::load`] does, and refuses it
-    /// unless it carries a valid signature of its content hash by `key`
-    /// (`lucetc --sign`).
-    pub fn load_verified(
-        path: impl AsRef<Path>,
-        key: &PublicKey,
-        linker: &Linker,
-    ) -> Result<Arc<Module>, Error> {
-        Self::open(path.as_ref(), linker, Some(key))
-    }
-
-    fn open(path: &Path, linker: &Linker, key: Option<&PublicKey>) -> Result<Arc<Module>, Error> {
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_file(file, path.display().to_string(), linker, key)
-    }
-
-    /// Loads a compiled module from bytes in memory (placed in an anonymous
-    /// in-memory file so that its memory image can be mapped).
-    pub fn from_bytes(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, Error> {
-        let file = mmap::memfd_with(name, bytes)?;
-        Self::from_file(file, name.to_string(), linker, None)
-    }
-
-    /// [`Module::from_bytes`], requiring a valid signature by `key`.
-    pub fn from_bytes_verified(
-        bytes: &[u8],
-        name: &str,
-        key: &PublicKey,
-        linker: &Linker,
-    ) -> Result<Arc<Module>, Error> {
-        let file = mmap::memfd_with(name, bytes)?;
-        Self::from_file(file, name.to_string(), linker, Some(key))
-    }
-
-    fn from_file(
+    /// Loads a compiled module from `file` (named `name` in errors),
+    /// refusing it unless it is signed by `key` when one is given, and
+    /// resolves its imports against `linker`. The call table is filled with
+    /// the addresses `symbols` gives for the runtime's symbols the code
+    /// calls (the builtins, which the running layer provides).
+    pub(crate) fn from_file(
         file: File,
         name: String,
         linker: &Linker,
         key: Option<&PublicKey>,
+        symbols: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Arc<Module>, Error> {
         // SAFETY: the mapping is read-only and private; it is only read
         // while loading and dropped before this function returns. A file
@@ -210,7 +165,7 @@ impl Module {
             .call_table
             .iter()
             .map(|symbol| {
-                runtime_symbol(symbol).map(|a| a as u64).ok_or_else(|| {
+                symbols(symbol).map(|a| a as u64).ok_or_else(|| {
                     Error::InvalidModule(format!(
                         "the code calls {:?}, which this runtime does not provide",
                         lucet_module::GuestName(symbol)
@@ -268,9 +223,7 @@ impl Module {
         let (imports, host_definitions) = if imports::imports_instances(&data, linker)? {
             (None, Some(Box::new(linker.clone())))
         } else {
-            let lookup = imports::host_lookup(linker);
-            let resolved =
-                imports::resolve(&data, &type_ids, &lookup, linker.defaults_unknown_imports())?;
+            let resolved = imports::resolve_host(&data, &type_ids, linker)?;
             (Some(resolved), None)
         };
         let funcref_templates = data
@@ -436,7 +389,7 @@ impl Module {
 
     /// The imports, if resolved at load (`None`: each instance binds its
     /// own, see `host_definitions`).
-    pub(crate) fn imports(&self) -> Option<&Imports> {
+    pub(crate) fn imports(&self) -> Option<&HostImports> {
         self.imports.as_ref()
     }
 

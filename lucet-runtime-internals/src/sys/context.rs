@@ -1,13 +1,12 @@
 //! The context switch between the host and guest code: what is the same on
 //! every architecture. The assembly (`lucet_context_swap`,
 //! `lucet_context_set`, `lucet_context_bootstrap`), the layout of a fresh
-//! guest stack and signal-context access are in `sys/<arch>/context.rs`.
+//! guest stack and signal-context access are in `sys/<arch>/context.rs`,
+//! which builds on the types here and is reached as `sys::arch_context`.
 //!
 //! A [`Context`] is just a saved stack pointer: everything else a suspended
 //! side needs (its callee-saved registers and the address to continue at) is
 //! on its own stack.
-
-pub use super::arch::context::{init_guest_stack, ucontext_pc, ucontext_redirect};
 
 /// A suspended flow of control: the stack pointer it stopped at.
 #[repr(C)]
@@ -51,7 +50,7 @@ pub struct ArrayCall {
 ///
 /// # Safety
 /// `to` must hold a context saved by `swap` or prepared by
-/// [`init_guest_stack`], whose stack is still valid; `from` must stay valid
+/// `sys::arch_context::init_guest_stack`, whose stack is still valid; `from` must stay valid
 /// until it is resumed.
 #[inline(never)]
 pub unsafe fn swap(from: *mut Context, to: *const Context) {
@@ -96,7 +95,7 @@ mod tests {
         let mut guest = Context::default();
         // SAFETY: the stack and the host context outlive the switch.
         unsafe {
-            init_guest_stack(
+            super::super::arch_context::init_guest_stack(
                 &mut guest,
                 top,
                 ArrayCall {

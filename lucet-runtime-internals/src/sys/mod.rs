@@ -27,6 +27,7 @@ use self::aarch64 as arch;
 #[cfg(target_arch = "x86_64")]
 use self::x86_64 as arch;
 
+pub use self::arch::context as arch_context;
 pub use self::arch::cpu;
 pub use self::unix::mmap;
 pub use self::unix::signals;

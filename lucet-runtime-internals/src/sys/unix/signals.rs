@@ -20,7 +20,7 @@ use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
 use std::sync::Once;
 
-use crate::sys::context;
+use crate::sys::{arch_context, context};
 use crate::Error;
 
 /// Decides what a fault at `pc` means: `Some(host_context_address)` when it
@@ -75,10 +75,10 @@ extern "C" fn handle(signum: libc::c_int, info: *mut libc::siginfo_t, uc: *mut l
     // SAFETY: the kernel passes a valid ucontext; CLASSIFIER was set before
     // the handler was installed.
     unsafe {
-        let pc = context::ucontext_pc(uc);
+        let pc = arch_context::ucontext_pc(uc);
         if let Some(classify) = CLASSIFIER {
             if let Some(host) = classify(signum, pc) {
-                context::ucontext_redirect(uc, context::set_routine_address(), host);
+                arch_context::ucontext_redirect(uc, context::set_routine_address(), host);
                 return;
             }
         }

@@ -14,7 +14,13 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use super::objects::next_epoch;
+/// A GC heap's contents are valid for one epoch: from instantiation (or a
+/// reset) to the next reset or the instance's end. Epochs are never
+/// reused in the process.
+pub(crate) fn next_epoch() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Where one object is, as the host's handles to it see it.
 #[derive(Debug)]

@@ -4,7 +4,8 @@
 
 use std::any::Any;
 
-use crate::instance::{instance_from_vmctx, Instance, Interrupt, TerminationSignal};
+use super::host_call::TerminationSignal;
+use super::{instance_from_vmctx, Instance, Interrupt};
 use crate::{Error, Val};
 
 /// The calling instance, as a host function sees it.

@@ -26,7 +26,7 @@
 use std::cell::UnsafeCell;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::instance::{self, InstanceBuffers, InstanceHandle, KillState};
+use super::{self as instance, InstanceBuffers, InstanceHandle, KillState};
 use crate::module::Module;
 use crate::sys::mmap::{self, Protection};
 use crate::sys::signals;
