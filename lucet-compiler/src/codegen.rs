@@ -10,7 +10,7 @@ use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::{Context, FinalizedRelocTarget};
 use lucet_module::{
-    Arch, Builtin, CodeRange, Handler, HandlerSite, HeapSpec, StackMapSite, TrapCode, PAGE_SIZE,
+    Arch, Builtin, CodeRange, Handler, HandlerSite, StackMapSite, TrapCode, PAGE_SIZE,
 };
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -18,8 +18,10 @@ use std::collections::HashMap;
 use crate::budget::Budget;
 use crate::parse::{BodyToTranslate, ModuleInfo};
 use crate::trampolines::{array_trampoline, import_stub};
-use crate::translate::{traps, Complexity, FuncTranslator, ModuleEnv, NS_BUILTIN, NS_FUNCTION};
-use crate::{divconst, optimize, Error, OptLevel, RelaxedSimd, TargetCpu};
+use crate::translate::{
+    traps, Complexity, FuncTranslator, ModuleEnv, Settings, NS_BUILTIN, NS_FUNCTION,
+};
+use crate::{divconst, optimize, Error, OptLevel, TargetCpu};
 
 /// Builds the ISA for `arch`, with the CPU features of `cpu`.
 pub fn target_isa(
@@ -503,19 +505,6 @@ fn patch_pc_rel(code: &mut [u8], site: u32, kind: Reloc, target: i64) -> Result<
         }
         other => Err(format!("unsupported relocation kind {other:?}")),
     }
-}
-
-/// How functions are translated.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    /// The heap layout code is generated for.
-    pub heap: HeapSpec,
-    /// Whether to check for interruption.
-    pub interruptible: bool,
-    /// Whether to count instructions against the instance's fuel.
-    pub count_instructions: bool,
-    /// How relaxed SIMD operators compute.
-    pub relaxed_simd: RelaxedSimd,
 }
 
 /// A function placed in `.text`: its code range, and its trap sites,

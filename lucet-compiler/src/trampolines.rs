@@ -11,13 +11,12 @@
 //!   collector), spills its arguments into a stack buffer and makes the
 //!   array call.
 
-use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData, UserFuncName};
 use cranelift_codegen::isa::{CallConv, TargetIsa};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use lucet_module::{FuncImport, FuncType, InstanceHeader, ARRAY_CALL_VALUE_SIZE};
 
-use crate::translate::{ir_type, native_signature, NS_FUNCTION};
+use crate::translate::{ir_type, native_signature, set_stack_limit, NS_FUNCTION};
 
 /// Namespace of the names of trampolines (for messages only).
 pub const NS_TRAMPOLINE: u32 = 2;
@@ -33,20 +32,6 @@ pub fn array_signature(call_conv: CallConv) -> ir::Signature {
     sig.params.push(ir::AbiParam::new(types::I64));
     sig.params.push(ir::AbiParam::new(types::I64));
     sig
-}
-
-/// Makes `func` check the stack limit stored in the instance header.
-pub fn set_stack_limit(func: &mut ir::Function) {
-    let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
-    // Not `readonly`: a kill switch raises the limit while the guest runs.
-    let flags = func.dfg.mem_flags.insert_unchecked(MemFlagsData::trusted());
-    let limit = func.create_global_value(ir::GlobalValueData::Load {
-        base: vmctx,
-        offset: Offset32::new(InstanceHeader::OFFSET_STACK_LIMIT),
-        global_type: types::I64,
-        flags,
-    });
-    func.stack_limit = Some(limit);
 }
 
 fn value_offset(i: usize) -> i32 {

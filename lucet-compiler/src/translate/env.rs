@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use cranelift_codegen::ir::immediates::Offset32;
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData};
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
@@ -353,4 +354,18 @@ impl<'m> FuncEnv<'m> {
             }
         }
     }
+}
+
+/// Makes `func` check the stack limit stored in the instance header.
+pub fn set_stack_limit(func: &mut ir::Function) {
+    let vmctx = func.create_global_value(ir::GlobalValueData::VMContext);
+    // Not `readonly`: a kill switch raises the limit while the guest runs.
+    let flags = func.dfg.mem_flags.insert_unchecked(MemFlagsData::trusted());
+    let limit = func.create_global_value(ir::GlobalValueData::Load {
+        base: vmctx,
+        offset: Offset32::new(InstanceHeader::OFFSET_STACK_LIMIT),
+        global_type: types::I64,
+        flags,
+    });
+    func.stack_limit = Some(limit);
 }

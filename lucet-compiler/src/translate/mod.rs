@@ -45,17 +45,31 @@ use cranelift_codegen::isa::TargetIsa;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use wasmparser::{FuncToValidate, FuncValidator, Operator, ValidatorResources};
 
-use crate::codegen::Settings;
-use crate::parse::{BodyToTranslate, ModuleInfo};
-use crate::Error;
+use lucet_module::HeapSpec;
 
-pub use env::{ir_type, native_signature, NS_BUILTIN, NS_FUNCTION};
+use crate::parse::{BodyToTranslate, ModuleInfo};
+use crate::{Error, RelaxedSimd};
+
+pub use env::{ir_type, native_signature, set_stack_limit, NS_BUILTIN, NS_FUNCTION};
 pub use exceptions::vmctx_slot_key;
 
 use control::Frame;
 use env::FuncEnv;
 use exceptions::TryScope;
 use fuel::FuelCounter;
+
+/// How functions are translated.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The heap layout code is generated for.
+    pub heap: HeapSpec,
+    /// Whether to check for interruption.
+    pub interruptible: bool,
+    /// Whether to count instructions against the instance's fuel.
+    pub count_instructions: bool,
+    /// How relaxed SIMD operators compute.
+    pub relaxed_simd: RelaxedSimd,
+}
 
 /// What every function's translation shares: the module and the target.
 #[derive(Clone, Copy)]
@@ -92,7 +106,7 @@ impl FuncTranslator {
             UserFuncName::user(NS_FUNCTION, func_index),
             native_signature(ty),
         );
-        crate::trampolines::set_stack_limit(&mut func);
+        set_stack_limit(&mut func);
         let mut b = FunctionBuilder::new(&mut func, &mut self.builder_ctx);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
