@@ -217,7 +217,8 @@ impl Program {
         match inst.run("_start", &[]) {
             Ok(_) => {}
             Err(lucet_runtime::Error::Terminated(d))
-                if d.provided::<lucet_wasi::ExitCode>() == Some(&lucet_wasi::ExitCode(0)) => {}
+                if d.provided::<lucet_runtime::ExitCode>() == Some(&lucet_runtime::ExitCode(0)) => {
+            }
             Err(e) => return Err(e.into()),
         }
         let span = inst.get_embed_ctx::<BenchSpan>().expect("span");

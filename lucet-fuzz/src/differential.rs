@@ -23,10 +23,9 @@ use wasmtime_oracle::WasmtimeOracle;
 
 use arbitrary::Unstructured;
 use lucet_compiler::{CompileOptions, Compiler};
-use lucet_module::ExportKind;
 use lucet_runtime::{
-    Error as LucetError, FuncType, InstanceHandle, Limits, Linker, MmapRegion, Module, RefType,
-    TrapCode, Val, ValType,
+    Error as LucetError, ExportType, FuncType, InstanceHandle, Limits, Linker, MmapRegion, Module,
+    RefType, TrapCode, Val, ValType,
 };
 
 /// Fuel for each call (and for instantiation) on either side.
@@ -317,21 +316,13 @@ impl Case<'_> {
             Err(verdict) => return Ok(verdict),
         };
         let exports: Vec<(String, FuncType)> = module
-            .metadata()
-            .exports
-            .iter()
-            .filter_map(|e| match e.kind {
-                ExportKind::Func(i) => {
-                    Some((e.name.clone(), module.metadata().func_type(i)?.clone()))
-                }
+            .exports()
+            .filter_map(|(name, ty)| match ty {
+                ExportType::Func(ty) => Some((name.to_string(), ty.clone())),
                 _ => None,
             })
             .collect();
-        let objects = module
-            .metadata()
-            .types
-            .iter()
-            .any(|t| t.as_struct().is_some() || t.as_array().is_some());
+        let objects = module.defines_gc_objects();
         let (mut calls, mut exhausted) = (0, 0);
         for (name, ty) in &exports {
             if ty
@@ -424,33 +415,33 @@ impl Case<'_> {
         oracle: &mut O,
         when: &str,
     ) -> Result<(), Mismatch> {
-        let data = lucet.module().metadata();
-        for e in &data.exports {
-            if let ExportKind::Global(_) = e.kind {
+        let exports: Vec<(&str, ExportType<'_>)> = lucet.module().exports().collect();
+        for (name, ty) in &exports {
+            if let ExportType::Global { .. } = ty {
                 let l = lucet
-                    .get_global(&e.name)
+                    .get_global(name)
                     .map(|v| value(&v))
-                    .map_err(|err| self.mismatch(format!("global {}: {err}", e.name)))?;
-                let o = oracle.global(&e.name);
+                    .map_err(|err| self.mismatch(format!("global {}: {err}", name)))?;
+                let o = oracle.global(name);
                 if Some(l) != o {
                     return Err(self.mismatch(format!(
                         "{when}: global {} is {l:?} on Lucet, {o:?} on {}",
-                        e.name,
+                        name,
                         O::NAME
                     )));
                 }
             }
         }
-        for e in &data.exports {
-            let ExportKind::Memory(index) = e.kind else {
+        for (name, ty) in &exports {
+            let ExportType::Memory = ty else {
                 continue;
             };
-            let l = lucet.memory(index).unwrap_or_default();
-            let o = oracle.memory(&e.name);
+            let l = lucet.exported_memory(name).unwrap_or_default();
+            let o = oracle.memory(name);
             if l.len() != o.len() {
                 return Err(self.mismatch(format!(
                     "{when}: memory {} is {} bytes on Lucet, {} on {}",
-                    e.name,
+                    name,
                     l.len(),
                     o.len(),
                     O::NAME
@@ -459,7 +450,7 @@ impl Case<'_> {
             if let Some(i) = l.iter().zip(o).position(|(a, b)| a != b) {
                 return Err(self.mismatch(format!(
                     "{when}: memory {} differs at {i:#x}: {:#04x} on Lucet, {:#04x} on {}",
-                    e.name,
+                    name,
                     l[i],
                     o[i],
                     O::NAME

@@ -12,7 +12,6 @@
 mod arch;
 mod builtins;
 mod const_expr;
-mod duration;
 mod elf;
 mod error;
 mod file;
@@ -22,7 +21,6 @@ mod module_data;
 mod names;
 mod object_layout;
 mod seal;
-mod size;
 mod stack_maps;
 mod trap;
 mod trap_table;
@@ -32,7 +30,6 @@ mod vmctx;
 pub use arch::Arch;
 pub use builtins::{Builtin, BuiltinType};
 pub use const_expr::{ConstExpr, ConstOp};
-pub use duration::parse_duration;
 pub use error::Error;
 pub use file::{find_seal, ModuleFile};
 pub use format::{
@@ -54,7 +51,6 @@ pub use seal::{
     blank_seal, content_hash, read_seal, verify_seal, write_seal, ContentHash, PublicKey, Seal,
     Signer, SEAL_MAGIC, SEAL_SECTION, SEAL_SIZE, SIGNATURE_CAPACITY,
 };
-pub use size::parse_size;
 pub use stack_maps::{StackMap, StackMapSite, StackMapTable, STACK_MAP_SECTION};
 pub use trap::TrapCode;
 pub use trap_table::{TrapTable, TRAP_SECTION};

@@ -447,7 +447,9 @@ fn termination(d: &TerminationDetails) -> (lucet_termination, u64, String) {
                     *code,
                     format!("terminated by a host function with code {code}"),
                 )
-            } else if let Some(lucet_wasi::ExitCode(code)) = d.provided::<lucet_wasi::ExitCode>() {
+            } else if let Some(lucet_runtime::ExitCode(code)) =
+                d.provided::<lucet_runtime::ExitCode>()
+            {
                 (
                     LUCET_TERMINATION_EXIT,
                     u64::from(*code),

@@ -26,8 +26,6 @@ pub use instance::{
 };
 pub use limits::{GcAlgorithm, Limits};
 pub use linker::{HostFunc, HostGlobal, Linker, WasmResults, WasmTy};
-pub use lucet_module::{
-    ContentHash, FuncType, HeapType, ModuleData, PublicKey, RefType, TrapCode, ValType,
-};
-pub use module::Module;
+pub use lucet_module::{ContentHash, FuncType, HeapType, PublicKey, RefType, TrapCode, ValType};
+pub use module::{ExportType, Module};
 pub use val::{AnyRef, ExternRef, GcRef, HostRef, Val, I31};

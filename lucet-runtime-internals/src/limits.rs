@@ -1,6 +1,11 @@
 //! Per-slot limits of a region.
 
+use crate::module::Module;
 use crate::Error;
+
+/// The default address space of a slot's heap: 4 GiB reserved and a 4 GiB
+/// guard, what `lucetc` compiles for by default.
+const DEFAULT_HEAP_ADDRESS_SPACE: u64 = 8 << 30;
 
 /// The garbage collector of instances' GC heaps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +73,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             heap_memory_size: 1 << 20,
-            heap_address_space_size: 8 << 30,
+            heap_address_space_size: DEFAULT_HEAP_ADDRESS_SPACE,
             stack_size: 128 << 10,
             globals_size: 4 << 10,
             gc_heap_size: 1 << 20,
@@ -148,5 +153,34 @@ impl Limits {
     /// 32 KiB.
     pub fn host_stack_reserve(&self) -> u64 {
         (self.stack_size / 4).clamp(8 << 10, 32 << 10)
+    }
+}
+
+impl Limits {
+    /// These limits fitted to `module`: the heap address space is what the
+    /// module's code was compiled to expect (its memory's reservation and
+    /// guard, and at least the default 8 GiB), the heap size is rounded up
+    /// to whole WebAssembly pages and kept within that space, and the stack
+    /// is rounded up to whole pages. Embedders size a region for the
+    /// modules it will run with this, without reading their metadata.
+    pub fn sized_for(&self, module: &Module) -> Limits {
+        let space = module
+            .heap_address_space()
+            .map_or(DEFAULT_HEAP_ADDRESS_SPACE, |s| {
+                s.max(DEFAULT_HEAP_ADDRESS_SPACE)
+            });
+        Limits {
+            heap_memory_size: self
+                .heap_memory_size
+                .checked_next_multiple_of(lucet_module::WASM_PAGE_SIZE)
+                .unwrap_or(space)
+                .min(space),
+            heap_address_space_size: space,
+            stack_size: self
+                .stack_size
+                .checked_next_multiple_of(lucet_module::PAGE_SIZE)
+                .unwrap_or(self.stack_size),
+            ..self.clone()
+        }
     }
 }

@@ -20,21 +20,34 @@
 //! - [`Module`]: a compiled file, loaded (its content hash checked, code
 //!   mapped read+execute, imports resolved against a [`Linker`]);
 //!   [`Module::load_verified`] also requires a signature by a [`PublicKey`].
+//!   [`load_module`] takes whatever file a user has: a compiled file, or
+//!   (with the default `compiler` feature) a `.wasm` or `.wat` file,
+//!   compiled in-process.
 //! - [`MmapRegion`]: address space for a fixed number of instances, each in
-//!   its own slot sized by [`Limits`].
+//!   its own slot sized by [`Limits`] ([`Limits::sized_for`] fits them to a
+//!   module).
 //! - [`InstanceHandle`]: a live instance; `run`, `resume`, `reset`; dropping
 //!   it returns the slot.
 //! - [`Vmctx`]: what a host function sees of its caller.
 //!
+//! - [`RunPolicy`]: one run bounded by a deadline (enforced by a shared
+//!   [`Watchdog`] through the instance's kill switch) and fuel, and how it
+//!   ended ([`Outcome`]); every host ABI's runner goes through it.
+//!
 //! Guest faults come back as [`Error::Trap`]; a guest never crashes the host.
 
+mod load;
+mod policy;
+
+pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
 pub use lucet_runtime_internals::{
-    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, ExternRef, FuncType, GcAlgorithm, GcRef,
-    HeapType, HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle, Interrupt,
-    IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion, Module,
-    ModuleData, PublicKey, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx,
-    Wait, WasmResults, WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
+    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, ExportType, ExternRef, FuncType,
+    GcAlgorithm, GcRef, HeapType, HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle,
+    Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion,
+    Module, PublicKey, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait,
+    WasmResults, WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
 };
+pub use policy::{Armed, ExitCode, Finished, Outcome, RunPolicy, Watchdog};
 
 /// A region of instance slots: the type embedders share between threads.
 pub type Region = MmapRegion;

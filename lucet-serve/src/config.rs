@@ -236,7 +236,10 @@ fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     }
     match Size::deserialize(d)? {
         Size::Bytes(n) => Ok(Some(n)),
-        Size::Text(s) => lucet_module::parse_size(&s)
+        Size::Text(s) => parse_size::Config::new()
+            .with_binary()
+            .parse_size(&s)
+            .map_err(|e| format!("invalid size {s:?}: {e}"))
             .map(Some)
             .map_err(de::Error::custom),
     }
@@ -245,8 +248,9 @@ fn opt_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
 /// A duration: a string such as "100ms" or "2s".
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
-    lucet_module::parse_duration(&s)
+    humantime::parse_duration(&s)
         .map(Some)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
         .map_err(de::Error::custom)
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lucet_runtime::{Limits, Linker, MmapRegion, Module};
-use lucet_wasi::{LoadOptions, RunPolicy, Watchdog};
+use lucet_runtime::{LoadOptions, RunPolicy, Watchdog};
 
 use crate::abi::{self, Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerError};
 use crate::app::Route;
@@ -85,13 +85,14 @@ impl Engine for LucetEngine {
             function_compile_budget: Some(Duration::from_secs(10)),
             verify,
         };
-        let module = lucet_wasi::load_module_with(path, &self.linker, &options).map_err(|e| {
-            let text = lucet_module::escape_control(&e.to_string());
-            match e {
-                lucet_wasi::LoadError::Read { .. } => text,
-                _ => format!("{}: {text}", path.display()),
-            }
-        })?;
+        let module =
+            lucet_runtime::load_module_with(path, &self.linker, &options).map_err(|e| {
+                let text = lucet_module::escape_control(&e.to_string());
+                match e {
+                    lucet_runtime::LoadError::Read { .. } => text,
+                    _ => format!("{}: {text}", path.display()),
+                }
+            })?;
         let abi = abi::by_name("wagi").expect("the WAGI ABI exists");
         abi.check(&module)
             .map_err(|m| format!("{}: {m}", path.display()))?;
@@ -165,20 +166,14 @@ const KEEP_RESIDENT: u64 = 1 << 20;
 
 /// The slot an instance of `module` needs under `limits`.
 fn region_limits(module: &Module, limits: &RouteLimits) -> Limits {
-    let heap_space = module.metadata().memories.first().map_or(8 << 30, |m| {
-        (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
-    });
     Limits {
-        heap_memory_size: limits
-            .max_heap_size
-            .next_multiple_of(lucet_module::WASM_PAGE_SIZE)
-            .min(heap_space),
-        heap_address_space_size: heap_space,
-        stack_size: limits.stack_size.next_multiple_of(4096),
+        heap_memory_size: limits.max_heap_size,
+        stack_size: limits.stack_size,
         // A worker's slot serves request after request: what a handler
         // touches in its first MiB stays resident and is zeroed in place,
         // not faulted in again by the next request.
         keep_resident: KEEP_RESIDENT,
         ..Limits::default()
     }
+    .sized_for(module)
 }

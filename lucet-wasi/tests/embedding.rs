@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use lucet_runtime::ExitCode;
 use lucet_runtime::{Error, Limits, Linker, MmapRegion, Val};
-use lucet_wasi::{ExitCode, Stream, WasiCtxBuilder};
+use lucet_wasi::{Stream, WasiCtxBuilder};
 
 /// A writer the test can read back.
 #[derive(Clone, Default)]

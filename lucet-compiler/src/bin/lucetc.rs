@@ -64,10 +64,10 @@ struct Args {
     opt_level: Opt,
     /// Heap address space reservation (e.g. 4GiB, 64MiB). Below 4GiB, the
     /// code checks bounds explicitly.
-    #[arg(long, value_parser = lucet_module::parse_size, default_value = "4GiB")]
+    #[arg(long, value_parser = parse_size, default_value = "4GiB")]
     reserved_size: u64,
     /// Guard region after the heap reservation (e.g. 4GiB, 64KiB).
-    #[arg(long, value_parser = lucet_module::parse_size, default_value = "4GiB")]
+    #[arg(long, value_parser = parse_size, default_value = "4GiB")]
     guard_size: u64,
     /// What to write.
     #[arg(long, value_enum, default_value = "obj")]
@@ -96,11 +96,11 @@ struct Args {
     standard: StandardArg,
     /// Fail if compiling the module takes longer than this (e.g. 30s); no
     /// limit by default.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     compile_budget: Option<Duration>,
     /// Fail if compiling any one function takes longer than this (e.g.
     /// 5s); no limit by default.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     function_compile_budget: Option<Duration>,
     /// The CPU whose features the code may use: `native` (this machine's),
     /// `baseline` (x86-64 with SSE2 only), or a microarchitecture such as
@@ -315,4 +315,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A size as users write it: `65536`, `64KiB`, `64K`, `4GiB` (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s)
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

@@ -232,6 +232,15 @@ impl InstanceHandle {
         ((index as usize) < inst.module.metadata().memories.len()).then(|| inst.memory_at(index))
     }
 
+    /// The accessible bytes of the memory exported as `name`, or `None` if
+    /// the module exports no memory by that name.
+    pub fn exported_memory(&self, name: &str) -> Option<&[u8]> {
+        match self.instance().module.metadata().export(name)?.kind {
+            ExportKind::Memory(index) => self.memory(index),
+            _ => None,
+        }
+    }
+
     /// Memory `index`'s accessible bytes, mutably.
     pub fn memory_mut(&mut self, index: u32) -> Option<&mut [u8]> {
         let count = self.instance().module.metadata().memories.len();

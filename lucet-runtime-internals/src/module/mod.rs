@@ -18,7 +18,8 @@ use std::fs::File;
 use std::sync::Arc;
 
 use lucet_module::{
-    ContentHash, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, TypeRecord, PAGE_SIZE,
+    ContentHash, ExportKind, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, TypeRecord,
+    PAGE_SIZE,
 };
 
 use crate::sys::{cpu, mmap};
@@ -38,6 +39,26 @@ pub(crate) struct ImageSource {
     /// The image section itself, for small images ([`COPY_IMAGE_LIMIT`]):
     /// copied into each instance's heap instead of mapped.
     pub copy: Option<Box<[u8]>>,
+}
+
+/// What an export of a module is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ExportType<'a> {
+    /// A function of this type.
+    Func(&'a FuncType),
+    /// A global.
+    Global {
+        /// Its value type.
+        ty: lucet_module::ValType,
+        /// Whether it may be set.
+        mutable: bool,
+    },
+    /// A linear memory.
+    Memory,
+    /// A table.
+    Table,
+    /// An exception tag.
+    Tag,
 }
 
 /// Images up to this size are copied into the heap rather than mapped
@@ -313,8 +334,62 @@ impl Module {
     }
 
     /// The module's metadata.
-    pub fn metadata(&self) -> &ModuleData {
+    pub(crate) fn metadata(&self) -> &ModuleData {
         &self.data
+    }
+
+    /// The module's exports, in order, with what each is.
+    pub fn exports(&self) -> impl Iterator<Item = (&str, ExportType<'_>)> {
+        self.data.exports.iter().map(|e| {
+            let ty = match e.kind {
+                ExportKind::Func(i) => ExportType::Func(
+                    self.data
+                        .func_type(i)
+                        .expect("loading checked that exported functions have types"),
+                ),
+                ExportKind::Global(i) => {
+                    let g = &self.data.globals[i as usize];
+                    ExportType::Global {
+                        ty: g.ty,
+                        mutable: g.mutable,
+                    }
+                }
+                ExportKind::Memory(_) => ExportType::Memory,
+                ExportKind::Table(_) => ExportType::Table,
+                ExportKind::Tag(_) => ExportType::Tag,
+            };
+            (e.name.as_str(), ty)
+        })
+    }
+
+    /// Whether the code counts instructions (`lucetc
+    /// --count-instructions`), so that instances can be given fuel.
+    pub fn counts_instructions(&self) -> bool {
+        self.data.counts_instructions
+    }
+
+    /// Whether the code checks for interruption at loop headers, so that
+    /// a kill switch stops a loop that calls nothing.
+    pub fn is_interruptible(&self) -> bool {
+        self.data.interruptible
+    }
+
+    /// Whether the module defines struct or array types, whose objects live
+    /// in an instance's GC heap.
+    pub fn defines_gc_objects(&self) -> bool {
+        self.data
+            .types
+            .iter()
+            .any(|t| t.as_struct().is_some() || t.as_array().is_some())
+    }
+
+    /// The address space the code of memory 0 was compiled to expect (its
+    /// reservation and guard), if the module has a memory.
+    pub(crate) fn heap_address_space(&self) -> Option<u64> {
+        self.data
+            .memories
+            .first()
+            .map(|m| m.heap.reserved_size + m.heap.guard_size)
     }
 
     /// The signature of the exported function `name`.

@@ -20,7 +20,8 @@ fn active_segments_are_in_memory_at_instantiation() {
     assert!(heap[5..1000].iter().all(|b| *b == 0));
     // The constant segments were baked into a sparse image: three chunks,
     // one page each (page 17 holds 70000, page 47/48 the last one).
-    let image = &module.metadata().image;
+    let elf = compile("data");
+    let image = &lucet_module::ModuleFile::parse(&elf).unwrap().data.image;
     assert!(image.stored_bytes() <= 4 * 4096, "{image:?}");
 }
 
@@ -86,13 +87,10 @@ fn a_reused_heap_is_the_initial_memory_again() {
         large.push_str(&format!("\\{:02x}", (i % 251 + 1) as u8));
     }
     large.push_str("\") (data (i32.const 200000) \"tail\") (func (export \"f\")))");
-    let large = lucet_runtime::Module::from_bytes(
-        &compile_bytes(large.as_bytes()),
-        "large",
-        &Linker::new(),
-    )
-    .unwrap();
-    assert!(large.metadata().image.stored_bytes() > 16 << 10);
+    let large = compile_bytes(large.as_bytes());
+    let image = &lucet_module::ModuleFile::parse(&large).unwrap().data.image;
+    assert!(image.stored_bytes() > 16 << 10);
+    let large = lucet_runtime::Module::from_bytes(&large, "large", &Linker::new()).unwrap();
     for module in [load_with("data", &linker(1000)), large] {
         reused_heaps_are_fresh(module);
     }

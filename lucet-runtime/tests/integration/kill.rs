@@ -144,7 +144,7 @@ fn code_without_checks_cannot_be_stopped_while_it_runs() {
     let elf = compiler.compile(&wat).unwrap().to_elf().unwrap();
     let barrier = Arc::new(Barrier::new(2));
     let module = Module::from_bytes(&elf, "spin", &linker(barrier.clone())).unwrap();
-    assert!(!module.metadata().interruptible);
+    assert!(!module.is_interruptible());
     let region = MmapRegion::create(1, &Default::default()).unwrap();
     let mut inst = region.new_instance(module).unwrap();
     let ks = inst.kill_switch();

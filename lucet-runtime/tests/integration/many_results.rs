@@ -108,7 +108,7 @@ fn host_functions_and_other_instances_return_all_twenty_results() {
             Module::from_bytes(&compile_bytes(MANY.as_bytes()), "many", &Linker::new()).unwrap(),
         )
         .unwrap();
-    let many_ty = first.module().metadata().func_type(0).unwrap().clone();
+    let many_ty = first.module().export_func_type("many").unwrap().clone();
     assert_eq!(many_ty.results.len(), 20);
     let mut linker = Linker::new();
     linker.instance_module("first");

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
+use lucet_runtime::{Finished, Outcome, RunPolicy, Watchdog};
 use lucet_runtime::{InstanceBuilder, TrapCode, Val};
-use lucet_wasi::{Finished, Outcome, RunPolicy, Watchdog};
 
 use crate::app::Route;
 

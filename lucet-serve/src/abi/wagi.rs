@@ -5,7 +5,8 @@
 
 use std::io::Cursor;
 
-use lucet_wasi::{Finished, Stream, WasiCtxBuilder};
+use lucet_runtime::Finished;
+use lucet_wasi::{Stream, WasiCtxBuilder};
 
 use super::output::{Capture, LogLines};
 use super::{Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerError};

@@ -52,10 +52,10 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     access_log: Option<String>,
     /// On SIGTERM, how long requests in flight have to finish.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     drain_timeout: Option<Duration>,
     /// How long a client may take to send a request's headers.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     header_read_timeout: Option<Duration>,
     #[command(flatten)]
     route: RouteArgs,
@@ -65,22 +65,22 @@ struct Args {
 #[derive(clap::Args)]
 struct RouteArgs {
     /// Stop a handler that runs longer than this: 504.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "10s", conflicts_with = "config")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", conflicts_with = "config")]
     timeout: Duration,
     /// Stop a handler after about this many instructions: 500.
     #[arg(long, value_name = "N", conflicts_with = "config")]
     fuel: Option<u64>,
     /// Most linear memory a handler may use.
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "128MiB", conflicts_with = "config")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "128MiB", conflicts_with = "config")]
     max_heap_size: u64,
     /// Native stack for handler code.
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB", conflicts_with = "config")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB", conflicts_with = "config")]
     stack_size: u64,
     /// Largest request body: 413 past it.
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "8MiB", conflicts_with = "config")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "8MiB", conflicts_with = "config")]
     max_request_body: u64,
     /// Largest response body a handler may write: 500 past it.
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "16MiB", conflicts_with = "config")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB", conflicts_with = "config")]
     max_response_body: u64,
     /// Set an environment variable for the handler.
     #[arg(long = "env", value_name = "KEY=VALUE", conflicts_with = "config")]
@@ -206,4 +206,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A size as users write it: `65536`, `64KiB`, `64K`, `4GiB` (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s)
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use lucet_runtime::{Error, Limits, Linker, MmapRegion, Val};
-use lucet_wasi::{Finished, LoadError, Outcome, RunPolicy, WasiCtxBuilder, Watchdog};
+use lucet_runtime::{Finished, LoadError, Outcome, RunPolicy, Watchdog};
+use lucet_wasi::WasiCtxBuilder;
 
 /// Run a WebAssembly program: a compiled Lucet file, a .wasm binary or .wat
 /// text (compiled in-process). The program's exit code is the process's.
@@ -33,12 +34,12 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     invoke: Option<String>,
     /// Most linear memory the program may use (e.g. 64MiB, 4GiB).
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "4GiB")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "4GiB")]
     max_heap_size: u64,
     /// The program's GC heap, for WebAssembly GC structs and arrays (e.g.
     /// 16MiB); live objects may fill half of it (the collector copies them
     /// to the other half), and an allocation past that traps.
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "64MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
     gc_heap_size: u64,
     /// Most tables the program may define.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_tables)]
@@ -52,7 +53,7 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = lucet_wasi::DEFAULT_MAX_OPEN_FILES)]
     max_open_files: usize,
     /// Native stack for guest code (e.g. 1MiB).
-    #[arg(long, value_name = "SIZE", value_parser = lucet_module::parse_size, default_value = "1MiB")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1MiB")]
     stack_size: u64,
     /// Run the module only if it is a compiled file signed by this minisign
     /// public key (`lucetc --keygen`, `lucetc --sign`).
@@ -60,14 +61,14 @@ struct Args {
     verify: Option<PathBuf>,
     /// Stop the program if it runs longer than this (e.g. 100ms, 2s),
     /// counted from the start, compilation of a `.wasm`/`.wat` included.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     timeout: Option<Duration>,
     /// Fail if compiling a `.wasm`/`.wat` module takes longer than this
     /// (or than `--timeout`, if shorter).
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     compile_budget: Duration,
     /// Fail if compiling any one function takes longer than this.
-    #[arg(long, value_name = "DURATION", value_parser = lucet_module::parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
     function_compile_budget: Duration,
     /// Stop the program once it has executed about this many WebAssembly
     /// instructions (.wasm/.wat are compiled to count them; a compiled file
@@ -110,10 +111,6 @@ fn gc_heap_size(size: u64) -> Result<u64> {
         bail!("--gc-heap-size is at most 1TiB");
     }
     Ok(size.next_multiple_of(4096))
-}
-
-fn page_align(size: u64) -> u64 {
-    size.next_multiple_of(lucet_module::WASM_PAGE_SIZE)
 }
 
 fn wasi_ctx(args: &Args) -> Result<lucet_wasi::WasiCtx> {
@@ -176,7 +173,7 @@ fn run(args: Args) -> Result<ExitCode> {
     linker.default_unknown_imports(args.default_unknown_imports);
     // The deadline covers compilation too.
     let deadline = args.timeout.map(|t| Instant::now() + t);
-    let load_options = lucet_wasi::LoadOptions {
+    let load_options = lucet_runtime::LoadOptions {
         count_instructions: args.fuel.is_some(),
         compile_budget: Some(
             args.timeout
@@ -191,23 +188,20 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     let path = args.module();
     let module =
-        lucet_wasi::load_module_with(&path, &linker, &load_options).map_err(|e| match e {
+        lucet_runtime::load_module_with(&path, &linker, &load_options).map_err(|e| match e {
             LoadError::Read { .. } => anyhow!(e),
             e => anyhow!("{}: {e}", path.display()),
         })?;
 
-    let heap_space = module.metadata().memories.first().map_or(8 << 30, |m| {
-        (m.heap.reserved_size + m.heap.guard_size).max(8 << 30)
-    });
     let limits = Limits {
-        heap_memory_size: page_align(args.max_heap_size).min(heap_space),
-        heap_address_space_size: heap_space,
-        stack_size: args.stack_size.next_multiple_of(4096),
+        heap_memory_size: args.max_heap_size,
+        stack_size: args.stack_size,
         gc_heap_size: gc_heap_size(args.gc_heap_size)?,
         max_tables: args.max_tables,
         max_table_elements: args.max_table_elements,
         ..Limits::default()
-    };
+    }
+    .sized_for(&module);
     let (name, params) = match &args.invoke {
         Some(name) => (
             name.clone(),
@@ -280,4 +274,17 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A size as users write it: `65536`, `64KiB`, `64K`, `4GiB` (binary units).
+fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::Config::new()
+        .with_binary()
+        .parse_size(s)
+        .map_err(|e| format!("invalid size {s:?}: {e}"))
+}
+
+/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

@@ -10,7 +10,7 @@ mod errno;
 mod memory;
 pub mod types;
 
-use lucet_runtime::{Linker, Vmctx};
+use lucet_runtime::{ExitCode, Linker, Vmctx};
 
 pub use calls::poll::MAX_SUBSCRIPTIONS;
 pub use ctx::{
@@ -21,11 +21,6 @@ use types::{Errno, WasiResult};
 
 /// The import module name of WASI preview1.
 pub const MODULE: &str = "wasi_snapshot_preview1";
-
-/// How a WASI program ended through `proc_exit` (or `proc_raise`): the
-/// instance is terminated with this value as its termination details.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitCode(pub u32);
 
 /// Runs a WASI call against the caller's memory and context.
 fn call(vmctx: &mut Vmctx, f: impl FnOnce(&mut WasiCtx, &mut GuestMemory) -> WasiResult) -> i32 {

@@ -1,9 +1,11 @@
-//! Loading a module from whatever file the user gives.
+//! Loading a module from whatever file the user gives: a compiled Lucet
+//! file, or (with the default `compiler` feature) a WebAssembly binary or
+//! text file, compiled in-process first.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use lucet_runtime::{Linker, Module, PublicKey};
+use lucet_runtime_internals::{Linker, Module, PublicKey};
 
 /// What kind of file a module path holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,11 +50,11 @@ pub enum LoadError {
     #[error("{0} is not a compiled Lucet module, and a signed one is required: compile and sign it with lucetc --sign")]
     NotSignable(String),
     /// This build cannot compile modules.
-    #[error("{0} is not a compiled Lucet module, and this build of lucet-wasi cannot compile: compile it with lucetc first")]
+    #[error("{0} is not a compiled Lucet module, and this build of the runtime cannot compile: compile it with lucetc first")]
     NoCompiler(String),
     /// Loading or linking failed.
     #[error(transparent)]
-    Runtime(#[from] lucet_runtime::Error),
+    Runtime(#[from] lucet_runtime_internals::Error),
 }
 
 /// How `load_module_with` compiles a `.wasm` or `.wat` file.

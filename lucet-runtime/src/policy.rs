@@ -1,26 +1,28 @@
 //! The run policy: how one run of a program is bounded (a wall-clock
 //! deadline enforced through the instance's kill switch, fuel), and what its
 //! end means ([`Outcome`]). `lucet-wasi` and `lucet-serve` both run guests
-//! through [`RunPolicy::run`].
+//! through [`RunPolicy::run`], whatever host ABI the guest uses.
 //!
 //! ```no_run
 //! use std::time::{Duration, Instant};
-//! use lucet_runtime::{Limits, Linker, MmapRegion};
-//! use lucet_wasi::{add_to_linker, load_module, Outcome, RunPolicy, Watchdog, WasiCtxBuilder};
+//! use lucet_runtime::{
+//!     load_module, ExitCode, Limits, Linker, MmapRegion, Outcome, RunPolicy, Vmctx, Watchdog,
+//! };
 //!
 //! let mut linker = Linker::new();
-//! add_to_linker(&mut linker);
-//! let module = load_module("hello.wasm".as_ref(), &linker)?;
-//! let region = MmapRegion::create(1, &Limits::default())?;
+//! linker.func("env", "exit", |vmctx: &mut Vmctx, status: u32| -> () {
+//!     vmctx.terminate(ExitCode(status))
+//! });
+//! let module = load_module("job.wasm".as_ref(), &linker)?;
+//! let limits = Limits::default().sized_for(&module);
+//! let region = MmapRegion::create(1, &limits)?;
 //! let watchdog = Watchdog::new();
 //! let policy = RunPolicy {
 //!     deadline: Some(Instant::now() + Duration::from_secs(1)),
 //!     fuel: None,
 //! };
-//! let builder = region
-//!     .new_instance_builder(module)
-//!     .with_embed_ctx(WasiCtxBuilder::new().arg("hello").build());
-//! match policy.run(builder, "_start", &[], &watchdog).outcome {
+//! let builder = region.new_instance_builder(module);
+//! match policy.run(builder, "run", &[], &watchdog).outcome {
 //!     Outcome::Returned(_) | Outcome::Exited(0) => println!("ok"),
 //!     Outcome::TimedOut => println!("too slow"),
 //!     other => println!("failed: {other}"),
@@ -33,12 +35,17 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use lucet_runtime::{
+use lucet_runtime_internals::{
     Error, InstanceBuilder, InstanceHandle, KillSwitch, RunResult, TerminationDetails, TrapCode,
     Val,
 };
 
-use crate::ExitCode;
+/// How a guest asked to end with an exit status (WASI's `proc_exit`, for
+/// one): a host function terminates the instance with this value
+/// (`Vmctx::terminate`), and a run under a [`RunPolicy`] ends as
+/// [`Outcome::Exited`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitCode(pub u32);
 
 /// How a run is bounded.
 #[derive(Debug, Clone, Default)]
