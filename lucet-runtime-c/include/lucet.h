@@ -331,9 +331,16 @@ typedef void (*lucet_host_func)(struct lucet_vmctx *vmctx,
 // Frees a host function's `user_data` once nothing can call it any more.
 typedef void (*lucet_user_data_free)(void *user_data);
 
-// The size of each slot of a region. Sizes are in bytes and must be
-// multiples of the page size. Fill it with `lucet_limits_default` and
-// change what you need, so that fields added later get their defaults.
+// How an instance's GC heap is collected. A plain integer: an unknown
+// value is an error, not undefined behavior.
+typedef uint32_t lucet_gc_algorithm;
+
+// The size of each slot of a region: the C form of the runtime's
+// `Limits`, field for field (the conversions below name every field of
+// both, so that neither can gain one the other lacks). Sizes are in bytes
+// and must be multiples of the page size. Fill it with
+// `lucet_limits_default` and change what you need, so that fields added
+// later get their defaults.
 typedef struct lucet_limits {
   // Most linear memory an instance may have (default 1 MiB).
   uint64_t heap_memory_size;
@@ -363,11 +370,22 @@ typedef struct lucet_limits {
   uint64_t signal_stack_size;
   // Each instance's GC heap, for its structs and arrays (default 1 MiB).
   uint64_t gc_heap_size;
+  // How the GC heap is collected: `LUCET_GC_COPYING` (the default) or
+  // `LUCET_GC_MARK_COMPACT`.
+  lucet_gc_algorithm gc_algorithm;
 } lucet_limits;
 
 // How a preopened directory may be used. A plain integer: an unknown value
 // is an error, not undefined behavior.
 typedef uint32_t lucet_dir_access;
+
+// Copying between two halves of the heap: a collection costs what
+// survives; live objects may take half the heap.
+#define LUCET_GC_COPYING 0
+
+// Mark-compact over the whole heap: live objects may fill it; a collection
+// costs more.
+#define LUCET_GC_MARK_COMPACT 1
 
 // `i32`
 #define LUCET_VALTYPE_I32 0

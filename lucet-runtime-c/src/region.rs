@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lucet_runtime::{Limits, MmapRegion};
+use lucet_runtime::{GcAlgorithm, Limits, MmapRegion};
 
 use crate::error::{clear_out, deref, ffi, lucet_error, write_handle, write_out, Error};
 
@@ -13,9 +13,12 @@ pub struct lucet_region {
     pub(crate) region: Arc<MmapRegion>,
 }
 
-/// The size of each slot of a region. Sizes are in bytes and must be
-/// multiples of the page size. Fill it with `lucet_limits_default` and
-/// change what you need, so that fields added later get their defaults.
+/// The size of each slot of a region: the C form of the runtime's
+/// `Limits`, field for field (the conversions below name every field of
+/// both, so that neither can gain one the other lacks). Sizes are in bytes
+/// and must be multiples of the page size. Fill it with
+/// `lucet_limits_default` and change what you need, so that fields added
+/// later get their defaults.
 #[allow(non_camel_case_types)]
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,42 +51,100 @@ pub struct lucet_limits {
     pub signal_stack_size: u64,
     /// Each instance's GC heap, for its structs and arrays (default 1 MiB).
     pub gc_heap_size: u64,
+    /// How the GC heap is collected: `LUCET_GC_COPYING` (the default) or
+    /// `LUCET_GC_MARK_COMPACT`.
+    pub gc_algorithm: lucet_gc_algorithm,
 }
+
+/// How an instance's GC heap is collected. A plain integer: an unknown
+/// value is an error, not undefined behavior.
+#[allow(non_camel_case_types)]
+pub type lucet_gc_algorithm = u32;
+
+/// Copying between two halves of the heap: a collection costs what
+/// survives; live objects may take half the heap.
+pub const LUCET_GC_COPYING: lucet_gc_algorithm = 0;
+/// Mark-compact over the whole heap: live objects may fill it; a collection
+/// costs more.
+pub const LUCET_GC_MARK_COMPACT: lucet_gc_algorithm = 1;
 
 impl From<&Limits> for lucet_limits {
     fn from(l: &Limits) -> Self {
+        let Limits {
+            heap_memory_size,
+            heap_address_space_size,
+            stack_size,
+            globals_size,
+            gc_heap_size,
+            gc_algorithm,
+            keep_resident,
+            max_memories,
+            max_tables,
+            max_table_elements,
+            max_exception_bytes,
+            signal_stack_size,
+        } = *l;
         lucet_limits {
-            heap_memory_size: l.heap_memory_size,
-            heap_address_space_size: l.heap_address_space_size,
-            stack_size: l.stack_size,
-            globals_size: l.globals_size,
-            keep_resident: l.keep_resident,
-            max_memories: l.max_memories,
-            max_tables: l.max_tables,
-            max_table_elements: l.max_table_elements,
-            max_exception_bytes: l.max_exception_bytes,
-            signal_stack_size: l.signal_stack_size,
-            gc_heap_size: l.gc_heap_size,
+            heap_memory_size,
+            heap_address_space_size,
+            stack_size,
+            globals_size,
+            keep_resident,
+            max_memories,
+            max_tables,
+            max_table_elements,
+            max_exception_bytes,
+            signal_stack_size,
+            gc_heap_size,
+            gc_algorithm: match gc_algorithm {
+                GcAlgorithm::Copying => LUCET_GC_COPYING,
+                GcAlgorithm::MarkCompact => LUCET_GC_MARK_COMPACT,
+            },
         }
     }
 }
 
-impl From<&lucet_limits> for Limits {
-    fn from(l: &lucet_limits) -> Self {
-        Limits {
-            heap_memory_size: l.heap_memory_size,
-            heap_address_space_size: l.heap_address_space_size,
-            stack_size: l.stack_size,
-            globals_size: l.globals_size,
-            keep_resident: l.keep_resident,
-            max_memories: l.max_memories,
-            max_tables: l.max_tables,
-            max_table_elements: l.max_table_elements,
-            max_exception_bytes: l.max_exception_bytes,
-            signal_stack_size: l.signal_stack_size,
-            gc_heap_size: l.gc_heap_size,
-            ..Limits::default()
-        }
+impl TryFrom<&lucet_limits> for Limits {
+    type Error = lucet_runtime::Error;
+
+    fn try_from(l: &lucet_limits) -> Result<Self, lucet_runtime::Error> {
+        let lucet_limits {
+            heap_memory_size,
+            heap_address_space_size,
+            stack_size,
+            globals_size,
+            keep_resident,
+            max_memories,
+            max_tables,
+            max_table_elements,
+            max_exception_bytes,
+            signal_stack_size,
+            gc_heap_size,
+            gc_algorithm,
+        } = *l;
+        let gc_algorithm = match gc_algorithm {
+            LUCET_GC_COPYING => GcAlgorithm::Copying,
+            LUCET_GC_MARK_COMPACT => GcAlgorithm::MarkCompact,
+            other => {
+                return Err(lucet_runtime::Error::InvalidLimits(format!(
+                    "unknown GC algorithm {other}"
+                )))
+            }
+        };
+        Ok(Limits {
+            heap_memory_size,
+            heap_address_space_size,
+            stack_size,
+            globals_size,
+            gc_heap_size,
+            gc_algorithm,
+            keep_resident,
+            max_memories,
+            max_tables,
+            max_table_elements,
+            max_exception_bytes,
+            signal_stack_size,
+        })
     }
 }
 
@@ -125,7 +186,7 @@ pub unsafe extern "C" fn lucet_region_create(
         } else {
             // SAFETY: non-null, a valid `lucet_limits` as the caller
             // guarantees.
-            Limits::from(unsafe { deref(limits, "limits") }?)
+            Limits::try_from(unsafe { deref(limits, "limits") }?)?
         };
         let region = MmapRegion::create(slots, &limits)?;
         let region = lucet_region { region };
@@ -168,12 +229,17 @@ mod tests {
     fn limits_convert_both_ways() {
         let d = Limits::default();
         let c = lucet_limits::from(&d);
-        assert_eq!(Limits::from(&c), d);
+        assert_eq!(Limits::try_from(&c).unwrap(), d);
         let mut l = c;
         l.stack_size = 3 * 4096;
         l.max_tables = 3;
-        let back = Limits::from(&l);
+        l.gc_algorithm = LUCET_GC_MARK_COMPACT;
+        let back = Limits::try_from(&l).unwrap();
         assert_eq!(back.stack_size, 3 * 4096);
         assert_eq!(back.max_tables, 3);
+        assert_eq!(back.gc_algorithm, GcAlgorithm::MarkCompact);
+        l.gc_algorithm = 7;
+        let err = Limits::try_from(&l).unwrap_err();
+        assert!(err.to_string().contains("unknown GC algorithm 7"), "{err}");
     }
 }

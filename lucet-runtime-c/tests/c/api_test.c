@@ -886,6 +886,14 @@ static void test_limits(void) {
     CHECK(strstr(lucet_error_message(), "stack_size") != NULL);
     CHECK_OK(lucet_limits_default(&limits));
     EXPECT(lucet_region_create(0, &limits, &region), LUCET_ERROR_INVALID_LIMITS);
+    CHECK(limits.gc_algorithm == LUCET_GC_COPYING);
+    limits.gc_algorithm = 7;
+    EXPECT(lucet_region_create(1, &limits, &region), LUCET_ERROR_INVALID_LIMITS);
+    CHECK(strstr(lucet_error_message(), "unknown GC algorithm 7") != NULL);
+    limits.gc_algorithm = LUCET_GC_MARK_COMPACT;
+    CHECK_OK(lucet_region_create(1, &limits, &region));
+    lucet_region_free(region);
+    CHECK_OK(lucet_limits_default(&limits));
 
     /* Modules compiled for a larger heap address space do not fit. */
     struct env e = env_new(1);
