@@ -12,16 +12,22 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::server::{is_draining, metrics_of, State};
+/// What the admin listener shows of the server.
+pub(crate) trait AdminView: Send + Sync + 'static {
+    /// The metrics, in the Prometheus text format.
+    fn metrics_text(&self) -> String;
+    /// Whether the server is draining (then `/healthz` says so).
+    fn is_draining(&self) -> bool;
+}
 
-fn answer(state: &State, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+fn answer(state: &dyn AdminView, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            metrics_of(state),
+            state.metrics_text(),
         ),
-        (&Method::GET, "/healthz") if is_draining(state) => (
+        (&Method::GET, "/healthz") if state.is_draining() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
             "draining\n".to_string(),
@@ -48,7 +54,7 @@ fn answer(state: &State, req: &Request<hyper::body::Incoming>) -> Response<Full<
 /// Serves the admin endpoints until `stop`.
 pub(crate) async fn serve(
     listener: TcpListener,
-    state: Arc<State>,
+    state: Arc<dyn AdminView>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -57,7 +63,7 @@ pub(crate) async fn serve(
                 let Ok((stream, _)) = accepted else { continue };
                 let state = state.clone();
                 let service = service_fn(move |req| {
-                    let r = answer(&state, &req);
+                    let r = answer(&*state, &req);
                     async move { Ok::<_, Infallible>(r) }
                 });
                 tokio::spawn(async move {

@@ -1,64 +1,93 @@
-//! What the server serves at one moment: the routes with their modules
-//! loaded and directories opened. A reload builds a new `App` and swaps it
-//! in; requests in flight keep the one they started with.
+//! What the server serves at one moment: the routes, each with its module
+//! loaded, its handler ABI chosen (named in the configuration, or told by
+//! the module's imports) and its directories opened. A reload builds a new
+//! `App` and swaps it in; requests in flight keep the one they started
+//! with.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use cap_std::fs::Dir;
-use lucet_wasi::DirAccess;
 
-use crate::config::{Config, RoutePath};
-use crate::engine::{Engine, LoadSpec, LoadedModule};
-use crate::limits::RouteLimits;
+use crate::abi::Abi;
+use crate::config::{Config, RouteConfig};
+use crate::engine::{Engine, LoadSpec};
+use crate::route::{OpenDir, Route};
 use crate::Error;
 
-/// A route, ready to serve.
-pub struct Route {
-    /// What it matches.
-    pub path: RoutePath,
-    /// `path` as written in the configuration (`X_MATCHED_ROUTE`, logs,
-    /// metrics).
-    pub pattern: String,
-    /// The handler's module.
-    pub module: Arc<dyn LoadedModule>,
-    /// The module's file name (the handler's argv\[0\]).
-    pub module_name: String,
-    /// Its limits.
-    pub limits: RouteLimits,
-    /// Environment variables besides the CGI ones.
-    pub env: Vec<(String, String)>,
-    /// Directories, opened once.
-    pub dirs: Vec<OpenDir>,
-}
-
-/// A host directory opened for a route.
-pub struct OpenDir {
-    /// The directory (a capability: nothing outside it is reachable).
-    pub dir: Dir,
-    /// Its path in the guest.
-    pub guest: String,
-    /// What the handler may do in it.
-    pub access: DirAccess,
-}
-
 /// The loaded routes, most specific first.
-pub struct App {
+pub(crate) struct App<E: Engine> {
     routes: Vec<Route>,
+    /// The handler of each route.
+    handlers: Vec<Handler<E>>,
     /// The modules loaded for it, for the next reload to reuse.
-    modules: Vec<ModuleFile>,
+    modules: Vec<ModuleFile<E>>,
+}
+
+/// What handles a route's requests: its module, through its ABI.
+pub(crate) struct Handler<E: Engine> {
+    pub abi: Abi,
+    pub module: Arc<E::Module>,
 }
 
 /// A module file as it was loaded: reused by a reload when the file has not
 /// changed, or when it no longer loads.
-#[derive(Clone)]
-struct ModuleFile {
+struct ModuleFile<E: Engine> {
     path: PathBuf,
     count_instructions: bool,
     verify: Option<PathBuf>,
+    /// The ABI the configuration named, if it named one.
+    abi_name: Option<String>,
     stamp: Option<(SystemTime, u64)>,
-    module: Arc<dyn LoadedModule>,
+    module: Arc<E::Module>,
+    /// The ABI it is handled through.
+    abi: Abi,
+}
+
+impl<E: Engine> Clone for ModuleFile<E> {
+    fn clone(&self) -> Self {
+        ModuleFile {
+            path: self.path.clone(),
+            count_instructions: self.count_instructions,
+            verify: self.verify.clone(),
+            abi_name: self.abi_name.clone(),
+            stamp: self.stamp,
+            module: self.module.clone(),
+            abi: self.abi,
+        }
+    }
+}
+
+/// Loads a route's module and picks its ABI: the one the configuration
+/// names, or the one its imports tell; the module must fit it.
+fn load_handler<E: Engine>(
+    engine: &E,
+    rc: &RouteConfig,
+    count_instructions: bool,
+) -> Result<(Arc<E::Module>, Abi), String> {
+    let module = engine.load(
+        &rc.module,
+        &LoadSpec {
+            count_instructions,
+            verify: rc.verify.as_deref(),
+        },
+    )?;
+    let interface = engine.interface(&module);
+    let path = rc.module.display();
+    let abi = match &rc.abi {
+        Some(name) => Abi::from_name(name).ok_or_else(|| {
+            format!(
+                "unknown ABI \"{}\" (known: {})",
+                lucet_module::escape_control(name),
+                Abi::ALL.map(|a| a.name()).join(", ")
+            )
+        })?,
+        None => Abi::detect(&interface).map_err(|message| format!("{path}: {message}"))?,
+    };
+    abi.check(&interface)
+        .map_err(|message| format!("{path}: not a {} handler: {message}", abi.name()))?;
+    Ok((Arc::new(module), abi))
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -66,26 +95,27 @@ fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
     Some((m.modified().ok()?, m.len()))
 }
 
-impl App {
+impl<E: Engine> App<E> {
     /// Loads every route of `config`. With `previous` (a reload), a module
     /// whose file has not changed is reused as it is, and one that fails to
     /// load keeps its previous version (the failure is returned as a
     /// warning); without, any failure is an error.
     pub fn load(
         config: &Config,
-        engine: &dyn Engine,
-        previous: Option<&App>,
-    ) -> Result<(App, Vec<String>), Error> {
+        engine: &E,
+        previous: Option<&App<E>>,
+    ) -> Result<(App<E>, Vec<String>), Error> {
         let mut warnings = Vec::new();
-        let mut modules: Vec<ModuleFile> = Vec::new();
-        let mut routes = Vec::new();
+        let mut modules: Vec<ModuleFile<E>> = Vec::new();
+        let mut routes: Vec<(Route, Handler<E>)> = Vec::new();
         for rc in &config.routes {
             let pattern = rc.path.to_string();
             let count_instructions = rc.limits.fuel.is_some();
-            let same = |m: &&ModuleFile| {
+            let same = |m: &&ModuleFile<E>| {
                 m.path == rc.module
                     && m.count_instructions == count_instructions
                     && m.verify == rc.verify
+                    && m.abi_name == rc.abi
             };
             let loaded = match modules.iter().find(same) {
                 Some(m) => m.clone(),
@@ -94,19 +124,15 @@ impl App {
                     let old = previous.and_then(|p| p.modules.iter().find(same));
                     let m = match old {
                         Some(old) if now.is_some() && old.stamp == now => old.clone(),
-                        _ => match engine.load(
-                            &rc.module,
-                            &LoadSpec {
-                                count_instructions,
-                                verify: rc.verify.as_deref(),
-                            },
-                        ) {
-                            Ok(module) => ModuleFile {
+                        _ => match load_handler(engine, rc, count_instructions) {
+                            Ok((module, abi)) => ModuleFile {
                                 path: rc.module.clone(),
                                 count_instructions,
                                 verify: rc.verify.clone(),
+                                abi_name: rc.abi.clone(),
                                 stamp: now,
                                 module,
+                                abi,
                             },
                             Err(message) => match old {
                                 Some(old) => {
@@ -141,29 +167,37 @@ impl App {
                     Ok(OpenDir {
                         dir,
                         guest: d.guest.clone(),
-                        access: if d.writable {
-                            DirAccess::ReadWrite
-                        } else {
-                            DirAccess::ReadOnly
-                        },
+                        writable: d.writable,
                     })
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
-            routes.push(Route {
+            let route = Route {
                 path: rc.path.clone(),
                 pattern,
                 module_name: rc
                     .module
                     .file_name()
                     .map_or_else(|| "handler".into(), |n| n.to_string_lossy().into_owned()),
-                module: loaded.module.clone(),
                 limits: rc.limits.clone(),
                 env: rc.env.clone(),
                 dirs,
-            });
+            };
+            let handler = Handler {
+                abi: loaded.abi,
+                module: loaded.module.clone(),
+            };
+            routes.push((route, handler));
         }
-        routes.sort_by_key(|r| std::cmp::Reverse(r.path.specificity()));
-        Ok((App { routes, modules }, warnings))
+        routes.sort_by_key(|(r, _)| std::cmp::Reverse(r.path.specificity()));
+        let (routes, handlers) = routes.into_iter().unzip();
+        Ok((
+            App {
+                routes,
+                handlers,
+                modules,
+            },
+            warnings,
+        ))
     }
 
     /// The route for `path`, with the part it matched and the rest.
@@ -177,5 +211,10 @@ impl App {
     /// Route `index`.
     pub fn route(&self, index: usize) -> &Route {
         &self.routes[index]
+    }
+
+    /// The handler of route `index`.
+    pub fn handler(&self, index: usize) -> &Handler<E> {
+        &self.handlers[index]
     }
 }

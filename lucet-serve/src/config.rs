@@ -42,6 +42,9 @@ pub struct RouteConfig {
     /// Require the module to be a compiled file signed by the minisign
     /// public key in this file.
     pub verify: Option<PathBuf>,
+    /// The handler ABI, by name (`wagi`); when `None`, the module's imports
+    /// tell it.
+    pub abi: Option<String>,
     /// Limits for its requests.
     pub limits: RouteLimits,
     /// Environment variables the handler sees besides the CGI ones.
@@ -178,6 +181,7 @@ struct FileRoute {
     path: String,
     module: PathBuf,
     verify: Option<PathBuf>,
+    abi: Option<String>,
     limits: FileLimits,
     env: BTreeMap<String, String>,
     dirs: Vec<FileDir>,
@@ -202,6 +206,7 @@ impl FileRoute {
         let module: PathBuf =
             take(&mut t, "module", &path)?.ok_or_else(|| format!("route {path} has no module"))?;
         let verify = take(&mut t, "verify", &path)?;
+        let abi = take(&mut t, "abi", &path)?;
         let env = take(&mut t, "env", &path)?.unwrap_or_default();
         let dirs = take(&mut t, "dir", &path)?.unwrap_or_default();
         let limits = FileLimits::deserialize(toml::Value::Table(t))
@@ -210,6 +215,7 @@ impl FileRoute {
             path,
             module,
             verify,
+            abi,
             limits,
             env,
             dirs,
@@ -316,6 +322,7 @@ impl Config {
                 path: RoutePath::Prefix(String::new()),
                 module,
                 verify: None,
+                abi: None,
                 limits,
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -396,6 +403,7 @@ impl Config {
                 path,
                 module: base.join(r.module),
                 verify: r.verify.map(|v| base.join(v)),
+                abi: r.abi,
                 limits,
                 env: r.env.into_iter().collect(),
                 dirs,

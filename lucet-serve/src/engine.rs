@@ -1,19 +1,19 @@
-//! Engines: what loads a route's module and runs a request in a fresh
-//! instance of it. The server core (HTTP, limits, the queue, the workers)
-//! knows only these traits; [`LucetEngine`] is Lucet's, and the benchmarks
-//! put Wasmtime behind the same server through them.
+//! Engines: what loads a route's module and runs it in fresh instances on
+//! the worker threads. The server core (HTTP, limits, the queue, the
+//! workers) knows only the [`Engine`] trait; each handler ABI (`abi/`) is
+//! written once against what an engine can run, such as a WASI command
+//! ([`WasiCommand`]). `lucet_engine.rs` is Lucet's engine; the benchmarks
+//! put Wasmtime behind the same server through this trait.
 
-use std::any::Any;
+use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use lucet_runtime::{Limits, Linker, MmapRegion, Module};
-use lucet_runtime::{LoadOptions, RunPolicy, Watchdog};
+use bytes::Bytes;
+use lucet_module::FuncType;
 
-use crate::abi::{self, Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerError};
-use crate::app::Route;
 use crate::limits::RouteLimits;
+use crate::request::HandlerError;
+use crate::route::OpenDir;
 
 /// How a route wants its module loaded.
 #[derive(Debug, Clone, Copy, Default)]
@@ -25,155 +25,75 @@ pub struct LoadSpec<'a> {
     pub verify: Option<&'a Path>,
 }
 
-/// Loads handler modules and gives each worker thread its own state.
+/// What a loaded module imports and exports: what picking and checking its
+/// handler ABI needs to know of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModuleInterface {
+    /// Every import, as `(module, name)`.
+    pub imports: Vec<(String, String)>,
+    /// Every exported function, with its type.
+    pub functions: Vec<(String, FuncType)>,
+}
+
+impl ModuleInterface {
+    /// Whether the module imports anything from `module`.
+    pub fn imports_from(&self, module: &str) -> bool {
+        self.imports.iter().any(|(m, _)| m == module)
+    }
+
+    /// The type of the exported function `name`.
+    pub fn function(&self, name: &str) -> Option<&FuncType> {
+        self.functions
+            .iter()
+            .find_map(|(n, ty)| (n == name).then_some(ty))
+    }
+}
+
+/// A WASI preview1 command to run in a fresh instance of a module, within
+/// a route's limits (its deadline and fuel): what WAGI asks of an engine.
+pub struct WasiCommand<'a> {
+    /// argv.
+    pub args: Vec<String>,
+    /// The environment, in order (a later duplicate wins).
+    pub env: Vec<(String, String)>,
+    /// Standard input.
+    pub stdin: Bytes,
+    /// Standard output. It refuses writes past `stdout_limit` bytes.
+    pub stdout: Box<dyn Write + Send>,
+    /// The most the command may write to standard output (for engines that
+    /// buffer it themselves).
+    pub stdout_limit: usize,
+    /// Standard error.
+    pub stderr: Box<dyn Write + Send>,
+    /// Directories to preopen.
+    pub dirs: &'a [OpenDir],
+    /// The route's limits.
+    pub limits: &'a RouteLimits,
+}
+
+/// Loads handler modules and runs them. `Module` is shared by every worker;
+/// `Worker` is one worker thread's own state (its instance slots).
 pub trait Engine: Send + Sync + 'static {
+    /// A loaded module.
+    type Module: Send + Sync + 'static;
+    /// A worker thread's state.
+    type Worker: 'static;
+
     /// Loads the handler at `path` as `spec` says; the error is one line.
-    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Arc<dyn LoadedModule>, String>;
+    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Self::Module, String>;
 
-    /// The state of one worker thread (its instance slots), made on that
-    /// thread when it starts.
-    fn new_worker(&self) -> Box<dyn Any>;
-}
+    /// What `module` imports and exports.
+    fn interface(&self, module: &Self::Module) -> ModuleInterface;
 
-/// A loaded handler module, shared by every worker.
-pub trait LoadedModule: Send + Sync {
-    /// Handles `request` in a fresh instance, within `route`'s limits, on
-    /// the worker whose state is `worker` (from [`Engine::new_worker`]).
-    fn handle(
+    /// The state of one worker thread, made on that thread when it starts.
+    fn new_worker(&self) -> Self::Worker;
+
+    /// Runs `command` in a fresh instance of `module` on `worker`; `Ok`
+    /// when it returned or exited with status 0.
+    fn run_wasi_command(
         &self,
-        worker: &mut dyn Any,
-        route: &Route,
-        request: &GuestRequest,
-    ) -> Result<GuestResponse, HandlerError>;
-}
-
-/// Lucet: modules compiled with Cranelift ahead of time (or at load, for a
-/// `.wasm`/`.wat`), instances in each worker's own slots.
-pub struct LucetEngine {
-    linker: Linker,
-    watchdog: Arc<Watchdog>,
-}
-
-impl Default for LucetEngine {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl LucetEngine {
-    /// An engine whose handlers import WASI preview1.
-    pub fn new() -> LucetEngine {
-        let mut linker = Linker::new();
-        lucet_wasi::add_to_linker(&mut linker);
-        LucetEngine {
-            linker,
-            watchdog: Arc::new(Watchdog::new()),
-        }
-    }
-}
-
-impl Engine for LucetEngine {
-    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Arc<dyn LoadedModule>, String> {
-        let verify = spec
-            .verify
-            .map(lucet_runtime::PublicKey::from_file)
-            .transpose()
-            .map_err(|e| lucet_module::escape_control(&e.to_string()))?;
-        let options = LoadOptions {
-            count_instructions: spec.count_instructions,
-            compile_budget: Some(Duration::from_secs(60)),
-            function_compile_budget: Some(Duration::from_secs(10)),
-            verify,
-        };
-        let module =
-            lucet_runtime::load_module_with(path, &self.linker, &options).map_err(|e| {
-                let text = lucet_module::escape_control(&e.to_string());
-                match e {
-                    lucet_runtime::LoadError::Read { .. } => text,
-                    _ => format!("{}: {text}", path.display()),
-                }
-            })?;
-        let abi = abi::by_name("wagi").expect("the WAGI ABI exists");
-        abi.check(&module)
-            .map_err(|m| format!("{}: {m}", path.display()))?;
-        Ok(Arc::new(LucetModule { module, abi }))
-    }
-
-    fn new_worker(&self) -> Box<dyn Any> {
-        Box::new(LucetWorker {
-            regions: Vec::new(),
-            watchdog: self.watchdog.clone(),
-        })
-    }
-}
-
-/// A module loaded by [`LucetEngine`], with the ABI its requests go through.
-struct LucetModule {
-    module: Arc<Module>,
-    abi: Arc<dyn HandlerAbi>,
-}
-
-impl LoadedModule for LucetModule {
-    fn handle(
-        &self,
-        worker: &mut dyn Any,
-        route: &Route,
-        request: &GuestRequest,
-    ) -> Result<GuestResponse, HandlerError> {
-        let worker = worker
-            .downcast_mut::<LucetWorker>()
-            .expect("a Lucet module runs on a Lucet worker");
-        let limits = region_limits(&self.module, &route.limits);
-        let region = worker.region(&limits)?;
-        let guest = Guest {
-            builder: region.new_instance_builder(self.module.clone()),
-            policy: RunPolicy {
-                deadline: Some(Instant::now() + route.limits.timeout),
-                fuel: route.limits.fuel,
-            },
-            watchdog: &worker.watchdog,
-        };
-        self.abi.handle(route, request, guest)
-    }
-}
-
-/// A worker's slots: a region of one slot per slot shape its routes need,
-/// made when first needed (a worker runs one request at a time).
-struct LucetWorker {
-    regions: Vec<(Limits, Arc<MmapRegion>)>,
-    watchdog: Arc<Watchdog>,
-}
-
-impl LucetWorker {
-    fn region(&mut self, limits: &Limits) -> Result<Arc<MmapRegion>, HandlerError> {
-        if let Some((_, r)) = self.regions.iter().find(|(l, _)| l == limits) {
-            return Ok(r.clone());
-        }
-        let region = MmapRegion::create(1, limits)
-            .map_err(|e| HandlerError::Failed(format!("cannot create a slot: {e}")))?;
-        // A reload can change every route's limits; shapes nothing uses any
-        // more are not kept beyond a few.
-        if self.regions.len() >= 8 {
-            self.regions.remove(0);
-        }
-        self.regions.push((limits.clone(), region.clone()));
-        Ok(region)
-    }
-}
-
-/// Bytes of a slot's heap kept resident between requests.
-const KEEP_RESIDENT: u64 = 1 << 20;
-
-/// The slot an instance of `module` needs under `limits`.
-fn region_limits(module: &Module, limits: &RouteLimits) -> Limits {
-    Limits {
-        heap_memory_size: limits.max_heap_size,
-        stack_size: limits.stack_size,
-        // A worker's slot serves request after request: what a handler
-        // touches in its first MiB stays resident and is zeroed in place,
-        // not faulted in again by the next request.
-        keep_resident: KEEP_RESIDENT,
-        ..Limits::default()
-    }
-    .sized_for(module)
+        worker: &mut Self::Worker,
+        module: &Self::Module,
+        command: WasiCommand<'_>,
+    ) -> Result<(), HandlerError>;
 }

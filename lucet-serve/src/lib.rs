@@ -3,8 +3,11 @@
 //!
 //! Requests are read on tokio (hyper: HTTP/1.1 with keep-alive, HTTP/2),
 //! checked against their route's limits, then run on a fixed set of worker
-//! threads that own the instance slots; the handler ABI is WAGI (CGI over
-//! WASI), so any WASI command is a handler.
+//! threads that own the instance slots. The server core knows requests,
+//! responses, routes, limits, workers and engines ([`Engine`]; Lucet's is
+//! [`LucetEngine`]); each route's handler ABI ([`Abi`]: WAGI, CGI over
+//! WASI, so that any WASI command is a handler) is named in the
+//! configuration or told by its module's imports.
 //!
 //! ```no_run
 //! use lucet_serve::{Config, RouteLimits, Server};
@@ -25,16 +28,20 @@ mod config;
 mod engine;
 mod error;
 mod limits;
+mod lucet_engine;
 mod metrics;
+mod request;
+mod route;
 mod server;
-pub mod wagi;
 mod workers;
 
-pub use abi::{Guest, GuestRequest, GuestResponse, HandlerAbi, HandlerError, Wagi};
+pub use abi::Abi;
 pub use access_log::AccessLog;
-pub use app::{OpenDir, Route};
 pub use config::{Config, DirConfig, RouteConfig, RoutePath, DEFAULT_LISTEN};
-pub use engine::{Engine, LoadSpec, LoadedModule, LucetEngine};
+pub use engine::{Engine, LoadSpec, ModuleInterface, WasiCommand};
 pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};
+pub use lucet_engine::{LucetEngine, LucetWorker};
+pub use request::{GuestRequest, GuestResponse, HandlerError};
+pub use route::OpenDir;
 pub use server::Server;

@@ -19,29 +19,31 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 
-use crate::abi::{GuestRequest, GuestResponse, HandlerError};
 use crate::access_log::{AccessLogger, Entry};
+use crate::admin::AdminView;
 use crate::app::App;
 use crate::config::Config;
-use crate::engine::{Engine, LucetEngine};
+use crate::engine::Engine;
+use crate::lucet_engine::LucetEngine;
 use crate::metrics::{Gauges, Metrics};
+use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::workers::{Job, Workers};
 use crate::Error;
 
 /// What every request and the operations side share.
-pub(crate) struct State {
-    app: RwLock<Arc<App>>,
+struct State<E: Engine> {
+    app: RwLock<Arc<App<E>>>,
     config: Mutex<Config>,
-    engine: Arc<dyn Engine>,
-    workers: Workers,
+    engine: Arc<E>,
+    workers: Workers<E>,
     metrics: Metrics,
     access_log: AccessLogger,
     next_id: AtomicU64,
     draining: AtomicBool,
 }
 
-impl State {
-    fn app(&self) -> Arc<App> {
+impl<E: Engine> State<E> {
+    fn app(&self) -> Arc<App<E>> {
         self.app.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -89,10 +91,42 @@ impl State {
     }
 }
 
+/// What the server's handle and the admin listener do with the state,
+/// whatever the engine.
+trait Control: AdminView {
+    fn reload(&self) -> Result<Vec<String>, Error>;
+    fn set_draining(&self);
+    fn stop_workers(&self);
+}
+
+impl<E: Engine> AdminView for State<E> {
+    fn metrics_text(&self) -> String {
+        self.metrics.render(&self.gauges())
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+impl<E: Engine> Control for State<E> {
+    fn reload(&self) -> Result<Vec<String>, Error> {
+        State::reload(self)
+    }
+
+    fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    fn stop_workers(&self) {
+        self.workers.stop();
+    }
+}
+
 /// A running server. Dropping it shuts it down (as [`shutdown`](Self::shutdown)).
 pub struct Server {
     runtime: Option<tokio::runtime::Runtime>,
-    state: Arc<State>,
+    state: Arc<dyn Control>,
     addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
@@ -109,7 +143,7 @@ impl Server {
 
     /// [`start`](Self::start), with `engine` loading and running the
     /// handlers.
-    pub fn start_with(config: Config, engine: Arc<dyn Engine>) -> Result<Server, Error> {
+    pub fn start_with<E: Engine>(config: Config, engine: Arc<E>) -> Result<Server, Error> {
         config.validate().map_err(Error::Invalid)?;
         let (app, _) = App::load(&config, &*engine, None)?;
         let access_log = AccessLogger::open(&config.access_log)?;
@@ -196,7 +230,7 @@ impl Server {
 
     /// The metrics as `/metrics` shows them.
     pub fn metrics_text(&self) -> String {
-        self.state.metrics.render(&self.state.gauges())
+        self.state.metrics_text()
     }
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP; then shuts down.
@@ -246,7 +280,7 @@ impl Server {
         let Some(runtime) = self.runtime.take() else {
             return;
         };
-        self.state.draining.store(true, Ordering::Relaxed);
+        self.state.set_draining();
         let _ = self.stop.send(true);
         if let Some(drained) = self.drained.take() {
             let _ = drained.recv_timeout(self.drain_timeout + Duration::from_secs(1));
@@ -259,7 +293,7 @@ impl Server {
         } else {
             runtime.shutdown_timeout(Duration::from_secs(1));
         }
-        self.state.workers.stop();
+        self.state.stop_workers();
     }
 }
 
@@ -282,9 +316,9 @@ fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     socket.listen(1024).map_err(e)
 }
 
-async fn accept_loop(
+async fn accept_loop<E: Engine>(
     listener: TcpListener,
-    state: Arc<State>,
+    state: Arc<State<E>>,
     builder: auto::Builder<TokioExecutor>,
     mut stop: watch::Receiver<bool>,
     drain_timeout: Duration,
@@ -360,8 +394,8 @@ struct Served {
     outcome: &'static str,
 }
 
-async fn handle(
-    state: Arc<State>,
+async fn handle<E: Engine>(
+    state: Arc<State<E>>,
     req: Request<Incoming>,
     remote: SocketAddr,
     local: SocketAddr,
@@ -397,8 +431,8 @@ fn response_len(r: &Response<Body>) -> u64 {
     r.body().size_hint().exact().unwrap_or(0)
 }
 
-async fn serve(
-    state: &State,
+async fn serve<E: Engine>(
+    state: &State<E>,
     req: Request<Incoming>,
     remote: SocketAddr,
     local: SocketAddr,
@@ -538,14 +572,4 @@ fn respond(g: GuestResponse) -> Response<Body> {
     *r.status_mut() = g.status;
     *r.headers_mut() = g.headers;
     r
-}
-
-/// The state, for the admin listener.
-pub(crate) fn metrics_of(state: &State) -> String {
-    state.metrics.render(&state.gauges())
-}
-
-/// Whether the server is draining, for `/healthz`.
-pub(crate) fn is_draining(state: &State) -> bool {
-    state.draining.load(Ordering::Relaxed)
 }

@@ -11,14 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
-use crate::abi::{GuestRequest, GuestResponse, HandlerError};
 use crate::app::App;
 use crate::engine::Engine;
+use crate::request::{GuestRequest, GuestResponse, HandlerError};
 
 /// One request for a worker.
-pub(crate) struct Job {
+pub(crate) struct Job<E: Engine> {
     /// The routes as they were when the request came in.
-    pub app: Arc<App>,
+    pub app: Arc<App<E>>,
     /// Which of them.
     pub route: usize,
     pub request: GuestRequest,
@@ -30,8 +30,8 @@ pub(crate) struct Job {
 pub(crate) struct QueueFull;
 
 /// The workers and their queue.
-pub(crate) struct Workers {
-    queue: Sender<Job>,
+pub(crate) struct Workers<E: Engine> {
+    queue: Sender<Job<E>>,
     /// Dropped to tell the workers to finish what is queued and end.
     stop: Mutex<Option<Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -39,10 +39,10 @@ pub(crate) struct Workers {
     count: usize,
 }
 
-impl Workers {
+impl<E: Engine> Workers<E> {
     /// Starts `count` workers behind a queue of `queue` jobs.
-    pub fn start(count: usize, queue: usize, engine: Arc<dyn Engine>) -> std::io::Result<Workers> {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue);
+    pub fn start(count: usize, queue: usize, engine: Arc<E>) -> std::io::Result<Workers<E>> {
+        let (tx, rx) = crossbeam_channel::bounded::<Job<E>>(queue);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let live = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(count);
@@ -68,7 +68,7 @@ impl Workers {
 
     /// Queues `job`; refused (and dropped) if the queue is full or the
     /// workers have stopped.
-    pub fn submit(&self, job: Job) -> Result<(), QueueFull> {
+    pub fn submit(&self, job: Job<E>) -> Result<(), QueueFull> {
         self.queue.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) | TrySendError::Disconnected(_) => QueueFull,
         })
@@ -99,13 +99,13 @@ impl Workers {
     }
 }
 
-impl Drop for Workers {
+impl<E: Engine> Drop for Workers<E> {
     fn drop(&mut self) {
         self.stop();
     }
 }
 
-fn work(queue: &Receiver<Job>, stop: &Receiver<()>, engine: &dyn Engine, live: &AtomicUsize) {
+fn work<E: Engine>(queue: &Receiver<Job<E>>, stop: &Receiver<()>, engine: &E, live: &AtomicUsize) {
     let mut worker = engine.new_worker();
     loop {
         let job = crossbeam_channel::select! {
@@ -117,19 +117,22 @@ fn work(queue: &Receiver<Job>, stop: &Receiver<()>, engine: &dyn Engine, live: &
             },
         };
         let Ok(job) = job else { return };
-        run(&mut *worker, job, live);
+        run(engine, &mut worker, job, live);
     }
 }
 
-fn run(worker: &mut dyn std::any::Any, job: Job, live: &AtomicUsize) {
+fn run<E: Engine>(engine: &E, worker: &mut E::Worker, job: Job<E>, live: &AtomicUsize) {
     // A client that has gone away does not cost a run.
     if job.reply.is_closed() {
         return;
     }
     let route = job.app.route(job.route);
+    let handler = job.app.handler(job.route);
     live.fetch_add(1, Ordering::Relaxed);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        route.module.handle(worker, route, &job.request)
+        handler
+            .abi
+            .handle(engine, worker, &handler.module, route, &job.request)
     }));
     live.fetch_sub(1, Ordering::Relaxed);
     let result = result

@@ -52,7 +52,22 @@ fn bad_modules_and_configs_are_one_error_line() {
     );
     one_error_line(
         &fails(&["--listen", "127.0.0.1:0", &path("lib.wat")]),
-        "exports no _start function",
+        "lib.wat: its imports and exports match no handler ABI (known: wagi;",
+    );
+    // A route may name its ABI; the module must fit it, and the name must
+    // be one the server knows.
+    let abi_route = |abi: &str| {
+        format!("listen = \"127.0.0.1:0\"\n[[route]]\npath = \"/\"\nmodule = \"lib.wat\"\nabi = \"{abi}\"\n")
+    };
+    std::fs::write(dir.path("wagi.toml"), abi_route("wagi")).unwrap();
+    std::fs::write(dir.path("nope.toml"), abi_route(r"nope\u001b")).unwrap();
+    one_error_line(
+        &fails(&["--config", &path("wagi.toml")]),
+        "lib.wat: not a wagi handler: it exports no _start function",
+    );
+    one_error_line(
+        &fails(&["--config", &path("nope.toml")]),
+        r#"route /: unknown ABI "nope\u{1b}" (known: wagi)"#,
     );
     one_error_line(
         &fails(&["--config", &path("bad.toml")]),

@@ -349,7 +349,10 @@ fn a_module_that_does_not_load_stops_the_start() {
     for (file, want) in [
         ("missing.wasm", "route /...: cannot read "),
         ("bad.wat", "route /...: "),
-        ("lib.wat", "it exports no _start function"),
+        (
+            "lib.wat",
+            "lib.wat: its imports and exports match no handler ABI",
+        ),
     ] {
         let e = match Server::start(config(vec![route(
             "/...",

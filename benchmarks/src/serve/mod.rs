@@ -9,6 +9,7 @@ pub mod plain;
 #[cfg(feature = "peer-wasmtime")]
 pub mod wasmtime;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,7 @@ pub fn config(handlers: &[Handler], files: &[PathBuf], workers: usize) -> Config
             path: lucet_serve::RoutePath::parse(h.path).expect("a route"),
             module: f.clone(),
             verify: None,
+            abi: None,
             limits: RouteLimits::default(),
             env: Vec::new(),
             dirs: Vec::new(),
@@ -121,25 +123,26 @@ pub fn start_lucet(config: Config) -> anyhow::Result<(Server, SocketAddr)> {
     Ok((server, addr))
 }
 
-/// An engine without WebAssembly: each route answers its handler's bytes.
-/// Behind `lucet-serve` it measures what the server itself costs (HTTP,
-/// the queue, the hand-off to a worker and back) apart from any engine.
+/// An engine without WebAssembly: each route's "command" writes its
+/// handler's answer as a CGI response, which WAGI reads back as it reads a
+/// guest's. Behind `lucet-serve` it measures what the server itself costs
+/// (HTTP, the queue, the hand-off to a worker and back, CGI) apart from any
+/// engine.
 pub struct NoWasm {
     /// Each handler file, with what its route answers.
     pub answers: Vec<(PathBuf, &'static str, bytes::Bytes)>,
 }
 
-struct Answer {
-    content_type: &'static str,
-    body: bytes::Bytes,
+/// What a route of [`NoWasm`] answers: its CGI output.
+pub struct Answer {
+    cgi: Vec<u8>,
 }
 
 impl lucet_serve::Engine for NoWasm {
-    fn load(
-        &self,
-        path: &Path,
-        spec: &lucet_serve::LoadSpec<'_>,
-    ) -> Result<std::sync::Arc<dyn lucet_serve::LoadedModule>, String> {
+    type Module = Answer;
+    type Worker = ();
+
+    fn load(&self, path: &Path, spec: &lucet_serve::LoadSpec<'_>) -> Result<Answer, String> {
         if spec.verify.is_some() {
             return Err("this engine does not verify signatures".into());
         }
@@ -148,33 +151,29 @@ impl lucet_serve::Engine for NoWasm {
             .iter()
             .find(|(p, ..)| p == path)
             .ok_or_else(|| format!("no answer for {}", path.display()))?;
-        Ok(std::sync::Arc::new(Answer {
-            content_type,
-            body: body.clone(),
-        }))
+        let mut cgi = format!("content-type: {content_type}\n\n").into_bytes();
+        cgi.extend_from_slice(body);
+        Ok(Answer { cgi })
     }
 
-    fn new_worker(&self) -> Box<dyn std::any::Any> {
-        Box::new(())
+    fn interface(&self, _module: &Answer) -> lucet_serve::ModuleInterface {
+        lucet_serve::ModuleInterface {
+            imports: Vec::new(),
+            functions: vec![("_start".into(), lucet_runtime::FuncType::new([], []))],
+        }
     }
-}
 
-impl lucet_serve::LoadedModule for Answer {
-    fn handle(
+    fn new_worker(&self) {}
+
+    fn run_wasi_command(
         &self,
-        _worker: &mut dyn std::any::Any,
-        _route: &lucet_serve::Route,
-        _request: &lucet_serve::GuestRequest,
-    ) -> Result<lucet_serve::GuestResponse, lucet_serve::HandlerError> {
-        let mut headers = hyper::HeaderMap::new();
-        headers.insert(
-            hyper::header::CONTENT_TYPE,
-            hyper::header::HeaderValue::from_static(self.content_type),
-        );
-        Ok(lucet_serve::GuestResponse {
-            status: hyper::StatusCode::OK,
-            headers,
-            body: self.body.clone(),
-        })
+        _worker: &mut (),
+        module: &Answer,
+        mut command: lucet_serve::WasiCommand<'_>,
+    ) -> Result<(), lucet_serve::HandlerError> {
+        command
+            .stdout
+            .write_all(&module.cgi)
+            .map_err(|e| lucet_serve::HandlerError::Failed(e.to_string()))
     }
 }

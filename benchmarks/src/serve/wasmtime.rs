@@ -1,17 +1,16 @@
 //! Wasmtime 48 as `lucet-serve`'s engine: the same server, routes, limits,
-//! queue and workers, and the same WAGI (`lucet_serve::wagi`), with
+//! queue and workers, and the same WAGI code (the engine runs the WASI
+//! command that lucet-serve's WAGI ABI asks for), with
 //! Wasmtime's pooling allocator (keeping 1 MiB of each memory resident, as
 //! lucet-serve does), copy-on-write memory images, `InstancePre`, and epoch
 //! interruption for the deadline.
 
-use std::any::Any;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use lucet_serve::{wagi, Engine, GuestRequest, GuestResponse, HandlerError, LoadedModule, Route};
+use lucet_serve::{Engine, HandlerError, LoadSpec, ModuleInterface, WasiCommand};
 use wasmtime::{
-    Config, InstanceAllocationStrategy, InstancePre, Linker, Module, OptLevel,
+    Config, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module, OptLevel,
     PoolingAllocationConfig, Store,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -58,11 +57,10 @@ impl WasmtimeEngine {
 }
 
 impl Engine for WasmtimeEngine {
-    fn load(
-        &self,
-        path: &Path,
-        spec: &lucet_serve::LoadSpec<'_>,
-    ) -> Result<Arc<dyn LoadedModule>, String> {
+    type Module = WasmtimeModule;
+    type Worker = ();
+
+    fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<WasmtimeModule, String> {
         let bytes =
             std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if spec.verify.is_some() {
@@ -71,66 +69,101 @@ impl Engine for WasmtimeEngine {
         let wasm = wat::parse_bytes(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         let module =
             Module::new(&self.engine, &wasm).map_err(|e| format!("{}: {e}", path.display()))?;
+        let interface = ModuleInterface {
+            imports: module
+                .imports()
+                .map(|i| (i.module().to_string(), i.name().to_string()))
+                .collect(),
+            functions: module
+                .exports()
+                .filter_map(|e| match e.ty() {
+                    ExternType::Func(f) => Some((e.name().to_string(), func_type(&f)?)),
+                    _ => None,
+                })
+                .collect(),
+        };
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c).map_err(|e| e.to_string())?;
         let pre = linker
             .instantiate_pre(&module)
             .map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Arc::new(WasmtimeModule {
-            engine: self.engine.clone(),
-            pre,
-        }))
+        Ok(WasmtimeModule { pre, interface })
     }
 
-    fn new_worker(&self) -> Box<dyn Any> {
-        Box::new(())
+    fn interface(&self, module: &WasmtimeModule) -> ModuleInterface {
+        module.interface.clone()
     }
-}
 
-struct WasmtimeModule {
-    engine: wasmtime::Engine,
-    pre: InstancePre<WasiP1Ctx>,
-}
+    fn new_worker(&self) {}
 
-impl LoadedModule for WasmtimeModule {
-    fn handle(
+    fn run_wasi_command(
         &self,
-        _worker: &mut dyn Any,
-        route: &Route,
-        request: &GuestRequest,
-    ) -> Result<GuestResponse, HandlerError> {
-        let limits = &route.limits;
-        let capacity = limits.max_response_body as usize + limits.max_response_headers;
-        let stdout = MemoryOutputPipe::new(capacity);
-        let mut env = route.env.clone();
-        env.extend(wagi::cgi_variables(&route.pattern, request));
+        _worker: &mut (),
+        module: &WasmtimeModule,
+        mut command: WasiCommand<'_>,
+    ) -> Result<(), HandlerError> {
+        if !command.dirs.is_empty() {
+            return Err(HandlerError::Failed(
+                "this engine does not preopen directories".into(),
+            ));
+        }
+        let limits = command.limits;
+        let stdout = MemoryOutputPipe::new(command.stdout_limit);
+        let stderr = MemoryOutputPipe::new(limits.max_log_bytes);
         let wasi = WasiCtxBuilder::new()
-            .args(&wagi::argv(
-                &route.module_name,
-                request.uri.query().unwrap_or(""),
-            ))
-            .envs(&env)
-            .stdin(MemoryInputPipe::new(request.body.clone()))
+            .args(&command.args)
+            .envs(&command.env)
+            .stdin(MemoryInputPipe::new(command.stdin.clone()))
             .stdout(stdout.clone())
+            .stderr(stderr.clone())
             .build_p1();
         let mut store = Store::new(&self.engine, wasi);
         let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(ticks.max(1) as u64);
         let failed = |e: wasmtime::Error| HandlerError::Failed(e.to_string());
-        let instance = self.pre.instantiate(&mut store).map_err(failed)?;
+        let instance = module.pre.instantiate(&mut store).map_err(failed)?;
         let start = instance
             .get_typed_func::<(), ()>(&mut store, "_start")
             .map_err(failed)?;
-        match start.call(&mut store, ()) {
-            Ok(()) => {}
-            Err(e) if e.downcast_ref::<I32Exit>().is_some_and(|x| x.0 == 0) => {}
-            Err(e) => return Err(failed(e)),
-        }
+        let ended = match start.call(&mut store, ()) {
+            Ok(()) => Ok(()),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(I32Exit(0)) => Ok(()),
+                Some(I32Exit(code)) => Err(HandlerError::Exited(*code as u32)),
+                None => Err(failed(e)),
+            },
+        };
         drop(store);
-        wagi::parse_response(
-            stdout.contents().to_vec(),
-            limits.max_response_headers,
-            limits.max_response_body,
-        )
+        let copy = |to: &mut Box<dyn std::io::Write + Send>, from: &MemoryOutputPipe| {
+            to.write_all(&from.contents())
+                .map_err(|e| HandlerError::Failed(e.to_string()))
+        };
+        copy(&mut command.stderr, &stderr)?;
+        ended?;
+        copy(&mut command.stdout, &stdout)
     }
+}
+
+/// A loaded module: ready to instantiate, and what it imports and exports.
+pub struct WasmtimeModule {
+    pre: InstancePre<WasiP1Ctx>,
+    interface: ModuleInterface,
+}
+
+/// A function type in Lucet's terms, if its value types are numbers.
+fn func_type(f: &wasmtime::FuncType) -> Option<lucet_runtime::FuncType> {
+    fn val(t: wasmtime::ValType) -> Option<lucet_runtime::ValType> {
+        use lucet_runtime::ValType as L;
+        Some(match t {
+            wasmtime::ValType::I32 => L::I32,
+            wasmtime::ValType::I64 => L::I64,
+            wasmtime::ValType::F32 => L::F32,
+            wasmtime::ValType::F64 => L::F64,
+            wasmtime::ValType::V128 => L::V128,
+            wasmtime::ValType::Ref(_) => return None,
+        })
+    }
+    let params: Option<Vec<_>> = f.params().map(val).collect();
+    let results: Option<Vec<_>> = f.results().map(val).collect();
+    Some(lucet_runtime::FuncType::new(params?, results?))
 }

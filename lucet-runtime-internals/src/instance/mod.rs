@@ -344,7 +344,7 @@ impl Instance {
             Some(i) => InstanceImports::Bound(unsafe { &*i }),
             None => InstanceImports::Host(
                 self.module_ref()
-                    .imports()
+                    .resolved_imports()
                     .expect("a module without bound imports resolved them at load"),
             ),
         }

@@ -450,7 +450,7 @@ impl<'a> InstanceBuilder<'a> {
         if self.fuel.is_some() {
             self.module.check_counts_instructions()?;
         }
-        let bound_imports = match self.module.imports() {
+        let bound_imports = match self.module.resolved_imports() {
             Some(_) => None,
             None => Some(Box::new(instance::bind_imports(&self.module, &self.links)?)),
         };

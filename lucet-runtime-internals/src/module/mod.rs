@@ -362,6 +362,11 @@ impl Module {
         })
     }
 
+    /// The module's imports, in order, as `(module, name)`.
+    pub fn imports(&self) -> impl Iterator<Item = (&str, &str)> {
+        imports::import_names(&self.data).map(|(i, _)| (i.module.as_str(), i.name.as_str()))
+    }
+
     /// Whether the code counts instructions (`lucetc
     /// --count-instructions`), so that instances can be given fuel.
     pub fn counts_instructions(&self) -> bool {
@@ -464,7 +469,7 @@ impl Module {
 
     /// The imports, if resolved at load (`None`: each instance binds its
     /// own, see `host_definitions`).
-    pub(crate) fn imports(&self) -> Option<&HostImports> {
+    pub(crate) fn resolved_imports(&self) -> Option<&HostImports> {
         self.imports.as_ref()
     }
 

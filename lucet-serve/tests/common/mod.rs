@@ -56,6 +56,7 @@ pub fn route(path: &str, module: PathBuf, limits: RouteLimits) -> RouteConfig {
         path: RoutePath::parse(path).unwrap(),
         module,
         verify: None,
+        abi: None,
         limits,
         env: Vec::new(),
         dirs: Vec::new(),

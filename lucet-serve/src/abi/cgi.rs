@@ -1,17 +1,16 @@
-//! The WAGI ABI's engine-neutral parts: the CGI/1.1 view of a request
-//! (meta-variables and argv) and the reading of a CGI response. An engine
-//! runs the handler with these as its environment, arguments and standard
-//! input, and gives what it wrote to standard output to [`parse_response`].
+//! CGI/1.1 as WAGI uses it: the view of a request a handler gets
+//! (meta-variables and argv) and the reading of the response it writes
+//! (a CGI header block, a blank line, the body).
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{HeaderMap, StatusCode, Version};
 
-use crate::abi::{GuestRequest, GuestResponse, HandlerError};
+use crate::request::{GuestRequest, GuestResponse, HandlerError};
 
 /// argv: the program, then (RFC 3875 §4.4) the query string's words split
 /// on `+` and decoded, when it has no `=`.
-pub fn argv(program: &str, query: &str) -> Vec<String> {
+pub(super) fn argv(program: &str, query: &str) -> Vec<String> {
     let mut args = vec![program.to_string()];
     if !query.is_empty() && !query.contains('=') {
         args.extend(query.split('+').map(decode_or_raw));
@@ -44,7 +43,7 @@ fn decode_or_raw(s: &str) -> String {
 
 /// The CGI meta-variables of a request that matched the route written as
 /// `pattern`, and its headers as `HTTP_*`.
-pub fn cgi_variables(pattern: &str, r: &GuestRequest) -> Vec<(String, String)> {
+pub(super) fn cgi_variables(pattern: &str, r: &GuestRequest) -> Vec<(String, String)> {
     let mut vars: Vec<(String, String)> = Vec::with_capacity(20 + r.headers.len());
     let mut set = |k: &str, v: String| vars.push((k.to_string(), v));
     let host = r
@@ -140,7 +139,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Reads a CGI response: header lines (`\n` or `\r\n`) to the first blank
 /// line, then the body.
-pub fn parse_response(
+pub(super) fn parse_response(
     out: Vec<u8>,
     max_header_block: usize,
     max_body: u64,

@@ -1,0 +1,103 @@
+//! What passes between the server core and a handler, whatever its ABI and
+//! engine: the request as the handler gets it, its response, and why it
+//! gave none.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
+use lucet_module::TrapCode;
+
+/// A request as a handler gets it: headers and the whole body, already read
+/// and checked against the route's limits.
+#[derive(Debug)]
+pub struct GuestRequest {
+    /// The server's id for it (in logs and the `x-request-id` header).
+    pub id: String,
+    /// The method.
+    pub method: Method,
+    /// The target, as the client sent it.
+    pub uri: Uri,
+    /// The protocol version.
+    pub version: Version,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The address the request came in on.
+    pub local: SocketAddr,
+    /// The part of the path the route matched.
+    pub script_name: String,
+    /// The rest of the path.
+    pub path_info: String,
+}
+
+/// A handler's response, checked: valid status, header names and values.
+#[derive(Debug)]
+pub struct GuestResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers the handler set.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// Why a handler gave no response.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// It ran past the route's deadline (504).
+    #[error("the handler ran past its {0:?} deadline and was stopped")]
+    TimedOut(std::time::Duration),
+    /// It used up its fuel (500).
+    #[error("the handler ran out of fuel")]
+    OutOfFuel,
+    /// It trapped (500).
+    #[error("trap: {code} in {function} at offset {offset:#x}")]
+    Trapped {
+        /// Why.
+        code: TrapCode,
+        /// Where (escaped).
+        function: String,
+        /// Offset in the function's code.
+        offset: u32,
+    },
+    /// It exited with a non-zero status (500).
+    #[error("the handler exited with status {0}")]
+    Exited(u32),
+    /// Its output is not a valid response (500).
+    #[error("invalid response: {0}")]
+    BadResponse(String),
+    /// It wrote more than the route allows (500).
+    #[error("the response is larger than the route's limit of {0} bytes")]
+    ResponseTooLarge(u64),
+    /// It could not run: no instance, an uncaught exception, a host error
+    /// (500).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl HandlerError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HandlerError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short name, for the access log and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HandlerError::TimedOut(_) => "timeout",
+            HandlerError::OutOfFuel => "out_of_fuel",
+            HandlerError::Trapped { .. } => "trap",
+            HandlerError::Exited(_) => "exit",
+            HandlerError::BadResponse(_) => "bad_response",
+            HandlerError::ResponseTooLarge(_) => "response_too_large",
+            HandlerError::Failed(_) => "error",
+        }
+    }
+}
