@@ -16,7 +16,8 @@ use lucet_module::FuncRef;
 use wasmparser::Operator;
 
 use super::env::fixed;
-use super::{traps, TResult, Translation};
+use super::state::{TResult, Translation};
+use super::traps;
 
 /// What a call goes to.
 #[derive(Clone, Copy)]

@@ -22,7 +22,8 @@ use lucet_module::{
 use wasmparser::Operator;
 
 use super::env::{fixed, trusted};
-use super::{block_args, traps, TResult, TranslateError, Translation};
+use super::state::{block_args, TResult, TranslateError, Translation};
+use super::traps;
 
 impl Translation<'_, '_> {
     /// Our reference type for one of the function's (validated) wasmparser

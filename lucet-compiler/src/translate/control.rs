@@ -16,41 +16,10 @@ use cranelift_codegen::ir::{self, condcodes::IntCC, InstBuilder};
 use lucet_module::Builtin;
 use wasmparser::{BlockType, Operator};
 
-use super::env::wasm_ir_type;
-use super::{block_args, ir_type, traps, TResult, Translation};
-
-/// What kind of construct a control frame is.
-pub(crate) enum FrameKind {
-    /// The function body; its exit returns.
-    Function,
-    Block,
-    Loop {
-        header: ir::Block,
-    },
-    If {
-        /// The block the `if`'s false edge goes to.
-        else_block: ir::Block,
-        /// Whether `else` was seen.
-        else_seen: bool,
-        /// The block's parameters, for the `else` arm.
-        params: Vec<ir::Value>,
-    },
-    /// A `try_table`: its catch clauses are active while it is open.
-    TryTable,
-}
-
-/// One open block of the control stack.
-pub(crate) struct Frame {
-    pub kind: FrameKind,
-    /// Where `end` continues; its parameters are the block's results.
-    pub exit: ir::Block,
-    pub num_params: usize,
-    pub num_results: usize,
-    /// The operand stack height below the block's parameters.
-    pub height: usize,
-    /// Whether anything branches to `exit` or falls into it.
-    pub exit_reached: bool,
-}
+use super::env::{ir_type, wasm_ir_type};
+use super::frames::{Frame, FrameKind};
+use super::state::{block_args, TResult, Translation};
+use super::traps;
 
 impl Frame {
     /// The block a branch to this frame goes to, and how many values it

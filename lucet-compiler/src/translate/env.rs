@@ -12,7 +12,33 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
 use lucet_module::{Builtin, BuiltinType, FuncType, InstanceHeader, ValType};
 
-use super::{traps, ModuleEnv};
+use cranelift_codegen::isa::TargetIsa;
+use lucet_module::HeapSpec;
+
+use super::traps;
+use crate::parse::ModuleInfo;
+use crate::RelaxedSimd;
+
+/// How functions are translated.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// The heap layout code is generated for.
+    pub heap: HeapSpec,
+    /// Whether to check for interruption.
+    pub interruptible: bool,
+    /// Whether to count instructions against the instance's fuel.
+    pub count_instructions: bool,
+    /// How relaxed SIMD operators compute.
+    pub relaxed_simd: RelaxedSimd,
+}
+
+/// What every function's translation shares: the module and the target.
+#[derive(Clone, Copy)]
+pub struct ModuleEnv<'a> {
+    pub info: &'a ModuleInfo<'a>,
+    pub isa: &'a dyn TargetIsa,
+    pub settings: Settings,
+}
 
 /// Namespace of `UserExternalName`s that name functions of the module's index
 /// space (defined functions and import stubs).

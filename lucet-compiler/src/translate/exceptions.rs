@@ -26,32 +26,16 @@ use lucet_module::{Builtin, ARRAY_CALL_VALUE_SIZE};
 use wasmparser::{Catch, Operator};
 
 use super::calls::Callee;
-use super::control::FrameKind;
+use super::env::ir_type;
 use super::env::trusted;
-use super::{block_args, ir_type, traps, TResult, Translation};
+use super::frames::{Clause, FrameKind, TryScope};
+use super::state::{block_args, TResult, Translation};
+use super::traps;
 
 /// The key of the stack slot that holds a function's vmctx for the
 /// unwinder.
 pub fn vmctx_slot_key() -> StackSlotKey {
     StackSlotKey::new(0x0076_6d63_7478) // "vmctx"
-}
-
-/// One catch clause of an open `try_table`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clause {
-    /// The tag, or `None` for `catch_all`.
-    tag: Option<u32>,
-    /// Whether the label also receives the `exnref`.
-    with_ref: bool,
-    /// The control frame the clause branches to (index in the stack).
-    target: usize,
-}
-
-/// The clauses of an open `try_table`, and their landing blocks once a
-/// call needed them.
-pub(crate) struct TryScope {
-    clauses: Vec<Clause>,
-    landing: Vec<Option<ir::Block>>,
 }
 
 impl Translation<'_, '_> {

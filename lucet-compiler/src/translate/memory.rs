@@ -26,7 +26,8 @@ use lucet_module::{Builtin, InstanceHeader, MemoryDef};
 use wasmparser::{MemArg, MemArgTarget, Operator};
 
 use super::env::{fixed, trusted, Cached};
-use super::{traps, TResult, TranslateError, Translation};
+use super::state::{TResult, TranslateError, Translation};
+use super::traps;
 
 /// The flags of a guest memory access.
 pub(super) fn heap_flags() -> MemFlagsData {

@@ -12,7 +12,7 @@ use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{self, types, InstBuilder, MemFlagsData};
 use wasmparser::Operator;
 
-use super::{TResult, Translation};
+use super::state::{TResult, Translation};
 
 impl Translation<'_, '_> {
     fn unop(&mut self, f: impl FnOnce(&mut Self, ir::Value) -> ir::Value) {

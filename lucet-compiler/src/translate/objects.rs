@@ -16,7 +16,8 @@ use lucet_module::{Builtin, InstanceHeader, ObjectHeader, StorageType};
 use wasmparser::Operator;
 
 use super::env::{ir_type, trusted, zero_value};
-use super::{block_args, traps, TResult, Translation};
+use super::state::{block_args, TResult, Translation};
+use super::traps;
 
 /// The flags of an access to a field of `storage`: fields are aligned to
 /// their size up to 8 bytes, so a `v128` may be unaligned.

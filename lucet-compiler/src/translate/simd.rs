@@ -17,7 +17,7 @@ use cranelift_codegen::ir::{self, types, ConstantData, InstBuilder, MemFlagsData
 use wasmparser::{MemArg, Operator};
 
 use super::memory::heap_flags;
-use super::{TResult, Translation};
+use super::state::{TResult, Translation};
 use crate::RelaxedSimd;
 
 use types::{F32X4, F64X2, I16, I16X8, I32, I32X4, I64, I64X2, I8, I8X16};

@@ -12,7 +12,8 @@ use lucet_module::{Builtin, FuncRef, InstanceHeader, TableDef};
 use wasmparser::Operator;
 
 use super::env::{fixed, trusted};
-use super::{traps, TResult, Translation};
+use super::state::{TResult, Translation};
+use super::traps;
 
 impl Translation<'_, '_> {
     /// The address of table `table`'s `TableDef`.

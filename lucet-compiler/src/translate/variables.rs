@@ -6,8 +6,9 @@ use cranelift_codegen::ir::{self, types, InstBuilder};
 use lucet_module::InstanceHeader;
 use wasmparser::Operator;
 
+use super::env::ir_type;
 use super::env::{fixed, trusted};
-use super::{ir_type, TResult, Translation};
+use super::state::{TResult, Translation};
 
 impl Translation<'_, '_> {
     pub(super) fn variable_operator(&mut self, op: &Operator<'_>) -> TResult<bool> {
