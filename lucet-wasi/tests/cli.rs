@@ -611,3 +611,29 @@ fn gc_programs_run_within_their_gc_heap() {
     let out = lucet_wasi(&["--gc-heap-size", "2TiB", "--invoke", "sum", path, "1"]);
     assert_eq!(stderr(&out).trim(), "error: --gc-heap-size is at most 1TiB");
 }
+
+#[test]
+fn sizes_and_durations_take_units_and_refuse_the_rest() {
+    let fac = example("fac.wat");
+    // Binary units, with or without `B`/`iB`, and a bare number of bytes.
+    for size in ["64K", "64KiB", "1MiB", "4194304"] {
+        let out = lucet_wasi(&["--max-heap-size", size, "--invoke", "fac", &fac, "5"]);
+        assert!(out.status.success(), "{size}: {}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "120");
+    }
+    let out = lucet_wasi(&["--timeout", "1500ms", "--invoke", "fac", &fac, "5"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (flag, bad) in [
+        ("--max-heap-size", "12XB"),
+        ("--timeout", "soon"),
+        ("--timeout", "5"),
+    ] {
+        let out = lucet_wasi(&[flag, bad, "--invoke", "fac", &fac, "5"]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {bad}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(bad) && err.contains(flag),
+            "{flag} {bad}: {err}"
+        );
+    }
+}

@@ -96,11 +96,11 @@ struct Args {
     standard: StandardArg,
     /// Fail if compiling the module takes longer than this (e.g. 30s); no
     /// limit by default.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     compile_budget: Option<Duration>,
     /// Fail if compiling any one function takes longer than this (e.g.
     /// 5s); no limit by default.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     function_compile_budget: Option<Duration>,
     /// The CPU whose features the code may use: `native` (this machine's),
     /// `baseline` (x86-64 with SSE2 only), or a microarchitecture such as
@@ -323,9 +323,4 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .with_binary()
         .parse_size(s)
         .map_err(|e| format!("invalid size {s:?}: {e}"))
-}
-
-/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

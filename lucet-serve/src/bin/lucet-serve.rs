@@ -52,10 +52,10 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     access_log: Option<String>,
     /// On SIGTERM, how long requests in flight have to finish.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     drain_timeout: Option<Duration>,
     /// How long a client may take to send a request's headers.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     header_read_timeout: Option<Duration>,
     #[command(flatten)]
     route: RouteArgs,
@@ -65,7 +65,7 @@ struct Args {
 #[derive(clap::Args)]
 struct RouteArgs {
     /// Stop a handler that runs longer than this: 504.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", conflicts_with = "config")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s", conflicts_with = "config")]
     timeout: Duration,
     /// Stop a handler after about this many instructions: 500.
     #[arg(long, value_name = "N", conflicts_with = "config")]
@@ -214,9 +214,4 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .with_binary()
         .parse_size(s)
         .map_err(|e| format!("invalid size {s:?}: {e}"))
-}
-
-/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }

@@ -61,14 +61,14 @@ struct Args {
     verify: Option<PathBuf>,
     /// Stop the program if it runs longer than this (e.g. 100ms, 2s),
     /// counted from the start, compilation of a `.wasm`/`.wat` included.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
     /// Fail if compiling a `.wasm`/`.wat` module takes longer than this
     /// (or than `--timeout`, if shorter).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
     compile_budget: Duration,
     /// Fail if compiling any one function takes longer than this.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s")]
     function_compile_budget: Duration,
     /// Stop the program once it has executed about this many WebAssembly
     /// instructions (.wasm/.wat are compiled to count them; a compiled file
@@ -282,9 +282,4 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .with_binary()
         .parse_size(s)
         .map_err(|e| format!("invalid size {s:?}: {e}"))
-}
-
-/// A duration as users write it: `100ms`, `2s`, `1m`, `1h 30m`.
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
