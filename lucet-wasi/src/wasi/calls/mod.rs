@@ -1,6 +1,7 @@
 //! The implementations of the `wasi_snapshot_preview1` functions, grouped
 //! by what they touch. Each takes the program's [`WasiCtx`] and its memory
-//! and returns a [`WasiResult`]; `linker.rs` turns them into host functions.
+//! and returns a [`WasiResult`]; `wasi/mod.rs` registers them as host
+//! functions.
 
 pub mod env;
 pub mod fd;
