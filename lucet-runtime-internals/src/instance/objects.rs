@@ -103,6 +103,7 @@ impl Instance {
 
     /// Gives back the memory of the GC heap the instance used past
     /// `Limits::keep_resident` (when it goes).
+    #[inline]
     pub(super) fn release_gc_heap(&mut self) -> Result<(), crate::Error> {
         let base = self.slot.gc_heap() as u64;
         let used = if self.gc_collections > 0 {
