@@ -10,13 +10,15 @@ use lucet_module::PublicKey;
 
 use crate::builtins::runtime_symbol;
 use crate::module::Module;
-use crate::sys::mmap;
+use crate::sys::mmap::SealedFile;
 use crate::{Error, Linker};
 
 impl Module {
     /// Loads a compiled module file and resolves its imports against
-    /// `linker`. The file's content hash is checked before anything in it
-    /// is used: a damaged file is refused.
+    /// `linker`. The file is copied into a sealed in-memory file first, and
+    /// its content hash is checked on that copy before anything in it is
+    /// used: a damaged file is refused, and rewriting or truncating the file
+    /// afterwards changes nothing of the loaded module.
     pub fn load(path: impl AsRef<Path>, linker: &Linker) -> Result<Arc<Module>, Error> {
         Self::open(path.as_ref(), linker, None)
     }
@@ -33,23 +35,22 @@ impl Module {
     }
 
     fn open(path: &Path, linker: &Linker, key: Option<&PublicKey>) -> Result<Arc<Module>, Error> {
+        let name = path.display().to_string();
         let file = File::open(path).map_err(|source| Error::Io {
-            path: path.display().to_string(),
+            path: name.clone(),
             source,
         })?;
-        Self::from_file(
-            file,
-            path.display().to_string(),
-            linker,
-            key,
-            &runtime_symbol,
-        )
+        // What is checked and run is a sealed copy: the file on disk may be
+        // rewritten or truncated later without changing this module.
+        let sealed = SealedFile::copy_of(&file, &name)?;
+        drop(file);
+        Self::from_file(sealed, name, linker, key, &runtime_symbol)
     }
 
-    /// Loads a compiled module from bytes in memory (placed in an anonymous
+    /// Loads a compiled module from bytes in memory (placed in a sealed
     /// in-memory file so that its memory image can be mapped).
     pub fn from_bytes(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, Error> {
-        let file = mmap::memfd_with(name, bytes)?;
+        let file = SealedFile::with_bytes(name, bytes)?;
         Self::from_file(file, name.to_string(), linker, None, &runtime_symbol)
     }
 
@@ -60,7 +61,7 @@ impl Module {
         key: &PublicKey,
         linker: &Linker,
     ) -> Result<Arc<Module>, Error> {
-        let file = mmap::memfd_with(name, bytes)?;
+        let file = SealedFile::with_bytes(name, bytes)?;
         Self::from_file(file, name.to_string(), linker, Some(key), &runtime_symbol)
     }
 }

@@ -76,7 +76,7 @@ impl Instance {
                     mmap::map_file_cow(
                         heap.add(chunk.heap_offset as usize),
                         chunk.len as usize,
-                        &image.file,
+                        image.file.file(),
                         image.offset + chunk.section_offset,
                     )?;
                 }

@@ -2,9 +2,11 @@
 //! memory image is mapped from, and its imports resolved against a
 //! [`Linker`].
 //!
-//! Loading maps the file with memmap2, reads its sections (through
+//! Loading works on a sealed in-memory copy of the file (`SealedFile`: what
+//! is checked is what runs, and no mapping of it can shrink). It maps the
+//! copy with memmap2, reads its sections (through
 //! `lucet_module::ModuleFile`, which checks the content hash before
-//! anything else), maps `.text` read+execute straight from the file and
+//! anything else), maps `.text` read+execute straight from the copy and
 //! fills the call table after it with the runtime's own symbols, which the
 //! caller hands in (`load.rs` gives the builtins'): loading knows nothing
 //! of running. Imports are
@@ -22,7 +24,8 @@ use lucet_module::{
     PAGE_SIZE,
 };
 
-use crate::sys::{cpu, mmap};
+use crate::sys::cpu;
+use crate::sys::mmap::SealedFile;
 use crate::{type_registry, Error, Linker};
 
 use self::code::CodeMemory;
@@ -31,10 +34,11 @@ pub(crate) use self::imports::{
     mismatch, HostImports,
 };
 
-/// Where the initial memory image's pages come from: a file (the module file
-/// itself, or an in-memory copy) and the offset of the image in it.
+/// Where the initial memory image's pages come from: a sealed file (the
+/// module file's sealed copy, or an aligned copy of the image) and the
+/// offset of the image in it.
 pub(crate) struct ImageSource {
-    pub file: File,
+    pub file: SealedFile,
     pub offset: u64,
     /// The image section itself, for small images ([`COPY_IMAGE_LIMIT`]):
     /// copied into each instance's heap instead of mapped.
@@ -124,9 +128,9 @@ fn map_section(
     if len == 0 {
         return Ok(None);
     }
-    // SAFETY: the mapping is read-only and private, and only ever read as
-    // bytes through bounds-checked tables; a file changed underneath by
-    // another process can change what is read, never make us write.
+    // SAFETY: the mapping is read-only and private, of a sealed file that
+    // nothing can change or shrink, and only ever read as bytes through
+    // bounds-checked tables.
     let m = unsafe {
         memmap2::MmapOptions::new()
             .offset(offset)
@@ -147,17 +151,17 @@ impl Module {
     /// the addresses `symbols` gives for the runtime's symbols the code
     /// calls (the builtins, which the running layer provides).
     pub(crate) fn from_file(
-        file: File,
+        sealed: SealedFile,
         name: String,
         linker: &Linker,
         key: Option<&PublicKey>,
         symbols: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Arc<Module>, Error> {
-        // SAFETY: the mapping is read-only and private; it is only read
-        // while loading and dropped before this function returns. A file
-        // changed underneath by another process could give garbage, which the
-        // checks below reject, but it cannot make us write anywhere.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| Error::Io {
+        let file = sealed.file();
+        // SAFETY: the mapping is read-only, of a sealed file that nothing can
+        // change or shrink; it is only read while loading and dropped before
+        // this function returns.
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| Error::Io {
             path: name.clone(),
             source,
         })?;
@@ -194,11 +198,11 @@ impl Module {
                 })
             })
             .collect::<Result<Vec<u64>, Error>>()?;
-        let code = CodeMemory::map(&file, parsed.text_offset, parsed.text.len(), &call_table)?;
+        let code = CodeMemory::map(file, parsed.text_offset, parsed.text.len(), &call_table)?;
         perfmap::record(&name, &data, &parsed.names, code.base());
         // A damaged trap table can only give a wrong trap code, a damaged
         // name table a wrong name (both bound every read).
-        let traps = map_section(&file, parsed.traps_at, &name)?;
+        let traps = map_section(file, parsed.traps_at, &name)?;
         let stack_maps: Box<[u8]> = {
             let (start, len) = parsed.stack_maps_at;
             map[start as usize..(start + len) as usize].into()
@@ -212,7 +216,7 @@ impl Module {
                 )));
             }
         }
-        let names = map_section(&file, parsed.names_at, &name)?;
+        let names = map_section(file, parsed.names_at, &name)?;
 
         let image_bytes = || {
             let start = parsed.heap_image_offset as usize;
@@ -220,21 +224,26 @@ impl Module {
         };
         let copy = (data.image.stored_bytes() <= COPY_IMAGE_LIMIT)
             .then(|| image_bytes().to_vec().into_boxed_slice());
-        let image = if copy.is_some() || parsed.heap_image_offset % PAGE_SIZE == 0 {
-            ImageSource {
-                file,
-                offset: parsed.heap_image_offset,
-                copy,
-            }
+        let image_offset = parsed.heap_image_offset;
+        let aligned_copy = if copy.is_some() || image_offset % PAGE_SIZE == 0 {
+            None
         } else {
             // Not page-aligned in the file: keep an aligned copy in memory.
-            ImageSource {
-                file: mmap::memfd_with("lucet-heap-image", image_bytes())?,
-                offset: 0,
-                copy: None,
-            }
+            Some(SealedFile::with_bytes("lucet-heap-image", image_bytes())?)
         };
         drop(map);
+        let image = match aligned_copy {
+            None => ImageSource {
+                file: sealed,
+                offset: image_offset,
+                copy,
+            },
+            Some(file) => ImageSource {
+                file,
+                offset: 0,
+                copy: None,
+            },
+        };
 
         let type_ids = type_registry::intern_module_types(&data.types, &data.rec_groups);
         let type_records: Box<[&'static TypeRecord]> = type_ids

@@ -211,3 +211,84 @@ fn a_table_of_4_billion_elements_is_refused_not_allocated() {
     let err = region().new_instance(module).unwrap_err();
     assert!(matches!(err, Error::LimitsExceeded(_)), "{err}");
 }
+
+/// A scratch directory for module files, removed when dropped.
+struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(format!("lucet-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        ScratchDir(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const ANSWER: &str = r#"(module
+  (memory 1)
+  (data (i32.const 0) "image:AAAA")
+  (func (export "answer") (result i32) i32.const 1111)
+  (func (export "byte") (result i32) i32.const 6 i32.load8_u)
+  (func (export "trap") unreachable))"#;
+
+#[test]
+fn a_file_rewritten_in_place_after_loading_runs_what_was_loaded() {
+    use std::io::{Seek, Write};
+    let dir = ScratchDir::new("rewritten");
+    let path = dir.0.join("answer.lucet");
+    let original = compile_bytes(ANSWER.as_bytes());
+    let changed = compile_bytes(
+        ANSWER
+            .replace("1111", "2222")
+            .replace("image:AAAA", "image:BBBB")
+            .as_bytes(),
+    );
+    assert_eq!(original.len(), changed.len(), "same layout, other bytes");
+    std::fs::write(&path, &original).unwrap();
+    let module = Module::load(&path, &Linker::new()).unwrap();
+    // Overwrite the same inode in place, as a careless deploy does.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.rewind().unwrap();
+    f.write_all(&changed).unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    let mut inst = region().new_instance(module).unwrap();
+    assert_eq!(
+        i32(&mut inst, "answer", &[]),
+        1111,
+        "the code that was loaded"
+    );
+    assert_eq!(
+        i32(&mut inst, "byte", &[]),
+        i32::from(b'A'),
+        "the image that was loaded"
+    );
+}
+
+#[test]
+fn a_file_truncated_after_loading_still_traps_cleanly() {
+    let dir = ScratchDir::new("truncated");
+    let path = dir.0.join("answer.lucet");
+    std::fs::write(&path, compile_bytes(ANSWER.as_bytes())).unwrap();
+    let module = Module::load(&path, &Linker::new()).unwrap();
+    // As `cp smaller.lucet served.lucet` does: the same inode, shorter.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let mut inst = region().new_instance(module).unwrap();
+    let err = inst.run("trap", &[]).unwrap_err();
+    assert_eq!(
+        err.trap_code(),
+        Some(lucet_runtime::TrapCode::Unreachable),
+        "{err}"
+    );
+    assert_eq!(i32(&mut inst, "answer", &[]), 1111);
+}

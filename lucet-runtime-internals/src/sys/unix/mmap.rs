@@ -364,19 +364,98 @@ pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// Creates an anonymous in-memory file holding `bytes` (for modules compiled
-/// in-process), so that they can be mapped like a file on disk.
-pub fn memfd_with(name: &str, bytes: &[u8]) -> Result<std::fs::File, Error> {
+/// The most bytes a module file may have: loading copies it into memory
+/// whole (see [`SealedFile`]).
+pub const MAX_MODULE_FILE: u64 = 1 << 30;
+
+/// An in-memory file (a memfd) sealed against every change: it can neither
+/// be written nor shrink nor grow, by this process or any other. Modules are
+/// loaded from one, so that the code, the memory image and the tables that
+/// were checked (and verified against a signature) are what runs, whatever
+/// happens to the file on disk afterwards; and no mapping of it can become
+/// shorter under a reader (a truncated file would make reads past its new
+/// end fault with SIGBUS).
+pub struct SealedFile(std::fs::File);
+
+impl SealedFile {
+    /// A sealed copy of what `file` holds now, named `name` (for
+    /// `/proc/self/maps`). Refused past [`MAX_MODULE_FILE`] bytes, before
+    /// anything is copied.
+    pub fn copy_of(file: &std::fs::File, name: &str) -> Result<SealedFile, Error> {
+        let io = |e: std::io::Error| Error::Io {
+            path: name.to_string(),
+            source: e,
+        };
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_MODULE_FILE {
+            return Err(too_large(len));
+        }
+        let mut copy = sealable_memfd(name)?;
+        // The file may still grow while it is copied: never copy more than
+        // the bound (the copy is checked whole after sealing).
+        let copied = std::io::copy(
+            &mut std::io::Read::take(file, MAX_MODULE_FILE + 1),
+            &mut copy,
+        )
+        .map_err(io)?;
+        if copied > MAX_MODULE_FILE {
+            return Err(too_large(copied));
+        }
+        seal(copy)
+    }
+
+    /// A sealed file holding `bytes` (a module compiled in-process).
+    pub fn with_bytes(name: &str, bytes: &[u8]) -> Result<SealedFile, Error> {
+        let len = bytes.len() as u64;
+        if len > MAX_MODULE_FILE {
+            return Err(too_large(len));
+        }
+        let mut file = sealable_memfd(name)?;
+        std::io::Write::write_all(&mut file, bytes)
+            .map_err(|e| Error::System(format!("memfd: {e}")))?;
+        seal(file)
+    }
+
+    /// The file, to map.
+    pub fn file(&self) -> &std::fs::File {
+        &self.0
+    }
+}
+
+fn too_large(len: u64) -> Error {
+    Error::InvalidModule(format!(
+        "the file is {len} bytes; a module file is at most {MAX_MODULE_FILE} bytes"
+    ))
+}
+
+/// A new memfd that can be sealed.
+fn sealable_memfd(name: &str) -> Result<std::fs::File, Error> {
     let cname = std::ffi::CString::new(name.replace('\0', "_")).unwrap_or_default();
     // SAFETY: memfd_create takes a valid C string and returns a new fd.
-    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    let fd =
+        unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
     if fd < 0 {
         return Err(os_error("memfd_create"));
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut file = std::fs::File::from(owned);
-    std::io::Write::write_all(&mut file, bytes)
-        .map_err(|e| Error::System(format!("memfd: {e}")))?;
-    Ok(file)
+    Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
+/// Seals `file` against writes, shrinking, growing and further sealing. It
+/// has no writable mapping (it was only written through the descriptor), so
+/// the write seal is granted.
+fn seal(file: std::fs::File) -> Result<SealedFile, Error> {
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on a descriptor we own, with an integer argument.
+    if unsafe {
+        libc::fcntl(
+            std::os::fd::AsRawFd::as_raw_fd(&file),
+            libc::F_ADD_SEALS,
+            seals,
+        )
+    } < 0
+    {
+        return Err(os_error("sealing a memfd"));
+    }
+    Ok(SealedFile(file))
 }
