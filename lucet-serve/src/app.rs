@@ -39,7 +39,10 @@ struct ModuleFile<E: Engine> {
     verify: Option<PathBuf>,
     /// The ABI the configuration named, if it named one.
     abi_name: Option<String>,
-    stamp: Option<(SystemTime, u64)>,
+    /// How the file was when it was loaded.
+    stamp: Option<FileStamp>,
+    /// The verification key's bytes when the module was verified.
+    key: Option<Vec<u8>>,
     module: Arc<E::Module>,
     /// The ABI it is handled through.
     abi: Abi,
@@ -53,6 +56,7 @@ impl<E: Engine> Clone for ModuleFile<E> {
             verify: self.verify.clone(),
             abi_name: self.abi_name.clone(),
             stamp: self.stamp,
+            key: self.key.clone(),
             module: self.module.clone(),
             abi: self.abi,
         }
@@ -90,9 +94,46 @@ fn load_handler<E: Engine>(
     Ok((Arc::new(module), abi))
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+/// What tells a file changed: its identity (device and inode: a file
+/// renamed over it is another), its size, and its modification and change
+/// times (a write sets the change time, which no one can set back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+    changed: (i64, i64),
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
+    Some(FileStamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        len: m.len(),
+        modified: m.modified().ok(),
+        changed: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+/// The most bytes of a verification key file that are compared between
+/// loads (a minisign public key file is about 100).
+const MAX_KEY_FILE: u64 = 64 << 10;
+
+/// The bytes of the key file at `path`, to tell whether the key changed
+/// since a module was verified with it (`None` if it cannot be read: then
+/// loading reports why).
+fn key_bytes(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_KEY_FILE)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
 }
 
 impl<E: Engine> App<E> {
@@ -121,9 +162,16 @@ impl<E: Engine> App<E> {
                 Some(m) => m.clone(),
                 None => {
                     let now = stamp(&rc.module);
+                    let key = rc.verify.as_deref().and_then(key_bytes);
                     let old = previous.and_then(|p| p.modules.iter().find(same));
+                    // A module verified with another key than the one the
+                    // route names now must be verified again, and is not
+                    // kept if that fails.
+                    let old_key_holds = old.is_some_and(|o| o.key == key);
                     let m = match old {
-                        Some(old) if now.is_some() && old.stamp == now => old.clone(),
+                        Some(old) if now.is_some() && old.stamp == now && old_key_holds => {
+                            old.clone()
+                        }
                         _ => match load_handler(engine, rc, count_instructions) {
                             Ok((module, abi)) => ModuleFile {
                                 path: rc.module.clone(),
@@ -131,17 +179,18 @@ impl<E: Engine> App<E> {
                                 verify: rc.verify.clone(),
                                 abi_name: rc.abi.clone(),
                                 stamp: now,
+                                key,
                                 module,
                                 abi,
                             },
                             Err(message) => match old {
-                                Some(old) => {
+                                Some(old) if old_key_holds => {
                                     warnings.push(format!(
                                         "route {pattern}: {message}; keeping the module loaded before"
                                     ));
                                     old.clone()
                                 }
-                                None => {
+                                _ => {
                                     return Err(Error::Module {
                                         route: pattern,
                                         message,

@@ -504,9 +504,62 @@ async fn a_route_with_a_key_serves_only_modules_signed_by_it() {
         assert!(!e.contains('\n'), "{e}");
     }
 
-    let server = Server::start(verified(dir.path("signed.lucet"))).unwrap();
+    let server = Arc::new(Server::start(verified(dir.path("signed.lucet"))).unwrap());
     let r = get(&client(), server.addr(), "/?code=201").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let reload = |server: &Arc<Server>| {
+        let s = server.clone();
+        tokio::task::spawn_blocking(move || s.reload())
+    };
+
+    // The file rewritten in place with bytes of the same length and its
+    // modification time set back: the reload still sees the change, and
+    // the new bytes, signed by another key, are refused (the module
+    // verified before is kept).
+    let signed = dir.path("signed.lucet");
+    let original = std::fs::read(&signed).unwrap();
+    let by_other = std::fs::read(dir.path("other.lucet")).unwrap();
+    assert_eq!(original.len(), by_other.len());
+    let modified = std::fs::metadata(&signed).unwrap().modified().unwrap();
+    let rewrite = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&signed)
+            .unwrap();
+        f.write_all(bytes).unwrap();
+        f.set_modified(modified).unwrap();
+    };
+    rewrite(&by_other);
+    let warnings = reload(&server)
+        .await
+        .unwrap()
+        .expect("the old module is kept");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("signed by another key")
+            && warnings[0].ends_with("keeping the module loaded before"),
+        "{}",
+        warnings[0]
+    );
+    let r = get(&client(), server.addr(), "/?code=201").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+
+    // A new key: the module is verified again, and one the new key did
+    // not sign is not kept under it.
+    rewrite(&original);
+    std::fs::write(&key, other.pk.to_box().unwrap().to_string()).unwrap();
+    let e = reload(&server).await.unwrap().unwrap_err();
+    assert!(e.to_string().contains("signed by another key"), "{e}");
+    std::fs::write(dir.path("signed.lucet"), sign_with(&other.sk)).unwrap();
+    let warnings = reload(&server)
+        .await
+        .unwrap()
+        .expect("signed by the new key");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let r = get(&client(), server.addr(), "/?code=201").await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let server = Arc::try_unwrap(server).ok().expect("one handle left");
     tokio::task::spawn_blocking(move || server.shutdown())
         .await
         .unwrap();
