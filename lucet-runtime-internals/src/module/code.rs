@@ -1,16 +1,16 @@
-//! Executable code memory: `.text` mapped read+execute straight from the
-//! module file, and the call table after it.
+//! Executable code memory: `.text` mapped read+execute from the module
+//! file's sealed copy, and the call table after it.
 //!
 //! ```text
 //! base                                  base + text_len
-//! | .text (file pages, read+execute)    | call table (anonymous, read-only once filled) |
+//! | .text (copy's pages, read+execute)  | call table (anonymous, read-only once filled) |
 //! ```
 //!
 //! The code needs no relocation: its calls into the runtime go through
 //! stubs at the end of `.text`, which jump through the call table's slots
 //! (PC-relative, so the table must lie right after the code). The code
-//! pages are never writable, so they are the page cache's own, shared by
-//! every instance and every process that maps the file; only the call table
+//! pages are never writable, so they are the sealed copy's own, shared by
+//! every instance of the module in the process; only the call table
 //! (a page or so) is private, filled while writable and then made
 //! read-only. Nothing is ever writable and executable at once.
 

@@ -532,8 +532,6 @@ impl Reader {
         }
         info.globs.iter().find_map(|g| {
             let base = self.absolute(module, g, depth + 1)?;
-            let inner = self.modules.get(&base)?;
-            let _ = inner;
             self.lookup(&base, name, rest, depth + 1)
         })
     }
