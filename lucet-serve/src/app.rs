@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use cap_std::fs::Dir;
 
-use crate::abi::Abi;
+use crate::abi::{Abi, AbiConfig};
 use crate::config::{Config, RouteConfig};
 use crate::engine::{Engine, LoadSpec};
 use crate::route::{OpenDir, Route};
@@ -28,6 +28,8 @@ pub(crate) struct App<E: Engine> {
 /// What handles a route's requests: its module, through its ABI.
 pub(crate) struct Handler<E: Engine> {
     pub abi: Abi,
+    /// What the ABI read from the route's configuration.
+    pub config: AbiConfig,
     pub module: Arc<E::Module>,
 }
 
@@ -231,8 +233,16 @@ impl<E: Engine> App<E> {
                 env: rc.env.clone(),
                 dirs,
             };
+            let config = loaded
+                .abi
+                .configure(rc.fastly_toml.as_deref())
+                .map_err(|message| Error::Module {
+                    route: route.pattern.clone(),
+                    message,
+                })?;
             let handler = Handler {
                 abi: loaded.abi,
+                config,
                 module: loaded.module.clone(),
             };
             routes.push((route, handler));

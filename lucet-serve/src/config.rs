@@ -42,9 +42,12 @@ pub struct RouteConfig {
     /// Require the module to be a compiled file signed by the minisign
     /// public key in this file.
     pub verify: Option<PathBuf>,
-    /// The handler ABI, by name (`wagi`); when `None`, the module's imports
-    /// tell it.
+    /// The handler ABI, by name (`wagi`, `fastly`); when `None`, the
+    /// module's imports tell it.
     pub abi: Option<String>,
+    /// A Compute app's `fastly.toml`, whose `[local_server]` section
+    /// configures its stores and services.
+    pub fastly_toml: Option<PathBuf>,
     /// Limits for its requests.
     pub limits: RouteLimits,
     /// Environment variables the handler sees besides the CGI ones.
@@ -182,6 +185,7 @@ struct FileRoute {
     module: PathBuf,
     verify: Option<PathBuf>,
     abi: Option<String>,
+    fastly_toml: Option<PathBuf>,
     limits: FileLimits,
     env: BTreeMap<String, String>,
     dirs: Vec<FileDir>,
@@ -207,6 +211,7 @@ impl FileRoute {
             take(&mut t, "module", &path)?.ok_or_else(|| format!("route {path} has no module"))?;
         let verify = take(&mut t, "verify", &path)?;
         let abi = take(&mut t, "abi", &path)?;
+        let fastly_toml = take(&mut t, "fastly-toml", &path)?;
         let env = take(&mut t, "env", &path)?.unwrap_or_default();
         let dirs = take(&mut t, "dir", &path)?.unwrap_or_default();
         let limits = FileLimits::deserialize(toml::Value::Table(t))
@@ -216,6 +221,7 @@ impl FileRoute {
             module,
             verify,
             abi,
+            fastly_toml,
             limits,
             env,
             dirs,
@@ -323,6 +329,7 @@ impl Config {
                 module,
                 verify: None,
                 abi: None,
+                fastly_toml: None,
                 limits,
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -404,6 +411,7 @@ impl Config {
                 module: base.join(r.module),
                 verify: r.verify.map(|v| base.join(v)),
                 abi: r.abi,
+                fastly_toml: r.fastly_toml.map(|f| base.join(f)),
                 limits,
                 env: r.env.into_iter().collect(),
                 dirs,
@@ -465,7 +473,8 @@ impl Config {
 }
 
 /// A TOML error on one line: where, and what.
-fn toml_error(text: &str, e: &toml::de::Error) -> String {
+/// A TOML error as one line, with where it is.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().replace('\n', " ");
     match e.span() {
         Some(span) => {

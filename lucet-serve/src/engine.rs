@@ -2,14 +2,15 @@
 //! the worker threads. The server core (HTTP, limits, the queue, the
 //! workers) knows only the [`Engine`] trait; each handler ABI (`abi/`) is
 //! written once against what an engine can run, such as a WASI command
-//! ([`WasiCommand`]). `lucet_engine.rs` is Lucet's engine; the benchmarks
-//! put Wasmtime behind the same server through this trait.
+//! ([`WasiCommand`]), or a WASI command that also imports an ABI's own
+//! host calls ([`HostCall`]). `lucet_engine.rs` is Lucet's engine; the
+//! benchmarks put Wasmtime behind the same server through this trait.
 
 use std::io::Write;
 use std::path::Path;
 
 use bytes::Bytes;
-use lucet_module::FuncType;
+use lucet_module::{FuncType, ValType};
 
 use crate::limits::RouteLimits;
 use crate::request::HandlerError;
@@ -71,6 +72,35 @@ pub struct WasiCommand<'a> {
     pub limits: &'a RouteLimits,
 }
 
+/// What a host call sees of the guest that called it.
+pub trait GuestCx {
+    /// The guest's linear memory (its first memory); empty if it has none.
+    fn memory(&mut self) -> &mut [u8];
+}
+
+/// One host function of a handler ABI: the import `module.name`, taking
+/// `params` and returning one `i32`, served by `call` with the request's
+/// state `S` (which the ABI gives the run, see
+/// [`Engine::run_wasi_command_with`]). Arguments arrive as raw bits: an
+/// `i32` in the low 32 bits, an `i64` in all 64.
+pub struct HostCall<S> {
+    /// The import module.
+    pub module: &'static str,
+    /// The import name.
+    pub name: &'static str,
+    /// The parameter types (`i32` and `i64` only).
+    pub params: &'static [ValType],
+    /// The implementation.
+    pub call: fn(&mut S, &mut dyn GuestCx, &[u64]) -> i32,
+}
+
+impl<S> HostCall<S> {
+    /// Its WebAssembly type.
+    pub fn func_type(&self) -> FuncType {
+        FuncType::new(self.params.iter().copied(), [ValType::I32])
+    }
+}
+
 /// Loads handler modules and runs them. `Module` is shared by every worker;
 /// `Worker` is one worker thread's own state (its instance slots).
 pub trait Engine: Send + Sync + 'static {
@@ -96,4 +126,33 @@ pub trait Engine: Send + Sync + 'static {
         module: &Self::Module,
         command: WasiCommand<'_>,
     ) -> Result<(), HandlerError>;
+
+    /// Makes `calls` importable by the modules this engine loads from now
+    /// on. A call made by an instance whose run has no state `S` ends the
+    /// run with an error. Engines that cannot define host functions keep
+    /// the default, which defines nothing (modules importing them do not
+    /// load).
+    fn define_host_calls<S: Send + 'static>(&mut self, calls: &'static [HostCall<S>]) {
+        let _ = calls;
+    }
+
+    /// Runs `command` as [`run_wasi_command`](Self::run_wasi_command) does,
+    /// with `state` available to the host calls of
+    /// [`define_host_calls`](Self::define_host_calls); gives `state` back
+    /// after the run (`None` if no instance could be made).
+    fn run_wasi_command_with<S: Send + 'static>(
+        &self,
+        worker: &mut Self::Worker,
+        module: &Self::Module,
+        command: WasiCommand<'_>,
+        state: S,
+    ) -> (Result<(), HandlerError>, Option<S>) {
+        let _ = (worker, module, command);
+        (
+            Err(HandlerError::Failed(
+                "this engine defines no host calls".into(),
+            )),
+            Some(state),
+        )
+    }
 }

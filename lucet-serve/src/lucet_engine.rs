@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lucet_runtime::{
-    ExportType, Finished, Limits, Linker, LoadOptions, MmapRegion, Module, Outcome, RunPolicy,
-    Watchdog,
+    ExportType, Finished, InstanceBuilder, InstanceHandle, Limits, Linker, LoadOptions, MmapRegion,
+    Module, Outcome, RunPolicy, Val, Vmctx, Watchdog,
 };
-use lucet_wasi::{DirAccess, Stream, WasiCtxBuilder};
+use lucet_wasi::{DirAccess, Stream, WasiCtx, WasiCtxBuilder};
 
-use crate::engine::{Engine, LoadSpec, ModuleInterface, WasiCommand};
+use crate::engine::{Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, WasiCommand};
 use crate::limits::RouteLimits;
 use crate::request::HandlerError;
 
@@ -118,8 +118,70 @@ impl Engine for LucetEngine {
         module: &Arc<Module>,
         command: WasiCommand<'_>,
     ) -> Result<(), HandlerError> {
+        self.run(worker, module, command, |b| b).0
+    }
+
+    fn define_host_calls<S: Send + 'static>(&mut self, calls: &'static [HostCall<S>]) {
+        for call in calls {
+            assert!(
+                call.params.len() <= MAX_HOST_CALL_PARAMS,
+                "{}.{} has more than {MAX_HOST_CALL_PARAMS} parameters",
+                call.module,
+                call.name
+            );
+            let f = call.call;
+            let (module, name) = (call.module, call.name);
+            self.linker.func_dynamic(
+                module,
+                name,
+                call.func_type(),
+                move |vmctx: &mut Vmctx, args: &[Val], results: &mut [Val]| {
+                    let (memory, state) = vmctx.memory_and_embed_ctx_mut::<S>();
+                    let Some(state) = state else {
+                        vmctx.terminate(format!(
+                            "{module}.{name} was called by a handler not run under its ABI"
+                        ))
+                    };
+                    let mut raw = [0u64; MAX_HOST_CALL_PARAMS];
+                    let n = args.len().min(MAX_HOST_CALL_PARAMS);
+                    for (r, v) in raw.iter_mut().zip(args) {
+                        *r = raw_bits(v);
+                    }
+                    let status = f(state, &mut Memory(memory), &raw[..n]);
+                    results[0] = Val::I32(status);
+                },
+            );
+        }
+    }
+
+    fn run_wasi_command_with<S: Send + 'static>(
+        &self,
+        worker: &mut LucetWorker,
+        module: &Arc<Module>,
+        command: WasiCommand<'_>,
+        state: S,
+    ) -> (Result<(), HandlerError>, Option<S>) {
+        let (result, instance) = self.run(worker, module, command, |b| b.with_embed_ctx(state));
+        let state = instance.and_then(|mut i| i.remove_embed_ctx::<S>());
+        (result, state)
+    }
+}
+
+impl LucetEngine {
+    /// Runs `command` in a fresh instance whose builder `extend` may add
+    /// to; gives the instance back (its slot is returned when it drops).
+    fn run(
+        &self,
+        worker: &mut LucetWorker,
+        module: &Arc<Module>,
+        command: WasiCommand<'_>,
+        extend: impl FnOnce(InstanceBuilder<'_>) -> InstanceBuilder<'_>,
+    ) -> (Result<(), HandlerError>, Option<InstanceHandle>) {
         let limits = command.limits;
-        let region = worker.region(&region_limits(module, limits))?;
+        let region = match worker.region(&region_limits(module, limits)) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), None),
+        };
         let mut ctx = WasiCtxBuilder::new()
             .args(command.args)
             .envs(command.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -127,10 +189,13 @@ impl Engine for LucetEngine {
             .stdout(Stream::Writer(command.stdout))
             .stderr(Stream::Writer(command.stderr));
         for d in command.dirs {
-            let dir = d
-                .dir
-                .try_clone()
-                .map_err(|e| HandlerError::Failed(format!("cannot share {}: {e}", d.guest)))?;
+            let dir = match d.dir.try_clone() {
+                Ok(dir) => dir,
+                Err(e) => {
+                    let e = HandlerError::Failed(format!("cannot share {}: {e}", d.guest));
+                    return (Err(e), None);
+                }
+            };
             let access = if d.writable {
                 DirAccess::ReadWrite
             } else {
@@ -145,14 +210,43 @@ impl Engine for LucetEngine {
         let builder = region
             .new_instance_builder(module.clone())
             .with_embed_ctx(ctx.build());
-        let Finished { outcome, instance } = policy.run(builder, "_start", &[], &self.watchdog);
-        // The slot goes back, and standard error is flushed to the log,
-        // before the caller reads what the command wrote.
-        drop(instance);
-        match handler_error(outcome, limits.timeout) {
+        let Finished {
+            outcome,
+            mut instance,
+        } = policy.run(extend(builder), "_start", &[], &self.watchdog);
+        // Standard error is flushed to the log before the caller reads what
+        // the command wrote: the WASI context goes now.
+        if let Some(i) = instance.as_mut() {
+            drop(i.remove_embed_ctx::<WasiCtx>());
+        }
+        let result = match handler_error(outcome, limits.timeout) {
             Some(e) => Err(e),
             None => Ok(()),
-        }
+        };
+        (result, instance)
+    }
+}
+
+/// The most parameters a [`HostCall`] may have.
+const MAX_HOST_CALL_PARAMS: usize = 16;
+
+/// A value's raw bits, as [`HostCall`]s take them.
+fn raw_bits(v: &Val) -> u64 {
+    match v {
+        Val::I32(x) => *x as u32 as u64,
+        Val::I64(x) => *x as u64,
+        Val::F32(x) => u64::from(x.to_bits()),
+        Val::F64(x) => x.to_bits(),
+        _ => 0,
+    }
+}
+
+/// Linear memory, as host calls see it.
+struct Memory<'a>(&'a mut [u8]);
+
+impl GuestCx for Memory<'_> {
+    fn memory(&mut self) -> &mut [u8] {
+        self.0
     }
 }
 

@@ -138,13 +138,15 @@ impl Server {
     /// Loads every route with Lucet, binds the listeners and starts
     /// serving.
     pub fn start(config: Config) -> Result<Server, Error> {
-        Server::start_with(config, Arc::new(LucetEngine::new()))
+        Server::start_with(config, LucetEngine::new())
     }
 
     /// [`start`](Self::start), with `engine` loading and running the
-    /// handlers.
-    pub fn start_with<E: Engine>(config: Config, engine: Arc<E>) -> Result<Server, Error> {
+    /// handlers (the host calls of every ABI are defined in it first).
+    pub fn start_with<E: Engine>(config: Config, mut engine: E) -> Result<Server, Error> {
         config.validate().map_err(Error::Invalid)?;
+        crate::abi::define_host_calls(&mut engine);
+        let engine = Arc::new(engine);
         let (app, _) = App::load(&config, &*engine, None)?;
         let access_log = AccessLogger::open(&config.access_log)?;
         let workers = Workers::start(config.server.workers, config.server.queue, engine.clone())

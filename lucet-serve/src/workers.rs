@@ -130,9 +130,14 @@ fn run<E: Engine>(engine: &E, worker: &mut E::Worker, job: Job<E>, live: &Atomic
     let handler = job.app.handler(job.route);
     live.fetch_add(1, Ordering::Relaxed);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        handler
-            .abi
-            .handle(engine, worker, &handler.module, route, &job.request)
+        handler.abi.handle(
+            &handler.config,
+            engine,
+            worker,
+            &handler.module,
+            route,
+            &job.request,
+        )
     }));
     live.fetch_sub(1, Ordering::Relaxed);
     let result = result

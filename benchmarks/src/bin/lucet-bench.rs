@@ -943,7 +943,7 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
     #[cfg(feature = "peer-wasmtime")]
     let _wasmtime = {
         let engine = serve::wasmtime::WasmtimeEngine::new(4 * workers as u32 + 16, 128 << 20)?;
-        let server = lucet_serve::Server::start_with(config.clone(), std::sync::Arc::new(engine))?;
+        let server = lucet_serve::Server::start_with(config.clone(), engine)?;
         servers.push(Served {
             name: "lucet-serve (Wasmtime)",
             addr: server.addr(),
@@ -957,7 +957,7 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
             .map(|(f, h)| (f.clone(), h.content_type, h.body.clone().into()))
             .collect(),
     };
-    let no_wasm = lucet_serve::Server::start_with(config.clone(), std::sync::Arc::new(no_wasm))?;
+    let no_wasm = lucet_serve::Server::start_with(config.clone(), no_wasm)?;
     servers.push(Served {
         name: "lucet-serve (no WebAssembly)",
         addr: no_wasm.addr(),

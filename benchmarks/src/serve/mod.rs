@@ -108,6 +108,7 @@ pub fn config(handlers: &[Handler], files: &[PathBuf], workers: usize) -> Config
             module: f.clone(),
             verify: None,
             abi: None,
+            fastly_toml: None,
             limits: RouteLimits::default(),
             env: Vec::new(),
             dirs: Vec::new(),

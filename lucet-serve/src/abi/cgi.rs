@@ -8,6 +8,8 @@ use hyper::{HeaderMap, StatusCode, Version};
 
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 
+use super::framing::is_hop_by_hop;
+
 /// argv: the program, then (RFC 3875 §4.4) the query string's words split
 /// on `+` and decoded, when it has no `=`.
 pub(super) fn argv(program: &str, query: &str) -> Vec<String> {
@@ -119,22 +121,6 @@ fn protocol(v: Version) -> &'static str {
         Version::HTTP_3 => "HTTP/3.0",
         _ => "HTTP/1.1",
     }
-}
-
-/// Headers a handler may not set: they describe the connection or the
-/// framing, which the server owns.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "upgrade"
-            | "te"
-            | "trailer"
-            | "content-length"
-    )
 }
 
 /// Reads a CGI response: header lines (`\n` or `\r\n`) to the first blank

@@ -5,10 +5,20 @@
 //! imports.
 //!
 //! - WAGI (`wagi.rs`, with CGI in `cgi.rs`): a WASI preview1 command.
+//! - Fastly's Compute ABI (`fastly/`): a WASI command that also imports the
+//!   ABI's host calls, configured by its `fastly.toml`.
+//!
+//! `framing.rs` holds the rule every ABI keeps: the headers that frame a
+//! response are the server's. `output.rs`: standard output and error.
 
 mod cgi;
+mod fastly;
+mod framing;
 mod output;
 mod wagi;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::engine::{Engine, ModuleInterface};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
@@ -19,16 +29,31 @@ use crate::route::Route;
 pub enum Abi {
     /// CGI over WASI preview1 (`wagi`).
     Wagi,
+    /// Fastly's Compute hostcall ABI (`fastly`).
+    Fastly,
+}
+
+/// What an ABI reads from a route's configuration, once per load.
+pub(crate) enum AbiConfig {
+    Wagi,
+    /// The app's `[local_server]` from its `fastly.toml`.
+    Fastly(Arc<fastly::LocalServer>),
+}
+
+/// Makes every ABI's host calls importable by the modules `engine` loads.
+pub(crate) fn define_host_calls<E: Engine>(engine: &mut E) {
+    engine.define_host_calls(fastly::host_calls());
 }
 
 impl Abi {
     /// Every ABI.
-    pub const ALL: [Abi; 1] = [Abi::Wagi];
+    pub const ALL: [Abi; 2] = [Abi::Wagi, Abi::Fastly];
 
     /// Its name in the configuration and logs.
     pub fn name(self) -> &'static str {
         match self {
             Abi::Wagi => "wagi",
+            Abi::Fastly => "fastly",
         }
     }
 
@@ -38,14 +63,22 @@ impl Abi {
     }
 
     /// The ABI a module's imports and exports tell: a module that imports
-    /// WASI preview1, or exports `_start`, is a WAGI handler.
+    /// any of the Compute ABI's modules (`fastly_*`) is a Compute app; one
+    /// that imports WASI preview1, or exports `_start`, a WAGI handler.
     pub fn detect(interface: &ModuleInterface) -> Result<Abi, String> {
+        if interface
+            .imports
+            .iter()
+            .any(|(m, _)| fastly::is_abi_module(m))
+        {
+            return Ok(Abi::Fastly);
+        }
         if interface.imports_from(wagi::WASI_PREVIEW1) || interface.function("_start").is_some() {
             return Ok(Abi::Wagi);
         }
         Err(format!(
             "its imports and exports match no handler ABI (known: {}; a WAGI handler imports \
-             WASI preview1 or exports _start); name one with abi = \"...\" in its route",
+             WASI preview1 or exports _start, a Compute app imports fastly_* modules); name one with abi = \"...\" in its route",
             Abi::ALL.map(|a| a.name()).join(", ")
         ))
     }
@@ -55,6 +88,19 @@ impl Abi {
     pub fn check(self, interface: &ModuleInterface) -> Result<(), String> {
         match self {
             Abi::Wagi => wagi::check(interface),
+            Abi::Fastly => fastly::check(interface),
+        }
+    }
+
+    /// What this ABI needs of a route's configuration: for Fastly, the
+    /// app's `fastly.toml`, if it has one (a WAGI route may not name one).
+    pub(crate) fn configure(self, fastly_toml: Option<&Path>) -> Result<AbiConfig, String> {
+        match self {
+            Abi::Wagi => match fastly_toml {
+                None => Ok(AbiConfig::Wagi),
+                Some(_) => Err("fastly-toml is for Compute apps, not WAGI handlers".into()),
+            },
+            Abi::Fastly => fastly::configure(fastly_toml).map(AbiConfig::Fastly),
         }
     }
 
@@ -62,16 +108,25 @@ impl Abi {
     /// `engine` on `worker`.
     pub(crate) fn handle<E: Engine>(
         self,
+        config: &AbiConfig,
         engine: &E,
         worker: &mut E::Worker,
         module: &E::Module,
         route: &Route,
         request: &GuestRequest,
     ) -> Result<GuestResponse, HandlerError> {
-        match self {
-            Abi::Wagi => wagi::handle(route, request, |command| {
+        match (self, config) {
+            (Abi::Wagi, _) => wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
             }),
+            (Abi::Fastly, AbiConfig::Fastly(local)) => {
+                fastly::handle(route, request, local, |command, state| {
+                    engine.run_wasi_command_with(worker, module, command, state)
+                })
+            }
+            (Abi::Fastly, _) => Err(HandlerError::Failed(
+                "the route's Compute configuration is missing".into(),
+            )),
         }
     }
 }
@@ -98,6 +153,16 @@ mod tests {
     #[test]
     fn abis_are_named_and_told_by_imports() {
         assert_eq!(Abi::from_name("wagi"), Some(Abi::Wagi));
+        assert_eq!(Abi::from_name("fastly"), Some(Abi::Fastly));
+        let compute = interface(
+            &[
+                ("wasi_snapshot_preview1", "fd_write"),
+                ("fastly_http_req", "body_downstream_get"),
+            ],
+            &[("_start", FuncType::new([], []))],
+        );
+        assert_eq!(Abi::detect(&compute), Ok(Abi::Fastly));
+        assert_eq!(Abi::Fastly.check(&compute), Ok(()));
         assert_eq!(Abi::from_name("WAGI"), None);
         let command = FuncType::new([], []);
         let wasi = interface(
@@ -110,7 +175,10 @@ mod tests {
         assert_eq!(Abi::detect(&bare_command), Ok(Abi::Wagi));
         let library = interface(&[("env", "f")], &[("f", FuncType::new([], []))]);
         let e = Abi::detect(&library).unwrap_err();
-        assert!(e.contains("match no handler ABI (known: wagi"), "{e}");
+        assert!(
+            e.contains("match no handler ABI (known: wagi, fastly"),
+            "{e}"
+        );
         let wrong_start = interface(&[], &[("_start", FuncType::new([ValType::I32], []))]);
         let e = Abi::Wagi.check(&wrong_start).unwrap_err();
         assert!(

@@ -59,6 +59,8 @@ impl Write for Capture {
 pub(crate) struct LogLines {
     request: String,
     route: String,
+    /// What the lines come from, when not standard error.
+    source: Option<String>,
     pending: Vec<u8>,
     room: usize,
     dropped: usize,
@@ -72,16 +74,31 @@ impl LogLines {
         LogLines {
             request: request.to_string(),
             route: route.to_string(),
+            source: None,
             pending: Vec::new(),
             room: limit,
             dropped: 0,
         }
     }
 
+    /// The same, for lines from `source` (standard output, a log
+    /// endpoint), which the log shows (escaped).
+    pub fn labelled(mut self, source: &str) -> LogLines {
+        self.source = Some(lucet_module::escape_control(source));
+        self
+    }
+
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = lucet_module::escape_control(text.trim_end_matches('\r'));
-        tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, "{text}");
+        match &self.source {
+            None => {
+                tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, "{text}")
+            }
+            Some(source) => {
+                tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, source = %source, "{text}")
+            }
+        }
     }
 }
 
@@ -120,8 +137,9 @@ impl Drop for LogLines {
                 target: "lucet_serve::guest",
                 request = %self.request,
                 route = %self.route,
-                "{} more bytes of standard error dropped (the route's max-log-bytes)",
-                self.dropped
+                "{} more bytes of {} dropped (the route's max-log-bytes)",
+                self.dropped,
+                self.source.as_deref().unwrap_or("standard error")
             );
         }
     }

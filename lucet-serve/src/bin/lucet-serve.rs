@@ -1,5 +1,5 @@
 //! `lucet-serve`: serve HTTP, every request in a fresh instance of a WAGI
-//! handler.
+//! handler or a Fastly Compute app.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,13 +15,14 @@ use lucet_serve::{AccessLog, Config, DirConfig, RouteLimits, Server};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Serve HTTP: every request runs in a fresh instance of a WebAssembly
-/// handler (WAGI: a WASI program that reads the request from its
-/// environment and standard input and writes a CGI response).
+/// handler: a WAGI handler (a WASI program that reads the request from its
+/// environment and standard input and writes a CGI response) or a Fastly
+/// Compute app (built with the `fastly` crate or `@fastly/js-compute`).
 #[derive(Parser)]
 #[command(
     version,
     override_usage = "lucet-serve [OPTIONS] MODULE\n       lucet-serve [OPTIONS] --config FILE",
-    after_help = "Examples:\n  lucet-serve examples/hello.wat\n  lucet-serve --listen 0.0.0.0:8080 --timeout 2s --dir ./static::/static handler.wasm\n  lucet-serve --config lucet-serve.toml --admin 127.0.0.1:9090\n\nSIGHUP reloads the configuration and modules; SIGTERM and SIGINT stop\naccepting, let requests in flight finish, then exit."
+    after_help = "Examples:\n  lucet-serve examples/hello.wat\n  lucet-serve -C fastly.toml app.wasm\n  lucet-serve --listen 0.0.0.0:8080 --timeout 2s --dir ./static::/static handler.wasm\n  lucet-serve --config lucet-serve.toml --admin 127.0.0.1:9090\n\nSIGHUP reloads the configuration and modules; SIGTERM and SIGINT stop\naccepting, let requests in flight finish, then exit."
 )]
 struct Args {
     /// The handler for every path: a .lucet file, or a .wasm/.wat compiled
@@ -100,6 +101,15 @@ struct RouteArgs {
     /// minisign public key (`lucetc --sign`).
     #[arg(long, value_name = "PUBLIC_KEY", conflicts_with = "config")]
     verify: Option<PathBuf>,
+    /// A Compute app's fastly.toml: its [local_server] section configures
+    /// the app's stores and services.
+    #[arg(
+        short = 'C',
+        long = "fastly-toml",
+        value_name = "FILE",
+        conflicts_with = "config"
+    )]
+    fastly_toml: Option<PathBuf>,
 }
 
 fn dir(spec: &str, writable: bool) -> DirConfig {
@@ -143,6 +153,7 @@ fn config(args: &Args) -> Result<Config> {
                 .dirs
                 .extend(r.writable_dirs.iter().map(|d| dir(d, true)));
             route.verify = r.verify.clone();
+            route.fastly_toml = r.fastly_toml.clone();
             c
         }
         (None, None) => unreachable!("clap requires one"),

@@ -53,6 +53,7 @@ impl Drop for Scratch {
 /// A route on `path` (`/x` or `/x/...`).
 pub fn route(path: &str, module: PathBuf, limits: RouteLimits) -> RouteConfig {
     RouteConfig {
+        fastly_toml: None,
         path: RoutePath::parse(path).unwrap(),
         module,
         verify: None,

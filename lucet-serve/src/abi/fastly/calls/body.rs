@@ -1,0 +1,126 @@
+//! Bodies (`fastly_http_body`) and waiting on them (`fastly_async_io`).
+//! Bodies are held whole by the host (the downstream request's is read
+//! before the instance starts), so each is ready at once; every byte a
+//! guest writes counts against its instance's budget.
+
+use super::super::memory::Memory;
+use super::super::state::{FastlyState, MAX_HANDLES};
+use super::super::status::{CallResult, Status};
+use super::{headers, Args};
+
+/// `(body_out)`.
+pub(super) fn new(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let h = s.new_body()?;
+    m.write_u32(a.u32(0), h)
+}
+
+/// `(h, buf, buf_len, nread_out)`: 0 bytes read is the end.
+pub(super) fn read(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let (h, buf, len, nread) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
+    // The buffer and the out-pointer are checked before anything is taken.
+    m.bytes_mut(buf, len)?;
+    m.write_u32(nread, 0)?;
+    let bytes = s.read_body(h, len as usize)?;
+    m.write(buf, &bytes)?;
+    m.write_u32(nread, bytes.len() as u32)
+}
+
+/// `(h, buf, buf_len, end, nwritten_out)`: `end` 0 appends, 1 prepends.
+pub(super) fn write(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let (h, buf, len, end, nwritten) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3), a.u32(4));
+    let front = match end {
+        0 => false,
+        1 => true,
+        _ => return Err(Status::Inval),
+    };
+    m.write_u32(nwritten, 0)?;
+    let bytes = m.bytes(buf, len)?;
+    s.write_body(h, bytes, front)?;
+    m.write_u32(nwritten, len)
+}
+
+/// `(dest, src)`: moves `src` to the end of `dest` and closes it.
+pub(super) fn append(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    s.append_body(a.u32(0), a.u32(1))
+}
+
+/// `(h)`: a streamed response's body is finished; any other is dropped.
+pub(super) fn close(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let h = a.u32(0);
+    if s.body(h)?.streaming {
+        return s.finish_streaming(h);
+    }
+    s.take_body(h).map(drop)
+}
+
+/// `(h)`: a streamed response's body is cut short (the client sees an
+/// incomplete response); any other is dropped.
+pub(super) fn abandon(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let h = a.u32(0);
+    if s.body(h)?.streaming {
+        s.abandoned = true;
+    }
+    s.take_body(h).map(drop)
+}
+
+/// `(h, length_out)`: a `u64`; `none` for a body still being streamed.
+pub(super) fn known_length(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let body = s.body(a.u32(0))?;
+    if body.streaming {
+        return Err(Status::None);
+    }
+    let len = body.len();
+    m.write_u64(a.u32(1), len)
+}
+
+pub(super) fn trailer_append(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let limits = &s.limits;
+    let FastlyState { items, .. } = s;
+    let super::super::state::AsyncItem::Body(b) = items.get_mut(a.u32(0))?;
+    headers::append(&mut b.trailers, limits, m, a)
+}
+
+pub(super) fn trailer_names_get(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    headers::names_get(&s.body(a.u32(0))?.trailers, m, a)
+}
+
+pub(super) fn trailer_value_get(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    headers::value_get(&s.body(a.u32(0))?.trailers, m, a)
+}
+
+pub(super) fn trailer_values_get(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    headers::values_get(&s.body(a.u32(0))?.trailers, m, a)
+}
+
+/// `(h, ready_out)`: whether waiting on `h` would return at once.
+pub(super) fn is_ready(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    s.items.get(a.u32(0))?;
+    m.write_u32(a.u32(1), 1)
+}
+
+/// `(handles, count, timeout_ms, ready_index_out)`: the index of a ready
+/// handle. Every body is ready at once, so the first is. An empty list
+/// (a plain timer) is refused until instances can be suspended.
+pub(super) fn select(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let (list, count, out) = (a.u32(0), a.u32(1), a.u32(3));
+    if count == 0 || count as usize > MAX_HANDLES {
+        return Err(Status::Inval);
+    }
+    for i in 0..count {
+        let h = m.read_u32(list.checked_add(i * 4).ok_or(Status::Inval)?)?;
+        s.items.get(h)?;
+    }
+    m.write_u32(out, 0)
+}

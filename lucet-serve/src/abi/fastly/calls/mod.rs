@@ -1,0 +1,215 @@
+//! The calls of the Compute ABI that do something here, by import name;
+//! every other call of `signatures.rs` returns `unsupported`. Each call
+//! reads its arguments (pointers and lengths into guest memory, handles)
+//! through [`Args`] and [`Memory`], and returns a [`CallResult`] whose error
+//! is the status the guest gets.
+
+mod body;
+mod downstream;
+mod headers;
+mod http;
+mod services;
+
+use std::sync::OnceLock;
+
+use super::memory::Memory;
+use super::signatures::SIGNATURES;
+use super::state::FastlyState;
+use super::status::{status_of, CallResult, Status};
+use crate::engine::{GuestCx, HostCall};
+
+pub(crate) use services::thread_cpu_time;
+
+/// A call's arguments, as raw bits.
+pub(crate) struct Args<'a>(&'a [u64]);
+
+impl Args<'_> {
+    /// Argument `i`, an `i32` (a pointer, length, handle or number).
+    pub fn u32(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+
+    /// Argument `i`, an `i64`.
+    pub fn u64(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+}
+
+type Call = fn(&mut FastlyState, &mut dyn GuestCx, &[u64]) -> i32;
+
+macro_rules! implemented {
+    ($( $module:literal $name:literal => $f:path, )*) => {
+        /// `(module, name)` of every call that is implemented.
+        #[cfg(test)]
+        const IMPLEMENTED: &[(&str, &str)] = &[$(($module, $name)),*];
+
+        /// The host function of `module.name`, if implemented: its body,
+        /// given its arguments and memory, its result made a status.
+        fn implementation(module: &str, name: &str) -> Option<Call> {
+            match (module, name) {
+                $( ($module, $name) => Some(|s, cx, a| {
+                    let result: CallResult = $f(s, &mut Memory(cx.memory()), &Args(a));
+                    status_of(result)
+                }), )*
+                _ => None,
+            }
+        }
+    };
+}
+
+implemented! {
+    "fastly_abi" "init" => services::abi_init,
+
+    "fastly_http_req" "body_downstream_get" => http::body_downstream_get,
+    "fastly_http_req" "new" => http::req_new,
+    "fastly_http_req" "close" => http::req_close,
+    "fastly_http_req" "header_names_get" => http::req_header_names_get,
+    "fastly_http_req" "header_value_get" => http::req_header_value_get,
+    "fastly_http_req" "header_values_get" => http::req_header_values_get,
+    "fastly_http_req" "header_values_set" => http::req_header_values_set,
+    "fastly_http_req" "header_insert" => http::req_header_insert,
+    "fastly_http_req" "header_append" => http::req_header_append,
+    "fastly_http_req" "header_remove" => http::req_header_remove,
+    "fastly_http_req" "method_get" => http::req_method_get,
+    "fastly_http_req" "method_set" => http::req_method_set,
+    "fastly_http_req" "uri_get" => http::req_uri_get,
+    "fastly_http_req" "uri_set" => http::req_uri_set,
+    "fastly_http_req" "version_get" => http::req_version_get,
+    "fastly_http_req" "version_set" => http::req_version_set,
+    "fastly_http_req" "framing_headers_mode_set" => http::req_framing_headers_mode_set,
+    "fastly_http_req" "auto_decompress_response_set" => http::req_auto_decompress_response_set,
+    "fastly_http_req" "cache_override_set" => http::req_cache_override_set,
+    "fastly_http_req" "cache_override_v2_set" => http::req_cache_override_set,
+    "fastly_http_req" "cache_override_v3_set" => http::req_cache_override_set,
+    "fastly_http_req" "downstream_client_ip_addr" => downstream::client_ip_addr,
+    "fastly_http_req" "downstream_server_ip_addr" => downstream::server_ip_addr,
+    "fastly_http_req" "downstream_client_request_id" => downstream::client_request_id,
+    "fastly_http_req" "original_header_names_get" => downstream::original_header_names,
+    "fastly_http_req" "original_header_count" => downstream::original_header_count,
+    "fastly_http_req" "downstream_client_ddos_detected" => downstream::no_flag,
+    "fastly_http_req" "fastly_key_is_valid" => downstream::no_flag,
+    "fastly_http_req" "downstream_client_h2_fingerprint" => downstream::absent,
+    "fastly_http_req" "downstream_client_oh_fingerprint" => downstream::absent,
+    "fastly_http_req" "downstream_tls_cipher_openssl_name" => downstream::absent,
+    "fastly_http_req" "downstream_tls_protocol" => downstream::absent,
+    "fastly_http_req" "downstream_tls_client_hello" => downstream::absent,
+    "fastly_http_req" "downstream_tls_raw_client_certificate" => downstream::absent,
+    "fastly_http_req" "downstream_tls_client_cert_verify_result" => downstream::absent,
+    "fastly_http_req" "downstream_tls_ja3_md5" => downstream::absent,
+    "fastly_http_req" "downstream_tls_ja4" => downstream::absent,
+    "fastly_http_req" "downstream_compliance_region" => downstream::absent,
+
+    "fastly_http_downstream" "downstream_client_ip_addr" => downstream::req_client_ip_addr,
+    "fastly_http_downstream" "downstream_server_ip_addr" => downstream::req_server_ip_addr,
+    "fastly_http_downstream" "downstream_client_request_id" => downstream::req_client_request_id,
+    "fastly_http_downstream" "downstream_original_header_names" => downstream::req_original_header_names,
+    "fastly_http_downstream" "downstream_original_header_count" => downstream::req_original_header_count,
+    "fastly_http_downstream" "downstream_client_ddos_detected" => downstream::req_no_flag,
+    "fastly_http_downstream" "fastly_key_is_valid" => downstream::req_no_flag,
+    "fastly_http_downstream" "downstream_bot_analyzed" => downstream::req_no_flag,
+    "fastly_http_downstream" "downstream_bot_detected" => downstream::req_no_flag,
+    "fastly_http_downstream" "downstream_bot_verified" => downstream::req_no_flag,
+    "fastly_http_downstream" "downstream_bot_name" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_bot_category" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_bot_category_kind" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_client_h2_fingerprint" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_client_oh_fingerprint" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_cipher_openssl_name" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_protocol" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_client_hello" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_raw_client_certificate" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_client_cert_verify_result" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_client_servername" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_ja3_md5" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_tls_ja4" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_compliance_region" => downstream::req_absent,
+
+    "fastly_http_resp" "new" => http::resp_new,
+    "fastly_http_resp" "close" => http::resp_close,
+    "fastly_http_resp" "header_names_get" => http::resp_header_names_get,
+    "fastly_http_resp" "header_value_get" => http::resp_header_value_get,
+    "fastly_http_resp" "header_values_get" => http::resp_header_values_get,
+    "fastly_http_resp" "header_values_set" => http::resp_header_values_set,
+    "fastly_http_resp" "header_insert" => http::resp_header_insert,
+    "fastly_http_resp" "header_append" => http::resp_header_append,
+    "fastly_http_resp" "header_remove" => http::resp_header_remove,
+    "fastly_http_resp" "version_get" => http::resp_version_get,
+    "fastly_http_resp" "version_set" => http::resp_version_set,
+    "fastly_http_resp" "status_get" => http::resp_status_get,
+    "fastly_http_resp" "status_set" => http::resp_status_set,
+    "fastly_http_resp" "send_downstream" => http::resp_send_downstream,
+    "fastly_http_resp" "framing_headers_mode_set" => http::resp_framing_headers_mode_set,
+    "fastly_http_resp" "http_keepalive_mode_set" => http::resp_http_keepalive_mode_set,
+    "fastly_http_resp" "get_addr_dest_ip" => http::resp_no_dest,
+    "fastly_http_resp" "get_addr_dest_port" => http::resp_no_dest,
+
+    "fastly_http_body" "new" => body::new,
+    "fastly_http_body" "read" => body::read,
+    "fastly_http_body" "write" => body::write,
+    "fastly_http_body" "append" => body::append,
+    "fastly_http_body" "close" => body::close,
+    "fastly_http_body" "abandon" => body::abandon,
+    "fastly_http_body" "known_length" => body::known_length,
+    "fastly_http_body" "trailer_append" => body::trailer_append,
+    "fastly_http_body" "trailer_names_get" => body::trailer_names_get,
+    "fastly_http_body" "trailer_value_get" => body::trailer_value_get,
+    "fastly_http_body" "trailer_values_get" => body::trailer_values_get,
+
+    "fastly_async_io" "is_ready" => body::is_ready,
+    "fastly_async_io" "select" => body::select,
+
+    "fastly_log" "endpoint_get" => services::log_endpoint_get,
+    "fastly_log" "write" => services::log_write,
+
+    "fastly_config_store" "open" => services::store_open,
+    "fastly_config_store" "get" => services::store_get,
+    "fastly_dictionary" "open" => services::store_open,
+    "fastly_dictionary" "get" => services::store_get,
+
+    "fastly_compute_runtime" "get_vcpu_ms" => services::vcpu_ms,
+    "fastly_compute_runtime" "get_heap_mib" => services::heap_mib,
+    "fastly_compute_runtime" "has_domain_inspector" => services::no_service,
+    "fastly_compute_runtime" "has_image_optimizer" => services::no_service,
+    "fastly_compute_runtime" "has_origin_inspector" => services::no_service,
+}
+
+/// Every call of the ABI, implemented or returning `unsupported`.
+pub(crate) fn host_calls() -> &'static [HostCall<FastlyState>] {
+    static CALLS: OnceLock<Vec<HostCall<FastlyState>>> = OnceLock::new();
+    CALLS.get_or_init(|| {
+        SIGNATURES
+            .iter()
+            .map(|&(module, name, params)| HostCall {
+                module,
+                name,
+                params,
+                call: call_of(module, name),
+            })
+            .collect()
+    })
+}
+
+/// What a call with no meaning here returns.
+fn unsupported(_: &mut FastlyState, _: &mut dyn GuestCx, _: &[u64]) -> i32 {
+    Status::Unsupported as i32
+}
+
+fn call_of(module: &str, name: &str) -> Call {
+    implementation(module, name).unwrap_or(unsupported)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_implemented_call_is_a_call_of_the_abi() {
+        for &(module, name) in IMPLEMENTED {
+            assert!(
+                SIGNATURES.iter().any(|&(m, n, _)| (m, n) == (module, name)),
+                "{module}.{name} is not in the ABI"
+            );
+        }
+        assert_eq!(host_calls().len(), SIGNATURES.len());
+    }
+}

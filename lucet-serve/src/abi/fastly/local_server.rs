@@ -1,0 +1,237 @@
+//! The `[local_server]` section of a Compute app's `fastly.toml`: what the
+//! app's stores and services hold when it runs here. Read at start-up and
+//! at every reload; every size is bounded before it is read.
+//!
+//! Config stores and dictionaries (`[local_server.config_stores.NAME]`,
+//! `[local_server.dictionaries.NAME]`, the older name of the same thing)
+//! are either inline (`format = "inline-toml"` and a `contents` table) or
+//! a JSON object in a file (`format = "json"`, `file = "..."`, relative to
+//! the directory of `fastly.toml`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::toml_error;
+
+/// Largest `fastly.toml`.
+const MAX_MANIFEST: u64 = 4 << 20;
+/// Largest JSON file of one store.
+const MAX_STORE_FILE: u64 = 16 << 20;
+/// Longest key of a config store (Fastly's limit).
+pub(crate) const MAX_STORE_KEY: usize = 256;
+/// Longest value of a config store (Fastly's limit).
+pub(crate) const MAX_STORE_VALUE: usize = 8000;
+/// Most entries in one store.
+const MAX_STORE_ENTRIES: usize = 100_000;
+
+/// A config store (or dictionary): keys and values, both text.
+pub(crate) type ConfigStore = HashMap<String, String>;
+
+/// What an app's `[local_server]` section configures.
+#[derive(Debug, Default)]
+pub(crate) struct LocalServer {
+    /// Config stores and dictionaries, by name.
+    pub config_stores: HashMap<String, Arc<ConfigStore>>,
+    /// Sections present but not used by this server yet (each named in a
+    /// warning at load).
+    pub ignored: Vec<String>,
+}
+
+impl LocalServer {
+    /// Reads the `[local_server]` section of the manifest at `path`; a
+    /// manifest without one configures nothing. The error is one line.
+    pub fn read(path: &Path) -> Result<LocalServer, String> {
+        let shown = path.display();
+        let text = read_bounded(path, MAX_MANIFEST)?;
+        let text = String::from_utf8(text).map_err(|_| format!("{shown}: not UTF-8"))?;
+        let mut manifest: toml::Table =
+            toml::from_str(&text).map_err(|e| format!("{shown}: {}", toml_error(&text, &e)))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut local = LocalServer::default();
+        let Some(section) = manifest.remove("local_server") else {
+            return Ok(local);
+        };
+        let toml::Value::Table(section) = section else {
+            return Err(format!("{shown}: local_server is not a table"));
+        };
+        for (key, value) in section {
+            match key.as_str() {
+                "config_stores" | "dictionaries" => {
+                    let toml::Value::Table(stores) = value else {
+                        return Err(format!("{shown}: local_server.{key} is not a table"));
+                    };
+                    for (name, store) in stores {
+                        let where_ = format!("{shown}: local_server.{key}.{name}");
+                        let store =
+                            config_store(store, dir).map_err(|e| format!("{where_}: {e}"))?;
+                        if local
+                            .config_stores
+                            .insert(name.clone(), Arc::new(store))
+                            .is_some()
+                        {
+                            return Err(format!(
+                                "{where_}: a store of this name is already defined"
+                            ));
+                        }
+                    }
+                }
+                other => local.ignored.push(format!("local_server.{other}")),
+            }
+        }
+        Ok(local)
+    }
+}
+
+fn config_store(value: toml::Value, dir: &Path) -> Result<ConfigStore, String> {
+    let toml::Value::Table(mut t) = value else {
+        return Err("not a table".into());
+    };
+    let format = match t.remove("format") {
+        Some(toml::Value::String(f)) => f,
+        Some(_) => return Err("format is not a string".into()),
+        None => return Err("no format (\"inline-toml\" or \"json\")".into()),
+    };
+    let entries: BTreeMap<String, String> = match format.as_str() {
+        "inline-toml" => match t.remove("contents") {
+            Some(toml::Value::Table(c)) => c
+                .into_iter()
+                .map(|(k, v)| match v {
+                    toml::Value::String(s) => Ok((k, s)),
+                    _ => Err(format!("contents.{k} is not a string")),
+                })
+                .collect::<Result<_, String>>()?,
+            Some(_) => return Err("contents is not a table".into()),
+            None => return Err("no contents table".into()),
+        },
+        "json" => {
+            let file = match t.remove("file") {
+                Some(toml::Value::String(f)) => dir.join(f),
+                _ => return Err("no file (a string) for format \"json\"".into()),
+            };
+            let bytes = read_bounded(&file, MAX_STORE_FILE)?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a JSON object of strings: {e}", file.display()))?
+        }
+        other => {
+            return Err(format!(
+                "unknown format \"{}\" (known: inline-toml, json)",
+                lucet_module::escape_control(other)
+            ))
+        }
+    };
+    if let Some(k) = t.keys().next() {
+        return Err(format!("unknown key {}", lucet_module::escape_control(k)));
+    }
+    if entries.len() > MAX_STORE_ENTRIES {
+        return Err(format!("more than {MAX_STORE_ENTRIES} entries"));
+    }
+    for (k, v) in &entries {
+        if k.len() > MAX_STORE_KEY {
+            return Err(format!("a key is longer than {MAX_STORE_KEY} bytes"));
+        }
+        if v.len() > MAX_STORE_VALUE {
+            return Err(format!(
+                "the value of {} is longer than {MAX_STORE_VALUE} bytes",
+                lucet_module::escape_control(k)
+            ));
+        }
+    }
+    Ok(entries.into_iter().collect())
+}
+
+/// The bytes of `path`, refused past `limit`.
+fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("{shown}: larger than {limit} bytes"));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(manifest: &str, files: &[(&str, &str)]) -> Result<LocalServer, String> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "lucet-serve-local-server-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        let path = dir.join("fastly.toml");
+        std::fs::write(&path, manifest).unwrap();
+        let result = LocalServer::read(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    #[test]
+    fn stores_inline_and_from_json() {
+        let local = read(
+            r#"
+            name = "app"
+            [local_server.config_stores.settings]
+            format = "inline-toml"
+            [local_server.config_stores.settings.contents]
+            greeting = "hello"
+            [local_server.dictionaries.legacy]
+            format = "json"
+            file = "legacy.json"
+            [local_server.backends.origin]
+            url = "http://127.0.0.1:1/"
+            "#,
+            &[("legacy.json", r#"{"a": "1", "b": "2"}"#)],
+        )
+        .unwrap();
+        assert_eq!(local.config_stores["settings"]["greeting"], "hello");
+        assert_eq!(local.config_stores["legacy"]["b"], "2");
+        assert_eq!(local.ignored, ["local_server.backends"]);
+        assert!(read("name = \"no local server\"", &[])
+            .unwrap()
+            .config_stores
+            .is_empty());
+    }
+
+    #[test]
+    fn bad_stores_are_one_line_errors() {
+        let e = read("[local_server.config_stores.s]\nformat = \"yaml\"\n", &[]).unwrap_err();
+        assert!(
+            e.contains("local_server.config_stores.s: unknown format \"yaml\""),
+            "{e}"
+        );
+        let e = read(
+            "[local_server.config_stores.s]\nformat = \"json\"\nfile = \"s.json\"\n",
+            &[("s.json", "[1, 2]")],
+        )
+        .unwrap_err();
+        assert!(e.contains("not a JSON object of strings"), "{e}");
+        let long = "x".repeat(MAX_STORE_VALUE + 1);
+        let e = read(
+            &format!(
+                "[local_server.config_stores.s]\nformat = \"inline-toml\"\n\
+                 [local_server.config_stores.s.contents]\nk = \"{long}\"\n"
+            ),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("the value of k is longer than 8000 bytes"),
+            "{e}"
+        );
+        let e = read("local_server = [", &[]).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+    }
+}

@@ -1,0 +1,232 @@
+//! Fastly's Compute ABI: apps built with the `fastly` crate,
+//! `@fastly/js-compute` or Fastly's Go SDK. Such an app is a WASI command
+//! that also imports the ABI's host calls (`fastly_http_req`,
+//! `fastly_http_body`, ...): it gets the downstream request through them
+//! and sends its response with `fastly_http_resp.send_downstream`. Written
+//! once for every engine that can define host calls
+//! ([`Engine::define_host_calls`](crate::engine::Engine::define_host_calls)).
+//!
+//! - `signatures.rs`: every call of the ABI and its core type; all link.
+//! - `calls/`: what the implemented calls do; the others are `unsupported`.
+//! - `state.rs`: one instance's handles and what it sent; `handles.rs`,
+//!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
+//! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
+
+mod calls;
+mod handles;
+mod local_server;
+mod memory;
+mod signatures;
+mod state;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use hyper::header::HOST;
+use hyper::http::uri::{Authority, Scheme};
+use hyper::{HeaderMap, Uri};
+
+use crate::engine::{HostCall, ModuleInterface, WasiCommand};
+use crate::request::{GuestRequest, GuestResponse, HandlerError};
+use crate::route::Route;
+
+pub(crate) use local_server::LocalServer;
+use state::{FastlyState, InstanceLimits, RequestParts, SentBody};
+
+/// Whether `module` is one of the ABI's import modules.
+pub(super) fn is_abi_module(module: &str) -> bool {
+    module.starts_with("fastly_")
+}
+
+/// Every call of the ABI, for the engine to define.
+pub(super) fn host_calls() -> &'static [HostCall<FastlyState>] {
+    calls::host_calls()
+}
+
+/// Whether the module is a Compute app: a WASI command.
+pub(super) fn check(interface: &ModuleInterface) -> Result<(), String> {
+    match interface.function("_start") {
+        Some(ty) if ty.params.is_empty() && ty.results.is_empty() => Ok(()),
+        Some(ty) => Err(format!("its _start has type {ty}, not [] -> []")),
+        None => Err("it exports no _start function (a Compute app is a WASI command)".into()),
+    }
+}
+
+/// Reads the `[local_server]` section of `manifest` (none: an empty one).
+pub(super) fn configure(manifest: Option<&Path>) -> Result<Arc<LocalServer>, String> {
+    let Some(path) = manifest else {
+        return Ok(Arc::default());
+    };
+    let local = LocalServer::read(path)?;
+    for section in &local.ignored {
+        tracing::warn!(
+            manifest = %path.display(),
+            "[{section}] is not used by this server yet; ignored"
+        );
+    }
+    Ok(Arc::new(local))
+}
+
+/// Handles `request` on `route` with the app's `local` configuration:
+/// `run` runs the app's `_start` in a fresh instance with the state given,
+/// and gives the state back.
+pub(super) fn handle(
+    route: &Route,
+    request: &GuestRequest,
+    local: &Arc<LocalServer>,
+    run: impl FnOnce(WasiCommand<'_>, FastlyState) -> (Result<(), HandlerError>, Option<FastlyState>),
+) -> Result<GuestResponse, HandlerError> {
+    let limits = &route.limits;
+    let instance_limits = InstanceLimits {
+        handles: state::MAX_HANDLES,
+        headers: state::MAX_HEADERS,
+        header_bytes: state::MAX_HEADER_BYTES,
+        body_bytes: limits
+            .max_request_body
+            .saturating_add(limits.max_response_body),
+        endpoints: state::MAX_ENDPOINTS,
+        log_bytes: limits.max_log_bytes,
+    };
+    let head = RequestParts {
+        method: request.method.clone(),
+        uri: absolute_uri(&request.uri, &request.headers, request.local),
+        version: request.version,
+        headers: request.headers.clone(),
+    };
+    let state = FastlyState::new(
+        instance_limits,
+        local.clone(),
+        head,
+        request.body.clone(),
+        request.remote,
+        request.local,
+        &request.id,
+        &route.pattern,
+    );
+    let stdout = state.log_lines("stdout");
+    let stderr = state.log_lines("stderr");
+    let mut env = vec![
+        ("FASTLY_HOSTNAME".to_string(), "localhost".to_string()),
+        ("FASTLY_POP".into(), "LCL".into()),
+        ("FASTLY_REGION".into(), "local".into()),
+        ("FASTLY_SERVICE_ID".into(), "local".into()),
+        ("FASTLY_SERVICE_VERSION".into(), "0".into()),
+        ("FASTLY_CACHE_GENERATION".into(), "0".into()),
+        ("FASTLY_TRACE_ID".into(), request.id.clone()),
+    ];
+    env.extend(route.env.iter().cloned());
+    let (result, state) = run(
+        WasiCommand {
+            args: vec![route.module_name.clone()],
+            env,
+            stdin: Default::default(),
+            stdout: Box::new(stdout),
+            stdout_limit: limits.max_log_bytes,
+            stderr: Box::new(stderr),
+            dirs: &[],
+            limits,
+        },
+        state,
+    );
+    let sent = state.and_then(|s| {
+        let abandoned = s.abandoned;
+        s.sent.map(|sent| (sent, abandoned))
+    });
+    match (result, sent) {
+        (result, Some((sent, abandoned))) => {
+            let body = match sent.body {
+                SentBody::Whole(body) if !abandoned => body,
+                _ => {
+                    return Err(result.err().unwrap_or_else(|| {
+                        HandlerError::BadResponse(
+                            "the app did not finish the body of the response it streamed".into(),
+                        )
+                    }))
+                }
+            };
+            if let Err(e) = result {
+                // The client has its response: the failure after it is
+                // only logged.
+                tracing::warn!(request = %request.id, route = %route.pattern, "the app failed after sending its response: {e}");
+            }
+            if body.len() as u64 > limits.max_response_body {
+                return Err(HandlerError::ResponseTooLarge(limits.max_response_body));
+            }
+            let head_bytes: usize = sent
+                .parts
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum();
+            if head_bytes > limits.max_response_headers {
+                return Err(HandlerError::BadResponse(format!(
+                    "its headers are larger than the route's limit of {} bytes",
+                    limits.max_response_headers
+                )));
+            }
+            Ok(GuestResponse {
+                status: sent.parts.status,
+                headers: sent.parts.headers,
+                body,
+            })
+        }
+        (Err(e), None) => Err(e),
+        (Ok(()), None) => Err(HandlerError::BadResponse(
+            "the app ended without sending a response".into(),
+        )),
+    }
+}
+
+/// The request's URL as the app sees it: absolute, its host from the
+/// request (or the address it came in on).
+fn absolute_uri(uri: &Uri, headers: &HeaderMap, local: SocketAddr) -> Uri {
+    if uri.scheme().is_some() && uri.authority().is_some() {
+        return uri.clone();
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .or_else(|| {
+            headers
+                .get(HOST)
+                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
+        })
+        .or_else(|| Authority::try_from(local.to_string()).ok());
+    let mut parts = uri.clone().into_parts();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = authority;
+    if parts.path_and_query.is_none() {
+        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
+    }
+    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_is_absolute() {
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let mut h = HeaderMap::new();
+        let uri = Uri::from_static("/a/b?c=d");
+        assert_eq!(
+            absolute_uri(&uri, &h, local).to_string(),
+            "http://127.0.0.1:8080/a/b?c=d"
+        );
+        h.insert(HOST, "example.com".parse().unwrap());
+        assert_eq!(
+            absolute_uri(&uri, &h, local).to_string(),
+            "http://example.com/a/b?c=d"
+        );
+        h.insert(HOST, "bad host/".parse().unwrap());
+        assert_eq!(
+            absolute_uri(&uri, &h, local).to_string(),
+            "http://127.0.0.1:8080/a/b?c=d"
+        );
+        let full = Uri::from_static("http://h2.example/x");
+        assert_eq!(absolute_uri(&full, &h, local), full);
+    }
+}

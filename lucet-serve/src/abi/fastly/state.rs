@@ -1,0 +1,440 @@
+//! What one request's instance holds through the Compute ABI: its open
+//! requests, responses, bodies, log endpoints and stores, the downstream
+//! request it was started for, and the response it sent. Everything it can
+//! make the host hold is bounded here: handles per kind, header counts and
+//! sizes, body bytes.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
+
+use super::handles::Table;
+use super::local_server::{ConfigStore, LocalServer};
+use super::status::{CallResult, Status};
+use crate::abi::output::LogLines;
+
+/// How much one instance may hold, besides what its route's limits say.
+pub(crate) struct InstanceLimits {
+    /// Open handles of each kind.
+    pub handles: usize,
+    /// Headers in one request or response.
+    pub headers: usize,
+    /// Bytes of one request's or response's headers, names and values.
+    pub header_bytes: usize,
+    /// Body bytes held by the host for the instance, all bodies together.
+    pub body_bytes: u64,
+    /// Log endpoints open at once.
+    pub endpoints: usize,
+    /// Bytes logged per stream (standard output, standard error, each
+    /// endpoint).
+    pub log_bytes: usize,
+}
+
+/// Most handles of one kind an instance may hold open at once.
+pub(crate) const MAX_HANDLES: usize = 1024;
+/// Most log endpoints an instance may open.
+pub(crate) const MAX_ENDPOINTS: usize = 64;
+/// Longest log endpoint name.
+pub(crate) const MAX_ENDPOINT_NAME: usize = 255;
+/// Most headers in one message the guest builds.
+pub(crate) const MAX_HEADERS: usize = 1000;
+/// Most bytes of one message's headers the guest builds.
+pub(crate) const MAX_HEADER_BYTES: usize = 96 << 10;
+
+/// A request's head.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestParts {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+/// A response's head.
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseParts {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+}
+
+impl Default for ResponseParts {
+    fn default() -> Self {
+        ResponseParts {
+            status: StatusCode::OK,
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// A body the host holds: chunks in order, and trailers.
+#[derive(Debug, Default)]
+pub(crate) struct Body {
+    chunks: VecDeque<Bytes>,
+    len: u64,
+    pub trailers: HeaderMap,
+    /// The response it belongs to was sent with `streaming`: it is the
+    /// downstream response's body, finished when closed.
+    pub streaming: bool,
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Takes up to `max` bytes from the front.
+    fn take(&mut self, max: usize) -> Bytes {
+        let Some(front) = self.chunks.front_mut() else {
+            return Bytes::new();
+        };
+        let out = if front.len() <= max {
+            self.chunks.pop_front().unwrap_or_default()
+        } else {
+            front.split_to(max)
+        };
+        self.len -= out.len() as u64;
+        out
+    }
+
+    fn push_back(&mut self, b: Bytes) {
+        self.len += b.len() as u64;
+        if !b.is_empty() {
+            self.chunks.push_back(b);
+        }
+    }
+
+    fn push_front(&mut self, b: Bytes) {
+        self.len += b.len() as u64;
+        if !b.is_empty() {
+            self.chunks.push_front(b);
+        }
+    }
+
+    /// Everything, in one piece.
+    fn into_bytes(self) -> Bytes {
+        match self.chunks.len() {
+            0 => Bytes::new(),
+            1 => self.chunks.into_iter().next().unwrap_or_default(),
+            _ => {
+                let mut all = BytesMut::with_capacity(self.len as usize);
+                for c in self.chunks {
+                    all.extend_from_slice(&c);
+                }
+                all.freeze()
+            }
+        }
+    }
+}
+
+/// What an async item handle names. Bodies are the only kind so far;
+/// pending backend requests will join them.
+#[derive(Debug)]
+pub(crate) enum AsyncItem {
+    Body(Body),
+}
+
+/// A log endpoint the guest opened.
+pub(crate) struct Endpoint {
+    pub lines: LogLines,
+}
+
+/// The response the guest sent downstream.
+pub(crate) struct Sent {
+    pub parts: ResponseParts,
+    pub body: SentBody,
+}
+
+/// The body of the response sent downstream.
+pub(crate) enum SentBody {
+    /// All of it.
+    Whole(Bytes),
+    /// Still being streamed (written to its body handle).
+    Streaming,
+}
+
+/// The request the instance was started for.
+pub(crate) struct Downstream {
+    /// Its handles, as `body_downstream_get` gives them.
+    pub request: u32,
+    pub body: u32,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub id: String,
+    /// Its header names as the client sent them, in order.
+    pub original_header_names: Vec<HeaderName>,
+}
+
+/// One instance's state.
+pub(crate) struct FastlyState {
+    pub limits: InstanceLimits,
+    pub requests: Table<RequestParts>,
+    pub responses: Table<ResponseParts>,
+    pub items: Table<AsyncItem>,
+    pub endpoints: Table<Endpoint>,
+    pub stores: Table<Arc<ConfigStore>>,
+    pub local: Arc<LocalServer>,
+    pub downstream: Downstream,
+    pub sent: Option<Sent>,
+    /// The body of the response being streamed was abandoned.
+    pub abandoned: bool,
+    /// Body bytes held, all bodies together (a sent response's included).
+    body_bytes: u64,
+    /// The worker thread's CPU time when the run began.
+    pub cpu_at_start: std::time::Duration,
+    request_id: String,
+    route: String,
+}
+
+impl FastlyState {
+    /// The state of an instance started for `request` (head and body).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        limits: InstanceLimits,
+        local: Arc<LocalServer>,
+        head: RequestParts,
+        body: Bytes,
+        client: SocketAddr,
+        server: SocketAddr,
+        id: &str,
+        route: &str,
+    ) -> FastlyState {
+        let original_header_names = head.headers.keys().cloned().collect();
+        let mut requests = Table::new(limits.handles);
+        let mut items = Table::new(limits.handles);
+        let mut downstream_body = Body::default();
+        let body_bytes = body.len() as u64;
+        downstream_body.push_back(body);
+        // Fresh tables: neither insert can fail.
+        let request = requests.insert(head).unwrap_or(0);
+        let body = items.insert(AsyncItem::Body(downstream_body)).unwrap_or(0);
+        FastlyState {
+            requests,
+            responses: Table::new(limits.handles),
+            items,
+            endpoints: Table::new(limits.endpoints),
+            stores: Table::new(limits.handles),
+            local,
+            downstream: Downstream {
+                request,
+                body,
+                client,
+                server,
+                id: id.to_string(),
+                original_header_names,
+            },
+            sent: None,
+            abandoned: false,
+            body_bytes,
+            cpu_at_start: super::calls::thread_cpu_time(),
+            request_id: id.to_string(),
+            route: route.to_string(),
+            limits,
+        }
+    }
+
+    pub fn body(&self, h: u32) -> CallResult<&Body> {
+        match self.items.get(h)? {
+            AsyncItem::Body(b) => Ok(b),
+        }
+    }
+
+    pub fn body_mut(&mut self, h: u32) -> CallResult<&mut Body> {
+        match self.items.get_mut(h)? {
+            AsyncItem::Body(b) => Ok(b),
+        }
+    }
+
+    /// A new, empty body.
+    pub fn new_body(&mut self) -> CallResult<u32> {
+        self.items.insert(AsyncItem::Body(Body::default()))
+    }
+
+    /// Appends (or, with `front`, prepends) `bytes` to body `h`, within the
+    /// instance's budget of held body bytes.
+    pub fn write_body(&mut self, h: u32, bytes: &[u8], front: bool) -> CallResult {
+        let n = bytes.len() as u64;
+        if self.body_bytes + n > self.limits.body_bytes {
+            return Err(Status::Limitexceeded);
+        }
+        let body = self.body_mut(h)?;
+        let chunk = Bytes::copy_from_slice(bytes);
+        if front {
+            body.push_front(chunk);
+        } else {
+            body.push_back(chunk);
+        }
+        self.body_bytes += n;
+        Ok(())
+    }
+
+    /// Takes up to `max` bytes from the front of body `h`.
+    pub fn read_body(&mut self, h: u32, max: usize) -> CallResult<Bytes> {
+        let out = self.body_mut(h)?.take(max);
+        self.body_bytes -= out.len() as u64;
+        Ok(out)
+    }
+
+    /// Moves all of body `src` to the end of body `dest`, closing `src`.
+    pub fn append_body(&mut self, dest: u32, src: u32) -> CallResult {
+        if dest == src || !self.items.contains(dest) {
+            return Err(Status::Badf);
+        }
+        let src_body = self.take_body(src)?;
+        let n = src_body.len;
+        let trailers = src_body.trailers.clone();
+        let bytes = src_body.into_bytes();
+        // The bytes were held already: the budget does not change.
+        self.body_bytes += n;
+        let d = self.body_mut(dest)?;
+        d.push_back(bytes);
+        d.trailers.extend(trailers);
+        Ok(())
+    }
+
+    /// Closes body `h`, giving it back; its bytes leave the budget.
+    pub fn take_body(&mut self, h: u32) -> CallResult<Body> {
+        self.body(h)?;
+        let AsyncItem::Body(b) = self.items.remove(h)?;
+        self.body_bytes -= b.len;
+        Ok(b)
+    }
+
+    /// The whole of body `h`, closing it.
+    pub fn take_body_bytes(&mut self, h: u32) -> CallResult<Bytes> {
+        Ok(self.take_body(h)?.into_bytes())
+    }
+
+    /// Closes body `h`, keeping its bytes as the sent response's whole body
+    /// (still counted against the budget).
+    pub fn send_body(&mut self, h: u32) -> CallResult<Bytes> {
+        let bytes = self.take_body_bytes(h)?;
+        self.body_bytes += bytes.len() as u64;
+        Ok(bytes)
+    }
+
+    /// Finishes the streamed response whose body is `h`.
+    pub fn finish_streaming(&mut self, h: u32) -> CallResult {
+        let bytes = self.send_body(h)?;
+        if let Some(sent) = self.sent.as_mut() {
+            sent.body = SentBody::Whole(bytes);
+        }
+        Ok(())
+    }
+
+    /// Log lines for `source` of this request, within its log budget.
+    pub fn log_lines(&self, source: &str) -> LogLines {
+        LogLines::new(&self.request_id, &self.route, self.limits.log_bytes).labelled(source)
+    }
+
+    /// Opens the log endpoint `name` (or gives the handle it has).
+    pub fn endpoint(&mut self, name: &str) -> CallResult<u32> {
+        if name.is_empty() || name.len() > MAX_ENDPOINT_NAME {
+            return Err(Status::Inval);
+        }
+        let lines = self.log_lines(name);
+        self.endpoints.insert(Endpoint { lines })
+    }
+
+    /// Writes one log record to endpoint `h` (a record that ends its own
+    /// line is not given another).
+    pub fn log(&mut self, h: u32, msg: &[u8]) -> CallResult {
+        let e = self.endpoints.get_mut(h)?;
+        let _ = e.lines.write_all(msg);
+        if !msg.ends_with(b"\n") {
+            let _ = e.lines.write_all(b"\n");
+        }
+        Ok(())
+    }
+}
+
+/// Checks a header name and value the guest gave.
+pub(crate) fn header(name: &[u8], value: &[u8]) -> CallResult<(HeaderName, HeaderValue)> {
+    let name = HeaderName::from_bytes(name).map_err(|_| Status::Inval)?;
+    let value = HeaderValue::from_bytes(value).map_err(|_| Status::Inval)?;
+    Ok((name, value))
+}
+
+/// Whether `headers` may take one more header of `extra` bytes.
+pub(crate) fn room_for(headers: &HeaderMap, extra: usize, limits: &InstanceLimits) -> CallResult {
+    if headers.len() >= limits.headers {
+        return Err(Status::Limitexceeded);
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if bytes + extra > limits.header_bytes {
+        return Err(Status::Limitexceeded);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(body: &'static [u8]) -> FastlyState {
+        let limits = InstanceLimits {
+            handles: 4,
+            headers: 4,
+            header_bytes: 64,
+            body_bytes: 16,
+            endpoints: 2,
+            log_bytes: 1024,
+        };
+        let head = RequestParts {
+            method: Method::GET,
+            uri: Uri::from_static("http://h/"),
+            version: Version::HTTP_11,
+            headers: HeaderMap::new(),
+        };
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        FastlyState::new(
+            limits,
+            Arc::default(),
+            head,
+            Bytes::from_static(body),
+            addr,
+            addr,
+            "1",
+            "/",
+        )
+    }
+
+    #[test]
+    fn bodies_hold_no_more_than_the_budget() {
+        let mut s = state(b"0123456789");
+        let b = s.downstream.body;
+        let n = s.new_body().unwrap();
+        assert_eq!(s.write_body(n, b"abcdef", false), Ok(()));
+        // 10 + 6 held: one more byte is refused.
+        assert_eq!(s.write_body(n, b"x", false), Err(Status::Limitexceeded));
+        assert_eq!(&s.read_body(b, 4).unwrap()[..], b"0123");
+        assert_eq!(s.write_body(n, b"xy", true), Ok(()));
+        s.append_body(n, b).unwrap();
+        assert_eq!(s.body(b).err(), Some(Status::Badf));
+        assert_eq!(&s.take_body_bytes(n).unwrap()[..], b"xyabcdef456789");
+        assert_eq!(s.body_bytes, 0);
+        assert_eq!(s.append_body(n, n), Err(Status::Badf));
+    }
+
+    #[test]
+    fn header_room_is_bounded() {
+        let s = state(b"");
+        let mut h = HeaderMap::new();
+        for i in 0..4 {
+            room_for(&h, 2, &s.limits).unwrap();
+            h.append(HeaderName::from_static("x"), HeaderValue::from(i));
+        }
+        assert_eq!(room_for(&h, 2, &s.limits), Err(Status::Limitexceeded));
+        assert_eq!(header(b"bad name", b"v").err(), Some(Status::Inval));
+        assert_eq!(header(b"x", b"a\nb").err(), Some(Status::Inval));
+    }
+}

@@ -1,0 +1,148 @@
+//! Fastly Compute test app for lucet-serve's Fastly ABI support.
+//!
+//! Built to `../rust_app.wasm` by `../build.sh`; see `../README.md` for what
+//! each path answers.
+
+use std::io::Write;
+
+use fastly::http::StatusCode;
+use fastly::{Error, Request, Response};
+
+/// Number of chunks `/stream` writes when the request has no `chunks` parameter.
+const DEFAULT_CHUNKS: usize = 4;
+/// Size in bytes of each `/stream` chunk.
+const CHUNK_LEN: usize = 1024;
+
+#[fastly::main]
+fn main(mut req: Request) -> Result<Response, Error> {
+    match req.get_path() {
+        "/hello" => Ok(text(StatusCode::OK, "hello from rust\n").with_header("x-app", "rust")),
+        "/echo" => Ok(echo(&mut req)),
+        "/status" => Ok(status(&req)),
+        "/headers" => Ok(headers(&req)),
+        "/stream" => stream(&req),
+        "/log" => log(),
+        "/config" => Ok(config(&req)),
+        "/client" => {
+            let ip = match req.get_client_ip_addr() {
+                Some(ip) => ip.to_string(),
+                None => "none".to_string(),
+            };
+            Ok(text(StatusCode::OK, format!("ip={ip}\n")))
+        }
+        "/runtime" => {
+            let vcpu_ms = match fastly::compute_runtime::elapsed_vcpu_ms() {
+                Ok(ms) => ms.to_string(),
+                Err(_) => "unavailable".to_string(),
+            };
+            Ok(text(StatusCode::OK, format!("vcpu_ms={vcpu_ms}\n")))
+        }
+        "/trap" => panic!("trap requested"),
+        _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
+    }
+}
+
+/// A response with the given status, `content-type: text/plain` and body.
+fn text(status: StatusCode, body: impl Into<fastly::Body>) -> Response {
+    Response::from_status(status)
+        .with_header("content-type", "text/plain")
+        .with_body(body)
+}
+
+/// `/echo`: the request line, query, `x-test` values, HTTP version and body.
+fn echo(req: &mut Request) -> Response {
+    let mut out = Vec::new();
+    out.extend_from_slice(format!("method={}\n", req.get_method_str()).as_bytes());
+    out.extend_from_slice(format!("path={}\n", req.get_path()).as_bytes());
+    out.extend_from_slice(format!("query={}\n", req.get_query_str().unwrap_or("")).as_bytes());
+    out.extend_from_slice(b"x-test=");
+    for (i, value) in req.get_header_all("x-test").enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(value.as_bytes());
+    }
+    out.push(b'\n');
+    out.extend_from_slice(format!("version={:?}\n", req.get_version()).as_bytes());
+    out.extend_from_slice(b"body=");
+    out.extend_from_slice(&req.take_body_bytes());
+    text(StatusCode::OK, out).with_header("x-echo", "1")
+}
+
+/// `/status?code=N`: answers with status N.
+fn status(req: &Request) -> Response {
+    let code = req
+        .get_query_parameter("code")
+        .and_then(|c| c.parse::<u16>().ok())
+        .and_then(|c| StatusCode::from_u16(c).ok());
+    match code {
+        Some(code) => text(code, format!("status {}\n", code.as_u16()))
+            .with_header("x-status", code.as_u16().to_string()),
+        None => text(StatusCode::BAD_REQUEST, "bad code\n"),
+    }
+}
+
+/// `/headers`: exercises set, append and remove on response headers.
+fn headers(req: &Request) -> Response {
+    let mut resp = text(StatusCode::OK, "headers\n");
+    resp.set_header("x-one", "1");
+    resp.append_header("set-cookie", "a=1");
+    resp.append_header("set-cookie", "b=2");
+    resp.set_header("x-gone", "x");
+    resp.remove_header("x-gone");
+    resp.set_header(
+        "x-request-header-count",
+        req.get_header_names().count().to_string(),
+    );
+    resp
+}
+
+/// `/stream?chunks=N`: streams N chunks of `CHUNK_LEN` bytes, chunk i all
+/// `'a' + i % 26`, flushing after each.
+///
+/// `#[fastly::main]` sends the returned `Response` to the client, and a
+/// second client response panics, so once the streamed response is
+/// finished the program exits with status 0 instead of returning.
+fn stream(req: &Request) -> Result<Response, Error> {
+    let chunks = match req.get_query_parameter("chunks") {
+        None => DEFAULT_CHUNKS,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => return Ok(text(StatusCode::BAD_REQUEST, "bad chunks\n")),
+        },
+    };
+    let mut body = Response::new().stream_to_client();
+    for i in 0..chunks {
+        let chunk = [b'a' + (i % 26) as u8; CHUNK_LEN];
+        body.write_all(&chunk)?;
+        body.flush()?;
+    }
+    body.finish()?;
+    std::process::exit(0)
+}
+
+/// `/log`: one line to the `app-log` endpoint, one to stdout, one to stderr.
+fn log() -> Result<Response, Error> {
+    let mut endpoint = fastly::log::Endpoint::from_name("app-log");
+    writeln!(endpoint, "logged from rust")?;
+    println!("stdout line");
+    eprintln!("stderr line");
+    Ok(text(StatusCode::OK, "logged\n"))
+}
+
+/// `/config?key=K`: looks K up in the config store `settings`.
+fn config(req: &Request) -> Response {
+    let store = match fastly::ConfigStore::try_open("settings") {
+        Ok(store) => store,
+        Err(_) => return text(StatusCode::NOT_FOUND, "no store\n"),
+    };
+    let key = match req.get_query_parameter("key") {
+        Some(key) if !key.is_empty() => key,
+        _ => return text(StatusCode::NOT_FOUND, "no key\n"),
+    };
+    match store.try_get(key) {
+        Ok(Some(value)) => text(StatusCode::OK, value),
+        Ok(None) => text(StatusCode::NOT_FOUND, "no key\n"),
+        Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("lookup failed: {e}\n")),
+    }
+}
