@@ -60,6 +60,12 @@ impl Memory<'_> {
         Ok(())
     }
 
+    /// Checks that a `u32` can be written at `ptr`: calls that open a
+    /// handle check where it goes before opening it.
+    pub fn check_u32(&mut self, ptr: u32) -> CallResult {
+        self.aligned(ptr, 4).map(drop)
+    }
+
     /// Reads a little-endian `u32` at `ptr` (4-aligned).
     pub fn read_u32(&mut self, ptr: u32) -> CallResult<u32> {
         let b = self.aligned(ptr, 4)?;

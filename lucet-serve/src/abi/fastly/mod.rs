@@ -10,9 +10,11 @@
 //! - `calls/`: what the implemented calls do; the others are `unsupported`.
 //! - `state.rs`: one instance's handles and what it sent; `handles.rs`,
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
+//! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
 
 mod calls;
+mod clock;
 mod handles;
 mod local_server;
 mod memory;

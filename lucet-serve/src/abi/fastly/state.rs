@@ -232,7 +232,7 @@ impl FastlyState {
             sent: None,
             abandoned: false,
             body_bytes,
-            cpu_at_start: super::calls::thread_cpu_time(),
+            cpu_at_start: super::clock::thread_cpu_time(),
             request_id: id.to_string(),
             route: route.to_string(),
             limits,

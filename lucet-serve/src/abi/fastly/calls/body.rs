@@ -6,10 +6,12 @@
 use super::super::memory::Memory;
 use super::super::state::{FastlyState, MAX_HANDLES};
 use super::super::status::{CallResult, Status};
-use super::{headers, Args};
+use super::args::Args;
+use super::headers;
 
 /// `(body_out)`.
 pub(super) fn new(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    m.check_u32(a.u32(0))?;
     let h = s.new_body()?;
     m.write_u32(a.u32(0), h)
 }

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use super::super::memory::Memory;
 use super::super::state::FastlyState;
 use super::super::status::{CallResult, Status};
-use super::Args;
+use super::args::Args;
 
 /// `a[i]` names the downstream request (or `badf`).
 fn is_downstream(s: &FastlyState, a: &Args<'_>, i: usize) -> CallResult {

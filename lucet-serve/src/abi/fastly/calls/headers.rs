@@ -7,7 +7,7 @@ use hyper::HeaderMap;
 use super::super::memory::Memory;
 use super::super::state::{header, room_for, InstanceLimits};
 use super::super::status::{CallResult, Status};
-use super::Args;
+use super::args::Args;
 
 /// The name at arguments `i`, `i + 1` (pointer, length).
 fn name_at(m: &Memory<'_>, a: &Args<'_>, i: usize) -> CallResult<HeaderName> {

@@ -8,7 +8,8 @@ use hyper::{Method, StatusCode, Uri, Version};
 use super::super::memory::Memory;
 use super::super::state::{FastlyState, RequestParts, ResponseParts, Sent, SentBody};
 use super::super::status::{CallResult, Status};
-use super::{headers, Args};
+use super::args::Args;
+use super::headers;
 
 /// The ABI's `http_version`.
 fn version_code(v: Version) -> u32 {
@@ -43,6 +44,7 @@ pub(super) fn body_downstream_get(
 }
 
 pub(super) fn req_new(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    m.check_u32(a.u32(0))?;
     let h = s.requests.insert(RequestParts {
         method: Method::GET,
         uri: Uri::from_static("/"),
@@ -191,6 +193,7 @@ pub(super) fn req_cache_override_set(
 }
 
 pub(super) fn resp_new(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    m.check_u32(a.u32(0))?;
     let h = s.responses.insert(ResponseParts::default())?;
     m.write_u32(a.u32(0), h)
 }

@@ -4,6 +4,7 @@
 //! through [`Args`] and [`Memory`], and returns a [`CallResult`] whose error
 //! is the status the guest gets.
 
+mod args;
 mod body;
 mod downstream;
 mod headers;
@@ -12,28 +13,13 @@ mod services;
 
 use std::sync::OnceLock;
 
+use args::Args;
+
 use super::memory::Memory;
 use super::signatures::SIGNATURES;
 use super::state::FastlyState;
 use super::status::{status_of, CallResult, Status};
 use crate::engine::{GuestCx, HostCall};
-
-pub(crate) use services::thread_cpu_time;
-
-/// A call's arguments, as raw bits.
-pub(crate) struct Args<'a>(&'a [u64]);
-
-impl Args<'_> {
-    /// Argument `i`, an `i32` (a pointer, length, handle or number).
-    pub fn u32(&self, i: usize) -> u32 {
-        self.0[i] as u32
-    }
-
-    /// Argument `i`, an `i64`.
-    pub fn u64(&self, i: usize) -> u64 {
-        self.0[i]
-    }
-}
 
 type Call = fn(&mut FastlyState, &mut dyn GuestCx, &[u64]) -> i32;
 

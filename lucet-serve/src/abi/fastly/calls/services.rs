@@ -2,11 +2,12 @@
 //! dictionaries, the same thing by an older name), and what the runtime
 //! tells of the run.
 
+use super::super::clock::thread_cpu_time;
 use super::super::local_server::MAX_STORE_KEY;
 use super::super::memory::Memory;
 use super::super::state::FastlyState;
 use super::super::status::{CallResult, Status};
-use super::Args;
+use super::args::Args;
 
 /// `(abi_version)`: the SDK's handshake; version 1 is the only one.
 pub(super) fn abi_init(_: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
@@ -23,6 +24,7 @@ pub(super) fn log_endpoint_get(
     a: &Args<'_>,
 ) -> CallResult {
     let name = m.str(a.u32(0), a.u32(1))?.to_string();
+    m.check_u32(a.u32(2))?;
     let h = s.endpoint(&name)?;
     m.write_u32(a.u32(2), h)
 }
@@ -46,6 +48,7 @@ pub(super) fn store_open(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) 
         .get(name)
         .cloned()
         .ok_or(Status::Badf)?;
+    m.check_u32(a.u32(2))?;
     let h = s.stores.insert(store)?;
     m.write_u32(a.u32(2), h)
 }
@@ -59,21 +62,6 @@ pub(super) fn store_get(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -
     let key = m.str(a.u32(1), a.u32(2))?;
     let value = store.get(key).ok_or(Status::None)?;
     m.write_value(a.u32(3), a.u32(4), value.as_bytes(), a.u32(5))
-}
-
-/// The CPU time the calling thread has used.
-pub(crate) fn thread_cpu_time() -> std::time::Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid timespec to write; the clock id is a constant
-    // every Linux has.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return std::time::Duration::ZERO;
-    }
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// `(ms_out)`: a `u64`, the CPU time this run has used.

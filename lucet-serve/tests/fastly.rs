@@ -1,0 +1,335 @@
+//! Fastly's Compute ABI, end to end: the real server on loopback, apps
+//! built with the `fastly` crate and with `@fastly/js-compute`
+//! (`tests/fastly/`), configured by a `fastly.toml`, and a real HTTP
+//! client.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use hyper::{Method, StatusCode};
+use lucet_serve::{RouteLimits, Server};
+
+fn app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fastly")
+        .join(name)
+}
+
+/// A `fastly.toml` with an inline config store and one read from JSON.
+fn manifest(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("more.json"),
+        r#"{"colour": "blue", "size": "large"}"#,
+    )
+    .unwrap();
+    let path = dir.join("fastly.toml");
+    std::fs::write(
+        &path,
+        r#"
+manifest_version = 3
+name = "test-app"
+language = "rust"
+
+[local_server.config_stores.settings]
+format = "inline-toml"
+[local_server.config_stores.settings.contents]
+greeting = "hello from the store"
+
+[local_server.dictionaries.more]
+format = "json"
+file = "more.json"
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// A server for `module` on every path, with the test manifest.
+fn start(module: PathBuf, limits: RouteLimits) -> (Server, Scratch) {
+    logs();
+    let dir = Scratch::new("fastly");
+    let mut r = route("/...", module, limits);
+    r.fastly_toml = Some(manifest(&dir.0));
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    (server, dir)
+}
+
+/// The Rust app's server, shared by the tests here.
+fn rust_app() -> SocketAddr {
+    static SERVER: OnceLock<(Server, Scratch)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| start(app("rust_app.wasm"), RouteLimits::default()))
+        .0
+        .addr()
+}
+
+/// The JavaScript app's server (compiled once: about 11 MB of code).
+fn js_app() -> SocketAddr {
+    static SERVER: OnceLock<(Server, Scratch)> = OnceLock::new();
+    SERVER
+        .get_or_init(|| start(app("js_app.wasm"), RouteLimits::default()))
+        .0
+        .addr()
+}
+
+fn id(r: &Reply) -> String {
+    r.headers["x-request-id"].to_str().unwrap().to_string()
+}
+
+/// Waits for a log line about request `id` that says `what`; returns it.
+async fn logged(id: &str, what: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let log = log_text();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(what) && l.contains(&format!("request={id}")))
+        {
+            return line.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not logged for {id}: {what}\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rust_app_answers() {
+    let r = get(&client(), rust_app(), "/hello").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "hello from rust\n");
+    assert_eq!(r.headers["x-app"], "rust");
+    assert_eq!(r.headers["content-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn the_request_reaches_the_app_whole() {
+    for (c, version) in [(client(), "HTTP/1.1"), (h2_client(), "HTTP/2.0")] {
+        let r = send(
+            &c,
+            rust_app(),
+            Method::PUT,
+            "/echo?a=1&b=two",
+            &[("x-test", "first"), ("x-test", "second")],
+            Bytes::from_static(b"the body\x00\xff"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.headers["x-echo"], "1");
+        let expected = format!(
+            "method=PUT\npath=/echo\nquery=a=1&b=two\nx-test=first,second\nversion={version}\nbody="
+        );
+        let mut want = expected.into_bytes();
+        want.extend_from_slice(b"the body\x00\xff");
+        assert_eq!(&r.body[..], &want[..], "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn status_and_headers_are_the_apps() {
+    let c = client();
+    let r = get(&c, rust_app(), "/status?code=418").await;
+    assert_eq!(r.status, StatusCode::IM_A_TEAPOT);
+    assert_eq!(r.headers["x-status"], "418");
+    assert_eq!(r.text(), "status 418\n");
+    let r = send(
+        &c,
+        rust_app(),
+        Method::GET,
+        "/headers",
+        &[("x-a", "1"), ("x-b", "2")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.headers["x-one"], "1");
+    let cookies: Vec<_> = r.headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert!(r.headers.get("x-gone").is_none());
+    // host, x-a, x-b (the client adds no others to a GET).
+    assert_eq!(r.headers["x-request-header-count"], "3");
+}
+
+#[tokio::test]
+async fn a_streamed_response_arrives_framed_by_the_server() {
+    let r = get(&client(), rust_app(), "/stream?chunks=5").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), 5 * 1024);
+    for (i, chunk) in r.body.chunks(1024).enumerate() {
+        assert!(chunk.iter().all(|&b| b == b'a' + i as u8), "chunk {i}");
+    }
+    assert_eq!(r.headers["content-length"], "5120");
+    assert!(r.headers.get("transfer-encoding").is_none());
+}
+
+#[tokio::test]
+async fn a_response_over_the_routes_limit_is_500() {
+    let limits = RouteLimits {
+        max_response_body: 4096,
+        ..RouteLimits::default()
+    };
+    let (server, _dir) = start(app("rust_app.wasm"), limits);
+    let c = client();
+    let r = get(&c, server.addr(), "/stream?chunks=4").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = get(&c, server.addr(), "/stream?chunks=5").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.text().contains("aaaa"));
+}
+
+#[tokio::test]
+async fn log_endpoints_and_standard_streams_go_to_the_log() {
+    let r = get(&client(), rust_app(), "/log").await;
+    assert_eq!(r.text(), "logged\n");
+    let line = logged(&id(&r), "logged from rust").await;
+    assert!(line.contains("source=app-log"), "{line}");
+    let line = logged(&id(&r), "stdout line").await;
+    assert!(line.contains("source=stdout"), "{line}");
+    let line = logged(&id(&r), "stderr line").await;
+    assert!(line.contains("source=stderr"), "{line}");
+    // One write is one record: no empty record after it.
+    let log = log_text();
+    let records = log
+        .lines()
+        .filter(|l| l.contains(&format!("request={}", id(&r))) && l.contains("source=app-log"))
+        .count();
+    assert_eq!(records, 1, "{log}");
+}
+
+#[tokio::test]
+async fn config_stores_come_from_fastly_toml() {
+    let c = client();
+    let r = get(&c, rust_app(), "/config?key=greeting").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "hello from the store");
+    let r = get(&c, rust_app(), "/config?key=absent").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text(), "no key\n");
+}
+
+#[tokio::test]
+async fn a_config_store_needs_its_manifest() {
+    logs();
+    let server = Server::start(config(vec![route(
+        "/...",
+        app("rust_app.wasm"),
+        RouteLimits::default(),
+    )]))
+    .expect("the server starts without a fastly.toml");
+    let r = get(&client(), server.addr(), "/config?key=greeting").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.text(), "no store\n");
+}
+
+#[tokio::test]
+async fn the_app_knows_its_client_and_its_cpu_time() {
+    let c = client();
+    let r = get(&c, rust_app(), "/client").await;
+    assert_eq!(r.text(), "ip=127.0.0.1\n");
+    let r = get(&c, rust_app(), "/runtime").await;
+    let ms = r.text();
+    let ms = ms.strip_prefix("vcpu_ms=").expect("a cpu time");
+    assert!(ms.trim_end().parse::<u64>().is_ok(), "{ms}");
+}
+
+#[tokio::test]
+async fn a_panicking_app_is_500_and_a_log_line() {
+    let c = client();
+    let r = get(&c, rust_app(), "/trap").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    logged(&id(&r), "trap requested").await;
+    let line = logged(&id(&r), "trap: unreachable").await;
+    assert!(line.contains("at offset 0x"), "{line}");
+    assert_eq!(get(&c, rust_app(), "/hello").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_import_of_the_javascript_app_links_and_it_answers() {
+    // The server refuses to start with a module whose imports do not all
+    // resolve: starting is the check that all 181 link.
+    let c = client();
+    let r = get(&c, js_app(), "/hello").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "hello from js\n");
+    assert_eq!(r.headers["x-app"], "js");
+    let r = send(&c, js_app(), Method::POST, "/echo", &[], "posted").await;
+    assert_eq!(r.text(), "method=POST\npath=/echo\nbody=posted");
+    let r = get(&c, js_app(), "/config?key=greeting").await;
+    assert_eq!(r.text(), "hello from the store");
+    let r = get(&c, js_app(), "/nowhere").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn misuse_of_the_abi_gets_statuses_never_a_fault() {
+    logs();
+    let (server, _dir) = start(app("hostile.wat"), RouteLimits::default());
+    let r = get(&client(), server.addr(), "/").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let b = &r.body;
+    assert_eq!(b.len(), 10, "{b:?}");
+    assert_eq!(b[0], 2, "a buffer out of bounds is inval");
+    assert_eq!(b[1], 6, "a misaligned out-pointer is badalign");
+    assert_eq!(b[2], 3, "a handle never opened is badf");
+    assert_eq!(b[3], 2, "a header value with a line break is inval");
+    assert_eq!(b[4], 13, "bodies past the limit are limitexceeded");
+    assert_eq!(b[5], 3, "a closed handle is badf");
+    let opened = u32::from_le_bytes(b[6..10].try_into().unwrap());
+    // 1024 bodies at once: the downstream body, the report's, and these.
+    assert_eq!(opened, 1022);
+}
+
+#[tokio::test]
+async fn an_app_run_as_wagi_cannot_call_the_abi() {
+    logs();
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.abi = Some("wagi".into());
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    let reply = get(&client(), server.addr(), "/hello").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let line = logged(&id(&reply), "was called by a handler not run under its ABI").await;
+    assert!(line.contains("fastly_abi.init"), "{line}");
+}
+
+#[test]
+fn bad_manifests_and_misplaced_ones_are_one_line_errors() {
+    let dir = Scratch::new("fastly-bad");
+    let bad = dir.path("fastly.toml");
+    std::fs::write(
+        &bad,
+        "[local_server.config_stores.s]\nformat = \"inline-toml\"\n",
+    )
+    .unwrap();
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.fastly_toml = Some(bad.clone());
+    let e = Server::start(config(vec![r]))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(!e.contains('\n'), "{e}");
+    assert!(
+        e.contains("local_server.config_stores.s: no contents table"),
+        "{e}"
+    );
+    let mut r = route("/...", handler("echo"), RouteLimits::default());
+    r.fastly_toml = Some(bad);
+    let e = Server::start(config(vec![r]))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("fastly-toml is for Compute apps"), "{e}");
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.fastly_toml = Some(dir.path("missing.toml"));
+    let e = Server::start(config(vec![r]))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("missing.toml"), "{e}");
+}
