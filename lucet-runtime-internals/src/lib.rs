@@ -21,8 +21,8 @@ mod val;
 pub use embed_ctx::EmbedCtx;
 pub use error::{Error, ExceptionInfo, TerminationDetails};
 pub use instance::{
-    InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch,
-    MmapRegion, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
+    Caller, InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess,
+    KillSwitch, MmapRegion, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
 };
 pub use limits::{GcAlgorithm, Limits};
 pub use linker::{HostFunc, HostGlobal, Linker, WasmResults, WasmTy};

@@ -41,13 +41,13 @@ mod policy;
 
 pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
 pub use lucet_runtime_internals::{
-    AnyRef, ContentHash, EmbedCtx, Error, ExceptionInfo, ExportType, ExternRef, FuncType,
+    AnyRef, Caller, ContentHash, EmbedCtx, Error, ExceptionInfo, ExportType, ExternRef, FuncType,
     GcAlgorithm, GcRef, HeapType, HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle,
     Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion,
     Module, PublicKey, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait,
     WasmResults, WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
 };
-pub use policy::{Armed, ExitCode, Finished, Outcome, RunPolicy, Watchdog};
+pub use policy::{Armed, ExitCode, Finished, Outcome, RunPolicy, Step, Watchdog};
 
 /// A region of instance slots: the type embedders share between threads.
 pub type Region = MmapRegion;

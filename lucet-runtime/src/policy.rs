@@ -162,10 +162,21 @@ pub struct Finished {
     pub instance: Option<InstanceHandle>,
 }
 
+/// Where a run stands after [`RunPolicy::start`] or [`RunPolicy::resume`]:
+/// ended, or suspended by a host function that yielded.
+pub enum Step {
+    /// The run ended.
+    Ended(Finished),
+    /// A host function yielded: the instance waits in its slot until it is
+    /// resumed (or dropped, which unwinds the host function).
+    Suspended(InstanceHandle),
+}
+
 impl RunPolicy {
     /// Builds the instance (its start function deferred so that the policy
     /// covers it), runs the start function and then `entry(params)`, each
-    /// under the deadline and fuel.
+    /// under the deadline and fuel. A run that yields ends as
+    /// [`Outcome::Yielded`]; [`start`](Self::start) runs one that may.
     pub fn run(
         &self,
         builder: InstanceBuilder<'_>,
@@ -173,6 +184,26 @@ impl RunPolicy {
         params: &[Val],
         watchdog: &Watchdog,
     ) -> Finished {
+        match self.start(builder, entry, params, watchdog) {
+            Step::Ended(finished) => finished,
+            Step::Suspended(instance) => Finished {
+                outcome: Outcome::Yielded,
+                instance: Some(instance),
+            },
+        }
+    }
+
+    /// As [`run`](Self::run), but a run whose entry function's host calls
+    /// yield is suspended, not ended: [`resume`](Self::resume) continues it,
+    /// under the same deadline. (A yield from the module's start function
+    /// ends the run as [`Outcome::Yielded`].)
+    pub fn start(
+        &self,
+        builder: InstanceBuilder<'_>,
+        entry: &str,
+        params: &[Val],
+        watchdog: &Watchdog,
+    ) -> Step {
         let mut builder = builder.defer_start();
         if let Some(fuel) = self.fuel {
             builder = builder.with_fuel(fuel);
@@ -180,10 +211,10 @@ impl RunPolicy {
         let mut instance = match builder.build() {
             Ok(i) => i,
             Err(e) => {
-                return Finished {
+                return Step::Ended(Finished {
                     outcome: Outcome::Failed(e),
                     instance: None,
-                }
+                })
             }
         };
         // A kill switch covers one run: the start function's, then the
@@ -192,14 +223,28 @@ impl RunPolicy {
             Err(outcome) => outcome,
             Ok(()) => match self.guarded(&mut instance, watchdog, |i| i.run(entry, params)) {
                 Ok(RunResult::Returned(values)) => Outcome::Returned(values),
-                Ok(RunResult::Yielded(_)) => Outcome::Yielded,
+                Ok(RunResult::Yielded(_)) => return Step::Suspended(instance),
                 Err(outcome) => outcome,
             },
         };
-        Finished {
+        Step::Ended(Finished {
             outcome,
             instance: Some(instance),
-        }
+        })
+    }
+
+    /// Continues a suspended run (the host function's yield returns no
+    /// value), under the deadline; fuel carries over.
+    pub fn resume(&self, mut instance: InstanceHandle, watchdog: &Watchdog) -> Step {
+        let outcome = match self.guarded(&mut instance, watchdog, |i| i.resume()) {
+            Ok(RunResult::Returned(values)) => Outcome::Returned(values),
+            Ok(RunResult::Yielded(_)) => return Step::Suspended(instance),
+            Err(outcome) => outcome,
+        };
+        Step::Ended(Finished {
+            outcome,
+            instance: Some(instance),
+        })
     }
 
     /// Runs `f` with the deadline armed on the instance's current kill

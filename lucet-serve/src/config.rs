@@ -139,6 +139,7 @@ struct FileConfig {
     admin: Option<String>,
     workers: Option<usize>,
     queue: Option<usize>,
+    max_instances: Option<usize>,
     #[serde(default, deserialize_with = "opt_duration")]
     header_read_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
@@ -369,6 +370,9 @@ impl Config {
         if let Some(n) = file.queue {
             server.queue = n;
         }
+        if let Some(n) = file.max_instances {
+            server.max_instances = n;
+        }
         if let Some(t) = file.header_read_timeout {
             server.header_read_timeout = t;
         }
@@ -439,6 +443,9 @@ impl Config {
 
     /// Checks what types cannot: limits that make no sense together.
     pub fn validate(&self) -> Result<(), String> {
+        if self.server.max_instances == 0 {
+            return Err("max-instances must be at least 1".into());
+        }
         if self.server.queue == 0 {
             return Err("queue must be at least 1".into());
         }

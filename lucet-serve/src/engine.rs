@@ -76,6 +76,26 @@ pub struct WasiCommand<'a> {
 pub trait GuestCx {
     /// The guest's linear memory (its first memory); empty if it has none.
     fn memory(&mut self) -> &mut [u8];
+
+    /// Suspends the guest in its slot until its run's waker is woken (see
+    /// [`Engine::start_wasi_command_with`]), or its deadline passes; the
+    /// worker runs other instances meanwhile. `Err(Stopped)`: the run is
+    /// being stopped (its deadline passed), and the host call must return
+    /// at once (what it returns does not matter: the run ends). A run that
+    /// is abandoned while suspended (its client left) unwinds the host call
+    /// instead. Linear memory may have grown: borrow it again afterwards.
+    fn suspend(&mut self) -> Result<(), Stopped>;
+}
+
+/// A suspended run was resumed to be stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// Where a run stands: ended (with the ABI's state, unless no instance
+/// could be made), or suspended in its slot until resumed.
+pub enum Step<R, S> {
+    Ended(Result<(), HandlerError>, Option<S>),
+    Suspended(R),
 }
 
 /// One host function of a handler ABI: the import `module.name`, taking
@@ -108,6 +128,8 @@ pub trait Engine: Send + Sync + 'static {
     type Module: Send + Sync + 'static;
     /// A worker thread's state.
     type Worker: 'static;
+    /// A run suspended in its slot (see [`GuestCx::suspend`]).
+    type Suspended: 'static;
 
     /// Loads the handler at `path` as `spec` says; the error is one line.
     fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Self::Module, String>;
@@ -136,23 +158,45 @@ pub trait Engine: Send + Sync + 'static {
         let _ = calls;
     }
 
-    /// Runs `command` as [`run_wasi_command`](Self::run_wasi_command) does,
-    /// with `state` available to the host calls of
-    /// [`define_host_calls`](Self::define_host_calls); gives `state` back
-    /// after the run (`None` if no instance could be made).
-    fn run_wasi_command_with<S: Send + 'static>(
+    /// Starts `command` as [`run_wasi_command`](Self::run_wasi_command)
+    /// does, with `state` available to the host calls of
+    /// [`define_host_calls`](Self::define_host_calls). A host call that
+    /// suspends the guest suspends the run: [`resume`](Self::resume) it on
+    /// the same worker when the waker the ABI gave its host calls is woken,
+    /// or once its deadline has passed (it then ends as timed out). When the
+    /// run ends, `state` comes back. Engines that cannot suspend keep the
+    /// default, which runs nothing.
+    fn start_wasi_command_with<S: Send + 'static>(
         &self,
         worker: &mut Self::Worker,
         module: &Self::Module,
         command: WasiCommand<'_>,
         state: S,
-    ) -> (Result<(), HandlerError>, Option<S>) {
+    ) -> Step<Self::Suspended, S> {
         let _ = (worker, module, command);
-        (
+        Step::Ended(
             Err(HandlerError::Failed(
                 "this engine defines no host calls".into(),
             )),
             Some(state),
         )
     }
+
+    /// Continues a suspended run, whose state is an `S`.
+    fn resume<S: Send + 'static>(
+        &self,
+        worker: &mut Self::Worker,
+        run: Self::Suspended,
+    ) -> Step<Self::Suspended, S> {
+        let _ = (worker, run);
+        Step::Ended(
+            Err(HandlerError::Failed(
+                "this engine cannot resume runs".into(),
+            )),
+            None,
+        )
+    }
+
+    /// When a suspended run's deadline passes.
+    fn deadline(&self, run: &Self::Suspended) -> std::time::Instant;
 }

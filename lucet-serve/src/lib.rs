@@ -32,13 +32,16 @@ mod lucet_engine;
 mod metrics;
 mod request;
 mod route;
+mod run;
 mod server;
 mod workers;
 
 pub use abi::Abi;
 pub use access_log::AccessLog;
 pub use config::{Config, DirConfig, RouteConfig, RoutePath, DEFAULT_LISTEN};
-pub use engine::{Engine, LoadSpec, ModuleInterface, WasiCommand};
+pub use engine::{
+    Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step, Stopped, WasiCommand,
+};
 pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};
 pub use lucet_engine::{LucetEngine, LucetWorker};

@@ -54,11 +54,22 @@ impl Default for RouteLimits {
     }
 }
 
+/// The default bound on instances alive at once: a suspended instance
+/// costs its slot's resident pages (tens of KiB for a small app) and a
+/// reservation of address space, of which this machine has room for far
+/// more.
+pub const DEFAULT_MAX_INSTANCES: usize = 10_000;
+
 /// What the whole server does, whatever the route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
-    /// Threads that run handlers (each runs one request at a time).
+    /// Threads that run handlers (each runs one instance at a time, and
+    /// keeps others suspended while they wait).
     pub workers: usize,
+    /// Instances alive at once, running or suspended, all workers
+    /// together; past it (counting the queue) the server answers 503 at
+    /// once.
+    pub max_instances: usize,
     /// Requests that may wait for a worker, all workers together; when the
     /// queue is full the server answers 503 at once.
     pub queue: usize,
@@ -79,6 +90,7 @@ impl Default for ServerLimits {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         ServerLimits {
             workers,
+            max_instances: DEFAULT_MAX_INSTANCES,
             queue: 64 * workers,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lucet_runtime::{
-    ExportType, Finished, InstanceBuilder, InstanceHandle, Limits, Linker, LoadOptions, MmapRegion,
-    Module, Outcome, RunPolicy, Val, Vmctx, Watchdog,
+    Caller, ExportType, Finished, InstanceBuilder, InstanceHandle, Limits, Linker, LoadOptions,
+    MmapRegion, Module, Outcome, RunPolicy, Step, Val, Vmctx, Watchdog,
 };
 use lucet_wasi::{DirAccess, Stream, WasiCtx, WasiCtxBuilder};
 
-use crate::engine::{Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, WasiCommand};
+use crate::engine::{
+    Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step as EngineStep, Stopped, WasiCommand,
+};
 use crate::limits::RouteLimits;
 use crate::request::HandlerError;
 
@@ -42,25 +44,47 @@ impl LucetEngine {
     }
 }
 
-/// A worker's slots: a region of one slot per slot shape its routes need,
-/// made when first needed (a worker runs one request at a time).
+/// A worker's slots: per slot shape its routes need, regions of slots made
+/// as they are needed. A worker runs one instance at a time but keeps
+/// others suspended in their slots, so a shape may need many.
 pub struct LucetWorker {
-    regions: Vec<(Limits, Arc<MmapRegion>)>,
+    shapes: Vec<(Limits, Vec<Arc<MmapRegion>>)>,
 }
 
+/// Slots in a worker's first region of a shape; each next region of it has
+/// twice as many as the last, up to [`MAX_REGION_SLOTS`].
+const FIRST_REGION_SLOTS: usize = 4;
+/// The most slots in one region.
+const MAX_REGION_SLOTS: usize = 1024;
+/// Slot shapes a worker keeps after a reload has changed them.
+const MAX_SHAPES: usize = 8;
+
 impl LucetWorker {
+    /// A region of `limits`' shape with a free slot.
     fn region(&mut self, limits: &Limits) -> Result<Arc<MmapRegion>, HandlerError> {
-        if let Some((_, r)) = self.regions.iter().find(|(l, _)| l == limits) {
+        let at = match self.shapes.iter().position(|(l, _)| l == limits) {
+            Some(i) => i,
+            None => {
+                // A reload can change every route's limits; shapes nothing
+                // uses any more are not kept beyond a few (their regions
+                // live on while instances in them do).
+                if self.shapes.len() >= MAX_SHAPES {
+                    self.shapes.remove(0);
+                }
+                self.shapes.push((limits.clone(), Vec::new()));
+                self.shapes.len() - 1
+            }
+        };
+        let regions = &mut self.shapes[at].1;
+        if let Some(r) = regions.iter().find(|r| r.free_slots() > 0) {
             return Ok(r.clone());
         }
-        let region = MmapRegion::create(1, limits)
+        let slots = regions.last().map_or(FIRST_REGION_SLOTS, |r| {
+            (r.capacity() * 2).min(MAX_REGION_SLOTS)
+        });
+        let region = MmapRegion::create(slots, limits)
             .map_err(|e| HandlerError::Failed(format!("cannot create a slot: {e}")))?;
-        // A reload can change every route's limits; shapes nothing uses any
-        // more are not kept beyond a few.
-        if self.regions.len() >= 8 {
-            self.regions.remove(0);
-        }
-        self.regions.push((limits.clone(), region.clone()));
+        regions.push(region.clone());
         Ok(region)
     }
 }
@@ -68,6 +92,7 @@ impl LucetWorker {
 impl Engine for LucetEngine {
     type Module = Arc<Module>;
     type Worker = LucetWorker;
+    type Suspended = LucetRun;
 
     fn load(&self, path: &Path, spec: &LoadSpec<'_>) -> Result<Arc<Module>, String> {
         let verify = spec
@@ -107,9 +132,7 @@ impl Engine for LucetEngine {
     }
 
     fn new_worker(&self) -> LucetWorker {
-        LucetWorker {
-            regions: Vec::new(),
-        }
+        LucetWorker { shapes: Vec::new() }
     }
 
     fn run_wasi_command(
@@ -118,7 +141,12 @@ impl Engine for LucetEngine {
         module: &Arc<Module>,
         command: WasiCommand<'_>,
     ) -> Result<(), HandlerError> {
-        self.run(worker, module, command, |b| b).0
+        match self.start(worker, module, command, |b| b) {
+            Started::Ended(result, _) => result,
+            // WASI's calls never yield: nothing resumes this run, and
+            // dropping it frees the slot.
+            Started::Suspended(_) => Err(HandlerError::Failed("the handler yielded".into())),
+        }
     }
 
     fn define_host_calls<S: Send + 'static>(&mut self, calls: &'static [HostCall<S>]) {
@@ -136,8 +164,7 @@ impl Engine for LucetEngine {
                 name,
                 call.func_type(),
                 move |vmctx: &mut Vmctx, args: &[Val], results: &mut [Val]| {
-                    let (memory, state) = vmctx.memory_and_embed_ctx_mut::<S>();
-                    let Some(state) = state else {
+                    let Some((state, caller)) = vmctx.embed_ctx_and_caller_mut::<S>() else {
                         vmctx.terminate(format!(
                             "{module}.{name} was called by a handler not run under its ABI"
                         ))
@@ -147,40 +174,111 @@ impl Engine for LucetEngine {
                     for (r, v) in raw.iter_mut().zip(args) {
                         *r = raw_bits(v);
                     }
-                    let status = f(state, &mut Memory(memory), &raw[..n]);
+                    let status = f(state, &mut Guest(caller), &raw[..n]);
                     results[0] = Val::I32(status);
                 },
             );
         }
     }
 
-    fn run_wasi_command_with<S: Send + 'static>(
+    fn start_wasi_command_with<S: Send + 'static>(
         &self,
         worker: &mut LucetWorker,
         module: &Arc<Module>,
         command: WasiCommand<'_>,
         state: S,
-    ) -> (Result<(), HandlerError>, Option<S>) {
-        let (result, instance) = self.run(worker, module, command, |b| b.with_embed_ctx(state));
-        let state = instance.and_then(|mut i| i.remove_embed_ctx::<S>());
-        (result, state)
+    ) -> EngineStep<LucetRun, S> {
+        match self.start(worker, module, command, |b| b.with_embed_ctx(state)) {
+            Started::Ended(result, instance) => EngineStep::Ended(result, take_state(instance)),
+            Started::Suspended(run) => EngineStep::Suspended(run),
+        }
     }
+
+    fn resume<S: Send + 'static>(
+        &self,
+        _: &mut LucetWorker,
+        run: LucetRun,
+    ) -> EngineStep<LucetRun, S> {
+        let policy = RunPolicy {
+            deadline: Some(run.deadline),
+            fuel: None,
+        };
+        let LucetRun {
+            instance,
+            deadline,
+            timeout,
+        } = run;
+        match policy.resume(instance, &self.watchdog) {
+            Step::Suspended(instance) => EngineStep::Suspended(LucetRun {
+                instance,
+                deadline,
+                timeout,
+            }),
+            Step::Ended(finished) => {
+                let (result, instance) = ended(finished, timeout);
+                EngineStep::Ended(result, take_state(instance))
+            }
+        }
+    }
+
+    fn deadline(&self, run: &LucetRun) -> Instant {
+        run.deadline
+    }
+}
+
+/// A run suspended in its slot.
+pub struct LucetRun {
+    instance: InstanceHandle,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// How [`LucetEngine::start`] left a run.
+enum Started {
+    Ended(Result<(), HandlerError>, Option<InstanceHandle>),
+    Suspended(LucetRun),
+}
+
+/// The ABI's state, taken back from an instance whose run ended.
+fn take_state<S: Send + 'static>(instance: Option<InstanceHandle>) -> Option<S> {
+    instance.and_then(|mut i| i.remove_embed_ctx::<S>())
+}
+
+/// A run's end: the handler's result, and the instance (its WASI context
+/// gone, so that standard error is flushed to the log before the caller
+/// reads what the command wrote).
+fn ended(
+    finished: Finished,
+    timeout: Duration,
+) -> (Result<(), HandlerError>, Option<InstanceHandle>) {
+    let Finished {
+        outcome,
+        mut instance,
+    } = finished;
+    if let Some(i) = instance.as_mut() {
+        drop(i.remove_embed_ctx::<WasiCtx>());
+    }
+    let result = match handler_error(outcome, timeout) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    };
+    (result, instance)
 }
 
 impl LucetEngine {
     /// Runs `command` in a fresh instance whose builder `extend` may add
-    /// to; gives the instance back (its slot is returned when it drops).
-    fn run(
+    /// to, until it ends or a host call suspends it.
+    fn start(
         &self,
         worker: &mut LucetWorker,
         module: &Arc<Module>,
         command: WasiCommand<'_>,
         extend: impl FnOnce(InstanceBuilder<'_>) -> InstanceBuilder<'_>,
-    ) -> (Result<(), HandlerError>, Option<InstanceHandle>) {
+    ) -> Started {
         let limits = command.limits;
         let region = match worker.region(&region_limits(module, limits)) {
             Ok(r) => r,
-            Err(e) => return (Err(e), None),
+            Err(e) => return Started::Ended(Err(e), None),
         };
         let mut ctx = WasiCtxBuilder::new()
             .args(command.args)
@@ -193,7 +291,7 @@ impl LucetEngine {
                 Ok(dir) => dir,
                 Err(e) => {
                     let e = HandlerError::Failed(format!("cannot share {}: {e}", d.guest));
-                    return (Err(e), None);
+                    return Started::Ended(Err(e), None);
                 }
             };
             let access = if d.writable {
@@ -203,27 +301,25 @@ impl LucetEngine {
             };
             ctx = ctx.preopened(dir, d.guest.clone(), access);
         }
+        let deadline = Instant::now() + limits.timeout;
         let policy = RunPolicy {
-            deadline: Some(Instant::now() + limits.timeout),
+            deadline: Some(deadline),
             fuel: limits.fuel,
         };
         let builder = region
             .new_instance_builder(module.clone())
             .with_embed_ctx(ctx.build());
-        let Finished {
-            outcome,
-            mut instance,
-        } = policy.run(extend(builder), "_start", &[], &self.watchdog);
-        // Standard error is flushed to the log before the caller reads what
-        // the command wrote: the WASI context goes now.
-        if let Some(i) = instance.as_mut() {
-            drop(i.remove_embed_ctx::<WasiCtx>());
+        match policy.start(extend(builder), "_start", &[], &self.watchdog) {
+            Step::Suspended(instance) => Started::Suspended(LucetRun {
+                instance,
+                deadline,
+                timeout: limits.timeout,
+            }),
+            Step::Ended(finished) => {
+                let (result, instance) = ended(finished, limits.timeout);
+                Started::Ended(result, instance)
+            }
         }
-        let result = match handler_error(outcome, limits.timeout) {
-            Some(e) => Err(e),
-            None => Ok(()),
-        };
-        (result, instance)
     }
 }
 
@@ -241,12 +337,20 @@ fn raw_bits(v: &Val) -> u64 {
     }
 }
 
-/// Linear memory, as host calls see it.
-struct Memory<'a>(&'a mut [u8]);
+/// The calling guest, as host calls see it.
+struct Guest<'a>(Caller<'a>);
 
-impl GuestCx for Memory<'_> {
+impl GuestCx for Guest<'_> {
     fn memory(&mut self) -> &mut [u8] {
-        self.0
+        self.0.memory_mut()
+    }
+
+    fn suspend(&mut self) -> Result<(), Stopped> {
+        self.0.yield_();
+        if self.0.interrupt().requested() {
+            return Err(Stopped);
+        }
+        Ok(())
     }
 }
 

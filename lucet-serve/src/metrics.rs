@@ -31,9 +31,9 @@ pub struct Metrics {
 pub struct Gauges {
     /// Requests waiting for a worker.
     pub queue_depth: usize,
-    /// Instances running.
+    /// Instances alive: running, or suspended while they wait.
     pub live_instances: usize,
-    /// Slots free.
+    /// Instances that may still start.
     pub free_slots: usize,
 }
 
@@ -176,12 +176,12 @@ impl Metrics {
             ),
             (
                 "lucet_live_instances",
-                "Instances running.",
+                "Instances alive: running, or suspended while they wait.",
                 gauges.live_instances,
             ),
             (
                 "lucet_free_slots",
-                "Slots free for a new instance.",
+                "Instances that may still start (max-instances less those alive).",
                 gauges.free_slots,
             ),
         ] {

@@ -149,13 +149,19 @@ impl Server {
         let engine = Arc::new(engine);
         let (app, _) = App::load(&config, &*engine, None)?;
         let access_log = AccessLogger::open(&config.access_log)?;
-        let workers = Workers::start(config.server.workers, config.server.queue, engine.clone())
-            .map_err(Error::Start)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .thread_name("lucet-serve-io")
             .build()
             .map_err(Error::Start)?;
+        let workers = Workers::start(
+            config.server.workers,
+            config.server.queue,
+            config.server.max_instances,
+            engine.clone(),
+            runtime.handle().clone(),
+        )
+        .map_err(Error::Start)?;
         // Binding registers the sockets with this runtime's reactor.
         let entered = runtime.enter();
         let listener = bind(config.listen)?;

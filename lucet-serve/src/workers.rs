@@ -1,19 +1,30 @@
 //! The threads that run handlers. Guests never run on the async runtime:
 //! each worker owns its engine state (its instance slots) and takes jobs
-//! from one bounded queue that all workers share, so a request waits only
-//! while every worker is busy. A full queue is refused at once (503), never
-//! grown.
+//! from one bounded queue that all workers share. A run whose host call
+//! waits (a backend, a timer, a body) is suspended in its slot, and its
+//! worker runs other instances meanwhile; so the instances alive at once
+//! are bounded by `max_instances`, not by the number of workers. Past that
+//! bound, or with the queue full, a request is refused at once (503).
+//!
+//! A suspended run is resumed on its worker when its waker is woken, or
+//! when its deadline passes (it then ends as timed out); a run whose client
+//! has gone is dropped (which unwinds its host call) without running again.
+
+use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 use crate::app::App;
 use crate::engine::Engine;
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
+use crate::run::{Progress, RunContext};
 
 /// One request for a worker.
 pub(crate) struct Job<E: Engine> {
@@ -25,36 +36,49 @@ pub(crate) struct Job<E: Engine> {
     pub reply: oneshot::Sender<Result<GuestResponse, HandlerError>>,
 }
 
-/// Every worker is busy and the queue is full (or the workers are gone).
+/// Every worker is busy and the queue is full, the server holds as many
+/// instances as it may, or the workers are gone.
 #[derive(Debug)]
 pub(crate) struct QueueFull;
 
 /// The workers and their queue.
 pub(crate) struct Workers<E: Engine> {
     queue: Sender<Job<E>>,
-    /// Dropped to tell the workers to finish what is queued and end.
+    /// Dropped to tell the workers to finish what is queued and running,
+    /// and end.
     stop: Mutex<Option<Sender<()>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     live: Arc<AtomicUsize>,
-    count: usize,
+    max_instances: usize,
 }
 
 impl<E: Engine> Workers<E> {
-    /// Starts `count` workers behind a queue of `queue` jobs.
-    pub fn start(count: usize, queue: usize, engine: Arc<E>) -> std::io::Result<Workers<E>> {
+    /// Starts `count` workers behind a queue of `queue` jobs, holding at
+    /// most `max_instances` instances alive at once, all workers together;
+    /// `io` is the async runtime their runs' host calls use.
+    pub fn start(
+        count: usize,
+        queue: usize,
+        max_instances: usize,
+        engine: Arc<E>,
+        io: tokio::runtime::Handle,
+    ) -> std::io::Result<Workers<E>> {
         let (tx, rx) = crossbeam_channel::bounded::<Job<E>>(queue);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let live = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(count);
         for i in 0..count {
-            let rx = rx.clone();
-            let stop = stop_rx.clone();
-            let engine = engine.clone();
-            let live = live.clone();
+            let worker = Worker {
+                engine: engine.clone(),
+                queue: rx.clone(),
+                stop: stop_rx.clone(),
+                live: live.clone(),
+                io: io.clone(),
+            };
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("lucet-worker-{i}"))
-                    .spawn(move || work(&rx, &stop, &*engine, &live))?,
+                    .spawn(move || worker.work())?,
             );
         }
         Ok(Workers {
@@ -62,13 +86,17 @@ impl<E: Engine> Workers<E> {
             stop: Mutex::new(Some(stop_tx)),
             threads: Mutex::new(threads),
             live,
-            count,
+            max_instances,
         })
     }
 
-    /// Queues `job`; refused (and dropped) if the queue is full or the
-    /// workers have stopped.
+    /// Queues `job`; refused (and dropped) if the queue is full, the
+    /// instances alive and queued reach `max_instances`, or the workers
+    /// have stopped.
     pub fn submit(&self, job: Job<E>) -> Result<(), QueueFull> {
+        if self.live_instances() + self.queued() >= self.max_instances {
+            return Err(QueueFull);
+        }
         self.queue.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) | TrySendError::Disconnected(_) => QueueFull,
         })
@@ -79,17 +107,17 @@ impl<E: Engine> Workers<E> {
         self.queue.len()
     }
 
-    /// Instances running now.
+    /// Instances alive now, running or suspended.
     pub fn live_instances(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
 
-    /// Workers free to take a job (each has one slot).
+    /// Instances that may still be started.
     pub fn free_slots(&self) -> usize {
-        self.count.saturating_sub(self.live_instances())
+        self.max_instances.saturating_sub(self.live_instances())
     }
 
-    /// Lets the workers finish what is queued, then stops them.
+    /// Lets the workers finish what is queued and running, then stops them.
     pub fn stop(&self) {
         self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
@@ -105,43 +133,218 @@ impl<E: Engine> Drop for Workers<E> {
     }
 }
 
-fn work<E: Engine>(queue: &Receiver<Job<E>>, stop: &Receiver<()>, engine: &E, live: &AtomicUsize) {
-    let mut worker = engine.new_worker();
-    loop {
-        let job = crossbeam_channel::select! {
-            recv(queue) -> job => job,
-            recv(stop) -> _ => match queue.try_recv() {
-                // Stopping: what is queued still runs.
-                Ok(job) => Ok(job),
-                Err(_) => return,
-            },
-        };
-        let Ok(job) = job else { return };
-        run(engine, &mut worker, job, live);
+/// One worker thread.
+struct Worker<E: Engine> {
+    engine: Arc<E>,
+    queue: Receiver<Job<E>>,
+    stop: Receiver<()>,
+    live: Arc<AtomicUsize>,
+    io: tokio::runtime::Handle,
+}
+
+/// A run suspended on this worker, with the job it serves.
+struct Suspended<E: Engine> {
+    job: Job<E>,
+    run: E::Suspended,
+    waker: Arc<RunWaker>,
+    deadline: Instant,
+}
+
+/// Wakes a suspended run: sends its id to its worker, once until the
+/// worker takes it.
+struct RunWaker {
+    id: u64,
+    to: Sender<u64>,
+    queued: AtomicBool,
+}
+
+impl Wake for RunWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            // The worker has gone only when the server is stopping.
+            let _ = self.to.send(self.id);
+        }
     }
 }
 
-fn run<E: Engine>(engine: &E, worker: &mut E::Worker, job: Job<E>, live: &AtomicUsize) {
-    // A client that has gone away does not cost a run.
-    if job.reply.is_closed() {
-        return;
+/// This worker's runs and their order of deadlines.
+struct Runs<E: Engine> {
+    suspended: HashMap<u64, Suspended<E>>,
+    deadlines: BTreeSet<(Instant, u64)>,
+    next_id: u64,
+    wakes: Sender<u64>,
+}
+
+impl<E: Engine> Worker<E> {
+    fn work(self) {
+        let mut state = self.engine.new_worker();
+        let (wakes, woken) = crossbeam_channel::unbounded::<u64>();
+        let mut runs = Runs::<E> {
+            suspended: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            next_id: 0,
+            wakes,
+        };
+        let never = crossbeam_channel::never();
+        let mut stopping = false;
+        loop {
+            let stop = if stopping { &never } else { &self.stop };
+            let now = Instant::now();
+            let timeout = runs
+                .deadlines
+                .first()
+                .map(|&(d, _)| d.saturating_duration_since(now))
+                .unwrap_or(std::time::Duration::from_secs(3600));
+            crossbeam_channel::select! {
+                recv(woken) -> id => {
+                    if let Ok(id) = id {
+                        self.wake(&mut state, &mut runs, id);
+                    }
+                }
+                recv(self.queue) -> job => match job {
+                    Ok(job) => self.start(&mut state, &mut runs, job),
+                    Err(_) if runs.suspended.is_empty() => return,
+                    // The queue is gone: nothing more comes, but the
+                    // suspended runs finish.
+                    Err(_) => stopping = true,
+                },
+                recv(stop) -> _ => stopping = true,
+                default(timeout) => {}
+            }
+            self.expire(&mut state, &mut runs);
+            if stopping && runs.suspended.is_empty() && self.queue.is_empty() {
+                return;
+            }
+        }
     }
-    let route = job.app.route(job.route);
-    let handler = job.app.handler(job.route);
-    live.fetch_add(1, Ordering::Relaxed);
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        handler.abi.handle(
-            &handler.config,
-            engine,
-            worker,
-            &handler.module,
-            route,
-            &job.request,
-        )
-    }));
-    live.fetch_sub(1, Ordering::Relaxed);
-    let result = result
-        .unwrap_or_else(|_| Err(HandlerError::Failed("the handler's engine panicked".into())));
-    // The client may have gone meanwhile; nothing to do then.
-    let _ = job.reply.send(result);
+
+    /// Starts `job`'s run.
+    fn start(&self, state: &mut E::Worker, runs: &mut Runs<E>, job: Job<E>) {
+        // A client that has gone away does not cost a run.
+        if job.reply.is_closed() {
+            return;
+        }
+        let id = runs.next_id;
+        runs.next_id += 1;
+        let waker = Arc::new(RunWaker {
+            id,
+            to: runs.wakes.clone(),
+            queued: AtomicBool::new(false),
+        });
+        let cx = RunContext {
+            waker: Waker::from(waker.clone()),
+            io: self.io.clone(),
+        };
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let route = job.app.route(job.route);
+        let handler = job.app.handler(job.route);
+        let progress = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            handler.abi.start(
+                &handler.config,
+                &*self.engine,
+                state,
+                &handler.module,
+                route,
+                &job.request,
+                cx,
+            )
+        }));
+        self.settle(runs, job, id, waker, progress);
+    }
+
+    /// Resumes run `id`, if it is still suspended.
+    fn wake(&self, state: &mut E::Worker, runs: &mut Runs<E>, id: u64) {
+        let Some(s) = runs.suspended.remove(&id) else {
+            return;
+        };
+        runs.deadlines.remove(&(s.deadline, id));
+        s.waker.queued.store(false, Ordering::Release);
+        if s.job.reply.is_closed() {
+            // The client has gone: the run is dropped, not resumed.
+            self.abandon(s.run);
+            return;
+        }
+        self.resume(state, runs, id, s);
+    }
+
+    fn resume(&self, state: &mut E::Worker, runs: &mut Runs<E>, id: u64, s: Suspended<E>) {
+        let Suspended {
+            job, run, waker, ..
+        } = s;
+        let route = job.app.route(job.route);
+        let handler = job.app.handler(job.route);
+        let progress = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            handler
+                .abi
+                .resume(&*self.engine, state, route, &job.request, run)
+        }));
+        self.settle(runs, job, id, waker, progress);
+    }
+
+    /// Resumes every run whose deadline has passed: each ends as timed out.
+    fn expire(&self, state: &mut E::Worker, runs: &mut Runs<E>) {
+        let now = Instant::now();
+        while let Some(&(deadline, id)) = runs.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            runs.deadlines.remove(&(deadline, id));
+            if let Some(s) = runs.suspended.remove(&id) {
+                self.resume(state, runs, id, s);
+            }
+        }
+    }
+
+    /// After a run's step: reply if it is done, or keep it suspended.
+    fn settle(
+        &self,
+        runs: &mut Runs<E>,
+        mut job: Job<E>,
+        id: u64,
+        waker: Arc<RunWaker>,
+        progress: std::thread::Result<Progress<E::Suspended>>,
+    ) {
+        match progress {
+            Ok(Progress::Suspended(run)) => {
+                // The run is also woken when its client goes away.
+                let w = Waker::from(waker.clone());
+                if let Poll::Ready(()) = job.reply.poll_closed(&mut Context::from_waker(&w)) {
+                    self.abandon(run);
+                    return;
+                }
+                let deadline = self.engine.deadline(&run);
+                runs.deadlines.insert((deadline, id));
+                runs.suspended.insert(
+                    id,
+                    Suspended {
+                        job,
+                        run,
+                        waker,
+                        deadline,
+                    },
+                );
+            }
+            Ok(Progress::Done(result)) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                // The client may have gone meanwhile; nothing to do then.
+                let _ = job.reply.send(result);
+            }
+            Err(_) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                let _ = job.reply.send(Err(HandlerError::Failed(
+                    "the handler's engine panicked".into(),
+                )));
+            }
+        }
+    }
+
+    /// Drops a suspended run whose client has gone.
+    fn abandon(&self, run: E::Suspended) {
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| drop(run)));
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
 }

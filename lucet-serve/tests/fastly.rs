@@ -333,3 +333,131 @@ fn bad_manifests_and_misplaced_ones_are_one_line_errors() {
         .to_string();
     assert!(e.contains("missing.toml"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_instances_are_suspended_and_the_workers_run_others() {
+    logs();
+    let (server, _dir) = start(app("sleep.wat"), RouteLimits::default());
+    let addr = server.addr();
+    // 400 requests, each waiting 300 ms, on 2 workers: one after another
+    // they would take a minute.
+    let started = Instant::now();
+    let c = client();
+    let replies = futures_join_all((0..400).map(|_| {
+        let c = c.clone();
+        async move { get(&c, addr, "/").await }
+    }))
+    .await;
+    let took = started.elapsed();
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(&r.body[..5], b"slept");
+        assert_eq!(
+            u32::from_le_bytes(r.body[5..9].try_into().unwrap()),
+            u32::MAX
+        );
+    }
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let metrics = server.metrics_text();
+    assert!(metrics.contains("lucet_live_instances 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_waiting_instance_is_stopped_at_its_deadline() {
+    logs();
+    let (server, _dir) = start(app("sleep.wat"), quick(100));
+    let started = Instant::now();
+    let r = get(&client(), server.addr(), "/").await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(
+        started.elapsed() < Duration::from_millis(290),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn instances_past_the_servers_bound_are_refused_at_once() {
+    logs();
+    let dir = Scratch::new("fastly-bound");
+    let mut r = route("/...", app("sleep.wat"), RouteLimits::default());
+    r.fastly_toml = Some(manifest(&dir.0));
+    let mut c = config(vec![r]);
+    c.server.max_instances = 3;
+    let server = Server::start(c).expect("the server starts");
+    let addr = server.addr();
+    let client = client();
+    let replies = futures_join_all((0..6).map(|_| {
+        let c = client.clone();
+        async move { get(&c, addr, "/").await.status }
+    }))
+    .await;
+    let ok = replies.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = replies
+        .iter()
+        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!((ok, refused), (3, 3), "{replies:?}");
+}
+
+/// Runs every future at once; their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.expect("the task ends"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_instance_whose_client_left_is_dropped() {
+    logs();
+    let (server, _dir) = start(app("sleep.wat"), RouteLimits::default());
+    let addr = server.addr();
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        conns.push(s);
+    }
+    let live = |server: &Server| {
+        let m = server.metrics_text();
+        let line = m
+            .lines()
+            .find(|l| l.starts_with("lucet_live_instances "))
+            .unwrap()
+            .to_string();
+        line["lucet_live_instances ".len()..]
+            .parse::<usize>()
+            .unwrap()
+    };
+    let started = Instant::now();
+    while live(&server) < 20 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "not all started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The clients go while their instances wait (300 ms each): the
+    // instances are dropped then, not when their timers fire.
+    drop(conns);
+    let gone = Instant::now();
+    while live(&server) > 0 {
+        assert!(
+            gone.elapsed() < Duration::from_millis(200),
+            "{} instances still alive",
+            live(&server)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(get(&client(), addr, "/").await.status, StatusCode::OK);
+}

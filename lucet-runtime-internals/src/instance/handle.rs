@@ -288,22 +288,42 @@ impl InstanceHandle {
 
     /// Adds a value to the embedder context, returning the previous value of
     /// its type.
+    ///
+    /// # Panics
+    /// If the instance is yielded: the host function it is suspended in may
+    /// hold the context's values (`Vmctx::embed_ctx_and_caller_mut`).
     pub fn insert_embed_ctx<T: Any + Send>(&mut self, value: T) -> Option<T> {
+        assert!(
+            !self.is_yielded(),
+            "the embedder context of a yielded instance belongs to its host function"
+        );
         self.instance_mut().embed_ctx.insert(value)
     }
 
-    /// The embedder context value of type `T`.
+    /// The embedder context value of type `T`; `None` while the instance is
+    /// yielded (the host function it is suspended in may hold it).
     pub fn get_embed_ctx<T: Any>(&self) -> Option<&T> {
+        if self.is_yielded() {
+            return None;
+        }
         self.instance().embed_ctx.get()
     }
 
-    /// The embedder context value of type `T`, mutably.
+    /// The embedder context value of type `T`, mutably; `None` while the
+    /// instance is yielded.
     pub fn get_embed_ctx_mut<T: Any>(&mut self) -> Option<&mut T> {
+        if self.is_yielded() {
+            return None;
+        }
         self.instance_mut().embed_ctx.get_mut()
     }
 
-    /// Removes the embedder context value of type `T`.
+    /// Removes the embedder context value of type `T`; `None` while the
+    /// instance is yielded.
     pub fn remove_embed_ctx<T: Any>(&mut self) -> Option<T> {
+        if self.is_yielded() {
+            return None;
+        }
         self.instance_mut().embed_ctx.remove()
     }
 }

@@ -62,7 +62,7 @@ pub(crate) use link::{bind_imports, LinkGroup};
 pub use region::{InstanceBuilder, MmapRegion, MAPPINGS_PER_SLOT};
 pub use result::{RunResult, YieldedVal};
 pub(crate) use traps::{classify_fault, trap_entry};
-pub use vmctx::Vmctx;
+pub use vmctx::{Caller, Vmctx};
 
 thread_local! {
     /// The instance whose guest code this thread is running, if any.

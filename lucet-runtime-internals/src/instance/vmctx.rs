@@ -152,6 +152,30 @@ impl Vmctx {
         }
     }
 
+    /// The embedder context value of type `T`, and the rest of the instance
+    /// as a host function that holds that value uses it: its memory and
+    /// its yield. The value stays borrowed across a yield: while the
+    /// instance is yielded, its handle gives no access to its embedder
+    /// context.
+    pub fn embed_ctx_and_caller_mut<T: Any>(&mut self) -> Option<(&mut T, Caller<'_>)> {
+        let inst = self.inst;
+        // SAFETY: the value lives boxed in the embedder context, which
+        // nothing else reaches while this host function runs or is
+        // suspended (the handle refuses access while the instance is
+        // yielded, and the run does not touch it); the caller reaches only
+        // linear memory and the yield, not the context.
+        unsafe {
+            let ctx: *mut T = (*inst).embed_ctx_mut().get_mut::<T>()?;
+            Some((
+                &mut *ctx,
+                Caller {
+                    inst,
+                    _borrow: std::marker::PhantomData,
+                },
+            ))
+        }
+    }
+
     /// Linear memory, the embedder context value of type `T`, and the run's
     /// [`Interrupt`] at once: for host functions that may wait or work long
     /// (they should return once `Interrupt::requested` says so).
@@ -193,5 +217,37 @@ impl Vmctx {
     /// `details`. Destructors of this host function's locals run first.
     pub fn terminate<T: Any + Send + Sync>(&mut self, details: T) -> ! {
         std::panic::resume_unwind(Box::new(TerminationSignal(Box::new(details))))
+    }
+}
+
+/// The calling instance, as a host function holding one of its embedder
+/// context values sees it (`Vmctx::embed_ctx_and_caller_mut`): its linear
+/// memory and its yield.
+pub struct Caller<'a> {
+    inst: *mut Instance,
+    _borrow: std::marker::PhantomData<&'a mut Vmctx>,
+}
+
+impl Caller<'_> {
+    /// The instance's linear memory (borrow it again after a yield: it may
+    /// have grown).
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the instance outlives the host call; linear memory is
+        // disjoint from the embedder context value the host function holds.
+        unsafe { (*self.inst).memory_mut() }
+    }
+
+    /// Suspends the instance, as `Vmctx::yield_` does; returns the value it
+    /// is resumed with, if any.
+    pub fn yield_(&mut self) -> Option<Box<dyn Any + Send>> {
+        // SAFETY: host functions run on the guest stack of a running
+        // instance.
+        unsafe { Instance::yield_from_host(None) }
+    }
+
+    /// The run's [`Interrupt`]: whether it was asked to stop (a host
+    /// function resumed after its run was killed should return at once).
+    pub fn interrupt(&self) -> Interrupt<'_> {
+        Instance::current_interrupt(self.inst)
     }
 }

@@ -95,3 +95,98 @@ fn a_yielded_instance_resumes_on_another_thread() {
     let r = inst.resume_with_val(8i32).unwrap().returned().unwrap();
     assert_eq!(r, vec![I32(15)]);
 }
+
+#[test]
+fn a_policy_run_suspends_and_resumes_under_its_deadline() {
+    use lucet_runtime::{Outcome, RunPolicy, Step, Watchdog};
+    use std::time::{Duration, Instant};
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    let module = load_with("yield", &linker(drops.clone()));
+    let watchdog = Watchdog::new();
+    let policy = RunPolicy {
+        deadline: Some(Instant::now() + Duration::from_secs(10)),
+        fuel: None,
+    };
+    // Each yield suspends the run; resuming continues it to its end.
+    let mut step = policy.start(
+        region().new_instance_builder(module.clone()),
+        "generate",
+        &[I32(3)],
+        &watchdog,
+    );
+    let mut suspensions = 0;
+    let finished = loop {
+        match step {
+            Step::Suspended(instance) => {
+                suspensions += 1;
+                step = policy.resume(instance, &watchdog);
+            }
+            Step::Ended(f) => break f,
+        }
+    };
+    assert_eq!(suspensions, 3);
+    match finished.outcome {
+        // Resumed without values: each yield gave -1000.
+        Outcome::Returned(v) => assert_eq!(v, vec![I32(-3000)]),
+        other => panic!("{other}"),
+    }
+    // A run resumed after its deadline is stopped at once, and the host
+    // function it was suspended in is unwound.
+    let late = RunPolicy {
+        deadline: Some(Instant::now() + Duration::from_millis(50)),
+        fuel: None,
+    };
+    let Step::Suspended(instance) = late.start(
+        region().new_instance_builder(module),
+        "hold",
+        &[],
+        &watchdog,
+    ) else {
+        panic!("not suspended");
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    match late.resume(instance, &watchdog) {
+        Step::Ended(f) => {
+            assert!(matches!(f.outcome, Outcome::TimedOut), "{}", f.outcome);
+            drop(f.instance);
+        }
+        Step::Suspended(_) => panic!("resumed past its deadline"),
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_host_function_keeps_its_context_value_across_a_yield() {
+    use lucet_runtime::Vmctx;
+
+    struct Count(u32);
+    let mut l = Linker::new();
+    l.func("env", "yield_val", |vmctx: &mut Vmctx, v: i32| -> i32 {
+        let (count, mut caller) = vmctx.embed_ctx_and_caller_mut::<Count>().expect("a count");
+        count.0 += 1;
+        caller.yield_();
+        count.0 += 10;
+        // The module has no memory: an empty one.
+        assert!(caller.memory_mut().is_empty());
+        assert!(!caller.interrupt().requested());
+        v
+    });
+    l.func("env", "yield_hold", |_: &mut Vmctx| {});
+    let module = load_with("yield", &l);
+    let mut inst = region()
+        .new_instance_builder(module)
+        .with_embed_ctx(Count(0))
+        .build()
+        .unwrap();
+    let r = inst.run("generate", &[I32(2)]).unwrap();
+    assert!(r.is_yielded());
+    // While yielded, the value belongs to the host function.
+    assert!(inst.get_embed_ctx::<Count>().is_none());
+    assert!(inst.get_embed_ctx_mut::<Count>().is_none());
+    assert!(inst.remove_embed_ctx::<Count>().is_none());
+    assert!(inst.resume().unwrap().is_yielded());
+    let r = inst.resume().unwrap().returned().unwrap();
+    assert_eq!(r, vec![I32(3)]);
+    assert_eq!(inst.get_embed_ctx::<Count>().map(|c| c.0), Some(22));
+}

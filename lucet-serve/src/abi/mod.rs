@@ -20,9 +20,10 @@ mod wagi;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::engine::{Engine, ModuleInterface};
-use crate::request::{GuestRequest, GuestResponse, HandlerError};
+use crate::engine::{Engine, ModuleInterface, Step};
+use crate::request::{GuestRequest, HandlerError};
 use crate::route::Route;
+use crate::run::{Progress, RunContext};
 
 /// A handler ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +105,12 @@ impl Abi {
         }
     }
 
-    /// Handles `request` on `route` in a fresh instance of `module`, run by
-    /// `engine` on `worker`.
-    pub(crate) fn handle<E: Engine>(
+    /// Starts handling `request` on `route` in a fresh instance of
+    /// `module`, run by `engine` on `worker`: the response, or the run
+    /// suspended until `cx.waker` is woken (then [`resume`](Self::resume)
+    /// it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start<E: Engine>(
         self,
         config: &AbiConfig,
         engine: &E,
@@ -114,20 +118,53 @@ impl Abi {
         module: &E::Module,
         route: &Route,
         request: &GuestRequest,
-    ) -> Result<GuestResponse, HandlerError> {
+        cx: RunContext,
+    ) -> Progress<E::Suspended> {
         match (self, config) {
-            (Abi::Wagi, _) => wagi::handle(route, request, |command| {
+            (Abi::Wagi, _) => Progress::Done(wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
-            }),
+            })),
             (Abi::Fastly, AbiConfig::Fastly(local)) => {
-                fastly::handle(route, request, local, |command, state| {
-                    engine.run_wasi_command_with(worker, module, command, state)
-                })
+                let (command, state) = fastly::begin(route, request, local, cx);
+                let step = engine.start_wasi_command_with(worker, module, command, state);
+                fastly_progress(route, request, step)
             }
-            (Abi::Fastly, _) => Err(HandlerError::Failed(
+            (Abi::Fastly, _) => Progress::Done(Err(HandlerError::Failed(
                 "the route's Compute configuration is missing".into(),
-            )),
+            ))),
         }
+    }
+
+    /// Continues a run [`start`](Self::start) left suspended.
+    pub(crate) fn resume<E: Engine>(
+        self,
+        engine: &E,
+        worker: &mut E::Worker,
+        route: &Route,
+        request: &GuestRequest,
+        run: E::Suspended,
+    ) -> Progress<E::Suspended> {
+        match self {
+            // WAGI's runs never suspend.
+            Abi::Wagi => Progress::Done(Err(HandlerError::Failed(
+                "a WAGI run cannot be resumed".into(),
+            ))),
+            Abi::Fastly => {
+                let step = engine.resume::<fastly::FastlyState>(worker, run);
+                fastly_progress(route, request, step)
+            }
+        }
+    }
+}
+
+fn fastly_progress<R>(
+    route: &Route,
+    request: &GuestRequest,
+    step: Step<R, fastly::FastlyState>,
+) -> Progress<R> {
+    match step {
+        Step::Ended(result, state) => Progress::Done(fastly::end(route, request, result, state)),
+        Step::Suspended(run) => Progress::Suspended(run),
     }
 }
 

@@ -49,6 +49,10 @@ struct Args {
     /// worker].
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
+    /// Instances alive at once, running or suspended while they wait;
+    /// past it, 503 [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_instances: Option<usize>,
     /// Where the access log goes: a file, - (standard output) or off.
     #[arg(long, value_name = "PATH")]
     access_log: Option<String>,
@@ -175,6 +179,9 @@ fn config(args: &Args) -> Result<Config> {
     }
     if let Some(n) = args.queue {
         config.server.queue = n;
+    }
+    if let Some(n) = args.max_instances {
+        config.server.max_instances = n;
     }
     if let Some(t) = args.drain_timeout {
         config.server.drain_timeout = t;

@@ -33,9 +33,11 @@ use hyper::{HeaderMap, Uri};
 use crate::engine::{HostCall, ModuleInterface, WasiCommand};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
+use crate::run::RunContext;
 
 pub(crate) use local_server::LocalServer;
-use state::{FastlyState, InstanceLimits, RequestParts, SentBody};
+pub(crate) use state::FastlyState;
+use state::{Downstream, InstanceLimits, RequestParts, SentBody};
 
 /// Whether `module` is one of the ABI's import modules.
 pub(super) fn is_abi_module(module: &str) -> bool {
@@ -71,15 +73,14 @@ pub(super) fn configure(manifest: Option<&Path>) -> Result<Arc<LocalServer>, Str
     Ok(Arc::new(local))
 }
 
-/// Handles `request` on `route` with the app's `local` configuration:
-/// `run` runs the app's `_start` in a fresh instance with the state given,
-/// and gives the state back.
-pub(super) fn handle(
-    route: &Route,
+/// The command that runs the app for `request` on `route`, with the app's
+/// `local` configuration, and the instance's state.
+pub(super) fn begin<'r>(
+    route: &'r Route,
     request: &GuestRequest,
     local: &Arc<LocalServer>,
-    run: impl FnOnce(WasiCommand<'_>, FastlyState) -> (Result<(), HandlerError>, Option<FastlyState>),
-) -> Result<GuestResponse, HandlerError> {
+    cx: RunContext,
+) -> (WasiCommand<'r>, FastlyState) {
     let limits = &route.limits;
     let instance_limits = InstanceLimits {
         handles: state::MAX_HANDLES,
@@ -102,10 +103,9 @@ pub(super) fn handle(
         local.clone(),
         head,
         request.body.clone(),
-        request.remote,
-        request.local,
-        &request.id,
+        Downstream::new(request.remote, request.local, &request.id),
         &route.pattern,
+        cx,
     );
     let stdout = state.log_lines("stdout");
     let stderr = state.log_lines("stderr");
@@ -119,19 +119,28 @@ pub(super) fn handle(
         ("FASTLY_TRACE_ID".into(), request.id.clone()),
     ];
     env.extend(route.env.iter().cloned());
-    let (result, state) = run(
-        WasiCommand {
-            args: vec![route.module_name.clone()],
-            env,
-            stdin: Default::default(),
-            stdout: Box::new(stdout),
-            stdout_limit: limits.max_log_bytes,
-            stderr: Box::new(stderr),
-            dirs: &[],
-            limits,
-        },
-        state,
-    );
+    let command = WasiCommand {
+        args: vec![route.module_name.clone()],
+        env,
+        stdin: Default::default(),
+        stdout: Box::new(stdout),
+        stdout_limit: limits.max_log_bytes,
+        stderr: Box::new(stderr),
+        dirs: &[],
+        limits,
+    };
+    (command, state)
+}
+
+/// The response of a run that ended with `result` (and the instance's
+/// `state`, unless no instance could be made).
+pub(super) fn end(
+    route: &Route,
+    request: &GuestRequest,
+    result: Result<(), HandlerError>,
+    state: Option<FastlyState>,
+) -> Result<GuestResponse, HandlerError> {
+    let limits = &route.limits;
     let sent = state.and_then(|s| {
         let abandoned = s.abandoned;
         s.sent.map(|sent| (sent, abandoned))

@@ -17,6 +17,7 @@ use super::handles::Table;
 use super::local_server::{ConfigStore, LocalServer};
 use super::status::{CallResult, Status};
 use crate::abi::output::LogLines;
+use crate::run::RunContext;
 
 /// How much one instance may hold, besides what its route's limits say.
 pub(crate) struct InstanceLimits {
@@ -171,6 +172,21 @@ pub(crate) struct Downstream {
     pub original_header_names: Vec<HeaderName>,
 }
 
+impl Downstream {
+    /// The request from `client` to `server` with the server's `id` (its
+    /// handles and header names are filled in by [`FastlyState::new`]).
+    pub fn new(client: SocketAddr, server: SocketAddr, id: &str) -> Downstream {
+        Downstream {
+            request: 0,
+            body: 0,
+            client,
+            server,
+            id: id.to_string(),
+            original_header_names: Vec::new(),
+        }
+    }
+}
+
 /// One instance's state.
 pub(crate) struct FastlyState {
     pub limits: InstanceLimits,
@@ -188,32 +204,33 @@ pub(crate) struct FastlyState {
     body_bytes: u64,
     /// The worker thread's CPU time when the run began.
     pub cpu_at_start: std::time::Duration,
+    /// The run's waker, and the async runtime.
+    pub run: RunContext,
     request_id: String,
     route: String,
 }
 
 impl FastlyState {
-    /// The state of an instance started for `request` (head and body).
-    #[allow(clippy::too_many_arguments)]
+    /// The state of an instance started for a request (`head` and
+    /// `body`, from `downstream`) on the route `route`.
     pub fn new(
         limits: InstanceLimits,
         local: Arc<LocalServer>,
         head: RequestParts,
         body: Bytes,
-        client: SocketAddr,
-        server: SocketAddr,
-        id: &str,
+        mut downstream: Downstream,
         route: &str,
+        cx: RunContext,
     ) -> FastlyState {
-        let original_header_names = head.headers.keys().cloned().collect();
+        downstream.original_header_names = head.headers.keys().cloned().collect();
         let mut requests = Table::new(limits.handles);
         let mut items = Table::new(limits.handles);
         let mut downstream_body = Body::default();
         let body_bytes = body.len() as u64;
         downstream_body.push_back(body);
         // Fresh tables: neither insert can fail.
-        let request = requests.insert(head).unwrap_or(0);
-        let body = items.insert(AsyncItem::Body(downstream_body)).unwrap_or(0);
+        downstream.request = requests.insert(head).unwrap_or(0);
+        downstream.body = items.insert(AsyncItem::Body(downstream_body)).unwrap_or(0);
         FastlyState {
             requests,
             responses: Table::new(limits.handles),
@@ -221,21 +238,15 @@ impl FastlyState {
             endpoints: Table::new(limits.endpoints),
             stores: Table::new(limits.handles),
             local,
-            downstream: Downstream {
-                request,
-                body,
-                client,
-                server,
-                id: id.to_string(),
-                original_header_names,
-            },
+            request_id: downstream.id.clone(),
+            downstream,
             sent: None,
             abandoned: false,
             body_bytes,
             cpu_at_start: super::clock::thread_cpu_time(),
-            request_id: id.to_string(),
             route: route.to_string(),
             limits,
+            run: cx,
         }
     }
 
@@ -396,15 +407,21 @@ mod tests {
             headers: HeaderMap::new(),
         };
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let io = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let cx = RunContext {
+            waker: std::task::Waker::noop().clone(),
+            io: io.handle().clone(),
+        };
         FastlyState::new(
             limits,
             Arc::default(),
             head,
             Bytes::from_static(body),
-            addr,
-            addr,
-            "1",
+            Downstream::new(addr, addr, "1"),
             "/",
+            cx,
         )
     }
 

@@ -1,10 +1,11 @@
-//! Bodies (`fastly_http_body`) and waiting on them (`fastly_async_io`).
+//! Bodies (`fastly_http_body`), and whether one is ready
+//! (`fastly_async_io.is_ready`).
 //! Bodies are held whole by the host (the downstream request's is read
 //! before the instance starts), so each is ready at once; every byte a
 //! guest writes counts against its instance's budget.
 
 use super::super::memory::Memory;
-use super::super::state::{FastlyState, MAX_HANDLES};
+use super::super::state::FastlyState;
 use super::super::status::{CallResult, Status};
 use super::args::Args;
 use super::headers;
@@ -110,19 +111,4 @@ pub(super) fn trailer_values_get(
 pub(super) fn is_ready(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     s.items.get(a.u32(0))?;
     m.write_u32(a.u32(1), 1)
-}
-
-/// `(handles, count, timeout_ms, ready_index_out)`: the index of a ready
-/// handle. Every body is ready at once, so the first is. An empty list
-/// (a plain timer) is refused until instances can be suspended.
-pub(super) fn select(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    let (list, count, out) = (a.u32(0), a.u32(1), a.u32(3));
-    if count == 0 || count as usize > MAX_HANDLES {
-        return Err(Status::Inval);
-    }
-    for i in 0..count {
-        let h = m.read_u32(list.checked_add(i * 4).ok_or(Status::Inval)?)?;
-        s.items.get(h)?;
-    }
-    m.write_u32(out, 0)
 }

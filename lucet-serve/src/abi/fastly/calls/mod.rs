@@ -10,6 +10,7 @@ mod downstream;
 mod headers;
 mod http;
 mod services;
+mod wait;
 
 use std::sync::OnceLock;
 
@@ -24,17 +25,26 @@ use crate::engine::{GuestCx, HostCall};
 type Call = fn(&mut FastlyState, &mut dyn GuestCx, &[u64]) -> i32;
 
 macro_rules! implemented {
-    ($( $module:literal $name:literal => $f:path, )*) => {
+    (
+        $( $module:literal $name:literal => $f:path, )*
+        waiting:
+        $( $wmodule:literal $wname:literal => $wf:path, )*
+    ) => {
         /// `(module, name)` of every call that is implemented.
         #[cfg(test)]
-        const IMPLEMENTED: &[(&str, &str)] = &[$(($module, $name)),*];
+        const IMPLEMENTED: &[(&str, &str)] = &[$(($module, $name),)* $(($wmodule, $wname),)*];
 
         /// The host function of `module.name`, if implemented: its body,
-        /// given its arguments and memory, its result made a status.
+        /// given its arguments and memory (or, for a call that may wait,
+        /// the guest, which it may suspend), its result made a status.
         fn implementation(module: &str, name: &str) -> Option<Call> {
             match (module, name) {
                 $( ($module, $name) => Some(|s, cx, a| {
                     let result: CallResult = $f(s, &mut Memory(cx.memory()), &Args(a));
+                    status_of(result)
+                }), )*
+                $( ($wmodule, $wname) => Some(|s, cx, a| {
+                    let result: CallResult = $wf(s, cx, &Args(a));
                     status_of(result)
                 }), )*
                 _ => None,
@@ -142,7 +152,6 @@ implemented! {
     "fastly_http_body" "trailer_values_get" => body::trailer_values_get,
 
     "fastly_async_io" "is_ready" => body::is_ready,
-    "fastly_async_io" "select" => body::select,
 
     "fastly_log" "endpoint_get" => services::log_endpoint_get,
     "fastly_log" "write" => services::log_write,
@@ -157,6 +166,9 @@ implemented! {
     "fastly_compute_runtime" "has_domain_inspector" => services::no_service,
     "fastly_compute_runtime" "has_image_optimizer" => services::no_service,
     "fastly_compute_runtime" "has_origin_inspector" => services::no_service,
+
+    waiting:
+    "fastly_async_io" "select" => wait::select,
 }
 
 /// Every call of the ABI, implemented or returning `unsupported`.
