@@ -21,7 +21,8 @@ fn app(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A `fastly.toml` with an inline config store and one read from JSON.
+/// A `fastly.toml` with an inline config store, one read from JSON, and the
+/// backend `origin` ([`origin`]).
 fn manifest(dir: &Path) -> PathBuf {
     std::fs::write(
         dir.join("more.json"),
@@ -44,7 +45,11 @@ greeting = "hello from the store"
 [local_server.dictionaries.more]
 format = "json"
 file = "more.json"
-"#,
+
+[local_server.backends.origin]
+url = "http://ORIGIN/"
+"#
+        .replace("ORIGIN", &origin().to_string()),
     )
     .unwrap();
     path
@@ -460,4 +465,190 @@ async fn a_waiting_instance_whose_client_left_is_dropped() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(get(&client(), addr, "/").await.status, StatusCode::OK);
+}
+
+/// An origin on loopback for the apps' backend `origin`, on a thread of its
+/// own (shared by the tests): `/a` answers `A` after 100 ms, `/b` answers
+/// `B` at once, `/slow` answers after 2 s, `/echo...` answers with what it
+/// got (method, path and query, `host`, `x-test`, body).
+fn origin() -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    static ORIGIN: OnceLock<SocketAddr> = OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let service =
+                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                                let path = req.uri().path().to_string();
+                                let target = req
+                                    .uri()
+                                    .path_and_query()
+                                    .map(|p| p.to_string())
+                                    .unwrap_or_default();
+                                let method = req.method().to_string();
+                                let host = req
+                                    .headers()
+                                    .get("host")
+                                    .map(|h| h.to_str().unwrap_or("?").to_string())
+                                    .unwrap_or_default();
+                                let test = req
+                                    .headers()
+                                    .get("x-test")
+                                    .map(|h| h.to_str().unwrap_or("?").to_string())
+                                    .unwrap_or_default();
+                                let body = req.into_body().collect().await?.to_bytes();
+                                let text = match path.as_str() {
+                                    "/a" => {
+                                        tokio::time::sleep(Duration::from_millis(100)).await;
+                                        "A".to_string()
+                                    }
+                                    "/b" => "B".to_string(),
+                                    "/slow" => {
+                                        tokio::time::sleep(Duration::from_secs(2)).await;
+                                        "slow".to_string()
+                                    }
+                                    _ => format!(
+                                        "{method} {target}\nhost={host}\nx-test={test}\nbody={}",
+                                        String::from_utf8_lossy(&body)
+                                    ),
+                                };
+                                Ok::<_, hyper::Error>(
+                                    hyper::Response::builder()
+                                        .header("x-origin", "1")
+                                        .body(Full::new(Bytes::from(text)))
+                                        .unwrap(),
+                                )
+                            });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        rx.recv().unwrap()
+    })
+}
+
+/// A server for the Rust app whose backend `origin` is [`origin`], and a
+/// backend `closed` on a port nothing listens on.
+fn proxy_server(limits: RouteLimits) -> (Server, Scratch) {
+    logs();
+    let dir = Scratch::new("fastly-proxy");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = dir.path("fastly.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[local_server.backends.origin]\nurl = \"http://{}/\"\n\
+             first_byte_timeout_ms = 1000\n\
+             [local_server.backends.closed]\nurl = \"http://{closed}/\"\n",
+            origin()
+        ),
+    )
+    .unwrap();
+    let mut r = route("/...", app("rust_app.wasm"), limits);
+    r.fastly_toml = Some(path);
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    (server, dir)
+}
+
+#[tokio::test]
+async fn a_request_is_proxied_to_a_backend_and_back() {
+    let (server, _dir) = proxy_server(RouteLimits::default());
+    let r = send(
+        &client(),
+        server.addr(),
+        Method::POST,
+        "/proxy/echo/x?q=1",
+        &[("x-test", "t")],
+        "payload",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["x-proxied"], "1");
+    assert_eq!(r.headers["x-origin"], "1");
+    let text = r.text();
+    assert!(text.starts_with("POST /echo/x?q=1\n"), "{text}");
+    assert!(text.contains("x-test=t\n"), "{text}");
+    assert!(text.ends_with("body=payload"), "{text}");
+}
+
+#[tokio::test]
+async fn requests_sent_at_once_are_awaited_together() {
+    let (server, _dir) = proxy_server(RouteLimits::default());
+    let r = get(&client(), server.addr(), "/fanout").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.text(), "a=A\nb=B\n");
+}
+
+#[tokio::test]
+async fn backends_that_fail_are_errors_the_app_sees() {
+    let (server, _dir) = proxy_server(RouteLimits::default());
+    let c = client();
+    let r = get(&c, server.addr(), "/missing-backend").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text());
+    assert!(r.text().starts_with("send failed: "), "{}", r.text());
+    // The origin answers /slow after 2 s; the backend's first-byte timeout
+    // is 1 s.
+    let r = get(&c, server.addr(), "/proxy/slow").await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_app_reads_its_backends_configuration() {
+    let (server, _dir) = proxy_server(RouteLimits::default());
+    let r = get(&client(), server.addr(), "/backend-info").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let text = r.text();
+    assert!(text.contains("exists=true\n"), "{text}");
+    assert!(text.contains("host=127.0.0.1\n"), "{text}");
+    assert!(
+        text.contains(&format!("port={}\n", origin().port())),
+        "{text}"
+    );
+    assert!(text.contains("ssl=false\n"), "{text}");
+    assert!(text.contains("first_byte_ms=1000\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_javascript_app_proxies_and_sleeps() {
+    let c = client();
+    let r = send(
+        &c,
+        js_app(),
+        Method::POST,
+        "/proxy/echo/y?z=2",
+        &[("x-test", "js")],
+        "from js",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["x-proxied"], "js");
+    let text = r.text();
+    assert!(text.starts_with("POST /echo/y?z=2\n"), "{text}");
+    assert!(text.contains("x-test=js\n"), "{text}");
+    assert!(text.ends_with("body=from js"), "{text}");
+    // setTimeout suspends the instance on a timer.
+    let r = get(&c, js_app(), "/sleep").await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "slept\n"));
 }

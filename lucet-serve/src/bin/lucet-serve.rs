@@ -202,6 +202,12 @@ fn config(args: &Args) -> Result<Config> {
 
 fn run(args: Args) -> Result<()> {
     let config = config(&args)?;
+    // Each request in flight holds a socket (two when its app proxies): the
+    // soft limit on descriptors goes up to the hard one.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(descriptors = n, "descriptor limit"),
+        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
+    }
     let server = Server::start(config)?;
     server.run_until_signalled()?;
     Ok(())

@@ -49,6 +49,11 @@ impl<T> Table<T> {
         self.items.remove(&h).ok_or(Status::Badf)
     }
 
+    /// Whether another object would be refused.
+    pub fn is_full(&self) -> bool {
+        self.items.len() >= self.limit
+    }
+
     pub fn contains(&self, h: u32) -> bool {
         self.items.contains_key(&h)
     }

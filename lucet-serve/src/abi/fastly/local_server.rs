@@ -2,6 +2,8 @@
 //! app's stores and services hold when it runs here. Read at start-up and
 //! at every reload; every size is bounded before it is read.
 //!
+//! Backends (`[local_server.backends.NAME]`): see `backends.rs`.
+//!
 //! Config stores and dictionaries (`[local_server.config_stores.NAME]`,
 //! `[local_server.dictionaries.NAME]`, the older name of the same thing)
 //! are either inline (`format = "inline-toml"` and a `contents` table) or
@@ -13,6 +15,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::backends::{tls_config, Backend};
 use crate::config::toml_error;
 
 /// Largest `fastly.toml`.
@@ -29,9 +32,14 @@ const MAX_STORE_ENTRIES: usize = 100_000;
 /// A config store (or dictionary): keys and values, both text.
 pub(crate) type ConfigStore = HashMap<String, String>;
 
+/// Most backends one app may have.
+const MAX_BACKENDS: usize = 1000;
+
 /// What an app's `[local_server]` section configures.
 #[derive(Debug, Default)]
 pub(crate) struct LocalServer {
+    /// Backends, by name.
+    pub backends: HashMap<String, Arc<Backend>>,
     /// Config stores and dictionaries, by name.
     pub config_stores: HashMap<String, Arc<ConfigStore>>,
     /// Sections present but not used by this server yet (each named in a
@@ -75,6 +83,25 @@ impl LocalServer {
                                 "{where_}: a store of this name is already defined"
                             ));
                         }
+                    }
+                }
+                "backends" => {
+                    let toml::Value::Table(backends) = value else {
+                        return Err(format!("{shown}: local_server.backends is not a table"));
+                    };
+                    if backends.len() > MAX_BACKENDS {
+                        return Err(format!("{shown}: more than {MAX_BACKENDS} backends"));
+                    }
+                    let tls = match backends.is_empty() {
+                        true => None,
+                        false => Some(tls_config().map_err(|e| format!("{shown}: {e}"))?),
+                    };
+                    for (name, backend) in backends {
+                        let where_ = format!("{shown}: local_server.backends.{name}");
+                        let Some(tls) = &tls else { break };
+                        let backend = Backend::from_toml(backend, tls)
+                            .map_err(|e| format!("{where_}: {e}"))?;
+                        local.backends.insert(name, Arc::new(backend));
                     }
                 }
                 other => local.ignored.push(format!("local_server.{other}")),
@@ -198,7 +225,12 @@ mod tests {
         .unwrap();
         assert_eq!(local.config_stores["settings"]["greeting"], "hello");
         assert_eq!(local.config_stores["legacy"]["b"], "2");
-        assert_eq!(local.ignored, ["local_server.backends"]);
+        assert!(local.ignored.is_empty(), "{:?}", local.ignored);
+        let origin = &local.backends["origin"];
+        assert_eq!(
+            (origin.host(), origin.port(), origin.is_tls()),
+            ("127.0.0.1", 1, false)
+        );
         assert!(read("name = \"no local server\"", &[])
             .unwrap()
             .config_stores
@@ -229,6 +261,20 @@ mod tests {
         .unwrap_err();
         assert!(
             e.contains("the value of k is longer than 8000 bytes"),
+            "{e}"
+        );
+        let e = read("[local_server.backends.b]\nurl = \"ftp://x/\"\n", &[]).unwrap_err();
+        assert!(
+            e.contains("local_server.backends.b: url ftp://x/: not an http"),
+            "{e}"
+        );
+        let e = read(
+            "[local_server.backends.b]\nurl = \"http://x/\"\nfirst_byte_timeout_ms = -1\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("first_byte_timeout_ms: expected a positive"),
             "{e}"
         );
         let e = read("local_server = [", &[]).unwrap_err();

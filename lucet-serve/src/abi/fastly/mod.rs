@@ -11,8 +11,10 @@
 //! - `state.rs`: one instance's handles and what it sent; `handles.rs`,
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
+//! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
 
+mod backends;
 mod calls;
 mod clock;
 mod handles;
@@ -21,6 +23,7 @@ mod memory;
 mod signatures;
 mod state;
 mod status;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::Path;

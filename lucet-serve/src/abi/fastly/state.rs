@@ -5,9 +5,12 @@
 //! sizes, body bytes.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use hyper::header::{HeaderName, HeaderValue};
@@ -16,6 +19,7 @@ use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
 use super::handles::Table;
 use super::local_server::{ConfigStore, LocalServer};
 use super::status::{CallResult, Status};
+use super::upstream::{self, BackendResponse, SendError};
 use crate::abi::output::LogLines;
 use crate::run::RunContext;
 
@@ -62,6 +66,8 @@ pub(crate) struct ResponseParts {
     pub status: StatusCode,
     pub version: Version,
     pub headers: HeaderMap,
+    /// The backend address it came from, if it came from one.
+    pub remote: Option<SocketAddr>,
 }
 
 impl Default for ResponseParts {
@@ -70,6 +76,7 @@ impl Default for ResponseParts {
             status: StatusCode::OK,
             version: Version::HTTP_11,
             headers: HeaderMap::new(),
+            remote: None,
         }
     }
 }
@@ -134,12 +141,64 @@ impl Body {
     }
 }
 
-/// What an async item handle names. Bodies are the only kind so far;
-/// pending backend requests will join them.
+/// What an async item handle names: a body, or a request sent to a
+/// backend whose response is awaited.
 #[derive(Debug)]
 pub(crate) enum AsyncItem {
     Body(Body),
+    Pending(PendingRequest),
 }
+
+/// The outcome of a request sent to a backend.
+pub(crate) type Sent2Backend = Result<BackendResponse, SendError>;
+
+/// A request sent to a backend, its response still awaited. Dropping it
+/// (the instance ended) stops the send.
+#[derive(Debug)]
+pub(crate) struct PendingRequest {
+    rx: tokio::sync::oneshot::Receiver<Sent2Backend>,
+    task: tokio::task::AbortHandle,
+    done: Option<Sent2Backend>,
+}
+
+impl PendingRequest {
+    /// Whether the outcome is in; registers `cx`'s waker if not.
+    pub fn poll_done(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.done.is_some() {
+            return Poll::Ready(());
+        }
+        match Pin::new(&mut self.rx).poll(cx) {
+            Poll::Ready(r) => {
+                self.done = Some(r.unwrap_or(Err(SendError::InternalError)));
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Whether the outcome is in, without waiting.
+    pub fn is_done(&mut self) -> bool {
+        use tokio::sync::oneshot::error::TryRecvError;
+        if self.done.is_some() {
+            return true;
+        }
+        match self.rx.try_recv() {
+            Ok(r) => self.done = Some(r),
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Closed) => self.done = Some(Err(SendError::InternalError)),
+        }
+        true
+    }
+}
+
+impl Drop for PendingRequest {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The handle values the ABI writes for "no response".
+pub(crate) const INVALID_HANDLE: u32 = u32::MAX - 1;
 
 /// A log endpoint the guest opened.
 pub(crate) struct Endpoint {
@@ -253,13 +312,103 @@ impl FastlyState {
     pub fn body(&self, h: u32) -> CallResult<&Body> {
         match self.items.get(h)? {
             AsyncItem::Body(b) => Ok(b),
+            AsyncItem::Pending(_) => Err(Status::Badf),
         }
     }
 
     pub fn body_mut(&mut self, h: u32) -> CallResult<&mut Body> {
         match self.items.get_mut(h)? {
             AsyncItem::Body(b) => Ok(b),
+            AsyncItem::Pending(_) => Err(Status::Badf),
         }
+    }
+
+    pub fn pending_mut(&mut self, h: u32) -> CallResult<&mut PendingRequest> {
+        match self.items.get_mut(h)? {
+            AsyncItem::Pending(p) => Ok(p),
+            AsyncItem::Body(_) => Err(Status::Badf),
+        }
+    }
+
+    /// Whether async item `h` is ready: a body always is, a pending
+    /// request once its response (or failure) is in.
+    pub fn is_ready(&mut self, h: u32) -> CallResult<bool> {
+        match self.items.get_mut(h)? {
+            AsyncItem::Body(_) => Ok(true),
+            AsyncItem::Pending(p) => Ok(p.is_done()),
+        }
+    }
+
+    /// Sends request `req` with body `body` (both closed) to the backend
+    /// named `backend`, on the async runtime: the pending request's handle.
+    /// `inval` (and `destination_not_found`) for a backend the app's
+    /// configuration does not have.
+    pub fn send_async(&mut self, req: u32, body: u32, backend: &str) -> Result<u32, (Status, u32)> {
+        let Some(b) = self.local.backends.get(backend).cloned() else {
+            return Err((Status::Inval, SendError::DestinationNotFound as u32));
+        };
+        let internal = |s: Status| (s, SendError::InternalError as u32);
+        self.requests.get(req).map_err(internal)?;
+        self.body(body).map_err(internal)?;
+        if self.items.is_full() {
+            return Err(internal(Status::Limitexceeded));
+        }
+        let parts = self.requests.remove(req).map_err(internal)?;
+        let bytes = self.take_body_bytes(body).map_err(internal)?;
+        let max_body = self.limits.body_bytes.saturating_sub(self.body_bytes);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let waker = self.run.waker.clone();
+        let task = self.run.io.spawn(async move {
+            let outcome = upstream::send(b, parts, bytes, max_body).await;
+            let _ = tx.send(outcome);
+            // The guest may be waiting on something else that includes
+            // this request: wake it in any case.
+            waker.wake();
+        });
+        let pending = PendingRequest {
+            rx,
+            task: task.abort_handle(),
+            done: None,
+        };
+        self.items
+            .insert(AsyncItem::Pending(pending))
+            .map_err(internal)
+    }
+
+    /// Takes the outcome of pending request `h` (closing it), which must be
+    /// in: the handles of the response and its body, or the tag of the
+    /// failure.
+    pub fn take_response(&mut self, h: u32) -> CallResult<Result<(u32, u32), SendError>> {
+        let p = self.pending_mut(h)?;
+        if !p.is_done() {
+            return Err(Status::Again);
+        }
+        let AsyncItem::Pending(mut p) = self.items.remove(h)? else {
+            return Err(Status::Badf);
+        };
+        let outcome = p.done.take().unwrap_or(Err(SendError::InternalError));
+        let response = match outcome {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let len = response.body.len() as u64;
+        if self.body_bytes + len > self.limits.body_bytes {
+            return Ok(Err(SendError::HttpResponseBodyTooLarge));
+        }
+        let mut body = Body::default();
+        body.push_back(response.body);
+        let mut parts = response.parts;
+        parts.remote = response.remote;
+        let resp = self.responses.insert(parts)?;
+        let body = match self.items.insert(AsyncItem::Body(body)) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = self.responses.remove(resp);
+                return Err(e);
+            }
+        };
+        self.body_bytes += len;
+        Ok(Ok((resp, body)))
     }
 
     /// A new, empty body.
@@ -312,7 +461,9 @@ impl FastlyState {
     /// Closes body `h`, giving it back; its bytes leave the budget.
     pub fn take_body(&mut self, h: u32) -> CallResult<Body> {
         self.body(h)?;
-        let AsyncItem::Body(b) = self.items.remove(h)?;
+        let AsyncItem::Body(b) = self.items.remove(h)? else {
+            return Err(Status::Badf);
+        };
         self.body_bytes -= b.len;
         Ok(b)
     }
@@ -391,6 +542,12 @@ pub(crate) fn room_for(headers: &HeaderMap, extra: usize, limits: &InstanceLimit
 mod tests {
     use super::*;
 
+    struct NoWake;
+
+    impl std::task::Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+
     fn state(body: &'static [u8]) -> FastlyState {
         let limits = InstanceLimits {
             handles: 4,
@@ -411,7 +568,7 @@ mod tests {
             .build()
             .unwrap();
         let cx = RunContext {
-            waker: std::task::Waker::noop().clone(),
+            waker: std::task::Waker::from(Arc::new(NoWake)),
             io: io.handle().clone(),
         };
         FastlyState::new(

@@ -11,8 +11,46 @@ function text(status, body, headers = {}) {
   });
 }
 
+// The backend `/proxy/...` sends to; it must be configured in the server's
+// fastly.toml (`[local_server.backends.origin]`).
+const ORIGIN = "origin";
+const PROXY_PREFIX = "/proxy/";
+
+// `/proxy/<rest>`: sends the request's method, headers and body (none for GET
+// and HEAD) to ORIGIN as http://origin/<rest><query>, and answers with the
+// backend's response plus `x-proxied: js`.
+async function proxy(request, url) {
+  const rest = url.pathname.slice(PROXY_PREFIX.length);
+  const method = request.method;
+  const init = { method, headers: new Headers(request.headers) };
+  if (method !== "GET" && method !== "HEAD") {
+    init.body = await request.arrayBuffer();
+  }
+  let resp;
+  try {
+    resp = await fetch(
+      new Request(`http://${ORIGIN}/${rest}${url.search}`, init),
+      { backend: ORIGIN },
+    );
+  } catch (e) {
+    return text(502, `send failed: ${e.message}\n`);
+  }
+  // A fetched response's headers are immutable per the Fetch standard, so
+  // the header goes on a copy.
+  const headers = new Headers(resp.headers);
+  headers.set("x-proxied", "js");
+  return new Response(resp.body, {
+    status: resp.status,
+    statusText: resp.statusText,
+    headers,
+  });
+}
+
 async function handle(request) {
   const url = new URL(request.url);
+  if (url.pathname.startsWith(PROXY_PREFIX)) {
+    return proxy(request, url);
+  }
   switch (url.pathname) {
     case "/hello":
       return text(200, "hello from js\n", { "x-app": "js" });
@@ -37,6 +75,9 @@ async function handle(request) {
       }
       return text(200, value);
     }
+    case "/sleep":
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return text(200, "slept\n");
     default:
       return text(404, "not found\n");
   }

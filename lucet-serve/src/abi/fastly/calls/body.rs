@@ -79,7 +79,9 @@ pub(super) fn known_length(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>
 pub(super) fn trailer_append(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let limits = &s.limits;
     let FastlyState { items, .. } = s;
-    let super::super::state::AsyncItem::Body(b) = items.get_mut(a.u32(0))?;
+    let super::super::state::AsyncItem::Body(b) = items.get_mut(a.u32(0))? else {
+        return Err(Status::Badf);
+    };
     headers::append(&mut b.trailers, limits, m, a)
 }
 
@@ -109,6 +111,6 @@ pub(super) fn trailer_values_get(
 
 /// `(h, ready_out)`: whether waiting on `h` would return at once.
 pub(super) fn is_ready(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    s.items.get(a.u32(0))?;
-    m.write_u32(a.u32(1), 1)
+    let ready = s.is_ready(a.u32(0))?;
+    m.write_u32(a.u32(1), u32::from(ready))
 }

@@ -3,8 +3,10 @@
 //! calls of the `fastly_http_req` module ask of the request the instance
 //! was started for; those of `fastly_http_downstream` name a request
 //! handle, which must be that request's. What only Fastly's network knows
-//! (TLS details of a plain-text connection, fingerprints, bot and proxy
-//! detection) is `none`, and the detection flags are 0.
+//! (TLS details of a plain-text connection, fingerprints, bot names, VPN
+//! and proxy data, visit counts) is `none`, which the SDKs read as "not
+//! known" (they fail on any other error), and the flags of detection that
+//! runs on every request (bots, attacks) are 0.
 
 use std::net::IpAddr;
 

@@ -361,9 +361,20 @@ pub(super) fn resp_http_keepalive_mode_set(
     Ok(())
 }
 
-/// The backend address a response came from: responses made by the guest
-/// have none.
-pub(super) fn resp_no_dest(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    s.responses.get(a.u32(0))?;
-    Err(Status::None)
+/// `(h, addr_octets_out, nwritten_out)`: the backend address a response
+/// came from; `none` for one the guest made.
+pub(super) fn resp_dest_ip(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let remote = s.responses.get(a.u32(0))?.remote.ok_or(Status::None)?;
+    let octets: Vec<u8> = match remote.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+    };
+    m.write(a.u32(1), &octets)?;
+    m.write_u32(a.u32(2), octets.len() as u32)
+}
+
+/// `(h, port_out)`: a `u16`.
+pub(super) fn resp_dest_port(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let remote = s.responses.get(a.u32(0))?.remote.ok_or(Status::None)?;
+    m.write_u16(a.u32(1), remote.port())
 }

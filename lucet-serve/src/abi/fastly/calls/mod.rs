@@ -5,6 +5,7 @@
 //! is the status the guest gets.
 
 mod args;
+mod backend;
 mod body;
 mod downstream;
 mod headers;
@@ -119,6 +120,19 @@ implemented! {
     "fastly_http_downstream" "downstream_tls_ja3_md5" => downstream::req_absent,
     "fastly_http_downstream" "downstream_tls_ja4" => downstream::req_absent,
     "fastly_http_downstream" "downstream_compliance_region" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_anonymous" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_anonymous_vpn" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_hosting_provider" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_proxy_over_vpn" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_public_proxy" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_relay_proxy" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_residential_proxy" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_smart_dns_proxy" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_tor_exit_node" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_is_vpn_datacenter" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_resvpnproxy_vpn_service_name" => downstream::req_absent,
+    "fastly_http_downstream" "downstream_visits_this_service" => downstream::absent,
+    "fastly_http_downstream" "downstream_visits_this_pop" => downstream::absent,
 
     "fastly_http_resp" "new" => http::resp_new,
     "fastly_http_resp" "close" => http::resp_close,
@@ -136,8 +150,8 @@ implemented! {
     "fastly_http_resp" "send_downstream" => http::resp_send_downstream,
     "fastly_http_resp" "framing_headers_mode_set" => http::resp_framing_headers_mode_set,
     "fastly_http_resp" "http_keepalive_mode_set" => http::resp_http_keepalive_mode_set,
-    "fastly_http_resp" "get_addr_dest_ip" => http::resp_no_dest,
-    "fastly_http_resp" "get_addr_dest_port" => http::resp_no_dest,
+    "fastly_http_resp" "get_addr_dest_ip" => http::resp_dest_ip,
+    "fastly_http_resp" "get_addr_dest_port" => http::resp_dest_port,
 
     "fastly_http_body" "new" => body::new,
     "fastly_http_body" "read" => body::read,
@@ -167,8 +181,32 @@ implemented! {
     "fastly_compute_runtime" "has_image_optimizer" => services::no_service,
     "fastly_compute_runtime" "has_origin_inspector" => services::no_service,
 
+    "fastly_http_req" "send_async" => backend::send_async,
+    "fastly_http_req" "send_async_v2" => backend::send_async_v2,
+    "fastly_http_req" "pending_req_poll" => backend::pending_req_poll,
+    "fastly_http_req" "pending_req_poll_v2" => backend::pending_req_poll_v2,
+    "fastly_backend" "exists" => backend::exists,
+    "fastly_backend" "is_healthy" => backend::is_healthy,
+    "fastly_backend" "is_dynamic" => backend::is_dynamic,
+    "fastly_backend" "get_host" => backend::get_host,
+    "fastly_backend" "get_override_host" => backend::get_override_host,
+    "fastly_backend" "get_port" => backend::get_port,
+    "fastly_backend" "get_connect_timeout_ms" => backend::get_connect_timeout_ms,
+    "fastly_backend" "get_first_byte_timeout_ms" => backend::get_first_byte_timeout_ms,
+    "fastly_backend" "get_between_bytes_timeout_ms" => backend::get_between_bytes_timeout_ms,
+    "fastly_backend" "is_ssl" => backend::is_ssl,
+    "fastly_backend" "get_ssl_min_version" => backend::get_ssl_min_version,
+    "fastly_backend" "get_ssl_max_version" => backend::get_ssl_max_version,
+
     waiting:
     "fastly_async_io" "select" => wait::select,
+    "fastly_http_req" "send" => wait::send,
+    "fastly_http_req" "send_v2" => wait::send_v2,
+    "fastly_http_req" "send_v3" => wait::send_v2,
+    "fastly_http_req" "pending_req_wait" => wait::pending_req_wait,
+    "fastly_http_req" "pending_req_wait_v2" => wait::pending_req_wait_v2,
+    "fastly_http_req" "pending_req_select" => wait::pending_req_select,
+    "fastly_http_req" "pending_req_select_v2" => wait::pending_req_select_v2,
 }
 
 /// Every call of the ABI, implemented or returning `unsupported`.

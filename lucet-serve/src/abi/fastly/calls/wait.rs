@@ -9,30 +9,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::super::memory::Memory;
-use super::super::state::{FastlyState, MAX_HANDLES};
+use super::super::state::{AsyncItem, FastlyState, INVALID_HANDLE, MAX_HANDLES};
 use super::super::status::{CallResult, Status};
+use super::super::upstream::SEND_OK;
 use super::args::Args;
+use super::backend::{backend_name, write_detail};
 use crate::engine::GuestCx;
 
 /// What `select` writes when its timeout passes first.
 const TIMED_OUT: u32 = u32::MAX;
-
-/// Waits for `future`, suspending the guest while it is pending; `error`
-/// if the run is stopped meanwhile (it ends when the call returns).
-fn wait<T>(
-    s: &mut FastlyState,
-    cx: &mut dyn GuestCx,
-    future: impl Future<Output = T>,
-) -> CallResult<T> {
-    let mut future = pin!(future);
-    loop {
-        let waker = s.run.waker.clone();
-        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(&waker)) {
-            return Ok(v);
-        }
-        cx.suspend().map_err(|_| Status::Error)?;
-    }
-}
 
 /// A timer on the async runtime: ready after `d`.
 fn timer(s: &FastlyState, d: Duration) -> impl Future<Output = ()> {
@@ -47,30 +32,246 @@ fn timer(s: &FastlyState, d: Duration) -> impl Future<Output = ()> {
 }
 
 /// `(handles, count, timeout_ms, ready_index_out)`: the index of the first
-/// ready handle, waiting for one at most `timeout_ms` (0: no timeout), or
-/// `u32::MAX` when the timeout passes first. Bodies are held whole, so a
-/// body is ready at once; an empty list with a timeout is a timer (what
-/// JavaScript's `setTimeout` becomes).
+/// ready item (a body is ready at once, a pending request once its
+/// response is in), waiting for one at most `timeout_ms` (0: no timeout),
+/// or `u32::MAX` when the timeout passes first. An empty list with a
+/// timeout is a timer (what JavaScript's `setTimeout` becomes).
 pub(super) fn select(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
     let (list, count, timeout_ms, out) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
     if count as usize > MAX_HANDLES || (count == 0 && timeout_ms == 0) {
         return Err(Status::Inval);
     }
+    let mut hs = Vec::with_capacity(count as usize);
     {
         let mut m = Memory(cx.memory());
         m.check_u32(out)?;
         for i in 0..count {
             let at = list.checked_add(i * 4).ok_or(Status::Inval)?;
-            s.items.get(m.read_u32(at)?)?;
-        }
-        if count > 0 {
-            return m.write_u32(out, 0);
+            let h = m.read_u32(at)?;
+            s.items.get(h)?;
+            hs.push(h);
         }
     }
-    wait(
-        s,
-        cx,
-        timer(s, Duration::from_millis(u64::from(timeout_ms))),
-    )?;
-    Memory(cx.memory()).write_u32(out, TIMED_OUT)
+    let waker = s.run.waker.clone();
+    let timeout = (timeout_ms > 0).then(|| timer(s, Duration::from_millis(u64::from(timeout_ms))));
+    let mut timeout = timeout.map(Box::pin);
+    let ready = std::future::poll_fn(|c| {
+        for (i, &h) in hs.iter().enumerate() {
+            let ready = match s.items.get_mut(h) {
+                Ok(AsyncItem::Pending(p)) => p.poll_done(c).is_ready(),
+                _ => true,
+            };
+            if ready {
+                return Poll::Ready(i as u32);
+            }
+        }
+        if let Some(t) = timeout.as_mut() {
+            if t.as_mut().poll(c).is_ready() {
+                return Poll::Ready(TIMED_OUT);
+            }
+        }
+        Poll::Pending
+    });
+    let index = wait_with(&waker, cx, ready)?;
+    Memory(cx.memory()).write_u32(out, index)
+}
+
+/// Waits until pending request `h` is done.
+fn wait_done(s: &mut FastlyState, cx: &mut dyn GuestCx, h: u32) -> CallResult {
+    s.pending_mut(h)?;
+    // The future borrows the state: the waker is taken before.
+    let waker = s.run.waker.clone();
+    let done = std::future::poll_fn(|c| match s.pending_mut(h) {
+        Ok(p) => p.poll_done(c),
+        Err(_) => Poll::Ready(()),
+    });
+    wait_with(&waker, cx, done)
+}
+
+/// [`wait`], with the waker given (for futures that borrow the state).
+fn wait_with<T>(
+    waker: &std::task::Waker,
+    cx: &mut dyn GuestCx,
+    future: impl Future<Output = T>,
+) -> CallResult<T> {
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut Context::from_waker(waker)) {
+            return Ok(v);
+        }
+        cx.suspend().map_err(|_| Status::Error)?;
+    }
+}
+
+/// Writes the response and body handles of a finished request; with
+/// `detail`, its `send_error_detail`. A failed request is `error` (with
+/// the failure's tag in the detail), or `inval` for an unknown backend.
+fn finish(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    h: u32,
+    detail: Option<u32>,
+    (resp_out, body_out): (u32, u32),
+) -> CallResult {
+    let outcome = s.take_response(h)?;
+    let mut m = Memory(cx.memory());
+    if let Some(d) = detail {
+        let tag = match outcome {
+            Ok(_) => SEND_OK,
+            Err(e) => e as u32,
+        };
+        write_detail(&mut m, d, tag)?;
+    }
+    let (resp, body) = outcome.map_err(|_| Status::Error)?;
+    m.write_u32(resp_out, resp)?;
+    m.write_u32(body_out, body)
+}
+
+/// Sends and waits: `(h, body, backend, backend_len, [error_detail,]
+/// resp_out, body_out)`.
+fn send_and_wait(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+    detail: Option<u32>,
+    outs: (u32, u32),
+) -> CallResult {
+    let name = {
+        let mut m = Memory(cx.memory());
+        m.check_u32(outs.0)?;
+        m.check_u32(outs.1)?;
+        if let Some(d) = detail {
+            write_detail(&mut m, d, 0)?;
+        }
+        backend_name(&m, a, 2)?.to_string()
+    };
+    let h = match s.send_async(a.u32(0), a.u32(1), &name) {
+        Ok(h) => h,
+        Err((status, tag)) => {
+            if let Some(d) = detail {
+                write_detail(&mut Memory(cx.memory()), d, tag)?;
+            }
+            return Err(status);
+        }
+    };
+    wait_done(s, cx, h)?;
+    finish(s, cx, h, detail, outs)
+}
+
+/// `(h, body, backend, backend_len, resp_out, body_out)`.
+pub(super) fn send(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    send_and_wait(s, cx, a, None, (a.u32(4), a.u32(5)))
+}
+
+/// `(h, body, backend, backend_len, error_detail, resp_out, body_out)`.
+pub(super) fn send_v2(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    send_and_wait(s, cx, a, Some(a.u32(4)), (a.u32(5), a.u32(6)))
+}
+
+/// `(h, resp_out, body_out)`.
+pub(super) fn pending_req_wait(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+) -> CallResult {
+    wait_done(s, cx, a.u32(0))?;
+    finish(s, cx, a.u32(0), None, (a.u32(1), a.u32(2)))
+}
+
+/// `(h, error_detail, resp_out, body_out)`.
+pub(super) fn pending_req_wait_v2(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+) -> CallResult {
+    wait_done(s, cx, a.u32(0))?;
+    finish(s, cx, a.u32(0), Some(a.u32(1)), (a.u32(2), a.u32(3)))
+}
+
+/// The pending request handles at `(list, count)`, checked.
+fn handles(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    list: u32,
+    count: u32,
+) -> CallResult<Vec<u32>> {
+    if count == 0 || count as usize > MAX_HANDLES {
+        return Err(Status::Inval);
+    }
+    let mut m = Memory(cx.memory());
+    let mut hs = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let at = list.checked_add(i * 4).ok_or(Status::Inval)?;
+        let h = m.read_u32(at)?;
+        s.pending_mut(h)?;
+        hs.push(h);
+    }
+    Ok(hs)
+}
+
+/// Waits until one of `hs` is done: its index.
+fn wait_any(s: &mut FastlyState, cx: &mut dyn GuestCx, hs: &[u32]) -> CallResult<u32> {
+    let waker = s.run.waker.clone();
+    let any = std::future::poll_fn(|c| {
+        for (i, &h) in hs.iter().enumerate() {
+            let done = match s.pending_mut(h) {
+                Ok(p) => p.poll_done(c).is_ready(),
+                Err(_) => true,
+            };
+            if done {
+                return Poll::Ready(i as u32);
+            }
+        }
+        Poll::Pending
+    });
+    wait_with(&waker, cx, any)
+}
+
+/// `(handles, count, [error_detail,] done_index_out, resp_out, body_out)`:
+/// waits for the first of the requests; a failed one gives invalid
+/// handles.
+fn select_requests(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+    detail: Option<u32>,
+    (index_out, resp_out, body_out): (u32, u32, u32),
+) -> CallResult {
+    {
+        let mut m = Memory(cx.memory());
+        for p in [index_out, resp_out, body_out] {
+            m.check_u32(p)?;
+        }
+    }
+    let hs = handles(s, cx, a.u32(0), a.u32(1))?;
+    let i = wait_any(s, cx, &hs)?;
+    let outcome = s.take_response(hs[i as usize])?;
+    let mut m = Memory(cx.memory());
+    if let Some(d) = detail {
+        let tag = match outcome {
+            Ok(_) => SEND_OK,
+            Err(e) => e as u32,
+        };
+        write_detail(&mut m, d, tag)?;
+    }
+    let (resp, body) = outcome.unwrap_or((INVALID_HANDLE, INVALID_HANDLE));
+    m.write_u32(index_out, i)?;
+    m.write_u32(resp_out, resp)?;
+    m.write_u32(body_out, body)
+}
+
+pub(super) fn pending_req_select(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+) -> CallResult {
+    select_requests(s, cx, a, None, (a.u32(2), a.u32(3), a.u32(4)))
+}
+
+pub(super) fn pending_req_select_v2(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    a: &Args<'_>,
+) -> CallResult {
+    select_requests(s, cx, a, Some(a.u32(2)), (a.u32(3), a.u32(4), a.u32(5)))
 }

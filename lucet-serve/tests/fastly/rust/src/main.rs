@@ -5,6 +5,8 @@
 
 use std::io::Write;
 
+use fastly::backend::Backend;
+use fastly::http::request::{select, PendingRequest};
 use fastly::http::StatusCode;
 use fastly::{Error, Request, Response};
 
@@ -12,9 +14,18 @@ use fastly::{Error, Request, Response};
 const DEFAULT_CHUNKS: usize = 4;
 /// Size in bytes of each `/stream` chunk.
 const CHUNK_LEN: usize = 1024;
+/// The backend `/proxy/...`, `/fanout` and `/backend-info` use; it must be
+/// configured in the server's fastly.toml (`[local_server.backends.origin]`).
+const ORIGIN: &str = "origin";
+/// Prefix of the paths `/proxy/<rest>` forwards to `ORIGIN` as `/<rest>`.
+const PROXY_PREFIX: &str = "/proxy/";
 
 #[fastly::main]
 fn main(mut req: Request) -> Result<Response, Error> {
+    if let Some(rest) = req.get_path().strip_prefix(PROXY_PREFIX) {
+        let path = format!("/{rest}");
+        return Ok(proxy(req, &path));
+    }
     match req.get_path() {
         "/hello" => Ok(text(StatusCode::OK, "hello from rust\n").with_header("x-app", "rust")),
         "/echo" => Ok(echo(&mut req)),
@@ -37,6 +48,12 @@ fn main(mut req: Request) -> Result<Response, Error> {
             };
             Ok(text(StatusCode::OK, format!("vcpu_ms={vcpu_ms}\n")))
         }
+        "/fanout" => Ok(fanout()),
+        "/missing-backend" => Ok(match Request::get("http://nosuch/").send("nosuch") {
+            Ok(_) => text(StatusCode::OK, "unexpected\n"),
+            Err(e) => text(StatusCode::BAD_GATEWAY, format!("send failed: {e}\n")),
+        }),
+        "/backend-info" => Ok(backend_info()),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -145,4 +162,98 @@ fn config(req: &Request) -> Response {
         Ok(None) => text(StatusCode::NOT_FOUND, "no key\n"),
         Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("lookup failed: {e}\n")),
     }
+}
+
+/// `/proxy/<rest>`: sends the request's method, URL (with its path replaced
+/// by `path`, the query string kept), headers and body to `ORIGIN`, and
+/// answers with the backend's response plus `x-proxied: 1`.
+fn proxy(mut req: Request, path: &str) -> Response {
+    // A copy of the method, URL, version and headers; the body is moved over
+    // (the downstream body itself is sent, not read into the guest).
+    let mut backend_req = req.clone_without_body();
+    backend_req.set_path(path);
+    backend_req.set_body(req.take_body());
+    match backend_req.send(ORIGIN) {
+        Ok(resp) => resp.with_header("x-proxied", "1"),
+        Err(e) => text(StatusCode::BAD_GATEWAY, format!("send failed: {e}\n")),
+    }
+}
+
+/// `/fanout`: GETs `/a` and `/b` from `ORIGIN` at once with `send_async`,
+/// waits for both with `select`, and answers with both bodies.
+fn fanout() -> Response {
+    let mut pending: Vec<PendingRequest> = Vec::new();
+    for path in ["/a", "/b"] {
+        match Request::get(format!("http://{ORIGIN}{path}")).send_async(ORIGIN) {
+            Ok(p) => pending.push(p),
+            Err(e) => return fanout_failed(e),
+        }
+    }
+    // `select` returns the first request to finish and the others, in no
+    // particular order, so the finished one is told by the paths still
+    // pending.
+    let mut a = None;
+    let mut b = None;
+    while !pending.is_empty() {
+        let before: Vec<String> = pending
+            .iter()
+            .map(|p| p.sent_req().get_path().to_string())
+            .collect();
+        let (result, rest) = select(pending);
+        pending = rest;
+        let resp = match result {
+            Ok(resp) => resp,
+            Err(e) => return fanout_failed(e),
+        };
+        let done = before
+            .into_iter()
+            .find(|path| !pending.iter().any(|p| p.sent_req().get_path() == path));
+        let body = resp.into_body_str_lossy();
+        match done.as_deref() {
+            Some("/a") => a = Some(body),
+            Some("/b") => b = Some(body),
+            _ => return fanout_failed("select returned an unknown request"),
+        }
+    }
+    text(
+        StatusCode::OK,
+        format!("a={}\nb={}\n", a.unwrap_or_default(), b.unwrap_or_default()),
+    )
+}
+
+fn fanout_failed(e: impl std::fmt::Display) -> Response {
+    text(StatusCode::BAD_GATEWAY, format!("fanout failed: {e}\n"))
+}
+
+/// `/backend-info`: what the host says about the backend `ORIGIN`.
+///
+/// In fastly 0.13.2 (wasm32-wasip1) `Backend::from_name` only checks the
+/// name, and the accessors return plain values, panicking (a trap, since
+/// panics abort) if their hostcall fails. So they are called only if
+/// `exists()` is true; otherwise each value is `?`.
+fn backend_info() -> Response {
+    let backend = match Backend::from_name(ORIGIN) {
+        Ok(backend) => backend,
+        Err(_) => return text(StatusCode::NOT_FOUND, "no backend\n"),
+    };
+    let exists = backend.exists();
+    let value = |f: &dyn Fn(&Backend) -> String| {
+        if exists {
+            f(&backend)
+        } else {
+            "?".to_string()
+        }
+    };
+    let host = value(&|b| b.get_host());
+    let port = value(&|b| b.get_port().to_string());
+    let ssl = value(&|b| b.is_ssl().to_string());
+    let connect_ms = value(&|b| b.get_connect_timeout().as_millis().to_string());
+    let first_byte_ms = value(&|b| b.get_first_byte_timeout().as_millis().to_string());
+    text(
+        StatusCode::OK,
+        format!(
+            "exists={exists}\nhost={host}\nport={port}\nssl={ssl}\n\
+             connect_ms={connect_ms}\nfirst_byte_ms={first_byte_ms}\n"
+        ),
+    )
 }

@@ -1,0 +1,237 @@
+//! Sending to backends without waiting (`send_async`, polling a pending
+//! request), and what the app may ask of its backends
+//! (`fastly_backend`). The calls that wait are in `wait.rs`.
+
+use super::super::memory::Memory;
+use super::super::state::{FastlyState, INVALID_HANDLE};
+use super::super::status::{CallResult, Status};
+use super::super::upstream::{SendError, SEND_OK};
+use super::args::Args;
+
+/// Size of the ABI's `send_error_detail`.
+const DETAIL_SIZE: u32 = 20;
+
+/// Writes a `send_error_detail` at `ptr` with `tag` and no optional field
+/// set (its mask cleared).
+pub(super) fn write_detail(m: &mut Memory<'_>, ptr: u32, tag: u32) -> CallResult {
+    m.check_u32(ptr)?;
+    m.bytes_mut(ptr, DETAIL_SIZE)?;
+    m.write_u32(ptr, tag)?;
+    m.write_u32(ptr + 4, 0)
+}
+
+/// The name at arguments `i`, `i + 1`.
+pub(super) fn backend_name<'m>(m: &'m Memory<'_>, a: &Args<'_>, i: usize) -> CallResult<&'m str> {
+    m.str(a.u32(i), a.u32(i + 1))
+}
+
+/// `(h, body, backend, backend_len, pending_out)`.
+pub(super) fn send_async(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    start(s, m, a, a.u32(4))
+}
+
+/// `(h, body, backend, backend_len, streaming, pending_out)`: a body that
+/// goes on streaming after the send is not built yet.
+pub(super) fn send_async_v2(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    match a.u32(4) {
+        0 => start(s, m, a, a.u32(5)),
+        1 => Err(Status::Unsupported),
+        _ => Err(Status::Inval),
+    }
+}
+
+fn start(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>, out: u32) -> CallResult {
+    m.check_u32(out)?;
+    let name = backend_name(m, a, 2)?.to_string();
+    let h = s
+        .send_async(a.u32(0), a.u32(1), &name)
+        .map_err(|(status, _)| status)?;
+    m.write_u32(out, h)
+}
+
+/// Writes a finished request's outcome: `done`, then the response and
+/// body handles (invalid ones for a failure), at the three pointers.
+fn write_outcome(
+    m: &mut Memory<'_>,
+    outcome: Option<Result<(u32, u32), SendError>>,
+    (done, resp, body): (u32, u32, u32),
+) -> CallResult {
+    let (is_done, r, b) = match outcome {
+        None => (0, INVALID_HANDLE, INVALID_HANDLE),
+        Some(Ok((r, b))) => (1, r, b),
+        Some(Err(_)) => (1, INVALID_HANDLE, INVALID_HANDLE),
+    };
+    m.write_u32(done, is_done)?;
+    m.write_u32(resp, r)?;
+    m.write_u32(body, b)
+}
+
+/// `(h, done_out, resp_out, body_out)`: the response if it is in.
+pub(super) fn pending_req_poll(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    poll(s, m, a.u32(0), None, (a.u32(1), a.u32(2), a.u32(3)))
+}
+
+/// `(h, error_detail, done_out, resp_out, body_out)`.
+pub(super) fn pending_req_poll_v2(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    poll(
+        s,
+        m,
+        a.u32(0),
+        Some(a.u32(1)),
+        (a.u32(2), a.u32(3), a.u32(4)),
+    )
+}
+
+fn poll(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    h: u32,
+    detail: Option<u32>,
+    outs: (u32, u32, u32),
+) -> CallResult {
+    for p in [outs.0, outs.1, outs.2] {
+        m.check_u32(p)?;
+    }
+    if !s.pending_mut(h)?.is_done() {
+        return write_outcome(m, None, outs);
+    }
+    let outcome = s.take_response(h)?;
+    if let Some(d) = detail {
+        let tag = match outcome {
+            Ok(_) => SEND_OK,
+            Err(e) => e as u32,
+        };
+        write_detail(m, d, tag)?;
+    }
+    match outcome {
+        Ok(_) => write_outcome(m, Some(outcome), outs),
+        // A failed request: done, and the failure as the status.
+        Err(_) => Err(Status::Error),
+    }
+}
+
+/// The backend named by arguments 0 and 1.
+fn backend<'s>(
+    s: &'s FastlyState,
+    m: &Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult<&'s super::super::backends::Backend> {
+    let name = backend_name(m, a, 0)?;
+    s.local
+        .backends
+        .get(name)
+        .map(|b| &**b)
+        .ok_or(Status::Inval)
+}
+
+/// `(name, name_len, exists_out)`.
+pub(super) fn exists(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let name = backend_name(m, a, 0)?;
+    let exists = s.local.backends.contains_key(name);
+    m.write_u32(a.u32(2), u32::from(exists))
+}
+
+/// `(name, name_len, health_out)`: no health checks run here: unknown (0).
+pub(super) fn is_healthy(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    backend(s, m, a)?;
+    m.write_u32(a.u32(2), 0)
+}
+
+/// `(name, name_len, dynamic_out)`: backends come from the configuration.
+pub(super) fn is_dynamic(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    backend(s, m, a)?;
+    m.write_u32(a.u32(2), 0)
+}
+
+/// `(name, name_len, value, max, nwritten_out)`.
+pub(super) fn get_host(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let host = backend(s, m, a)?.host().to_string();
+    m.write_value(a.u32(2), a.u32(3), host.as_bytes(), a.u32(4))
+}
+
+pub(super) fn get_override_host(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    let host = backend(s, m, a)?
+        .override_host
+        .clone()
+        .ok_or(Status::None)?;
+    m.write_value(a.u32(2), a.u32(3), host.as_bytes(), a.u32(4))
+}
+
+/// `(name, name_len, port_out)`: a `u16`.
+pub(super) fn get_port(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let port = backend(s, m, a)?.port();
+    m.write_u16(a.u32(2), port)
+}
+
+fn ms(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+pub(super) fn get_connect_timeout_ms(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    let t = backend(s, m, a)?.connect_timeout;
+    m.write_u32(a.u32(2), ms(t))
+}
+
+pub(super) fn get_first_byte_timeout_ms(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    let t = backend(s, m, a)?.first_byte_timeout;
+    m.write_u32(a.u32(2), ms(t))
+}
+
+pub(super) fn get_between_bytes_timeout_ms(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    let t = backend(s, m, a)?.between_bytes_timeout;
+    m.write_u32(a.u32(2), ms(t))
+}
+
+/// `(name, name_len, ssl_out)`.
+pub(super) fn is_ssl(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+    let tls = backend(s, m, a)?.is_tls();
+    m.write_u32(a.u32(2), u32::from(tls))
+}
+
+/// `(name, name_len, version_out)`: TLS 1.2 (2) at least, TLS 1.3 (3) at
+/// most; `none` for a backend without TLS.
+pub(super) fn get_ssl_min_version(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    if !backend(s, m, a)?.is_tls() {
+        return Err(Status::None);
+    }
+    m.write_u32(a.u32(2), 2)
+}
+
+pub(super) fn get_ssl_max_version(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    if !backend(s, m, a)?.is_tls() {
+        return Err(Status::None);
+    }
+    m.write_u32(a.u32(2), 3)
+}
