@@ -565,9 +565,14 @@ max-request-body = 1024
         let start = readme.find("```toml\n").expect("a toml block") + 8;
         let end = start + readme[start..].find("```").unwrap();
         let c = Config::from_toml(&readme[start..end], Path::new("/srv")).unwrap();
-        assert_eq!(c.routes.len(), 2);
-        assert_eq!(c.routes[1].dirs[0].host, PathBuf::from("/srv/www"));
-        assert_eq!(c.routes[1].limits.timeout, Duration::from_secs(2));
+        assert_eq!(c.routes.len(), 3);
+        assert_eq!(c.server.max_instances, 10_000);
+        assert_eq!(
+            c.routes[1].fastly_toml.as_deref(),
+            Some(Path::new("/srv/fastly.toml"))
+        );
+        assert_eq!(c.routes[2].dirs[0].host, PathBuf::from("/srv/www"));
+        assert_eq!(c.routes[2].limits.timeout, Duration::from_secs(2));
     }
 
     #[test]

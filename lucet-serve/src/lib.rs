@@ -45,6 +45,8 @@ pub use engine::{
 pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};
 pub use lucet_engine::{LucetEngine, LucetWorker};
-pub use request::{GuestRequest, GuestResponse, HandlerError};
+pub use request::{
+    BodySender, BodyStream, GuestRequest, GuestResponse, HandlerError, ResponseBody, StreamCut,
+};
 pub use route::OpenDir;
 pub use server::Server;

@@ -3,6 +3,8 @@
 //! gave none.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
@@ -42,7 +44,101 @@ pub struct GuestResponse {
     /// The headers the handler set.
     pub headers: HeaderMap,
     /// The body.
-    pub body: Bytes,
+    pub body: ResponseBody,
+}
+
+/// A response's body: whole, or streamed as the handler writes it.
+#[derive(Debug)]
+pub enum ResponseBody {
+    /// All of it.
+    Full(Bytes),
+    /// Chunks as the handler writes them.
+    Stream(BodyStream),
+}
+
+impl ResponseBody {
+    /// The whole body, if it is not streamed.
+    pub fn full(&self) -> Option<&Bytes> {
+        match self {
+            ResponseBody::Full(b) => Some(b),
+            ResponseBody::Stream(_) => None,
+        }
+    }
+}
+
+impl From<Bytes> for ResponseBody {
+    fn from(b: Bytes) -> Self {
+        ResponseBody::Full(b)
+    }
+}
+
+/// A streamed response body, as hyper sends it: the chunks its handler
+/// writes, through a bounded channel; a stream whose sending end goes away
+/// unfinished (the handler abandoned it, failed, or was stopped) ends in an
+/// error, so that the client sees the response incomplete.
+#[derive(Debug)]
+pub struct BodyStream {
+    chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    finished: Arc<AtomicBool>,
+}
+
+/// The sending end of a [`BodyStream`].
+#[derive(Debug)]
+pub struct BodySender {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    finished: Arc<AtomicBool>,
+}
+
+/// A streamed body ended without being finished.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the handler's streamed response was cut short")]
+pub struct StreamCut;
+
+impl BodyStream {
+    /// A stream and its sending end, which holds at most `chunks` chunks
+    /// the client's connection has not taken yet.
+    pub fn channel(chunks: usize) -> (BodySender, BodyStream) {
+        let (tx, rx) = tokio::sync::mpsc::channel(chunks);
+        let finished = Arc::new(AtomicBool::new(false));
+        (
+            BodySender {
+                chunks: tx,
+                finished: finished.clone(),
+            },
+            BodyStream {
+                chunks: rx,
+                finished,
+            },
+        )
+    }
+}
+
+impl BodySender {
+    /// Where chunks go (a full channel makes the writer wait).
+    pub fn chunks(&self) -> &tokio::sync::mpsc::Sender<Bytes> {
+        &self.chunks
+    }
+
+    /// Ends the stream: the client gets a complete response.
+    pub fn finish(self) {
+        self.finished.store(true, Ordering::Release);
+    }
+}
+
+impl hyper::body::Body for BodyStream {
+    type Data = Bytes;
+    type Error = StreamCut;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, StreamCut>>> {
+        self.chunks.poll_recv(cx).map(|chunk| match chunk {
+            Some(c) => Some(Ok(hyper::body::Frame::data(c))),
+            None if self.finished.load(Ordering::Acquire) => None,
+            None => Some(Err(StreamCut)),
+        })
+    }
 }
 
 /// Why a handler gave no response.

@@ -26,7 +26,7 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::lucet_engine::LucetEngine;
 use crate::metrics::{Gauges, Metrics};
-use crate::request::{GuestRequest, GuestResponse, HandlerError};
+use crate::request::{BodyStream, GuestRequest, GuestResponse, HandlerError, ResponseBody};
 use crate::workers::{Job, Workers};
 use crate::Error;
 
@@ -374,10 +374,15 @@ async fn accept_loop<E: Engine>(
     let _ = drained.send(());
 }
 
-type Body = Full<Bytes>;
+/// A response body: whole, or streamed by a handler.
+type Body = http_body_util::Either<Full<Bytes>, BodyStream>;
+
+fn full(bytes: Bytes) -> Body {
+    http_body_util::Either::Left(Full::new(bytes))
+}
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    let mut r = Response::new(full(Bytes::from(format!("{text}\n"))));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -576,7 +581,11 @@ async fn serve<E: Engine>(
 }
 
 fn respond(g: GuestResponse) -> Response<Body> {
-    let mut r = Response::new(Full::new(g.body));
+    let body = match g.body {
+        ResponseBody::Full(b) => full(b),
+        ResponseBody::Stream(s) => http_body_util::Either::Right(s),
+    };
+    let mut r = Response::new(body);
     *r.status_mut() = g.status;
     *r.headers_mut() = g.headers;
     r

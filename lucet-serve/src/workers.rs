@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use crate::app::App;
 use crate::engine::Engine;
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
-use crate::run::{Progress, RunContext};
+use crate::run::{Progress, Responder, RunContext};
 
 /// One request for a worker.
 pub(crate) struct Job<E: Engine> {
@@ -144,10 +144,18 @@ struct Worker<E: Engine> {
 
 /// A run suspended on this worker, with the job it serves.
 struct Suspended<E: Engine> {
-    job: Job<E>,
+    job: Started<E>,
     run: E::Suspended,
     waker: Arc<RunWaker>,
     deadline: Instant,
+}
+
+/// A job whose run has started: its answer goes through a [`Responder`].
+struct Started<E: Engine> {
+    app: Arc<App<E>>,
+    route: usize,
+    request: GuestRequest,
+    responder: Responder,
 }
 
 /// Wakes a suspended run: sends its id to its worker, once until the
@@ -235,9 +243,16 @@ impl<E: Engine> Worker<E> {
             to: runs.wakes.clone(),
             queued: AtomicBool::new(false),
         });
+        let job = Started {
+            app: job.app,
+            route: job.route,
+            request: job.request,
+            responder: Responder::new(job.reply),
+        };
         let cx = RunContext {
             waker: Waker::from(waker.clone()),
             io: self.io.clone(),
+            responder: job.responder.clone(),
         };
         self.live.fetch_add(1, Ordering::Relaxed);
         let route = job.app.route(job.route);
@@ -263,7 +278,7 @@ impl<E: Engine> Worker<E> {
         };
         runs.deadlines.remove(&(s.deadline, id));
         s.waker.queued.store(false, Ordering::Release);
-        if s.job.reply.is_closed() {
+        if s.job.responder.is_closed() {
             // The client has gone: the run is dropped, not resumed.
             self.abandon(s.run);
             return;
@@ -303,7 +318,7 @@ impl<E: Engine> Worker<E> {
     fn settle(
         &self,
         runs: &mut Runs<E>,
-        mut job: Job<E>,
+        job: Started<E>,
         id: u64,
         waker: Arc<RunWaker>,
         progress: std::thread::Result<Progress<E::Suspended>>,
@@ -312,7 +327,7 @@ impl<E: Engine> Worker<E> {
             Ok(Progress::Suspended(run)) => {
                 // The run is also woken when its client goes away.
                 let w = Waker::from(waker.clone());
-                if let Poll::Ready(()) = job.reply.poll_closed(&mut Context::from_waker(&w)) {
+                if let Poll::Ready(()) = job.responder.poll_closed(&mut Context::from_waker(&w)) {
                     self.abandon(run);
                     return;
                 }
@@ -330,14 +345,25 @@ impl<E: Engine> Worker<E> {
             }
             Ok(Progress::Done(result)) => {
                 self.live.fetch_sub(1, Ordering::Relaxed);
-                // The client may have gone meanwhile; nothing to do then.
-                let _ = job.reply.send(result);
+                let failure = result.as_ref().err().map(|e| e.to_string());
+                if !job.responder.send(result) {
+                    if let Some(e) = failure {
+                        failed_after_answer(&job, &e);
+                    }
+                }
+            }
+            Ok(Progress::Answered(result)) => {
+                self.live.fetch_sub(1, Ordering::Relaxed);
+                if let Err(e) = result {
+                    failed_after_answer(&job, &e.to_string());
+                }
             }
             Err(_) => {
                 self.live.fetch_sub(1, Ordering::Relaxed);
-                let _ = job.reply.send(Err(HandlerError::Failed(
-                    "the handler's engine panicked".into(),
-                )));
+                let e = HandlerError::Failed("the handler's engine panicked".into());
+                if !job.responder.send(Err(e)) {
+                    tracing::error!(request = %job.request.id, "the handler's engine panicked after answering");
+                }
             }
         }
     }
@@ -347,4 +373,10 @@ impl<E: Engine> Worker<E> {
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| drop(run)));
         self.live.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Logs a run's failure after its client was answered.
+fn failed_after_answer<E: Engine>(job: &Started<E>, e: &str) {
+    let route = &job.app.route(job.route).pattern;
+    tracing::warn!(request = %job.request.id, route = %route, "the handler failed after answering: {e}");
 }

@@ -195,7 +195,7 @@ pub(super) fn parse_response(
     Ok(GuestResponse {
         status,
         headers,
-        body,
+        body: body.into(),
     })
 }
 
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(r.headers["content-type"], "text/plain");
         let xa: Vec<_> = r.headers.get_all("x-a").iter().collect();
         assert_eq!(xa, ["1", "2"]);
-        assert_eq!(&r.body[..], b"hello\n");
+        assert_eq!(&r.body.full().unwrap()[..], b"hello\n");
     }
 
     #[test]
@@ -254,7 +254,7 @@ mod tests {
             parse(b"Content-Length: 99\nTransfer-Encoding: chunked\nConnection: close\nX: y\n\nab")
                 .unwrap();
         assert_eq!(r.headers.len(), 1);
-        assert_eq!(&r.body[..], b"ab");
+        assert_eq!(&r.body.full().unwrap()[..], b"ab");
     }
 
     #[test]

@@ -18,3 +18,12 @@ pub(super) fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "content-length"
     )
 }
+
+/// The size of a response head, as a route's `max-response-headers`
+/// counts it.
+pub(super) fn head_bytes(headers: &hyper::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
+}

@@ -163,7 +163,7 @@ fn fastly_progress<R>(
     step: Step<R, fastly::FastlyState>,
 ) -> Progress<R> {
     match step {
-        Step::Ended(result, state) => Progress::Done(fastly::end(route, request, result, state)),
+        Step::Ended(result, state) => fastly::end(route, request, result, state),
         Step::Suspended(run) => Progress::Suspended(run),
     }
 }

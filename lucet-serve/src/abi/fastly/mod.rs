@@ -8,7 +8,8 @@
 //!
 //! - `signatures.rs`: every call of the ABI and its core type; all link.
 //! - `calls/`: what the implemented calls do; the others are `unsupported`.
-//! - `state.rs`: one instance's handles and what it sent; `handles.rs`,
+//! - `state.rs`: one instance's handles and what it sent (`parts.rs`: the
+//!   heads of its requests and responses); `handles.rs`,
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
@@ -20,6 +21,7 @@ mod clock;
 mod handles;
 mod local_server;
 mod memory;
+mod parts;
 mod signatures;
 mod state;
 mod status;
@@ -33,10 +35,11 @@ use hyper::header::HOST;
 use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Uri};
 
+use super::framing::head_bytes;
 use crate::engine::{HostCall, ModuleInterface, WasiCommand};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
-use crate::run::RunContext;
+use crate::run::{Progress, RunContext};
 
 pub(crate) use local_server::LocalServer;
 pub(crate) use state::FastlyState;
@@ -92,6 +95,8 @@ pub(super) fn begin<'r>(
         body_bytes: limits
             .max_request_body
             .saturating_add(limits.max_response_body),
+        response_body: limits.max_response_body,
+        response_header_bytes: limits.max_response_headers,
         endpoints: state::MAX_ENDPOINTS,
         log_bytes: limits.max_log_bytes,
     };
@@ -135,62 +140,76 @@ pub(super) fn begin<'r>(
     (command, state)
 }
 
-/// The response of a run that ended with `result` (and the instance's
-/// `state`, unless no instance could be made).
-pub(super) fn end(
+/// What a run that ended with `result` (and the instance's `state`, unless
+/// no instance could be made) answers: the response it sent whole, or, for
+/// one it streamed (whose head went out during the run), how the run
+/// ended (a stream it did not finish is cut short, which the client sees).
+pub(super) fn end<R>(
     route: &Route,
     request: &GuestRequest,
     result: Result<(), HandlerError>,
     state: Option<FastlyState>,
-) -> Result<GuestResponse, HandlerError> {
+) -> Progress<R> {
     let limits = &route.limits;
     let sent = state.and_then(|s| {
         let abandoned = s.abandoned;
         s.sent.map(|sent| (sent, abandoned))
     });
-    match (result, sent) {
-        (result, Some((sent, abandoned))) => {
-            let body = match sent.body {
-                SentBody::Whole(body) if !abandoned => body,
-                _ => {
-                    return Err(result.err().unwrap_or_else(|| {
-                        HandlerError::BadResponse(
-                            "the app did not finish the body of the response it streamed".into(),
-                        )
-                    }))
-                }
-            };
-            if let Err(e) = result {
-                // The client has its response: the failure after it is
-                // only logged.
-                tracing::warn!(request = %request.id, route = %route.pattern, "the app failed after sending its response: {e}");
-            }
-            if body.len() as u64 > limits.max_response_body {
-                return Err(HandlerError::ResponseTooLarge(limits.max_response_body));
-            }
-            let head_bytes: usize = sent
-                .parts
-                .headers
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                .sum();
-            if head_bytes > limits.max_response_headers {
-                return Err(HandlerError::BadResponse(format!(
-                    "its headers are larger than the route's limit of {} bytes",
-                    limits.max_response_headers
-                )));
-            }
-            Ok(GuestResponse {
-                status: sent.parts.status,
-                headers: sent.parts.headers,
-                body,
-            })
+    let (sent, abandoned) = match (result, sent) {
+        (Err(e), None) => return Progress::Done(Err(e)),
+        (Ok(()), None) => {
+            return Progress::Done(Err(HandlerError::BadResponse(
+                "the app ended without sending a response".into(),
+            )))
         }
-        (Err(e), None) => Err(e),
-        (Ok(()), None) => Err(HandlerError::BadResponse(
-            "the app ended without sending a response".into(),
-        )),
+        (result, Some(sent)) => {
+            let (sent, abandoned) = sent;
+            match sent.body {
+                SentBody::Finished => return Progress::Answered(result),
+                SentBody::Streaming => {
+                    return Progress::Answered(result.and(Err(HandlerError::BadResponse(
+                        if abandoned {
+                            "the app abandoned the response it streamed".into()
+                        } else {
+                            "the app did not finish the response it streamed".into()
+                        },
+                    ))))
+                }
+                SentBody::Whole(_) => {
+                    // A failure after the response was sent whole is only
+                    // logged: the client has its response.
+                    if let Err(e) = result {
+                        tracing::warn!(request = %request.id, route = %route.pattern, "the app failed after sending its response: {e}");
+                    }
+                    (sent, abandoned)
+                }
+            }
+        }
+    };
+    let SentBody::Whole(body) = sent.body else {
+        return Progress::Done(Err(HandlerError::Failed("no whole body".into())));
+    };
+    if abandoned {
+        return Progress::Done(Err(HandlerError::BadResponse(
+            "the app abandoned its response's body".into(),
+        )));
     }
+    if body.len() as u64 > limits.max_response_body {
+        return Progress::Done(Err(HandlerError::ResponseTooLarge(
+            limits.max_response_body,
+        )));
+    }
+    if head_bytes(&sent.parts.headers) > limits.max_response_headers {
+        return Progress::Done(Err(HandlerError::BadResponse(format!(
+            "its headers are larger than the route's limit of {} bytes",
+            limits.max_response_headers
+        ))));
+    }
+    Progress::Done(Ok(GuestResponse {
+        status: sent.parts.status,
+        headers: sent.parts.headers,
+        body: body.into(),
+    }))
 }
 
 /// The request's URL as the app sees it: absolute, its host from the

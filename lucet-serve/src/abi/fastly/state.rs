@@ -14,13 +14,15 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
+use hyper::HeaderMap;
 
 use super::handles::Table;
 use super::local_server::{ConfigStore, LocalServer};
+pub(crate) use super::parts::{RequestParts, ResponseParts};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
 use crate::abi::output::LogLines;
+use crate::request::BodySender;
 use crate::run::RunContext;
 
 /// How much one instance may hold, besides what its route's limits say.
@@ -33,6 +35,10 @@ pub(crate) struct InstanceLimits {
     pub header_bytes: usize,
     /// Body bytes held by the host for the instance, all bodies together.
     pub body_bytes: u64,
+    /// Largest response body sent downstream (whole or streamed).
+    pub response_body: u64,
+    /// Bytes of a response head sent downstream.
+    pub response_header_bytes: usize,
     /// Log endpoints open at once.
     pub endpoints: usize,
     /// Bytes logged per stream (standard output, standard error, each
@@ -51,36 +57,6 @@ pub(crate) const MAX_HEADERS: usize = 1000;
 /// Most bytes of one message's headers the guest builds.
 pub(crate) const MAX_HEADER_BYTES: usize = 96 << 10;
 
-/// A request's head.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestParts {
-    pub method: Method,
-    pub uri: Uri,
-    pub version: Version,
-    pub headers: HeaderMap,
-}
-
-/// A response's head.
-#[derive(Debug, Clone)]
-pub(crate) struct ResponseParts {
-    pub status: StatusCode,
-    pub version: Version,
-    pub headers: HeaderMap,
-    /// The backend address it came from, if it came from one.
-    pub remote: Option<SocketAddr>,
-}
-
-impl Default for ResponseParts {
-    fn default() -> Self {
-        ResponseParts {
-            status: StatusCode::OK,
-            version: Version::HTTP_11,
-            headers: HeaderMap::new(),
-            remote: None,
-        }
-    }
-}
-
 /// A body the host holds: chunks in order, and trailers.
 #[derive(Debug, Default)]
 pub(crate) struct Body {
@@ -88,13 +64,29 @@ pub(crate) struct Body {
     len: u64,
     pub trailers: HeaderMap,
     /// The response it belongs to was sent with `streaming`: it is the
-    /// downstream response's body, finished when closed.
-    pub streaming: bool,
+    /// downstream response's body, its writes go to the client (waiting
+    /// while the connection is behind), and it is finished when closed.
+    pub stream: Option<Streamed>,
+}
+
+/// Where a streamed body's writes go.
+#[derive(Debug)]
+pub(crate) struct Streamed {
+    pub sender: BodySender,
+    /// Bytes sent so far (bounded by the route's response body limit).
+    pub sent: u64,
 }
 
 impl Body {
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Takes the first chunk held, if any.
+    pub fn pop(&mut self) -> Option<Bytes> {
+        let c = self.chunks.pop_front()?;
+        self.len -= c.len() as u64;
+        Some(c)
     }
 
     /// Takes up to `max` bytes from the front.
@@ -213,11 +205,21 @@ pub(crate) struct Sent {
 
 /// The body of the response sent downstream.
 pub(crate) enum SentBody {
-    /// All of it.
+    /// All of it, to send when the run ends.
     Whole(Bytes),
-    /// Still being streamed (written to its body handle).
+    /// Streamed: the response has gone out, its body is written as the
+    /// app writes it.
     Streaming,
+    /// Streamed, and finished.
+    Finished,
 }
+
+/// Chunks a streamed body holds that the client's connection has not
+/// taken yet.
+pub(crate) const STREAM_CHUNKS: usize = 8;
+/// The most one write to a streamed body takes (the guest writes the rest
+/// in further calls, as `write` allows).
+pub(crate) const STREAM_CHUNK: u32 = 64 << 10;
 
 /// The request the instance was started for.
 pub(crate) struct Downstream {
@@ -458,6 +460,15 @@ impl FastlyState {
         Ok(())
     }
 
+    /// Takes the first chunk body `h` holds; its bytes leave the budget.
+    pub fn pop_body(&mut self, h: u32) -> CallResult<Option<Bytes>> {
+        let c = self.body_mut(h)?.pop();
+        if let Some(c) = &c {
+            self.body_bytes -= c.len() as u64;
+        }
+        Ok(c)
+    }
+
     /// Closes body `h`, giving it back; its bytes leave the budget.
     pub fn take_body(&mut self, h: u32) -> CallResult<Body> {
         self.body(h)?;
@@ -481,12 +492,23 @@ impl FastlyState {
         Ok(bytes)
     }
 
-    /// Finishes the streamed response whose body is `h`.
+    /// Finishes the streamed response whose body is `h`, closing it.
     pub fn finish_streaming(&mut self, h: u32) -> CallResult {
-        let bytes = self.send_body(h)?;
-        if let Some(sent) = self.sent.as_mut() {
-            sent.body = SentBody::Whole(bytes);
+        let mut body = self.take_body(h)?;
+        if let Some(stream) = body.stream.take() {
+            stream.sender.finish();
         }
+        if let Some(sent) = self.sent.as_mut() {
+            sent.body = SentBody::Finished;
+        }
+        Ok(())
+    }
+
+    /// Makes body `h` the streamed body of a response whose head has gone
+    /// to the client. What it holds already is sent first, by the next
+    /// write or its close.
+    pub fn start_streaming(&mut self, h: u32, sender: BodySender) -> CallResult {
+        self.body_mut(h)?.stream = Some(Streamed { sender, sent: 0 });
         Ok(())
     }
 
@@ -541,6 +563,7 @@ pub(crate) fn room_for(headers: &HeaderMap, extra: usize, limits: &InstanceLimit
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::{Method, Uri, Version};
 
     struct NoWake;
 
@@ -554,6 +577,8 @@ mod tests {
             headers: 4,
             header_bytes: 64,
             body_bytes: 16,
+            response_body: 16,
+            response_header_bytes: 64,
             endpoints: 2,
             log_bytes: 1024,
         };
@@ -570,6 +595,7 @@ mod tests {
         let cx = RunContext {
             waker: std::task::Waker::from(Arc::new(NoWake)),
             io: io.handle().clone(),
+            responder: crate::run::Responder::new(tokio::sync::oneshot::channel().0),
         };
         FastlyState::new(
             limits,

@@ -15,7 +15,7 @@ use hyper::{Request, Uri};
 use hyper_util::client::legacy::connect::HttpInfo;
 
 use super::backends::Backend;
-use super::state::{RequestParts, ResponseParts};
+use super::parts::{RequestParts, ResponseParts};
 use crate::abi::framing::is_hop_by_hop;
 
 /// A backend's response, read whole.

@@ -1,8 +1,9 @@
 //! Bodies (`fastly_http_body`), and whether one is ready
-//! (`fastly_async_io.is_ready`).
-//! Bodies are held whole by the host (the downstream request's is read
-//! before the instance starts), so each is ready at once; every byte a
-//! guest writes counts against its instance's budget.
+//! (`fastly_async_io.is_ready`). Bodies are held whole by the host (the
+//! downstream request's is read before the instance starts), so each is
+//! ready at once; every byte a guest writes counts against its instance's
+//! budget. Writing to, appending to and closing a streamed body wait for
+//! the client's connection (`wait.rs`).
 
 use super::super::memory::Memory;
 use super::super::state::FastlyState;
@@ -28,8 +29,9 @@ pub(super) fn read(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> Cal
     m.write_u32(nread, bytes.len() as u32)
 }
 
-/// `(h, buf, buf_len, end, nwritten_out)`: `end` 0 appends, 1 prepends.
-pub(super) fn write(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
+/// `(h, buf, buf_len, end, nwritten_out)` on a body that is not streamed:
+/// `end` 0 appends, 1 prepends.
+pub(super) fn write_held(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let (h, buf, len, end, nwritten) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3), a.u32(4));
     let front = match end {
         0 => false,
@@ -42,34 +44,21 @@ pub(super) fn write(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> Ca
     m.write_u32(nwritten, len)
 }
 
-/// `(dest, src)`: moves `src` to the end of `dest` and closes it.
-pub(super) fn append(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    s.append_body(a.u32(0), a.u32(1))
-}
-
-/// `(h)`: a streamed response's body is finished; any other is dropped.
-pub(super) fn close(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    let h = a.u32(0);
-    if s.body(h)?.streaming {
-        return s.finish_streaming(h);
-    }
-    s.take_body(h).map(drop)
-}
-
-/// `(h)`: a streamed response's body is cut short (the client sees an
-/// incomplete response); any other is dropped.
+/// `(h)`: a streamed body is cut short (the client sees an incomplete
+/// response); any other is dropped.
 pub(super) fn abandon(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let h = a.u32(0);
-    if s.body(h)?.streaming {
+    if s.body(h)?.stream.is_some() {
         s.abandoned = true;
     }
+    // Dropping an unfinished stream's sender cuts it.
     s.take_body(h).map(drop)
 }
 
 /// `(h, length_out)`: a `u64`; `none` for a body still being streamed.
 pub(super) fn known_length(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let body = s.body(a.u32(0))?;
-    if body.streaming {
+    if body.stream.is_some() {
         return Err(Status::None);
     }
     let len = body.len();

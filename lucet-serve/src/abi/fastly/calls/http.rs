@@ -6,10 +6,13 @@
 use hyper::{Method, StatusCode, Uri, Version};
 
 use super::super::memory::Memory;
-use super::super::state::{FastlyState, RequestParts, ResponseParts, Sent, SentBody};
+use super::super::state::{
+    FastlyState, RequestParts, ResponseParts, Sent, SentBody, STREAM_CHUNKS,
+};
 use super::super::status::{CallResult, Status};
 use super::args::Args;
 use super::headers;
+use crate::request::{BodyStream, GuestResponse, ResponseBody};
 
 /// The ABI's `http_version`.
 fn version_code(v: Version) -> u32 {
@@ -326,7 +329,18 @@ pub(super) fn resp_send_downstream(
         parts.headers.remove(name);
     }
     let body = if streaming == 1 {
-        s.body_mut(b)?.streaming = true;
+        // The head goes to the client now; the body follows as the app
+        // writes it.
+        if crate::abi::framing::head_bytes(&parts.headers) > s.limits.response_header_bytes {
+            return Err(Status::Httpheadtoolarge);
+        }
+        let (sender, stream) = BodyStream::channel(STREAM_CHUNKS);
+        s.start_streaming(b, sender)?;
+        s.run.responder.send(Ok(GuestResponse {
+            status: parts.status,
+            headers: parts.headers.clone(),
+            body: ResponseBody::Stream(stream),
+        }));
         SentBody::Streaming
     } else {
         SentBody::Whole(s.send_body(b)?)

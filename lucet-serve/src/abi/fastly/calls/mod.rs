@@ -155,9 +155,6 @@ implemented! {
 
     "fastly_http_body" "new" => body::new,
     "fastly_http_body" "read" => body::read,
-    "fastly_http_body" "write" => body::write,
-    "fastly_http_body" "append" => body::append,
-    "fastly_http_body" "close" => body::close,
     "fastly_http_body" "abandon" => body::abandon,
     "fastly_http_body" "known_length" => body::known_length,
     "fastly_http_body" "trailer_append" => body::trailer_append,
@@ -199,6 +196,9 @@ implemented! {
     "fastly_backend" "get_ssl_max_version" => backend::get_ssl_max_version,
 
     waiting:
+    "fastly_http_body" "write" => wait::body_write,
+    "fastly_http_body" "append" => wait::body_append,
+    "fastly_http_body" "close" => wait::body_close,
     "fastly_async_io" "select" => wait::select,
     "fastly_http_req" "send" => wait::send,
     "fastly_http_req" "send_v2" => wait::send_v2,

@@ -9,11 +9,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::super::memory::Memory;
-use super::super::state::{AsyncItem, FastlyState, INVALID_HANDLE, MAX_HANDLES};
+use bytes::Bytes;
+
+use super::super::state::{AsyncItem, FastlyState, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK};
 use super::super::status::{CallResult, Status};
 use super::super::upstream::SEND_OK;
 use super::args::Args;
 use super::backend::{backend_name, write_detail};
+use super::body;
 use crate::engine::GuestCx;
 
 /// What `select` writes when its timeout passes first.
@@ -274,4 +277,96 @@ pub(super) fn pending_req_select_v2(
     a: &Args<'_>,
 ) -> CallResult {
     select_requests(s, cx, a, Some(a.u32(2)), (a.u32(3), a.u32(4), a.u32(5)))
+}
+
+/// Sends what streamed body `h` holds, then `extra`, to the client,
+/// waiting while the connection is behind. Past the route's response body
+/// limit the stream is cut and the call fails.
+fn flush_stream(
+    s: &mut FastlyState,
+    cx: &mut dyn GuestCx,
+    h: u32,
+    mut extra: Option<Bytes>,
+) -> CallResult {
+    loop {
+        let chunk = match s.pop_body(h)? {
+            Some(c) => c,
+            None => match extra.take() {
+                Some(c) => c,
+                None => return Ok(()),
+            },
+        };
+        if chunk.is_empty() {
+            continue;
+        }
+        let limit = s.limits.response_body;
+        let stream = s.body_mut(h)?.stream.as_mut().ok_or(Status::Badf)?;
+        stream.sent += chunk.len() as u64;
+        if stream.sent > limit {
+            // Dropping the unfinished sender cuts the response short.
+            s.body_mut(h)?.stream = None;
+            s.abandoned = true;
+            return Err(Status::Limitexceeded);
+        }
+        let sender = stream.sender.chunks().clone();
+        let waker = s.run.waker.clone();
+        match wait_with(&waker, cx, sender.reserve_owned())? {
+            Ok(permit) => {
+                permit.send(chunk);
+            }
+            // The client has gone.
+            Err(_) => return Err(Status::Error),
+        }
+    }
+}
+
+fn is_streamed(s: &FastlyState, h: u32) -> CallResult<bool> {
+    Ok(s.body(h)?.stream.is_some())
+}
+
+/// `(h, buf, buf_len, end, nwritten_out)`: to a streamed body, at most
+/// 64 KiB a call (`nwritten` says how much), at its end only.
+pub(super) fn body_write(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    let h = a.u32(0);
+    if !is_streamed(s, h)? {
+        return body::write_held(s, &mut Memory(cx.memory()), a);
+    }
+    let (buf, len, end, nwritten) = (a.u32(1), a.u32(2), a.u32(3), a.u32(4));
+    if end != 0 {
+        // What went to the client cannot be prepended to.
+        return Err(Status::Inval);
+    }
+    let take = len.min(STREAM_CHUNK);
+    let chunk = {
+        let mut m = Memory(cx.memory());
+        m.write_u32(nwritten, 0)?;
+        Bytes::copy_from_slice(m.bytes(buf, take)?)
+    };
+    flush_stream(s, cx, h, Some(chunk))?;
+    Memory(cx.memory()).write_u32(nwritten, take)
+}
+
+/// `(dest, src)`: moves `src` to the end of `dest` and closes it; to a
+/// streamed body, it is sent.
+pub(super) fn body_append(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    let (dest, src) = (a.u32(0), a.u32(1));
+    if !is_streamed(s, dest)? {
+        return s.append_body(dest, src);
+    }
+    if dest == src {
+        return Err(Status::Badf);
+    }
+    let bytes = s.take_body_bytes(src)?;
+    flush_stream(s, cx, dest, Some(bytes))
+}
+
+/// `(h)`: a streamed body is sent to its end and finished; any other is
+/// dropped.
+pub(super) fn body_close(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    let h = a.u32(0);
+    if !is_streamed(s, h)? {
+        return s.take_body(h).map(drop);
+    }
+    flush_stream(s, cx, h, None)?;
+    s.finish_streaming(h)
 }
