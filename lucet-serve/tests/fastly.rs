@@ -707,3 +707,101 @@ async fn a_javascript_app_proxies_and_sleeps() {
     let r = get(&c, js_app(), "/sleep").await;
     assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "slept\n"));
 }
+
+/// A server for the Rust app with geolocation, device detection, an ACL
+/// and a secret store in its `fastly.toml`.
+fn lookups_server() -> (Server, Scratch) {
+    logs();
+    let dir = Scratch::new("fastly-lookups");
+    std::fs::write(
+        dir.path("acl.json"),
+        r#"{"entries": [
+            {"prefix": "192.0.2.0/24", "action": "BLOCK"},
+            {"prefix": "192.0.2.128/25", "action": "ALLOW"},
+            {"prefix": "2001:db8::/32", "action": "BLOCK"}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path("api.key"), "from a file").unwrap();
+    let path = dir.path("fastly.toml");
+    std::fs::write(
+        &path,
+        r#"
+[local_server.geolocation]
+format = "inline-toml"
+[local_server.geolocation.addresses."192.0.2.7"]
+city = "Lyon"
+country_code = "FR"
+as_name = "Example AS"
+latitude = 45.76
+
+[local_server.device_detection]
+format = "inline-toml"
+[local_server.device_detection.user_agents."TestPhone/1.0"]
+device = { name = "Test Phone", brand = "Example", is_mobile = true }
+
+[local_server.acls]
+edge = "acl.json"
+
+[[local_server.secret_stores.keys]]
+key = "inline"
+data = "s3cret"
+[[local_server.secret_stores.keys]]
+key = "filed"
+file = "api.key"
+"#,
+    )
+    .unwrap();
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.fastly_toml = Some(path);
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    (server, dir)
+}
+
+#[tokio::test]
+async fn lookups_come_from_fastly_toml() {
+    let (server, _dir) = lookups_server();
+    let addr = server.addr();
+    let c = client();
+    let text = |r: &Reply| (r.status, r.text());
+
+    let r = get(&c, addr, "/geo?ip=192.0.2.7").await;
+    assert_eq!(
+        text(&r),
+        (
+            StatusCode::OK,
+            "city=Lyon\ncountry=FR\nas_name=Example AS\nlatitude=45.76\n".into()
+        )
+    );
+    let r = get(&c, addr, "/geo?ip=192.0.2.8").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no geo\n".into()));
+
+    let r = get(&c, addr, "/device?ua=TestPhone/1.0").await;
+    assert_eq!(
+        text(&r),
+        (StatusCode::OK, "name=Test Phone\nbrand=Example\nmobile=true\n".into())
+    );
+    let r = get(&c, addr, "/device?ua=Other").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no device\n".into()));
+
+    // The longest prefix wins.
+    let r = get(&c, addr, "/acl?name=edge&ip=192.0.2.200").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("prefix=192.0.2.128/25\n"), "{}", r.text());
+    assert!(r.text().to_lowercase().contains("allow"), "{}", r.text());
+    let r = get(&c, addr, "/acl?name=edge&ip=192.0.2.1").await;
+    assert!(r.text().to_lowercase().contains("block"), "{}", r.text());
+    let r = get(&c, addr, "/acl?name=edge&ip=198.51.100.1").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no match\n".into()));
+    let r = get(&c, addr, "/acl?name=other&ip=192.0.2.1").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no acl\n".into()));
+
+    let r = get(&c, addr, "/secret?store=keys&key=inline").await;
+    assert_eq!(text(&r), (StatusCode::OK, "s3cret".into()));
+    let r = get(&c, addr, "/secret?store=keys&key=filed").await;
+    assert_eq!(text(&r), (StatusCode::OK, "from a file".into()));
+    let r = get(&c, addr, "/secret?store=keys&key=absent").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no secret\n".into()));
+    let r = get(&c, addr, "/secret?store=nope&key=inline").await;
+    assert_eq!(text(&r), (StatusCode::NOT_FOUND, "no store\n".into()));
+}

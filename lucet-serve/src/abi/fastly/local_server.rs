@@ -15,7 +15,10 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::backends::{tls_config, Backend};
+use super::lookups::{self, Acl, DeviceDetection, Geolocation};
 use crate::config::toml_error;
 
 /// Largest `fastly.toml`.
@@ -32,7 +35,7 @@ const MAX_STORE_ENTRIES: usize = 100_000;
 /// A config store (or dictionary): keys and values, both text.
 pub(crate) type ConfigStore = HashMap<String, String>;
 
-/// Most backends one app may have.
+/// Most backends (and ACLs, and secret stores) one app may have.
 const MAX_BACKENDS: usize = 1000;
 
 /// What an app's `[local_server]` section configures.
@@ -42,6 +45,14 @@ pub(crate) struct LocalServer {
     pub backends: HashMap<String, Arc<Backend>>,
     /// Config stores and dictionaries, by name.
     pub config_stores: HashMap<String, Arc<ConfigStore>>,
+    /// Secret stores, by name.
+    pub secret_stores: HashMap<String, Arc<HashMap<String, Bytes>>>,
+    /// Geolocation by address.
+    pub geolocation: Geolocation,
+    /// Device detection by user agent.
+    pub device_detection: DeviceDetection,
+    /// ACLs, by name.
+    pub acls: HashMap<String, Arc<Acl>>,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,
@@ -102,6 +113,35 @@ impl LocalServer {
                         let backend = Backend::from_toml(backend, tls)
                             .map_err(|e| format!("{where_}: {e}"))?;
                         local.backends.insert(name, Arc::new(backend));
+                    }
+                }
+                "geolocation" => {
+                    local.geolocation = lookups::geolocation(value, dir)
+                        .map_err(|e| format!("{shown}: local_server.geolocation: {e}"))?;
+                }
+                "device_detection" => {
+                    local.device_detection = lookups::device_detection(value, dir)
+                        .map_err(|e| format!("{shown}: local_server.device_detection: {e}"))?;
+                }
+                "acls" | "secret_stores" => {
+                    let toml::Value::Table(t) = value else {
+                        return Err(format!("{shown}: local_server.{key} is not a table"));
+                    };
+                    if t.len() > MAX_BACKENDS {
+                        return Err(format!(
+                            "{shown}: local_server.{key}: more than {MAX_BACKENDS}"
+                        ));
+                    }
+                    for (name, v) in t {
+                        let where_ = format!("{shown}: local_server.{key}.{name}");
+                        if key == "acls" {
+                            let acl = lookups::acl(v, dir).map_err(|e| format!("{where_}: {e}"))?;
+                            local.acls.insert(name, Arc::new(acl));
+                        } else {
+                            let store = lookups::secret_store(v, dir)
+                                .map_err(|e| format!("{where_}: {e}"))?;
+                            local.secret_stores.insert(name, Arc::new(store));
+                        }
                     }
                 }
                 other => local.ignored.push(format!("local_server.{other}")),

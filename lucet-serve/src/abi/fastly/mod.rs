@@ -13,6 +13,8 @@
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
+//! - `lookups.rs`: geolocation, device detection, ACLs and secret stores
+//!   from `fastly.toml`.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
 
 mod backends;
@@ -20,6 +22,7 @@ mod calls;
 mod clock;
 mod handles;
 mod local_server;
+mod lookups;
 mod memory;
 mod parts;
 mod signatures;

@@ -4,7 +4,7 @@
 //! make the host hold is bounded here: handles per kind, header counts and
 //! sizes, body bytes.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use hyper::HeaderMap;
 
 use super::handles::Table;
 use super::local_server::{ConfigStore, LocalServer};
+use super::lookups::Acl;
 pub(crate) use super::parts::{RequestParts, ResponseParts};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
@@ -256,6 +257,9 @@ pub(crate) struct FastlyState {
     pub items: Table<AsyncItem>,
     pub endpoints: Table<Endpoint>,
     pub stores: Table<Arc<ConfigStore>>,
+    pub acls: Table<Arc<Acl>>,
+    pub secret_stores: Table<Arc<HashMap<String, Bytes>>>,
+    pub secrets: Table<Bytes>,
     pub local: Arc<LocalServer>,
     pub downstream: Downstream,
     pub sent: Option<Sent>,
@@ -298,6 +302,9 @@ impl FastlyState {
             items,
             endpoints: Table::new(limits.endpoints),
             stores: Table::new(limits.handles),
+            acls: Table::new(limits.handles),
+            secret_stores: Table::new(limits.handles),
+            secrets: Table::new(limits.handles),
             local,
             request_id: downstream.id.clone(),
             downstream,

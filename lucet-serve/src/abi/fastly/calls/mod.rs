@@ -10,6 +10,7 @@ mod body;
 mod downstream;
 mod headers;
 mod http;
+mod lookups;
 mod services;
 mod wait;
 
@@ -194,6 +195,14 @@ implemented! {
     "fastly_backend" "is_ssl" => backend::is_ssl,
     "fastly_backend" "get_ssl_min_version" => backend::get_ssl_min_version,
     "fastly_backend" "get_ssl_max_version" => backend::get_ssl_max_version,
+    "fastly_geo" "lookup" => lookups::geo_lookup,
+    "fastly_device_detection" "lookup" => lookups::device_lookup,
+    "fastly_acl" "open" => lookups::acl_open,
+    "fastly_acl" "lookup" => lookups::acl_lookup,
+    "fastly_secret_store" "open" => lookups::secret_store_open,
+    "fastly_secret_store" "get" => lookups::secret_get,
+    "fastly_secret_store" "plaintext" => lookups::secret_plaintext,
+    "fastly_secret_store" "from_bytes" => lookups::secret_from_bytes,
 
     waiting:
     "fastly_http_body" "write" => wait::body_write,

@@ -4,6 +4,7 @@
 //! each path answers.
 
 use std::io::Write;
+use std::net::IpAddr;
 
 use fastly::backend::Backend;
 use fastly::http::request::{select, PendingRequest};
@@ -54,6 +55,10 @@ fn main(mut req: Request) -> Result<Response, Error> {
             Err(e) => text(StatusCode::BAD_GATEWAY, format!("send failed: {e}\n")),
         }),
         "/backend-info" => Ok(backend_info()),
+        "/secret" => Ok(secret(&req)),
+        "/geo" => Ok(geo(&req)),
+        "/device" => Ok(device(&req)),
+        "/acl" => Ok(acl(&req)),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -256,4 +261,141 @@ fn backend_info() -> Response {
              connect_ms={connect_ms}\nfirst_byte_ms={first_byte_ms}\n"
         ),
     )
+}
+
+/// The first value of the query parameter `name`, percent-decoded (`+` is a
+/// space, as in `application/x-www-form-urlencoded`), or `None` if the query
+/// has no such parameter. A parameter without `=` has the value `""`.
+///
+/// Unlike `Request::get_query_parameter`, which the older paths use and which
+/// returns the raw, still percent-encoded value.
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.get_url()
+        .query_pairs()
+        .find(|(k, _)| &**k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A query parameter that is present and not empty.
+fn non_empty_param(req: &Request, name: &str) -> Option<String> {
+    query_param(req, name).filter(|v| !v.is_empty())
+}
+
+/// `/secret?store=S&key=K`: the plaintext of secret K in the secret store S.
+///
+/// Hostcalls `fastly_secret_store.open`, `.get` and `.plaintext` (through
+/// the non-panicking `SecretStore::open`, `try_get` and `try_plaintext`).
+fn secret(req: &Request) -> Response {
+    let store = match non_empty_param(req, "store") {
+        Some(name) => match fastly::SecretStore::open(&name) {
+            Ok(store) => store,
+            Err(_) => return text(StatusCode::NOT_FOUND, "no store\n"),
+        },
+        None => return text(StatusCode::NOT_FOUND, "no store\n"),
+    };
+    let key = match non_empty_param(req, "key") {
+        Some(key) => key,
+        None => return text(StatusCode::NOT_FOUND, "no secret\n"),
+    };
+    let secret = match store.try_get(&key) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return text(StatusCode::NOT_FOUND, "no secret\n"),
+        Err(e) => return secret_failed(e),
+    };
+    match secret.try_plaintext() {
+        Ok(plaintext) => text(StatusCode::OK, plaintext.to_vec()),
+        Err(e) => secret_failed(e),
+    }
+}
+
+fn secret_failed(e: impl std::fmt::Display) -> Response {
+    text(StatusCode::INTERNAL_SERVER_ERROR, format!("secret failed: {e}\n"))
+}
+
+/// `/geo?ip=A`: geolocation of A, or of the client IP if `ip` is absent
+/// (hostcall `fastly_geo.lookup`).
+///
+/// `geo_lookup` gives `None` if the hostcall fails or its JSON does not parse.
+fn geo(req: &Request) -> Response {
+    let ip = match query_param(req, "ip") {
+        Some(ip) => match ip.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => return text(StatusCode::BAD_REQUEST, "bad ip\n"),
+        },
+        None => match req.get_client_ip_addr() {
+            Some(ip) => ip,
+            None => return text(StatusCode::NOT_FOUND, "no geo\n"),
+        },
+    };
+    match fastly::geo::geo_lookup(ip) {
+        Some(g) => text(
+            StatusCode::OK,
+            format!(
+                "city={}\ncountry={}\nas_name={}\nlatitude={}\n",
+                g.city(),
+                g.country_code(),
+                g.as_name(),
+                g.latitude()
+            ),
+        ),
+        None => text(StatusCode::NOT_FOUND, "no geo\n"),
+    }
+}
+
+/// `/device?ua=U`: device detection for user agent U, or for the request's
+/// `user-agent` header if `ua` is absent (hostcall
+/// `fastly_device_detection.lookup`).
+///
+/// `lookup` gives `None` if the hostcall fails or its JSON does not parse.
+fn device(req: &Request) -> Response {
+    let ua = match query_param(req, "ua") {
+        Some(ua) => ua,
+        None => match req.get_header_str_lossy("user-agent") {
+            Some(ua) => ua.into_owned(),
+            None => return text(StatusCode::NOT_FOUND, "no device\n"),
+        },
+    };
+    match fastly::device_detection::lookup(&ua) {
+        Some(d) => {
+            let or_unknown = |v: Option<String>| v.unwrap_or_else(|| "?".to_string());
+            text(
+                StatusCode::OK,
+                format!(
+                    "name={}\nbrand={}\nmobile={}\n",
+                    or_unknown(d.device_name().map(str::to_string)),
+                    or_unknown(d.brand().map(str::to_string)),
+                    or_unknown(d.is_mobile().map(|m| m.to_string())),
+                ),
+            )
+        }
+        None => text(StatusCode::NOT_FOUND, "no device\n"),
+    }
+}
+
+/// `/acl?name=N&ip=A`: looks A up in the ACL N (hostcalls `fastly_acl.open`
+/// and `fastly_acl.lookup`, then `fastly_http_body.read` and `.close` on the
+/// body handle holding a match's JSON).
+fn acl(req: &Request) -> Response {
+    let acl = match non_empty_param(req, "name") {
+        Some(name) => match fastly::acl::Acl::open(&name) {
+            Ok(acl) => acl,
+            Err(_) => return text(StatusCode::NOT_FOUND, "no acl\n"),
+        },
+        None => return text(StatusCode::NOT_FOUND, "no acl\n"),
+    };
+    let ip = match query_param(req, "ip").and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        Some(ip) => ip,
+        None => return text(StatusCode::BAD_REQUEST, "bad ip\n"),
+    };
+    match acl.try_lookup(ip) {
+        Ok(Some(m)) => text(
+            StatusCode::OK,
+            format!("action={:?}\nprefix={}\n", m.action(), m.prefix()),
+        ),
+        Ok(None) => text(StatusCode::NOT_FOUND, "no match\n"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("acl failed: {e}\n"),
+        ),
+    }
 }
