@@ -18,6 +18,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::backends::{tls_config, Backend};
+use super::erl::Erl;
 use super::lookups::{self, Acl, DeviceDetection, Geolocation};
 use crate::config::toml_error;
 
@@ -53,6 +54,9 @@ pub(crate) struct LocalServer {
     pub device_detection: DeviceDetection,
     /// ACLs, by name.
     pub acls: HashMap<String, Arc<Acl>>,
+    /// Rate counters and penalty boxes, shared by the app's instances
+    /// (empty again after a reload).
+    pub erl: Erl,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,

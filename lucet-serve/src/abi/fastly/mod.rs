@@ -13,6 +13,7 @@
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
+//! - `erl.rs`: rate counters and penalty boxes, in process.
 //! - `lookups.rs`: geolocation, device detection, ACLs and secret stores
 //!   from `fastly.toml`.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
@@ -20,6 +21,7 @@
 mod backends;
 mod calls;
 mod clock;
+mod erl;
 mod handles;
 mod local_server;
 mod lookups;

@@ -8,6 +8,7 @@ mod args;
 mod backend;
 mod body;
 mod downstream;
+mod erl;
 mod headers;
 mod http;
 mod lookups;
@@ -203,6 +204,12 @@ implemented! {
     "fastly_secret_store" "get" => lookups::secret_get,
     "fastly_secret_store" "plaintext" => lookups::secret_plaintext,
     "fastly_secret_store" "from_bytes" => lookups::secret_from_bytes,
+    "fastly_erl" "check_rate" => erl::check_rate,
+    "fastly_erl" "ratecounter_increment" => erl::increment,
+    "fastly_erl" "ratecounter_lookup_rate" => erl::lookup_rate,
+    "fastly_erl" "ratecounter_lookup_count" => erl::lookup_count,
+    "fastly_erl" "penaltybox_add" => erl::penaltybox_add,
+    "fastly_erl" "penaltybox_has" => erl::penaltybox_has,
 
     waiting:
     "fastly_http_body" "write" => wait::body_write,

@@ -5,8 +5,10 @@
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::time::Duration;
 
 use fastly::backend::Backend;
+use fastly::erl::{CounterDuration, Penaltybox, RateCounter, RateWindow, ERL};
 use fastly::http::request::{select, PendingRequest};
 use fastly::http::StatusCode;
 use fastly::{Error, Request, Response};
@@ -20,6 +22,16 @@ const CHUNK_LEN: usize = 1024;
 const ORIGIN: &str = "origin";
 /// Prefix of the paths `/proxy/<rest>` forwards to `ORIGIN` as `/<rest>`.
 const PROXY_PREFIX: &str = "/proxy/";
+/// The rate counter `/erl` uses.
+const RATE_COUNTER: &str = "rc";
+/// The penalty box `/erl` and `/erl-box` use.
+const PENALTY_BOX: &str = "pb";
+/// `/erl`'s limit, in requests per second over the 1-second window.
+const ERL_LIMIT: u32 = 2;
+/// How long `/erl` (when over the limit) and `/erl-box` put an entry in the
+/// penalty box. The SDK documents 1 minute to 1 hour as the valid span and
+/// passes whole seconds (`ttl.as_secs()`) to the host.
+const PENALTY_TTL: Duration = Duration::from_secs(2 * 60);
 
 #[fastly::main]
 fn main(mut req: Request) -> Result<Response, Error> {
@@ -59,6 +71,8 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/geo" => Ok(geo(&req)),
         "/device" => Ok(device(&req)),
         "/acl" => Ok(acl(&req)),
+        "/erl" => Ok(erl(&req)),
+        "/erl-box" => Ok(erl_box(&req)),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -398,4 +412,67 @@ fn acl(req: &Request) -> Response {
             format!("acl failed: {e}\n"),
         ),
     }
+}
+
+/// `/erl?entry=E`: with the rate counter `RATE_COUNTER` and the penalty box
+/// `PENALTY_BOX`, `ERL::check_rate(E, 1, OneSec, ERL_LIMIT, PENALTY_TTL)`
+/// (hostcall `fastly_erl.check_rate`), then the counter's count for E over
+/// 10 seconds (`fastly_erl.ratecounter_lookup_count`) and whether the penalty
+/// box has E (`fastly_erl.penaltybox_has`).
+///
+/// `ERL::open` takes its `RateCounter` and `Penaltybox` by value and gives no
+/// access to them, so the lookups use a second `RateCounter` and `Penaltybox`
+/// of the same names (opening one only records the name: no hostcall).
+fn erl(req: &Request) -> Response {
+    let entry = match non_empty_param(req, "entry") {
+        Some(entry) => entry,
+        None => return text(StatusCode::BAD_REQUEST, "no entry\n"),
+    };
+    let limiter = ERL::open(
+        RateCounter::open(RATE_COUNTER),
+        Penaltybox::open(PENALTY_BOX),
+    );
+    let blocked = match limiter.check_rate(&entry, 1, RateWindow::OneSec, ERL_LIMIT, PENALTY_TTL) {
+        Ok(blocked) => blocked,
+        Err(e) => return erl_failed(e),
+    };
+    let counter = RateCounter::open(RATE_COUNTER);
+    let count = match counter.lookup_count(&entry, CounterDuration::TenSec) {
+        Ok(count) => count,
+        Err(e) => return erl_failed(e),
+    };
+    let penalty_box = Penaltybox::open(PENALTY_BOX);
+    let boxed = match penalty_box.has(&entry) {
+        Ok(boxed) => boxed,
+        Err(e) => return erl_failed(e),
+    };
+    text(
+        StatusCode::OK,
+        format!("blocked={blocked}\ncount={count}\nboxed={boxed}\n"),
+    )
+}
+
+/// `/erl-box?entry=E`: adds E to the penalty box `PENALTY_BOX` for
+/// `PENALTY_TTL` (hostcall `fastly_erl.penaltybox_add`), then answers whether
+/// the box has E (`fastly_erl.penaltybox_has`).
+fn erl_box(req: &Request) -> Response {
+    let entry = match non_empty_param(req, "entry") {
+        Some(entry) => entry,
+        None => return text(StatusCode::BAD_REQUEST, "no entry\n"),
+    };
+    let penalty_box = Penaltybox::open(PENALTY_BOX);
+    if let Err(e) = penalty_box.add(&entry, PENALTY_TTL) {
+        return erl_failed(e);
+    }
+    match penalty_box.has(&entry) {
+        Ok(boxed) => text(StatusCode::OK, format!("boxed={boxed}\n")),
+        Err(e) => erl_failed(e),
+    }
+}
+
+fn erl_failed(e: impl std::fmt::Display) -> Response {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("erl failed: {e}\n"),
+    )
 }
