@@ -844,3 +844,116 @@ async fn rate_counters_and_penalty_boxes_limit_an_entry() {
     let r = get(&c, addr, "/erl?entry=boxed").await;
     assert_eq!(r.text(), "blocked=true\ncount=0\nboxed=true\n");
 }
+
+#[tokio::test]
+async fn a_kv_store_starts_from_fastly_toml_and_keeps_what_the_app_writes() {
+    logs();
+    let dir = Scratch::new("fastly-kv");
+    std::fs::write(
+        dir.path("kv.json"),
+        r#"{"j": "from json", "m": {"data": "with meta", "metadata": "mm"}}"#,
+    )
+    .unwrap();
+    let path = dir.path("fastly.toml");
+    std::fs::write(
+        &path,
+        r#"
+[local_server.kv_stores]
+kv = [{ key = "seed", data = "planted", metadata = "seeded" }]
+other = { format = "json", file = "kv.json" }
+"#,
+    )
+    .unwrap();
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.fastly_toml = Some(path);
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    let (addr, c) = (server.addr(), client());
+
+    let r = get(&c, addr, "/kv?op=get&key=seed").await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, "planted"));
+    assert_eq!(r.headers["x-metadata"], "seeded");
+    let r = get(&c, addr, "/kv?store=other&op=get&key=m").await;
+    assert_eq!(
+        (r.text().as_str(), r.headers["x-metadata"].to_str().unwrap()),
+        ("with meta", "mm")
+    );
+    let r = get(&c, addr, "/kv?op=get&key=absent").await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::NOT_FOUND, "no key\n")
+    );
+    let r = get(&c, addr, "/kv?store=nope&op=get&key=seed").await;
+    assert_eq!(r.text(), "no store\n");
+
+    // Written by one instance, read by the next.
+    let put = |q: &str, body: &'static str| {
+        let c = c.clone();
+        let q = q.to_string();
+        async move {
+            send(
+                &c,
+                addr,
+                Method::POST,
+                &format!("/kv?op=put&{q}"),
+                &[],
+                body,
+            )
+            .await
+        }
+    };
+    assert_eq!(put("key=k&meta=m1", "one").await.text(), "stored\n");
+    let r = get(&c, addr, "/kv?op=get&key=k").await;
+    assert_eq!(
+        (r.text().as_str(), r.headers["x-metadata"].to_str().unwrap()),
+        ("one", "m1")
+    );
+    let generation = r.headers["x-generation"].to_str().unwrap().to_string();
+    assert_eq!(put("key=k&mode=append", "+two").await.text(), "stored\n");
+    assert_eq!(get(&c, addr, "/kv?op=get&key=k").await.text(), "one+two");
+    // Add where the key is, and a stale generation: precondition failed.
+    let r = put("key=k&mode=add", "x").await;
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (StatusCode::PRECONDITION_FAILED, "precondition failed\n")
+    );
+    let r = put(&format!("key=k&gen={generation}"), "x").await;
+    assert_eq!(r.status, StatusCode::PRECONDITION_FAILED);
+
+    for k in ["list/a", "list/b", "list/c"] {
+        assert_eq!(put(&format!("key={k}"), "v").await.text(), "stored\n");
+    }
+    let r = get(&c, addr, "/kv?op=list&prefix=list/&limit=2").await;
+    let text = r.text();
+    let mut lines = text.lines();
+    assert_eq!(
+        (lines.next(), lines.next()),
+        (Some("list/a"), Some("list/b"))
+    );
+    let cursor = lines
+        .next()
+        .unwrap()
+        .strip_prefix("cursor=")
+        .unwrap()
+        .to_string();
+    assert!(!cursor.is_empty(), "{text}");
+    let r = get(
+        &c,
+        addr,
+        &format!("/kv?op=list&prefix=list/&limit=2&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(r.text(), "list/c\ncursor=\n");
+
+    assert_eq!(
+        get(&c, addr, "/kv?op=delete&key=k").await.text(),
+        "deleted\n"
+    );
+    assert_eq!(
+        get(&c, addr, "/kv?op=get&key=k").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&c, addr, "/kv?op=delete&key=k").await.text(),
+        "no key\n"
+    );
+}

@@ -19,6 +19,7 @@ use bytes::Bytes;
 
 use super::backends::{tls_config, Backend};
 use super::erl::Erl;
+use super::kv::{self, KvStore};
 use super::lookups::{self, Acl, DeviceDetection, Geolocation};
 use crate::config::toml_error;
 
@@ -54,6 +55,9 @@ pub(crate) struct LocalServer {
     pub device_detection: DeviceDetection,
     /// ACLs, by name.
     pub acls: HashMap<String, Arc<Acl>>,
+    /// KV stores, by name, shared by the app's instances (afresh after a
+    /// reload).
+    pub kv_stores: HashMap<String, Arc<KvStore>>,
     /// Rate counters and penalty boxes, shared by the app's instances
     /// (empty again after a reload).
     pub erl: Erl,
@@ -127,7 +131,7 @@ impl LocalServer {
                     local.device_detection = lookups::device_detection(value, dir)
                         .map_err(|e| format!("{shown}: local_server.device_detection: {e}"))?;
                 }
-                "acls" | "secret_stores" => {
+                "acls" | "secret_stores" | "kv_stores" => {
                     let toml::Value::Table(t) = value else {
                         return Err(format!("{shown}: local_server.{key} is not a table"));
                     };
@@ -141,6 +145,10 @@ impl LocalServer {
                         if key == "acls" {
                             let acl = lookups::acl(v, dir).map_err(|e| format!("{where_}: {e}"))?;
                             local.acls.insert(name, Arc::new(acl));
+                        } else if key == "kv_stores" {
+                            let store =
+                                kv::kv_store(v, dir).map_err(|e| format!("{where_}: {e}"))?;
+                            local.kv_stores.insert(name, Arc::new(store));
                         } else {
                             let store = lookups::secret_store(v, dir)
                                 .map_err(|e| format!("{where_}: {e}"))?;

@@ -35,6 +35,12 @@ impl Memory<'_> {
         Ok(())
     }
 
+    /// Checks that `size` bytes at `ptr` are in bounds and aligned to
+    /// `size`.
+    pub fn aligned_check(&mut self, ptr: u32, size: u32) -> CallResult {
+        self.aligned(ptr, size).map(drop)
+    }
+
     fn aligned(&mut self, ptr: u32, size: u32) -> CallResult<&mut [u8]> {
         if ptr % size != 0 {
             return Err(Status::Badalign);

@@ -14,6 +14,7 @@
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
 //! - `erl.rs`: rate counters and penalty boxes, in process.
+//! - `kv.rs`: KV stores, in process.
 //! - `lookups.rs`: geolocation, device detection, ACLs and secret stores
 //!   from `fastly.toml`.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
@@ -23,6 +24,7 @@ mod calls;
 mod clock;
 mod erl;
 mod handles;
+mod kv;
 mod local_server;
 mod lookups;
 mod memory;

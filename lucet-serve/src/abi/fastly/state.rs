@@ -17,6 +17,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::HeaderMap;
 
 use super::handles::Table;
+use super::kv::{Item, KvError, KvStore};
 use super::local_server::{ConfigStore, LocalServer};
 use super::lookups::Acl;
 pub(crate) use super::parts::{RequestParts, ResponseParts};
@@ -140,6 +141,17 @@ impl Body {
 pub(crate) enum AsyncItem {
     Body(Body),
     Pending(PendingRequest),
+    /// A KV store operation, done when it was started.
+    Kv(KvOutcome),
+}
+
+/// The outcome of a KV store operation, to be taken by its `_wait` call.
+#[derive(Debug)]
+pub(crate) enum KvOutcome {
+    Lookup(Result<Item, KvError>),
+    Done(Result<(), KvError>),
+    /// A page of keys, as JSON.
+    List(Result<Bytes, KvError>),
 }
 
 /// The outcome of a request sent to a backend.
@@ -260,6 +272,7 @@ pub(crate) struct FastlyState {
     pub acls: Table<Arc<Acl>>,
     pub secret_stores: Table<Arc<HashMap<String, Bytes>>>,
     pub secrets: Table<Bytes>,
+    pub kv_stores: Table<Arc<KvStore>>,
     pub local: Arc<LocalServer>,
     pub downstream: Downstream,
     pub sent: Option<Sent>,
@@ -305,6 +318,7 @@ impl FastlyState {
             acls: Table::new(limits.handles),
             secret_stores: Table::new(limits.handles),
             secrets: Table::new(limits.handles),
+            kv_stores: Table::new(limits.handles),
             local,
             request_id: downstream.id.clone(),
             downstream,
@@ -321,21 +335,21 @@ impl FastlyState {
     pub fn body(&self, h: u32) -> CallResult<&Body> {
         match self.items.get(h)? {
             AsyncItem::Body(b) => Ok(b),
-            AsyncItem::Pending(_) => Err(Status::Badf),
+            _ => Err(Status::Badf),
         }
     }
 
     pub fn body_mut(&mut self, h: u32) -> CallResult<&mut Body> {
         match self.items.get_mut(h)? {
             AsyncItem::Body(b) => Ok(b),
-            AsyncItem::Pending(_) => Err(Status::Badf),
+            _ => Err(Status::Badf),
         }
     }
 
     pub fn pending_mut(&mut self, h: u32) -> CallResult<&mut PendingRequest> {
         match self.items.get_mut(h)? {
             AsyncItem::Pending(p) => Ok(p),
-            AsyncItem::Body(_) => Err(Status::Badf),
+            _ => Err(Status::Badf),
         }
     }
 
@@ -343,7 +357,7 @@ impl FastlyState {
     /// request once its response (or failure) is in.
     pub fn is_ready(&mut self, h: u32) -> CallResult<bool> {
         match self.items.get_mut(h)? {
-            AsyncItem::Body(_) => Ok(true),
+            AsyncItem::Body(_) | AsyncItem::Kv(_) => Ok(true),
             AsyncItem::Pending(p) => Ok(p.is_done()),
         }
     }

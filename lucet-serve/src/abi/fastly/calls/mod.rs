@@ -11,6 +11,7 @@ mod downstream;
 mod erl;
 mod headers;
 mod http;
+mod kv;
 mod lookups;
 mod services;
 mod wait;
@@ -210,6 +211,16 @@ implemented! {
     "fastly_erl" "ratecounter_lookup_count" => erl::lookup_count,
     "fastly_erl" "penaltybox_add" => erl::penaltybox_add,
     "fastly_erl" "penaltybox_has" => erl::penaltybox_has,
+    "fastly_kv_store" "open" => kv::open,
+    "fastly_kv_store" "lookup" => kv::lookup,
+    "fastly_kv_store" "lookup_wait" => kv::lookup_wait,
+    "fastly_kv_store" "lookup_wait_v2" => kv::lookup_wait_v2,
+    "fastly_kv_store" "insert" => kv::insert,
+    "fastly_kv_store" "insert_wait" => kv::done_wait,
+    "fastly_kv_store" "delete" => kv::delete,
+    "fastly_kv_store" "delete_wait" => kv::done_wait,
+    "fastly_kv_store" "list" => kv::list,
+    "fastly_kv_store" "list_wait" => kv::list_wait,
 
     waiting:
     "fastly_http_body" "write" => wait::body_write,

@@ -10,7 +10,8 @@ use std::time::Duration;
 use fastly::backend::Backend;
 use fastly::erl::{CounterDuration, Penaltybox, RateCounter, RateWindow, ERL};
 use fastly::http::request::{select, PendingRequest};
-use fastly::http::StatusCode;
+use fastly::http::{HeaderValue, StatusCode};
+use fastly::kv_store::{InsertMode, KVStore, KVStoreError};
 use fastly::{Error, Request, Response};
 
 /// Number of chunks `/stream` writes when the request has no `chunks` parameter.
@@ -32,6 +33,8 @@ const ERL_LIMIT: u32 = 2;
 /// penalty box. The SDK documents 1 minute to 1 hour as the valid span and
 /// passes whole seconds (`ttl.as_secs()`) to the host.
 const PENALTY_TTL: Duration = Duration::from_secs(2 * 60);
+/// The KV store `/kv` opens when the request has no `store` parameter.
+const DEFAULT_KV_STORE: &str = "kv";
 
 #[fastly::main]
 fn main(mut req: Request) -> Result<Response, Error> {
@@ -73,6 +76,7 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/acl" => Ok(acl(&req)),
         "/erl" => Ok(erl(&req)),
         "/erl-box" => Ok(erl_box(&req)),
+        "/kv" => Ok(kv(&mut req)),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -474,5 +478,151 @@ fn erl_failed(e: impl std::fmt::Display) -> Response {
     text(
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("erl failed: {e}\n"),
+    )
+}
+
+/// `/kv?store=S&op=OP&...`: one operation on the KV store S (default
+/// `DEFAULT_KV_STORE`), opened with `KVStore::open` (hostcall
+/// `fastly_kv_store.open`):
+///
+/// - `op=get&key=K`: `lookup(K)` (`fastly_kv_store.lookup`, then
+///   `.lookup_wait_v2`): the value as body (the body handle the host gives,
+///   not read into the app), with `x-generation` and `x-metadata`;
+/// - `op=put&key=K[&mode=M][&meta=D][&gen=G][&ttl=T]`: `build_insert()` with
+///   the request body as the value (`fastly_kv_store.insert`, then
+///   `.insert_wait`);
+/// - `op=delete&key=K`: `delete(K)` (`fastly_kv_store.delete`, then
+///   `.delete_wait`);
+/// - `op=list[&prefix=P][&limit=N][&cursor=C]`: the first page of
+///   `build_list()` (`fastly_kv_store.list`, then `.list_wait`, whose body
+///   of JSON is read with `fastly_http_body.read` and closed).
+fn kv(req: &mut Request) -> Response {
+    let name = query_param(req, "store").unwrap_or_else(|| DEFAULT_KV_STORE.to_string());
+    let store = match KVStore::open(&name) {
+        Ok(Some(store)) => store,
+        Ok(None) | Err(_) => return text(StatusCode::NOT_FOUND, "no store\n"),
+    };
+    match query_param(req, "op").as_deref() {
+        Some("get") => match non_empty_param(req, "key") {
+            Some(key) => kv_get(&store, &key),
+            None => kv_bad_request(),
+        },
+        Some("put") => match non_empty_param(req, "key") {
+            Some(key) => kv_put(&store, &key, req),
+            None => kv_bad_request(),
+        },
+        Some("delete") => match non_empty_param(req, "key") {
+            Some(key) => kv_delete(&store, &key),
+            None => kv_bad_request(),
+        },
+        Some("list") => kv_list(&store, req),
+        _ => kv_bad_request(),
+    }
+}
+
+/// `/kv?op=get&key=K`.
+fn kv_get(store: &KVStore, key: &str) -> Response {
+    let mut found = match store.lookup(key) {
+        Ok(found) => found,
+        Err(KVStoreError::ItemNotFound) => return text(StatusCode::NOT_FOUND, "no key\n"),
+        Err(e) => return kv_failed(e),
+    };
+    let metadata = found
+        .metadata()
+        .map(|m| String::from_utf8_lossy(&m).into_owned())
+        .unwrap_or_default();
+    // `with_header` panics on a value that is not a valid header value (a
+    // control character other than tab), so that is checked here.
+    let metadata = match HeaderValue::from_str(&metadata) {
+        Ok(metadata) => metadata,
+        Err(_) => return kv_failed("metadata is not a valid header value"),
+    };
+    text(StatusCode::OK, found.take_body())
+        .with_header("x-generation", found.current_generation().to_string())
+        .with_header("x-metadata", metadata)
+}
+
+/// `/kv?op=put&key=K`: inserts the request body as K's value.
+fn kv_put(store: &KVStore, key: &str, req: &mut Request) -> Response {
+    let mode = match query_param(req, "mode").as_deref() {
+        None | Some("overwrite") => InsertMode::Overwrite,
+        Some("add") => InsertMode::Add,
+        Some("append") => InsertMode::Append,
+        Some("prepend") => InsertMode::Prepend,
+        Some(_) => return kv_bad_request(),
+    };
+    let mut insert = store.build_insert().mode(mode);
+    if let Some(meta) = query_param(req, "meta") {
+        insert = insert.metadata(&meta);
+    }
+    if let Some(gen) = query_param(req, "gen") {
+        match gen.parse::<u64>() {
+            Ok(gen) => insert = insert.if_generation_match(gen),
+            Err(_) => return kv_bad_request(),
+        }
+    }
+    if let Some(ttl) = query_param(req, "ttl") {
+        // The SDK passes the TTL to the host as a u32 of whole seconds (0 if
+        // it does not fit), so a u32 is asked for here.
+        match ttl.parse::<u32>() {
+            Ok(ttl) => insert = insert.time_to_live(Duration::from_secs(ttl.into())),
+            Err(_) => return kv_bad_request(),
+        }
+    }
+    match insert.execute(key, req.take_body()) {
+        Ok(()) => text(StatusCode::OK, "stored\n"),
+        Err(KVStoreError::ItemPreconditionFailed) => {
+            text(StatusCode::PRECONDITION_FAILED, "precondition failed\n")
+        }
+        Err(e) => kv_failed(e),
+    }
+}
+
+/// `/kv?op=delete&key=K`.
+fn kv_delete(store: &KVStore, key: &str) -> Response {
+    match store.delete(key) {
+        Ok(()) => text(StatusCode::OK, "deleted\n"),
+        Err(KVStoreError::ItemNotFound) => text(StatusCode::NOT_FOUND, "no key\n"),
+        Err(e) => kv_failed(e),
+    }
+}
+
+/// `/kv?op=list`: the keys of the first page, one a line, then the cursor of
+/// the next page.
+fn kv_list(store: &KVStore, req: &Request) -> Response {
+    let mut list = store.build_list();
+    if let Some(prefix) = query_param(req, "prefix") {
+        list = list.prefix(&prefix);
+    }
+    if let Some(limit) = query_param(req, "limit") {
+        match limit.parse::<u32>() {
+            Ok(limit) => list = list.limit(limit),
+            Err(_) => return kv_bad_request(),
+        }
+    }
+    if let Some(cursor) = query_param(req, "cursor") {
+        list = list.cursor(&cursor);
+    }
+    let page = match list.execute() {
+        Ok(page) => page,
+        Err(e) => return kv_failed(e),
+    };
+    let mut out = String::new();
+    for key in page.keys() {
+        out.push_str(key);
+        out.push('\n');
+    }
+    out.push_str(&format!("cursor={}\n", page.next_cursor().unwrap_or_default()));
+    text(StatusCode::OK, out)
+}
+
+fn kv_bad_request() -> Response {
+    text(StatusCode::BAD_REQUEST, "bad kv request\n")
+}
+
+fn kv_failed(e: impl std::fmt::Display) -> Response {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("kv failed: {e}\n"),
     )
 }
