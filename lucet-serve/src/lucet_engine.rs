@@ -82,7 +82,15 @@ impl LucetWorker {
         let slots = regions.last().map_or(FIRST_REGION_SLOTS, |r| {
             (r.capacity() * 2).min(MAX_REGION_SLOTS)
         });
-        let region = MmapRegion::create(slots, limits)
+        // Only the first region's slots keep their pages resident between
+        // requests (the warm ones, which a light load keeps reusing): the
+        // others, made for a crowd of waiting instances, give their pages
+        // back, so that a burst leaves no gigabytes behind.
+        let mut shape = limits.clone();
+        if !regions.is_empty() {
+            shape.keep_resident = 0;
+        }
+        let region = MmapRegion::create(slots, &shape)
             .map_err(|e| HandlerError::Failed(format!("cannot create a slot: {e}")))?;
         regions.push(region.clone());
         Ok(region)
