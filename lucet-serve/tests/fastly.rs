@@ -957,3 +957,25 @@ other = { format = "json", file = "kv.json" }
         "no key\n"
     );
 }
+
+#[tokio::test]
+async fn a_requests_log_streams_share_one_budget() {
+    let limits = RouteLimits {
+        max_log_bytes: 20,
+        ..RouteLimits::default()
+    };
+    let (server, _dir) = start(app("rust_app.wasm"), limits);
+    // The endpoint's 17 bytes fit; standard output gets the 3 left, and
+    // standard error nothing.
+    let r = get(&client(), server.addr(), "/log").await;
+    assert_eq!(r.text(), "logged\n");
+    let id = id(&r);
+    logged(&id, "logged from rust").await;
+    logged(&id, "more bytes of stderr dropped").await;
+    let log = log_text();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(&format!("request={id}")) && l.contains("stderr line")),
+        "{log}"
+    );
+}

@@ -2,6 +2,7 @@
 //! limit, and the log.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Standard output, collected up to a limit. Clones share the buffer: one
@@ -55,14 +56,16 @@ impl Write for Capture {
 }
 
 /// Standard error, logged a line at a time with the request's id, its
-/// control characters escaped, up to a limit per request.
+/// control characters escaped, up to a limit per request: a budget of
+/// bytes that every stream of the request's log shares
+/// ([`sharing`](LogLines::sharing)).
 pub(crate) struct LogLines {
     request: String,
     route: String,
     /// What the lines come from, when not standard error.
     source: Option<String>,
     pending: Vec<u8>,
-    room: usize,
+    room: Arc<AtomicUsize>,
     dropped: usize,
 }
 
@@ -71,14 +74,32 @@ const MAX_LINE: usize = 4096;
 
 impl LogLines {
     pub fn new(request: &str, route: &str, limit: usize) -> LogLines {
+        LogLines::sharing(request, route, Arc::new(AtomicUsize::new(limit)))
+    }
+
+    /// Lines whose bytes come out of `room`, which other streams of the
+    /// same request may share.
+    pub fn sharing(request: &str, route: &str, room: Arc<AtomicUsize>) -> LogLines {
         LogLines {
             request: request.to_string(),
             route: route.to_string(),
             source: None,
             pending: Vec::new(),
-            room: limit,
+            room,
             dropped: 0,
         }
+    }
+
+    /// Takes up to `want` bytes of the budget: how many it got.
+    fn reserve(&self, want: usize) -> usize {
+        let mut got = 0;
+        let _ = self
+            .room
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
+                got = want.min(room);
+                Some(room - got)
+            });
+        got
     }
 
     /// The same, for lines from `source` (standard output, a log
@@ -104,9 +125,8 @@ impl LogLines {
 
 impl Write for LogLines {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let take = buf.len().min(self.room);
+        let take = self.reserve(buf.len());
         self.dropped += buf.len() - take;
-        self.room -= take;
         self.pending.extend_from_slice(&buf[..take]);
         while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=nl).collect();
@@ -158,5 +178,16 @@ mod tests {
         let got = c.lock();
         assert_eq!(got.bytes, b"1234512345");
         assert!(got.overflowed);
+    }
+
+    #[test]
+    fn streams_of_one_request_share_its_log_budget() {
+        let room = Arc::new(AtomicUsize::new(10));
+        let mut a = LogLines::sharing("1", "/", room.clone()).labelled("a");
+        let mut b = LogLines::sharing("1", "/", room.clone()).labelled("b");
+        a.write_all(b"123456").unwrap();
+        b.write_all(b"123456").unwrap();
+        assert_eq!(room.load(Ordering::Relaxed), 0);
+        assert_eq!((a.dropped, b.dropped), (0, 2));
     }
 }

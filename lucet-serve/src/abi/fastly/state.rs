@@ -284,6 +284,8 @@ pub(crate) struct FastlyState {
     pub cpu_at_start: std::time::Duration,
     /// The run's waker, and the async runtime.
     pub run: RunContext,
+    /// Bytes the request may still log, all its streams together.
+    log_room: Arc<std::sync::atomic::AtomicUsize>,
     request_id: String,
     route: String,
 }
@@ -327,6 +329,7 @@ impl FastlyState {
             body_bytes,
             cpu_at_start: super::clock::thread_cpu_time(),
             route: route.to_string(),
+            log_room: Arc::new(std::sync::atomic::AtomicUsize::new(limits.log_bytes)),
             limits,
             run: cx,
         }
@@ -533,9 +536,10 @@ impl FastlyState {
         Ok(())
     }
 
-    /// Log lines for `source` of this request, within its log budget.
+    /// Log lines for `source` of this request, within its log budget,
+    /// which standard output, standard error and every endpoint share.
     pub fn log_lines(&self, source: &str) -> LogLines {
-        LogLines::new(&self.request_id, &self.route, self.limits.log_bytes).labelled(source)
+        LogLines::sharing(&self.request_id, &self.route, self.log_room.clone()).labelled(source)
     }
 
     /// Opens the log endpoint `name` (or gives the handle it has).
