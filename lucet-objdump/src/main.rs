@@ -29,17 +29,31 @@ fn run(args: &Args) -> Result<String> {
     Ok(report::render(&args.file.display().to_string(), &file))
 }
 
+/// Writes the report to standard output. Names are escaped where they are
+/// printed; every line is checked again, since a damaged file may carry
+/// anything.
+fn print(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in text.lines() {
+        writeln!(out, "{}", escape_control(line))?;
+    }
+    out.flush()
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
-        Ok(text) => {
-            // Names are escaped where they are printed; every line is
-            // checked again, since a damaged file may carry anything.
-            for line in text.lines() {
-                println!("{}", escape_control(line));
+        Ok(text) => match print(&text) {
+            Ok(()) => ExitCode::SUCCESS,
+            // The reader has gone (`lucet-objdump f | head`): nothing more
+            // is wanted.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: cannot write the report: {e}");
+                ExitCode::FAILURE
             }
-            ExitCode::SUCCESS
-        }
+        },
         Err(e) => {
             let message = format!("{}: {e:#}", args.file.display());
             eprintln!("error: {}", escape_control(&message));

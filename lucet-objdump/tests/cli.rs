@@ -191,3 +191,23 @@ fn names_the_guest_chose_are_escaped() {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_report_quietly() {
+    use std::process::Stdio;
+    let wat = r#"(module (func (export "f")))"#;
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let elf = compiler.compile(wat.as_bytes()).unwrap().to_elf().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lucet-objdump"))
+        .arg(temp("gone.lucet", &elf))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before anything is written (`| head -0`).
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
