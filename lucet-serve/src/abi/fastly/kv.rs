@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
+use super::files::read_bounded;
+
 /// Longest key (Fastly's limit).
 pub(crate) const MAX_KEY: usize = 1024;
 /// Longest metadata (Fastly's limit).
@@ -238,19 +240,9 @@ fn concat(a: &Bytes, b: &Bytes) -> Bytes {
     out.freeze()
 }
 
+/// The bytes of `file` (relative to `dir`), refused past [`MAX_FILE`].
 fn read(dir: &Path, file: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let path = dir.join(file);
-    let shown = path.display();
-    let f = std::fs::File::open(&path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!("{shown}: larger than {MAX_FILE} bytes"));
-    }
-    Ok(bytes)
+    read_bounded(&dir.join(file), MAX_FILE)
 }
 
 /// One store of `[local_server.kv_stores]`.

@@ -11,7 +11,6 @@
 //! the directory of `fastly.toml`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use bytes::Bytes;
 
 use super::backends::{tls_config, Backend};
 use super::erl::Erl;
+use super::files::read_bounded;
 use super::kv::{self, KvStore};
 use super::lookups::{self, Acl, DeviceDetection, Geolocation};
 use crate::config::toml_error;
@@ -218,20 +218,6 @@ fn config_store(value: toml::Value, dir: &Path) -> Result<ConfigStore, String> {
         }
     }
     Ok(entries.into_iter().collect())
-}
-
-/// The bytes of `path`, refused past `limit`.
-fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if bytes.len() as u64 > limit {
-        return Err(format!("{shown}: larger than {limit} bytes"));
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

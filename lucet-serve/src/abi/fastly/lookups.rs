@@ -29,6 +29,8 @@ use std::path::Path;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use super::files::read_bounded;
+
 /// Most entries in one table of lookups (addresses, user agents, ACL
 /// prefixes, secrets).
 const MAX_ENTRIES: usize = 100_000;
@@ -137,20 +139,9 @@ fn prefix(s: &str) -> Result<(IpAddr, u8), String> {
     Ok((addr, len))
 }
 
-/// The bytes of `path` (relative to `dir`), refused past [`MAX_FILE`].
+/// The bytes of `file` (relative to `dir`), refused past [`MAX_FILE`].
 fn read(dir: &Path, file: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
-    let path = dir.join(file);
-    let shown = path.display();
-    let f = std::fs::File::open(&path).map_err(|e| format!("{shown}: {e}"))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!("{shown}: larger than {MAX_FILE} bytes"));
-    }
-    Ok(bytes)
+    read_bounded(&dir.join(file), MAX_FILE)
 }
 
 /// The entries of an inline or JSON table: `inline_key`'s table, or a

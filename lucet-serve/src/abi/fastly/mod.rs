@@ -13,6 +13,7 @@
 //!   `memory.rs`, `status.rs`: handle tables, guest memory, statuses.
 //! - `clock.rs`: the thread CPU time that vCPU time is counted in.
 //! - `backends.rs`, `upstream.rs`: the app's backends and sending to them.
+//! - `files.rs`: bounded reads of the files `fastly.toml` names.
 //! - `erl.rs`: rate counters and penalty boxes, in process.
 //! - `kv.rs`: KV stores, in process.
 //! - `lookups.rs`: geolocation, device detection, ACLs and secret stores
@@ -23,6 +24,7 @@ mod backends;
 mod calls;
 mod clock;
 mod erl;
+mod files;
 mod handles;
 mod kv;
 mod local_server;

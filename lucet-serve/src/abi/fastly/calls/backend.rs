@@ -20,6 +20,14 @@ pub(super) fn write_detail(m: &mut Memory<'_>, ptr: u32, tag: u32) -> CallResult
     m.write_u32(ptr + 4, 0)
 }
 
+/// The `send_error_detail` tag of a finished request's outcome.
+pub(super) fn detail_tag<T>(outcome: &Result<T, SendError>) -> u32 {
+    match outcome {
+        Ok(_) => SEND_OK,
+        Err(e) => *e as u32,
+    }
+}
+
 /// The name at arguments `i`, `i + 1`.
 pub(super) fn backend_name<'m>(m: &'m Memory<'_>, a: &Args<'_>, i: usize) -> CallResult<&'m str> {
     m.str(a.u32(i), a.u32(i + 1))
@@ -105,11 +113,7 @@ fn poll(
     }
     let outcome = s.take_response(h)?;
     if let Some(d) = detail {
-        let tag = match outcome {
-            Ok(_) => SEND_OK,
-            Err(e) => e as u32,
-        };
-        write_detail(m, d, tag)?;
+        write_detail(m, d, detail_tag(&outcome))?;
     }
     match outcome {
         Ok(_) => write_outcome(m, Some(outcome), outs),

@@ -13,9 +13,8 @@ use bytes::Bytes;
 
 use super::super::state::{AsyncItem, FastlyState, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK};
 use super::super::status::{CallResult, Status};
-use super::super::upstream::SEND_OK;
 use super::args::Args;
-use super::backend::{backend_name, write_detail};
+use super::backend::{backend_name, detail_tag, write_detail};
 use super::body;
 use crate::engine::GuestCx;
 
@@ -44,16 +43,13 @@ pub(super) fn select(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) ->
     if count as usize > MAX_HANDLES || (count == 0 && timeout_ms == 0) {
         return Err(Status::Inval);
     }
-    let mut hs = Vec::with_capacity(count as usize);
-    {
+    let hs = {
         let mut m = Memory(cx.memory());
         m.check_u32(out)?;
-        for i in 0..count {
-            let at = list.checked_add(i * 4).ok_or(Status::Inval)?;
-            let h = m.read_u32(at)?;
-            s.items.get(h)?;
-            hs.push(h);
-        }
+        read_handles(&mut m, list, count)?
+    };
+    for &h in &hs {
+        s.items.get(h)?;
     }
     let waker = s.run.waker.clone();
     let timeout = (timeout_ms > 0).then(|| timer(s, Duration::from_millis(u64::from(timeout_ms))));
@@ -119,11 +115,7 @@ fn finish(
     let outcome = s.take_response(h)?;
     let mut m = Memory(cx.memory());
     if let Some(d) = detail {
-        let tag = match outcome {
-            Ok(_) => SEND_OK,
-            Err(e) => e as u32,
-        };
-        write_detail(&mut m, d, tag)?;
+        write_detail(&mut m, d, detail_tag(&outcome))?;
     }
     let (resp, body) = outcome.map_err(|_| Status::Error)?;
     m.write_u32(resp_out, resp)?;
@@ -191,6 +183,16 @@ pub(super) fn pending_req_wait_v2(
     finish(s, cx, a.u32(0), Some(a.u32(1)), (a.u32(2), a.u32(3)))
 }
 
+/// The `count` handles (`u32`s) at `list`.
+fn read_handles(m: &mut Memory<'_>, list: u32, count: u32) -> CallResult<Vec<u32>> {
+    let mut hs = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let at = list.checked_add(i * 4).ok_or(Status::Inval)?;
+        hs.push(m.read_u32(at)?);
+    }
+    Ok(hs)
+}
+
 /// The pending request handles at `(list, count)`, checked.
 fn handles(
     s: &mut FastlyState,
@@ -201,13 +203,9 @@ fn handles(
     if count == 0 || count as usize > MAX_HANDLES {
         return Err(Status::Inval);
     }
-    let mut m = Memory(cx.memory());
-    let mut hs = Vec::with_capacity(count as usize);
-    for i in 0..count {
-        let at = list.checked_add(i * 4).ok_or(Status::Inval)?;
-        let h = m.read_u32(at)?;
+    let hs = read_handles(&mut Memory(cx.memory()), list, count)?;
+    for &h in &hs {
         s.pending_mut(h)?;
-        hs.push(h);
     }
     Ok(hs)
 }
@@ -251,11 +249,7 @@ fn select_requests(
     let outcome = s.take_response(hs[i as usize])?;
     let mut m = Memory(cx.memory());
     if let Some(d) = detail {
-        let tag = match outcome {
-            Ok(_) => SEND_OK,
-            Err(e) => e as u32,
-        };
-        write_detail(&mut m, d, tag)?;
+        write_detail(&mut m, d, detail_tag(&outcome))?;
     }
     let (resp, body) = outcome.unwrap_or((INVALID_HANDLE, INVALID_HANDLE));
     m.write_u32(index_out, i)?;
