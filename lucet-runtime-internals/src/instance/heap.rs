@@ -1,13 +1,14 @@
 //! The life of a slot's heap across instances.
 //!
 //! When an instance goes, its heap is put back to its module's initial
-//! memory in place instead of being thrown away: growth beyond the initial
-//! size is given back; inside the first `Limits::keep_resident` bytes (the
-//! window), the pages the instance touched — found in the page tables — are
-//! zeroed with `memset` and stay resident for the next instance, and image
-//! pages revert to the file's (`madvise(MADV_DONTNEED)` on a private file
-//! mapping); past the window, everything goes back to the system in one
-//! `madvise`. The slot records that its heap is clean for that module, and
+//! memory in place instead of being thrown away. Inside the first
+//! `Limits::keep_resident` bytes (the window), the pages the instance
+//! touched — found in the page tables — are zeroed with `memset` and stay
+//! resident for the next instance (grown pages made inaccessible again,
+//! ready for the next growth), and image pages revert to the file's
+//! (`madvise(MADV_DONTNEED)` on a private file mapping); past the window,
+//! everything goes back to the system (one `madvise`, and growth
+//! decommitted). The slot records that its heap is clean for that module, and
 //! the next instance of the same module finds its memory ready: no system
 //! call at all. Another module (or anything unusual) decommits the heap and
 //! maps it afresh.
@@ -51,6 +52,17 @@ impl Instance {
         }
     }
 
+    /// The image's bytes, when this slot copies them into the heap instead
+    /// of mapping them (see `module::COPY_RESIDENT_IMAGE_LIMIT`): always for
+    /// a small image, and for a larger one that lies inside the resident
+    /// window. The answer is the same for every instance of the module in
+    /// this slot, so that a slot left clean for it stays so.
+    fn image_copy(&self) -> Option<&[u8]> {
+        let image = self.module.image();
+        let copy = image.copy.as_deref()?;
+        (image.always_copy || image.end <= self.region.limits().keep_resident).then_some(copy)
+    }
+
     /// Makes the initial memory accessible, with the image mapped over it,
     /// unless the slot holds exactly that already.
     pub(super) fn setup_memory(&mut self) -> Result<(), Error> {
@@ -68,7 +80,7 @@ impl Instance {
                 mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
                 self.slot_memory().mapped = initial;
                 let image = self.module.image();
-                let chunks = match image.copy {
+                let chunks = match self.image_copy() {
                     Some(_) => &[][..],
                     None => &self.module.metadata().image.chunks[..],
                 };
@@ -82,8 +94,9 @@ impl Instance {
                 }
             }
         }
-        if let Some(copy) = &self.module.image().copy {
-            // A clean heap is all zero: copy the (small) image in.
+        if let Some(copy) = self.image_copy() {
+            // A clean heap is zero outside the image's chunks, whatever
+            // they hold: copy the image in.
             for chunk in &self.module.metadata().image.chunks {
                 let from = &copy[chunk.section_offset as usize..][..chunk.len as usize];
                 // SAFETY: the chunk lies in the accessible initial memory
@@ -114,22 +127,14 @@ impl Instance {
         }
         let initial = self.initial_bytes();
         let mapped = self.heap_mapped;
-        let heap = self.slot.heap();
         self.heap_mapped = 0;
         // SAFETY: the header lives as long as the instance.
         unsafe { (*self.header()).memory.current_length = 0 };
         self.slot_memory().clean_for = 0;
         self.slot_memory().mapped = mapped;
-        // SAFETY: the range lies in this slot's heap reservation; the
-        // instance is not running, so nothing refers into it.
-        unsafe {
-            if mapped > initial {
-                mmap::decommit(heap.add(initial as usize), (mapped - initial) as usize)?;
-                self.slot_memory().mapped = initial;
-            }
-        }
         let mut pages = std::mem::take(&mut self.buf.pages);
-        let result = self.reset_initial_memory(initial, &mut pages);
+        let result = self.reset_growth(initial, mapped, &mut pages);
+        let result = result.and_then(|()| self.reset_initial_memory(initial, &mut pages));
         self.buf.pages = pages;
         result?;
         let id = self.module.id();
@@ -137,10 +142,57 @@ impl Instance {
         Ok(())
     }
 
+    /// Takes back the memory grown past `initial` (up to `mapped`): inside
+    /// the window, pages the instance touched are zeroed in place and made
+    /// inaccessible again, staying resident for the next instance that
+    /// grows (so that it neither faults them in again nor has the system
+    /// zero them); past the window, they are given back.
+    fn reset_growth(
+        &mut self,
+        initial: u64,
+        mapped: u64,
+        pages: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        if mapped <= initial {
+            return Ok(());
+        }
+        let heap = self.slot.heap();
+        let page = mmap::page_size() as u64;
+        let window = self.region.limits().keep_resident / page * page;
+        let keep_to = window.clamp(initial, mapped);
+        // Every range below lies in this slot's heap reservation, between
+        // `initial` and `mapped`; the instance is not running, so nothing
+        // refers into it.
+        if keep_to > initial {
+            // SAFETY: see above.
+            let start = unsafe { heap.add(initial as usize) };
+            let len = (keep_to - initial) as usize;
+            if !mmap::page_states(start, len, pages) {
+                pages.clear();
+                pages.resize(len / page as usize, mmap::PAGE_TOUCHED);
+            }
+            for (i, state) in pages.iter().enumerate() {
+                if state & mmap::PAGE_TOUCHED != 0 {
+                    // SAFETY: see above.
+                    unsafe { ptr::write_bytes(start.add(i * page as usize), 0, page as usize) };
+                }
+            }
+            // SAFETY: see above.
+            unsafe { mmap::protect(start, len, Protection::None)? };
+        }
+        if mapped > keep_to {
+            // SAFETY: see above.
+            unsafe { mmap::decommit(heap.add(keep_to as usize), (mapped - keep_to) as usize)? };
+        }
+        self.slot_memory().mapped = initial;
+        Ok(())
+    }
+
     /// Puts `0..initial` back to the module's initial memory. Inside the
     /// first `Limits::keep_resident` bytes (the window), pages the instance
-    /// touched are zeroed in place and stay resident, and image chunks
-    /// revert to the file's pages. Past the window, everything is given
+    /// touched are zeroed in place and stay resident, and mapped image
+    /// chunks revert to the file's pages (copied ones are left as they are:
+    /// the next instance copies the image over them). Past the window, everything is given
     /// back with one `madvise`: anonymous pages read as zero again, image
     /// pages as the file.
     ///
@@ -151,11 +203,10 @@ impl Instance {
         let heap = self.slot.heap();
         let page = mmap::page_size() as u64;
         let window = (self.region.limits().keep_resident / page * page).min(initial);
-        // A copied image is ordinary memory: its pages are zeroed like any.
-        let chunks = match self.module.image().copy {
-            Some(_) => &[][..],
-            None => &self.module.metadata().image.chunks[..],
-        };
+        let chunks = &self.module.metadata().image.chunks[..];
+        // A copied image's chunks are written over whole by the next
+        // instance: they need neither zeroing nor giving back.
+        let copied = self.image_copy().is_some();
         // The parts of the window to zero: the gaps between image chunks.
         let gaps = || {
             chunks
@@ -192,7 +243,7 @@ impl Instance {
         let mut pending: Option<(u64, u64)> = None;
         let ranges = chunks
             .iter()
-            .filter(|c| c.heap_offset < window)
+            .filter(|c| !copied && c.heap_offset < window)
             .map(|c| (c.heap_offset, (c.heap_offset + c.len).min(window)))
             .chain(std::iter::once((window, initial)));
         for (from, to) in ranges.filter(|(from, to)| to > from) {

@@ -126,6 +126,39 @@ fn memory_is_fresh_in_every_instance() {
     assert_eq!(i32(&mut b, "size", &[]), 1);
 }
 
+/// Memory grown by one instance is neither readable by the next instance
+/// of the slot nor accessible past its memory's size until it grows
+/// again, and then reads as zero: whether the grown pages lie inside the
+/// resident window (zeroed in place and made inaccessible) or past it
+/// (given back).
+#[test]
+fn grown_memory_is_fresh_and_inaccessible_in_the_next_instance() {
+    let module = load("memory");
+    for keep_resident in [0, 64 << 10, 100 << 10, 1 << 20] {
+        let limits = Limits {
+            keep_resident,
+            ..Default::default()
+        };
+        let region = MmapRegion::create(1, &limits).unwrap();
+        for round in 0..3 {
+            let mut inst = region.new_instance(module.clone()).unwrap();
+            let what = format!("keep_resident {keep_resident}, round {round}");
+            assert_eq!(i32(&mut inst, "size", &[]), 1, "{what}");
+            let err = inst.run("load8_u", &[I32(65536)]).unwrap_err();
+            assert_eq!(
+                err.trap_code(),
+                Some(lucet_runtime::TrapCode::HeapOutOfBounds),
+                "{what}"
+            );
+            assert_eq!(i32(&mut inst, "grow", &[I32(3)]), 1, "{what}");
+            for at in [65536, 100_000, 4 * 65536 - 4] {
+                assert_eq!(i32(&mut inst, "load_i32", &[I32(at)]), 0, "{what}, at {at}");
+                inst.run("store_i32", &[I32(at), I32(-1)]).unwrap();
+            }
+        }
+    }
+}
+
 /// An `f64.load` that ends exactly at the end of memory, fed to
 /// `f64.copysign`: Cranelift 0.112's x64 backend sank the load into a
 /// 16-byte one, which faulted past the end of memory.
