@@ -52,17 +52,6 @@ impl Instance {
         }
     }
 
-    /// The image's bytes, when this slot copies them into the heap instead
-    /// of mapping them (see `module::COPY_RESIDENT_IMAGE_LIMIT`): always for
-    /// a small image, and for a larger one that lies inside the resident
-    /// window. The answer is the same for every instance of the module in
-    /// this slot, so that a slot left clean for it stays so.
-    fn image_copy(&self) -> Option<&[u8]> {
-        let image = self.module.image();
-        let copy = image.copy.as_deref()?;
-        (image.always_copy || image.end <= self.region.limits().keep_resident).then_some(copy)
-    }
-
     /// Makes the initial memory accessible, with the image mapped over it,
     /// unless the slot holds exactly that already.
     pub(super) fn setup_memory(&mut self) -> Result<(), Error> {
@@ -80,7 +69,7 @@ impl Instance {
                 mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
                 self.slot_memory().mapped = initial;
                 let image = self.module.image();
-                let chunks = match self.image_copy() {
+                let chunks = match image.copy {
                     Some(_) => &[][..],
                     None => &self.module.metadata().image.chunks[..],
                 };
@@ -94,7 +83,7 @@ impl Instance {
                 }
             }
         }
-        if let Some(copy) = self.image_copy() {
+        if let Some(copy) = &self.module.image().copy {
             // A clean heap is zero outside the image's chunks, whatever
             // they hold: copy the image in.
             for chunk in &self.module.metadata().image.chunks {
@@ -190,23 +179,41 @@ impl Instance {
 
     /// Puts `0..initial` back to the module's initial memory. Inside the
     /// first `Limits::keep_resident` bytes (the window), pages the instance
-    /// touched are zeroed in place and stay resident, and mapped image
-    /// chunks revert to the file's pages (copied ones are left as they are:
-    /// the next instance copies the image over them). Past the window, everything is given
-    /// back with one `madvise`: anonymous pages read as zero again, image
-    /// pages as the file.
+    /// touched are zeroed in place and stay resident; the pages of a mapped
+    /// image it changed (private copies now) get the image's bytes back
+    /// and stay resident too, so that the next instance neither faults
+    /// them in nor copies them on write (each such fault flushes the TLBs
+    /// of the other cores that run the process's threads: under
+    /// virtualisation, an interrupt that costs more than the copy). A
+    /// copied image's chunks are left as they are: the next instance copies
+    /// the image over them. Past the window, everything is given back with
+    /// one `madvise`: anonymous pages read as zero again, image pages as
+    /// the file.
     ///
-    /// Finding the touched pages costs a system call (about 300 ns), so it
-    /// is made only when the window holds pages to zero; it pays for itself
-    /// when the instance left a quarter of the window untouched.
+    /// The page states come from one read of the page tables (about
+    /// 300 ns); without them, every page counts as changed.
     fn reset_initial_memory(&mut self, initial: u64, pages: &mut Vec<u8>) -> Result<(), Error> {
         let heap = self.slot.heap();
         let page = mmap::page_size() as u64;
         let window = (self.region.limits().keep_resident / page * page).min(initial);
         let chunks = &self.module.metadata().image.chunks[..];
-        // A copied image's chunks are written over whole by the next
-        // instance: they need neither zeroing nor giving back.
-        let copied = self.image_copy().is_some();
+        let image = self.module.image();
+        // The mapped image's chunks in the window, and where their bytes
+        // are in the view.
+        let view = image.view.as_deref().filter(|_| image.copy.is_none());
+        let mapped_chunks = || {
+            chunks
+                .iter()
+                .filter(move |_| view.is_some())
+                .map(|c| {
+                    (
+                        c.heap_offset,
+                        (c.heap_offset + c.len).min(window),
+                        c.section_offset,
+                    )
+                })
+                .filter(|(from, to, _)| to > from)
+        };
         // The parts of the window to zero: the gaps between image chunks.
         let gaps = || {
             chunks
@@ -220,46 +227,58 @@ impl Instance {
                 })
                 .filter(|(from, to)| to > from)
         };
-        let scan_to = gaps().map(|(_, to)| to).max().unwrap_or(0);
+        let scan_to = gaps()
+            .map(|(_, to)| to)
+            .chain(mapped_chunks().map(|(_, to, _)| to))
+            .max()
+            .unwrap_or(0);
         if !mmap::page_states(heap, scan_to as usize, pages) {
-            // Without page information, every page counts as touched.
+            // Without page information, every page counts as changed.
             pages.clear();
-            pages.resize((scan_to / page) as usize, mmap::PAGE_TOUCHED);
+            pages.resize(
+                scan_to.div_ceil(page) as usize,
+                mmap::PAGE_TOUCHED | mmap::PAGE_PRIVATE,
+            );
         }
         // Every range below lies in this slot's accessible heap, under
         // `initial`; the instance is not running, so nothing refers into it.
         for (from, to) in gaps() {
-            for p in from / page..to / page {
+            for p in from / page..to.div_ceil(page) {
                 if pages[p as usize] & mmap::PAGE_TOUCHED != 0 {
+                    let start = (p * page).max(from);
+                    let end = ((p + 1) * page).min(to);
                     // SAFETY: see above.
                     unsafe {
-                        std::ptr::write_bytes(heap.add((p * page) as usize), 0, page as usize)
+                        ptr::write_bytes(heap.add(start as usize), 0, (end - start) as usize)
                     };
                 }
             }
         }
-        // What to give back: image chunks in the window, and everything
-        // past it, adjacent ranges merged into one call.
-        let mut pending: Option<(u64, u64)> = None;
-        let ranges = chunks
-            .iter()
-            .filter(|c| !copied && c.heap_offset < window)
-            .map(|c| (c.heap_offset, (c.heap_offset + c.len).min(window)))
-            .chain(std::iter::once((window, initial)));
-        for (from, to) in ranges.filter(|(from, to)| to > from) {
-            pending = match pending {
-                Some((start, end)) if end == from => Some((start, to)),
-                Some((start, end)) => {
-                    // SAFETY: see above.
-                    unsafe { mmap::discard(heap.add(start as usize), (end - start) as usize)? };
-                    Some((from, to))
+        if let Some(view) = view {
+            for (from, to, section) in mapped_chunks() {
+                for p in from / page..to.div_ceil(page) {
+                    if pages[p as usize] & mmap::PAGE_PRIVATE != 0 {
+                        let start = (p * page).max(from);
+                        let end = ((p + 1) * page).min(to);
+                        let bytes =
+                            &view[(section + start - from) as usize..][..(end - start) as usize];
+                        // SAFETY: see above; the view is the module's own
+                        // mapping, apart from the heap.
+                        unsafe {
+                            ptr::copy_nonoverlapping(
+                                bytes.as_ptr(),
+                                heap.add(start as usize),
+                                bytes.len(),
+                            )
+                        };
+                    }
                 }
-                None => Some((from, to)),
-            };
+            }
         }
-        if let Some((start, end)) = pending {
+        // Past the window, everything goes back.
+        if initial > window {
             // SAFETY: see above.
-            unsafe { mmap::discard(heap.add(start as usize), (end - start) as usize)? };
+            unsafe { mmap::discard(heap.add(window as usize), (initial - window) as usize)? };
         }
         Ok(())
     }

@@ -40,15 +40,13 @@ pub(crate) use self::imports::{
 pub(crate) struct ImageSource {
     pub file: SealedFile,
     pub offset: u64,
-    /// The image section itself, for images that may be copied into an
-    /// instance's heap instead of mapped ([`COPY_RESIDENT_IMAGE_LIMIT`]).
+    /// The image section itself, for small images ([`COPY_IMAGE_LIMIT`]):
+    /// copied into each instance's heap instead of mapped.
     pub copy: Option<Box<[u8]>>,
-    /// Whether the image is small enough to be copied into every heap
-    /// ([`COPY_IMAGE_LIMIT`]); a larger copy is used only where the heap's
-    /// pages stay resident.
-    pub always_copy: bool,
-    /// The heap offset where the image's last chunk ends.
-    pub end: u64,
+    /// A read-only view of a mapped image (the same pages of the same
+    /// sealed file), from which a slot puts back the pages its instances
+    /// changed.
+    pub view: Option<memmap2::Mmap>,
 }
 
 /// What an export of a module is.
@@ -74,20 +72,10 @@ pub enum ExportType<'a> {
 /// Images up to this size are copied into the heap rather than mapped
 /// copy-on-write: copying a few pages costs less than a write fault on
 /// each, and a mapped image costs every live instance two more memory
-/// mappings (of `vm.max_map_count`).
+/// mappings (of `vm.max_map_count`). Larger images are mapped, so that
+/// instantiation does no work proportional to them, and their pages that
+/// no instance changes stay the page cache's, shared.
 pub(crate) const COPY_IMAGE_LIMIT: u64 = 16 << 10;
-
-/// Images up to this size are also copied where they lie inside the slot's
-/// resident window (`Limits::keep_resident`), as in a server's worker
-/// slots, which serve request after request. There, a mapped image costs
-/// each instance a write fault per page it changes, and with threads on
-/// several cores each such fault flushes the other cores' TLBs (an
-/// interprocessor interrupt, expensive under virtualisation): a Compute
-/// app in Rust, its 172 KiB image mapped, answered 6,300 requests a second
-/// in `lucet-serve`; copied, 10,800. Elsewhere (slots that give their
-/// pages back, such as those holding suspended instances) an image is
-/// mapped, so that its untouched pages are the page cache's, shared.
-pub(crate) const COPY_RESIDENT_IMAGE_LIMIT: u64 = 8 << 20;
 
 /// A compiled module, loaded and linked, ready to be instantiated any number
 /// of times in any region.
@@ -237,35 +225,30 @@ impl Module {
             let start = parsed.heap_image_offset as usize;
             &map[start..start + parsed.heap_image_len as usize]
         };
-        let stored = data.image.stored_bytes();
-        let always_copy = stored <= COPY_IMAGE_LIMIT;
-        let copy = (stored <= COPY_RESIDENT_IMAGE_LIMIT)
+        let copy = (data.image.stored_bytes() <= COPY_IMAGE_LIMIT)
             .then(|| image_bytes().to_vec().into_boxed_slice());
-        let end = data
-            .image
-            .chunks
-            .iter()
-            .map(|c| c.heap_offset + c.len)
-            .max()
-            .unwrap_or(0);
         let image_offset = parsed.heap_image_offset;
-        let aligned_copy = if always_copy || image_offset % PAGE_SIZE == 0 {
+        let aligned_copy = if copy.is_some() || image_offset % PAGE_SIZE == 0 {
             None
         } else {
             // Not page-aligned in the file: keep an aligned copy in memory.
             Some(SealedFile::with_bytes("lucet-heap-image", image_bytes())?)
         };
+        let image_len = parsed.heap_image_len;
         drop(map);
         let (file, offset) = match aligned_copy {
             None => (sealed, image_offset),
             Some(file) => (file, 0),
         };
+        let view = match copy {
+            Some(_) => None,
+            None => map_section(file.file(), (offset, image_len), &name)?,
+        };
         let image = ImageSource {
             file,
             offset,
             copy,
-            always_copy,
-            end,
+            view,
         };
 
         let type_ids = type_registry::intern_module_types(&data.types, &data.rec_groups);

@@ -315,8 +315,13 @@ pub fn discard_zeroes() -> bool {
 /// zero.
 pub const PAGE_TOUCHED: u8 = 1;
 
+/// A page of a private file mapping that holds a private copy (it was
+/// written, or swapped out, which only private copies are): it no longer
+/// reads as the file. Present file pages and absent pages read as the file.
+pub const PAGE_PRIVATE: u8 = 2;
+
 /// The state of each page of a range, in `out` (one entry per page:
-/// [`PAGE_TOUCHED`] or 0), from `/proc/self/pagemap`. Returns `false` (and
+/// [`PAGE_TOUCHED`] and [`PAGE_PRIVATE`] flags), from `/proc/self/pagemap`. Returns `false` (and
 /// leaves `out` meaningless) where pagemap cannot be read.
 ///
 /// (Not `mincore`: it reports swapped-out pages as absent, and such a page
@@ -330,6 +335,7 @@ pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
     static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
     const PRESENT: u64 = 1 << 63;
     const SWAPPED: u64 = 1 << 62;
+    const FILE: u64 = 1 << 61;
     let Some(pagemap) = PAGEMAP.get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
     else {
         return false;
@@ -354,11 +360,11 @@ pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
         {
             return false;
         }
-        out.extend(
-            entries[..n]
-                .iter()
-                .map(|&e| PAGE_TOUCHED * (e & (PRESENT | SWAPPED) != 0) as u8),
-        );
+        out.extend(entries[..n].iter().map(|&e| {
+            let touched = e & (PRESENT | SWAPPED) != 0;
+            let private = e & SWAPPED != 0 || (e & PRESENT != 0 && e & FILE == 0);
+            (PAGE_TOUCHED * touched as u8) | (PAGE_PRIVATE * private as u8)
+        }));
         at += n;
     }
     true
