@@ -365,14 +365,11 @@ impl Config {
                 return Err(format!("workers = {n}: expected 1 to 1024"));
             }
             server.workers = n;
-            server.queue = 64 * n;
-        }
-        if let Some(n) = file.queue {
-            server.queue = n;
         }
         if let Some(n) = file.max_instances {
             server.max_instances = n;
         }
+        server.queue = file.queue.unwrap_or(server.max_instances);
         if let Some(t) = file.header_read_timeout {
             server.header_read_timeout = t;
         }
@@ -542,7 +539,7 @@ max-request-body = 1024
         )
         .unwrap();
         assert_eq!(c.server.workers, 3);
-        assert_eq!(c.server.queue, 192);
+        assert_eq!(c.server.queue, 10_000);
         let a = &c.routes[0];
         assert_eq!(a.module, PathBuf::from("/etc/x/a.wasm"));
         assert_eq!(a.limits.timeout, Duration::from_secs(2));

@@ -71,7 +71,10 @@ pub struct ServerLimits {
     /// once.
     pub max_instances: usize,
     /// Requests that may wait for a worker, all workers together; when the
-    /// queue is full the server answers 503 at once.
+    /// queue is full the server answers 503 at once. As many as
+    /// `max_instances` unless said otherwise: a crowd of requests that
+    /// arrive together (and then mostly wait on backends, suspended) is
+    /// let in up to the instance limit.
     pub queue: usize,
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: Duration,
@@ -91,7 +94,7 @@ impl Default for ServerLimits {
         ServerLimits {
             workers,
             max_instances: DEFAULT_MAX_INSTANCES,
-            queue: 64 * workers,
+            queue: DEFAULT_MAX_INSTANCES,
             header_read_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             max_headers: 100,

@@ -44,6 +44,8 @@ pub(crate) struct QueueFull;
 /// The workers and their queue.
 pub(crate) struct Workers<E: Engine> {
     queue: Sender<Job<E>>,
+    /// Most jobs waiting at once.
+    queue_limit: usize,
     /// Dropped to tell the workers to finish what is queued and running,
     /// and end.
     stop: Mutex<Option<Sender<()>>>,
@@ -63,7 +65,9 @@ impl<E: Engine> Workers<E> {
         engine: Arc<E>,
         io: tokio::runtime::Handle,
     ) -> std::io::Result<Workers<E>> {
-        let (tx, rx) = crossbeam_channel::bounded::<Job<E>>(queue);
+        // Unbounded, with the bound checked on submission: a bounded
+        // channel would allocate every place of a large queue up front.
+        let (tx, rx) = crossbeam_channel::unbounded::<Job<E>>();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let live = Arc::new(AtomicUsize::new(0));
         let mut threads = Vec::with_capacity(count);
@@ -83,6 +87,7 @@ impl<E: Engine> Workers<E> {
         }
         Ok(Workers {
             queue: tx,
+            queue_limit: queue,
             stop: Mutex::new(Some(stop_tx)),
             threads: Mutex::new(threads),
             live,
@@ -94,7 +99,8 @@ impl<E: Engine> Workers<E> {
     /// instances alive and queued reach `max_instances`, or the workers
     /// have stopped.
     pub fn submit(&self, job: Job<E>) -> Result<(), QueueFull> {
-        if self.live_instances() + self.queued() >= self.max_instances {
+        let queued = self.queued();
+        if queued >= self.queue_limit || self.live_instances() + queued >= self.max_instances {
             return Err(QueueFull);
         }
         self.queue.try_send(job).map_err(|e| match e {

@@ -45,8 +45,8 @@ struct Args {
     /// Threads that run handlers [default: one per core].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Requests that may wait for a worker; past it, 503 [default: 64 per
-    /// worker].
+    /// Requests that may wait for a worker; past it, 503 [default: as many
+    /// as --max-instances].
     #[arg(long, value_name = "N")]
     queue: Option<usize>,
     /// Instances alive at once, running or suspended while they wait;
@@ -173,15 +173,13 @@ fn config(args: &Args) -> Result<Config> {
             return Err(anyhow!("--workers {n}: expected 1 to 1024"));
         }
         config.server.workers = n;
-        if args.queue.is_none() {
-            config.server.queue = 64 * n;
-        }
-    }
-    if let Some(n) = args.queue {
-        config.server.queue = n;
     }
     if let Some(n) = args.max_instances {
         config.server.max_instances = n;
+        config.server.queue = n;
+    }
+    if let Some(n) = args.queue {
+        config.server.queue = n;
     }
     if let Some(t) = args.drain_timeout {
         config.server.drain_timeout = t;
