@@ -96,9 +96,36 @@ enum What {
         /// Only the servers whose name contains this (for profiling one).
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
-        /// Only the handlers whose name contains this.
+        /// Only the handlers (and Compute rows) whose name contains this.
         #[arg(long, value_name = "TEXT")]
         handler: Option<String>,
+        /// Which part: the WAGI handlers, the Compute apps, or both.
+        #[arg(long, value_enum, default_value_t = ServePart::All)]
+        part: ServePart,
+        /// Connections of the Compute proxy rows (each request in flight
+        /// holds two sockets in every process on its way).
+        #[arg(long, default_value_t = 8000)]
+        crowd: usize,
+        /// Viceroy's binary, for the Compute rows [default:
+        /// $LUCET_BENCH_VICEROY, else ~/.cache/lucet-bench/viceroy-0.22.0/bin/viceroy
+        /// if it exists]
+        #[arg(long, value_name = "PATH")]
+        viceroy: Option<PathBuf>,
+    },
+    /// (Used by `serve`.) A server for the Compute rows in this fresh
+    /// process: `lucet APP` (lucet-serve) or `plain` (hyper without
+    /// WebAssembly); prints its address and runs until standard input
+    /// closes.
+    #[command(hide = true)]
+    ServeChild {
+        kind: String,
+        app: Option<PathBuf>,
+        #[arg(long)]
+        fastly_toml: Option<PathBuf>,
+        #[arg(long)]
+        origin: Option<std::net::SocketAddr>,
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
     },
     /// Loading compiled files of a 1 MiB and a 24 MiB program: time (hash
     /// checked; hash and signature checked) and resident memory before the
@@ -835,6 +862,21 @@ fn interrupt_rows(trials: usize) -> Result<Vec<Row>> {
 }
 
 fn run(args: Args) -> Result<()> {
+    if let What::ServeChild {
+        kind,
+        app,
+        fastly_toml,
+        origin,
+        workers,
+    } = &args.what
+    {
+        use benchmarks::serve::compute;
+        return match (kind.as_str(), app, fastly_toml, origin) {
+            ("lucet", Some(app), Some(toml), _) => compute::run_lucet_child(app, toml, *workers),
+            ("plain", _, _, Some(origin)) => compute::run_plain_child(*origin, *workers),
+            _ => bail!("serve-child: `lucet APP --fastly-toml F` or `plain --origin ADDR`"),
+        };
+    }
     if let What::Serve {
         connections,
         seconds,
@@ -843,6 +885,9 @@ fn run(args: Args) -> Result<()> {
         client_threads,
         only,
         handler,
+        part,
+        crowd,
+        viceroy,
     } = args.what
     {
         return serve(
@@ -854,6 +899,9 @@ fn run(args: Args) -> Result<()> {
                 client_threads,
                 only,
                 handler,
+                part,
+                crowd,
+                viceroy,
             },
             args.json.as_deref(),
         );
@@ -888,7 +936,9 @@ fn run(args: Args) -> Result<()> {
         What::Reset => reset_rows(args.samples),
         What::Interrupt { trials } => interrupt_rows(trials)?,
         What::Gc { depth, list } => gc_rows(args.samples, depth, list),
-        What::Serve { .. } | What::LoadRss { .. } => unreachable!("handled above"),
+        What::Serve { .. } | What::ServeChild { .. } | What::LoadRss { .. } => {
+            unreachable!("handled above")
+        }
     };
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("(built without the peer-wasmtime feature: Lucet only)");
@@ -916,9 +966,65 @@ struct ServeArgs {
     client_threads: usize,
     only: Option<String>,
     handler: Option<String>,
+    part: ServePart,
+    crowd: usize,
+    viceroy: Option<PathBuf>,
+}
+
+/// The parts of `lucet-bench serve`.
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum ServePart {
+    Wagi,
+    Compute,
+    All,
+}
+
+/// Viceroy's binary: the one given, `$LUCET_BENCH_VICEROY`, or the bench
+/// setup's (README) if it is there.
+fn viceroy_binary(given: Option<PathBuf>) -> Option<PathBuf> {
+    given
+        .or_else(|| std::env::var_os("LUCET_BENCH_VICEROY").map(PathBuf::from))
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            let p = Path::new(&home).join(".cache/lucet-bench/viceroy-0.22.0/bin/viceroy");
+            p.exists().then_some(p)
+        })
 }
 
 fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
+    let mut rows = match a.part {
+        ServePart::Compute => Vec::new(),
+        _ => serve_wagi(&a)?,
+    };
+    if a.part != ServePart::Wagi {
+        let viceroy = viceroy_binary(a.viceroy.clone());
+        if viceroy.is_none() {
+            println!(
+                "\n(no Viceroy binary: see the README's bench setup; Compute rows without it)"
+            );
+        }
+        rows.extend(benchmarks::serve::compute_rows::run(
+            &benchmarks::serve::compute_rows::Settings {
+                connections: a.connections,
+                crowd: a.crowd,
+                duration: a.duration,
+                rounds: a.rounds,
+                workers: a.workers,
+                client_threads: a.client_threads,
+                viceroy,
+                only: a.only.clone(),
+                row: a.handler.clone(),
+            },
+        )?);
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn serve_wagi(a: &ServeArgs) -> Result<Vec<serde_json::Value>> {
     use benchmarks::serve::{self, load};
     let ServeArgs {
         connections,
@@ -927,7 +1033,7 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
         workers,
         client_threads,
         ..
-    } = a;
+    } = *a;
     let mut handlers = serve::handlers();
     if let Some(h) = &a.handler {
         handlers.retain(|x| x.name.contains(h.as_str()));
@@ -1050,11 +1156,7 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
     if cfg!(not(feature = "peer-wasmtime")) {
         println!("\n(built without the peer-wasmtime feature: no Wasmtime engine)");
     }
-    if let Some(path) = json {
-        std::fs::write(path, serde_json::to_string_pretty(&rows_json)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    Ok(rows_json)
 }
 
 fn main() -> ExitCode {

@@ -4,6 +4,8 @@
 //! plain hyper server that answers the same bytes without WebAssembly
 //! ([`plain`]): the limit.
 
+pub mod compute;
+pub mod compute_rows;
 pub mod load;
 pub mod plain;
 #[cfg(feature = "peer-wasmtime")]
