@@ -46,7 +46,8 @@ pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};
 pub use lucet_engine::{LucetEngine, LucetWorker};
 pub use request::{
-    BodySender, BodyStream, GuestRequest, GuestResponse, HandlerError, ResponseBody, StreamCut,
+    BodySender, BodyStream, GuestRequest, GuestResponse, HandlerError, IncomingBody, IncomingError,
+    ResponseBody, StreamCut,
 };
 pub use route::OpenDir;
 pub use server::Server;

@@ -24,8 +24,12 @@ pub struct GuestRequest {
     pub version: Version,
     /// The headers.
     pub headers: HeaderMap,
-    /// The body.
+    /// The body, or for an ABI that reads it as it arrives, what had
+    /// arrived when the handler started (see `body_rest`).
     pub body: Bytes,
+    /// The rest of the body, still arriving: taken once, by the ABI that
+    /// reads it.
+    pub body_rest: std::sync::Mutex<Option<IncomingBody>>,
     /// The client's address.
     pub remote: SocketAddr,
     /// The address the request came in on.
@@ -34,6 +38,92 @@ pub struct GuestRequest {
     pub script_name: String,
     /// The rest of the path.
     pub path_info: String,
+}
+
+impl GuestRequest {
+    /// The rest of the body, still arriving, if there is one and nobody
+    /// took it yet.
+    pub fn take_body_rest(&self) -> Option<IncomingBody> {
+        self.body_rest.lock().ok()?.take()
+    }
+}
+
+/// A request body still arriving from the client: its chunks in order,
+/// through a small bounded channel (the client is held back while the
+/// handler does not read), checked against the route's size limit and
+/// idle timeout on the way. The channel's end is the body's end.
+#[derive(Debug)]
+pub struct IncomingBody {
+    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, IncomingError>>,
+}
+
+/// Why a request body did not arrive whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IncomingError {
+    /// It was longer than the route allows.
+    #[error("the request body is larger than the route allows")]
+    TooLarge,
+    /// The client sent nothing for longer than the route's body timeout.
+    #[error("the client stopped sending the request body")]
+    TimedOut,
+    /// The connection failed or the client's framing was wrong.
+    #[error("the request body could not be read")]
+    Broken,
+}
+
+/// Chunks of a request body held between the client's connection and
+/// the handler.
+const INCOMING_CHUNKS: usize = 4;
+
+impl IncomingBody {
+    /// Reads `body` on the current async runtime as the handler takes it:
+    /// at most `limit` bytes in all, each frame within `idle`.
+    pub fn pump<B>(body: B, limit: u64, idle: std::time::Duration) -> IncomingBody
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Send,
+    {
+        use http_body_util::BodyExt;
+        let (tx, rx) = tokio::sync::mpsc::channel(INCOMING_CHUNKS);
+        tokio::spawn(async move {
+            let mut body = body;
+            let mut total: u64 = 0;
+            loop {
+                let failed = match tokio::time::timeout(idle, body.frame()).await {
+                    Ok(None) => return,
+                    Ok(Some(Ok(frame))) => {
+                        let Ok(data) = frame.into_data() else {
+                            // Trailers: not passed on.
+                            continue;
+                        };
+                        total = total.saturating_add(data.len() as u64);
+                        if total > limit {
+                            IncomingError::TooLarge
+                        } else {
+                            if !data.is_empty() && tx.send(Ok(data)).await.is_err() {
+                                // The handler has gone.
+                                return;
+                            }
+                            continue;
+                        }
+                    }
+                    Ok(Some(Err(_))) => IncomingError::Broken,
+                    Err(_) => IncomingError::TimedOut,
+                };
+                let _ = tx.send(Err(failed)).await;
+                return;
+            }
+        });
+        IncomingBody { chunks: rx }
+    }
+
+    /// The next chunk: `None` at the end of the body.
+    pub fn poll_chunk(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, IncomingError>>> {
+        self.chunks.poll_recv(cx)
+    }
 }
 
 /// A handler's response, checked: valid status, header names and values.

@@ -26,7 +26,9 @@ use crate::config::Config;
 use crate::engine::Engine;
 use crate::lucet_engine::LucetEngine;
 use crate::metrics::{Gauges, Metrics};
-use crate::request::{BodyStream, GuestRequest, GuestResponse, HandlerError, ResponseBody};
+use crate::request::{
+    BodyStream, GuestRequest, GuestResponse, HandlerError, IncomingBody, ResponseBody,
+};
 use crate::workers::{Job, Workers};
 use crate::Error;
 
@@ -439,6 +441,32 @@ async fn handle<E: Engine>(
     response
 }
 
+/// The whole request body, within the route's size limit and body
+/// timeout; or the response that refuses it, and the outcome to log.
+async fn read_whole_body(
+    body: Incoming,
+    limits: &crate::limits::RouteLimits,
+) -> Result<Bytes, (Response<Body>, &'static str)> {
+    let limit = usize::try_from(limits.max_request_body).unwrap_or(usize::MAX);
+    match tokio::time::timeout(
+        limits.body_read_timeout,
+        Limited::new(body, limit).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err((
+            closing(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+            "body_too_large",
+        )),
+        Ok(Err(_)) => Err((plain(StatusCode::BAD_REQUEST, "Bad Request"), "bad_body")),
+        Err(_) => Err((
+            closing(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
+            "body_timeout",
+        )),
+    }
+}
+
 fn response_len(r: &Response<Body>) -> u64 {
     use hyper::body::Body as _;
     r.body().size_hint().exact().unwrap_or(0)
@@ -491,30 +519,22 @@ async fn serve<E: Engine>(
         };
     }
     let (parts, body) = req.into_parts();
-    let limit = usize::try_from(limits.max_request_body).unwrap_or(usize::MAX);
-    let body = match tokio::time::timeout(
-        limits.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Served {
-                response: too_large(),
-                route: pattern,
-                outcome: "body_too_large",
+    // An ABI that reads the body as it arrives gets it so; the others
+    // (WAGI's standard input) get it whole.
+    let (body, body_rest) = if app.handler(index).abi.reads_body_as_it_arrives() {
+        let rest = (!hyper::body::Body::is_end_stream(&body))
+            .then(|| IncomingBody::pump(body, limits.max_request_body, limits.body_read_timeout));
+        (Bytes::new(), rest)
+    } else {
+        match read_whole_body(body, limits).await {
+            Ok(body) => (body, None),
+            Err((response, outcome)) => {
+                return Served {
+                    response,
+                    route: pattern,
+                    outcome,
+                }
             }
-        }
-        Ok(Err(_)) => {
-            return refused(StatusCode::BAD_REQUEST, "Bad Request", "bad_body", pattern);
-        }
-        Err(_) => {
-            return Served {
-                response: closing(StatusCode::REQUEST_TIMEOUT, "Request Timeout"),
-                route: pattern,
-                outcome: "body_timeout",
-            };
         }
     };
     let (reply, answer) = oneshot::channel();
@@ -528,6 +548,7 @@ async fn serve<E: Engine>(
             version: parts.version,
             headers: parts.headers,
             body,
+            body_rest: std::sync::Mutex::new(body_rest),
             remote,
             local,
             script_name: script,

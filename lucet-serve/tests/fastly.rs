@@ -202,6 +202,55 @@ async fn a_streamed_response_reaches_the_client_as_it_is_written() {
     assert_eq!(&rest[..], b"second");
 }
 
+/// Sends the head of a chunked POST and `first` as its first chunk, and
+/// nothing more; returns what the server answers within 5 s.
+async fn answer_to_a_first_chunk(addr: SocketAddr, first: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n",
+        first.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&got).contains("\r\n\r\n")
+        || !(String::from_utf8_lossy(&got).ends_with(first)
+            || String::from_utf8_lossy(&got).ends_with("read failed"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn the_app_reads_the_clients_body_as_it_arrives() {
+    logs();
+    let (server, _dir) = start(app("first_chunk.wat"), RouteLimits::default());
+    // The app answers with the first chunk while the rest of the body has
+    // not been sent (and never is).
+    let answer = answer_to_a_first_chunk(server.addr(), "hello").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.ends_with("\r\n\r\ngot:hello"), "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_body_past_the_routes_limit_fails_the_apps_read() {
+    logs();
+    let limits = RouteLimits {
+        max_request_body: 4,
+        ..RouteLimits::default()
+    };
+    let (server, _dir) = start(app("first_chunk.wat"), limits);
+    let answer = answer_to_a_first_chunk(server.addr(), "hello").await;
+    assert!(answer.ends_with("\r\n\r\nread failed"), "{answer:?}");
+}
+
 #[tokio::test]
 async fn a_streamed_response_over_the_limit_is_cut_short() {
     let limits = RouteLimits {

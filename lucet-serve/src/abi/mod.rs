@@ -58,6 +58,16 @@ impl Abi {
         }
     }
 
+    /// Whether its handlers read the request body as it arrives (the
+    /// Compute ABI's body reads wait for it), rather than whole before they
+    /// start (WAGI's standard input).
+    pub fn reads_body_as_it_arrives(self) -> bool {
+        match self {
+            Abi::Wagi => false,
+            Abi::Fastly => true,
+        }
+    }
+
     /// The ABI called `name`.
     pub fn from_name(name: &str) -> Option<Abi> {
         Abi::ALL.into_iter().find(|a| a.name() == name)

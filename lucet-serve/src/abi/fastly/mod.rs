@@ -115,7 +115,7 @@ pub(super) fn begin<'r>(
         version: request.version,
         headers: request.headers.clone(),
     };
-    let state = FastlyState::new(
+    let mut state = FastlyState::new(
         instance_limits,
         local.clone(),
         head,
@@ -124,6 +124,7 @@ pub(super) fn begin<'r>(
         &route.pattern,
         cx,
     );
+    state.set_downstream_rest(request.take_body_rest());
     let stdout = state.log_lines("stdout");
     let stderr = state.log_lines("stderr");
     let mut env = vec![

@@ -24,7 +24,7 @@ pub(crate) use super::parts::{RequestParts, ResponseParts};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
 use crate::abi::output::LogLines;
-use crate::request::BodySender;
+use crate::request::{BodySender, IncomingBody};
 use crate::run::RunContext;
 
 /// How much one instance may hold, besides what its route's limits say.
@@ -69,6 +69,9 @@ pub(crate) struct Body {
     /// downstream response's body, its writes go to the client (waiting
     /// while the connection is behind), and it is finished when closed.
     pub stream: Option<Streamed>,
+    /// The rest of the downstream request's body, still arriving: reads
+    /// wait for it; whatever uses the body whole waits for all of it.
+    pub source: Option<IncomingBody>,
 }
 
 /// Where a streamed body's writes go.
@@ -360,6 +363,14 @@ impl FastlyState {
     /// request once its response (or failure) is in.
     pub fn is_ready(&mut self, h: u32) -> CallResult<bool> {
         match self.items.get_mut(h)? {
+            AsyncItem::Body(b) if b.source.is_some() && b.len == 0 => {
+                let waker = self.run.waker.clone();
+                match self.poll_fill(h, &mut Context::from_waker(&waker)) {
+                    Poll::Pending => Ok(false),
+                    // A failed body is ready: reading it tells the error.
+                    Poll::Ready(_) => Ok(true),
+                }
+            }
             AsyncItem::Body(_) | AsyncItem::Kv(_) => Ok(true),
             AsyncItem::Pending(p) => Ok(p.is_done()),
         }
@@ -461,6 +472,74 @@ impl FastlyState {
     }
 
     /// Takes up to `max` bytes from the front of body `h`.
+    /// Takes the next chunk of body `h` that is still arriving, if one is
+    /// there: `Ready(Ok(()))` when a chunk was taken or the body is
+    /// complete, `Pending` (with `cx`'s waker registered) until then. A
+    /// body that failed to arrive is `error`, once; after that it ends
+    /// where it broke off.
+    fn pull(&mut self, h: u32, cx: &mut Context<'_>) -> Poll<CallResult> {
+        let body = match self.body_mut(h) {
+            Ok(b) => b,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let Some(source) = body.source.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        match source.poll_chunk(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => {
+                body.source = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Some(Err(_))) => {
+                body.source = None;
+                Poll::Ready(Err(Status::Error))
+            }
+            Poll::Ready(Some(Ok(chunk))) => {
+                let n = chunk.len() as u64;
+                body.push_back(chunk);
+                // Bounded by the route's request body limit on the way in.
+                self.body_bytes += n;
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    /// Whether body `h` has bytes to read or is complete (see
+    /// [`Self::pull`]).
+    pub fn poll_fill(&mut self, h: u32, cx: &mut Context<'_>) -> Poll<CallResult> {
+        match self.body(h) {
+            Ok(b) if b.len > 0 || b.source.is_none() => Poll::Ready(Ok(())),
+            Ok(_) => self.pull(h, cx),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Takes all of body `h` that is still arriving; `Pending` until it
+    /// has.
+    pub fn poll_complete(&mut self, h: u32, cx: &mut Context<'_>) -> Poll<CallResult> {
+        while self.is_arriving(h) {
+            match self.pull(h, cx) {
+                Poll::Ready(Ok(())) => {}
+                other => return other,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// The rest of the downstream request's body, still arriving.
+    pub fn set_downstream_rest(&mut self, rest: Option<IncomingBody>) {
+        let h = self.downstream.body;
+        if let Ok(b) = self.body_mut(h) {
+            b.source = rest;
+        }
+    }
+
+    /// Whether body `h` is still arriving.
+    pub fn is_arriving(&self, h: u32) -> bool {
+        self.body(h).is_ok_and(|b| b.source.is_some())
+    }
+
     pub fn read_body(&mut self, h: u32, max: usize) -> CallResult<Bytes> {
         let out = self.body_mut(h)?.take(max);
         self.body_bytes -= out.len() as u64;

@@ -1,9 +1,10 @@
 //! Bodies (`fastly_http_body`), and whether one is ready
-//! (`fastly_async_io.is_ready`). Bodies are held whole by the host (the
-//! downstream request's is read before the instance starts), so each is
-//! ready at once; every byte a guest writes counts against its instance's
-//! budget. Writing to, appending to and closing a streamed body wait for
-//! the client's connection (`wait.rs`).
+//! (`fastly_async_io.is_ready`). The host holds bodies in chunks; every
+//! byte counts against the instance's budget. The downstream request's
+//! body arrives as the guest reads it: a read waits for its next chunk,
+//! and what uses a body whole waits for all of it (`wait.rs`), as writing
+//! to, appending to and closing a streamed body wait for the client's
+//! connection.
 
 use super::super::memory::Memory;
 use super::super::state::FastlyState;
@@ -18,7 +19,8 @@ pub(super) fn new(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> Call
     m.write_u32(a.u32(0), h)
 }
 
-/// `(h, buf, buf_len, nread_out)`: 0 bytes read is the end.
+/// `(h, buf, buf_len, nread_out)` on what is held (`wait::body_read`
+/// waits first for a body still arriving): 0 bytes read is the end.
 pub(super) fn read(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let (h, buf, len, nread) = (a.u32(0), a.u32(1), a.u32(2), a.u32(3));
     // The buffer and the out-pointer are checked before anything is taken.
@@ -55,10 +57,11 @@ pub(super) fn abandon(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> 
     s.take_body(h).map(drop)
 }
 
-/// `(h, length_out)`: a `u64`; `none` for a body still being streamed.
+/// `(h, length_out)`: a `u64`; `none` for a body still being streamed or
+/// still arriving.
 pub(super) fn known_length(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let body = s.body(a.u32(0))?;
-    if body.stream.is_some() {
+    if body.stream.is_some() || body.source.is_some() {
         return Err(Status::None);
     }
     let len = body.len();

@@ -33,10 +33,14 @@ macro_rules! implemented {
         $( $module:literal $name:literal => $f:path, )*
         waiting:
         $( $wmodule:literal $wname:literal => $wf:path, )*
+        taking whole bodies:
+        $( $bmodule:literal $bname:literal => $bf:path, [$($barg:literal),*], )*
     ) => {
         /// `(module, name)` of every call that is implemented.
         #[cfg(test)]
-        const IMPLEMENTED: &[(&str, &str)] = &[$(($module, $name),)* $(($wmodule, $wname),)*];
+        const IMPLEMENTED: &[(&str, &str)] = &[
+            $(($module, $name),)* $(($wmodule, $wname),)* $(($bmodule, $bname),)*
+        ];
 
         /// The host function of `module.name`, if implemented: its body,
         /// given its arguments and memory (or, for a call that may wait,
@@ -49,6 +53,16 @@ macro_rules! implemented {
                 }), )*
                 $( ($wmodule, $wname) => Some(|s, cx, a| {
                     let result: CallResult = $wf(s, cx, &Args(a));
+                    status_of(result)
+                }), )*
+                // These use the bodies their arguments name whole: they
+                // wait first for any still arriving.
+                $( ($bmodule, $bname) => Some(|s, cx, a| {
+                    let args = Args(a);
+                    let result: CallResult = [$(args.u32($barg)),*]
+                        .into_iter()
+                        .try_for_each(|h| wait::complete(s, cx, h))
+                        .and_then(|()| $bf(s, &mut Memory(cx.memory()), &args));
                     status_of(result)
                 }), )*
                 _ => None,
@@ -150,14 +164,12 @@ implemented! {
     "fastly_http_resp" "version_set" => http::resp_version_set,
     "fastly_http_resp" "status_get" => http::resp_status_get,
     "fastly_http_resp" "status_set" => http::resp_status_set,
-    "fastly_http_resp" "send_downstream" => http::resp_send_downstream,
     "fastly_http_resp" "framing_headers_mode_set" => http::resp_framing_headers_mode_set,
     "fastly_http_resp" "http_keepalive_mode_set" => http::resp_http_keepalive_mode_set,
     "fastly_http_resp" "get_addr_dest_ip" => http::resp_dest_ip,
     "fastly_http_resp" "get_addr_dest_port" => http::resp_dest_port,
 
     "fastly_http_body" "new" => body::new,
-    "fastly_http_body" "read" => body::read,
     "fastly_http_body" "abandon" => body::abandon,
     "fastly_http_body" "known_length" => body::known_length,
     "fastly_http_body" "trailer_append" => body::trailer_append,
@@ -181,8 +193,6 @@ implemented! {
     "fastly_compute_runtime" "has_image_optimizer" => services::no_service,
     "fastly_compute_runtime" "has_origin_inspector" => services::no_service,
 
-    "fastly_http_req" "send_async" => backend::send_async,
-    "fastly_http_req" "send_async_v2" => backend::send_async_v2,
     "fastly_http_req" "pending_req_poll" => backend::pending_req_poll,
     "fastly_http_req" "pending_req_poll_v2" => backend::pending_req_poll_v2,
     "fastly_backend" "exists" => backend::exists,
@@ -215,7 +225,6 @@ implemented! {
     "fastly_kv_store" "lookup" => kv::lookup,
     "fastly_kv_store" "lookup_wait" => kv::lookup_wait,
     "fastly_kv_store" "lookup_wait_v2" => kv::lookup_wait_v2,
-    "fastly_kv_store" "insert" => kv::insert,
     "fastly_kv_store" "insert_wait" => kv::done_wait,
     "fastly_kv_store" "delete" => kv::delete,
     "fastly_kv_store" "delete_wait" => kv::done_wait,
@@ -223,6 +232,7 @@ implemented! {
     "fastly_kv_store" "list_wait" => kv::list_wait,
 
     waiting:
+    "fastly_http_body" "read" => wait::body_read,
     "fastly_http_body" "write" => wait::body_write,
     "fastly_http_body" "append" => wait::body_append,
     "fastly_http_body" "close" => wait::body_close,
@@ -234,6 +244,11 @@ implemented! {
     "fastly_http_req" "pending_req_wait_v2" => wait::pending_req_wait_v2,
     "fastly_http_req" "pending_req_select" => wait::pending_req_select,
     "fastly_http_req" "pending_req_select_v2" => wait::pending_req_select_v2,
+    taking whole bodies:
+    "fastly_http_resp" "send_downstream" => http::resp_send_downstream, [1],
+    "fastly_http_req" "send_async" => backend::send_async, [1],
+    "fastly_http_req" "send_async_v2" => backend::send_async_v2, [1],
+    "fastly_kv_store" "insert" => kv::insert, [3],
 }
 
 /// Every call of the ABI, implemented or returning `unsupported`.

@@ -58,6 +58,9 @@ pub(super) fn select(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) ->
         for (i, &h) in hs.iter().enumerate() {
             let ready = match s.items.get_mut(h) {
                 Ok(AsyncItem::Pending(p)) => p.poll_done(c).is_ready(),
+                // A body still arriving is ready once it has bytes (or
+                // has ended, or failed).
+                Ok(AsyncItem::Body(b)) if b.source.is_some() => s.poll_fill(h, c).is_ready(),
                 _ => true,
             };
             if ready {
@@ -85,6 +88,28 @@ fn wait_done(s: &mut FastlyState, cx: &mut dyn GuestCx, h: u32) -> CallResult {
         Err(_) => Poll::Ready(()),
     });
     wait_with(&waker, cx, done)
+}
+
+/// Waits until body `h`, if it is still arriving, has arrived whole (for
+/// what uses a body whole). A handle that is not a body is left to the
+/// call to refuse.
+pub(super) fn complete(s: &mut FastlyState, cx: &mut dyn GuestCx, h: u32) -> CallResult {
+    if !s.is_arriving(h) {
+        return Ok(());
+    }
+    let waker = s.run.waker.clone();
+    wait_with(&waker, cx, std::future::poll_fn(|c| s.poll_complete(h, c)))?
+}
+
+/// `(h, buf, buf_len, nread_out)`: waits, for a body still arriving, until
+/// it has bytes or has ended; 0 bytes read is the end.
+pub(super) fn body_read(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
+    let h = a.u32(0);
+    if s.is_arriving(h) {
+        let waker = s.run.waker.clone();
+        wait_with(&waker, cx, std::future::poll_fn(|c| s.poll_fill(h, c)))??;
+    }
+    body::read(s, &mut Memory(cx.memory()), a)
 }
 
 /// [`wait`], with the waker given (for futures that borrow the state).
@@ -140,6 +165,7 @@ fn send_and_wait(
         }
         backend_name(&m, a, 2)?.to_string()
     };
+    complete(s, cx, a.u32(1))?;
     let h = match s.send_async(a.u32(0), a.u32(1), &name) {
         Ok(h) => h,
         Err((status, tag)) => {
@@ -323,6 +349,8 @@ fn is_streamed(s: &FastlyState, h: u32) -> CallResult<bool> {
 pub(super) fn body_write(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
     let h = a.u32(0);
     if !is_streamed(s, h)? {
+        // Written at either end of all of it.
+        complete(s, cx, h)?;
         return body::write_held(s, &mut Memory(cx.memory()), a);
     }
     let (buf, len, end, nwritten) = (a.u32(1), a.u32(2), a.u32(3), a.u32(4));
@@ -344,6 +372,8 @@ pub(super) fn body_write(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>
 /// streamed body, it is sent.
 pub(super) fn body_append(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) -> CallResult {
     let (dest, src) = (a.u32(0), a.u32(1));
+    complete(s, cx, dest)?;
+    complete(s, cx, src)?;
     if !is_streamed(s, dest)? {
         return s.append_body(dest, src);
     }
