@@ -113,9 +113,9 @@ enum What {
         viceroy: Option<PathBuf>,
     },
     /// (Used by `serve`.) A server for the Compute rows in this fresh
-    /// process: `lucet APP` (lucet-serve) or `plain` (hyper without
-    /// WebAssembly); prints its address and runs until standard input
-    /// closes.
+    /// process: `lucet APP` (lucet-serve), `plain` (hyper without
+    /// WebAssembly) or `origin` (the origin alone, for experiments); prints
+    /// its address and runs until standard input closes.
     #[command(hide = true)]
     ServeChild {
         kind: String,
@@ -874,7 +874,10 @@ fn run(args: Args) -> Result<()> {
         return match (kind.as_str(), app, fastly_toml, origin) {
             ("lucet", Some(app), Some(toml), _) => compute::run_lucet_child(app, toml, *workers),
             ("plain", _, _, Some(origin)) => compute::run_plain_child(*origin, *workers),
-            _ => bail!("serve-child: `lucet APP --fastly-toml F` or `plain --origin ADDR`"),
+            ("origin", None, None, None) => compute::run_origin_child(),
+            _ => {
+                bail!("serve-child: `lucet APP --fastly-toml F`, `plain --origin ADDR` or `origin`")
+            }
         };
     }
     if let What::Serve {

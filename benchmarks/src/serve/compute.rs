@@ -204,6 +204,13 @@ pub fn run_plain_child(origin: SocketAddr, threads: usize) -> Result<()> {
     announce_and_wait(served.addr)
 }
 
+/// The origin alone, until standard input closes.
+pub fn run_origin_child() -> Result<()> {
+    raise_nofile_limit();
+    let origin = start_origin()?;
+    announce_and_wait(origin.addr)
+}
+
 /// `lucet-serve` (in this process) serving `app` with its `fastly.toml`,
 /// until standard input closes.
 pub fn run_lucet_child(app: &Path, fastly_toml: &Path, workers: usize) -> Result<()> {
