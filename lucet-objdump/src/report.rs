@@ -157,6 +157,12 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
             t.elem, t.min
         );
     }
+    let _ = writeln!(
+        w,
+        "function references: {} (functions a table, export or ref.func can name; {} bytes of records per instance)",
+        d.funcref_slots.len(),
+        d.funcref_slots.len() * lucet_module::FuncRef::SIZE as usize
+    );
     let _ = writeln!(w, "element segments: {}", d.elements.len());
     for (i, e) in d.elements.iter().enumerate() {
         let kind = match &e.kind {

@@ -43,6 +43,8 @@ fn prints_the_metadata_of_a_module() {
         "heap 0x00001000..0x00002000",
         "[0] mut i32 = i32.const 7",
         "[0] funcref min 2 max none",
+        // $div, in the table and exported.
+        "function references: 1 (functions a table, export or ref.func can name; 24 bytes",
         "func env.log: (i32) -> ()",
         "div: func [1] (i32, i32) -> i32",
         "guest_func_div",
