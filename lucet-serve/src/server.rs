@@ -182,7 +182,7 @@ impl Server {
             workers,
             metrics: Metrics::default(),
             access_log,
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(first_request_id()),
             draining: AtomicBool::new(false),
         });
         let (stop, stopped) = watch::channel(false);
@@ -439,6 +439,16 @@ async fn handle<E: Engine>(
         outcome: served.outcome,
     });
     response
+}
+
+/// Where a server's request ids start: a random number, so that two
+/// servers (or one restarted) do not give the same ids to different
+/// requests in one log.
+fn first_request_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// The whole request body, within the route's size limit and body

@@ -658,6 +658,10 @@ fn origin() -> SocketAddr {
 /// A server for the Rust app whose backend `origin` is [`origin`], and a
 /// backend `closed` on a port nothing listens on.
 fn proxy_server(limits: RouteLimits) -> (Server, Scratch) {
+    proxy_server_with(app("rust_app.wasm"), limits)
+}
+
+fn proxy_server_with(module: PathBuf, limits: RouteLimits) -> (Server, Scratch) {
     logs();
     let dir = Scratch::new("fastly-proxy");
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -675,7 +679,7 @@ fn proxy_server(limits: RouteLimits) -> (Server, Scratch) {
         ),
     )
     .unwrap();
-    let mut r = route("/...", app("rust_app.wasm"), limits);
+    let mut r = route("/...", module, limits);
     r.fastly_toml = Some(path);
     let server = Server::start(config(vec![r])).expect("the server starts");
     (server, dir)
@@ -700,6 +704,16 @@ async fn a_request_is_proxied_to_a_backend_and_back() {
     assert!(text.starts_with("POST /echo/x?q=1\n"), "{text}");
     assert!(text.contains("x-test=t\n"), "{text}");
     assert!(text.ends_with("body=payload"), "{text}");
+}
+
+#[tokio::test]
+async fn a_request_body_streams_to_a_backend_as_the_app_writes_it() {
+    let (server, _dir) = proxy_server_with(app("stream_up.wat"), RouteLimits::default());
+    let r = get(&client(), server.addr(), "/").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Both writes, made after the send, reached the backend.
+    assert!(r.text().starts_with("POST /up\n"), "{}", r.text());
+    assert!(r.text().ends_with("\nbody=part1,part2"), "{}", r.text());
 }
 
 #[tokio::test]

@@ -24,8 +24,12 @@ const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest timeout a configuration may give.
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// A request body sent to a backend: whole, or streamed as the app
+/// writes it.
+pub(crate) type UpstreamBody = http_body_util::Either<Full<Bytes>, crate::request::BodyStream>;
+
 /// The client a backend sends through.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
 /// One backend.
 pub(crate) struct Backend {

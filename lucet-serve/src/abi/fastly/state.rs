@@ -16,6 +16,7 @@ use bytes::{Bytes, BytesMut};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::HeaderMap;
 
+use super::backends::UpstreamBody;
 use super::handles::Table;
 use super::kv::{Item, KvError, KvStore};
 use super::local_server::{ConfigStore, LocalServer};
@@ -24,7 +25,7 @@ pub(crate) use super::parts::{RequestParts, ResponseParts};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
 use crate::abi::output::LogLines;
-use crate::request::{BodySender, IncomingBody};
+use crate::request::{BodySender, BodyStream, IncomingBody};
 use crate::run::RunContext;
 
 /// How much one instance may hold, besides what its route's limits say.
@@ -78,8 +79,21 @@ pub(crate) struct Body {
 #[derive(Debug)]
 pub(crate) struct Streamed {
     pub sender: BodySender,
-    /// Bytes sent so far (bounded by the route's response body limit).
+    /// Bytes sent so far.
     pub sent: u64,
+    /// Most bytes it may send.
+    pub limit: u64,
+    /// Whose body it is.
+    pub to: StreamedTo,
+}
+
+/// Whose body a streamed body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamedTo {
+    /// The response to the client.
+    Client,
+    /// A request to a backend (`send_async_streaming`).
+    Backend,
 }
 
 impl Body {
@@ -381,22 +395,61 @@ impl FastlyState {
     /// `inval` (and `destination_not_found`) for a backend the app's
     /// configuration does not have.
     pub fn send_async(&mut self, req: u32, body: u32, backend: &str) -> Result<u32, (Status, u32)> {
+        self.send_to_backend(req, body, backend, false)
+    }
+
+    /// As [`Self::send_async`], but body `body` stays open: what it holds
+    /// and what the app writes to it afterwards go to the backend as they
+    /// come (the app waiting while the backend is behind), until the app
+    /// closes it (abandoning it cuts the request short).
+    pub fn send_async_streaming(
+        &mut self,
+        req: u32,
+        body: u32,
+        backend: &str,
+    ) -> Result<u32, (Status, u32)> {
+        self.send_to_backend(req, body, backend, true)
+    }
+
+    fn send_to_backend(
+        &mut self,
+        req: u32,
+        body: u32,
+        backend: &str,
+        streaming: bool,
+    ) -> Result<u32, (Status, u32)> {
         let Some(b) = self.local.backends.get(backend).cloned() else {
             return Err((Status::Inval, SendError::DestinationNotFound as u32));
         };
         let internal = |s: Status| (s, SendError::InternalError as u32);
         self.requests.get(req).map_err(internal)?;
-        self.body(body).map_err(internal)?;
+        if self.body(body).map_err(internal)?.stream.is_some() {
+            // Already streamed somewhere.
+            return Err(internal(Status::Badf));
+        }
         if self.items.is_full() {
             return Err(internal(Status::Limitexceeded));
         }
         let parts = self.requests.remove(req).map_err(internal)?;
-        let bytes = self.take_body_bytes(body).map_err(internal)?;
+        let upstream_body = if streaming {
+            let (sender, stream) = BodyStream::channel(STREAM_CHUNKS);
+            let limit = self.limits.body_bytes;
+            self.body_mut(body).map_err(internal)?.stream = Some(Streamed {
+                sender,
+                sent: 0,
+                limit,
+                to: StreamedTo::Backend,
+            });
+            UpstreamBody::Right(stream)
+        } else {
+            let bytes = self.take_body_bytes(body).map_err(internal)?;
+            UpstreamBody::Left(http_body_util::Full::new(bytes))
+        };
         let max_body = self.limits.body_bytes.saturating_sub(self.body_bytes);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let waker = self.run.waker.clone();
         let task = self.run.io.spawn(async move {
-            let outcome = upstream::send(b, parts, bytes, max_body).await;
+            let outcome = upstream::send(b, parts, upstream_body, max_body).await;
             let _ = tx.send(outcome);
             // The guest may be waiting on something else that includes
             // this request: wake it in any case.
@@ -598,11 +651,15 @@ impl FastlyState {
     /// Finishes the streamed response whose body is `h`, closing it.
     pub fn finish_streaming(&mut self, h: u32) -> CallResult {
         let mut body = self.take_body(h)?;
-        if let Some(stream) = body.stream.take() {
-            stream.sender.finish();
-        }
-        if let Some(sent) = self.sent.as_mut() {
-            sent.body = SentBody::Finished;
+        let Some(stream) = body.stream.take() else {
+            return Ok(());
+        };
+        let to = stream.to;
+        stream.sender.finish();
+        if to == StreamedTo::Client {
+            if let Some(sent) = self.sent.as_mut() {
+                sent.body = SentBody::Finished;
+            }
         }
         Ok(())
     }
@@ -611,7 +668,13 @@ impl FastlyState {
     /// to the client. What it holds already is sent first, by the next
     /// write or its close.
     pub fn start_streaming(&mut self, h: u32, sender: BodySender) -> CallResult {
-        self.body_mut(h)?.stream = Some(Streamed { sender, sent: 0 });
+        let limit = self.limits.response_body;
+        self.body_mut(h)?.stream = Some(Streamed {
+            sender,
+            sent: 0,
+            limit,
+            to: StreamedTo::Client,
+        });
         Ok(())
     }
 

@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::header::{HeaderValue, HOST};
 use hyper::{Request, Uri};
 use hyper_util::client::legacy::connect::HttpInfo;
 
-use super::backends::Backend;
+use super::backends::{Backend, UpstreamBody};
 use super::parts::{RequestParts, ResponseParts};
 use crate::abi::framing::is_hop_by_hop;
 
@@ -52,8 +52,8 @@ pub(crate) const SEND_OK: u32 = 1;
 fn backend_request(
     backend: &Backend,
     req: RequestParts,
-    body: Bytes,
-) -> Result<Request<Full<Bytes>>, SendError> {
+    body: UpstreamBody,
+) -> Result<Request<UpstreamBody>, SendError> {
     let base = backend.url.path().trim_end_matches('/');
     let path = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let path = if path.starts_with('/') {
@@ -92,7 +92,7 @@ fn backend_request(
     if let Some(host) = host {
         headers.insert(HOST, host);
     }
-    let mut request = Request::new(Full::new(body));
+    let mut request = Request::new(body);
     *request.method_mut() = req.method;
     *request.uri_mut() = uri;
     *request.headers_mut() = headers;
@@ -104,7 +104,7 @@ fn backend_request(
 pub(crate) async fn send(
     backend: Arc<Backend>,
     req: RequestParts,
-    body: Bytes,
+    body: UpstreamBody,
     max_body: u64,
 ) -> Result<BackendResponse, SendError> {
     let request = backend_request(&backend, req, body)?;
@@ -196,6 +196,10 @@ mod tests {
     use super::*;
     use hyper::{HeaderMap, Method, Version};
 
+    fn empty() -> UpstreamBody {
+        UpstreamBody::Left(http_body_util::Full::new(Bytes::new()))
+    }
+
     fn backend(url: &str, override_host: Option<&str>) -> Backend {
         let tls = super::super::backends::tls_config().unwrap();
         let mut t = toml::Table::new();
@@ -224,17 +228,16 @@ mod tests {
     #[test]
     fn the_backend_request_goes_under_the_backends_url() {
         let b = backend("http://127.0.0.1:9000/api/", None);
-        let r =
-            backend_request(&b, request("http://example.com/x?y=1", None), Bytes::new()).unwrap();
+        let r = backend_request(&b, request("http://example.com/x?y=1", None), empty()).unwrap();
         assert_eq!(r.uri(), "http://127.0.0.1:9000/api/x?y=1");
         assert_eq!(r.method(), Method::POST);
         assert_eq!(r.headers()[HOST], "example.com");
         assert_eq!(r.headers()["x-keep"], "1");
         assert!(r.headers().get("transfer-encoding").is_none());
-        let r = backend_request(&b, request("/x", Some("h.example")), Bytes::new()).unwrap();
+        let r = backend_request(&b, request("/x", Some("h.example")), empty()).unwrap();
         assert_eq!(r.headers()[HOST], "h.example");
         let b = backend("https://origin.example", Some("override.example"));
-        let r = backend_request(&b, request("/x", Some("h.example")), Bytes::new()).unwrap();
+        let r = backend_request(&b, request("/x", Some("h.example")), empty()).unwrap();
         assert_eq!(r.uri(), "https://origin.example/x");
         assert_eq!(r.headers()[HOST], "override.example");
     }

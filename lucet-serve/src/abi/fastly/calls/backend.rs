@@ -35,26 +35,43 @@ pub(super) fn backend_name<'m>(m: &'m Memory<'_>, a: &Args<'_>, i: usize) -> Cal
 
 /// `(h, body, backend, backend_len, pending_out)`.
 pub(super) fn send_async(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    start(s, m, a, a.u32(4))
+    start(s, m, a, a.u32(4), false)
 }
 
-/// `(h, body, backend, backend_len, streaming, pending_out)`: a body that
-/// goes on streaming after the send is not built yet.
+/// `(h, body, backend, backend_len, pending_out)`: the body stays open,
+/// and goes to the backend as the app writes it.
+pub(super) fn send_async_streaming(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    start(s, m, a, a.u32(4), true)
+}
+
+/// `(h, body, backend, backend_len, streaming, pending_out)`.
 pub(super) fn send_async_v2(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     match a.u32(4) {
-        0 => start(s, m, a, a.u32(5)),
-        1 => Err(Status::Unsupported),
+        0 => start(s, m, a, a.u32(5), false),
+        1 => start(s, m, a, a.u32(5), true),
         _ => Err(Status::Inval),
     }
 }
 
-fn start(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>, out: u32) -> CallResult {
+fn start(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+    out: u32,
+    streaming: bool,
+) -> CallResult {
     m.check_u32(out)?;
     let name = backend_name(m, a, 2)?.to_string();
-    let h = s
-        .send_async(a.u32(0), a.u32(1), &name)
-        .map_err(|(status, _)| status)?;
-    m.write_u32(out, h)
+    let h = if streaming {
+        s.send_async_streaming(a.u32(0), a.u32(1), &name)
+    } else {
+        s.send_async(a.u32(0), a.u32(1), &name)
+    };
+    m.write_u32(out, h.map_err(|(status, _)| status)?)
 }
 
 /// Writes a finished request's outcome: `done`, then the response and

@@ -50,7 +50,8 @@ pub(super) fn write_held(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) 
 /// response); any other is dropped.
 pub(super) fn abandon(s: &mut FastlyState, _: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let h = a.u32(0);
-    if s.body(h)?.stream.is_some() {
+    let to_client = s.body(h)?.stream.as_ref().map(|st| st.to);
+    if to_client == Some(super::super::state::StreamedTo::Client) {
         s.abandoned = true;
     }
     // Dropping an unfinished stream's sender cuts it.

@@ -310,7 +310,10 @@ pub(super) fn resp_send_downstream(
         return Err(Status::Inval);
     }
     s.responses.get(h)?;
-    s.body(b)?;
+    if s.body(b)?.stream.is_some() {
+        // Streamed to a backend already.
+        return Err(Status::Badf);
+    }
     if s.sent.is_some() {
         return Err(Status::Httpuser);
     }

@@ -248,6 +248,7 @@ implemented! {
     "fastly_http_resp" "send_downstream" => http::resp_send_downstream, [1],
     "fastly_http_req" "send_async" => backend::send_async, [1],
     "fastly_http_req" "send_async_v2" => backend::send_async_v2, [1],
+    "fastly_http_req" "send_async_streaming" => backend::send_async_streaming, [1],
     "fastly_kv_store" "insert" => kv::insert, [3],
 }
 

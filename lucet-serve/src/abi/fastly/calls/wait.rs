@@ -11,7 +11,9 @@ use std::time::Duration;
 use super::super::memory::Memory;
 use bytes::Bytes;
 
-use super::super::state::{AsyncItem, FastlyState, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK};
+use super::super::state::{
+    AsyncItem, FastlyState, StreamedTo, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK,
+};
 use super::super::status::{CallResult, Status};
 use super::args::Args;
 use super::backend::{backend_name, detail_tag, write_detail};
@@ -319,13 +321,15 @@ fn flush_stream(
         if chunk.is_empty() {
             continue;
         }
-        let limit = s.limits.response_body;
         let stream = s.body_mut(h)?.stream.as_mut().ok_or(Status::Badf)?;
         stream.sent += chunk.len() as u64;
-        if stream.sent > limit {
-            // Dropping the unfinished sender cuts the response short.
+        if stream.sent > stream.limit {
+            // Dropping the unfinished sender cuts the body short.
+            let to = stream.to;
             s.body_mut(h)?.stream = None;
-            s.abandoned = true;
+            if to == StreamedTo::Client {
+                s.abandoned = true;
+            }
             return Err(Status::Limitexceeded);
         }
         let sender = stream.sender.chunks().clone();
