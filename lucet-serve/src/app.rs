@@ -235,7 +235,7 @@ impl<E: Engine> App<E> {
             };
             let config = loaded
                 .abi
-                .configure(rc.fastly_toml.as_deref())
+                .configure(rc.fastly_toml.as_deref(), &rc.dynamic_backends)
                 .map_err(|message| Error::Module {
                     route: route.pattern.clone(),
                     message,

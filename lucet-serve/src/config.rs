@@ -48,6 +48,10 @@ pub struct RouteConfig {
     /// A Compute app's `fastly.toml`, whose `[local_server]` section
     /// configures its stores and services.
     pub fastly_toml: Option<PathBuf>,
+    /// Hosts a Compute app may register dynamic backends for: `HOST`
+    /// (any port), `HOST:PORT`, or `*.DOMAIN` (any name under it, any
+    /// port). None: the app may register none.
+    pub dynamic_backends: Vec<String>,
     /// Limits for its requests.
     pub limits: RouteLimits,
     /// Environment variables the handler sees besides the CGI ones.
@@ -187,6 +191,7 @@ struct FileRoute {
     verify: Option<PathBuf>,
     abi: Option<String>,
     fastly_toml: Option<PathBuf>,
+    dynamic_backends: Vec<String>,
     limits: FileLimits,
     env: BTreeMap<String, String>,
     dirs: Vec<FileDir>,
@@ -213,6 +218,7 @@ impl FileRoute {
         let verify = take(&mut t, "verify", &path)?;
         let abi = take(&mut t, "abi", &path)?;
         let fastly_toml = take(&mut t, "fastly-toml", &path)?;
+        let dynamic_backends = take(&mut t, "dynamic-backends", &path)?.unwrap_or_default();
         let env = take(&mut t, "env", &path)?.unwrap_or_default();
         let dirs = take(&mut t, "dir", &path)?.unwrap_or_default();
         let limits = FileLimits::deserialize(toml::Value::Table(t))
@@ -223,6 +229,7 @@ impl FileRoute {
             verify,
             abi,
             fastly_toml,
+            dynamic_backends,
             limits,
             env,
             dirs,
@@ -331,6 +338,7 @@ impl Config {
                 verify: None,
                 abi: None,
                 fastly_toml: None,
+                dynamic_backends: Vec::new(),
                 limits,
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -413,6 +421,7 @@ impl Config {
                 verify: r.verify.map(|v| base.join(v)),
                 abi: r.abi,
                 fastly_toml: r.fastly_toml.map(|f| base.join(f)),
+                dynamic_backends: r.dynamic_backends,
                 limits,
                 env: r.env.into_iter().collect(),
                 dirs,
@@ -567,6 +576,10 @@ max-request-body = 1024
         assert_eq!(
             c.routes[1].fastly_toml.as_deref(),
             Some(Path::new("/srv/fastly.toml"))
+        );
+        assert_eq!(
+            c.routes[1].dynamic_backends,
+            vec!["api.example.com".to_string(), "*.cdn.example".to_string()]
         );
         assert_eq!(c.routes[2].dirs[0].host, PathBuf::from("/srv/www"));
         assert_eq!(c.routes[2].limits.timeout, Duration::from_secs(2));

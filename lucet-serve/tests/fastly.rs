@@ -716,6 +716,59 @@ async fn a_request_body_streams_to_a_backend_as_the_app_writes_it() {
     assert!(r.text().ends_with("\nbody=part1,part2"), "{}", r.text());
 }
 
+/// The dynamic backend app on a route that allows `allowed`; its answer
+/// to a request whose `x-target` is `target`.
+async fn dynamic_backend(allowed: &[String], target: &str) -> Reply {
+    logs();
+    let mut r = route("/...", app("dynamic_backend.wat"), RouteLimits::default());
+    r.dynamic_backends = allowed.to_vec();
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    let req = hyper::Request::get(format!("http://{}/", server.addr()))
+        .header("x-target", target)
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn dynamic_backends_reach_only_the_hosts_the_route_allows() {
+    let origin = origin().to_string();
+    // Allowed by host (any port), and by host and port.
+    for allowed in ["127.0.0.1".to_string(), origin.clone()] {
+        let r = dynamic_backend(&[allowed], &origin).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert!(r.text().starts_with("GET /dyn-path\n"), "{}", r.text());
+    }
+    // Another port or host: `inval` (2).
+    let other_port = format!("127.0.0.1:{}", origin::port_after(&origin));
+    let r = dynamic_backend(&[other_port], &origin).await;
+    assert_eq!(r.text(), "register failed: 2");
+    let r = dynamic_backend(&["example.com".into()], &origin).await;
+    assert_eq!(r.text(), "register failed: 2");
+    // A route that allows none: `unsupported` (5).
+    let r = dynamic_backend(&[], &origin).await;
+    assert_eq!(r.text(), "register failed: 5");
+}
+
+mod origin {
+    /// A port other than the one in `addr`.
+    pub fn port_after(addr: &str) -> u16 {
+        let port: u16 = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        port.wrapping_add(1).max(1)
+    }
+}
+
 #[tokio::test]
 async fn requests_sent_at_once_are_awaited_together() {
     let (server, _dir) = proxy_server(RouteLimits::default());

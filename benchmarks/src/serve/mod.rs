@@ -111,6 +111,7 @@ pub fn config(handlers: &[Handler], files: &[PathBuf], workers: usize) -> Config
             verify: None,
             abi: None,
             fastly_toml: None,
+            dynamic_backends: Vec::new(),
             limits: RouteLimits::default(),
             env: Vec::new(),
             dirs: Vec::new(),

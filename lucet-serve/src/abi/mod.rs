@@ -105,13 +105,20 @@ impl Abi {
 
     /// What this ABI needs of a route's configuration: for Fastly, the
     /// app's `fastly.toml`, if it has one (a WAGI route may not name one).
-    pub(crate) fn configure(self, fastly_toml: Option<&Path>) -> Result<AbiConfig, String> {
+    pub(crate) fn configure(
+        self,
+        fastly_toml: Option<&Path>,
+        dynamic_backends: &[String],
+    ) -> Result<AbiConfig, String> {
         match self {
-            Abi::Wagi => match fastly_toml {
-                None => Ok(AbiConfig::Wagi),
-                Some(_) => Err("fastly-toml is for Compute apps, not WAGI handlers".into()),
-            },
-            Abi::Fastly => fastly::configure(fastly_toml).map(AbiConfig::Fastly),
+            Abi::Wagi if fastly_toml.is_some() => {
+                Err("fastly-toml is for Compute apps, not WAGI handlers".into())
+            }
+            Abi::Wagi if !dynamic_backends.is_empty() => {
+                Err("dynamic-backends is for Compute apps, not WAGI handlers".into())
+            }
+            Abi::Wagi => Ok(AbiConfig::Wagi),
+            Abi::Fastly => fastly::configure(fastly_toml, dynamic_backends).map(AbiConfig::Fastly),
         }
     }
 

@@ -114,6 +114,10 @@ struct RouteArgs {
         conflicts_with = "config"
     )]
     fastly_toml: Option<PathBuf>,
+    /// A host the Compute app may register dynamic backends for: HOST (any
+    /// port), HOST:PORT or *.DOMAIN (repeatable; none by default)
+    #[arg(long, value_name = "HOST", conflicts_with = "config")]
+    dynamic_backend: Vec<String>,
 }
 
 fn dir(spec: &str, writable: bool) -> DirConfig {
@@ -158,6 +162,7 @@ fn config(args: &Args) -> Result<Config> {
                 .extend(r.writable_dirs.iter().map(|d| dir(d, true)));
             route.verify = r.verify.clone();
             route.fastly_toml = r.fastly_toml.clone();
+            route.dynamic_backends = r.dynamic_backend.clone();
             c
         }
         (None, None) => unreachable!("clap requires one"),

@@ -54,6 +54,7 @@ impl Drop for Scratch {
 pub fn route(path: &str, module: PathBuf, limits: RouteLimits) -> RouteConfig {
     RouteConfig {
         fastly_toml: None,
+        dynamic_backends: Vec::new(),
         path: RoutePath::parse(path).unwrap(),
         module,
         verify: None,

@@ -18,9 +18,9 @@ use hyper_util::rt::TokioExecutor;
 
 /// The timeouts a backend has unless its configuration says otherwise
 /// (Fastly's defaults).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(15);
-const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest timeout a configuration may give.
 const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -30,6 +30,23 @@ pub(crate) type UpstreamBody = http_body_util::Either<Full<Bytes>, crate::reques
 
 /// The client a backend sends through.
 pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// A client (a connection pool) for HTTP and HTTPS, with `tls` and the
+/// connect timeout.
+pub(crate) fn client(tls: &Arc<rustls::ClientConfig>, connect_timeout: Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config((**tls).clone())
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https)
+}
 
 /// One backend.
 pub(crate) struct Backend {
@@ -42,6 +59,8 @@ pub(crate) struct Backend {
     pub first_byte_timeout: Duration,
     pub between_bytes_timeout: Duration,
     pub client: HttpClient,
+    /// Registered by the app while it runs.
+    pub dynamic: bool,
 }
 
 impl std::fmt::Debug for Backend {
@@ -106,25 +125,14 @@ impl Backend {
         if let Some(k) = t.keys().next() {
             return Err(format!("unknown key {}", lucet_module::escape_control(k)));
         }
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config((**tls).clone())
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
         Ok(Backend {
             url,
             override_host,
             connect_timeout,
             first_byte_timeout,
             between_bytes_timeout,
-            client,
+            client: client(tls, connect_timeout),
+            dynamic: false,
         })
     }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::backends::{tls_config, Backend};
+use super::dynamic::DynamicBackends;
 use super::erl::Erl;
 use super::files::read_bounded;
 use super::kv::{self, KvStore};
@@ -61,6 +62,9 @@ pub(crate) struct LocalServer {
     /// Rate counters and penalty boxes, shared by the app's instances
     /// (empty again after a reload).
     pub erl: Erl,
+    /// The hosts the route allows dynamic backends for, and their
+    /// connection pools.
+    pub dynamic: DynamicBackends,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,

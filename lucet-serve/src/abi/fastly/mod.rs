@@ -23,6 +23,7 @@
 mod backends;
 mod calls;
 mod clock;
+mod dynamic;
 mod erl;
 mod files;
 mod handles;
@@ -74,11 +75,19 @@ pub(super) fn check(interface: &ModuleInterface) -> Result<(), String> {
 }
 
 /// Reads the `[local_server]` section of `manifest` (none: an empty one).
-pub(super) fn configure(manifest: Option<&Path>) -> Result<Arc<LocalServer>, String> {
+pub(super) fn configure(
+    manifest: Option<&Path>,
+    dynamic_backends: &[String],
+) -> Result<Arc<LocalServer>, String> {
+    let dynamic = dynamic::DynamicBackends::new(dynamic_backends)?;
     let Some(path) = manifest else {
-        return Ok(Arc::default());
+        return Ok(Arc::new(LocalServer {
+            dynamic,
+            ..LocalServer::default()
+        }));
     };
-    let local = LocalServer::read(path)?;
+    let mut local = LocalServer::read(path)?;
+    local.dynamic = dynamic;
     for section in &local.ignored {
         tracing::warn!(
             manifest = %path.display(),

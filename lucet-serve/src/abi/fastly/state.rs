@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::HeaderMap;
 
-use super::backends::UpstreamBody;
+use super::backends::{Backend, UpstreamBody};
 use super::handles::Table;
 use super::kv::{Item, KvError, KvStore};
 use super::local_server::{ConfigStore, LocalServer};
@@ -290,6 +290,8 @@ pub(crate) struct FastlyState {
     pub secret_stores: Table<Arc<HashMap<String, Bytes>>>,
     pub secrets: Table<Bytes>,
     pub kv_stores: Table<Arc<KvStore>>,
+    /// Dynamic backends the app registered, by name.
+    pub dynamic_backends: HashMap<String, Arc<Backend>>,
     pub local: Arc<LocalServer>,
     pub downstream: Downstream,
     pub sent: Option<Sent>,
@@ -338,6 +340,7 @@ impl FastlyState {
             secret_stores: Table::new(limits.handles),
             secrets: Table::new(limits.handles),
             kv_stores: Table::new(limits.handles),
+            dynamic_backends: HashMap::new(),
             local,
             request_id: downstream.id.clone(),
             downstream,
@@ -350,6 +353,14 @@ impl FastlyState {
             limits,
             run: cx,
         }
+    }
+
+    /// The backend named `name`: configured, or registered by the app.
+    pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
+        self.local
+            .backends
+            .get(name)
+            .or_else(|| self.dynamic_backends.get(name))
     }
 
     pub fn body(&self, h: u32) -> CallResult<&Body> {
@@ -418,7 +429,7 @@ impl FastlyState {
         backend: &str,
         streaming: bool,
     ) -> Result<u32, (Status, u32)> {
-        let Some(b) = self.local.backends.get(backend).cloned() else {
+        let Some(b) = self.backend(backend).cloned() else {
             return Err((Status::Inval, SendError::DestinationNotFound as u32));
         };
         let internal = |s: Status| (s, SendError::InternalError as u32);

@@ -146,17 +146,13 @@ fn backend<'s>(
     a: &Args<'_>,
 ) -> CallResult<&'s super::super::backends::Backend> {
     let name = backend_name(m, a, 0)?;
-    s.local
-        .backends
-        .get(name)
-        .map(|b| &**b)
-        .ok_or(Status::Inval)
+    s.backend(name).map(|b| &**b).ok_or(Status::Inval)
 }
 
 /// `(name, name_len, exists_out)`.
 pub(super) fn exists(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
     let name = backend_name(m, a, 0)?;
-    let exists = s.local.backends.contains_key(name);
+    let exists = s.backend(name).is_some();
     m.write_u32(a.u32(2), u32::from(exists))
 }
 
@@ -166,10 +162,129 @@ pub(super) fn is_healthy(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) 
     m.write_u32(a.u32(2), 0)
 }
 
-/// `(name, name_len, dynamic_out)`: backends come from the configuration.
+/// `(name, name_len, dynamic_out)`.
 pub(super) fn is_dynamic(s: &mut FastlyState, m: &mut Memory<'_>, a: &Args<'_>) -> CallResult {
-    backend(s, m, a)?;
-    m.write_u32(a.u32(2), 0)
+    let dynamic = backend(s, m, a)?.dynamic;
+    m.write_u32(a.u32(2), u32::from(dynamic))
+}
+
+/// Most dynamic backends one instance may register.
+const MAX_DYNAMIC_BACKENDS: usize = 64;
+/// Longest backend name.
+const MAX_BACKEND_NAME: usize = 255;
+
+/// `backend_config_options` bits.
+mod option {
+    pub const HOST_OVERRIDE: u32 = 1 << 1;
+    pub const CONNECT_TIMEOUT: u32 = 1 << 2;
+    pub const FIRST_BYTE_TIMEOUT: u32 = 1 << 3;
+    pub const BETWEEN_BYTES_TIMEOUT: u32 = 1 << 4;
+    pub const USE_SSL: u32 = 1 << 5;
+    pub const SSL_MIN_VERSION: u32 = 1 << 6;
+    pub const SSL_MAX_VERSION: u32 = 1 << 7;
+    pub const CERT_HOSTNAME: u32 = 1 << 8;
+    pub const SNI_HOSTNAME: u32 = 1 << 11;
+    pub const DONT_POOL: u32 = 1 << 12;
+    pub const KEEPALIVE: u32 = 1 << 15;
+    pub const POOLING_LIMITS: u32 = 1 << 16;
+    pub const PREFER_IPV4: u32 = 1 << 17;
+    /// What is built, or changes nothing here (TLS versions: rustls
+    /// speaks 1.2 and 1.3; connection pooling and keep-alive tuning). Not
+    /// built: a CA certificate (bit 9), ciphers (10), a client
+    /// certificate (13), gRPC (14), health checks (18).
+    pub const KNOWN: u32 = HOST_OVERRIDE
+        | CONNECT_TIMEOUT
+        | FIRST_BYTE_TIMEOUT
+        | BETWEEN_BYTES_TIMEOUT
+        | USE_SSL
+        | SSL_MIN_VERSION
+        | SSL_MAX_VERSION
+        | CERT_HOSTNAME
+        | SNI_HOSTNAME
+        | DONT_POOL
+        | KEEPALIVE
+        | POOLING_LIMITS
+        | PREFER_IPV4;
+}
+
+/// `(name, name_len, target, target_len, options, config)`: registers a
+/// backend for the rest of the request, to a host the route allows
+/// (`unsupported` when it allows none, `inval` for another; `error` for a
+/// name in use). Certificate and SNI host names must be the target's host
+/// (what is checked anyway).
+pub(super) fn register_dynamic_backend(
+    s: &mut FastlyState,
+    m: &mut Memory<'_>,
+    a: &Args<'_>,
+) -> CallResult {
+    use super::super::dynamic::{DynamicBackend, Refused};
+    use std::time::Duration;
+    let name = m.str(a.u32(0), a.u32(1))?.to_string();
+    let target = m.str(a.u32(2), a.u32(3))?.to_string();
+    let (mask, config) = (a.u32(4), a.u32(5));
+    if name.is_empty() || name.len() > MAX_BACKEND_NAME {
+        return Err(Status::Inval);
+    }
+    if !s.local.dynamic.any_allowed() {
+        return Err(Status::Unsupported);
+    }
+    if s.backend(&name).is_some() {
+        return Err(Status::Error);
+    }
+    if s.dynamic_backends.len() >= MAX_DYNAMIC_BACKENDS {
+        return Err(Status::Limitexceeded);
+    }
+    // Bit 0 is reserved; the options not built, and unknown bits, are
+    // refused.
+    if mask & !(option::KNOWN | 1) != 0 {
+        return Err(Status::Inval);
+    }
+    // The record: 27 fields of 4 bytes.
+    if mask != 0 {
+        m.bytes(config, 108)?;
+    }
+    let field = |m: &mut Memory<'_>, offset: u32| m.read_u32(config + offset);
+    let text = |m: &mut Memory<'_>, offset: u32| -> CallResult<String> {
+        let (ptr, len) = (field(m, offset)?, field(m, offset + 4)?);
+        Ok(m.str(ptr, len)?.to_string())
+    };
+    let timeout = |m: &mut Memory<'_>, bit: u32, offset: u32| -> CallResult<Option<Duration>> {
+        if mask & bit == 0 {
+            return Ok(None);
+        }
+        match field(m, offset)? {
+            0 => Err(Status::Inval),
+            ms => Ok(Some(Duration::from_millis(u64::from(ms)))),
+        }
+    };
+    let override_host = match mask & option::HOST_OVERRIDE {
+        0 => None,
+        _ => Some(hyper::header::HeaderValue::from_str(&text(m, 0)?).map_err(|_| Status::Inval)?),
+    };
+    let host = target
+        .rsplit_once(':')
+        .map_or(target.as_str(), |(h, _)| h)
+        .to_ascii_lowercase();
+    for (bit, offset) in [(option::CERT_HOSTNAME, 28), (option::SNI_HOSTNAME, 52)] {
+        if mask & bit != 0 && text(m, offset)?.to_ascii_lowercase() != host {
+            return Err(Status::Inval);
+        }
+    }
+    let spec = DynamicBackend {
+        target,
+        use_tls: mask & option::USE_SSL != 0,
+        override_host,
+        connect_timeout: timeout(m, option::CONNECT_TIMEOUT, 8)?,
+        first_byte_timeout: timeout(m, option::FIRST_BYTE_TIMEOUT, 12)?,
+        between_bytes_timeout: timeout(m, option::BETWEEN_BYTES_TIMEOUT, 16)?,
+    };
+    let backend = s.local.dynamic.build(&spec).map_err(|e| match e {
+        Refused::BadTarget | Refused::NotAllowed => Status::Inval,
+        Refused::Tls => Status::Error,
+    })?;
+    s.dynamic_backends
+        .insert(name, std::sync::Arc::new(backend));
+    Ok(())
 }
 
 /// `(name, name_len, value, max, nwritten_out)`.

@@ -198,6 +198,7 @@ implemented! {
     "fastly_backend" "exists" => backend::exists,
     "fastly_backend" "is_healthy" => backend::is_healthy,
     "fastly_backend" "is_dynamic" => backend::is_dynamic,
+    "fastly_http_req" "register_dynamic_backend" => backend::register_dynamic_backend,
     "fastly_backend" "get_host" => backend::get_host,
     "fastly_backend" "get_override_host" => backend::get_override_host,
     "fastly_backend" "get_port" => backend::get_port,
