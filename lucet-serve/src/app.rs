@@ -233,13 +233,10 @@ impl<E: Engine> App<E> {
                 env: rc.env.clone(),
                 dirs,
             };
-            let config = loaded
-                .abi
-                .configure(rc.fastly_toml.as_deref(), &rc.dynamic_backends)
-                .map_err(|message| Error::Module {
-                    route: route.pattern.clone(),
-                    message,
-                })?;
+            let config = loaded.abi.configure(rc).map_err(|message| Error::Module {
+                route: route.pattern.clone(),
+                message,
+            })?;
             let handler = Handler {
                 abi: loaded.abi,
                 config,

@@ -52,6 +52,9 @@ pub struct RouteConfig {
     /// (any port), `HOST:PORT`, or `*.DOMAIN` (any name under it, any
     /// port). None: the app may register none.
     pub dynamic_backends: Vec<String>,
+    /// Files that a Compute app's log endpoints write to, by endpoint
+    /// name (other endpoints go to the server's log).
+    pub log_files: Vec<(String, PathBuf)>,
     /// Limits for its requests.
     pub limits: RouteLimits,
     /// Environment variables the handler sees besides the CGI ones.
@@ -192,6 +195,7 @@ struct FileRoute {
     abi: Option<String>,
     fastly_toml: Option<PathBuf>,
     dynamic_backends: Vec<String>,
+    log_files: BTreeMap<String, PathBuf>,
     limits: FileLimits,
     env: BTreeMap<String, String>,
     dirs: Vec<FileDir>,
@@ -219,6 +223,7 @@ impl FileRoute {
         let abi = take(&mut t, "abi", &path)?;
         let fastly_toml = take(&mut t, "fastly-toml", &path)?;
         let dynamic_backends = take(&mut t, "dynamic-backends", &path)?.unwrap_or_default();
+        let log_files = take(&mut t, "log-files", &path)?.unwrap_or_default();
         let env = take(&mut t, "env", &path)?.unwrap_or_default();
         let dirs = take(&mut t, "dir", &path)?.unwrap_or_default();
         let limits = FileLimits::deserialize(toml::Value::Table(t))
@@ -230,6 +235,7 @@ impl FileRoute {
             abi,
             fastly_toml,
             dynamic_backends,
+            log_files,
             limits,
             env,
             dirs,
@@ -339,6 +345,7 @@ impl Config {
                 abi: None,
                 fastly_toml: None,
                 dynamic_backends: Vec::new(),
+                log_files: Vec::new(),
                 limits,
                 env: Vec::new(),
                 dirs: Vec::new(),
@@ -422,6 +429,11 @@ impl Config {
                 abi: r.abi,
                 fastly_toml: r.fastly_toml.map(|f| base.join(f)),
                 dynamic_backends: r.dynamic_backends,
+                log_files: r
+                    .log_files
+                    .into_iter()
+                    .map(|(name, file)| (name, base.join(file)))
+                    .collect(),
                 limits,
                 env: r.env.into_iter().collect(),
                 dirs,
@@ -580,6 +592,10 @@ max-request-body = 1024
         assert_eq!(
             c.routes[1].dynamic_backends,
             vec!["api.example.com".to_string(), "*.cdn.example".to_string()]
+        );
+        assert_eq!(
+            c.routes[1].log_files,
+            vec![("app-log".to_string(), PathBuf::from("/srv/logs/app.log"))]
         );
         assert_eq!(c.routes[2].dirs[0].host, PathBuf::from("/srv/www"));
         assert_eq!(c.routes[2].limits.timeout, Duration::from_secs(2));

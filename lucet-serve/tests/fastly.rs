@@ -318,6 +318,45 @@ async fn log_endpoints_and_standard_streams_go_to_the_log() {
 }
 
 #[tokio::test]
+async fn a_log_endpoint_named_in_log_files_writes_to_its_file() {
+    logs();
+    let dir = Scratch::new("fastly-log-files");
+    let file = dir.path("app.log");
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.log_files = vec![("app-log".into(), file.clone())];
+    let server = Server::start(config(vec![r])).expect("the server starts");
+    for _ in 0..3 {
+        assert_eq!(
+            get(&client(), server.addr(), "/log").await.text(),
+            "logged\n"
+        );
+    }
+    // Written by the file's own thread: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text == "logged from rust\n".repeat(3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Not for a WAGI handler.
+    let mut r = route("/...", app("rust_app.wasm"), RouteLimits::default());
+    r.abi = Some("wagi".into());
+    r.log_files = vec![("app-log".into(), file.clone())];
+    let e = Server::start(config(vec![r])).err().expect("refused");
+    assert!(
+        e.to_string().contains("log-files is for Compute apps"),
+        "{e}"
+    );
+    // Standard output still goes to the server's log.
+    let r = get(&client(), server.addr(), "/log").await;
+    let line = logged(&id(&r), "stdout line").await;
+    assert!(line.contains("source=stdout"), "{line}");
+}
+
+#[tokio::test]
 async fn config_stores_come_from_fastly_toml() {
     let c = client();
     let r = get(&c, rust_app(), "/config?key=greeting").await;

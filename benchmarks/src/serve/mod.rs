@@ -112,6 +112,7 @@ pub fn config(handlers: &[Handler], files: &[PathBuf], workers: usize) -> Config
             abi: None,
             fastly_toml: None,
             dynamic_backends: Vec::new(),
+            log_files: Vec::new(),
             limits: RouteLimits::default(),
             env: Vec::new(),
             dirs: Vec::new(),

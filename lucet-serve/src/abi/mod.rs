@@ -14,12 +14,13 @@
 mod cgi;
 mod fastly;
 mod framing;
+mod log_file;
 mod output;
 mod wagi;
 
-use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::RouteConfig;
 use crate::engine::{Engine, ModuleInterface, Step};
 use crate::request::{GuestRequest, HandlerError};
 use crate::route::Route;
@@ -105,20 +106,18 @@ impl Abi {
 
     /// What this ABI needs of a route's configuration: for Fastly, the
     /// app's `fastly.toml`, if it has one (a WAGI route may not name one).
-    pub(crate) fn configure(
-        self,
-        fastly_toml: Option<&Path>,
-        dynamic_backends: &[String],
-    ) -> Result<AbiConfig, String> {
+    pub(crate) fn configure(self, route: &RouteConfig) -> Result<AbiConfig, String> {
+        let compute_only = [
+            ("fastly-toml", route.fastly_toml.is_some()),
+            ("dynamic-backends", !route.dynamic_backends.is_empty()),
+            ("log-files", !route.log_files.is_empty()),
+        ];
         match self {
-            Abi::Wagi if fastly_toml.is_some() => {
-                Err("fastly-toml is for Compute apps, not WAGI handlers".into())
-            }
-            Abi::Wagi if !dynamic_backends.is_empty() => {
-                Err("dynamic-backends is for Compute apps, not WAGI handlers".into())
-            }
-            Abi::Wagi => Ok(AbiConfig::Wagi),
-            Abi::Fastly => fastly::configure(fastly_toml, dynamic_backends).map(AbiConfig::Fastly),
+            Abi::Wagi => match compute_only.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(format!("{key} is for Compute apps, not WAGI handlers")),
+                None => Ok(AbiConfig::Wagi),
+            },
+            Abi::Fastly => fastly::configure(route).map(AbiConfig::Fastly),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Where a handler's standard output and standard error go: a buffer with a
 //! limit, and the log.
 
+use super::log_file::LogFile;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +68,8 @@ pub(crate) struct LogLines {
     pending: Vec<u8>,
     room: Arc<AtomicUsize>,
     dropped: usize,
+    /// Where the lines go instead of the server's log.
+    file: Option<Arc<LogFile>>,
 }
 
 /// Longest line logged as one event; longer lines are split.
@@ -87,7 +90,15 @@ impl LogLines {
             pending: Vec::new(),
             room,
             dropped: 0,
+            file: None,
         }
+    }
+
+    /// The same, with the lines going to `file` (each escaped to one
+    /// line) instead of the server's log.
+    pub fn into_file(mut self, file: Arc<LogFile>) -> LogLines {
+        self.file = Some(file);
+        self
     }
 
     /// Takes up to `want` bytes of the budget: how many it got.
@@ -112,6 +123,10 @@ impl LogLines {
     fn emit(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = lucet_module::escape_control(text.trim_end_matches('\r'));
+        if let Some(file) = &self.file {
+            file.write_line(text.as_bytes());
+            return;
+        }
         match &self.source {
             None => {
                 tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, "{text}")

@@ -118,6 +118,10 @@ struct RouteArgs {
     /// port), HOST:PORT or *.DOMAIN (repeatable; none by default)
     #[arg(long, value_name = "HOST", conflicts_with = "config")]
     dynamic_backend: Vec<String>,
+    /// Write the Compute app's log endpoint NAME to FILE (appending;
+    /// repeatable; other endpoints go to the server's log)
+    #[arg(long, value_name = "NAME=FILE", conflicts_with = "config")]
+    log_file: Vec<String>,
 }
 
 fn dir(spec: &str, writable: bool) -> DirConfig {
@@ -163,6 +167,13 @@ fn config(args: &Args) -> Result<Config> {
             route.verify = r.verify.clone();
             route.fastly_toml = r.fastly_toml.clone();
             route.dynamic_backends = r.dynamic_backend.clone();
+            for spec in &r.log_file {
+                let (name, file) = spec
+                    .split_once('=')
+                    .filter(|(n, f)| !n.is_empty() && !f.is_empty())
+                    .ok_or_else(|| anyhow!("--log-file {spec:?}: expected NAME=FILE"))?;
+                route.log_files.push((name.into(), file.into()));
+            }
             c
         }
         (None, None) => unreachable!("clap requires one"),

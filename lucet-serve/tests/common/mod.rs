@@ -55,6 +55,7 @@ pub fn route(path: &str, module: PathBuf, limits: RouteLimits) -> RouteConfig {
     RouteConfig {
         fastly_toml: None,
         dynamic_backends: Vec::new(),
+        log_files: Vec::new(),
         path: RoutePath::parse(path).unwrap(),
         module,
         verify: None,

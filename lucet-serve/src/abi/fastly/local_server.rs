@@ -22,6 +22,7 @@ use super::erl::Erl;
 use super::files::read_bounded;
 use super::kv::{self, KvStore};
 use super::lookups::{self, Acl, DeviceDetection, Geolocation};
+use crate::abi::log_file::LogFile;
 use crate::config::toml_error;
 
 /// Largest `fastly.toml`.
@@ -65,6 +66,8 @@ pub(crate) struct LocalServer {
     /// The hosts the route allows dynamic backends for, and their
     /// connection pools.
     pub dynamic: DynamicBackends,
+    /// Files that log endpoints write to, by endpoint name.
+    pub log_files: HashMap<String, Arc<LogFile>>,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,

@@ -37,8 +37,8 @@ mod state;
 mod status;
 mod upstream;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use hyper::header::HOST;
@@ -46,6 +46,8 @@ use hyper::http::uri::{Authority, Scheme};
 use hyper::{HeaderMap, Uri};
 
 use super::framing::head_bytes;
+use super::log_file::LogFile;
+use crate::config::RouteConfig;
 use crate::engine::{HostCall, ModuleInterface, WasiCommand};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
@@ -75,19 +77,28 @@ pub(super) fn check(interface: &ModuleInterface) -> Result<(), String> {
 }
 
 /// Reads the `[local_server]` section of `manifest` (none: an empty one).
-pub(super) fn configure(
-    manifest: Option<&Path>,
-    dynamic_backends: &[String],
-) -> Result<Arc<LocalServer>, String> {
-    let dynamic = dynamic::DynamicBackends::new(dynamic_backends)?;
-    let Some(path) = manifest else {
+pub(super) fn configure(route: &RouteConfig) -> Result<Arc<LocalServer>, String> {
+    let dynamic = dynamic::DynamicBackends::new(&route.dynamic_backends)?;
+    let mut log_files = HashMap::new();
+    for (name, path) in &route.log_files {
+        if name.is_empty() || name.len() > state::MAX_ENDPOINT_NAME {
+            return Err(format!(
+                "log-files: {}: not a log endpoint name",
+                lucet_module::escape_control(name)
+            ));
+        }
+        log_files.insert(name.clone(), LogFile::open(path)?);
+    }
+    let Some(path) = route.fastly_toml.as_deref() else {
         return Ok(Arc::new(LocalServer {
             dynamic,
+            log_files,
             ..LocalServer::default()
         }));
     };
     let mut local = LocalServer::read(path)?;
     local.dynamic = dynamic;
+    local.log_files = log_files;
     for section in &local.ignored {
         tracing::warn!(
             manifest = %path.display(),

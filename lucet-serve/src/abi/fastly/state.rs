@@ -701,6 +701,10 @@ impl FastlyState {
             return Err(Status::Inval);
         }
         let lines = self.log_lines(name);
+        let lines = match self.local.log_files.get(name) {
+            Some(file) => lines.into_file(file.clone()),
+            None => lines,
+        };
         self.endpoints.insert(Endpoint { lines })
     }
 
