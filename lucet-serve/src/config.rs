@@ -186,6 +186,8 @@ struct FileLimits {
     max_response_headers: Option<u64>,
     #[serde(default, deserialize_with = "opt_size")]
     max_log_bytes: Option<u64>,
+    #[serde(default, deserialize_with = "opt_size")]
+    cache_size: Option<u64>,
 }
 
 struct FileRoute {
@@ -318,6 +320,9 @@ impl FileLimits {
         }
         if let Some(v) = self.max_log_bytes {
             l.max_log_bytes = usize_of("max-log-bytes", v)?;
+        }
+        if let Some(v) = self.cache_size {
+            l.cache_size = v;
         }
         Ok(l)
     }

@@ -34,6 +34,10 @@ pub struct RouteLimits {
     /// Most bytes of standard error logged per request; the rest is
     /// dropped (and the drop logged).
     pub max_log_bytes: usize,
+    /// Most bytes a Compute app's cache holds (objects and their metadata);
+    /// past it the objects used least recently are evicted. One object
+    /// may take a quarter of it.
+    pub cache_size: u64,
 }
 
 impl Default for RouteLimits {
@@ -50,6 +54,7 @@ impl Default for RouteLimits {
             body_read_timeout: Duration::from_secs(10),
             max_response_headers: 32 << 10,
             max_log_bytes: 64 << 10,
+            cache_size: 64 << 20,
         }
     }
 }

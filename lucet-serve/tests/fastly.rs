@@ -617,8 +617,10 @@ async fn a_waiting_instance_whose_client_left_is_dropped() {
 
 /// An origin on loopback for the apps' backend `origin`, on a thread of its
 /// own (shared by the tests): `/a` answers `A` after 100 ms, `/b` answers
-/// `B` at once, `/slow` answers after 2 s, `/echo...` answers with what it
-/// got (method, path and query, `host`, `x-test`, body).
+/// `B` at once, `/slow` answers after 2 s, `/counted/TAG` answers after
+/// 300 ms with `TAG #N`, `N` counting its requests for `TAG`, `/echo...`
+/// answers with what it got (method, path and query, `host`, `x-test`,
+/// body).
 fn origin() -> SocketAddr {
     use http_body_util::{BodyExt, Full};
     use hyper::service::service_fn;
@@ -670,6 +672,24 @@ fn origin() -> SocketAddr {
                                     "/slow" => {
                                         tokio::time::sleep(Duration::from_secs(2)).await;
                                         "slow".to_string()
+                                    }
+                                    p if p.starts_with("/counted/") => {
+                                        static COUNTS: std::sync::Mutex<Vec<(String, u32)>> =
+                                            std::sync::Mutex::new(Vec::new());
+                                        tokio::time::sleep(Duration::from_millis(300)).await;
+                                        let tag = p["/counted/".len()..].to_string();
+                                        let mut counts = COUNTS.lock().unwrap();
+                                        let n = match counts.iter_mut().find(|(t, _)| *t == tag) {
+                                            Some((_, n)) => {
+                                                *n += 1;
+                                                *n
+                                            }
+                                            None => {
+                                                counts.push((tag.clone(), 1));
+                                                1
+                                            }
+                                        };
+                                        format!("{tag} #{n}")
                                     }
                                     _ => format!(
                                         "{method} {target}\nhost={host}\nx-test={test}\nbody={}",
@@ -1133,4 +1153,127 @@ async fn a_requests_log_streams_share_one_budget() {
             .any(|l| l.contains(&format!("request={id}")) && l.contains("stderr line")),
         "{log}"
     );
+}
+
+/// A server for the Rust app (with the backend `origin`) whose cache holds
+/// `cache_size` bytes.
+fn cache_server(cache_size: u64) -> (Server, Scratch) {
+    proxy_server(RouteLimits {
+        cache_size,
+        ..RouteLimits::default()
+    })
+}
+
+#[tokio::test]
+async fn the_simple_cache_keeps_a_value_until_purged_or_expired() {
+    let (server, _dir) = cache_server(64 << 20);
+    let (c, a) = (client(), server.addr());
+    let text = |r: Reply| {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.text()
+    };
+    let r = get(&c, a, "/cache/simple?key=k&value=one").await;
+    assert_eq!(text(r), "value=one\nfilled=true\n");
+    let r = get(&c, a, "/cache/simple?key=k&value=two").await;
+    assert_eq!(text(r), "value=one\nfilled=false\n");
+    assert_eq!(text(get(&c, a, "/cache/purge?key=k").await), "purged\n");
+    let r = get(&c, a, "/cache/simple?key=k&value=two").await;
+    assert_eq!(text(r), "value=two\nfilled=true\n");
+    // Past its time to live, a value is made again.
+    let r = get(&c, a, "/cache/simple?key=short&value=a&ttl=1").await;
+    assert_eq!(text(r), "value=a\nfilled=true\n");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = get(&c, a, "/cache/simple?key=short&value=b&ttl=1").await;
+    assert_eq!(text(r), "value=b\nfilled=true\n");
+}
+
+#[tokio::test]
+async fn cached_objects_keep_their_metadata_variants_and_surrogate_keys() {
+    let (server, _dir) = cache_server(64 << 20);
+    let (c, a) = (client(), server.addr());
+    let call = |path: String, lang: &'static str| {
+        let c = c.clone();
+        async move { send(&c, a, Method::GET, &path, &[("accept-language", lang)], "").await }
+    };
+    let r = call(
+        "/cache/core?op=insert&key=obj&value=hello&meta=m1&skeys=s1,s2&ttl=60&swr=30&vary=accept-language".into(),
+        "en",
+    )
+    .await;
+    assert_eq!(r.text(), "stored\n");
+    let lookup = "/cache/core?op=lookup&key=obj&vary=accept-language".to_string();
+    let r = call(lookup.clone(), "en").await;
+    assert_eq!(
+        r.text(),
+        "stale=false\nhits=1\nmax_age=60\nswr=30\nlength=Some(5)\nmeta=m1\nbody=hello\n"
+    );
+    // Another language is another variant, not stored.
+    let r = call(lookup.clone(), "fr").await;
+    assert_eq!(
+        (r.status, r.text()),
+        (StatusCode::NOT_FOUND, "miss\n".into())
+    );
+    // A soft purge leaves it usable, stale, for its stale-while-revalidate time.
+    let r = call("/cache/core?op=purge&skey=s2&soft=1".into(), "en").await;
+    assert_eq!(r.text(), "purged\n");
+    let r = call(lookup.clone(), "en").await;
+    assert!(r.text().starts_with("stale=true\nhits=2\n"), "{}", r.text());
+    // A purge removes it.
+    call("/cache/core?op=purge&skey=s1".into(), "en").await;
+    assert_eq!(call(lookup, "en").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn concurrent_misses_collapse_onto_one_origin_fetch() {
+    let (server, _dir) = cache_server(64 << 20);
+    let c = client();
+    let a = server.addr();
+    let tag = format!("collapse{}", std::process::id());
+    let path = format!("/cache/fetch?key={tag}&from=/counted/{tag}");
+    let replies: Vec<Reply> = futures_join_all((0..20).map(|_| {
+        let (c, path) = (c.clone(), path.clone());
+        async move { get(&c, a, &path).await }
+    }))
+    .await;
+    let mut from_origin = 0;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        // One fetch, whose body every request got.
+        assert!(
+            r.text().ends_with(&format!("body={tag} #1\n")),
+            "{}",
+            r.text()
+        );
+        from_origin += usize::from(r.text().starts_with("source=origin\n"));
+    }
+    assert_eq!(
+        from_origin, 1,
+        "one request fetched, the others waited for it"
+    );
+}
+
+#[tokio::test]
+async fn the_cache_holds_no_more_than_its_size() {
+    // 256 KiB: one object may take 64 KiB.
+    let (server, _dir) = cache_server(256 << 10);
+    let (c, a) = (client(), server.addr());
+    let r = get(&c, a, "/cache/core?op=insert&key=big&size=70000").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.text());
+    assert!(r.text().starts_with("cache failed: "), "{}", r.text());
+    assert_eq!(
+        get(&c, a, "/cache/core?op=lookup&key=big").await.status,
+        StatusCode::NOT_FOUND,
+        "a refused object is not left half-written"
+    );
+    // Six objects of 60,000 bytes: the oldest go to make room.
+    for i in 0..6 {
+        let r = get(&c, a, &format!("/cache/core?op=insert&key=k{i}&size=60000")).await;
+        assert_eq!(r.text(), "stored\n");
+    }
+    assert_eq!(
+        get(&c, a, "/cache/core?op=lookup&key=k0").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = get(&c, a, "/cache/core?op=lookup&key=k5").await;
+    assert!(r.text().contains("length=Some(60000)"), "{}", r.text());
 }

@@ -87,6 +87,10 @@ struct RouteArgs {
     /// Largest response body a handler may write: 500 past it.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB", conflicts_with = "config")]
     max_response_body: u64,
+    /// Most bytes a Compute app's cache holds; the objects used least
+    /// recently are evicted past it.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB", conflicts_with = "config")]
+    cache_size: u64,
     /// Set an environment variable for the handler.
     #[arg(long = "env", value_name = "KEY=VALUE", conflicts_with = "config")]
     envs: Vec<String>,
@@ -150,6 +154,7 @@ fn config(args: &Args) -> Result<Config> {
                 stack_size: r.stack_size,
                 max_request_body: r.max_request_body,
                 max_response_body: r.max_response_body,
+                cache_size: r.cache_size,
                 ..RouteLimits::default()
             };
             let mut c = Config::single(module.clone(), limits);

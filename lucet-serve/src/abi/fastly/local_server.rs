@@ -17,6 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::backends::{tls_config, Backend};
+use super::cache::Cache;
 use super::dynamic::DynamicBackends;
 use super::erl::Erl;
 use super::files::read_bounded;
@@ -68,6 +69,9 @@ pub(crate) struct LocalServer {
     pub dynamic: DynamicBackends,
     /// Files that log endpoints write to, by endpoint name.
     pub log_files: HashMap<String, Arc<LogFile>>,
+    /// The app's cache, shared by its instances (empty again after a
+    /// reload).
+    pub cache: Arc<Cache>,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,

@@ -78,6 +78,14 @@ impl Memory<'_> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// Reads a little-endian `u64` at `ptr` (8-aligned).
+    pub fn read_u64(&mut self, ptr: u32) -> CallResult<u64> {
+        let b = self.aligned(ptr, 8)?;
+        let mut v = [0u8; 8];
+        v.copy_from_slice(b);
+        Ok(u64::from_le_bytes(v))
+    }
+
     /// Writes `value` into the guest's buffer of `max` bytes at `ptr` and
     /// its length at `nwritten`; `buflen` (with the length needed written)
     /// if it does not fit.

@@ -16,11 +16,14 @@
 //! - `files.rs`: bounded reads of the files `fastly.toml` names.
 //! - `erl.rs`: rate counters and penalty boxes, in process.
 //! - `kv.rs`: KV stores, in process.
+//! - `cache/`: the app's cache (core and simple cache API, purges), in
+//!   process, bounded in bytes.
 //! - `lookups.rs`: geolocation, device detection, ACLs and secret stores
 //!   from `fastly.toml`.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
 
 mod backends;
+mod cache;
 mod calls;
 mod clock;
 mod dynamic;
@@ -89,16 +92,19 @@ pub(super) fn configure(route: &RouteConfig) -> Result<Arc<LocalServer>, String>
         }
         log_files.insert(name.clone(), LogFile::open(path)?);
     }
+    let cache = cache::Cache::new(route.limits.cache_size);
     let Some(path) = route.fastly_toml.as_deref() else {
         return Ok(Arc::new(LocalServer {
             dynamic,
             log_files,
+            cache,
             ..LocalServer::default()
         }));
     };
     let mut local = LocalServer::read(path)?;
     local.dynamic = dynamic;
     local.log_files = log_files;
+    local.cache = cache;
     for section in &local.ignored {
         tracing::warn!(
             manifest = %path.display(),

@@ -17,6 +17,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::HeaderMap;
 
 use super::backends::{Backend, UpstreamBody};
+use super::cache::{CacheWriter, CachedReader, Found, Obligation, Transaction};
 use super::handles::Table;
 use super::kv::{Item, KvError, KvStore};
 use super::local_server::{ConfigStore, LocalServer};
@@ -70,15 +71,44 @@ pub(crate) struct Body {
     /// downstream response's body, its writes go to the client (waiting
     /// while the connection is behind), and it is finished when closed.
     pub stream: Option<Streamed>,
-    /// The rest of the downstream request's body, still arriving: reads
-    /// wait for it; whatever uses the body whole waits for all of it.
-    pub source: Option<IncomingBody>,
+    /// Where the rest of it is still coming from (the client, or a cached
+    /// object being written): reads wait for it; whatever uses the body
+    /// whole waits for all of it.
+    pub source: Option<Source>,
+}
+
+/// Where the rest of a body still arriving comes from.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// The downstream request's body.
+    Client(IncomingBody),
+    /// A cached object's body.
+    Cache(CachedReader),
+}
+
+impl Source {
+    /// The next chunk: `None` at the end, an error if it broke off.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ()>>> {
+        match self {
+            Source::Client(b) => b.poll_chunk(cx).map(|c| c.map(|r| r.map_err(drop))),
+            Source::Cache(r) => r.poll_chunk(cx),
+        }
+    }
 }
 
 /// Where a streamed body's writes go.
 #[derive(Debug)]
+pub(crate) enum Sink {
+    /// Through a bounded channel, to the client or a backend.
+    Channel(BodySender),
+    /// Into the cache.
+    Cache(CacheWriter),
+}
+
+/// A body whose writes go on as they are made.
+#[derive(Debug)]
 pub(crate) struct Streamed {
-    pub sender: BodySender,
+    pub sink: Sink,
     /// Bytes sent so far.
     pub sent: u64,
     /// Most bytes it may send.
@@ -94,6 +124,8 @@ pub(crate) enum StreamedTo {
     Client,
     /// A request to a backend (`send_async_streaming`).
     Backend,
+    /// An object being stored in the cache.
+    Cache,
 }
 
 impl Body {
@@ -160,6 +192,69 @@ pub(crate) enum AsyncItem {
     Pending(PendingRequest),
     /// A KV store operation, done when it was started.
     Kv(KvOutcome),
+    /// A cache lookup (or replace), done.
+    Cache(CacheHandle),
+    /// A transactional cache lookup that may wait for another's insert.
+    CacheBusy(CacheBusy),
+}
+
+/// A cache lookup's outcome, as a cache handle (or a replace handle)
+/// names it.
+#[derive(Debug)]
+pub(crate) struct CacheHandle {
+    pub key: Bytes,
+    /// The headers of the request it was made for (what an object stored
+    /// through it varies on).
+    pub headers: HeaderMap,
+    pub found: Option<Found>,
+    /// This handle is to insert or update the object.
+    pub obligation: Option<Obligation>,
+    /// A replace handle (`replace`), not a lookup's.
+    pub replace: bool,
+}
+
+/// A transactional lookup not resolved yet.
+#[derive(Debug)]
+pub(crate) struct CacheBusy {
+    pub key: Bytes,
+    pub headers: HeaderMap,
+    pub transaction: u64,
+    pub done: Option<Transaction>,
+}
+
+impl CacheBusy {
+    /// Whether it is resolved; registers `cx`'s waker if not.
+    pub fn poll_done(
+        &mut self,
+        cache: &Arc<super::cache::Cache>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if self.done.is_some() {
+            return Poll::Ready(());
+        }
+        match cache.poll_transaction(&self.key, &self.headers, self.transaction, cx) {
+            Poll::Ready(t) => {
+                self.done = Some(t);
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Its outcome as a cache handle (it must be resolved).
+    pub fn into_handle(self) -> CacheHandle {
+        let (found, obligation) = match self.done {
+            Some(t) => (t.found, t.obligation),
+            None => (None, None),
+        };
+        CacheHandle {
+            key: self.key,
+            headers: self.headers,
+            found,
+            obligation,
+            replace: false,
+        }
+    }
 }
 
 /// The outcome of a KV store operation, to be taken by its `_wait` call.
@@ -396,8 +491,14 @@ impl FastlyState {
                     Poll::Ready(_) => Ok(true),
                 }
             }
-            AsyncItem::Body(_) | AsyncItem::Kv(_) => Ok(true),
+            AsyncItem::Body(_) | AsyncItem::Kv(_) | AsyncItem::Cache(_) => Ok(true),
             AsyncItem::Pending(p) => Ok(p.is_done()),
+            AsyncItem::CacheBusy(b) => {
+                let waker = self.run.waker.clone();
+                let cache = self.local.cache.clone();
+                Ok(b.poll_done(&cache, &mut Context::from_waker(&waker))
+                    .is_ready())
+            }
         }
     }
 
@@ -446,7 +547,7 @@ impl FastlyState {
             let (sender, stream) = BodyStream::channel(STREAM_CHUNKS);
             let limit = self.limits.body_bytes;
             self.body_mut(body).map_err(internal)?.stream = Some(Streamed {
-                sender,
+                sink: Sink::Channel(sender),
                 sent: 0,
                 limit,
                 to: StreamedTo::Backend,
@@ -542,6 +643,7 @@ impl FastlyState {
     /// body that failed to arrive is `error`, once; after that it ends
     /// where it broke off.
     fn pull(&mut self, h: u32, cx: &mut Context<'_>) -> Poll<CallResult> {
+        let room = self.limits.body_bytes.saturating_sub(self.body_bytes);
         let body = match self.body_mut(h) {
             Ok(b) => b,
             Err(e) => return Poll::Ready(Err(e)),
@@ -561,8 +663,13 @@ impl FastlyState {
             }
             Poll::Ready(Some(Ok(chunk))) => {
                 let n = chunk.len() as u64;
+                // A client's body is bounded by the route's request body
+                // limit on the way in; a cached one by the budget here.
+                if matches!(body.source, Some(Source::Cache(_))) && n > room {
+                    body.source = None;
+                    return Poll::Ready(Err(Status::Limitexceeded));
+                }
                 body.push_back(chunk);
-                // Bounded by the route's request body limit on the way in.
                 self.body_bytes += n;
                 Poll::Ready(Ok(()))
             }
@@ -595,7 +702,7 @@ impl FastlyState {
     pub fn set_downstream_rest(&mut self, rest: Option<IncomingBody>) {
         let h = self.downstream.body;
         if let Ok(b) = self.body_mut(h) {
-            b.source = rest;
+            b.source = rest.map(Source::Client);
         }
     }
 
@@ -659,20 +766,61 @@ impl FastlyState {
         Ok(bytes)
     }
 
-    /// Finishes the streamed response whose body is `h`, closing it.
+    /// Finishes the streamed body `h`, closing it: a response or request
+    /// is complete, a cached object stored whole (or, if it is not the
+    /// length the app declared, failed: `error`).
     pub fn finish_streaming(&mut self, h: u32) -> CallResult {
         let mut body = self.take_body(h)?;
         let Some(stream) = body.stream.take() else {
             return Ok(());
         };
-        let to = stream.to;
-        stream.sender.finish();
-        if to == StreamedTo::Client {
+        match stream.sink {
+            Sink::Channel(sender) => sender.finish(),
+            Sink::Cache(writer) => writer.finish()?,
+        }
+        if stream.to == StreamedTo::Client {
             if let Some(sent) = self.sent.as_mut() {
                 sent.body = SentBody::Finished;
             }
         }
         Ok(())
+    }
+
+    /// A new body whose writes go into the cache through `writer`.
+    pub fn new_cache_body(&mut self, writer: CacheWriter) -> CallResult<u32> {
+        let body = Body {
+            stream: Some(Streamed {
+                sink: Sink::Cache(writer),
+                sent: 0,
+                limit: u64::MAX,
+                to: StreamedTo::Cache,
+            }),
+            ..Body::default()
+        };
+        self.items.insert(AsyncItem::Body(body))
+    }
+
+    /// A new body reading `reader` (a cached object) as it is written.
+    pub fn new_cached_body(&mut self, reader: CachedReader) -> CallResult<u32> {
+        let body = Body {
+            source: Some(Source::Cache(reader)),
+            ..Body::default()
+        };
+        self.items.insert(AsyncItem::Body(body))
+    }
+
+    pub fn cache_handle(&self, h: u32) -> CallResult<&CacheHandle> {
+        match self.items.get(h)? {
+            AsyncItem::Cache(c) => Ok(c),
+            _ => Err(Status::Badf),
+        }
+    }
+
+    pub fn cache_handle_mut(&mut self, h: u32) -> CallResult<&mut CacheHandle> {
+        match self.items.get_mut(h)? {
+            AsyncItem::Cache(c) => Ok(c),
+            _ => Err(Status::Badf),
+        }
     }
 
     /// Makes body `h` the streamed body of a response whose head has gone
@@ -681,7 +829,7 @@ impl FastlyState {
     pub fn start_streaming(&mut self, h: u32, sender: BodySender) -> CallResult {
         let limit = self.limits.response_body;
         self.body_mut(h)?.stream = Some(Streamed {
-            sender,
+            sink: Sink::Channel(sender),
             sent: 0,
             limit,
             to: StreamedTo::Client,

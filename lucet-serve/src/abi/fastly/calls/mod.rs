@@ -7,6 +7,7 @@
 mod args;
 mod backend;
 mod body;
+mod cache;
 mod downstream;
 mod erl;
 mod headers;
@@ -231,6 +232,33 @@ implemented! {
     "fastly_kv_store" "delete_wait" => kv::done_wait,
     "fastly_kv_store" "list" => kv::list,
     "fastly_kv_store" "list_wait" => kv::list_wait,
+    "fastly_cache" "lookup" => cache::lookup,
+    "fastly_cache" "insert" => cache::insert,
+    "fastly_cache" "transaction_insert" => cache::transaction_insert,
+    "fastly_cache" "transaction_insert_and_stream_back" => cache::transaction_insert_and_stream_back,
+    "fastly_cache" "transaction_update" => cache::transaction_update,
+    "fastly_cache" "transaction_cancel" => cache::transaction_cancel,
+    "fastly_cache" "close_busy" => cache::close_busy,
+    "fastly_cache" "close" => cache::close,
+    "fastly_cache" "get_state" => cache::get_state,
+    "fastly_cache" "get_user_metadata" => cache::get_user_metadata,
+    "fastly_cache" "get_body" => cache::get_body,
+    "fastly_cache" "get_length" => cache::get_length,
+    "fastly_cache" "get_max_age_ns" => cache::get_max_age_ns,
+    "fastly_cache" "get_stale_while_revalidate_ns" => cache::get_stale_while_revalidate_ns,
+    "fastly_cache" "get_age_ns" => cache::get_age_ns,
+    "fastly_cache" "get_hits" => cache::get_hits,
+    "fastly_cache" "replace" => cache::replace,
+    "fastly_cache" "replace_insert" => cache::replace_insert,
+    "fastly_cache" "replace_get_state" => cache::get_state,
+    "fastly_cache" "replace_get_user_metadata" => cache::get_user_metadata,
+    "fastly_cache" "replace_get_body" => cache::get_body,
+    "fastly_cache" "replace_get_length" => cache::get_length,
+    "fastly_cache" "replace_get_max_age_ns" => cache::get_max_age_ns,
+    "fastly_cache" "replace_get_stale_while_revalidate_ns" => cache::get_stale_while_revalidate_ns,
+    "fastly_cache" "replace_get_age_ns" => cache::get_age_ns,
+    "fastly_cache" "replace_get_hits" => cache::get_hits,
+    "fastly_purge" "purge_surrogate_key" => cache::purge_surrogate_key,
 
     waiting:
     "fastly_http_body" "read" => wait::body_read,
@@ -245,6 +273,9 @@ implemented! {
     "fastly_http_req" "pending_req_wait_v2" => wait::pending_req_wait_v2,
     "fastly_http_req" "pending_req_select" => wait::pending_req_select,
     "fastly_http_req" "pending_req_select_v2" => wait::pending_req_select_v2,
+    "fastly_cache" "transaction_lookup" => cache::transaction_lookup,
+    "fastly_cache" "transaction_lookup_async" => cache::transaction_lookup_async,
+    "fastly_cache" "cache_busy_handle_wait" => cache::busy_wait,
     taking whole bodies:
     "fastly_http_resp" "send_downstream" => http::resp_send_downstream, [1],
     "fastly_http_req" "send_async" => backend::send_async, [1],

@@ -12,7 +12,7 @@ use super::super::memory::Memory;
 use bytes::Bytes;
 
 use super::super::state::{
-    AsyncItem, FastlyState, StreamedTo, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK,
+    AsyncItem, FastlyState, Sink, StreamedTo, INVALID_HANDLE, MAX_HANDLES, STREAM_CHUNK,
 };
 use super::super::status::{CallResult, Status};
 use super::args::Args;
@@ -54,12 +54,14 @@ pub(super) fn select(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) ->
         s.items.get(h)?;
     }
     let waker = s.run.waker.clone();
+    let cache = s.local.cache.clone();
     let timeout = (timeout_ms > 0).then(|| timer(s, Duration::from_millis(u64::from(timeout_ms))));
     let mut timeout = timeout.map(Box::pin);
     let ready = std::future::poll_fn(|c| {
         for (i, &h) in hs.iter().enumerate() {
             let ready = match s.items.get_mut(h) {
                 Ok(AsyncItem::Pending(p)) => p.poll_done(c).is_ready(),
+                Ok(AsyncItem::CacheBusy(b)) => b.poll_done(&cache, c).is_ready(),
                 // A body still arriving is ready once it has bytes (or
                 // has ended, or failed).
                 Ok(AsyncItem::Body(b)) if b.source.is_some() => s.poll_fill(h, c).is_ready(),
@@ -115,7 +117,7 @@ pub(super) fn body_read(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>)
 }
 
 /// [`wait`], with the waker given (for futures that borrow the state).
-fn wait_with<T>(
+pub(super) fn wait_with<T>(
     waker: &std::task::Waker,
     cx: &mut dyn GuestCx,
     future: impl Future<Output = T>,
@@ -332,7 +334,14 @@ fn flush_stream(
             }
             return Err(Status::Limitexceeded);
         }
-        let sender = stream.sender.chunks().clone();
+        let sender = match &mut stream.sink {
+            Sink::Channel(sender) => sender.chunks().clone(),
+            // The cache takes it at once, or refuses it.
+            Sink::Cache(writer) => {
+                writer.write(chunk)?;
+                continue;
+            }
+        };
         let waker = s.run.waker.clone();
         match wait_with(&waker, cx, sender.reserve_owned())? {
             Ok(permit) => {

@@ -77,6 +77,10 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/erl" => Ok(erl(&req)),
         "/erl-box" => Ok(erl_box(&req)),
         "/kv" => Ok(kv(&mut req)),
+        "/cache/simple" => Ok(cache_simple(&req)),
+        "/cache/purge" => Ok(cache_purge(&req)),
+        "/cache/core" => Ok(cache_core(&req)),
+        "/cache/fetch" => Ok(cache_fetch(&req)),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -625,4 +629,205 @@ fn kv_failed(e: impl std::fmt::Display) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         format!("kv failed: {e}\n"),
     )
+}
+
+/// A query parameter, percent-decoded (the first of that name).
+fn param(req: &Request, name: &str) -> Option<String> {
+    let url = req.get_url();
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// A query parameter as seconds (`default` if absent or not a number).
+fn seconds(req: &Request, name: &str, default: u64) -> Duration {
+    Duration::from_secs(
+        param(req, name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// `/cache/simple?key=K&value=V&ttl=S`: `fastly::cache::simple::get_or_set_with`.
+fn cache_simple(req: &Request) -> Response {
+    let Some(key) = param(req, "key").filter(|k| !k.is_empty()) else {
+        return text(StatusCode::BAD_REQUEST, "no key\n");
+    };
+    let value = param(req, "value").unwrap_or_else(|| "v".to_string());
+    let ttl = seconds(req, "ttl", 60);
+    let mut filled = false;
+    let got = fastly::cache::simple::get_or_set_with(key, || {
+        filled = true;
+        Ok(fastly::cache::simple::CacheEntry {
+            value: value.into(),
+            ttl,
+        })
+    });
+    match got {
+        Ok(Some(body)) => text(
+            StatusCode::OK,
+            format!("value={}\nfilled={filled}\n", body.into_string()),
+        ),
+        Ok(None) => text(StatusCode::NOT_FOUND, "no value\n"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cache failed: {e}\n"),
+        ),
+    }
+}
+
+/// `/cache/purge?key=K`: `fastly::cache::simple::purge`.
+fn cache_purge(req: &Request) -> Response {
+    let Some(key) = param(req, "key").filter(|k| !k.is_empty()) else {
+        return text(StatusCode::BAD_REQUEST, "no key\n");
+    };
+    match fastly::cache::simple::purge(key) {
+        Ok(()) => text(StatusCode::OK, "purged\n"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("purge failed: {e}\n"),
+        ),
+    }
+}
+
+/// `/cache/core?op=OP&key=K...`: the core cache API.
+fn cache_core(req: &Request) -> Response {
+    use fastly::cache::core;
+    use fastly::http::HeaderName;
+
+    let key = param(req, "key").unwrap_or_default();
+    // The request header an object varies on, with the value this request has.
+    let vary = param(req, "vary").and_then(|v| HeaderName::try_from(v).ok());
+    let vary_value = vary
+        .as_ref()
+        .and_then(|n| req.get_header(n).cloned());
+    let failed = |e: &dyn std::fmt::Display| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cache failed: {e}\n"),
+        )
+    };
+    match param(req, "op").as_deref() {
+        Some("insert") => {
+            let value = match param(req, "size").and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => vec![b'x'; n],
+                None => param(req, "value").unwrap_or_default().into_bytes(),
+            };
+            let mut insert = core::insert(key.into(), seconds(req, "ttl", 60))
+                .stale_while_revalidate(seconds(req, "swr", 0))
+                .user_metadata(param(req, "meta").unwrap_or_default().into());
+            let skeys = param(req, "skeys").unwrap_or_default();
+            if !skeys.is_empty() {
+                insert = insert.surrogate_keys(skeys.split(','));
+            }
+            if let Some(name) = &vary {
+                insert = insert.vary_by([name]);
+                if let Some(v) = &vary_value {
+                    insert = insert.header(name, v);
+                }
+            }
+            let mut body = match insert.execute() {
+                Ok(b) => b,
+                Err(e) => return failed(&e),
+            };
+            if let Err(e) = body.write_all(&value) {
+                return failed(&e);
+            }
+            match body.finish() {
+                Ok(()) => text(StatusCode::OK, "stored\n"),
+                Err(e) => failed(&e),
+            }
+        }
+        Some("lookup") => {
+            let mut lookup = core::lookup(key.into());
+            if let (Some(name), Some(v)) = (&vary, &vary_value) {
+                lookup = lookup.header(name, v);
+            }
+            match lookup.execute() {
+                Ok(Some(found)) => {
+                    let body = match found.to_stream() {
+                        Ok(b) => b.into_string(),
+                        Err(e) => return failed(&e),
+                    };
+                    text(
+                        StatusCode::OK,
+                        format!(
+                            "stale={}\nhits={}\nmax_age={}\nswr={}\nlength={:?}\nmeta={}\nbody={body}\n",
+                            found.is_stale(),
+                            found.hits(),
+                            found.max_age().as_secs(),
+                            found.stale_while_revalidate().as_secs(),
+                            found.known_length(),
+                            String::from_utf8_lossy(&found.user_metadata()),
+                        ),
+                    )
+                }
+                Ok(None) => text(StatusCode::NOT_FOUND, "miss\n"),
+                Err(e) => failed(&e),
+            }
+        }
+        Some("purge") => {
+            let skey = param(req, "skey").unwrap_or_default();
+            let purged = if param(req, "soft").is_some() {
+                fastly::http::purge::soft_purge_surrogate_key(&skey)
+            } else {
+                fastly::http::purge::purge_surrogate_key(&skey)
+            };
+            match purged {
+                Ok(()) => text(StatusCode::OK, "purged\n"),
+                Err(e) => failed(&e),
+            }
+        }
+        _ => text(StatusCode::BAD_REQUEST, "bad cache request\n"),
+    }
+}
+
+/// `/cache/fetch?key=K&from=PATH&ttl=S`: a read-through cache with request
+/// collapsing: a transactional lookup of `K`; the one told to insert fetches
+/// `PATH` from the backend `origin` and inserts its body, streaming it back.
+fn cache_fetch(req: &Request) -> Response {
+    use fastly::cache::core::Transaction;
+
+    let key = param(req, "key").unwrap_or_default();
+    let from = param(req, "from").unwrap_or_else(|| "/b".to_string());
+    let failed = |e: &dyn std::fmt::Display| {
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cache failed: {e}\n"),
+        )
+    };
+    let tx = match Transaction::lookup(key.into()).execute() {
+        Ok(tx) => tx,
+        Err(e) => return failed(&e),
+    };
+    if !tx.must_insert_or_update() {
+        return match tx.found() {
+            Some(found) => match found.to_stream() {
+                Ok(b) => text(
+                    StatusCode::OK,
+                    format!("source=cache\nbody={}\n", b.into_string()),
+                ),
+                Err(e) => failed(&e),
+            },
+            None => failed(&"neither found nor to insert"),
+        };
+    }
+    let fetched = match Request::get(format!("http://origin{from}")).send(ORIGIN) {
+        Ok(resp) => resp.into_body_bytes(),
+        Err(e) => return failed(&e),
+    };
+    let (mut body, found) = match tx.insert(seconds(req, "ttl", 60)).execute_and_stream_back() {
+        Ok(pair) => pair,
+        Err(e) => return failed(&e),
+    };
+    if let Err(e) = body.write_all(&fetched).and_then(|()| body.finish()) {
+        return failed(&e);
+    }
+    match found.to_stream() {
+        Ok(b) => text(
+            StatusCode::OK,
+            format!("source=origin\nbody={}\n", b.into_string()),
+        ),
+        Err(e) => failed(&e),
+    }
 }
