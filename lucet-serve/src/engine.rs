@@ -199,4 +199,12 @@ pub trait Engine: Send + Sync + 'static {
 
     /// When a suspended run's deadline passes.
     fn deadline(&self, run: &Self::Suspended) -> std::time::Instant;
+
+    /// Starts a suspended run's deadline and fuel again from now, as the
+    /// route's limits give them (a reused instance has taken its next
+    /// request). Engines that cannot suspend keep the default, which does
+    /// nothing.
+    fn renew(&self, run: &mut Self::Suspended) {
+        let _ = run;
+    }
 }

@@ -215,12 +215,14 @@ impl Engine for LucetEngine {
             instance,
             deadline,
             timeout,
+            fuel,
         } = run;
         match policy.resume(instance, &self.watchdog) {
             Step::Suspended(instance) => EngineStep::Suspended(LucetRun {
                 instance,
                 deadline,
                 timeout,
+                fuel,
             }),
             Step::Ended(finished) => {
                 let (result, instance) = ended(finished, timeout);
@@ -232,6 +234,14 @@ impl Engine for LucetEngine {
     fn deadline(&self, run: &LucetRun) -> Instant {
         run.deadline
     }
+
+    fn renew(&self, run: &mut LucetRun) {
+        run.deadline = Instant::now() + run.timeout;
+        if let Some(fuel) = run.fuel {
+            // The module counts instructions: it was started with fuel.
+            let _ = run.instance.set_fuel(fuel);
+        }
+    }
 }
 
 /// A run suspended in its slot.
@@ -239,6 +249,8 @@ pub struct LucetRun {
     instance: InstanceHandle,
     deadline: Instant,
     timeout: Duration,
+    /// The route's fuel, if it has a limit.
+    fuel: Option<u64>,
 }
 
 /// How [`LucetEngine::start`] left a run.
@@ -322,6 +334,7 @@ impl LucetEngine {
                 instance,
                 deadline,
                 timeout: limits.timeout,
+                fuel: limits.fuel,
             }),
             Step::Ended(finished) => {
                 let (result, instance) = ended(finished, limits.timeout);

@@ -1,6 +1,7 @@
 //! What a request's run gets from the server besides the request, and how
 //! far one step of it got: the terms between the workers and the ABIs.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
@@ -41,6 +42,17 @@ impl Responder {
         }
     }
 
+    /// Makes it answer another client, `reply` (a reused instance's next
+    /// request), once the one before was answered: whether it did.
+    pub fn rearm(&self, reply: oneshot::Sender<Answer>) -> bool {
+        let mut slot = self.lock();
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(reply);
+        true
+    }
+
     /// Whether the client has gone before it was answered.
     pub fn is_closed(&self) -> bool {
         self.lock().as_ref().is_some_and(|r| r.is_closed())
@@ -56,6 +68,24 @@ impl Responder {
     }
 }
 
+/// A run's request to have its time and fuel limits started again (a
+/// reused instance taking its next request): the worker applies it when
+/// the run next suspends.
+#[derive(Clone, Default)]
+pub(crate) struct Renewal(Arc<AtomicBool>);
+
+impl Renewal {
+    /// Asks for the limits to start again.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether they were asked to start again (once).
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// What a request's run gets from the server besides the request.
 pub(crate) struct RunContext {
     /// Wakes the run when what it is suspended for is ready.
@@ -65,6 +95,8 @@ pub(crate) struct RunContext {
     /// The answer to the client, for an ABI that answers before the run
     /// ends.
     pub responder: Responder,
+    /// Starts the run's limits again.
+    pub renewal: Renewal,
 }
 
 /// Where handling a request stands.

@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use crate::app::App;
 use crate::engine::Engine;
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
-use crate::run::{Progress, Responder, RunContext};
+use crate::run::{Progress, Renewal, Responder, RunContext};
 
 /// One request for a worker.
 pub(crate) struct Job<E: Engine> {
@@ -162,6 +162,7 @@ struct Started<E: Engine> {
     route: usize,
     request: GuestRequest,
     responder: Responder,
+    renewal: Renewal,
 }
 
 /// Wakes a suspended run: sends its id to its worker, once until the
@@ -254,11 +255,13 @@ impl<E: Engine> Worker<E> {
             route: job.route,
             request: job.request,
             responder: Responder::new(job.reply),
+            renewal: Renewal::default(),
         };
         let cx = RunContext {
             waker: Waker::from(waker.clone()),
             io: self.io.clone(),
             responder: job.responder.clone(),
+            renewal: job.renewal.clone(),
         };
         self.live.fetch_add(1, Ordering::Relaxed);
         let route = job.app.route(job.route);
@@ -330,7 +333,10 @@ impl<E: Engine> Worker<E> {
         progress: std::thread::Result<Progress<E::Suspended>>,
     ) {
         match progress {
-            Ok(Progress::Suspended(run)) => {
+            Ok(Progress::Suspended(mut run)) => {
+                if job.renewal.take() {
+                    self.engine.renew(&mut run);
+                }
                 // The run is also woken when its client goes away.
                 let w = Waker::from(waker.clone());
                 if let Poll::Ready(()) = job.responder.poll_closed(&mut Context::from_waker(&w)) {
