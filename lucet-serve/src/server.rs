@@ -548,25 +548,32 @@ async fn serve<E: Engine>(
         }
     };
     let (reply, answer) = oneshot::channel();
-    let job = Job {
-        app: app.clone(),
-        route: index,
-        request: GuestRequest {
-            id: id.to_string(),
-            method: parts.method,
-            uri: parts.uri,
-            version: parts.version,
-            headers: parts.headers,
-            body,
-            body_rest: std::sync::Mutex::new(body_rest),
-            remote,
-            local,
-            script_name: script,
-            path_info: info,
-        },
-        reply,
+    let request = GuestRequest {
+        id: id.to_string(),
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers,
+        body,
+        body_rest: std::sync::Mutex::new(body_rest),
+        remote,
+        local,
+        script_name: script,
+        path_info: info,
     };
-    if state.workers.submit(job).is_err() {
+    // An instance of the route waiting for a request takes it first; a new
+    // one is started only when none does.
+    let unclaimed = app.handler(index).config.offer(request, reply);
+    let submitted = match unclaimed {
+        None => Ok(()),
+        Some((request, reply)) => state.workers.submit(Job {
+            app: app.clone(),
+            route: index,
+            request,
+            reply,
+        }),
+    };
+    if submitted.is_err() {
         state.metrics.overloaded();
         tracing::warn!(request = %id, route = %route.pattern, "overloaded: every worker busy and the queue full; 503");
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");

@@ -1277,3 +1277,79 @@ async fn the_cache_holds_no_more_than_its_size() {
     let r = get(&c, a, "/cache/core?op=lookup&key=k5").await;
     assert!(r.text().contains("length=Some(60000)"), "{}", r.text());
 }
+
+/// The value of metric `name` in `server`'s metrics.
+fn metric(server: &Server, name: &str) -> String {
+    let text = server.metrics_text();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    line[name.len() + 1..].to_string()
+}
+
+#[tokio::test]
+async fn a_reusable_sandbox_serves_the_routes_next_requests_in_its_slot() {
+    let (server, _dir) = start(app("rust_app.wasm"), RouteLimits::default());
+    let (c, a) = (client(), server.addr());
+    let r = get(&c, a, "/reuse?n=3").await;
+    assert_eq!(r.text(), "reused instance: request 1 of 3, path /reuse\n");
+    assert_eq!(
+        metric(&server, "lucet_live_instances"),
+        "1",
+        "it waits, alive"
+    );
+    // The waiting instance takes the route's next requests, whatever their
+    // path (a fresh instance would answer /hello otherwise), each answered
+    // as it is sent.
+    let r = get(&c, a, "/hello").await;
+    assert_eq!(r.text(), "reused instance: request 2 of 3, path /hello\n");
+    let r = send(&client(), a, Method::POST, "/other", &[], "body").await;
+    assert_eq!(r.text(), "reused instance: request 3 of 3, path /other\n");
+    // Then it ended: the next request starts a fresh instance.
+    let r = get(&c, a, "/hello").await;
+    assert_eq!(r.text(), "hello from rust\n");
+    let start = Instant::now();
+    while metric(&server, "lucet_live_instances") != "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the instance ends"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_sandbox_that_gets_no_request_in_time_ends() {
+    let (server, _dir) = start(app("rust_app.wasm"), RouteLimits::default());
+    let (c, a) = (client(), server.addr());
+    let r = get(&c, a, "/reuse?n=5&wait_ms=100").await;
+    assert_eq!(r.text(), "reused instance: request 1 of 5, path /reuse\n");
+    let start = Instant::now();
+    while metric(&server, "lucet_live_instances") != "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the promise expires and the app ends"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(get(&c, a, "/hello").await.text(), "hello from rust\n");
+}
+
+#[tokio::test]
+async fn each_request_of_a_sandbox_has_the_routes_whole_time_limit() {
+    // A 1 s limit; five requests 300 ms apart take the instance past it,
+    // each within it.
+    let (server, _dir) = start(app("rust_app.wasm"), quick(1000));
+    let (c, a) = (client(), server.addr());
+    let r = get(&c, a, "/reuse?n=5").await;
+    assert_eq!(r.text(), "reused instance: request 1 of 5, path /reuse\n");
+    for k in 2..=5 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = get(&c, a, "/next").await;
+        assert_eq!(
+            r.text(),
+            format!("reused instance: request {k} of 5, path /next\n")
+        );
+    }
+}

@@ -42,6 +42,29 @@ pub(crate) enum AbiConfig {
     Fastly(Arc<fastly::LocalServer>),
 }
 
+impl AbiConfig {
+    /// Hands `request` to an instance of the route that waits for one (a
+    /// Compute app's reusable sandbox), to answer through `reply`; gives
+    /// both back if none waits (`None`: taken).
+    pub(crate) fn offer(
+        &self,
+        request: GuestRequest,
+        reply: Reply,
+    ) -> Option<(GuestRequest, Reply)> {
+        match self {
+            AbiConfig::Wagi => Some((request, reply)),
+            AbiConfig::Fastly(local) => local
+                .sandboxes
+                .offer(Box::new(fastly::NextRequest { request, reply }))
+                .map(|n| (n.request, n.reply)),
+        }
+    }
+}
+
+/// Where a request's answer goes.
+pub(crate) type Reply =
+    tokio::sync::oneshot::Sender<Result<crate::request::GuestResponse, HandlerError>>;
+
 /// Makes every ABI's host calls importable by the modules `engine` loads.
 pub(crate) fn define_host_calls<E: Engine>(engine: &mut E) {
     engine.define_host_calls(fastly::host_calls());

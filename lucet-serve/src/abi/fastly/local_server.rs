@@ -23,6 +23,7 @@ use super::erl::Erl;
 use super::files::read_bounded;
 use super::kv::{self, KvStore};
 use super::lookups::{self, Acl, DeviceDetection, Geolocation};
+use super::sandbox::Sandboxes;
 use crate::abi::log_file::LogFile;
 use crate::config::toml_error;
 
@@ -72,6 +73,8 @@ pub(crate) struct LocalServer {
     /// The app's cache, shared by its instances (empty again after a
     /// reload).
     pub cache: Arc<Cache>,
+    /// The app's instances waiting for a further request (`next_request`).
+    pub sandboxes: Sandboxes,
     /// Sections present but not used by this server yet (each named in a
     /// warning at load).
     pub ignored: Vec<String>,

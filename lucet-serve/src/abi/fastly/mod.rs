@@ -35,28 +35,25 @@ mod local_server;
 mod lookups;
 mod memory;
 mod parts;
+mod sandbox;
 mod signatures;
 mod state;
 mod status;
 mod upstream;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::header::HOST;
-use hyper::http::uri::{Authority, Scheme};
-use hyper::{HeaderMap, Uri};
-
-use super::framing::head_bytes;
 use super::log_file::LogFile;
 use crate::config::RouteConfig;
 use crate::engine::{HostCall, ModuleInterface, WasiCommand};
-use crate::request::{GuestRequest, GuestResponse, HandlerError};
+use crate::request::{GuestRequest, HandlerError};
 use crate::route::Route;
 use crate::run::{Progress, RunContext};
 
 pub(crate) use local_server::LocalServer;
+use parts::whole_response;
+pub(crate) use sandbox::NextRequest;
 pub(crate) use state::FastlyState;
 use state::{Downstream, InstanceLimits, RequestParts, SentBody};
 
@@ -134,13 +131,9 @@ pub(super) fn begin<'r>(
         response_header_bytes: limits.max_response_headers,
         endpoints: state::MAX_ENDPOINTS,
         log_bytes: limits.max_log_bytes,
+        timeout: limits.timeout,
     };
-    let head = RequestParts {
-        method: request.method.clone(),
-        uri: absolute_uri(&request.uri, &request.headers, request.local),
-        version: request.version,
-        headers: request.headers.clone(),
-    };
+    let head = RequestParts::downstream(request);
     let mut state = FastlyState::new(
         instance_limits,
         local.clone(),
@@ -230,72 +223,10 @@ pub(super) fn end<R>(
             "the app abandoned its response's body".into(),
         )));
     }
-    if body.len() as u64 > limits.max_response_body {
-        return Progress::Done(Err(HandlerError::ResponseTooLarge(
-            limits.max_response_body,
-        )));
-    }
-    if head_bytes(&sent.parts.headers) > limits.max_response_headers {
-        return Progress::Done(Err(HandlerError::BadResponse(format!(
-            "its headers are larger than the route's limit of {} bytes",
-            limits.max_response_headers
-        ))));
-    }
-    Progress::Done(Ok(GuestResponse {
-        status: sent.parts.status,
-        headers: sent.parts.headers,
-        body: body.into(),
-    }))
-}
-
-/// The request's URL as the app sees it: absolute, its host from the
-/// request (or the address it came in on).
-fn absolute_uri(uri: &Uri, headers: &HeaderMap, local: SocketAddr) -> Uri {
-    if uri.scheme().is_some() && uri.authority().is_some() {
-        return uri.clone();
-    }
-    let authority = uri
-        .authority()
-        .cloned()
-        .or_else(|| {
-            headers
-                .get(HOST)
-                .and_then(|h| Authority::try_from(h.as_bytes()).ok())
-        })
-        .or_else(|| Authority::try_from(local.to_string()).ok());
-    let mut parts = uri.clone().into_parts();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = authority;
-    if parts.path_and_query.is_none() {
-        parts.path_and_query = Some(hyper::http::uri::PathAndQuery::from_static("/"));
-    }
-    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_url_is_absolute() {
-        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        let mut h = HeaderMap::new();
-        let uri = Uri::from_static("/a/b?c=d");
-        assert_eq!(
-            absolute_uri(&uri, &h, local).to_string(),
-            "http://127.0.0.1:8080/a/b?c=d"
-        );
-        h.insert(HOST, "example.com".parse().unwrap());
-        assert_eq!(
-            absolute_uri(&uri, &h, local).to_string(),
-            "http://example.com/a/b?c=d"
-        );
-        h.insert(HOST, "bad host/".parse().unwrap());
-        assert_eq!(
-            absolute_uri(&uri, &h, local).to_string(),
-            "http://127.0.0.1:8080/a/b?c=d"
-        );
-        let full = Uri::from_static("http://h2.example/x");
-        assert_eq!(absolute_uri(&full, &h, local), full);
-    }
+    Progress::Done(whole_response(
+        sent.parts,
+        body,
+        limits.max_response_body,
+        limits.max_response_headers,
+    ))
 }

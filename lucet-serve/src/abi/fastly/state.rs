@@ -22,7 +22,9 @@ use super::handles::Table;
 use super::kv::{Item, KvError, KvStore};
 use super::local_server::{ConfigStore, LocalServer};
 use super::lookups::Acl;
+use super::parts::whole_response;
 pub(crate) use super::parts::{RequestParts, ResponseParts};
+use super::sandbox::{NextRequest, PromiseHandle};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
 use crate::abi::output::LogLines;
@@ -48,6 +50,8 @@ pub(crate) struct InstanceLimits {
     /// Bytes logged per stream (standard output, standard error, each
     /// endpoint).
     pub log_bytes: usize,
+    /// The route's time limit for a request.
+    pub timeout: std::time::Duration,
 }
 
 /// Most handles of one kind an instance may hold open at once.
@@ -196,6 +200,8 @@ pub(crate) enum AsyncItem {
     Cache(CacheHandle),
     /// A transactional cache lookup that may wait for another's insert.
     CacheBusy(CacheBusy),
+    /// A promise of the route's next request (`next_request`).
+    Promise(PromiseHandle),
 }
 
 /// A cache lookup's outcome, as a cache handle (or a replace handle)
@@ -392,6 +398,9 @@ pub(crate) struct FastlyState {
     pub sent: Option<Sent>,
     /// The body of the response being streamed was abandoned.
     pub abandoned: bool,
+    /// A promise of the next request is open (`next_request`; one at a
+    /// time).
+    pub promise_open: bool,
     /// Body bytes held, all bodies together (a sent response's included).
     body_bytes: u64,
     /// The worker thread's CPU time when the run began.
@@ -441,6 +450,7 @@ impl FastlyState {
             downstream,
             sent: None,
             abandoned: false,
+            promise_open: false,
             body_bytes,
             cpu_at_start: super::clock::thread_cpu_time(),
             route: route.to_string(),
@@ -497,6 +507,12 @@ impl FastlyState {
                 let waker = self.run.waker.clone();
                 let cache = self.local.cache.clone();
                 Ok(b.poll_done(&cache, &mut Context::from_waker(&waker))
+                    .is_ready())
+            }
+            AsyncItem::Promise(p) => {
+                let waker = self.run.waker.clone();
+                Ok(p.promise
+                    .poll_ready(&mut Context::from_waker(&waker))
                     .is_ready())
             }
         }
@@ -837,6 +853,75 @@ impl FastlyState {
         Ok(())
     }
 
+    /// Answers the current request now with the response the app sent
+    /// whole (a reused instance does so before it waits for its next
+    /// request, instead of when it ends).
+    pub fn answer_now(&mut self) {
+        let Some(sent) = self.sent.as_mut() else {
+            return;
+        };
+        let SentBody::Whole(body) = std::mem::replace(&mut sent.body, SentBody::Finished) else {
+            return;
+        };
+        let answer = if self.abandoned {
+            Err(crate::request::HandlerError::BadResponse(
+                "the app abandoned its response's body".into(),
+            ))
+        } else {
+            whole_response(
+                sent.parts.clone(),
+                body,
+                self.limits.response_body,
+                self.limits.response_header_bytes,
+            )
+        };
+        self.run.responder.send(answer);
+    }
+
+    /// Whether the current request is answered: whole, or by a stream the
+    /// app has finished.
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self.sent.as_ref().map(|s| &s.body),
+            Some(SentBody::Finished)
+        )
+    }
+
+    /// Makes `next` the request the instance serves: its client gets what
+    /// the app sends from now on; the route's time and fuel limits and the
+    /// log budget start again. Its request and body handles.
+    pub fn take_next(&mut self, next: NextRequest) -> CallResult<(u32, u32)> {
+        let NextRequest { request, reply } = next;
+        if self.items.is_full() || self.requests.is_full() {
+            let _ = reply.send(Err(crate::request::HandlerError::Failed(
+                "the instance it was handed to holds too many handles".into(),
+            )));
+            return Err(Status::Limitexceeded);
+        }
+        if !self.run.responder.rearm(reply) {
+            return Err(Status::Error);
+        }
+        let head = RequestParts::downstream(&request);
+        let mut downstream = Downstream::new(request.remote, request.local, &request.id);
+        downstream.original_header_names = head.headers.keys().cloned().collect();
+        let mut body = Body::default();
+        let held = request.body.len() as u64;
+        body.push_back(request.body.clone());
+        body.source = request.take_body_rest().map(Source::Client);
+        downstream.request = self.requests.insert(head)?;
+        downstream.body = self.items.insert(AsyncItem::Body(body))?;
+        self.body_bytes += held;
+        self.request_id = request.id.clone();
+        self.downstream = downstream;
+        self.sent = None;
+        self.abandoned = false;
+        self.cpu_at_start = super::clock::thread_cpu_time();
+        self.log_room
+            .store(self.limits.log_bytes, std::sync::atomic::Ordering::Relaxed);
+        self.run.renewal.request();
+        Ok((self.downstream.request, self.downstream.body))
+    }
+
     /// Log lines for `source` of this request, within its log budget,
     /// which standard output, standard error and every endpoint share.
     pub fn log_lines(&self, source: &str) -> LogLines {
@@ -911,6 +996,7 @@ mod tests {
             response_header_bytes: 64,
             endpoints: 2,
             log_bytes: 1024,
+            timeout: std::time::Duration::from_secs(1),
         };
         let head = RequestParts {
             method: Method::GET,
@@ -926,6 +1012,7 @@ mod tests {
             waker: std::task::Waker::from(Arc::new(NoWake)),
             io: io.handle().clone(),
             responder: crate::run::Responder::new(tokio::sync::oneshot::channel().0),
+            renewal: crate::run::Renewal::default(),
         };
         FastlyState::new(
             limits,

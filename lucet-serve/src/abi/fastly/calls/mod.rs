@@ -14,6 +14,7 @@ mod headers;
 mod http;
 mod kv;
 mod lookups;
+mod next_request;
 mod services;
 mod wait;
 
@@ -259,6 +260,8 @@ implemented! {
     "fastly_cache" "replace_get_age_ns" => cache::get_age_ns,
     "fastly_cache" "replace_get_hits" => cache::get_hits,
     "fastly_purge" "purge_surrogate_key" => cache::purge_surrogate_key,
+    "fastly_http_downstream" "next_request" => next_request::next_request,
+    "fastly_http_downstream" "next_request_abandon" => next_request::next_request_abandon,
 
     waiting:
     "fastly_http_body" "read" => wait::body_read,
@@ -276,6 +279,7 @@ implemented! {
     "fastly_cache" "transaction_lookup" => cache::transaction_lookup,
     "fastly_cache" "transaction_lookup_async" => cache::transaction_lookup_async,
     "fastly_cache" "cache_busy_handle_wait" => cache::busy_wait,
+    "fastly_http_downstream" "next_request_wait" => next_request::next_request_wait,
     taking whole bodies:
     "fastly_http_resp" "send_downstream" => http::resp_send_downstream, [1],
     "fastly_http_req" "send_async" => backend::send_async, [1],

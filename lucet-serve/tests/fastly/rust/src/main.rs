@@ -81,6 +81,7 @@ fn main(mut req: Request) -> Result<Response, Error> {
         "/cache/purge" => Ok(cache_purge(&req)),
         "/cache/core" => Ok(cache_core(&req)),
         "/cache/fetch" => Ok(cache_fetch(&req)),
+        "/reuse" => reuse(req),
         "/trap" => panic!("trap requested"),
         _ => Ok(text(StatusCode::NOT_FOUND, "not found\n")),
     }
@@ -829,5 +830,47 @@ fn cache_fetch(req: &Request) -> Response {
             format!("source=origin\nbody={}\n", b.into_string()),
         ),
         Err(e) => failed(&e),
+    }
+}
+
+/// `/reuse?n=N&wait_ms=W`: a reusable sandbox. Answers this request and,
+/// through `RequestPromise` (`next_request`, promise timeout `W`
+/// milliseconds, default 2000), up to `N - 1` (default 3) further requests
+/// of whatever path, each with body `reused instance: request K of N, path
+/// PATH\n` (`K` counting from 1 in this instance), then exits with status 0;
+/// it also exits when no request comes before the promise expires.
+fn reuse(first: Request) -> ! {
+    use fastly::http::serve::{NextRequestOptions, RequestPromise};
+
+    let n: u32 = param(&first, "n")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let wait = Duration::from_millis(
+        param(&first, "wait_ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000),
+    );
+    let mut req = first;
+    let mut served = 1;
+    loop {
+        let body = format!(
+            "reused instance: request {served} of {n}, path {}\n",
+            req.get_path()
+        );
+        text(StatusCode::OK, body).send_to_client();
+        if served >= n {
+            std::process::exit(0);
+        }
+        let Ok(promise) = RequestPromise::new(&NextRequestOptions::default().with_timeout(wait))
+        else {
+            std::process::exit(0);
+        };
+        match promise.wait() {
+            Ok(next) => {
+                req = next;
+                served += 1;
+            }
+            Err(_) => std::process::exit(0),
+        }
     }
 }
