@@ -662,6 +662,10 @@ fn origin() -> SocketAddr {
                                     .get("x-test")
                                     .map(|h| h.to_str().unwrap_or("?").to_string())
                                     .unwrap_or_default();
+                                let inm = req
+                                    .headers()
+                                    .get("if-none-match")
+                                    .map(|h| h.to_str().unwrap_or("?").to_string());
                                 let body = req.into_body().collect().await?.to_bytes();
                                 let text = match path.as_str() {
                                     "/a" => {
@@ -674,22 +678,16 @@ fn origin() -> SocketAddr {
                                         "slow".to_string()
                                     }
                                     p if p.starts_with("/counted/") => {
-                                        static COUNTS: std::sync::Mutex<Vec<(String, u32)>> =
-                                            std::sync::Mutex::new(Vec::new());
                                         tokio::time::sleep(Duration::from_millis(300)).await;
-                                        let tag = p["/counted/".len()..].to_string();
-                                        let mut counts = COUNTS.lock().unwrap();
-                                        let n = match counts.iter_mut().find(|(t, _)| *t == tag) {
-                                            Some((_, n)) => {
-                                                *n += 1;
-                                                *n
-                                            }
-                                            None => {
-                                                counts.push((tag.clone(), 1));
-                                                1
-                                            }
-                                        };
-                                        format!("{tag} #{n}")
+                                        let tag = &p["/counted/".len()..];
+                                        format!("{tag} #{}", count(tag))
+                                    }
+                                    p if p.starts_with("/cc/") => {
+                                        return Ok(cache_controlled(
+                                            &p["/cc/".len()..],
+                                            &target,
+                                            inm.as_deref(),
+                                        ));
                                     }
                                     _ => format!(
                                         "{method} {target}\nhost={host}\nx-test={test}\nbody={}",
@@ -712,6 +710,62 @@ fn origin() -> SocketAddr {
         });
         rx.recv().unwrap()
     })
+}
+
+/// How many times the origin was asked for `tag`, this one included.
+fn count(tag: &str) -> u32 {
+    static COUNTS: std::sync::Mutex<Vec<(String, u32)>> = std::sync::Mutex::new(Vec::new());
+    let mut counts = COUNTS.lock().unwrap();
+    match counts.iter_mut().find(|(t, _)| t == tag) {
+        Some((_, n)) => {
+            *n += 1;
+            *n
+        }
+        None => {
+            counts.push((tag.to_string(), 1));
+            1
+        }
+    }
+}
+
+/// The origin's `/cc/TAG?cc=CACHE_CONTROL&sk=SURROGATE_KEY`: body `TAG #N`
+/// (`N` counting its requests for `TAG`) with header `x-count: N`, the
+/// `cache-control` and `surrogate-key` asked for, and `etag: "TAG"`; a
+/// request with `if-none-match: "TAG"` gets `304` (with `x-count`).
+fn cache_controlled(
+    tag: &str,
+    target: &str,
+    if_none_match: Option<&str>,
+) -> hyper::Response<http_body_util::Full<Bytes>> {
+    let n = count(tag);
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| v.replace("%3D", "=").replace("%2C", ","))
+    };
+    let etag = format!("\"{tag}\"");
+    let mut r = hyper::Response::builder()
+        .header("x-origin", "1")
+        .header("x-count", n.to_string())
+        .header("etag", &etag);
+    if let Some(cc) = param("cc") {
+        r = r.header("cache-control", cc);
+    }
+    if let Some(sk) = param("sk") {
+        r = r.header("surrogate-key", sk);
+    }
+    if if_none_match == Some(etag.as_str()) {
+        return r
+            .status(304)
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+    }
+    r.body(http_body_util::Full::new(Bytes::from(format!(
+        "{tag} #{n}"
+    ))))
+    .unwrap()
 }
 
 /// A server for the Rust app whose backend `origin` is [`origin`], and a
@@ -1352,4 +1406,85 @@ async fn each_request_of_a_sandbox_has_the_routes_whole_time_limit() {
             format!("reused instance: request {k} of 5, path /next\n")
         );
     }
+}
+
+/// A tag unique to this run of the tests, for the origin's counters.
+fn tag(name: &str) -> String {
+    format!("{name}{}", std::process::id())
+}
+
+#[tokio::test]
+async fn the_http_cache_answers_repeated_requests_without_the_backend() {
+    let (server, _dir) = cache_server(64 << 20);
+    let (c, a) = (client(), server.addr());
+    let t = tag("fresh");
+    let path = format!("/proxy/cc/{t}?cc=max-age%3D60");
+    let first = get(&c, a, &path).await;
+    assert_eq!(first.text(), format!("{t} #1"));
+    assert_eq!(first.headers["x-cache"], "MISS");
+    let second = get(&c, a, &path).await;
+    assert_eq!(second.text(), format!("{t} #1"), "from the cache");
+    assert_eq!(second.headers["x-cache"], "HIT");
+    assert_eq!(second.headers["age"], "0");
+    // Not cached: what the origin marks private, and what is not a GET.
+    let t = tag("private");
+    let path = format!("/proxy/cc/{t}?cc=private");
+    assert_eq!(get(&c, a, &path).await.text(), format!("{t} #1"));
+    assert_eq!(get(&c, a, &path).await.text(), format!("{t} #2"));
+    let t = tag("post");
+    let path = format!("/proxy/cc/{t}");
+    for n in 1..=2 {
+        let r = send(&c, a, Method::POST, &path, &[], "").await;
+        assert_eq!(r.text(), format!("{t} #{n}"));
+    }
+}
+
+#[tokio::test]
+async fn a_stale_response_is_revalidated_and_a_purge_empties_the_http_cache() {
+    let (server, _dir) = cache_server(64 << 20);
+    let (c, a) = (client(), server.addr());
+    let t = tag("reval");
+    let path = format!("/proxy/cc/{t}?cc=max-age%3D1&sk=key-{t}");
+    assert_eq!(get(&c, a, &path).await.text(), format!("{t} #1"));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Stale: the origin is asked whether it changed (a 304), and the
+    // stored response, refreshed, is the answer.
+    let r = get(&c, a, &path).await;
+    assert_eq!(r.text(), format!("{t} #1"));
+    assert_eq!(r.headers["x-count"], "2", "revalidated with the origin");
+    let r = get(&c, a, &path).await;
+    assert_eq!(r.headers["x-count"], "2", "fresh again: not asked");
+    // A purge by the surrogate key the origin gave removes it.
+    let purge = format!("/cache/core?op=purge&skey=key-{t}");
+    assert_eq!(get(&c, a, &purge).await.text(), "purged\n");
+    let r = get(&c, a, &path).await;
+    assert_eq!(r.text(), format!("{t} #3"));
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_one_url_collapse_onto_one_backend_request() {
+    let (server, _dir) = cache_server(64 << 20);
+    let c = client();
+    let a = server.addr();
+    let t = tag("readthrough");
+    let path = format!("/proxy/counted/{t}");
+    let replies: Vec<Reply> = futures_join_all((0..10).map(|_| {
+        let (c, path) = (c.clone(), path.clone());
+        async move { get(&c, a, &path).await }
+    }))
+    .await;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        assert_eq!(r.text(), format!("{t} #1"));
+    }
+}
+
+#[tokio::test]
+async fn with_no_cache_every_request_goes_to_the_backend() {
+    let (server, _dir) = cache_server(0);
+    let (c, a) = (client(), server.addr());
+    let t = tag("nocache");
+    let path = format!("/proxy/cc/{t}?cc=max-age%3D60");
+    assert_eq!(get(&c, a, &path).await.text(), format!("{t} #1"));
+    assert_eq!(get(&c, a, &path).await.text(), format!("{t} #2"));
 }

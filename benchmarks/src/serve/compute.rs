@@ -113,7 +113,9 @@ where
 /// What the origin answers: `ORIGIN_BODY`, after N ms for `/ms/N`.
 pub const ORIGIN_BODY: &[u8] = b"origin says hi\n";
 
-/// The origin: answers `/ms/N` after N milliseconds, anything else at once.
+/// The origin: answers `/ms/N` after N milliseconds, anything else at once;
+/// every answer `Cache-Control: no-store` (an API's), so that a server
+/// with an HTTP cache proxies every request as the others do.
 pub fn start_origin() -> std::io::Result<Served> {
     serve(0, 1, |req: Request<hyper::body::Incoming>| {
         let delay = req
@@ -126,7 +128,12 @@ pub fn start_origin() -> std::io::Result<Served> {
             if delay > 0 {
                 tokio::time::sleep(Duration::from_millis(delay)).await;
             }
-            Response::new(full(ORIGIN_BODY))
+            let mut r = Response::new(full(ORIGIN_BODY));
+            r.headers_mut().insert(
+                hyper::header::CACHE_CONTROL,
+                hyper::header::HeaderValue::from_static("no-store"),
+            );
+            r
         }
     })
 }

@@ -202,6 +202,52 @@ pub(crate) enum AsyncItem {
     CacheBusy(CacheBusy),
     /// A promise of the route's next request (`next_request`).
     Promise(PromiseHandle),
+    /// An HTTP cache lookup (`fastly_http_cache`).
+    HttpCache(Box<HttpCacheHandle>),
+}
+
+/// An HTTP cache lookup: resolved at once, or (a transactional one) when
+/// no other transaction of the key holds the obligation to fill it.
+#[derive(Debug)]
+pub(crate) struct HttpCacheHandle {
+    /// The request looked up (its headers select variants; it is the
+    /// model of the request that fills the cache).
+    pub request: RequestParts,
+    /// The transactional lookup, until resolved.
+    pub pending: Option<CacheBusy>,
+    pub key: Bytes,
+    /// A usable response (fresh or stale), or a record that responses for
+    /// the request are not cacheable.
+    pub found: Option<Found>,
+    /// This handle is to insert or update the response.
+    pub obligation: Option<Obligation>,
+    /// A stored response, not usable, that this handle may revalidate.
+    pub stored: Option<Arc<super::cache::Object>>,
+    /// That response is usable if revalidating fails (stale-if-error).
+    pub usable_if_error: bool,
+}
+
+impl HttpCacheHandle {
+    /// Whether the lookup is resolved; registers `cx`'s waker if not.
+    pub fn poll_resolved(
+        &mut self,
+        cache: &Arc<super::cache::Cache>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        let Some(busy) = self.pending.as_mut() else {
+            return Poll::Ready(());
+        };
+        if busy.poll_done(cache, cx).is_pending() {
+            return Poll::Pending;
+        }
+        if let Some(t) = self.pending.take().and_then(|b| b.done) {
+            self.found = t.found;
+            self.obligation = t.obligation;
+            self.stored = t.stored;
+            self.usable_if_error = t.usable_if_error;
+        }
+        Poll::Ready(())
+    }
 }
 
 /// A cache lookup's outcome, as a cache handle (or a replace handle)
@@ -507,6 +553,12 @@ impl FastlyState {
                 let waker = self.run.waker.clone();
                 let cache = self.local.cache.clone();
                 Ok(b.poll_done(&cache, &mut Context::from_waker(&waker))
+                    .is_ready())
+            }
+            AsyncItem::HttpCache(c) => {
+                let waker = self.run.waker.clone();
+                let cache = self.local.cache.clone();
+                Ok(c.poll_resolved(&cache, &mut Context::from_waker(&waker))
                     .is_ready())
             }
             AsyncItem::Promise(p) => {
@@ -823,6 +875,24 @@ impl FastlyState {
             ..Body::default()
         };
         self.items.insert(AsyncItem::Body(body))
+    }
+
+    /// HTTP cache handle `h`, resolved (`again` if its lookup still
+    /// waits: wait for it with `get_state` or `select` first).
+    pub fn http_cache(&mut self, h: u32) -> CallResult<&mut HttpCacheHandle> {
+        let waker = self.run.waker.clone();
+        let cache = self.local.cache.clone();
+        match self.items.get_mut(h)? {
+            AsyncItem::HttpCache(c) => {
+                if c.poll_resolved(&cache, &mut Context::from_waker(&waker))
+                    .is_pending()
+                {
+                    return Err(Status::Again);
+                }
+                Ok(&mut **c)
+            }
+            _ => Err(Status::Badf),
+        }
     }
 
     pub fn cache_handle(&self, h: u32) -> CallResult<&CacheHandle> {

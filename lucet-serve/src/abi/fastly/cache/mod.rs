@@ -15,6 +15,7 @@
 //! object is served to the others meanwhile.
 
 mod body;
+pub(crate) mod http;
 mod object;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,12 +28,16 @@ use bytes::Bytes;
 use hyper::HeaderMap;
 
 pub(crate) use body::{CachedReader, ObjectBody};
-pub(crate) use object::{Freshness, Meta, Object, Vary};
+pub(crate) use object::{Freshness, HttpMeta, Meta, Object, Vary};
 
 use super::status::{CallResult, Status};
 
 /// Longest cache key.
 pub(crate) const MAX_KEY: usize = 4096;
+/// The first byte of the core cache's keys in the store, and of the HTTP
+/// cache's: the two never see each other's objects (purges reach both).
+pub(crate) const CORE_KEYS: u8 = 0;
+pub(crate) const HTTP_KEYS: u8 = 1;
 /// Most variants of one key; storing another drops the oldest.
 const MAX_VARIANTS: usize = 16;
 /// The share of the capacity one object may take, as a divisor.
@@ -93,6 +98,11 @@ pub(crate) struct Found {
 pub(crate) struct Transaction {
     pub found: Option<Found>,
     pub obligation: Option<Obligation>,
+    /// For the caller that is to insert or update: a stored object that is
+    /// not usable now but that it may revalidate.
+    pub stored: Option<Arc<Object>>,
+    /// That object is usable if revalidating it fails (stale-if-error).
+    pub usable_if_error: bool,
 }
 
 /// A caller's duty to insert or update an object that other lookups wait
@@ -199,6 +209,11 @@ impl Cache {
         self.capacity / OBJECT_SHARE
     }
 
+    /// Its capacity in bytes (0: caching is off).
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// A number for a new transaction.
     pub fn transaction_id(&self) -> u64 {
         self.next_transaction.fetch_add(1, Ordering::Relaxed)
@@ -214,6 +229,9 @@ impl Cache {
     /// (not collapsing with anyone).
     pub fn lookup(&self, key: &Bytes, headers: &HeaderMap) -> Option<Found> {
         let (object, freshness) = self.inner().find(key, headers, Instant::now())?;
+        if matches!(freshness, Freshness::IfError | Freshness::Revalidatable) {
+            return None;
+        }
         object.hit();
         Some(Found {
             object,
@@ -244,13 +262,34 @@ impl Cache {
                         stale: false,
                     }),
                     obligation: None,
+                    stored: None,
+                    usable_if_error: false,
                 });
+            }
+            Some((object, f @ (Freshness::IfError | Freshness::Revalidatable))) => {
+                let stored = Some((object, f == Freshness::IfError));
+                return self.poll_obligation(&mut inner, key, transaction, None, stored, cx);
             }
             other => other.map(|(object, _)| Found {
                 object,
                 stale: true,
             }),
         };
+        self.poll_obligation(&mut inner, key, transaction, found, None, cx)
+    }
+
+    /// The rest of [`Self::poll_transaction`], for a lookup that found no
+    /// fresh object: `found` stale (usable) if anything, or `stored`, not
+    /// usable (but, if its flag says so, usable if revalidating fails).
+    fn poll_obligation(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        key: &Bytes,
+        transaction: u64,
+        found: Option<Found>,
+        stored: Option<(Arc<Object>, bool)>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Transaction> {
         let entry = inner.keys.entry(key.clone()).or_default();
         let obligation = match entry.leader {
             None => {
@@ -272,7 +311,16 @@ impl Cache {
         if let Some(f) = &found {
             f.object.hit();
         }
-        Poll::Ready(Transaction { found, obligation })
+        let (stored, usable_if_error) = match stored.filter(|_| obligation.is_some()) {
+            Some((o, if_error)) => (Some(o), if_error),
+            None => (None, false),
+        };
+        Poll::Ready(Transaction {
+            found,
+            obligation,
+            stored,
+            usable_if_error,
+        })
     }
 
     /// Stores a new object for `key` (replacing the variant with the same

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
-use hyper::HeaderMap;
+use hyper::{HeaderMap, StatusCode, Version};
 
 use super::body::ObjectBody;
 
@@ -33,6 +33,24 @@ pub(crate) struct Meta {
     /// The request headers it varies on, and their values in the request
     /// it was stored for.
     pub vary: Vary,
+    /// For an HTTP response stored by the HTTP cache: its head and what
+    /// only HTTP caching uses.
+    pub http: Option<Arc<HttpMeta>>,
+}
+
+/// What the HTTP cache keeps of a response besides its body.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpMeta {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// How long after its max age it may still be served when
+    /// revalidating it fails.
+    pub stale_if_error_ns: u64,
+    pub sensitive: bool,
+    /// A record that responses for this request are not cacheable (a
+    /// hit-for-pass): lookups that find it go to the backend directly.
+    pub uncacheable: bool,
 }
 
 /// The request headers an object varies on, with the values they had.
@@ -88,9 +106,20 @@ pub(crate) enum Freshness {
     /// Past its max age, within stale-while-revalidate: usable while one
     /// client revalidates it.
     Stale,
+    /// Past that, within stale-if-error: usable only if revalidating it
+    /// fails.
+    IfError,
+    /// Past all of them, an HTTP response with a validator (`ETag`,
+    /// `Last-Modified`), kept for [`REVALIDATABLE`] after its max age: not
+    /// usable, but a `304` can make it fresh again.
+    Revalidatable,
     /// Past both: as good as gone.
     Expired,
 }
+
+/// How long after its max age an HTTP response with a validator is kept
+/// to be revalidated (eviction may take it before), in nanoseconds.
+pub(crate) const REVALIDATABLE: u64 = 3600 * 1_000_000_000;
 
 /// One object in the cache.
 #[derive(Debug)]
@@ -144,13 +173,28 @@ impl Object {
             };
         }
         let age = self.age_ns(now);
+        let if_error = self.meta.http.as_ref().map_or(0, |h| h.stale_if_error_ns);
         if age < self.meta.max_age_ns {
             Freshness::Fresh
         } else if age < self.meta.max_age_ns.saturating_add(self.meta.swr_ns) {
             Freshness::Stale
+        } else if age < self.meta.max_age_ns.saturating_add(if_error) {
+            Freshness::IfError
+        } else if self.has_validator() && age < self.meta.max_age_ns.saturating_add(REVALIDATABLE) {
+            Freshness::Revalidatable
         } else {
             Freshness::Expired
         }
+    }
+
+    /// Whether it is an HTTP response a conditional request can
+    /// revalidate.
+    fn has_validator(&self) -> bool {
+        self.meta.http.as_ref().is_some_and(|h| {
+            !h.uncacheable
+                && (h.headers.contains_key(hyper::header::ETAG)
+                    || h.headers.contains_key(hyper::header::LAST_MODIFIED))
+        })
     }
 
     /// Marks it stale from `now` on.
@@ -181,7 +225,14 @@ impl Object {
     /// Bytes it costs the cache besides its body.
     pub fn overhead(&self) -> u64 {
         const FIXED: u64 = 256;
+        let head = self.meta.http.as_ref().map_or(0, |h| {
+            h.headers
+                .iter()
+                .map(|(n, v)| (n.as_str().len() + v.len() + 32) as u64)
+                .sum::<u64>()
+        });
         FIXED
+            + head
             + self.key.len() as u64
             + self.meta.user_metadata.len() as u64
             + self.meta.vary.size()
@@ -233,6 +284,37 @@ mod tests {
         let no_swr = object(1_000_000, 0, 0, t0);
         no_swr.soft_purge(at(1));
         assert_eq!(no_swr.freshness(at(1)), Freshness::Expired);
+    }
+
+    #[test]
+    fn an_http_response_with_a_validator_is_kept_to_be_revalidated() {
+        let t0 = Instant::now();
+        let at = |ns| t0 + Duration::from_nanos(ns);
+        let http = |validator: bool| {
+            let mut headers = HeaderMap::new();
+            if validator {
+                headers.insert("etag", HeaderValue::from_static("\"v\""));
+            }
+            Some(Arc::new(HttpMeta {
+                status: StatusCode::OK,
+                version: Version::HTTP_11,
+                headers,
+                stale_if_error_ns: 500,
+                sensitive: false,
+                uncacheable: false,
+            }))
+        };
+        let mut with = object(1_000, 0, 0, t0);
+        with.meta.http = http(true);
+        assert_eq!(with.freshness(at(1_200)), Freshness::IfError);
+        assert_eq!(with.freshness(at(1_500)), Freshness::Revalidatable);
+        assert_eq!(
+            with.freshness(at(1_000 + REVALIDATABLE)),
+            Freshness::Expired
+        );
+        let mut without = object(1_000, 0, 0, t0);
+        without.meta.http = http(false);
+        assert_eq!(without.freshness(at(1_500)), Freshness::Expired);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::header::HeaderName;
 use hyper::HeaderMap;
 
-use super::super::cache::{CachedReader, Found, Meta, Vary, MAX_KEY};
+use super::super::cache::{CachedReader, Found, Meta, Vary, CORE_KEYS, MAX_KEY};
 use super::super::memory::Memory;
 use super::super::state::{AsyncItem, CacheBusy, CacheHandle, FastlyState};
 use super::super::status::{CallResult, Status};
@@ -23,16 +23,17 @@ const MAX_VARY_RULE: u32 = 4096;
 /// Most headers one object varies on.
 const MAX_VARY_HEADERS: usize = 32;
 /// Longest list of surrogate keys, and longest one key.
-const MAX_SURROGATE_KEYS: u32 = 16 << 10;
+pub(super) const MAX_SURROGATE_KEYS: u32 = 16 << 10;
 const MAX_SURROGATE_KEY: usize = 1024;
 /// Most bytes of an object's metadata.
 const MAX_USER_METADATA: u32 = 64 << 10;
 
 /// Lookup state flags.
-const FOUND: u32 = 1 << 0;
-const USABLE: u32 = 1 << 1;
-const STALE: u32 = 1 << 2;
-const MUST_INSERT_OR_UPDATE: u32 = 1 << 3;
+pub(super) const FOUND: u32 = 1 << 0;
+pub(super) const USABLE: u32 = 1 << 1;
+pub(super) const STALE: u32 = 1 << 2;
+pub(super) const MUST_INSERT_OR_UPDATE: u32 = 1 << 3;
+pub(super) const USABLE_IF_ERROR: u32 = 1 << 4;
 
 /// Lookup options (`cache_lookup_options_mask`).
 mod lookup_mask {
@@ -74,16 +75,20 @@ const IMMEDIATE_FORCE_MISS: u32 = 2;
 /// which a local cache has none of.
 const SOFT_PURGE: u32 = 1 << 0;
 
-/// The cache key at `(ptr, len)`.
+/// The cache key at `(ptr, len)`, in the core cache's part of the store
+/// (the HTTP cache's keys begin otherwise).
 fn key(m: &Memory<'_>, ptr: u32, len: u32) -> CallResult<Bytes> {
     if len as usize > MAX_KEY {
         return Err(Status::Inval);
     }
-    Ok(Bytes::copy_from_slice(m.bytes(ptr, len)?))
+    let mut k = Vec::with_capacity(len as usize + 1);
+    k.push(CORE_KEYS);
+    k.extend_from_slice(m.bytes(ptr, len)?);
+    Ok(Bytes::from(k))
 }
 
 /// Refuses option bits not in `known`, and options for another service.
-fn check_mask(mask: u32, known: u32, service: u32) -> CallResult {
+pub(super) fn check_mask(mask: u32, known: u32, service: u32) -> CallResult {
     if mask & !known != 0 {
         return Err(Status::Inval);
     }
@@ -146,18 +151,7 @@ fn write_options(m: &mut Memory<'_>, mask: u32, options: u32) -> CallResult<Writ
     };
     let vary_rule = if mask & VARY_RULE != 0 {
         let (ptr, len) = (m.read_u32(at(12)?)?, m.read_u32(at(16)?)?);
-        if len > MAX_VARY_RULE {
-            return Err(Status::Inval);
-        }
-        let names = m
-            .str(ptr, len)?
-            .split_ascii_whitespace()
-            .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|_| Status::Inval))
-            .collect::<CallResult<Vec<_>>>()?;
-        if names.len() > MAX_VARY_HEADERS {
-            return Err(Status::Inval);
-        }
-        Some(names)
+        Some(vary_rule(m, ptr, len)?)
     } else {
         None
     };
@@ -198,9 +192,26 @@ fn write_options(m: &mut Memory<'_>, mask: u32, options: u32) -> CallResult<Writ
     })
 }
 
+/// The vary rule at `(ptr, len)`: header names separated by spaces, at
+/// most 32.
+pub(super) fn vary_rule(m: &Memory<'_>, ptr: u32, len: u32) -> CallResult<Vec<HeaderName>> {
+    if len > MAX_VARY_RULE {
+        return Err(Status::Inval);
+    }
+    let names = m
+        .str(ptr, len)?
+        .split_ascii_whitespace()
+        .map(|n| HeaderName::from_bytes(n.as_bytes()).map_err(|_| Status::Inval))
+        .collect::<CallResult<Vec<_>>>()?;
+    if names.len() > MAX_VARY_HEADERS {
+        return Err(Status::Inval);
+    }
+    Ok(names)
+}
+
 /// The surrogate keys in `list` (separated by spaces): each printable
 /// ASCII, at most 1 KiB.
-fn surrogate_keys(list: &str) -> CallResult<Vec<String>> {
+pub(super) fn surrogate_keys(list: &str) -> CallResult<Vec<String>> {
     let mut keys: Vec<String> = Vec::new();
     for k in list.split_ascii_whitespace() {
         if k.len() > MAX_SURROGATE_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) {

@@ -12,6 +12,7 @@ mod downstream;
 mod erl;
 mod headers;
 mod http;
+mod http_cache;
 mod kv;
 mod lookups;
 mod next_request;
@@ -260,6 +261,31 @@ implemented! {
     "fastly_cache" "replace_get_age_ns" => cache::get_age_ns,
     "fastly_cache" "replace_get_hits" => cache::get_hits,
     "fastly_purge" "purge_surrogate_key" => cache::purge_surrogate_key,
+    "fastly_http_cache" "is_request_cacheable" => http_cache::is_request_cacheable,
+    "fastly_http_cache" "get_suggested_cache_key" => http_cache::get_suggested_cache_key,
+    "fastly_http_cache" "lookup" => http_cache::lookup,
+    "fastly_http_cache" "transaction_lookup" => http_cache::transaction_lookup,
+    "fastly_http_cache" "transaction_insert" => http_cache::transaction_insert,
+    "fastly_http_cache" "transaction_insert_and_stream_back" => http_cache::transaction_insert_and_stream_back,
+    "fastly_http_cache" "transaction_update" => http_cache::transaction_update,
+    "fastly_http_cache" "transaction_update_and_return_fresh" => http_cache::transaction_update_and_return_fresh,
+    "fastly_http_cache" "transaction_choose_stale" => http_cache::transaction_choose_stale,
+    "fastly_http_cache" "transaction_record_not_cacheable" => http_cache::transaction_record_not_cacheable,
+    "fastly_http_cache" "transaction_abandon" => http_cache::transaction_abandon,
+    "fastly_http_cache" "close" => http_cache::close,
+    "fastly_http_cache" "get_suggested_backend_request" => http_cache::get_suggested_backend_request,
+    "fastly_http_cache" "get_suggested_cache_options" => http_cache::get_suggested_cache_options,
+    "fastly_http_cache" "prepare_response_for_storage" => http_cache::prepare_response_for_storage,
+    "fastly_http_cache" "get_found_response" => http_cache::get_found_response,
+    "fastly_http_cache" "get_length" => http_cache::get_length,
+    "fastly_http_cache" "get_max_age_ns" => http_cache::get_max_age_ns,
+    "fastly_http_cache" "get_stale_while_revalidate_ns" => http_cache::get_stale_while_revalidate_ns,
+    "fastly_http_cache" "get_stale_if_error_ns" => http_cache::get_stale_if_error_ns,
+    "fastly_http_cache" "get_age_ns" => http_cache::get_age_ns,
+    "fastly_http_cache" "get_hits" => http_cache::get_hits,
+    "fastly_http_cache" "get_sensitive_data" => http_cache::get_sensitive_data,
+    "fastly_http_cache" "get_surrogate_keys" => http_cache::get_surrogate_keys,
+    "fastly_http_cache" "get_vary_rule" => http_cache::get_vary_rule,
     "fastly_http_downstream" "next_request" => next_request::next_request,
     "fastly_http_downstream" "next_request_abandon" => next_request::next_request_abandon,
 
@@ -280,6 +306,7 @@ implemented! {
     "fastly_cache" "transaction_lookup_async" => cache::transaction_lookup_async,
     "fastly_cache" "cache_busy_handle_wait" => cache::busy_wait,
     "fastly_http_downstream" "next_request_wait" => next_request::next_request_wait,
+    "fastly_http_cache" "get_state" => http_cache::get_state,
     taking whole bodies:
     "fastly_http_resp" "send_downstream" => http::resp_send_downstream, [1],
     "fastly_http_req" "send_async" => backend::send_async, [1],

@@ -63,6 +63,7 @@ pub(super) fn select(s: &mut FastlyState, cx: &mut dyn GuestCx, a: &Args<'_>) ->
                 Ok(AsyncItem::Pending(p)) => p.poll_done(c).is_ready(),
                 Ok(AsyncItem::CacheBusy(b)) => b.poll_done(&cache, c).is_ready(),
                 Ok(AsyncItem::Promise(p)) => p.promise.poll_ready(c).is_ready(),
+                Ok(AsyncItem::HttpCache(h)) => h.poll_resolved(&cache, c).is_ready(),
                 // A body still arriving is ready once it has bytes (or
                 // has ended, or failed).
                 Ok(AsyncItem::Body(b)) if b.source.is_some() => s.poll_fill(h, c).is_ready(),
