@@ -3,9 +3,9 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::line_writer::LineWriter;
 use crate::Error;
 
 /// Where the access log goes.
@@ -32,33 +32,72 @@ pub(crate) struct Entry<'a> {
     pub outcome: &'a str,
 }
 
+/// Lines of the access log that may wait for its writer; past them, lines
+/// are dropped and counted.
+const QUEUE: usize = 16_384;
+
+/// How long the writer may be blocked in one write before the server
+/// counts as stalled (`/healthz`).
+pub(crate) const STALLED_AFTER: Duration = Duration::from_secs(5);
+
+/// The access log, written by a thread of its own: requests are answered
+/// whether or not its reader keeps up.
 pub(crate) struct AccessLogger {
-    sink: Option<Mutex<Box<dyn Write + Send>>>,
+    writer: Option<LineWriter>,
 }
 
 impl AccessLogger {
     pub fn open(to: &AccessLog) -> Result<AccessLogger, Error> {
-        let sink: Option<Box<dyn Write + Send>> = match to {
-            AccessLog::Stdout => Some(Box::new(io::stdout())),
-            AccessLog::Off => None,
-            AccessLog::File(path) => Some(Box::new(
-                File::options()
+        let (sink, name): (Box<dyn Write + Send>, String) = match to {
+            AccessLog::Stdout => (Box::new(io::stdout()), "standard output".into()),
+            AccessLog::Off => return Ok(AccessLogger { writer: None }),
+            AccessLog::File(path) => {
+                let name = lucet_module::escape_control(&path.display().to_string());
+                let file = File::options()
                     .create(true)
                     .append(true)
                     .open(path)
                     .map_err(|source| Error::AccessLog {
-                        path: path.display().to_string(),
+                        path: name.clone(),
                         source,
-                    })?,
-            )),
+                    })?;
+                (Box::new(file), name)
+            }
         };
+        let writer =
+            LineWriter::start(sink, format!("access log ({name})"), QUEUE).map_err(|source| {
+                Error::AccessLog {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
         Ok(AccessLogger {
-            sink: sink.map(Mutex::new),
+            writer: Some(writer),
         })
     }
 
+    /// Waits (at most `timeout`) until the lines logged so far are written.
+    pub fn sync(&self, timeout: Duration) {
+        if let Some(w) = &self.writer {
+            w.sync(timeout);
+        }
+    }
+
+    /// Lines dropped because the writer was behind.
+    pub fn dropped(&self) -> u64 {
+        self.writer.as_ref().map_or(0, LineWriter::dropped_total)
+    }
+
+    /// Whether the writer has been blocked in one write for long.
+    pub fn is_stalled(&self) -> bool {
+        self.writer
+            .as_ref()
+            .and_then(LineWriter::busy_for)
+            .is_some_and(|d| d >= STALLED_AFTER)
+    }
+
     pub fn log(&self, e: &Entry<'_>) {
-        let Some(sink) = &self.sink else { return };
+        let Some(writer) = &self.writer else { return };
         let time = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -74,11 +113,6 @@ impl AccessLogger {
             "duration_us": e.duration.as_micros() as u64,
             "outcome": e.outcome,
         });
-        let mut text = line.to_string();
-        text.push('\n');
-        let mut w = sink.lock().unwrap_or_else(|p| p.into_inner());
-        // A log that cannot be written must not fail the request.
-        let _ = w.write_all(text.as_bytes());
-        let _ = w.flush();
+        writer.write_line(line.to_string().as_bytes());
     }
 }

@@ -18,6 +18,9 @@ pub(crate) trait AdminView: Send + Sync + 'static {
     fn metrics_text(&self) -> String;
     /// Whether the server is draining (then `/healthz` says so).
     fn is_draining(&self) -> bool;
+    /// Why the server is stalled, if it is (then `/healthz` is 503 and
+    /// says why).
+    fn stalled(&self) -> Option<&'static str>;
 }
 
 fn answer(state: &dyn AdminView, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
@@ -32,7 +35,14 @@ fn answer(state: &dyn AdminView, req: &Request<hyper::body::Incoming>) -> Respon
             "text/plain; charset=utf-8",
             "draining\n".to_string(),
         ),
-        (&Method::GET, "/healthz") => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+        (&Method::GET, "/healthz") => match state.stalled() {
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                format!("stalled: {why}\n"),
+            ),
+            None => (StatusCode::OK, "text/plain; charset=utf-8", "ok\n".into()),
+        },
         (_, "/metrics" | "/healthz") => (
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain; charset=utf-8",

@@ -28,6 +28,7 @@ mod config;
 mod engine;
 mod error;
 mod limits;
+mod line_writer;
 mod lucet_engine;
 mod metrics;
 mod request;

@@ -35,6 +35,8 @@ pub struct Gauges {
     pub live_instances: usize,
     /// Instances that may still start.
     pub free_slots: usize,
+    /// Access log lines dropped because its writer was behind.
+    pub access_log_dropped: u64,
 }
 
 impl Metrics {
@@ -187,6 +189,13 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let name = "lucet_access_log_dropped_total";
+        counter(
+            &mut out,
+            name,
+            "Access log lines dropped because its writer was behind.",
+        );
+        let _ = writeln!(out, "{name} {}", gauges.access_log_dropped);
         out
     }
 }
@@ -214,7 +223,9 @@ mod tests {
             queue_depth: 3,
             live_instances: 1,
             free_slots: 1,
+            access_log_dropped: 7,
         });
+        assert!(text.contains("lucet_access_log_dropped_total 7\n"));
         assert!(text.contains("lucet_requests_total{route=\"/a\",status=\"200\"} 2\n"));
         assert!(text.contains("lucet_requests_total{route=\"/b\\\"\",status=\"500\"} 1\n"));
         assert!(text.contains("lucet_request_duration_seconds_bucket{le=\"0.0005\"} 1\n"));

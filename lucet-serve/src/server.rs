@@ -54,6 +54,7 @@ impl<E: Engine> State<E> {
             queue_depth: self.workers.queued(),
             live_instances: self.workers.live_instances(),
             free_slots: self.workers.free_slots(),
+            access_log_dropped: self.access_log.dropped(),
         }
     }
 
@@ -109,6 +110,16 @@ impl<E: Engine> AdminView for State<E> {
     fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
+
+    fn stalled(&self) -> Option<&'static str> {
+        if self.access_log.is_stalled() {
+            return Some("the access log's writer is blocked");
+        }
+        if self.workers.is_stalled() {
+            return Some("requests are queued and no worker has taken one for a while");
+        }
+        None
+    }
 }
 
 impl<E: Engine> Control for State<E> {
@@ -122,6 +133,9 @@ impl<E: Engine> Control for State<E> {
 
     fn stop_workers(&self) {
         self.workers.stop();
+        // What was logged is written before the server is gone (unless the
+        // log's writer is stuck).
+        self.access_log.sync(Duration::from_secs(2));
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
@@ -52,7 +52,31 @@ pub(crate) struct Workers<E: Engine> {
     threads: Mutex<Vec<JoinHandle<()>>>,
     live: Arc<AtomicUsize>,
     max_instances: usize,
+    /// When a worker last took a job from the queue.
+    taken: Arc<Taken>,
 }
+
+/// When a worker last took a job, as milliseconds after `epoch`.
+struct Taken {
+    epoch: Instant,
+    at_ms: AtomicU64,
+}
+
+impl Taken {
+    fn now(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn since(&self) -> std::time::Duration {
+        let at = std::time::Duration::from_millis(self.at_ms.load(Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(at)
+    }
+}
+
+/// How long jobs may wait with no worker taking one before the workers
+/// count as stalled (`/healthz`).
+const STALLED_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl<E: Engine> Workers<E> {
     /// Starts `count` workers behind a queue of `queue` jobs, holding at
@@ -70,6 +94,10 @@ impl<E: Engine> Workers<E> {
         let (tx, rx) = crossbeam_channel::unbounded::<Job<E>>();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let live = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::new(Taken {
+            epoch: Instant::now(),
+            at_ms: AtomicU64::new(0),
+        });
         let mut threads = Vec::with_capacity(count);
         for i in 0..count {
             let worker = Worker {
@@ -78,6 +106,7 @@ impl<E: Engine> Workers<E> {
                 stop: stop_rx.clone(),
                 live: live.clone(),
                 io: io.clone(),
+                taken: taken.clone(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -92,7 +121,13 @@ impl<E: Engine> Workers<E> {
             threads: Mutex::new(threads),
             live,
             max_instances,
+            taken,
         })
+    }
+
+    /// Whether jobs are queued and no worker has taken one for a while.
+    pub fn is_stalled(&self) -> bool {
+        self.queued() > 0 && self.taken.since() >= STALLED_AFTER
     }
 
     /// Queues `job`; refused (and dropped) if the queue is full, the
@@ -146,6 +181,7 @@ struct Worker<E: Engine> {
     stop: Receiver<()>,
     live: Arc<AtomicUsize>,
     io: tokio::runtime::Handle,
+    taken: Arc<Taken>,
 }
 
 /// A run suspended on this worker, with the job it serves.
@@ -221,7 +257,10 @@ impl<E: Engine> Worker<E> {
                     }
                 }
                 recv(self.queue) -> job => match job {
-                    Ok(job) => self.start(&mut state, &mut runs, job),
+                    Ok(job) => {
+                        self.taken.now();
+                        self.start(&mut state, &mut runs, job);
+                    }
                     Err(_) if runs.suspended.is_empty() => return,
                     // The queue is gone: nothing more comes, but the
                     // suspended runs finish.

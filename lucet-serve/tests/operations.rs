@@ -337,6 +337,98 @@ async fn the_access_log_has_a_json_line_per_request() {
     assert_eq!(lines[1]["outcome"], "no_route");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_access_log_holds_no_request_and_health_says_so() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = Scratch::new("stalled-log");
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let fifo = dir.path("access.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // A reader that never reads: once the pipe's buffer is full, every
+    // write to it blocks.
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut c = config(vec![route(
+        "/hello",
+        dir.path("hello.wat"),
+        RouteLimits::default(),
+    )]);
+    c.access_log = AccessLog::File(fifo.clone());
+    c.admin = Some("127.0.0.1:0".parse().unwrap());
+    let server = Server::start(c).unwrap();
+    let (addr, admin) = (server.addr(), server.admin_addr().unwrap());
+    let client = client();
+    // About 2,000 lines fill the pipe several times over: every request
+    // is still answered.
+    let all = async {
+        for _ in 0..2_000 {
+            assert_eq!(get(&client, addr, "/hello").await.status, StatusCode::OK);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), all)
+        .await
+        .expect("requests are answered while the log is stalled");
+    let start = Instant::now();
+    loop {
+        let r = get(&client, admin, "/healthz").await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(r.text(), "stalled: the access log's writer is blocked\n");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "health says so");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+    drop(reader);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_when_no_worker_takes_queued_requests() {
+    // Two workers, each held by a handler that loops for 8 s; a third
+    // request waits in the queue.
+    let mut c = config(vec![route("/loop", handler("loop"), quick(8_000))]);
+    c.admin = Some("127.0.0.1:0".parse().unwrap());
+    let server = Server::start(c).unwrap();
+    let (addr, admin) = (server.addr(), server.admin_addr().unwrap());
+    let client = client();
+    let held: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { get(&c, addr, "/loop").await.status })
+        })
+        .collect();
+    let start = Instant::now();
+    loop {
+        let r = get(&client, admin, "/healthz").await;
+        if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(
+                r.text(),
+                "stalled: requests are queued and no worker has taken one for a while\n"
+            );
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(7), "health says so");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for h in held {
+        assert_eq!(h.await.unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    }
+    // The queue is empty again: healthy.
+    assert_eq!(get(&client, admin, "/healthz").await.status, StatusCode::OK);
+    tokio::task::spawn_blocking(move || server.shutdown())
+        .await
+        .unwrap();
+}
+
 #[test]
 fn a_module_that_does_not_load_stops_the_start() {
     let dir = Scratch::new("badmodule");
