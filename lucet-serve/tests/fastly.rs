@@ -1190,12 +1190,12 @@ other = { format = "json", file = "kv.json" }
 #[tokio::test]
 async fn a_requests_log_streams_share_one_budget() {
     let limits = RouteLimits {
-        max_log_bytes: 20,
+        max_log_bytes: 100,
         ..RouteLimits::default()
     };
     let (server, _dir) = start(app("rust_app.wasm"), limits);
-    // The endpoint's 17 bytes fit; standard output gets the 3 left, and
-    // standard error nothing.
+    // The endpoint's line fits (16 bytes, and 64 for its event); the 20
+    // bytes left take neither standard output's line nor standard error's.
     let r = get(&client(), server.addr(), "/log").await;
     assert_eq!(r.text(), "logged\n");
     let id = id(&r);

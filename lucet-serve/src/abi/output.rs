@@ -74,6 +74,10 @@ pub(crate) struct LogLines {
 
 /// Longest line logged as one event; longer lines are split.
 const MAX_LINE: usize = 4096;
+/// What one logged line costs the budget besides its text: an event's
+/// request id, route, source and time. 65,536 empty lines are thus not
+/// 65,536 events.
+pub(crate) const LINE_COST: usize = 64;
 
 impl LogLines {
     pub fn new(request: &str, route: &str, limit: usize) -> LogLines {
@@ -101,18 +105,6 @@ impl LogLines {
         self
     }
 
-    /// Takes up to `want` bytes of the budget: how many it got.
-    fn reserve(&self, want: usize) -> usize {
-        let mut got = 0;
-        let _ = self
-            .room
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
-                got = want.min(room);
-                Some(room - got)
-            });
-        got
-    }
-
     /// The same, for lines from `source` (standard output, a log
     /// endpoint), which the log shows (escaped).
     pub fn labelled(mut self, source: &str) -> LogLines {
@@ -120,9 +112,25 @@ impl LogLines {
         self
     }
 
-    fn emit(&self, line: &[u8]) {
+    /// Takes `cost` bytes of the budget if they are all there; otherwise
+    /// the budget is spent (nothing more of the request is logged).
+    fn reserve_all(&self, cost: usize) -> bool {
+        self.room
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
+                Some(room.saturating_sub(cost))
+            })
+            .is_ok_and(|room| room >= cost)
+    }
+
+    /// Logs `line`, if the budget has room for it as it is logged (escaped,
+    /// and [`LINE_COST`] for the event); otherwise counts it dropped.
+    fn emit(&mut self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = lucet_module::escape_control(text.trim_end_matches('\r'));
+        if !self.reserve_all(text.len() + LINE_COST) {
+            self.dropped += line.len() + 1;
+            return;
+        }
         if let Some(file) = &self.file {
             file.write_line(text.as_bytes());
             return;
@@ -140,9 +148,11 @@ impl LogLines {
 
 impl Write for LogLines {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let take = self.reserve(buf.len());
-        self.dropped += buf.len() - take;
-        self.pending.extend_from_slice(&buf[..take]);
+        if self.room.load(Ordering::Relaxed) == 0 {
+            self.dropped += buf.len();
+            return Ok(buf.len());
+        }
+        self.pending.extend_from_slice(buf);
         while let Some(nl) = self.pending.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.pending.drain(..=nl).collect();
             self.emit(&line[..line.len() - 1]);
@@ -197,12 +207,43 @@ mod tests {
 
     #[test]
     fn streams_of_one_request_share_its_log_budget() {
-        let room = Arc::new(AtomicUsize::new(10));
+        // Room for one line of 6 bytes (and its event), not two.
+        let room = Arc::new(AtomicUsize::new(LINE_COST + 10));
         let mut a = LogLines::sharing("1", "/", room.clone()).labelled("a");
         let mut b = LogLines::sharing("1", "/", room.clone()).labelled("b");
-        a.write_all(b"123456").unwrap();
-        b.write_all(b"123456").unwrap();
+        a.write_all(b"123456\n").unwrap();
+        b.write_all(b"123456\n").unwrap();
         assert_eq!(room.load(Ordering::Relaxed), 0);
-        assert_eq!((a.dropped, b.dropped), (0, 2));
+        assert_eq!((a.dropped, b.dropped), (0, 7));
+        // Spent: what comes next is dropped without being looked at.
+        a.write_all(b"more\n").unwrap();
+        assert_eq!(a.dropped, 5);
+    }
+
+    #[test]
+    fn empty_lines_cost_an_event_each() {
+        // 64 KiB of newlines: once 65,536 log events; now what the budget
+        // holds of events (1,024 of them), the rest dropped.
+        let dir = std::env::temp_dir().join(format!("lucet-log-lines-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.log");
+        let _ = std::fs::remove_file(&path);
+        let file = LogFile::open(&path).unwrap();
+        let mut lines = LogLines::new("1", "/", 64 << 10).into_file(file.clone());
+        lines.write_all(&[b'\n'; 64 << 10]).unwrap();
+        let dropped = lines.dropped;
+        drop(lines);
+        drop(file);
+        assert_eq!(dropped, (64 << 10) - 1024);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let n = std::fs::read(&path).unwrap_or_default().len();
+            if n == 1024 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{n} lines");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
