@@ -150,6 +150,9 @@ struct FileConfig {
     #[serde(default, deserialize_with = "opt_duration")]
     header_read_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
+    idle_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "opt_duration")]
     drain_timeout: Option<Duration>,
     max_headers: Option<usize>,
     #[serde(default, deserialize_with = "opt_size")]
@@ -393,6 +396,12 @@ impl Config {
         if let Some(t) = file.header_read_timeout {
             server.header_read_timeout = t;
         }
+        if let Some(t) = file.idle_timeout {
+            server.idle_timeout = t;
+        }
+        if let Some(n) = file.max_connections {
+            server.max_connections = n;
+        }
         if let Some(t) = file.drain_timeout {
             server.drain_timeout = t;
         }
@@ -471,6 +480,12 @@ impl Config {
         }
         if self.server.queue == 0 {
             return Err("queue must be at least 1".into());
+        }
+        if self.server.max_connections == 0 {
+            return Err("max-connections must be at least 1".into());
+        }
+        if self.server.header_read_timeout.is_zero() || self.server.idle_timeout.is_zero() {
+            return Err("header-read-timeout and idle-timeout must be more than 0".into());
         }
         for r in &self.routes {
             let l = &r.limits;

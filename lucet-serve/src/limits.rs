@@ -65,6 +65,11 @@ impl Default for RouteLimits {
 /// more.
 pub const DEFAULT_MAX_INSTANCES: usize = 10_000;
 
+/// The default bound on connections open at once: a proxied request in
+/// flight holds two descriptors (its client's and its backend's), and a
+/// process on these machines may hold 20,000.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 9_000;
+
 /// What the whole server does, whatever the route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerLimits {
@@ -81,8 +86,15 @@ pub struct ServerLimits {
     /// arrive together (and then mostly wait on backends, suspended) is
     /// let in up to the instance limit.
     pub queue: usize,
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers (the first
+    /// bytes of a new connection included).
     pub header_read_timeout: Duration,
+    /// How long a connection may stay open with no request in flight
+    /// (HTTP/1.1 keep-alive, HTTP/2).
+    pub idle_timeout: Duration,
+    /// Connections open at once; past it, new ones wait in the listen
+    /// backlog until one closes (and that is logged).
+    pub max_connections: usize,
     /// On shutdown, how long in-flight requests have to finish.
     pub drain_timeout: Duration,
     /// Most headers hyper parses per request, whatever the route (routes
@@ -101,6 +113,8 @@ impl Default for ServerLimits {
             max_instances: DEFAULT_MAX_INSTANCES,
             queue: DEFAULT_MAX_INSTANCES,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             drain_timeout: Duration::from_secs(10),
             max_headers: 100,
             max_head_bytes: 64 << 10,

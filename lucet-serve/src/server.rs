@@ -217,7 +217,7 @@ impl Server {
             state.clone(),
             builder,
             stopped.clone(),
-            server_limits.drain_timeout,
+            server_limits.clone(),
             drained_tx,
         ));
         if let Some(admin) = admin {
@@ -345,11 +345,34 @@ async fn accept_loop<E: Engine>(
     state: Arc<State<E>>,
     builder: auto::Builder<TokioExecutor>,
     mut stop: watch::Receiver<bool>,
-    drain_timeout: Duration,
+    limits: crate::limits::ServerLimits,
     drained: crossbeam_channel::Sender<()>,
 ) {
+    let drain_timeout = limits.drain_timeout;
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut said_full: Option<Instant> = None;
     loop {
+        // A connection slot first: past the limit, new connections wait in
+        // the listen backlog.
+        let say = match said_full {
+            None => true,
+            Some(t) => t.elapsed() >= FULL_LOG_INTERVAL,
+        };
+        if open.available_permits() == 0 && say {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                "connection limit reached: new connections wait until one closes"
+            );
+            said_full = Some(Instant::now());
+        }
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, remote) = match accepted {
@@ -364,16 +387,41 @@ async fn accept_loop<E: Engine>(
                 };
                 let _ = stream.set_nodelay(true);
                 let Ok(local) = stream.local_addr() else { continue };
+                let activity = Arc::new(Activity::default());
                 let state = state.clone();
+                let seen = activity.clone();
                 let service = service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(handle(state, req, remote, local).await) }
+                    let busy = seen.begin();
+                    async move {
+                        // The request is in flight until its response's
+                        // body is sent.
+                        let r = handle(state, req, remote, local).await;
+                        Ok::<_, Infallible>(r.map(|body| Tracked { body, _busy: busy }))
+                    }
                 });
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
+                let builder = builder.clone();
+                let graceful = graceful.watcher();
+                let (first_bytes, idle) = (limits.header_read_timeout, limits.idle_timeout);
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%remote, "connection ended: {e}");
+                    let _permit = permit;
+                    // A connection that sends nothing is closed.
+                    let mut byte = [0u8; 1];
+                    match tokio::time::timeout(first_bytes, stream.peek(&mut byte)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return,
+                    }
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::select! {
+                        ended = conn => {
+                            if let Err(e) = ended {
+                                tracing::debug!(%remote, "connection ended: {e}");
+                            }
+                        }
+                        () = activity.idle_for(idle) => {
+                            tracing::debug!(%remote, "idle connection closed");
+                        }
                     }
                 });
             }
@@ -388,6 +436,86 @@ async fn accept_loop<E: Engine>(
         }
     }
     let _ = drained.send(());
+}
+
+/// How often the connection limit being reached is logged, at most.
+const FULL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Requests in flight on one connection, and when it last had one.
+#[derive(Default)]
+struct Activity {
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds after `since` of the last request's end.
+    last_ms: AtomicU64,
+    since: std::sync::OnceLock<Instant>,
+}
+
+/// A request in flight (until dropped).
+struct Busy(Arc<Activity>);
+
+/// A response body that keeps its request in flight until it is sent.
+struct Tracked {
+    body: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = <Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let a = &self.0;
+        a.last_ms.store(a.now_ms(), Ordering::Relaxed);
+        a.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Activity {
+    fn now_ms(&self) -> u64 {
+        let since = self.since.get_or_init(Instant::now);
+        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self.clone())
+    }
+
+    /// Ready once the connection has had no request in flight for `idle`
+    /// (checked a few times a period).
+    async fn idle_for(&self, idle: Duration) {
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
+        let step = (idle / 4).max(Duration::from_millis(10));
+        loop {
+            tokio::time::sleep(step).await;
+            if self.in_flight.load(Ordering::Relaxed) > 0 {
+                continue;
+            }
+            let quiet = self
+                .now_ms()
+                .saturating_sub(self.last_ms.load(Ordering::Relaxed));
+            if Duration::from_millis(quiet) >= idle {
+                return;
+            }
+        }
+    }
 }
 
 /// A response body: whole, or streamed by a handler.

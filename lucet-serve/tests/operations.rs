@@ -429,6 +429,117 @@ async fn health_says_when_no_worker_takes_queued_requests() {
         .unwrap();
 }
 
+/// A hello server with these server-wide connection settings.
+fn connection_server(
+    dir: &Scratch,
+    first_bytes: Duration,
+    idle: Duration,
+    max_connections: usize,
+) -> Server {
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let mut c = config(vec![route(
+        "/hello",
+        dir.path("hello.wat"),
+        RouteLimits::default(),
+    )]);
+    c.server.header_read_timeout = first_bytes;
+    c.server.idle_timeout = idle;
+    c.server.max_connections = max_connections;
+    Server::start(c).unwrap()
+}
+
+/// Reads until the peer closes (`Ok(bytes)`), or `Err` after `within`.
+fn read_until_closed(s: &mut std::net::TcpStream, within: Duration) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = within.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(format!("still open; read {got:?}"));
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(got),
+            Err(e) => return Err(format!("{e}; read {got:?}")),
+        }
+    }
+}
+
+#[test]
+fn connections_that_send_nothing_or_only_say_hello_are_closed() {
+    use std::io::Write;
+    let dir = Scratch::new("conn-idle");
+    let server = connection_server(
+        &dir,
+        Duration::from_millis(300),
+        Duration::from_millis(600),
+        100,
+    );
+    let addr = server.addr();
+    // Nothing at all: closed after the first-bytes timeout.
+    let mut silent = std::net::TcpStream::connect(addr).unwrap();
+    let t = Instant::now();
+    read_until_closed(&mut silent, Duration::from_secs(5)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The HTTP/2 preface and settings, then nothing: closed when idle.
+    let mut h2 = std::net::TcpStream::connect(addr).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    let t = Instant::now();
+    read_until_closed(&mut h2, Duration::from_secs(5)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // HTTP/1.1 kept alive after a request: closed when idle.
+    let mut h1 = std::net::TcpStream::connect(addr).unwrap();
+    h1.write_all(b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let got = read_until_closed(&mut h1, Duration::from_secs(5)).unwrap();
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
+fn past_the_connection_limit_new_connections_wait_for_a_free_one() {
+    use std::io::{Read, Write};
+    logs();
+    let dir = Scratch::new("conn-limit");
+    let server = connection_server(&dir, Duration::from_secs(30), Duration::from_secs(30), 2);
+    let addr = server.addr();
+    let request = b"GET /hello HTTP/1.1\r\nhost: x\r\n\r\n";
+    let answered = |s: &mut std::net::TcpStream, within: Duration| {
+        s.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(s.read(&mut buf), Ok(n) if n > 0)
+    };
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request).unwrap();
+        assert!(answered(&mut s, Duration::from_secs(5)));
+        held.push(s);
+    }
+    // A third: connected (the backlog), but not served while two are open.
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    third.write_all(request).unwrap();
+    assert!(!answered(&mut third, Duration::from_millis(500)), "not yet");
+    drop(held.pop());
+    assert!(
+        answered(&mut third, Duration::from_secs(5)),
+        "served once one closed"
+    );
+    assert!(
+        log_text().contains("connection limit reached"),
+        "{}",
+        log_text()
+    );
+}
+
 #[test]
 fn a_module_that_does_not_load_stops_the_start() {
     let dir = Scratch::new("badmodule");

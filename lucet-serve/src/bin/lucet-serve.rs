@@ -59,9 +59,18 @@ struct Args {
     /// On SIGTERM, how long requests in flight have to finish.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     drain_timeout: Option<Duration>,
-    /// How long a client may take to send a request's headers.
+    /// How long a client may take to send a request's headers (and a new
+    /// connection its first bytes).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     header_read_timeout: Option<Duration>,
+    /// How long a connection may stay open with no request in flight
+    /// [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
+    /// Connections open at once; past it, new ones wait until one closes
+    /// [default: 9000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
     #[command(flatten)]
     route: RouteArgs,
 }
@@ -207,6 +216,12 @@ fn config(args: &Args) -> Result<Config> {
     }
     if let Some(t) = args.header_read_timeout {
         config.server.header_read_timeout = t;
+    }
+    if let Some(t) = args.idle_timeout {
+        config.server.idle_timeout = t;
+    }
+    if let Some(n) = args.max_connections {
+        config.server.max_connections = n;
     }
     if let Some(a) = &args.access_log {
         config.access_log = match a.as_str() {
