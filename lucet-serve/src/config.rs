@@ -152,6 +152,9 @@ struct FileConfig {
     #[serde(default, deserialize_with = "opt_duration")]
     idle_timeout: Option<Duration>,
     max_connections: Option<usize>,
+    #[serde(default, deserialize_with = "opt_size")]
+    max_buffered_body: Option<u64>,
+    max_streams: Option<u32>,
     #[serde(default, deserialize_with = "opt_duration")]
     drain_timeout: Option<Duration>,
     max_headers: Option<usize>,
@@ -402,6 +405,12 @@ impl Config {
         if let Some(n) = file.max_connections {
             server.max_connections = n;
         }
+        if let Some(n) = file.max_buffered_body {
+            server.max_buffered_body = n;
+        }
+        if let Some(n) = file.max_streams {
+            server.max_streams = n;
+        }
         if let Some(t) = file.drain_timeout {
             server.drain_timeout = t;
         }
@@ -481,8 +490,8 @@ impl Config {
         if self.server.queue == 0 {
             return Err("queue must be at least 1".into());
         }
-        if self.server.max_connections == 0 {
-            return Err("max-connections must be at least 1".into());
+        if self.server.max_connections == 0 || self.server.max_streams == 0 {
+            return Err("max-connections and max-streams must be at least 1".into());
         }
         if self.server.header_read_timeout.is_zero() || self.server.idle_timeout.is_zero() {
             return Err("header-read-timeout and idle-timeout must be more than 0".into());

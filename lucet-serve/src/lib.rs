@@ -24,6 +24,7 @@ mod abi;
 mod access_log;
 mod admin;
 mod app;
+mod body_budget;
 mod config;
 mod engine;
 mod error;

@@ -95,6 +95,12 @@ pub struct ServerLimits {
     /// Connections open at once; past it, new ones wait in the listen
     /// backlog until one closes (and that is logged).
     pub max_connections: usize,
+    /// Request body bytes held for requests, all together (bodies read
+    /// before a handler starts, and bodies on their way to one); past it a
+    /// request is refused (503).
+    pub max_buffered_body: u64,
+    /// Requests in flight at once on one HTTP/2 connection.
+    pub max_streams: u32,
     /// On shutdown, how long in-flight requests have to finish.
     pub drain_timeout: Duration,
     /// Most headers hyper parses per request, whatever the route (routes
@@ -115,6 +121,8 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_buffered_body: 256 << 20,
+            max_streams: 100,
             drain_timeout: Duration::from_secs(10),
             max_headers: 100,
             max_head_bytes: 64 << 10,

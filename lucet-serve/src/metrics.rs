@@ -37,6 +37,8 @@ pub struct Gauges {
     pub free_slots: usize,
     /// Access log lines dropped because its writer was behind.
     pub access_log_dropped: u64,
+    /// Request body bytes held for requests, all together.
+    pub buffered_body_bytes: u64,
 }
 
 impl Metrics {
@@ -189,6 +191,12 @@ impl Metrics {
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let name = "lucet_buffered_body_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Request body bytes held for requests (max-buffered-body bounds them).\n# TYPE {name} gauge\n{name} {}",
+            gauges.buffered_body_bytes
+        );
         let name = "lucet_access_log_dropped_total";
         counter(
             &mut out,
@@ -224,7 +232,9 @@ mod tests {
             live_instances: 1,
             free_slots: 1,
             access_log_dropped: 7,
+            buffered_body_bytes: 9,
         });
+        assert!(text.contains("lucet_buffered_body_bytes 9\n"));
         assert!(text.contains("lucet_access_log_dropped_total 7\n"));
         assert!(text.contains("lucet_requests_total{route=\"/a\",status=\"200\"} 2\n"));
         assert!(text.contains("lucet_requests_total{route=\"/b\\\"\",status=\"500\"} 1\n"));

@@ -10,6 +10,8 @@ use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
 use lucet_module::TrapCode;
 
+use crate::body_budget::Held;
+
 /// A request as a handler gets it: headers and the whole body, already read
 /// and checked against the route's limits.
 #[derive(Debug)]
@@ -55,6 +57,9 @@ impl GuestRequest {
 #[derive(Debug)]
 pub struct IncomingBody {
     chunks: tokio::sync::mpsc::Receiver<Result<Bytes, IncomingError>>,
+    /// Its share of the server's body budget, given back when both ends
+    /// are gone.
+    _held: Arc<Held>,
 }
 
 /// Why a request body did not arrive whole.
@@ -69,6 +74,9 @@ pub enum IncomingError {
     /// The connection failed or the client's framing was wrong.
     #[error("the request body could not be read")]
     Broken,
+    /// The server holds as many request body bytes as it may.
+    #[error("the server holds as much request body as it may")]
+    ServerFull,
 }
 
 /// Chunks of a request body held between the client's connection and
@@ -77,15 +85,25 @@ const INCOMING_CHUNKS: usize = 4;
 
 impl IncomingBody {
     /// Reads `body` on the current async runtime as the handler takes it:
-    /// at most `limit` bytes in all, each frame within `idle`.
-    pub fn pump<B>(body: B, limit: u64, idle: std::time::Duration) -> IncomingBody
+    /// at most `limit` bytes in all, each frame within `idle`, each taken
+    /// from the server's body budget through `held` (unless `reserved`: the
+    /// declared length was taken already).
+    pub(crate) fn pump<B>(
+        body: B,
+        limit: u64,
+        idle: std::time::Duration,
+        held: Arc<Held>,
+        reserved: bool,
+    ) -> IncomingBody
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Send,
     {
         use http_body_util::BodyExt;
         let (tx, rx) = tokio::sync::mpsc::channel(INCOMING_CHUNKS);
+        let pump_held = held.clone();
         tokio::spawn(async move {
+            let held = pump_held;
             let mut body = body;
             let mut total: u64 = 0;
             loop {
@@ -99,6 +117,8 @@ impl IncomingBody {
                         total = total.saturating_add(data.len() as u64);
                         if total > limit {
                             IncomingError::TooLarge
+                        } else if !reserved && !held.take(data.len() as u64) {
+                            IncomingError::ServerFull
                         } else {
                             if !data.is_empty() && tx.send(Ok(data)).await.is_err() {
                                 // The handler has gone.
@@ -114,7 +134,10 @@ impl IncomingBody {
                 return;
             }
         });
-        IncomingBody { chunks: rx }
+        IncomingBody {
+            chunks: rx,
+            _held: held,
+        }
     }
 
     /// The next chunk: `None` at the end of the body.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
@@ -22,12 +22,14 @@ use tokio::sync::{oneshot, watch};
 use crate::access_log::{AccessLogger, Entry};
 use crate::admin::AdminView;
 use crate::app::App;
+use crate::body_budget::{BodyBudget, Held};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::lucet_engine::LucetEngine;
 use crate::metrics::{Gauges, Metrics};
 use crate::request::{
-    BodyStream, GuestRequest, GuestResponse, HandlerError, IncomingBody, ResponseBody,
+    BodyStream, GuestRequest, GuestResponse, HandlerError, IncomingBody, IncomingError,
+    ResponseBody,
 };
 use crate::workers::{Job, Workers};
 use crate::Error;
@@ -40,6 +42,7 @@ struct State<E: Engine> {
     workers: Workers<E>,
     metrics: Metrics,
     access_log: AccessLogger,
+    body_budget: Arc<BodyBudget>,
     next_id: AtomicU64,
     draining: AtomicBool,
 }
@@ -55,6 +58,7 @@ impl<E: Engine> State<E> {
             live_instances: self.workers.live_instances(),
             free_slots: self.workers.free_slots(),
             access_log_dropped: self.access_log.dropped(),
+            buffered_body_bytes: self.body_budget.used(),
         }
     }
 
@@ -196,6 +200,7 @@ impl Server {
             workers,
             metrics: Metrics::default(),
             access_log,
+            body_budget: BodyBudget::new(server_limits.max_buffered_body),
             next_id: AtomicU64::new(first_request_id()),
             draining: AtomicBool::new(false),
         });
@@ -211,6 +216,7 @@ impl Server {
         builder
             .http2()
             .timer(TokioTimer::new())
+            .max_concurrent_streams(server_limits.max_streams)
             .max_header_list_size(u32::try_from(server_limits.max_head_bytes).unwrap_or(u32::MAX));
         runtime.spawn(accept_loop(
             listener,
@@ -598,18 +604,39 @@ fn first_request_id() -> u64 {
 async fn read_whole_body(
     body: Incoming,
     limits: &crate::limits::RouteLimits,
+    held: &Held,
+    reserved: bool,
 ) -> Result<Bytes, (Response<Body>, &'static str)> {
-    let limit = usize::try_from(limits.max_request_body).unwrap_or(usize::MAX);
-    match tokio::time::timeout(
-        limits.body_read_timeout,
-        Limited::new(body, limit).collect(),
-    )
-    .await
-    {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err((
+    let limit = limits.max_request_body;
+    let read = async {
+        let mut body = body;
+        let mut all = bytes::BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(IncomingError::Broken);
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if all.len() as u64 + data.len() as u64 > limit {
+                return Err(IncomingError::TooLarge);
+            }
+            if !reserved && !held.take(data.len() as u64) {
+                return Err(IncomingError::ServerFull);
+            }
+            all.extend_from_slice(&data);
+        }
+        Ok(all.freeze())
+    };
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(IncomingError::TooLarge)) => Err((
             closing(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
             "body_too_large",
+        )),
+        Ok(Err(IncomingError::ServerFull)) => Err((
+            closing(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            "body_budget",
         )),
         Ok(Err(_)) => Err((plain(StatusCode::BAD_REQUEST, "Bad Request"), "bad_body")),
         Err(_) => Err((
@@ -670,15 +697,38 @@ async fn serve<E: Engine>(
             outcome: "body_too_large",
         };
     }
+    // The body's bytes come out of the server's budget: a declared length
+    // at once, an undeclared one as it arrives.
+    let held = state.body_budget.hold();
+    let reserved = declared.is_some();
+    if !held.take(declared.unwrap_or(0)) {
+        state.metrics.overloaded();
+        tracing::warn!(request = %id, route = %route.pattern, "the server holds as much request body as it may (max-buffered-body); 503");
+        let mut r = closing(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return Served {
+            response: r,
+            route: pattern,
+            outcome: "body_budget",
+        };
+    }
     let (parts, body) = req.into_parts();
     // An ABI that reads the body as it arrives gets it so; the others
     // (WAGI's standard input) get it whole.
     let (body, body_rest) = if app.handler(index).abi.reads_body_as_it_arrives() {
-        let rest = (!hyper::body::Body::is_end_stream(&body))
-            .then(|| IncomingBody::pump(body, limits.max_request_body, limits.body_read_timeout));
+        let rest = (!hyper::body::Body::is_end_stream(&body)).then(|| {
+            IncomingBody::pump(
+                body,
+                limits.max_request_body,
+                limits.body_read_timeout,
+                held.clone(),
+                reserved,
+            )
+        });
         (Bytes::new(), rest)
     } else {
-        match read_whole_body(body, limits).await {
+        match read_whole_body(body, limits, &held, reserved).await {
             Ok(body) => (body, None),
             Err((response, outcome)) => {
                 return Served {
@@ -713,6 +763,7 @@ async fn serve<E: Engine>(
             route: index,
             request,
             reply,
+            body_held: held,
         }),
     };
     if submitted.is_err() {

@@ -22,6 +22,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::oneshot;
 
 use crate::app::App;
+use crate::body_budget::Held;
 use crate::engine::Engine;
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::run::{Progress, Renewal, Responder, RunContext};
@@ -34,6 +35,9 @@ pub(crate) struct Job<E: Engine> {
     pub route: usize,
     pub request: GuestRequest,
     pub reply: oneshot::Sender<Result<GuestResponse, HandlerError>>,
+    /// The request body's share of the server's body budget, given back
+    /// when the run ends.
+    pub body_held: Arc<Held>,
 }
 
 /// Every worker is busy and the queue is full, the server holds as many
@@ -199,6 +203,7 @@ struct Started<E: Engine> {
     request: GuestRequest,
     responder: Responder,
     renewal: Renewal,
+    _body_held: Arc<Held>,
 }
 
 /// Wakes a suspended run: sends its id to its worker, once until the
@@ -295,6 +300,7 @@ impl<E: Engine> Worker<E> {
             request: job.request,
             responder: Responder::new(job.reply),
             renewal: Renewal::default(),
+            _body_held: job.body_held,
         };
         let cx = RunContext {
             waker: Waker::from(waker.clone()),

@@ -541,6 +541,64 @@ fn past_the_connection_limit_new_connections_wait_for_a_free_one() {
 }
 
 #[test]
+fn request_bodies_held_are_bounded_server_wide() {
+    use std::io::{Read, Write};
+    let dir = Scratch::new("body-budget");
+    write_handler(&dir.path("hello.wat"), 0, "hello");
+    let mut c = config(vec![route(
+        "/hello",
+        dir.path("hello.wat"),
+        RouteLimits::default(),
+    )]);
+    c.server.max_buffered_body = 1 << 20;
+    let server = Server::start(c).unwrap();
+    let addr = server.addr();
+    let head = b"POST /hello HTTP/1.1\r\nhost: x\r\ncontent-length: 700000\r\n\r\n";
+    let answer = |s: &mut std::net::TcpStream| {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = s.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    // The first body (700,000 bytes declared, 1,000 sent) holds its share.
+    let mut first = std::net::TcpStream::connect(addr).unwrap();
+    first.write_all(head).unwrap();
+    first.write_all(&[b'x'; 1000]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // A second would take the server past 1 MiB: refused at once.
+    let mut second = std::net::TcpStream::connect(addr).unwrap();
+    second.write_all(head).unwrap();
+    let t = Instant::now();
+    let a = answer(&mut second);
+    assert!(a.starts_with("HTTP/1.1 503"), "{a}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // Once the first client goes, its share comes back.
+    drop(first);
+    let start = Instant::now();
+    let mut served = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        let mut third = std::net::TcpStream::connect(addr).unwrap();
+        third.write_all(head).unwrap();
+        third.write_all(&vec![b'x'; 700_000]).unwrap();
+        if answer(&mut third).starts_with("HTTP/1.1 200") {
+            served = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(served, "the budget came back");
+    // The third's share is given back when its run ends.
+    let start = Instant::now();
+    while !server
+        .metrics_text()
+        .contains("lucet_buffered_body_bytes 0\n")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "all given back");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
 fn a_module_that_does_not_load_stops_the_start() {
     let dir = Scratch::new("badmodule");
     std::fs::write(

@@ -71,6 +71,13 @@ struct Args {
     /// [default: 9000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
+    /// Request body bytes held for all requests together; past it, 503
+    /// [default: 256MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_buffered_body: Option<u64>,
+    /// Requests in flight at once on one HTTP/2 connection [default: 100].
+    #[arg(long, value_name = "N")]
+    max_streams: Option<u32>,
     #[command(flatten)]
     route: RouteArgs,
 }
@@ -222,6 +229,12 @@ fn config(args: &Args) -> Result<Config> {
     }
     if let Some(n) = args.max_connections {
         config.server.max_connections = n;
+    }
+    if let Some(n) = args.max_buffered_body {
+        config.server.max_buffered_body = n;
+    }
+    if let Some(n) = args.max_streams {
+        config.server.max_streams = n;
     }
     if let Some(a) = &args.access_log {
         config.access_log = match a.as_str() {
