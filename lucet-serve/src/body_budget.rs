@@ -45,6 +45,17 @@ impl BodyBudget {
 }
 
 impl Held {
+    /// Gives `n` of its bytes back before the end (what was sent).
+    pub fn give_back(&self, n: u64) {
+        let n = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                Some(b.saturating_sub(n))
+            })
+            .map_or(0, |before| before.min(n));
+        self.budget.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
     /// Takes `n` more bytes: false (taking nothing) past the budget.
     pub fn take(&self, n: u64) -> bool {
         let limit = self.budget.limit;

@@ -155,6 +155,10 @@ struct FileConfig {
     #[serde(default, deserialize_with = "opt_size")]
     max_buffered_body: Option<u64>,
     max_streams: Option<u32>,
+    #[serde(default, deserialize_with = "opt_size")]
+    max_buffered_response: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    send_timeout: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     drain_timeout: Option<Duration>,
     max_headers: Option<usize>,
@@ -411,6 +415,12 @@ impl Config {
         if let Some(n) = file.max_streams {
             server.max_streams = n;
         }
+        if let Some(n) = file.max_buffered_response {
+            server.max_buffered_response = n;
+        }
+        if let Some(t) = file.send_timeout {
+            server.send_timeout = t;
+        }
         if let Some(t) = file.drain_timeout {
             server.drain_timeout = t;
         }
@@ -493,8 +503,13 @@ impl Config {
         if self.server.max_connections == 0 || self.server.max_streams == 0 {
             return Err("max-connections and max-streams must be at least 1".into());
         }
-        if self.server.header_read_timeout.is_zero() || self.server.idle_timeout.is_zero() {
-            return Err("header-read-timeout and idle-timeout must be more than 0".into());
+        if self.server.header_read_timeout.is_zero()
+            || self.server.idle_timeout.is_zero()
+            || self.server.send_timeout.is_zero()
+        {
+            return Err(
+                "header-read-timeout, idle-timeout and send-timeout must be more than 0".into(),
+            );
         }
         for r in &self.routes {
             let l = &r.limits;

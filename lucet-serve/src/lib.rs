@@ -26,6 +26,7 @@ mod admin;
 mod app;
 mod body_budget;
 mod config;
+mod connection;
 mod engine;
 mod error;
 mod limits;

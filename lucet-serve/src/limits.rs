@@ -101,6 +101,13 @@ pub struct ServerLimits {
     pub max_buffered_body: u64,
     /// Requests in flight at once on one HTTP/2 connection.
     pub max_streams: u32,
+    /// Response bytes held for clients that have not taken them yet, all
+    /// together; a response that would take the server past it is
+    /// replaced by 503.
+    pub max_buffered_response: u64,
+    /// How long a client may leave a response unread (no part of it
+    /// taken) before its connection is closed.
+    pub send_timeout: Duration,
     /// On shutdown, how long in-flight requests have to finish.
     pub drain_timeout: Duration,
     /// Most headers hyper parses per request, whatever the route (routes
@@ -123,6 +130,8 @@ impl Default for ServerLimits {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_buffered_body: 256 << 20,
             max_streams: 100,
+            max_buffered_response: 512 << 20,
+            send_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             max_headers: 100,
             max_head_bytes: 64 << 10,

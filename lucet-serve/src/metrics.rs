@@ -39,6 +39,8 @@ pub struct Gauges {
     pub access_log_dropped: u64,
     /// Request body bytes held for requests, all together.
     pub buffered_body_bytes: u64,
+    /// Response bytes held for clients, all together.
+    pub buffered_response_bytes: u64,
 }
 
 impl Metrics {
@@ -197,6 +199,12 @@ impl Metrics {
             "# HELP {name} Request body bytes held for requests (max-buffered-body bounds them).\n# TYPE {name} gauge\n{name} {}",
             gauges.buffered_body_bytes
         );
+        let name = "lucet_buffered_response_bytes";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Response bytes held for clients (max-buffered-response bounds them).\n# TYPE {name} gauge\n{name} {}",
+            gauges.buffered_response_bytes
+        );
         let name = "lucet_access_log_dropped_total";
         counter(
             &mut out,
@@ -233,6 +241,7 @@ mod tests {
             free_slots: 1,
             access_log_dropped: 7,
             buffered_body_bytes: 9,
+            buffered_response_bytes: 11,
         });
         assert!(text.contains("lucet_buffered_body_bytes 9\n"));
         assert!(text.contains("lucet_access_log_dropped_total 7\n"));

@@ -24,12 +24,12 @@ use crate::admin::AdminView;
 use crate::app::App;
 use crate::body_budget::{BodyBudget, Held};
 use crate::config::Config;
+use crate::connection::{Activity, Body, Tracked, FULL_LOG_INTERVAL};
 use crate::engine::Engine;
 use crate::lucet_engine::LucetEngine;
 use crate::metrics::{Gauges, Metrics};
 use crate::request::{
-    BodyStream, GuestRequest, GuestResponse, HandlerError, IncomingBody, IncomingError,
-    ResponseBody,
+    GuestRequest, GuestResponse, HandlerError, IncomingBody, IncomingError, ResponseBody,
 };
 use crate::workers::{Job, Workers};
 use crate::Error;
@@ -43,6 +43,7 @@ struct State<E: Engine> {
     metrics: Metrics,
     access_log: AccessLogger,
     body_budget: Arc<BodyBudget>,
+    response_budget: Arc<BodyBudget>,
     next_id: AtomicU64,
     draining: AtomicBool,
 }
@@ -59,6 +60,7 @@ impl<E: Engine> State<E> {
             free_slots: self.workers.free_slots(),
             access_log_dropped: self.access_log.dropped(),
             buffered_body_bytes: self.body_budget.used(),
+            buffered_response_bytes: self.response_budget.used(),
         }
     }
 
@@ -201,6 +203,7 @@ impl Server {
             metrics: Metrics::default(),
             access_log,
             body_budget: BodyBudget::new(server_limits.max_buffered_body),
+            response_budget: BodyBudget::new(server_limits.max_buffered_response),
             next_id: AtomicU64::new(first_request_id()),
             draining: AtomicBool::new(false),
         });
@@ -402,13 +405,14 @@ async fn accept_loop<E: Engine>(
                     async move {
                         // The request is in flight until its response's
                         // body is sent.
-                        let r = handle(state, req, remote, local).await;
-                        Ok::<_, Infallible>(r.map(|body| Tracked { body, _busy: busy }))
+                        let (r, held) = handle(state, req, remote, local).await;
+                        Ok::<_, Infallible>(r.map(|body| Tracked::new(body, held, busy)))
                     }
                 });
                 let builder = builder.clone();
                 let graceful = graceful.watcher();
-                let (first_bytes, idle) = (limits.header_read_timeout, limits.idle_timeout);
+                let (first_bytes, idle, unread) =
+                    (limits.header_read_timeout, limits.idle_timeout, limits.send_timeout);
                 tokio::spawn(async move {
                     let _permit = permit;
                     // A connection that sends nothing is closed.
@@ -428,6 +432,9 @@ async fn accept_loop<E: Engine>(
                         () = activity.idle_for(idle) => {
                             tracing::debug!(%remote, "idle connection closed");
                         }
+                        () = activity.unread_for(unread) => {
+                            tracing::info!(%remote, "a client left a response unread for {unread:?}; its connection is closed");
+                        }
                     }
                 });
             }
@@ -443,89 +450,6 @@ async fn accept_loop<E: Engine>(
     }
     let _ = drained.send(());
 }
-
-/// How often the connection limit being reached is logged, at most.
-const FULL_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Requests in flight on one connection, and when it last had one.
-#[derive(Default)]
-struct Activity {
-    in_flight: std::sync::atomic::AtomicUsize,
-    /// Milliseconds after `since` of the last request's end.
-    last_ms: AtomicU64,
-    since: std::sync::OnceLock<Instant>,
-}
-
-/// A request in flight (until dropped).
-struct Busy(Arc<Activity>);
-
-/// A response body that keeps its request in flight until it is sent.
-struct Tracked {
-    body: Body,
-    _busy: Busy,
-}
-
-impl hyper::body::Body for Tracked {
-    type Data = Bytes;
-    type Error = <Body as hyper::body::Body>::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        let a = &self.0;
-        a.last_ms.store(a.now_ms(), Ordering::Relaxed);
-        a.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-impl Activity {
-    fn now_ms(&self) -> u64 {
-        let since = self.since.get_or_init(Instant::now);
-        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    fn begin(self: &Arc<Self>) -> Busy {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        Busy(self.clone())
-    }
-
-    /// Ready once the connection has had no request in flight for `idle`
-    /// (checked a few times a period).
-    async fn idle_for(&self, idle: Duration) {
-        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
-        let step = (idle / 4).max(Duration::from_millis(10));
-        loop {
-            tokio::time::sleep(step).await;
-            if self.in_flight.load(Ordering::Relaxed) > 0 {
-                continue;
-            }
-            let quiet = self
-                .now_ms()
-                .saturating_sub(self.last_ms.load(Ordering::Relaxed));
-            if Duration::from_millis(quiet) >= idle {
-                return;
-            }
-        }
-    }
-}
-
-/// A response body: whole, or streamed by a handler.
-type Body = http_body_util::Either<Full<Bytes>, BodyStream>;
 
 fn full(bytes: Bytes) -> Body {
     http_body_util::Either::Left(Full::new(bytes))
@@ -557,17 +481,36 @@ struct Served {
     outcome: &'static str,
 }
 
+/// Serves `req`: the response, and for a body held whole, its share of
+/// the server's budget of response bytes held for clients.
 async fn handle<E: Engine>(
     state: Arc<State<E>>,
     req: Request<Incoming>,
     remote: SocketAddr,
     local: SocketAddr,
-) -> Response<Body> {
+) -> (Response<Body>, Option<Arc<Held>>) {
     let started = Instant::now();
     let id = format!("{:016x}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let served = serve(&state, req, remote, local, &id).await;
+    let mut served = serve(&state, req, remote, local, &id).await;
+    let held = match served.response.body() {
+        http_body_util::Either::Left(whole) => {
+            let held = state.response_budget.hold();
+            let size = hyper::body::Body::size_hint(whole).exact().unwrap_or(0);
+            if !held.take(size) {
+                state.metrics.overloaded();
+                tracing::warn!(request = %id, bytes = size, "the server holds as many response bytes for clients as it may (max-buffered-response); 503");
+                let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                served.response = r;
+                served.outcome = "response_budget";
+            }
+            Some(held)
+        }
+        http_body_util::Either::Right(_) => None,
+    };
     let mut response = served.response;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
@@ -586,7 +529,7 @@ async fn handle<E: Engine>(
         duration: took,
         outcome: served.outcome,
     });
-    response
+    (response, held)
 }
 
 /// Where a server's request ids start: a random number, so that two

@@ -599,6 +599,79 @@ fn request_bodies_held_are_bounded_server_wide() {
 }
 
 #[test]
+fn responses_held_for_clients_are_bounded_and_unread_ones_time_out() {
+    use std::io::{Read, Write};
+    let mut c = config(vec![route("/big", handler("big"), RouteLimits::default())]);
+    c.server.max_buffered_response = 20 << 20;
+    c.server.send_timeout = Duration::from_secs(1);
+    let server = Server::start(c).unwrap();
+    let addr = server.addr();
+    let ask = |s: &mut std::net::TcpStream| {
+        s.write_all(b"GET /big?bytes=16000000 HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+    };
+    // A client that asks for 16 MB and reads nothing: most of it stays
+    // held for it.
+    let mut unread = std::net::TcpStream::connect(addr).unwrap();
+    ask(&mut unread);
+    let start = Instant::now();
+    while server
+        .metrics_text()
+        .contains("lucet_buffered_response_bytes 0\n")
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "held for it");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Another 16 MB would take the server past 20 MiB: 503.
+    let mut second = std::net::TcpStream::connect(addr).unwrap();
+    ask(&mut second);
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 32];
+    let n = second.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 503"), "{:?}", &buf[..n]);
+    // The unread response's connection is closed after the send timeout,
+    // and what it held is given back.
+    let start = Instant::now();
+    while !server
+        .metrics_text()
+        .contains("lucet_buffered_response_bytes 0\n")
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "given back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut third = std::net::TcpStream::connect(addr).unwrap();
+    ask(&mut third);
+    let got = read_until_closed_or(&mut third, 16_000_000);
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &got[..got.len().min(32)]
+    );
+    drop(unread);
+}
+
+/// Reads until `want` bytes of body came (after the head) or the peer
+/// closed.
+fn read_until_closed_or(s: &mut std::net::TcpStream, want: usize) -> Vec<u8> {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let head_end = got.windows(4).position(|w| w == b"\r\n\r\n");
+        if head_end.is_some_and(|h| got.len() - h - 4 >= want) {
+            return got;
+        }
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
 fn a_module_that_does_not_load_stops_the_start() {
     let dir = Scratch::new("badmodule");
     std::fs::write(

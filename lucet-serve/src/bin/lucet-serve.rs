@@ -78,6 +78,14 @@ struct Args {
     /// Requests in flight at once on one HTTP/2 connection [default: 100].
     #[arg(long, value_name = "N")]
     max_streams: Option<u32>,
+    /// Response bytes held for clients, all together; past it, 503
+    /// [default: 512MiB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_buffered_response: Option<u64>,
+    /// How long a client may leave a response unread before its
+    /// connection is closed [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    send_timeout: Option<Duration>,
     #[command(flatten)]
     route: RouteArgs,
 }
@@ -235,6 +243,12 @@ fn config(args: &Args) -> Result<Config> {
     }
     if let Some(n) = args.max_streams {
         config.server.max_streams = n;
+    }
+    if let Some(n) = args.max_buffered_response {
+        config.server.max_buffered_response = n;
+    }
+    if let Some(t) = args.send_timeout {
+        config.server.send_timeout = t;
     }
     if let Some(a) = &args.access_log {
         config.access_log = match a.as_str() {
