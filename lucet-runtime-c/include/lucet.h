@@ -342,7 +342,7 @@ typedef uint32_t lucet_gc_algorithm;
 // `lucet_limits_default` and change what you need, so that fields added
 // later get their defaults.
 typedef struct lucet_limits {
-  // Most linear memory an instance may have (default 1 MiB).
+  // Most linear memory an instance may have, all its memories together (default 1 MiB).
   uint64_t heap_memory_size;
   // Address space for linear memory: the reservation plus the guard the
   // modules were compiled for (`lucetc --reserved-size`, default 4 GiB +

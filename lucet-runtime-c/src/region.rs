@@ -23,7 +23,7 @@ pub struct lucet_region {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct lucet_limits {
-    /// Most linear memory an instance may have (default 1 MiB).
+    /// Most linear memory an instance may have, all its memories together (default 1 MiB).
     pub heap_memory_size: u64,
     /// Address space for linear memory: the reservation plus the guard the
     /// modules were compiled for (`lucetc --reserved-size`, default 4 GiB +

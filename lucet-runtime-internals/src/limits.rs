@@ -23,7 +23,9 @@ pub enum GcAlgorithm {
 /// How much memory each instance of a region may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Most linear memory an instance may have (bytes).
+    /// Most linear memory an instance may have (bytes), all the memories
+    /// it defines together: instantiation refuses a module whose memories
+    /// need more at the start, and `memory.grow` past it fails.
     pub heap_memory_size: u64,
     /// Address space for linear memory: the reservation plus the guard that
     /// modules are compiled for must fit in it.

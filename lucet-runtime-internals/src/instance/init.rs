@@ -72,6 +72,21 @@ pub(crate) fn check_fits(
             )));
         }
     }
+    // One budget for every memory an instance defines (imported ones are
+    // their owners').
+    let initial_total = data
+        .memories
+        .iter()
+        .filter(|m| m.import.is_none())
+        .fold(0u64, |sum, m| {
+            sum.saturating_add(m.heap.initial_pages.saturating_mul(WASM_PAGE_SIZE))
+        });
+    if initial_total > limits.heap_memory_size {
+        return Err(Error::LimitsExceeded(format!(
+            "the module's memories need {initial_total} bytes together at the start; the region allows {} for all of an instance's memories",
+            limits.heap_memory_size
+        )));
+    }
     let defined = data.tables.iter().filter(|t| t.import.is_none());
     let tables = defined.clone().count();
     if tables > limits.max_tables as usize {

@@ -165,6 +165,28 @@ impl Instance {
         self.memory_at(index).len() as u64
     }
 
+    /// Bytes of the memories this instance defines, together, but for
+    /// memory `except` (`heap_memory_size` bounds the sum).
+    pub(crate) fn defined_memory_bytes_but(&self, except: u32) -> u64 {
+        let mut total = 0u64;
+        if except != 0
+            && self
+                .buf
+                .memory_refs
+                .first()
+                .is_some_and(|r| std::ptr::eq(r.owner, self))
+        {
+            // SAFETY: the header is valid for the instance's life.
+            total += unsafe { (*self.header()).memory.current_length };
+        }
+        for m in &self.buf.extra_memories {
+            if m.index != except {
+                total = total.saturating_add(m.def.current_length);
+            }
+        }
+        total
+    }
+
     /// `memory.grow` of memory `index`: the old size in pages, or `None`.
     pub(crate) fn grow_memory_at(&mut self, index: u32, delta: u64) -> Option<u64> {
         let r = *self.buf.memory_refs.get(index as usize)?;
@@ -176,6 +198,8 @@ impl Instance {
         if index == 0 {
             return self.grow_memory(delta);
         }
+        let others = self.defined_memory_bytes_but(index);
+        let budget = self.region.limits().heap_memory_size;
         let m = self
             .buf
             .extra_memories
@@ -183,7 +207,8 @@ impl Instance {
             .find(|m| m.index == index)?;
         let old_pages = m.def.current_length / WASM_PAGE_SIZE;
         let new_len = old_pages.checked_add(delta)?.checked_mul(WASM_PAGE_SIZE)?;
-        if new_len > m.limit {
+        // Its own bound, and one budget for all the instance's memories.
+        if new_len > m.limit || others.saturating_add(new_len) > budget {
             return None;
         }
         if new_len > m.mapped {

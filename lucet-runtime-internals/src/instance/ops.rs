@@ -26,7 +26,11 @@ impl Instance {
         let current = unsafe { (*header).memory.current_length };
         let old_pages = current / WASM_PAGE_SIZE;
         let new_len = old_pages.checked_add(delta)?.checked_mul(WASM_PAGE_SIZE)?;
-        if new_len > self.heap_limit {
+        // Its own bound, and one budget for all the instance's memories.
+        let others = self.defined_memory_bytes_but(0);
+        if new_len > self.heap_limit
+            || others.saturating_add(new_len) > self.region.limits().heap_memory_size
+        {
             return None;
         }
         if new_len > self.heap_mapped {

@@ -188,3 +188,50 @@ fn more_memories_than_the_limit_is_a_clear_error() {
         .unwrap_err();
     assert!(err.to_string().contains("has 3 memories"), "{err}");
 }
+
+#[test]
+fn all_of_an_instances_memories_share_one_budget() {
+    // Four pages for all of them: THREE starts with one page in each.
+    let limits = Limits {
+        heap_memory_size: 4 * 65536,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let mut inst = region
+        .new_instance(load_wat(THREE, &Linker::new()))
+        .unwrap();
+    assert_eq!(
+        i32(&mut inst, "grow_b", &[I32(1)]),
+        1,
+        "to four pages in all"
+    );
+    assert_eq!(
+        i32(&mut inst, "grow_b", &[I32(1)]),
+        -1,
+        "b's own maximum is 4"
+    );
+    match inst.run("grow_c", &[I64(1)]).unwrap().returned().unwrap()[0] {
+        I64(v) => assert_eq!(v, -1, "a fifth page for c is past the budget"),
+        ref other => panic!("{other:?}"),
+    }
+    drop(inst);
+    // Sixteen memories of one page each under a budget of eight: refused
+    // at instantiation (each alone would fit).
+    let many = format!(
+        "(module {})",
+        (0..16).map(|_| "(memory 1)").collect::<String>()
+    );
+    let limits = Limits {
+        heap_memory_size: 8 * 65536,
+        max_memories: 16,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let err = region
+        .new_instance(load_wat(&many, &Linker::new()))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("need 1048576 bytes together"),
+        "{err}"
+    );
+}
