@@ -7,7 +7,7 @@
 use std::ptr;
 use std::sync::{Arc, Weak};
 
-use lucet_module::{ExportKind, FuncImport, ImportName, ModuleData, ValRaw};
+use lucet_module::{ExportKind, FuncImport, ImportName, ModuleData, TypeRecord, ValRaw};
 
 use super::{Instance, LinkGroup};
 use crate::linker::{Definition, HostFunc};
@@ -27,6 +27,8 @@ pub(crate) enum ResolvedFunc {
         code: usize,
         vmctx: *mut u8,
         native: usize,
+        /// The exporter's type for it (a funcref to it carries this one).
+        ty: &'static TypeRecord,
     },
 }
 
@@ -169,16 +171,17 @@ pub(crate) fn bind(
                 let inst = r.exporter(&e)?;
                 // SAFETY: the exporter lives (its group does) and runs on this
                 // thread, which is not running it now.
-                let (code, vmctx, ty, id, native) = unsafe { (*inst).func_entry(index) }
+                let e = unsafe { (*inst).func_entry(index) }
                     .ok_or_else(|| Error::UnknownImport(import.to_string()))?;
                 // The export's type may be a declared subtype.
-                if !id_subtype(id, expected_id) {
-                    return Err(mismatch(import, expected.to_string(), ty.to_string()));
+                if !id_subtype(e.id, expected_id) {
+                    return Err(mismatch(import, expected.to_string(), e.ty.to_string()));
                 }
                 ResolvedFunc::Export {
-                    code,
-                    vmctx,
-                    native,
+                    code: e.code,
+                    vmctx: e.vmctx,
+                    native: e.native,
+                    ty: e.record,
                 }
             }
             Some(other) => {
@@ -384,6 +387,18 @@ pub(crate) enum ImportedGlobal<'a> {
 impl<'a> InstanceImports<'a> {
     /// Appends the call records of the imported functions, for an instance
     /// whose vmctx is `vmctx`.
+    /// The exporter's type of each imported function (`None` for a host
+    /// function).
+    pub(crate) fn push_func_import_types(self, out: &mut Vec<Option<&'static TypeRecord>>) {
+        match self {
+            InstanceImports::Host(h) => out.extend(h.funcs.iter().map(|_| None)),
+            InstanceImports::Bound(b) => out.extend(b.funcs.iter().map(|f| match f {
+                ResolvedFunc::Host(_) => None,
+                ResolvedFunc::Export { ty, .. } => Some(*ty),
+            })),
+        }
+    }
+
     pub(crate) fn push_func_imports(self, vmctx: *mut u8, out: &mut Vec<FuncImport>) {
         let host = |host: &HostFunc| {
             let (code, data) = host.entry();
@@ -403,6 +418,7 @@ impl<'a> InstanceImports<'a> {
                     code,
                     vmctx: exporter,
                     native,
+                    ..
                 } => FuncImport {
                     code: *code as *const u8,
                     vmctx: *exporter,

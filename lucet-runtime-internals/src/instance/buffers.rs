@@ -2,7 +2,7 @@
 //! instances: reused, not reallocated, and — when the next instance is of
 //! the same module — mostly still valid.
 
-use lucet_module::{FuncImport, FuncRef, MemoryDef, TableDef, ValRaw};
+use lucet_module::{FuncImport, FuncRef, MemoryDef, TableDef, TypeRecord, ValRaw};
 
 use super::exceptions::ExceptionHeap;
 use super::memories::{ExtraMemory, MemoryRef};
@@ -14,6 +14,10 @@ pub(crate) struct InstanceBuffers {
     /// The array-call buffer of the current run.
     pub values: Vec<ValRaw>,
     pub func_imports: Vec<FuncImport>,
+    /// The type of each imported function that another instance exports:
+    /// its exporter's (which may be a declared subtype of the import's);
+    /// `None` for a host function.
+    pub func_import_types: Vec<Option<&'static TypeRecord>>,
     pub funcrefs: Vec<FuncRef>,
     /// Defined tables.
     pub tables: Vec<Table>,

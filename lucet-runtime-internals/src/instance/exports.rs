@@ -18,22 +18,37 @@ pub(crate) struct MemoryExport {
     pub memory64: bool,
 }
 
+/// What an importer needs of an exported function.
+pub(crate) struct FuncEntry {
+    /// Array-call entry.
+    pub code: usize,
+    pub vmctx: *mut u8,
+    pub ty: FuncType,
+    /// Its canonical type id.
+    pub id: u32,
+    /// Its type's record (what its funcref carries).
+    pub record: &'static lucet_module::TypeRecord,
+    /// Native entry.
+    pub native: usize,
+}
+
 impl Instance {
     /// Array-call entry, vmctx, type, type id and native entry of function
     /// `index`.
-    pub(crate) fn func_entry(&self, index: u32) -> Option<(usize, *mut u8, FuncType, u32, usize)> {
+    pub(crate) fn func_entry(&self, index: u32) -> Option<FuncEntry> {
         let code = self.module.trampoline_address(index)?;
         let data = self.module.metadata();
         let f = data.functions.get(index as usize)?;
         let ty = data.signature(f.type_index)?.clone();
         let native = self.module.code().base() + f.code.offset as usize;
-        Some((
+        Some(FuncEntry {
             code,
-            self.vmctx(),
+            vmctx: self.vmctx(),
             ty,
-            self.module.type_ids()[f.type_index as usize],
+            id: self.module.type_ids()[f.type_index as usize],
+            record: self.module.type_records()[f.type_index as usize],
             native,
-        ))
+        })
     }
 
     /// Identity, type and type id of tag `index`.

@@ -281,9 +281,13 @@ impl Instance {
         let data = module.metadata();
         self.imports()
             .push_func_imports(vmctx, &mut self.buf.func_imports);
+        self.buf.func_import_types.clear();
+        self.imports()
+            .push_func_import_types(&mut self.buf.func_import_types);
         let buf: &mut super::InstanceBuffers = &mut self.buf;
         buf.funcrefs.clear();
         let imports = &buf.func_imports;
+        let import_types = &buf.func_import_types;
         // A reference to another instance's function refers to the function
         // itself, called with that instance's vmctx; one to a host function,
         // to this module's stub.
@@ -292,9 +296,15 @@ impl Instance {
             .iter()
             .zip(module.funcref_templates())
             .map(|(&f, &(code, ty))| match imports.get(f as usize) {
+                // Another instance's function keeps its exporter's type,
+                // which may be a declared subtype of the import's.
                 Some(import) if !import.native_code.is_null() => FuncRef {
                     code: import.native_code,
-                    ty,
+                    ty: import_types
+                        .get(f as usize)
+                        .copied()
+                        .flatten()
+                        .unwrap_or(ty),
                     vmctx: import.native_vmctx,
                 },
                 _ => FuncRef {

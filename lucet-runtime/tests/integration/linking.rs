@@ -194,3 +194,43 @@ fn linked_instances_stay_on_their_thread() {
     assert_eq!(i32(&mut exporter, "size", &[]), 1);
     drop(importer);
 }
+
+#[test]
+fn an_imported_function_keeps_its_exporters_subtype() {
+    // The exporter's function is of $sub; the importer imports it as
+    // $super ($sub <: $super) and calls it through a table as a $sub.
+    let exporter_wat = r#"(module
+      (type $super (sub (func (result i32))))
+      (type $sub (sub $super (func (result i32))))
+      (func (export "f") (type $sub) (i32.const 7)))"#;
+    let importer_wat = r#"(module
+      (type $super (sub (func (result i32))))
+      (type $sub (sub $super (func (result i32))))
+      (import "ex" "f" (func $f (type $super)))
+      (table 1 funcref)
+      (elem (i32.const 0) func $f)
+      (func (export "as_sub") (result i32)
+        (call_indirect (type $sub) (i32.const 0)))
+      (func (export "as_super") (result i32)
+        (call_indirect (type $super) (i32.const 0))))"#;
+    let region = MmapRegion::create(2, &Default::default()).unwrap();
+    let load = |wat: &str, name: &str, linker: &Linker| {
+        Module::from_bytes(&compile_bytes(wat.as_bytes()), name, linker).unwrap()
+    };
+    let exporter = region
+        .new_instance(load(exporter_wat, "exporter", &Linker::new()))
+        .unwrap();
+    let mut linker = Linker::new();
+    linker.instance_module("ex");
+    let mut importer = region
+        .new_instance_builder(load(importer_wat, "importer", &linker))
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
+    assert_eq!(i32(&mut importer, "as_super", &[]), 7);
+    assert_eq!(
+        i32(&mut importer, "as_sub", &[]),
+        7,
+        "the funcref is the exporter's $sub"
+    );
+}
