@@ -154,6 +154,10 @@ pub(super) unsafe fn object_size_of(object: u64, ty: &TypeRecord) -> u64 {
     }
 }
 
+/// A collection must leave at least 1/`PROGRESS_SHARE` of the space free
+/// for the allocation that asked for it to go ahead.
+const PROGRESS_SHARE: u64 = 16;
+
 impl Instance {
     /// Allocates `size` bytes for an object of type `type_index` from
     /// guest code (a builtin whose entry recorded the calling frame),
@@ -168,6 +172,16 @@ impl Instance {
         // SAFETY: called from a builtin on the guest's stack, whose entry
         // recorded the calling guest frame in the header.
         unsafe { self.collect(true) };
+        // A collection that leaves less than a sixteenth of the space free
+        // does not let the program make progress: each allocation would
+        // be another full collection, its work uncounted. The heap counts
+        // as exhausted, so collection costs at most sixteen times the
+        // bytes allocated.
+        let (start, next) = self.gc_heap_used();
+        let space = self.gc_space_size();
+        if (next - start) as u64 > space - space / PROGRESS_SHARE {
+            return None;
+        }
         self.allocate_object(type_index, size)
     }
 
@@ -206,6 +220,8 @@ impl Instance {
     /// call's), on this instance's stack; without, no guest frame of the
     /// instance may hold references.
     unsafe fn collect(&mut self, frames: bool) {
+        let (start, next) = self.gc_heap_used();
+        let before = next - start;
         match self.region.limits().gc_algorithm {
             // SAFETY: the caller's promise.
             GcAlgorithm::Copying => unsafe { self.collect_copying(frames) },
@@ -213,6 +229,14 @@ impl Instance {
             GcAlgorithm::MarkCompact => unsafe { self.collect_compacting(frames) },
         }
         self.gc_collections += 1;
+        // The collection's work is the guest's: a word of heap scanned or
+        // moved costs about what an instruction does. (It reaches the
+        // guest's count where the count is in the header: collections in
+        // host calls. One that an allocation needs is bounded by the
+        // progress rule of `allocate_collecting` instead.)
+        let (start, next) = self.gc_heap_used();
+        let after = next - start;
+        self.charge_fuel(((before + after) / 8) as u64);
     }
 
     /// A copying collection (see `collect`).

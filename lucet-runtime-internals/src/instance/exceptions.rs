@@ -404,6 +404,12 @@ unsafe fn allocate(
             let heap = &mut Instance::bufs(inst).exceptions;
             // Room for as much again as survived, within the limit.
             heap.collect_at = (heap.bytes * 2).clamp(FIRST_COLLECTION.min(limit), limit);
+            // A collection that leaves less than a sixteenth of the limit
+            // free does not let the program make progress: each throw
+            // would be another full collection. The heap counts as full.
+            if heap.bytes > limit - limit / 16 {
+                return None;
+            }
         }
         let heap = &mut Instance::bufs(inst).exceptions;
         if heap.bytes + bytes > limit {
@@ -440,14 +446,22 @@ fn mark_word(members: &[*mut Instance], word: u64, queue: &mut Vec<usize>) {
 ///
 /// # Safety
 /// The range must be readable.
-unsafe fn scan_range(members: &[*mut Instance], start: usize, end: usize, queue: &mut Vec<usize>) {
+unsafe fn scan_range(
+    members: &[*mut Instance],
+    start: usize,
+    end: usize,
+    queue: &mut Vec<usize>,
+) -> u64 {
     let mut at = start.next_multiple_of(8);
+    let mut words = 0;
     while at + 8 <= end {
         // SAFETY: the caller guarantees the range is readable.
         let word = unsafe { *(at as *const u64) };
         mark_word(members, word, queue);
         at += 8;
+        words += 1;
     }
+    words
 }
 
 /// Collects the exceptions of the running instance's group that no guest
@@ -463,6 +477,9 @@ unsafe fn collect(scan_from: usize) {
     unsafe {
         let members = group_of(run);
         let mut queue = Vec::new();
+        // Words scanned: the collection's work, charged to the running
+        // instance's fuel.
+        let mut words: u64 = 0;
         for m in &members {
             for e in Instance::bufs(*m).exceptions.objects.values_mut() {
                 e.marked = e.pinned;
@@ -472,7 +489,7 @@ unsafe fn collect(scan_from: usize) {
             }
         }
         // The running stack, from the throw's saved registers up.
-        scan_range(
+        words += scan_range(
             &members,
             scan_from,
             (*run).slot.stack_top() as usize,
@@ -482,10 +499,10 @@ unsafe fn collect(scan_from: usize) {
             let m = *m;
             if m != run && (*m).state == State::Yielded {
                 let sp = (*m).guest_ctx.stack_pointer();
-                scan_range(&members, sp, (*m).slot.stack_top() as usize, &mut queue);
+                words += scan_range(&members, sp, (*m).slot.stack_top() as usize, &mut queue);
             }
             let globals = (*m).slot.globals() as usize;
-            scan_range(
+            words += scan_range(
                 &members,
                 globals,
                 globals + (*m).slot.layout.globals_size,
@@ -499,7 +516,7 @@ unsafe fn collect(scan_from: usize) {
             // GC objects may hold `exnref` fields, and element segments
             // evaluated at instantiation may hold exceptions too.
             let (start, end) = (*m).gc_heap_used();
-            scan_range(&members, start, end, &mut queue);
+            words += scan_range(&members, start, end, &mut queue);
             for values in Instance::bufs(m).evaluated_elems.iter().flatten() {
                 for v in values.iter() {
                     mark_word(&members, *v, &mut queue);
@@ -524,6 +541,7 @@ unsafe fn collect(scan_from: usize) {
             });
             heap.bytes -= freed;
         }
+        (*run).charge_fuel(words);
     }
 }
 

@@ -174,6 +174,22 @@ pub(crate) enum StartState {
     Failed,
 }
 
+impl Instance {
+    /// Charges `units` of fuel for work the runtime did for the guest (its
+    /// collections); if that was the rest of it, the guest runs out of fuel
+    /// at its next check. Nothing for an instance without a fuel limit.
+    pub(crate) fn charge_fuel(&mut self, units: u64) {
+        if !self.fuel_limited {
+            return;
+        }
+        let header = self.header();
+        let units = i64::try_from(units).unwrap_or(i64::MAX);
+        // SAFETY: the header is valid for the instance's life; the guest
+        // is suspended in the call that does the work.
+        unsafe { (*header).fuel = (*header).fuel.saturating_add(units) };
+    }
+}
+
 /// The header's fuel word of an instance without a fuel limit: more
 /// instructions than a run can execute before the process ends.
 pub(crate) const UNLIMITED_FUEL: i64 = i64::MIN;

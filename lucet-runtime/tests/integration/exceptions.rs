@@ -226,3 +226,50 @@ fn counting_instructions_across_a_throw() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn throws_into_an_all_but_full_exception_heap_end_the_run() {
+    // `hoard` keeps exceptions alive until the heap is full; then each
+    // throw of `churn` would be a full collection freeing only itself.
+    let wat = r#"(module
+      (tag $e (param i32))
+      (table $t 0 exnref)
+      (func (export "hoard") (param i32) (local $x exnref)
+        (loop $l
+          (block $h (result exnref)
+            (try_table (catch_all_ref $h) (throw $e (local.get 0)))
+            (unreachable))
+          (local.set $x)
+          (drop (table.grow $t (local.get $x) (i32.const 1)))
+          (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+      (func (export "kept") (result i32) (table.size $t))
+      (func (export "churn") (param i32)
+        (loop $l
+          (block $h
+            (try_table (catch_all $h) (throw $e (local.get 0))))
+          (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))))"#;
+    let limits = Limits {
+        max_exception_bytes: 64 << 10,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let module = load_wat(wat, &Linker::new());
+    // How many fit at all.
+    let mut probe = region.new_instance(module.clone()).unwrap();
+    assert!(probe.run("hoard", &[I32(1_000_000)]).is_err());
+    let full = i32(&mut probe, "kept", &[]);
+    drop(probe);
+    // One short of full: every throw of `churn` collects, and frees
+    // too little to go on.
+    let mut inst = region.new_instance(module).unwrap();
+    inst.run("hoard", &[I32(full - 1)]).unwrap();
+    match inst.run("churn", &[I32(2_000)]) {
+        Err(Error::Trap { code, .. }) => assert_eq!(code, TrapCode::ExceptionStorageExhausted),
+        other => panic!("expected the exception storage to count as full, got {other:?}"),
+    }
+    drop(inst);
+    // With room to spare, the same throws are collected as they go.
+    let mut roomy = region.new_instance(load_wat(wat, &Linker::new())).unwrap();
+    roomy.run("hoard", &[I32(full / 4)]).unwrap();
+    roomy.run("churn", &[I32(2_000)]).unwrap();
+}

@@ -263,3 +263,46 @@ fn a_killed_run_keeps_what_it_spent() {
     // 20 ms of a two-operator loop is millions of units.
     assert!(spent > 10_000, "spent {spent}");
 }
+
+#[test]
+fn a_program_that_keeps_its_gc_heap_full_cannot_collect_without_end() {
+    // A heap kept nearly full by one big array: were every allocation of
+    // `churn` a full collection moving the array, the run would take
+    // seconds of uncounted work within a small fuel budget.
+    let wat = br#"(module
+      (type $big (array (mut i64)))
+      (type $small (struct (field i64)))
+      (global $keep (mut (ref null $big)) (ref.null $big))
+      (func (export "fill") (param $n i32)
+        (global.set $keep (array.new_default $big (local.get $n))))
+      (func (export "churn") (param $n i32)
+        (loop $l
+          (drop (struct.new $small (i64.const 1)))
+          (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))"#;
+    let module = counting(wat, &Linker::new());
+    let limits = lucet_runtime::Limits {
+        gc_heap_size: 1 << 20,
+        ..lucet_runtime::Limits::default()
+    };
+    let region = lucet_runtime::MmapRegion::create(1, &limits).unwrap();
+    let run = |fill: i32| {
+        let mut inst = region.new_instance(module.clone()).unwrap();
+        inst.run("fill", &[I32(fill)]).unwrap();
+        let before = inst.gc_collections();
+        inst.set_fuel(1_000_000).unwrap();
+        let r = inst.run("churn", &[I32(50_000)]);
+        (r, inst.gc_collections() - before)
+    };
+    // With room to spare, 50,000 allocations (and the cheap collections
+    // they need) fit.
+    let (r, collections) = run(1);
+    assert!(r.is_ok(), "{r:?} after {collections} collections");
+    // With the heap all but full (a 500 KB array in a 512 KiB half), the
+    // first collection that frees too little ends the run.
+    let (r, collections) = run(64_000);
+    match r {
+        Err(Error::Trap { code, .. }) => assert_eq!(code, TrapCode::GcHeapExhausted),
+        other => panic!("{other:?} after {collections} collections"),
+    }
+    assert_eq!(collections, 1);
+}
