@@ -39,7 +39,8 @@ pub struct Limits {
     /// uses GC; memory only once objects are allocated). The copying
     /// collector uses it as two halves, so live objects may take half of
     /// it (mark-compact: all of it); an allocation that does not fit even
-    /// after a collection traps with `GcHeapExhausted`.
+    /// after a collection, or whose collection leaves less than a sixteenth
+    /// of the space free, traps with `GcHeapExhausted`.
     pub gc_heap_size: u64,
     /// How the GC heap is collected.
     pub gc_algorithm: GcAlgorithm,
@@ -63,7 +64,8 @@ pub struct Limits {
     pub max_table_elements: u64,
     /// Most bytes of live exceptions an instance may hold (each takes about
     /// 64 bytes plus 16 per payload value); past it, after collecting the
-    /// dead ones, a throw traps with `ExceptionStorageExhausted`.
+    /// dead ones (or when that collection leaves less than a sixteenth of it
+    /// free), a throw traps with `ExceptionStorageExhausted`.
     pub max_exception_bytes: u64,
     /// Smallest signal stack a thread that runs this region's guests must
     /// have; the runtime gives each such thread one, once, if its own is
