@@ -20,14 +20,17 @@
 //!
 //! The host's handles to objects (`GcRef`) are roots too (`host_roots`):
 //! a collection updates the address they share, so they stay valid, and
-//! forgets those the host dropped. Instances of a link group, which may
-//! hold each other's objects, never collect: a full heap traps. Every
-//! root is visited through `visit_roots`, which both collectors share.
+//! forgets those the host dropped. Every root is visited through
+//! `visit_roots`, which both collectors share. Instances of a link group,
+//! which may hold each other's objects, collect together
+//! (`group_collector.rs`).
 
 use lucet_module::{ObjectHeader, TypeRecord, ValType, REF_TAG_MASK};
 
+use super::group_collector::collect_group;
 use super::Instance;
 use crate::limits::GcAlgorithm;
+use crate::module::Module;
 
 /// What a collection does with each root: a slot holding a reference
 /// that may be an object of the collected heap.
@@ -166,12 +169,19 @@ impl Instance {
         if let Some(object) = self.allocate_object(type_index, size) {
             return Some(object);
         }
-        if self.group.is_some() {
-            return None;
+        match self.group.clone() {
+            Some(group) => {
+                let this: *mut Instance = self;
+                // SAFETY: called from a builtin on the stack of the run on
+                // the CPU, whose entry recorded the calling guest frame in
+                // this instance's header; a group runs on its thread only.
+                let work = unsafe { collect_group(&group, Some(this)) }?;
+                self.charge_fuel(work);
+            }
+            // SAFETY: called from a builtin on the guest's stack, whose
+            // entry recorded the calling guest frame in the header.
+            None => unsafe { self.collect(true) },
         }
-        // SAFETY: called from a builtin on the guest's stack, whose entry
-        // recorded the calling guest frame in the header.
-        unsafe { self.collect(true) };
         // A collection that leaves less than a sixteenth of the space free
         // does not let the program make progress: each allocation would
         // be another full collection, its work uncounted. The heap counts
@@ -187,8 +197,11 @@ impl Instance {
 
     /// Collects garbage now, at the host's request: from a host function
     /// the guest called (`in_host_call`), or while no guest code of the
-    /// instance is on its stack. False, collecting nothing, in a link
-    /// group (whose members may hold each other's objects).
+    /// instance is on its stack. In a link group, every member's heap is
+    /// collected (`group_collector.rs`); false, collecting nothing, when
+    /// another member has a run in progress, or the host function's
+    /// caller is code that records no frames (a module without GC types)
+    /// while another member's code may hold objects.
     ///
     /// # Safety
     /// With `in_host_call`, guest code of this instance must be suspended
@@ -197,17 +210,33 @@ impl Instance {
     /// hold GC references), running or yielded; without it, no guest code
     /// of the instance may be on its stack.
     pub(crate) unsafe fn collect_garbage(&mut self, in_host_call: bool) -> bool {
-        if self.group.is_some() {
-            return false;
-        }
+        let holds_objects = |m: &Instance| m.module.type_records().iter().any(|t| t.kind != 0);
         // Only modules that can hold GC references record the calling
         // frame in their import stubs; one without struct or array types
         // has no objects for its frames to hold.
-        let frames = in_host_call && self.module.type_records().iter().any(|t| t.kind != 0);
-        // SAFETY: the caller's promise; without `frames`, no frame holds
-        // an object.
-        unsafe { self.collect(frames) };
-        true
+        let frames = in_host_call && holds_objects(self);
+        let Some(group) = self.group.clone() else {
+            // SAFETY: the caller's promise; without `frames`, no frame
+            // holds an object.
+            unsafe { self.collect(frames) };
+            return true;
+        };
+        let this: *mut Instance = self;
+        // SAFETY: the caller's promise; a group's members are live and
+        // run on its thread (`collect_group` checks which run where).
+        unsafe {
+            if in_host_call && !frames && group.members().iter().any(|m| holds_objects(&**m)) {
+                return false;
+            }
+            let exit = if frames { Some(this) } else { None };
+            match collect_group(&group, exit) {
+                Some(work) => {
+                    (*this).charge_fuel(work);
+                    true
+                }
+                None => false,
+            }
+        }
     }
 
     /// Collects garbage: copies what the roots reach into the other half
@@ -275,7 +304,7 @@ impl Instance {
     ///
     /// # Safety
     /// As for `collect`.
-    pub(super) unsafe fn visit_roots(&mut self, v: &mut impl RootVisitor, frames: bool) {
+    pub(super) unsafe fn visit_roots<V: RootVisitor>(&mut self, v: &mut V, frames: bool) {
         // SAFETY: the caller's promise for the frames; every other root is
         // storage of this instance holding references of traced types.
         unsafe {
@@ -295,39 +324,25 @@ impl Instance {
         }
     }
 
-    /// Visits the references the guest frames keep, walking them by
-    /// frame pointer from the builtin's caller to the first frame outside
-    /// this instance's code.
+    /// Visits the references the guest frames keep, from the builtin's or
+    /// host function's caller (the header's exit record) to the first
+    /// frame outside this instance's code.
     ///
     /// # Safety
     /// As for `collect`.
     unsafe fn visit_frames(&mut self, v: &mut impl RootVisitor) {
-        let bottom = self.slot.stack_bottom() as u64;
-        let top = self.slot.stack_top() as u64;
         let module = self.module.clone();
-        let code = module.code();
-        // SAFETY: the header is valid; frame pointers of generated code
-        // point into this instance's stack (checked before each read).
+        // SAFETY: the header is valid; the caller's promise for the frames.
         unsafe {
             let header = self.header();
-            let (mut fp, mut pc) = ((*header).exit_fp, (*header).exit_pc);
-            while code.contains(pc as usize) {
-                if fp % 8 != 0 || fp < bottom || fp + 16 > top {
-                    return;
-                }
-                let text = (pc as usize - code.base()) as u32;
-                if let Ok(Some(map)) = module.stack_map_at(text) {
-                    let sp = fp.wrapping_sub(u64::from(map.frame_size));
-                    for offset in map.offsets() {
-                        let slot = sp + u64::from(offset);
-                        if slot >= bottom && slot + 8 <= top {
-                            v.visit(slot as *mut u64);
-                        }
-                    }
-                }
-                pc = *((fp + 8) as *const u64);
-                fp = *(fp as *const u64);
-            }
+            let walk = FrameWalk {
+                exit: ((*header).exit_fp, (*header).exit_pc),
+                stack: (
+                    self.slot.stack_bottom() as u64,
+                    self.slot.stack_top() as u64,
+                ),
+            };
+            walk.visit(v, &[&*module]);
         }
     }
 
@@ -374,6 +389,52 @@ impl Instance {
                     // 8 bytes hold the reference.
                     unsafe { v.visit(value.0.as_mut_ptr() as *mut u64) };
                 }
+            }
+        }
+    }
+}
+
+/// The guest frames of one stack that a collection walks: from the frame
+/// that called a builtin or a host function to the first frame outside
+/// the code of the modules walked.
+pub(super) struct FrameWalk {
+    /// The calling frame: its frame pointer and return address (an exit
+    /// record of an instance header).
+    pub exit: (u64, u64),
+    /// The stack's bounds: no frame is read outside them.
+    pub stack: (u64, u64),
+}
+
+impl FrameWalk {
+    /// Visits the slots that the stack maps of the frames' modules (one
+    /// of `modules` holds each frame's code) say hold references.
+    ///
+    /// # Safety
+    /// The exit record must be that of a call suspended on this stack,
+    /// made by code of one of `modules`; frames of generated code keep
+    /// frame pointers.
+    pub(super) unsafe fn visit(&self, v: &mut impl RootVisitor, modules: &[&Module]) {
+        let (bottom, top) = self.stack;
+        let (mut fp, mut pc) = self.exit;
+        // SAFETY: the caller's promise; each frame pointer is checked to
+        // lie in the stack before it is read.
+        unsafe {
+            while let Some(module) = modules.iter().find(|m| m.code().contains(pc as usize)) {
+                if fp % 8 != 0 || fp < bottom || fp + 16 > top {
+                    return;
+                }
+                let text = (pc as usize - module.code().base()) as u32;
+                if let Ok(Some(map)) = module.stack_map_at(text) {
+                    let sp = fp.wrapping_sub(u64::from(map.frame_size));
+                    for offset in map.offsets() {
+                        let slot = sp + u64::from(offset);
+                        if slot >= bottom && slot + 8 <= top {
+                            v.visit(slot as *mut u64);
+                        }
+                    }
+                }
+                pc = *((fp + 8) as *const u64);
+                fp = *(fp as *const u64);
             }
         }
     }

@@ -199,8 +199,10 @@ impl InstanceHandle {
 
     /// Collects the GC heap now, keeping what the instance's globals,
     /// tables and suspended frames (when it is yielded) and the host's
-    /// handles reach. Returns false, collecting nothing, for an instance
-    /// of a link group, whose members may hold each other's objects.
+    /// handles reach. An instance of a link group, whose members may hold
+    /// each other's objects, collects with the whole group; it returns
+    /// false, collecting nothing, while a member of the group has a run in
+    /// progress (running or yielded).
     pub fn collect_garbage(&mut self) -> bool {
         let yielded = self.instance().state == State::Yielded;
         // SAFETY: exclusive access to the live instance, which is not

@@ -19,6 +19,7 @@ mod collector;
 mod compactor;
 pub(crate) mod exceptions;
 mod exports;
+mod group_collector;
 mod handle;
 mod heap;
 mod host_call;

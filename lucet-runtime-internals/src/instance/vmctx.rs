@@ -118,8 +118,11 @@ impl Vmctx {
 
     /// Collects the instance's GC heap now, keeping what its frames,
     /// globals and tables and the host's handles reach (the objects this
-    /// host function got as arguments among them). Returns false,
-    /// collecting nothing, for an instance of a link group.
+    /// host function got as arguments among them). An instance of a link
+    /// group collects with the whole group; it returns false, collecting
+    /// nothing, while another member has a run of its own in progress, or
+    /// when this instance's module has no GC types but another member's
+    /// has.
     pub fn collect_garbage(&mut self) -> bool {
         // SAFETY: a host function runs in a call from guest code of this
         // instance through its import stub, which recorded the calling

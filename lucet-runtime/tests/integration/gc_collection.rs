@@ -319,3 +319,197 @@ fn references_only_on_the_operand_stack_survive_collections() {
         assert!(inst.gc_collections() >= 20, "{}", inst.gc_collections());
     }
 }
+
+/// An instance whose objects a linked instance holds: a box in a global,
+/// and boxes made in its heap after garbage, for a caller to keep.
+const LINKED_EXPORTER: &str = r#"(module
+  (type $box (struct (field i64)))
+  (type $kib (array (mut i8)))
+  (global (export "kept") (ref $box) (struct.new $box (i64.const 41)))
+  (func (export "make") (param $v i64) (param $n i32) (result (ref $box))
+    (block $done (loop $again
+      (br_if $done (i32.eqz (local.get $n)))
+      (drop (array.new $kib (i32.const 0) (i32.const 1008)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $again)))
+    (struct.new $box (local.get $v)))
+  (func (export "kept_value") (result i64)
+    (struct.get $box 0 (global.get 0))))"#;
+
+/// Holds the exporter's objects in its table, its frames and (through the
+/// import) the exporter's global, and makes garbage of its own.
+const LINKED_IMPORTER: &str = r#"(module
+  (type $box (struct (field i64)))
+  (type $kib (array (mut i8)))
+  (import "ex" "kept" (global $kept (ref $box)))
+  (import "ex" "make" (func $make (param i64 i32) (result (ref $box))))
+  (table $boxes 16 (ref null $box))
+  ;; `n` arrays of 1 KiB of garbage in this instance's heap; the exporter's
+  ;; box and a box of its own made first survive.
+  (func (export "churn") (param $n i32) (result i64)
+    (local $own (ref $box))
+    (local.set $own (struct.new $box (i64.const 1000)))
+    (block $done (loop $again
+      (br_if $done (i32.eqz (local.get $n)))
+      (drop (array.new $kib (i32.const 0) (i32.const 1008)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $again)))
+    (i64.add (struct.get $box 0 (global.get $kept)) (struct.get $box 0 (local.get $own))))
+  ;; `rounds` boxes made in the exporter's heap (each after `n` KiB of its
+  ;; garbage), the last 16 kept in this instance's table, one in a frame:
+  ;; the sum of the kept ones' values.
+  (func (export "fill") (param $rounds i32) (param $n i32) (result i64)
+    (local $i i32) (local $first (ref $box)) (local $sum i64)
+    (local.set $first (call $make (i64.const 7000) (i32.const 0)))
+    (block $done (loop $again
+      (br_if $done (i32.ge_u (local.get $i) (local.get $rounds)))
+      (table.set $boxes (i32.rem_u (local.get $i) (i32.const 16))
+        (call $make (i64.extend_i32_u (local.get $i)) (local.get $n)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $again)))
+    (local.set $i (i32.const 0))
+    (block $done (loop $again
+      (br_if $done (i32.ge_u (local.get $i) (i32.const 16)))
+      (local.set $sum (i64.add (local.get $sum)
+        (struct.get $box 0 (ref.as_non_null (table.get $boxes (local.get $i))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $again)))
+    (i64.add (local.get $sum) (struct.get $box 0 (local.get $first)))))"#;
+
+/// An importer linked to an exporter, each in a region of its own with
+/// `space` bytes to allocate in under the given collectors.
+fn linked_pair(
+    space: u64,
+    exporter_algorithm: GcAlgorithm,
+    importer_algorithm: GcAlgorithm,
+) -> (lucet_runtime::InstanceHandle, lucet_runtime::InstanceHandle) {
+    let exporter = instance_with(LINKED_EXPORTER, gc_heap(space, exporter_algorithm));
+    let region = MmapRegion::create(1, &gc_heap(space, importer_algorithm)).unwrap();
+    let mut linker = Linker::new();
+    linker.instance_module("ex");
+    let module =
+        Module::from_bytes(&compile_bytes(LINKED_IMPORTER.as_bytes()), "im", &linker).unwrap();
+    let importer = region
+        .new_instance_builder(module)
+        .link("ex", &exporter)
+        .build()
+        .unwrap();
+    (exporter, importer)
+}
+
+#[test]
+fn linked_instances_collect_together_keeping_each_others_objects() {
+    for exporter_algorithm in ALGORITHMS {
+        for importer_algorithm in ALGORITHMS {
+            // 256 KiB to allocate in, each; 64 MiB of garbage in each heap.
+            let (mut exporter, mut importer) =
+                linked_pair(256 << 10, exporter_algorithm, importer_algorithm);
+            let case = format!("exporter {exporter_algorithm:?}, importer {importer_algorithm:?}");
+
+            // The importer's heap fills: the exporter's box (its global)
+            // and the importer's own (a frame) survive.
+            assert_eq!(
+                i64(&mut importer, "churn", &[Val::I32(65536)]),
+                1041,
+                "{case}"
+            );
+            assert!(importer.gc_collections() >= 200, "{case}");
+
+            // The exporter's heap fills in calls from the importer, whose
+            // table and frame alone keep boxes made there.
+            let rounds = 4096;
+            let last: i64 = (rounds - 16..rounds).sum();
+            assert_eq!(
+                i64(
+                    &mut importer,
+                    "fill",
+                    &[Val::I32(rounds as i32), Val::I32(16)]
+                ),
+                last + 7000,
+                "{case}"
+            );
+            assert!(exporter.gc_collections() >= 200, "{case}");
+            assert_eq!(i64(&mut exporter, "kept_value", &[]), 41, "{case}");
+        }
+    }
+}
+
+/// Keeps a box of its own in a frame across a host call that yields or
+/// collects.
+const PAUSING_EXPORTER: &str = r#"(module
+  (type $box (struct (field i64)))
+  (import "host" "pause" (func $pause))
+  (func (export "hold") (result i64)
+    (local $b (ref $box))
+    (local.set $b (struct.new $box (i64.const 5)))
+    (call $pause)
+    (struct.get $box 0 (local.get $b))))"#;
+
+/// Calls the exporter, which collects from a host call while this
+/// instance's frame below holds a box; or makes garbage.
+const PAUSING_IMPORTER: &str = r#"(module
+  (type $box (struct (field i64)))
+  (type $kib (array (mut i8)))
+  (import "ex" "hold" (func $hold (result i64)))
+  (func (export "around") (result i64)
+    (local $mine (ref $box))
+    (local.set $mine (struct.new $box (i64.const 600)))
+    (i64.add (call $hold) (struct.get $box 0 (local.get $mine))))
+  (func (export "churn") (param $n i32) (result i32)
+    (block $done (loop $again
+      (br_if $done (i32.eqz (local.get $n)))
+      (drop (array.new $kib (i32.const 0) (i32.const 1008)))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $again)))
+    (i32.const 1)))"#;
+
+#[test]
+fn a_linked_instance_with_a_run_in_progress_holds_its_groups_collections() {
+    for algorithm in ALGORITHMS {
+        let mut host = Linker::new();
+        host.func("host", "pause", |vmctx: &mut Vmctx| {
+            // Collecting from a host call, where linked code is on the
+            // stack below, works; a yield then suspends the run.
+            assert!(vmctx.collect_garbage());
+            vmctx.yield_();
+        });
+        let region = MmapRegion::create(2, &gc_heap(256 << 10, algorithm)).unwrap();
+        let exporter_module =
+            Module::from_bytes(&compile_bytes(PAUSING_EXPORTER.as_bytes()), "ex", &host).unwrap();
+        let mut exporter = region.new_instance(exporter_module).unwrap();
+        let mut linker = Linker::new();
+        linker.instance_module("ex");
+        let module =
+            Module::from_bytes(&compile_bytes(PAUSING_IMPORTER.as_bytes()), "im", &linker).unwrap();
+        let mut importer = region
+            .new_instance_builder(module)
+            .link("ex", &exporter)
+            .build()
+            .unwrap();
+
+        // The importer's box and the exporter's survive a collection made
+        // in the exporter's host call.
+        assert!(importer.run("around", &[]).unwrap().is_yielded());
+        assert!(importer.gc_collections() >= 1);
+        assert_eq!(
+            importer.resume().unwrap().returned().unwrap()[0],
+            Val::I64(605)
+        );
+
+        // While the exporter's own run is yielded, its frames are out of
+        // reach: the group does not collect, and a full heap is exhausted.
+        assert!(exporter.run("hold", &[]).unwrap().is_yielded());
+        assert!(!importer.collect_garbage());
+        match importer.run("churn", &[Val::I32(4096)]) {
+            Err(lucet_runtime::Error::Trap { code, .. }) => {
+                assert_eq!(code, lucet_runtime::TrapCode::GcHeapExhausted)
+            }
+            other => panic!("expected the heap's exhaustion, got {other:?}"),
+        }
+        assert_eq!(
+            exporter.resume().unwrap().returned().unwrap()[0],
+            Val::I64(5)
+        );
+        assert_eq!(i32(&mut importer, "churn", &[Val::I32(4096)]), 1);
+    }
+}
