@@ -10,12 +10,12 @@ use lucet_module::PublicKey;
 
 use crate::builtins::runtime_symbol;
 use crate::module::Module;
-use crate::sys::mmap::SealedFile;
+use crate::sys::private_copy::PrivateCopy;
 use crate::{Error, Linker};
 
 impl Module {
     /// Loads a compiled module file and resolves its imports against
-    /// `linker`. The file is copied into a sealed in-memory file first, and
+    /// `linker`. The file is copied into this process's memory first, and
     /// its content hash is checked on that copy before anything in it is
     /// used: a damaged file is refused, and rewriting or truncating the file
     /// afterwards changes nothing of the loaded module.
@@ -40,18 +40,18 @@ impl Module {
             path: name.clone(),
             source,
         })?;
-        // What is checked and run is a sealed copy: the file on disk may be
-        // rewritten or truncated later without changing this module.
-        let sealed = SealedFile::copy_of(&file, &name)?;
+        // What is checked and run is a private copy: the file on disk may
+        // be rewritten or truncated later without changing this module.
+        let copy = PrivateCopy::read(&file, &name)?;
         drop(file);
-        Self::from_file(sealed, name, linker, key, &runtime_symbol)
+        Self::from_copy(copy, name, linker, key, &runtime_symbol)
     }
 
-    /// Loads a compiled module from bytes in memory (placed in a sealed
-    /// in-memory file so that its memory image can be mapped).
+    /// Loads a compiled module from bytes in memory (copied first, as a
+    /// file is).
     pub fn from_bytes(bytes: &[u8], name: &str, linker: &Linker) -> Result<Arc<Module>, Error> {
-        let file = SealedFile::with_bytes(name, bytes)?;
-        Self::from_file(file, name.to_string(), linker, None, &runtime_symbol)
+        let copy = PrivateCopy::with_bytes(bytes)?;
+        Self::from_copy(copy, name.to_string(), linker, None, &runtime_symbol)
     }
 
     /// [`Module::from_bytes`], requiring a valid signature by `key`.
@@ -61,7 +61,7 @@ impl Module {
         key: &PublicKey,
         linker: &Linker,
     ) -> Result<Arc<Module>, Error> {
-        let file = SealedFile::with_bytes(name, bytes)?;
-        Self::from_file(file, name.to_string(), linker, Some(key), &runtime_symbol)
+        let copy = PrivateCopy::with_bytes(bytes)?;
+        Self::from_copy(copy, name.to_string(), linker, Some(key), &runtime_symbol)
     }
 }

@@ -68,18 +68,15 @@ impl Instance {
                 self.slot_memory().mapped = 0;
                 mmap::protect(heap, initial as usize, Protection::ReadWrite)?;
                 self.slot_memory().mapped = initial;
-                let image = self.module.image();
-                let chunks = match image.copy {
-                    Some(_) => &[][..],
-                    None => &self.module.metadata().image.chunks[..],
-                };
-                for chunk in chunks {
-                    mmap::map_file_cow(
-                        heap.add(chunk.heap_offset as usize),
-                        chunk.len as usize,
-                        image.file.file(),
-                        image.offset + chunk.section_offset,
-                    )?;
+                if let Some(file) = &self.module.image().file {
+                    for chunk in &self.module.metadata().image.chunks {
+                        mmap::map_file_cow(
+                            heap.add(chunk.heap_offset as usize),
+                            chunk.len as usize,
+                            file.file(),
+                            chunk.section_offset,
+                        )?;
+                    }
                 }
             }
         }

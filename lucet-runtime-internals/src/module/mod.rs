@@ -2,15 +2,17 @@
 //! memory image is mapped from, and its imports resolved against a
 //! [`Linker`].
 //!
-//! Loading works on a sealed in-memory copy of the file (`SealedFile`: what
-//! is checked is what runs, and no mapping of it can shrink). It maps the
-//! copy with memmap2, reads its sections (through
+//! Loading works on a private copy of the file in this process's memory
+//! (`PrivateCopy`: what is checked is what runs, and nothing can shrink
+//! or change it). It reads the copy's sections (through
 //! `lucet_module::ModuleFile`, which checks the content hash before
-//! anything else), maps `.text` read+execute straight from the copy and
-//! fills the call table after it with the runtime's own symbols, which the
-//! caller hands in (`load.rs` gives the builtins'): loading knows nothing
-//! of running. Imports are
-//! resolved and their signatures checked here, once, not per instance.
+//! anything else), copies out the tables it keeps, puts a large memory
+//! image in a sealed file of its own (to be mapped copy-on-write), moves
+//! the pages of `.text` to where they run, read+execute, and fills the
+//! call table after them with the runtime's own symbols, which the caller
+//! hands in (`load.rs` gives the builtins'): loading knows nothing of
+//! running. The rest of the copy is given back. Imports are resolved and
+//! their signatures checked here, once, not per instance.
 
 mod code;
 mod imports;
@@ -21,11 +23,11 @@ use std::sync::Arc;
 
 use lucet_module::{
     ContentHash, ExportKind, FuncType, ModuleData, ModuleFile, NameTable, PublicKey, TypeRecord,
-    PAGE_SIZE,
 };
 
 use crate::sys::cpu;
 use crate::sys::mmap::SealedFile;
+use crate::sys::private_copy::PrivateCopy;
 use crate::{type_registry, Error, Linker};
 
 use self::code::CodeMemory;
@@ -34,12 +36,12 @@ pub(crate) use self::imports::{
     mismatch, HostImports,
 };
 
-/// Where the initial memory image's pages come from: a sealed file (the
-/// module file's sealed copy, or an aligned copy of the image) and the
-/// offset of the image in it.
+/// Where the initial memory image's pages come from: a copy in memory
+/// (small images, copied into each heap), or a sealed file of the image
+/// alone (mapped copy-on-write).
 pub(crate) struct ImageSource {
-    pub file: SealedFile,
-    pub offset: u64,
+    /// The image section's own sealed file, for mapped images.
+    pub file: Option<SealedFile>,
     /// The image section itself, for small images ([`COPY_IMAGE_LIMIT`]):
     /// copied into each instance's heap instead of mapped.
     pub copy: Option<Box<[u8]>>,
@@ -87,15 +89,14 @@ pub struct Module {
     data: ModuleData,
     hash: ContentHash,
     code: CodeMemory,
-    /// The trap table section, mapped from the file and searched in place
-    /// (`None`: no instruction traps).
-    traps: Option<memmap2::Mmap>,
+    /// The trap table section, copied from the file (`None`: no
+    /// instruction traps).
+    traps: Option<Box<[u8]>>,
     /// The stack map section, copied from the file (what the collector
     /// trusts must not change under it) and checked whole at load.
     stack_maps: Box<[u8]>,
-    /// The function name table, mapped from the file and searched in place
-    /// (its pages are read only when a name is shown).
-    names: Option<memmap2::Mmap>,
+    /// The function name table, copied from the file.
+    names: Option<Box<[u8]>>,
     image: ImageSource,
     /// The canonical id of each of the module's types.
     type_ids: Box<[u32]>,
@@ -147,28 +148,28 @@ fn map_section(
     Ok(Some(m))
 }
 
+/// A copy of the section at `(offset, len)` of `bytes`, or `None` for an
+/// empty one (the file's parser checked that it lies in the file).
+fn section(bytes: &[u8], (offset, len): (u64, u64)) -> Option<Box<[u8]>> {
+    (len > 0).then(|| bytes[offset as usize..(offset + len) as usize].into())
+}
+
 impl Module {
-    /// Loads a compiled module from `file` (named `name` in errors),
+    /// Loads a compiled module from `copy`, the private copy of a file
+    /// (named `name` in errors),
     /// refusing it unless it is signed by `key` when one is given, and
     /// resolves its imports against `linker`. The call table is filled with
     /// the addresses `symbols` gives for the runtime's symbols the code
     /// calls (the builtins, which the running layer provides).
-    pub(crate) fn from_file(
-        sealed: SealedFile,
+    pub(crate) fn from_copy(
+        copy: PrivateCopy,
         name: String,
         linker: &Linker,
         key: Option<&PublicKey>,
         symbols: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Arc<Module>, Error> {
-        let file = sealed.file();
-        // SAFETY: the mapping is read-only, of a sealed file that nothing can
-        // change or shrink; it is only read while loading and dropped before
-        // this function returns.
-        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
-        let parsed = ModuleFile::parse(&map)?;
+        let bytes = copy.bytes();
+        let parsed = ModuleFile::parse(bytes)?;
         if let Some(key) = key {
             lucet_module::verify_seal(&parsed.seal, key)?;
         }
@@ -201,55 +202,51 @@ impl Module {
                 })
             })
             .collect::<Result<Vec<u64>, Error>>()?;
-        let code = CodeMemory::map(file, parsed.text_offset, parsed.text.len(), &call_table)?;
-        perfmap::record(&name, &data, &parsed.names, code.base());
-        // A damaged trap table can only give a wrong trap code, a damaged
-        // name table a wrong name (both bound every read).
-        let traps = map_section(file, parsed.traps_at, &name)?;
-        let stack_maps: Box<[u8]> = {
-            let (start, len) = parsed.stack_maps_at;
-            map[start as usize..(start + len) as usize].into()
-        };
-        let text_len = parsed.text.len() as u64;
+        // The tables are copied out of the file's copy, which goes once
+        // the code is taken from it. A damaged trap table can only give a
+        // wrong trap code, a damaged name table a wrong name (both bound
+        // every read).
+        let traps = section(bytes, parsed.traps_at);
+        let names = section(bytes, parsed.names_at);
+        let stack_maps = section(bytes, parsed.stack_maps_at).unwrap_or_default();
+        let text_offset = parsed.text_offset;
+        let text_len = parsed.text.len();
         for site in lucet_module::StackMapTable::new(&stack_maps)?.iter() {
             let (ret, _) = site?;
-            if u64::from(ret) > text_len {
+            if u64::from(ret) > text_len as u64 {
                 return Err(Error::Metadata(lucet_module::Error::InvalidFile(
                     "a stack map is outside the code".into(),
                 )));
             }
         }
-        let names = map_section(file, parsed.names_at, &name)?;
 
-        let image_bytes = || {
+        let image_bytes = {
             let start = parsed.heap_image_offset as usize;
-            &map[start..start + parsed.heap_image_len as usize]
+            &bytes[start..start + parsed.heap_image_len as usize]
         };
-        let copy = (data.image.stored_bytes() <= COPY_IMAGE_LIMIT)
-            .then(|| image_bytes().to_vec().into_boxed_slice());
-        let image_offset = parsed.heap_image_offset;
-        let aligned_copy = if copy.is_some() || image_offset % PAGE_SIZE == 0 {
-            None
+        // Small images are copied into each instance's heap; larger ones
+        // are mapped copy-on-write from a sealed file of their own.
+        let (file, image_copy) = if data.image.stored_bytes() <= COPY_IMAGE_LIMIT {
+            (None, Some(image_bytes.to_vec().into_boxed_slice()))
         } else {
-            // Not page-aligned in the file: keep an aligned copy in memory.
-            Some(SealedFile::with_bytes("lucet-heap-image", image_bytes())?)
+            let file = SealedFile::with_bytes("lucet-heap-image", image_bytes)?;
+            (Some(file), None)
         };
-        let image_len = parsed.heap_image_len;
-        drop(map);
-        let (file, offset) = match aligned_copy {
-            None => (sealed, image_offset),
-            Some(file) => (file, 0),
-        };
-        let view = match copy {
-            Some(_) => None,
-            None => map_section(file.file(), (offset, image_len), &name)?,
+        let view = match &file {
+            Some(file) => map_section(file.file(), (0, image_bytes.len() as u64), &name)?,
+            None => None,
         };
         let image = ImageSource {
             file,
-            offset,
-            copy,
+            copy: image_copy,
             view,
         };
+        let code = CodeMemory::adopt(copy, text_offset, text_len, &call_table)?;
+        let name_table = names
+            .as_deref()
+            .and_then(|b| NameTable::new(b).ok())
+            .unwrap_or_default();
+        perfmap::record(&name, &data, &name_table, code.base());
 
         let type_ids = type_registry::intern_module_types(&data.types, &data.rec_groups);
         let type_records: Box<[&'static TypeRecord]> = type_ids

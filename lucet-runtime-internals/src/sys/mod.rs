@@ -30,5 +30,6 @@ use self::x86_64 as arch;
 pub use self::arch::context as arch_context;
 pub use self::arch::cpu;
 pub use self::unix::mmap;
+pub use self::unix::private_copy;
 pub use self::unix::signals;
 pub use self::unix::waker;

@@ -25,7 +25,7 @@ pub fn page_size() -> usize {
     })
 }
 
-fn os_error(what: &str) -> Error {
+pub(super) fn os_error(what: &str) -> Error {
     let e = io::Error::last_os_error();
     let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
         " (out of memory, or out of memory mappings: see vm.max_map_count)"
@@ -60,6 +60,8 @@ pub enum Protection {
     ReadWrite,
     /// Read only.
     Read,
+    /// Read and execute (code).
+    ReadExecute,
 }
 
 impl Protection {
@@ -68,6 +70,7 @@ impl Protection {
             Protection::None => libc::PROT_NONE,
             Protection::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
             Protection::Read => libc::PROT_READ,
+            Protection::ReadExecute => libc::PROT_READ | libc::PROT_EXEC,
         }
     }
 }
@@ -230,23 +233,6 @@ pub unsafe fn map_file_cow(
     unsafe { map_file_fixed(addr, len, fd, offset, prot, "mapping the memory image") }
 }
 
-/// Maps `len` bytes of `fd` at `offset` over `addr`, private, read and
-/// execute: never writable, so its pages stay the page cache's, shared
-/// with every other mapping of the file.
-///
-/// # Safety
-/// As [`map_file_fixed`].
-pub unsafe fn map_file_exec(
-    addr: *mut u8,
-    len: usize,
-    fd: &impl AsRawFd,
-    offset: u64,
-) -> Result<(), Error> {
-    let prot = libc::PROT_READ | libc::PROT_EXEC;
-    // SAFETY: the caller upholds `map_file_fixed`'s contract.
-    unsafe { map_file_fixed(addr, len, fd, offset, prot, "mapping the module's code") }
-}
-
 /// Replaces a range with fresh zeroed, readable and writable pages.
 ///
 /// # Safety
@@ -371,46 +357,18 @@ pub fn page_states(addr: *const u8, len: usize, out: &mut Vec<u8>) -> bool {
 }
 
 /// The most bytes a module file may have: loading copies it into memory
-/// whole (see [`SealedFile`]).
+/// whole (see `PrivateCopy`).
 pub const MAX_MODULE_FILE: u64 = 1 << 30;
 
 /// An in-memory file (a memfd) sealed against every change: it can neither
-/// be written nor shrink nor grow, by this process or any other. Modules are
-/// loaded from one, so that the code, the memory image and the tables that
-/// were checked (and verified against a signature) are what runs, whatever
-/// happens to the file on disk afterwards; and no mapping of it can become
-/// shorter under a reader (a truncated file would make reads past its new
-/// end fault with SIGBUS).
+/// be written nor shrink nor grow, by this process or any other. A module's
+/// memory image is kept in one, so that instances can map it copy-on-write
+/// and no mapping of it can become shorter under a reader (a truncated file
+/// would make reads past its new end fault with SIGBUS).
 pub struct SealedFile(std::fs::File);
 
 impl SealedFile {
-    /// A sealed copy of what `file` holds now, named `name` (for
-    /// `/proc/self/maps`). Refused past [`MAX_MODULE_FILE`] bytes, before
-    /// anything is copied.
-    pub fn copy_of(file: &std::fs::File, name: &str) -> Result<SealedFile, Error> {
-        let io = |e: std::io::Error| Error::Io {
-            path: name.to_string(),
-            source: e,
-        };
-        let len = file.metadata().map_err(io)?.len();
-        if len > MAX_MODULE_FILE {
-            return Err(too_large(len));
-        }
-        let mut copy = sealable_memfd(name)?;
-        // The file may still grow while it is copied: never copy more than
-        // the bound (the copy is checked whole after sealing).
-        let copied = std::io::copy(
-            &mut std::io::Read::take(file, MAX_MODULE_FILE + 1),
-            &mut copy,
-        )
-        .map_err(io)?;
-        if copied > MAX_MODULE_FILE {
-            return Err(too_large(copied));
-        }
-        seal(copy)
-    }
-
-    /// A sealed file holding `bytes` (a module compiled in-process).
+    /// A sealed file holding `bytes` (a module's memory image).
     pub fn with_bytes(name: &str, bytes: &[u8]) -> Result<SealedFile, Error> {
         let len = bytes.len() as u64;
         if len > MAX_MODULE_FILE {
