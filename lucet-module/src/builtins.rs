@@ -34,8 +34,9 @@ pub enum Builtin {
     Throw,
     /// `(vmctx, exnref: i64)`: throws the exception again; never returns.
     ThrowRef,
-    /// `()`: called at a loop header whose interrupt word is set (a kill
-    /// switch stopped the run); ends the run and never returns.
+    /// `()`: called at a loop header whose interrupt word is set: ends a
+    /// killed run (never returning), or yields a preempted one to the host
+    /// and returns when it is resumed.
     Interrupted,
     /// `(vmctx, type: i32, size: i64) -> i64`: `size` bytes of the GC heap
     /// for an object of the module's type `type`, when the inline bump

@@ -8,7 +8,7 @@
 
 use lucet_module::Builtin;
 
-use crate::instance::{end_killed_run, guarded, instance_from_vmctx, Instance};
+use crate::instance::{answer_interrupt, guarded, instance_from_vmctx, Instance};
 
 /// The address of the runtime symbol `name`, for relocations.
 pub fn runtime_symbol(name: &str) -> Option<usize> {
@@ -165,10 +165,13 @@ extern "C" fn array_init_elem(vmctx: *mut u8, seg: u32, dst: u64, offset: u64, l
     with_instance(vmctx, |i| status(i.array_init_elem(seg, dst, offset, len)))
 }
 
-extern "C" fn interrupted() -> ! {
+/// A loop header found the interrupt word set: the run ends (killed) or
+/// yields (preempted), and the guest goes on once it is resumed.
+extern "C" fn interrupted() {
     // SAFETY: generated code calls this builtin from a loop header of the
-    // running instance, on its stack.
-    unsafe { end_killed_run() }
+    // running instance, on its stack; a forced unwind of the yield (the
+    // instance dropped while preempted) ends the run through `guarded`.
+    guarded(|| unsafe { answer_interrupt() })
 }
 
 extern "C" fn ceilf(x: f32) -> f32 {

@@ -22,7 +22,7 @@ pub use embed_ctx::EmbedCtx;
 pub use error::{Error, ExceptionInfo, TerminationDetails};
 pub use instance::{
     Caller, InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess,
-    KillSwitch, MmapRegion, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
+    KillSwitch, MmapRegion, Preempted, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
 };
 pub use limits::{GcAlgorithm, Limits};
 pub use linker::{HostFunc, HostGlobal, Linker, WasmResults, WasmTy};

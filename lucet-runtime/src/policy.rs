@@ -1,7 +1,9 @@
 //! The run policy: how one run of a program is bounded (a wall-clock
-//! deadline enforced through the instance's kill switch, fuel), and what its
-//! end means ([`Outcome`]). `lucet-wasi` and `lucet-serve` both run guests
-//! through [`RunPolicy::run`], whatever host ABI the guest uses.
+//! deadline enforced through the instance's kill switch, fuel), how long it
+//! may hold the CPU before it yields to others (a time slice, also through
+//! the kill switch), and what its end means ([`Outcome`]). `lucet-wasi` and
+//! `lucet-serve` both run guests through [`RunPolicy`], whatever host ABI
+//! the guest uses.
 //!
 //! ```no_run
 //! use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@
 //! let watchdog = Watchdog::new();
 //! let policy = RunPolicy {
 //!     deadline: Some(Instant::now() + Duration::from_secs(1)),
-//!     fuel: None,
+//!     ..RunPolicy::default()
 //! };
 //! let builder = region.new_instance_builder(module);
 //! match policy.run(builder, "run", &[], &watchdog).outcome {
@@ -33,7 +35,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use lucet_runtime_internals::{
     Error, InstanceBuilder, InstanceHandle, KillSwitch, RunResult, TerminationDetails, TrapCode,
@@ -55,6 +57,13 @@ pub struct RunPolicy {
     /// The instance gets this much fuel (about one unit per instruction);
     /// the module must count instructions.
     pub fuel: Option<u64>,
+    /// Guest code that runs this long without a host call that suspends
+    /// it is preempted ([`KillSwitch::preempt`]) at its next loop header
+    /// (or host call), and [`start`](Self::start) and
+    /// [`resume`](Self::resume) return [`Step::Preempted`]: resuming it
+    /// continues the run, under the same deadline. Not the start function,
+    /// which runs to its end.
+    pub time_slice: Option<Duration>,
 }
 
 /// How a run ended.
@@ -170,6 +179,9 @@ pub enum Step {
     /// A host function yielded: the instance waits in its slot until it is
     /// resumed (or dropped, which unwinds the host function).
     Suspended(InstanceHandle),
+    /// The run used its time slice: it waits in its slot, ready to be
+    /// resumed (or dropped) whenever the host likes.
+    Preempted(InstanceHandle),
 }
 
 impl RunPolicy {
@@ -184,12 +196,19 @@ impl RunPolicy {
         params: &[Val],
         watchdog: &Watchdog,
     ) -> Finished {
-        match self.start(builder, entry, params, watchdog) {
-            Step::Ended(finished) => finished,
-            Step::Suspended(instance) => Finished {
-                outcome: Outcome::Yielded,
-                instance: Some(instance),
-            },
+        let mut step = self.start(builder, entry, params, watchdog);
+        loop {
+            match step {
+                Step::Ended(finished) => return finished,
+                Step::Suspended(instance) => {
+                    return Finished {
+                        outcome: Outcome::Yielded,
+                        instance: Some(instance),
+                    }
+                }
+                // Nothing else to run here: the run goes on.
+                Step::Preempted(instance) => step = self.resume(instance, watchdog),
+            }
         }
     }
 
@@ -219,10 +238,11 @@ impl RunPolicy {
         };
         // A kill switch covers one run: the start function's, then the
         // entry's.
-        let outcome = match self.guarded(&mut instance, watchdog, |i| i.run_start()) {
+        let outcome = match self.guarded(&mut instance, watchdog, false, |i| i.run_start()) {
             Err(outcome) => outcome,
-            Ok(()) => match self.guarded(&mut instance, watchdog, |i| i.run(entry, params)) {
+            Ok(()) => match self.guarded(&mut instance, watchdog, true, |i| i.run(entry, params)) {
                 Ok(RunResult::Returned(values)) => Outcome::Returned(values),
+                Ok(RunResult::Yielded(v)) if v.is_preempted() => return Step::Preempted(instance),
                 Ok(RunResult::Yielded(_)) => return Step::Suspended(instance),
                 Err(outcome) => outcome,
             },
@@ -233,11 +253,12 @@ impl RunPolicy {
         })
     }
 
-    /// Continues a suspended run (the host function's yield returns no
-    /// value), under the deadline; fuel carries over.
+    /// Continues a suspended or preempted run (a host function's yield
+    /// returns no value), under the deadline; fuel carries over.
     pub fn resume(&self, mut instance: InstanceHandle, watchdog: &Watchdog) -> Step {
-        let outcome = match self.guarded(&mut instance, watchdog, |i| i.resume()) {
+        let outcome = match self.guarded(&mut instance, watchdog, true, |i| i.resume()) {
             Ok(RunResult::Returned(values)) => Outcome::Returned(values),
+            Ok(RunResult::Yielded(v)) if v.is_preempted() => return Step::Preempted(instance),
             Ok(RunResult::Yielded(_)) => return Step::Suspended(instance),
             Err(outcome) => outcome,
         };
@@ -248,29 +269,46 @@ impl RunPolicy {
     }
 
     /// Runs `f` with the deadline armed on the instance's current kill
-    /// switch.
+    /// switch, and its time slice (when `sliced`).
     fn guarded<T>(
         &self,
         instance: &mut InstanceHandle,
         watchdog: &Watchdog,
+        sliced: bool,
         f: impl FnOnce(&mut InstanceHandle) -> Result<T, Error>,
     ) -> Result<T, Outcome> {
         let armed = self
             .deadline
             .map(|deadline| watchdog.arm(deadline, instance.kill_switch()));
+        let slice = self
+            .time_slice
+            .filter(|_| sliced)
+            .map(|slice| watchdog.arm_slice(Instant::now() + slice, instance.kill_switch()));
         let result = f(instance);
+        drop(slice);
         let fired = armed.is_some_and(Armed::disarm);
         result.map_err(|e| Outcome::from_error(e, fired))
     }
 }
 
-/// A timer thread that stops runs at their deadlines, through their kill
-/// switches. One watchdog serves any number of runs on any threads; arming
-/// and disarming take a lock and, unless the new deadline is the earliest,
-/// wake nothing.
+/// A timer thread that stops runs at their deadlines and preempts them at
+/// the end of their time slices, through their kill switches. One
+/// watchdog serves any number of runs on any threads; arming and
+/// disarming take a lock and, unless the new time is the earliest, wake
+/// nothing. While time slices are in use, the thread ticks every 2 ms
+/// (and for a second after the last), so that the slices of a busy server
+/// never have to wake it.
 pub struct Watchdog {
     shared: Arc<Shared>,
 }
+
+/// How often the watchdog looks at time slices while they are in use: a
+/// slice ends at most this late.
+const SLICE_TICK: Duration = Duration::from_millis(2);
+
+/// How long the watchdog keeps ticking after the last time slice was
+/// armed.
+const SLICE_LINGER: Duration = Duration::from_secs(1);
 
 struct Shared {
     state: Mutex<State>,
@@ -282,6 +320,10 @@ struct State {
     next_ticket: u64,
     armed: BTreeMap<(Instant, u64), KillSwitch>,
     fired: HashSet<u64>,
+    /// Time slices: preempted, not stopped, when they end.
+    slices: BTreeMap<(Instant, u64), KillSwitch>,
+    /// Ticking for time slices until then.
+    ticking_until: Option<Instant>,
     /// What the timer thread sleeps until: `None` while it waits for a
     /// first deadline or is busy.
     sleeping_until: Option<Instant>,
@@ -339,6 +381,29 @@ impl Watchdog {
             watchdog: self,
             deadline,
             ticket,
+            slice: false,
+        }
+    }
+
+    /// Preempts the run `switch` belongs to at `end` (at the watchdog's
+    /// next tick after it), unless the returned guard is dropped first.
+    pub fn arm_slice(&self, end: Instant, switch: KillSwitch) -> Armed<'_> {
+        let mut s = self.shared.lock();
+        let ticket = s.next_ticket;
+        s.next_ticket += 1;
+        let ticking = s.ticking_until.is_some();
+        s.ticking_until = Some(Instant::now() + SLICE_LINGER);
+        let wake = !ticking && (s.idle || s.sleeping_until.is_some_and(|t| t > end));
+        s.slices.insert((end, ticket), switch);
+        drop(s);
+        if wake {
+            self.shared.wake.notify_one();
+        }
+        Armed {
+            watchdog: self,
+            deadline: end,
+            ticket,
+            slice: true,
         }
     }
 }
@@ -350,6 +415,23 @@ impl Drop for Watchdog {
     }
 }
 
+/// Removes from `map` what is due at `now`.
+fn take_due(
+    map: &mut BTreeMap<(Instant, u64), KillSwitch>,
+    now: Instant,
+) -> Vec<(u64, KillSwitch)> {
+    let mut due = Vec::new();
+    while let Some((&(at, ticket), _)) = map.first_key_value() {
+        if at > now {
+            break;
+        }
+        if let Some(switch) = map.remove(&(at, ticket)) {
+            due.push((ticket, switch));
+        }
+    }
+    due
+}
+
 fn watch(shared: &Shared) {
     let mut s = shared.lock();
     loop {
@@ -357,32 +439,39 @@ fn watch(shared: &Shared) {
             return;
         }
         let now = Instant::now();
-        let mut due = Vec::new();
-        while let Some((&(deadline, ticket), _)) = s.armed.first_key_value() {
-            if deadline > now {
-                break;
+        let due = take_due(&mut s.armed, now);
+        let slices_due = take_due(&mut s.slices, now);
+        if !due.is_empty() || !slices_due.is_empty() {
+            for (ticket, _) in &due {
+                s.fired.insert(*ticket);
             }
-            if let Some(switch) = s.armed.remove(&(deadline, ticket)) {
-                s.fired.insert(ticket);
-                due.push(switch);
-            }
-        }
-        if !due.is_empty() {
             drop(s);
-            for switch in due {
+            for (_, switch) in due {
                 // Fails harmlessly if the run has just ended.
                 let _ = switch.terminate();
+            }
+            for (_, switch) in slices_due {
+                // Does nothing if the run has ended or waits in a host call.
+                switch.preempt();
             }
             s = shared.lock();
             continue;
         }
-        match s.armed.first_key_value().map(|(&(d, _), _)| d) {
-            Some(deadline) => {
-                s.sleeping_until = Some(deadline);
+        if s.ticking_until.is_some_and(|t| t <= now) && s.slices.is_empty() {
+            s.ticking_until = None;
+        }
+        let tick = s.ticking_until.map(|_| now + SLICE_TICK);
+        let next = [s.armed.first_key_value().map(|(&(d, _), _)| d), tick]
+            .into_iter()
+            .flatten()
+            .min();
+        match next {
+            Some(until) => {
+                s.sleeping_until = Some(until);
                 s.idle = false;
                 s = shared
                     .wake
-                    .wait_timeout(s, deadline.saturating_duration_since(now))
+                    .wait_timeout(s, until.saturating_duration_since(now))
                     .unwrap_or_else(|p| p.into_inner())
                     .0;
             }
@@ -397,20 +486,27 @@ fn watch(shared: &Shared) {
     }
 }
 
-/// A deadline being watched; dropping it (or [`disarm`](Self::disarm))
-/// stops watching.
+/// A deadline or time slice being watched; dropping it (or
+/// [`disarm`](Self::disarm)) stops watching.
 pub struct Armed<'a> {
     watchdog: &'a Watchdog,
     deadline: Instant,
     ticket: u64,
+    slice: bool,
 }
 
 impl Armed<'_> {
-    /// Stops watching; whether the deadline had fired.
+    /// Stops watching; whether the deadline had fired (false for a time
+    /// slice).
     pub fn disarm(self) -> bool {
         let mut s = self.watchdog.shared.lock();
-        s.armed.remove(&(self.deadline, self.ticket));
-        let fired = s.fired.remove(&self.ticket);
+        let fired = if self.slice {
+            s.slices.remove(&(self.deadline, self.ticket));
+            false
+        } else {
+            s.armed.remove(&(self.deadline, self.ticket));
+            s.fired.remove(&self.ticket)
+        };
         drop(s);
         std::mem::forget(self);
         fired
@@ -420,7 +516,11 @@ impl Armed<'_> {
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
         let mut s = self.watchdog.shared.lock();
-        s.armed.remove(&(self.deadline, self.ticket));
-        s.fired.remove(&self.ticket);
+        if self.slice {
+            s.slices.remove(&(self.deadline, self.ticket));
+        } else {
+            s.armed.remove(&(self.deadline, self.ticket));
+            s.fired.remove(&self.ticket);
+        }
     }
 }

@@ -200,6 +200,15 @@ pub trait Engine: Send + Sync + 'static {
     /// When a suspended run's deadline passes.
     fn deadline(&self, run: &Self::Suspended) -> std::time::Instant;
 
+    /// Whether a suspended run can go on at once, waiting for nothing: its
+    /// guest used its time slice and was preempted, so that the worker
+    /// runs others before it goes on. Engines that do not preempt keep the
+    /// default: never.
+    fn is_ready(&self, run: &Self::Suspended) -> bool {
+        let _ = run;
+        false
+    }
+
     /// Starts a suspended run's deadline and fuel again from now, as the
     /// route's limits give them (a reused instance has taken its next
     /// request). Engines that cannot suspend keep the default, which does

@@ -149,7 +149,7 @@ impl Engine for LucetEngine {
         module: &Arc<Module>,
         command: WasiCommand<'_>,
     ) -> Result<(), HandlerError> {
-        match self.start(worker, module, command, |b| b) {
+        match self.start(worker, module, command, None, |b| b) {
             Started::Ended(result, _) => result,
             // WASI's calls never yield: nothing resumes this run, and
             // dropping it frees the slot.
@@ -196,7 +196,8 @@ impl Engine for LucetEngine {
         command: WasiCommand<'_>,
         state: S,
     ) -> EngineStep<LucetRun, S> {
-        match self.start(worker, module, command, |b| b.with_embed_ctx(state)) {
+        let slice = Some(TIME_SLICE);
+        match self.start(worker, module, command, slice, |b| b.with_embed_ctx(state)) {
             Started::Ended(result, instance) => EngineStep::Ended(result, take_state(instance)),
             Started::Suspended(run) => EngineStep::Suspended(run),
         }
@@ -210,20 +211,27 @@ impl Engine for LucetEngine {
         let policy = RunPolicy {
             deadline: Some(run.deadline),
             fuel: None,
+            time_slice: Some(TIME_SLICE),
         };
         let LucetRun {
             instance,
             deadline,
             timeout,
             fuel,
+            ..
         } = run;
-        match policy.resume(instance, &self.watchdog) {
-            Step::Suspended(instance) => EngineStep::Suspended(LucetRun {
+        let suspended = |instance, preempted| {
+            EngineStep::Suspended(LucetRun {
                 instance,
                 deadline,
                 timeout,
                 fuel,
-            }),
+                preempted,
+            })
+        };
+        match policy.resume(instance, &self.watchdog) {
+            Step::Suspended(instance) => suspended(instance, false),
+            Step::Preempted(instance) => suspended(instance, true),
             Step::Ended(finished) => {
                 let (result, instance) = ended(finished, timeout);
                 EngineStep::Ended(result, take_state(instance))
@@ -233,6 +241,10 @@ impl Engine for LucetEngine {
 
     fn deadline(&self, run: &LucetRun) -> Instant {
         run.deadline
+    }
+
+    fn is_ready(&self, run: &LucetRun) -> bool {
+        run.preempted
     }
 
     fn renew(&self, run: &mut LucetRun) {
@@ -251,7 +263,16 @@ pub struct LucetRun {
     timeout: Duration,
     /// The route's fuel, if it has a limit.
     fuel: Option<u64>,
+    /// Whether it was preempted (ready to go on), rather than suspended
+    /// by a host call (waiting for its waker).
+    preempted: bool,
 }
+
+/// How long a guest of a run that can be suspended (a Compute app's) may
+/// compute before it is preempted, so that its worker serves others
+/// meanwhile: about what an edge request's whole compute takes, so that
+/// most never are.
+const TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// How [`LucetEngine::start`] left a run.
 enum Started {
@@ -287,12 +308,14 @@ fn ended(
 
 impl LucetEngine {
     /// Runs `command` in a fresh instance whose builder `extend` may add
-    /// to, until it ends or a host call suspends it.
+    /// to, until it ends, a host call suspends it, or (with a
+    /// `time_slice`) it is preempted.
     fn start(
         &self,
         worker: &mut LucetWorker,
         module: &Arc<Module>,
         command: WasiCommand<'_>,
+        time_slice: Option<Duration>,
         extend: impl FnOnce(InstanceBuilder<'_>) -> InstanceBuilder<'_>,
     ) -> Started {
         let limits = command.limits;
@@ -325,17 +348,23 @@ impl LucetEngine {
         let policy = RunPolicy {
             deadline: Some(deadline),
             fuel: limits.fuel,
+            time_slice,
         };
         let builder = region
             .new_instance_builder(module.clone())
             .with_embed_ctx(ctx.build());
-        match policy.start(extend(builder), "_start", &[], &self.watchdog) {
-            Step::Suspended(instance) => Started::Suspended(LucetRun {
+        let suspended = |instance, preempted| {
+            Started::Suspended(LucetRun {
                 instance,
                 deadline,
                 timeout: limits.timeout,
                 fuel: limits.fuel,
-            }),
+                preempted,
+            })
+        };
+        match policy.start(extend(builder), "_start", &[], &self.watchdog) {
+            Step::Suspended(instance) => suspended(instance, false),
+            Step::Preempted(instance) => suspended(instance, true),
             Step::Ended(finished) => {
                 let (result, instance) = ended(finished, limits.timeout);
                 Started::Ended(result, instance)

@@ -9,6 +9,10 @@
 //! A suspended run is resumed on its worker when its waker is woken, or
 //! when its deadline passes (it then ends as timed out); a run whose client
 //! has gone is dropped (which unwinds its host call) without running again.
+//! A run whose guest computes for longer than its time slice is preempted
+//! and woken at once: it goes on once its worker has taken what was
+//! waiting (a woken run or a new request; the worker picks among them at
+//! random), so no guest keeps a worker from the others.
 
 use std::collections::{BTreeSet, HashMap};
 use std::panic::AssertUnwindSafe;
@@ -389,6 +393,11 @@ impl<E: Engine> Worker<E> {
                     return;
                 }
                 let deadline = self.engine.deadline(&run);
+                if self.engine.is_ready(&run) {
+                    // Preempted: it goes on after what is waiting now
+                    // (woken runs and new requests alike).
+                    waker.wake_by_ref();
+                }
                 runs.deadlines.insert((deadline, id));
                 runs.suspended.insert(
                     id,

@@ -515,6 +515,56 @@ async fn waiting_instances_are_suspended_and_the_workers_run_others() {
     assert!(metrics.contains("lucet_live_instances 0"), "{metrics}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_computing_guest_does_not_keep_its_worker_from_others() {
+    logs();
+    let dir = Scratch::new("fastly-spin");
+    let mut spin = route("/spin", app("spin.wat"), RouteLimits::default());
+    spin.fastly_toml = Some(manifest(&dir.0));
+    let mut sleep = route("/...", app("sleep.wat"), RouteLimits::default());
+    sleep.fastly_toml = Some(manifest(&dir.0));
+    let server = Server::start(config(vec![spin, sleep])).expect("the server starts");
+    let addr = server.addr();
+    let c = client();
+    // Four guests that compute for 2 s each, on 2 workers: run to their
+    // ends, they would keep both workers for 4 s.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
+    for _ in 0..4 {
+        let (c, tx) = (c.clone(), tx.clone());
+        tokio::spawn(async move {
+            let r = get(&c, addr, "/spin").await;
+            assert_eq!((r.status, &r.body[..]), (StatusCode::OK, &b"spun"[..]));
+            tx.send("spin").unwrap();
+        });
+    }
+    // Once they all compute, a request that waits 300 ms on a timer is
+    // answered before any of them: the computing guests are preempted,
+    // and the workers take it meanwhile.
+    let started = Instant::now();
+    while !server.metrics_text().contains("lucet_live_instances 4") {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the guests never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    {
+        let (c, tx) = (c.clone(), tx.clone());
+        tokio::spawn(async move {
+            let r = get(&c, addr, "/").await;
+            assert_eq!(r.status, StatusCode::OK);
+            assert_eq!(&r.body[..5], b"slept");
+            tx.send("sleep").unwrap();
+        });
+    }
+    drop(tx);
+    let mut order = Vec::new();
+    while let Some(what) = rx.recv().await {
+        order.push(what);
+    }
+    assert_eq!(order, ["sleep", "spin", "spin", "spin", "spin"]);
+}
+
 #[tokio::test]
 async fn a_waiting_instance_is_stopped_at_its_deadline() {
     logs();

@@ -246,20 +246,23 @@ impl Translation<'_, '_> {
         }
     }
 
-    /// Ends the run through the `Interrupted` builtin when the interrupt
-    /// word is set: a cold call that switches straight to the host, with
-    /// no trap and no signal.
+    /// Calls the `Interrupted` builtin when the interrupt word is set: a
+    /// cold call, no trap and no signal. A killed run never comes back
+    /// from it; a preempted one comes back when the host resumes it, and
+    /// goes on.
     fn interrupt_check(&mut self) {
         let word = self.env.interrupt_word(&mut self.b);
         let fuel = &mut self.fuel;
-        self.env.cold_exit(&mut self.b, word, true, |env, b| {
-            // What was spent stays readable after the kill.
-            if let Some(fuel) = fuel {
+        self.env.cold_detour(&mut self.b, word, |env, b| {
+            // What was spent stays readable after a kill, and the host may
+            // change the fuel while the run is preempted.
+            if let Some(fuel) = fuel.as_mut() {
                 fuel.before_exit(b);
             }
             env.call_builtin(b, Builtin::Interrupted, &[]);
-            // The builtin never returns.
-            b.ins().trap(traps::UNREACHABLE);
+            if let Some(fuel) = fuel.as_mut() {
+                fuel.after_catch(b);
+            }
         });
     }
 

@@ -380,6 +380,35 @@ impl<'m> FuncEnv<'m> {
             }
         }
     }
+
+    /// Branches to a cold block when `condition` is nonzero, where
+    /// `detour` emits code that comes back (a call that may yield); both
+    /// paths go on in a new block that the current one dominates, so what
+    /// it had loaded stays usable.
+    pub fn cold_detour(
+        &mut self,
+        b: &mut FunctionBuilder<'_>,
+        condition: ir::Value,
+        detour: impl FnOnce(&mut Self, &mut FunctionBuilder<'_>),
+    ) {
+        let from = b.current_block().expect("translating inside a block");
+        let cold = b.create_block();
+        let go_on = b.create_block();
+        b.set_cold_block(cold);
+        b.ins().brif(condition, cold, &[], go_on, &[]);
+        b.seal_block(cold);
+        b.switch_to_block(cold);
+        detour(self, b);
+        b.ins().jump(go_on, &[]);
+        // Both predecessors are known now.
+        b.seal_block(go_on);
+        b.switch_to_block(go_on);
+        for (block, _) in self.loaded.values_mut() {
+            if *block == from {
+                *block = go_on;
+            }
+        }
+    }
 }
 
 /// Makes `func` check the stack limit stored in the instance header.

@@ -210,6 +210,10 @@ impl Instance {
     /// hold GC references), running or yielded; without it, no guest code
     /// of the instance may be on its stack.
     pub(crate) unsafe fn collect_garbage(&mut self, in_host_call: bool) -> bool {
+        if self.preempted {
+            // Yielded at a loop header, which records no exit frame.
+            return false;
+        }
         let holds_objects = |m: &Instance| m.module.type_records().iter().any(|t| t.kind != 0);
         // Only modules that can hold GC references record the calling
         // frame in their import stubs; one without struct or array types

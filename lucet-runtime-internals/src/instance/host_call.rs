@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use lucet_module::InstanceHeader;
 
+use super::kill::Interruption;
 use super::{Exit, Instance, Interrupt, Vmctx, CURRENT_INSTANCE};
 use crate::sys::context;
 use crate::TerminationDetails;
@@ -112,31 +113,55 @@ pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
         unsafe { terminate_from_host(payload) }
     }
     // A kill that landed during the call ends the run now, before any more
-    // guest code runs (the guest might otherwise finish as if in time).
+    // guest code runs (the guest might otherwise finish as if in time); a
+    // preemption yields now.
     // SAFETY: `vmctx` is the caller's, whose header carries the interrupt
     // state of the run on this CPU; read atomically as kill switches write.
     if unsafe { interrupt_requested(vmctx) } {
-        // SAFETY: as above; nothing of the host function is left to drop.
-        unsafe { terminate_from_host(Box::new(Killed)) }
+        // SAFETY: as above; nothing of the host function is left to drop,
+        // and a forced unwind of a preemption's yield ends the run through
+        // `guarded`.
+        guarded(|| unsafe { answer_interrupt() })
+    }
+}
+
+/// What a run is yielded with when it was preempted
+/// ([`KillSwitch::preempt`](crate::KillSwitch::preempt)): resuming it
+/// continues the guest where it stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preempted;
+
+/// Answers a set interrupt word found by guest code of this thread's run
+/// (the `Interrupted` builtin at a loop header) or after a host call:
+/// ends a killed run, yields a preempted one (returning when it is
+/// resumed), and returns at once otherwise.
+///
+/// # Safety
+/// Must be called on the guest stack of this thread's running instance,
+/// with no live frames between here and guest code that need destructors.
+pub(crate) unsafe fn answer_interrupt() {
+    let inst = CURRENT_INSTANCE.with(|c| c.get());
+    if inst.is_null() {
+        return;
+    }
+    // SAFETY: the running instance is live; we are on its stack.
+    unsafe {
+        match (*inst).kill.take_interrupt() {
+            Some(Interruption::Kill) => terminate_from_host(Box::new(Killed)),
+            Some(Interruption::Preempt) => {
+                // Its frames are not where a collection could walk them
+                // (no exit record): the host may not collect meanwhile.
+                (*inst).preempted = true;
+                let _ = Instance::yield_from_host(Some(Box::new(Preempted)));
+                (*inst).preempted = false;
+            }
+            None => {}
+        }
     }
 }
 
 /// The payload that ends a killed run.
 struct Killed;
-
-/// Ends the run of this thread as stopped by its kill switch: the body of
-/// the `Interrupted` builtin, which generated code calls at a loop header
-/// whose interrupt word is set. Switches to the host; the run returns
-/// `Terminated(Remote)`.
-///
-/// # Safety
-/// Must be called by guest code of this thread's running instance, on its
-/// stack.
-pub(crate) unsafe fn end_killed_run() -> ! {
-    // SAFETY: as the caller guarantees; a boxed zero-sized value does not
-    // allocate, and nothing on this stack above guest code needs dropping.
-    unsafe { terminate_from_host(Box::new(Killed)) }
-}
 
 /// Whether the interrupt word of the header below `vmctx` is set.
 ///

@@ -178,6 +178,7 @@ pub(crate) fn instantiate(
                 host_roots: crate::host_roots::HostRoots::default(),
                 gc_collections: 0,
                 unwind_requested: false,
+                preempted: false,
             },
         );
     }

@@ -21,6 +21,12 @@
 //! run's start (and, for linked instances, every switch onto the guest)
 //! writes them back.
 //!
+//! A switch can also *preempt* a run ([`KillSwitch::preempt`]): the
+//! interrupt word alone is set, and the guest, at its next loop header,
+//! yields to the host instead of ending; the word is cleared and the run
+//! goes on when resumed. A host function that returns while a preemption
+//! is pending yields the same way, before any more guest code runs.
+//!
 //! Code of linked instances runs on the stack of the run that called it,
 //! so a run of a link-group member is interrupted through the group: every
 //! member's header, while the killed run is the group's innermost one on
@@ -106,6 +112,8 @@ struct Armed {
     interruptible: bool,
     /// Set when `terminate` was called for this run.
     killed: bool,
+    /// Set when `preempt` asked this run to yield, until it does.
+    preempt: bool,
     /// The waker of the thread whose host call is waiting for this run,
     /// if one is (`terminate` wakes it).
     waiting: Option<std::os::fd::RawFd>,
@@ -146,6 +154,7 @@ impl KillState {
                 target: None,
                 interruptible: false,
                 killed: false,
+                preempt: false,
                 waiting: None,
             }),
         })
@@ -160,6 +169,7 @@ impl KillState {
         a.target = Some(target);
         a.interruptible = interruptible;
         a.killed = false;
+        a.preempt = false;
     }
 
     /// The generation switches made now belong to.
@@ -213,6 +223,7 @@ impl KillState {
         a.generation += 1;
         a.phase = Phase::Pending;
         a.killed = false;
+        a.preempt = false;
         killed
     }
 
@@ -222,7 +233,40 @@ impl KillState {
         a.generation += 1;
         a.target = None;
         a.killed = false;
+        a.preempt = false;
     }
+
+    /// What the interrupt word the guest found set asks of the run on the
+    /// CPU: to end (killed), or to yield (preempted; the word is cleared,
+    /// so the guest goes on once resumed); `None` if neither.
+    pub(crate) fn take_interrupt(&self) -> Option<Interruption> {
+        let mut a = self.lock();
+        if a.killed {
+            return Some(Interruption::Kill);
+        }
+        if !a.preempt {
+            return None;
+        }
+        a.preempt = false;
+        if let Some(Target::Header(header)) = a.target {
+            // SAFETY: armed for the run on the CPU, whose instance is
+            // alive; a kill after this lock sets the words again.
+            unsafe {
+                (*(std::ptr::addr_of!((*header).interrupt) as *const AtomicU64))
+                    .store(0, Ordering::SeqCst)
+            };
+        }
+        Some(Interruption::Preempt)
+    }
+}
+
+/// What a set interrupt word asks of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interruption {
+    /// End it: its kill switch was used.
+    Kill,
+    /// Yield to the host, to be resumed later (`KillSwitch::preempt`).
+    Preempt,
 }
 
 /// Stops one run of an instance, from any thread. Obtained from
@@ -281,5 +325,42 @@ impl KillSwitch {
             group.interrupt(instance, &state, self.generation);
         }
         Ok(KillSuccess::Signalled)
+    }
+
+    /// Asks the run, if its guest code is running, to yield to the host at
+    /// its next loop header (or when the host function it is in returns):
+    /// the run returns `RunResult::Yielded` with a [`Preempted`] value,
+    /// and `resume` continues it where it was. Nothing else changes: a
+    /// kill still ends it. Returns whether the request was made: not for a
+    /// run that has not started or has ended, one already killed, a
+    /// module compiled without interruption checks, or an instance of a
+    /// link group.
+    ///
+    /// [`Preempted`]: crate::Preempted
+    pub fn preempt(&self) -> bool {
+        let Some(state) = self.state.upgrade() else {
+            return false;
+        };
+        let mut a = state.lock();
+        if a.generation != self.generation
+            || a.phase != Phase::Running
+            || !a.interruptible
+            || a.killed
+        {
+            return false;
+        }
+        let Some(Target::Header(header)) = a.target else {
+            return false;
+        };
+        a.preempt = true;
+        // SAFETY: armed for this generation, whose run is in progress: the
+        // instance is alive and cannot leave the slot before taking this
+        // lock. Only the interrupt word is set: the stack limit stays, so
+        // function entries go on as before.
+        unsafe {
+            (*(std::ptr::addr_of!((*header).interrupt) as *const AtomicU64))
+                .store(1, Ordering::SeqCst)
+        };
+        true
     }
 }

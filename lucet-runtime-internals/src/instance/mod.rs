@@ -53,7 +53,8 @@ use crate::{EmbedCtx, TerminationDetails, Val};
 use self::bind::{Imports, InstanceImports};
 pub(crate) use buffers::{InstanceBuffers, SlotBuffers};
 pub use handle::InstanceHandle;
-pub(crate) use host_call::{call_host, end_killed_run, guarded};
+pub use host_call::Preempted;
+pub(crate) use host_call::{answer_interrupt, call_host, guarded};
 pub use host_func::IntoHostFunc;
 pub(crate) use init::{check_fits, instantiate};
 pub use interrupt::{Interrupt, Wait};
@@ -150,6 +151,9 @@ pub struct Instance {
     embed_ctx: EmbedCtx,
     resume_val: Option<Box<dyn Any + Send>>,
     unwind_requested: bool,
+    /// Yielded by a preemption, at a point with no exit record: its frames
+    /// cannot be walked by a collection.
+    preempted: bool,
     /// Whether the instance has a fuel limit.
     fuel_limited: bool,
     /// The fuel the instance was built with (and gets back on reset).

@@ -56,6 +56,13 @@ impl YieldedVal {
         self.0.is_none()
     }
 
+    /// Whether the run yielded because it was preempted
+    /// ([`KillSwitch::preempt`](crate::KillSwitch::preempt)), not by a
+    /// host function.
+    pub fn is_preempted(&self) -> bool {
+        self.downcast_ref::<crate::Preempted>().is_some()
+    }
+
     /// The value, if it is a `T`.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
         self.0.as_ref()?.downcast_ref()

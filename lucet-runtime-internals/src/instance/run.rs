@@ -243,6 +243,7 @@ impl Instance {
             (*inst).unwind_requested = true;
             Instance::switch_to_guest(inst);
             (*inst).unwind_requested = false;
+            (*inst).preempted = false;
             (*inst).exit = None;
             (*inst).resume_val = None;
             // If the host function caught the unwind and the guest yielded

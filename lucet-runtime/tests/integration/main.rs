@@ -20,6 +20,7 @@ mod loading;
 mod many_results;
 mod memories;
 mod memory;
+mod preemption;
 mod regions;
 mod signatures;
 mod simd;

@@ -107,6 +107,7 @@ fn a_policy_run_suspends_and_resumes_under_its_deadline() {
     let policy = RunPolicy {
         deadline: Some(Instant::now() + Duration::from_secs(10)),
         fuel: None,
+        time_slice: None,
     };
     // Each yield suspends the run; resuming continues it to its end.
     let mut step = policy.start(
@@ -123,6 +124,7 @@ fn a_policy_run_suspends_and_resumes_under_its_deadline() {
                 step = policy.resume(instance, &watchdog);
             }
             Step::Ended(f) => break f,
+            Step::Preempted(_) => panic!("preempted without a time slice"),
         }
     };
     assert_eq!(suspensions, 3);
@@ -138,6 +140,7 @@ fn a_policy_run_suspends_and_resumes_under_its_deadline() {
     let start = RunPolicy {
         deadline: Some(Instant::now() + Duration::from_secs(60)),
         fuel: None,
+        time_slice: None,
     };
     let Step::Suspended(instance) = start.start(
         region().new_instance_builder(module),
@@ -150,13 +153,14 @@ fn a_policy_run_suspends_and_resumes_under_its_deadline() {
     let late = RunPolicy {
         deadline: Some(Instant::now()),
         fuel: None,
+        time_slice: None,
     };
     match late.resume(instance, &watchdog) {
         Step::Ended(f) => {
             assert!(matches!(f.outcome, Outcome::TimedOut), "{}", f.outcome);
             drop(f.instance);
         }
-        Step::Suspended(_) => panic!("resumed past its deadline"),
+        Step::Suspended(_) | Step::Preempted(_) => panic!("resumed past its deadline"),
     }
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }

@@ -220,6 +220,7 @@ fn run(args: Args) -> Result<ExitCode> {
     let policy = RunPolicy {
         deadline,
         fuel: args.fuel,
+        time_slice: None,
     };
     let builder = region
         .new_instance_builder(module.clone())
