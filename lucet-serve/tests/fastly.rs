@@ -1408,8 +1408,11 @@ async fn a_reusable_sandbox_serves_the_routes_next_requests_in_its_slot() {
     // as it is sent.
     let r = get(&c, a, "/hello").await;
     assert_eq!(r.text(), "reused instance: request 2 of 3, path /hello\n");
+    // What it writes while serving a request is logged as that request's.
+    logged(&id(&r), "reused instance serving request 2").await;
     let r = send(&client(), a, Method::POST, "/other", &[], "body").await;
     assert_eq!(r.text(), "reused instance: request 3 of 3, path /other\n");
+    logged(&id(&r), "reused instance serving request 3").await;
     // Then it ended: the next request starts a fresh instance.
     let r = get(&c, a, "/hello").await;
     assert_eq!(r.text(), "hello from rust\n");

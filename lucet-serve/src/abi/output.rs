@@ -61,7 +61,10 @@ impl Write for Capture {
 /// bytes that every stream of the request's log shares
 /// ([`sharing`](LogLines::sharing)).
 pub(crate) struct LogLines {
-    request: String,
+    /// The id of the request the lines belong to: shared with the run's
+    /// state, which changes it when a reused instance takes its next
+    /// request.
+    request: RequestLabel,
     route: String,
     /// What the lines come from, when not standard error.
     source: Option<String>,
@@ -70,6 +73,14 @@ pub(crate) struct LogLines {
     dropped: usize,
     /// Where the lines go instead of the server's log.
     file: Option<Arc<LogFile>>,
+}
+
+/// The id of the request a stream's lines are logged under.
+pub(crate) type RequestLabel = Arc<std::sync::Mutex<String>>;
+
+/// A label for `request`'s id.
+pub(crate) fn request_label(request: &str) -> RequestLabel {
+    Arc::new(std::sync::Mutex::new(request.to_string()))
 }
 
 /// Longest line logged as one event; longer lines are split.
@@ -87,8 +98,14 @@ impl LogLines {
     /// Lines whose bytes come out of `room`, which other streams of the
     /// same request may share.
     pub fn sharing(request: &str, route: &str, room: Arc<AtomicUsize>) -> LogLines {
+        LogLines::labelled_by(request_label(request), route, room)
+    }
+
+    /// As [`sharing`](Self::sharing), logged under whatever id `request`
+    /// holds when a line is written.
+    pub fn labelled_by(request: RequestLabel, route: &str, room: Arc<AtomicUsize>) -> LogLines {
         LogLines {
-            request: request.to_string(),
+            request,
             route: route.to_string(),
             source: None,
             pending: Vec::new(),
@@ -110,6 +127,14 @@ impl LogLines {
     pub fn labelled(mut self, source: &str) -> LogLines {
         self.source = Some(lucet_module::escape_control(source));
         self
+    }
+
+    /// The id of the request the lines belong to now.
+    fn request_id(&self) -> String {
+        self.request
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Takes `cost` bytes of the budget if they are all there; otherwise
@@ -135,12 +160,13 @@ impl LogLines {
             file.write_line(text.as_bytes());
             return;
         }
+        let request = self.request_id();
         match &self.source {
             None => {
-                tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, "{text}")
+                tracing::info!(target: "lucet_serve::guest", request = %request, route = %self.route, "{text}")
             }
             Some(source) => {
-                tracing::info!(target: "lucet_serve::guest", request = %self.request, route = %self.route, source = %source, "{text}")
+                tracing::info!(target: "lucet_serve::guest", request = %request, route = %self.route, source = %source, "{text}")
             }
         }
     }
@@ -180,7 +206,7 @@ impl Drop for LogLines {
         if self.dropped > 0 {
             tracing::warn!(
                 target: "lucet_serve::guest",
-                request = %self.request,
+                request = %self.request_id(),
                 route = %self.route,
                 "{} more bytes of {} dropped (the route's max-log-bytes)",
                 self.dropped,

@@ -27,7 +27,7 @@ pub(crate) use super::parts::{RequestParts, ResponseParts};
 use super::sandbox::{NextRequest, PromiseHandle};
 use super::status::{CallResult, Status};
 use super::upstream::{self, BackendResponse, SendError};
-use crate::abi::output::LogLines;
+use crate::abi::output::{request_label, LogLines, RequestLabel};
 use crate::request::{BodySender, BodyStream, IncomingBody};
 use crate::run::RunContext;
 
@@ -455,7 +455,8 @@ pub(crate) struct FastlyState {
     pub run: RunContext,
     /// Bytes the request may still log, all its streams together.
     log_room: Arc<std::sync::atomic::AtomicUsize>,
-    request_id: String,
+    /// The id of the request served now, which its log lines carry.
+    request_id: RequestLabel,
     route: String,
 }
 
@@ -492,7 +493,7 @@ impl FastlyState {
             kv_stores: Table::new(limits.handles),
             dynamic_backends: HashMap::new(),
             local,
-            request_id: downstream.id.clone(),
+            request_id: request_label(&downstream.id),
             downstream,
             sent: None,
             abandoned: false,
@@ -981,7 +982,8 @@ impl FastlyState {
         downstream.request = self.requests.insert(head)?;
         downstream.body = self.items.insert(AsyncItem::Body(body))?;
         self.body_bytes += held;
-        self.request_id = request.id.clone();
+        // Lines written from now on, to any stream, are this request's.
+        *self.request_id.lock().unwrap_or_else(|e| e.into_inner()) = request.id.clone();
         self.downstream = downstream;
         self.sent = None;
         self.abandoned = false;
@@ -995,7 +997,8 @@ impl FastlyState {
     /// Log lines for `source` of this request, within its log budget,
     /// which standard output, standard error and every endpoint share.
     pub fn log_lines(&self, source: &str) -> LogLines {
-        LogLines::sharing(&self.request_id, &self.route, self.log_room.clone()).labelled(source)
+        LogLines::labelled_by(self.request_id.clone(), &self.route, self.log_room.clone())
+            .labelled(source)
     }
 
     /// Opens the log endpoint `name` (or gives the handle it has).

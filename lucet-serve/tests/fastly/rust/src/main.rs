@@ -853,6 +853,8 @@ fn reuse(first: Request) -> ! {
     let mut req = first;
     let mut served = 1;
     loop {
+        // Standard output of each request is that request's log.
+        println!("reused instance serving request {served}");
         let body = format!(
             "reused instance: request {served} of {n}, path {}\n",
             req.get_path()
