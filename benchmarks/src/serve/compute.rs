@@ -321,15 +321,23 @@ pub fn spawn_viceroy(bin: &Path, app: &Path, fastly_toml: &Path) -> Result<Child
     Ok(ChildServer { child, addr })
 }
 
-/// The resident memory of process `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
+/// The memory of process `pid`, in KiB: its proportional set size (PSS,
+/// from `/proc/PID/smaps_rollup`), or its resident set size where that
+/// cannot be read. PSS counts a page mapped N times 1/N each: RSS counts
+/// it N times, which for a server mapping one image copy-on-write into
+/// every slot (or sharing pages with other processes) says more memory
+/// than is used.
+pub fn memory_kib(pid: u32) -> Option<u64> {
+    let field = |file: &str, name: &str| -> Option<u64> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    field("smaps_rollup", "Pss:").or_else(|| field("status", "VmRSS:"))
 }
 
-/// Samples a process's resident memory every 10 ms until stopped; keeps
-/// the peak.
+/// Samples a process's memory ([`memory_kib`]) every 10 ms until
+/// stopped; keeps the peak.
 pub struct RssSampler {
     stop: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
@@ -340,12 +348,12 @@ impl RssSampler {
     /// Starts sampling `pid`.
     pub fn start(pid: u32) -> RssSampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(rss_kib(pid).unwrap_or(0)));
+        let peak = Arc::new(AtomicU64::new(memory_kib(pid).unwrap_or(0)));
         let thread = {
             let (stop, peak) = (stop.clone(), peak.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    if let Some(kib) = rss_kib(pid) {
+                    if let Some(kib) = memory_kib(pid) {
                         peak.fetch_max(kib, Ordering::Relaxed);
                     }
                     std::thread::sleep(Duration::from_millis(10));

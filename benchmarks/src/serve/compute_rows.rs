@@ -183,13 +183,13 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
         s.rounds,
         s.workers
     );
-    println!("| row | server | requests/s | p50 | p99 | p99.9 | errors | peak RSS per request in flight |");
+    println!("| row | server | requests/s | p50 | p99 | p99.9 | errors | peak memory (PSS) per request in flight |");
     println!("|---|---|---|---|---|---|---|---|");
     let mut json = Vec::new();
     for row in &rows {
         for server in servers.iter().filter(|sv| sv.serves(row.app)) {
             let m = measure(server, row, s)?;
-            let rss = match m.rss_per_request_kib {
+            let memory = match m.memory_per_request_kib {
                 Some(k) => format!("{k:.0} KiB"),
                 None => "?".into(),
             };
@@ -198,7 +198,7 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
                 Kind::Burst => format!("all in {:.2} s", m.elapsed_s),
             };
             println!(
-                "| {} | {} | {rate} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {rss} |",
+                "| {} | {} | {rate} | {:.1} ms | {:.1} ms | {:.1} ms | {} | {memory} |",
                 row.name,
                 server.name,
                 m.p50_us / 1000.0,
@@ -215,7 +215,7 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
                 "p99_us": m.p99_us,
                 "p999_us": m.p999_us,
                 "errors": m.errors,
-                "rss_per_request_kib": m.rss_per_request_kib,
+                "memory_per_request_kib": m.memory_per_request_kib,
             }));
         }
     }
@@ -231,7 +231,7 @@ struct Measured {
     p99_us: f64,
     p999_us: f64,
     errors: u64,
-    rss_per_request_kib: Option<f64>,
+    memory_per_request_kib: Option<f64>,
 }
 
 fn measure(server: &Server, row: &RowSpec, s: &Settings) -> Result<Measured> {
@@ -239,7 +239,7 @@ fn measure(server: &Server, row: &RowSpec, s: &Settings) -> Result<Measured> {
     let pid = server.child.pid();
     // Let the connections of the row before close.
     std::thread::sleep(Duration::from_millis(500));
-    let idle = compute::rss_kib(pid);
+    let idle = compute::memory_kib(pid);
     let sampler = RssSampler::start(pid);
     let m = match row.kind {
         Kind::Load => {
@@ -269,7 +269,7 @@ fn measure(server: &Server, row: &RowSpec, s: &Settings) -> Result<Measured> {
                 p99_us: median(&mut runs, |r| r.p99_us),
                 p999_us: median(&mut runs, |r| r.p999_us),
                 errors: runs.iter().map(|r| r.errors).sum(),
-                rss_per_request_kib: None,
+                memory_per_request_kib: None,
             }
         }
         Kind::Burst => {
@@ -291,13 +291,13 @@ fn measure(server: &Server, row: &RowSpec, s: &Settings) -> Result<Measured> {
                 p99_us: b.p99_us,
                 p999_us: b.p999_us,
                 errors: b.errors,
-                rss_per_request_kib: None,
+                memory_per_request_kib: None,
             }
         }
     };
     let peak = sampler.finish();
     Ok(Measured {
-        rss_per_request_kib: idle
+        memory_per_request_kib: idle
             .map(|idle| peak.saturating_sub(idle) as f64 / row.connections as f64),
         ..m
     })
