@@ -174,6 +174,15 @@ impl Builtin {
         matches!(self, Builtin::Throw | Builtin::ThrowRef)
     }
 
+    /// Whether generated code calls the builtin with a convention that
+    /// clobbers no register (Cranelift's `preserve_all`): the interrupt
+    /// check's call, on the cold path of every loop header, so that the
+    /// loop's values stay in registers across it. Its entry saves what the
+    /// host code behind it may clobber.
+    pub fn preserves_registers(self) -> bool {
+        matches!(self, Builtin::Interrupted)
+    }
+
     /// The result type, if the builtin returns something.
     pub fn result(self) -> Option<BuiltinType> {
         match self {

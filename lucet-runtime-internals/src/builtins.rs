@@ -24,7 +24,7 @@ pub fn runtime_symbol(name: &str) -> Option<usize> {
             Builtin::ElemDrop => elem_drop as *const () as usize,
             Builtin::Throw => crate::sys::unwind::throw_builtin(),
             Builtin::ThrowRef => crate::sys::unwind::throw_ref_builtin(),
-            Builtin::Interrupted => interrupted as *const () as usize,
+            Builtin::Interrupted => crate::sys::interrupt::interrupted_builtin(),
             Builtin::Trap => crate::sys::trap::trap_builtin(),
             Builtin::GcAlloc => crate::sys::gc::gc_alloc_builtin(),
             Builtin::ArrayNewData => crate::sys::gc::array_new_data_builtin(),
@@ -166,8 +166,10 @@ extern "C" fn array_init_elem(vmctx: *mut u8, seg: u32, dst: u64, offset: u64, l
 }
 
 /// A loop header found the interrupt word set: the run ends (killed) or
-/// yields (preempted), and the guest goes on once it is resumed.
-extern "C" fn interrupted() {
+/// yields (preempted), and the guest goes on once it is resumed. Called
+/// through the entry in `sys/<arch>/interrupt.rs`, which saves every
+/// register around it.
+pub(crate) extern "C" fn interrupted() {
     // SAFETY: generated code calls this builtin from a loop header of the
     // running instance, on its stack; a forced unwind of the yield (the
     // instance dropped while preempted) ends the run through `guarded`.

@@ -237,6 +237,8 @@ impl<'m> FuncEnv<'m> {
         }
         let call_conv = if builtin.unwinds() {
             wasm_call_conv()
+        } else if builtin.preserves_registers() {
+            CallConv::PreserveAll
         } else {
             self.module.isa.default_call_conv()
         };

@@ -13,6 +13,7 @@ compile_error!("lucet-runtime-internals supports x86_64 and aarch64 Linux only")
 
 pub mod context;
 pub mod gc;
+pub mod interrupt;
 pub mod trap;
 pub mod unix;
 pub mod unwind;

@@ -4,5 +4,6 @@
 pub mod context;
 pub mod cpu;
 pub mod gc;
+pub mod interrupt;
 pub mod trap;
 pub mod unwind;
