@@ -499,28 +499,27 @@ impl Armed<'_> {
     /// Stops watching; whether the deadline had fired (false for a time
     /// slice).
     pub fn disarm(self) -> bool {
-        let mut s = self.watchdog.shared.lock();
-        let fired = if self.slice {
-            s.slices.remove(&(self.deadline, self.ticket));
-            false
-        } else {
-            s.armed.remove(&(self.deadline, self.ticket));
-            s.fired.remove(&self.ticket)
-        };
-        drop(s);
+        let fired = self.forget();
         std::mem::forget(self);
         fired
+    }
+
+    /// Stops watching; whether the deadline had fired.
+    fn forget(&self) -> bool {
+        let mut s = self.watchdog.shared.lock();
+        let key = (self.deadline, self.ticket);
+        if self.slice {
+            s.slices.remove(&key);
+            false
+        } else {
+            s.armed.remove(&key);
+            s.fired.remove(&self.ticket)
+        }
     }
 }
 
 impl Drop for Armed<'_> {
     fn drop(&mut self) {
-        let mut s = self.watchdog.shared.lock();
-        if self.slice {
-            s.slices.remove(&(self.deadline, self.ticket));
-        } else {
-            s.armed.remove(&(self.deadline, self.ticket));
-            s.fired.remove(&self.ticket);
-        }
+        self.forget();
     }
 }

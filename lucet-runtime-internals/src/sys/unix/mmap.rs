@@ -386,7 +386,8 @@ impl SealedFile {
     }
 }
 
-fn too_large(len: u64) -> Error {
+/// A module file (or image) over [`MAX_MODULE_FILE`] bytes.
+pub(super) fn too_large(len: u64) -> Error {
     Error::InvalidModule(format!(
         "the file is {len} bytes; a module file is at most {MAX_MODULE_FILE} bytes"
     ))

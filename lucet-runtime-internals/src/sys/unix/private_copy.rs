@@ -13,7 +13,7 @@
 use std::os::fd::AsRawFd;
 use std::ptr;
 
-use super::mmap::{os_error, page_size, unmap, MAX_MODULE_FILE};
+use super::mmap::{map_anonymous, os_error, page_size, too_large, unmap, MAX_MODULE_FILE};
 use crate::Error;
 
 /// Transparent huge pages are this size (x86_64, and aarch64 with 4 KiB
@@ -96,22 +96,7 @@ impl PrivateCopy {
         let mapped = len.max(1).next_multiple_of(page_size());
         let huge = mapped >= HUGE_PAGE;
         let reserve = if huge { mapped + HUGE_PAGE } else { mapped };
-        // SAFETY: a fresh anonymous mapping at an address of the kernel's
-        // choosing touches no existing memory.
-        let p = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                reserve,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(os_error(&format!("mapping {len} bytes for a module file")));
-        }
-        let p = p as *mut u8;
+        let p = map_anonymous(reserve)?;
         if !huge {
             return Ok(PrivateCopy {
                 base: p,
@@ -215,10 +200,4 @@ impl Drop for PrivateCopy {
         // SAFETY: the mapping is ours, and `bytes()` borrows end with it.
         unsafe { unmap(self.base, self.mapped) };
     }
-}
-
-fn too_large(len: u64) -> Error {
-    Error::InvalidModule(format!(
-        "the file is {len} bytes; a module file is at most {MAX_MODULE_FILE} bytes"
-    ))
 }
