@@ -16,6 +16,7 @@
 //! ```
 
 mod budget;
+mod call_graph;
 mod codegen;
 mod divconst;
 mod elf;

@@ -98,6 +98,10 @@ pub struct ModuleInfo<'data> {
     /// Whether a value of the module's types, globals or tables can be a
     /// GC object reference (functions may still declare such locals).
     pub holds_gc_refs: bool,
+    /// For each defined function, whether it can be entered again before
+    /// it returns (see `call_graph`): those check for interruption at
+    /// entry.
+    pub recurring: Vec<bool>,
 }
 
 /// Whether the module can come by GC object references other than through
@@ -419,6 +423,7 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
         func_names: HashMap::new(),
         module_name: None,
         escaping: Vec::new(),
+        recurring: Vec::new(),
         heap_reservation: 0,
         holds_gc_refs: false,
     };
@@ -702,30 +707,48 @@ pub fn parse(wasm: &[u8], standard: Standard) -> Result<ModuleInfo<'_>, Error> {
             }
         }
     }
-    validate_bodies(to_validate_bodies, &info.bodies)?;
+    let callees = validate_bodies(to_validate_bodies, &info.bodies)?;
     info.escaping = escaping.into_iter().collect();
+    info.recurring =
+        crate::call_graph::recurring_functions(info.num_imported_funcs, &callees, &info.escaping);
     info.holds_gc_refs = holds_gc_refs(&info);
     Ok(info)
 }
 
 /// Validates every function body, in parallel; the first error (in body
-/// order) is the module's.
+/// order) is the module's. Returns what each body calls directly.
 fn validate_bodies(
     funcs: Vec<FuncToValidate<ValidatorResources>>,
     bodies: &[BodyToTranslate<'_>],
-) -> Result<(), Error> {
-    let results: Vec<wasmparser::Result<()>> = funcs
+) -> Result<Vec<Vec<u32>>, Error> {
+    let results: Vec<wasmparser::Result<Vec<u32>>> = funcs
         .into_par_iter()
         .zip(bodies.par_iter())
         .map_init(FuncValidatorAllocations::default, |allocs, (func, body)| {
             let mut validator = func.into_validator(std::mem::take(allocs));
             let result = validator.validate(&body.body);
             *allocs = validator.into_allocations();
-            result
+            result.and_then(|()| direct_callees(&body.body))
         })
         .collect();
-    results.into_iter().collect::<Result<(), _>>()?;
-    Ok(())
+    Ok(results.into_iter().collect::<Result<_, _>>()?)
+}
+
+/// The functions a (valid) body calls by index, each once.
+fn direct_callees(body: &wasmparser::FunctionBody<'_>) -> wasmparser::Result<Vec<u32>> {
+    let mut callees = Vec::new();
+    let mut ops = body.get_operators_reader()?;
+    while !ops.eof() {
+        match ops.read()? {
+            Operator::Call { function_index } | Operator::ReturnCall { function_index } => {
+                callees.push(function_index)
+            }
+            _ => {}
+        }
+    }
+    callees.sort_unstable();
+    callees.dedup();
+    Ok(callees)
 }
 
 fn read_names(names: wasmparser::NameSectionReader<'_>, info: &mut ModuleInfo<'_>) {

@@ -165,12 +165,13 @@ extern "C" fn array_init_elem(vmctx: *mut u8, seg: u32, dst: u64, offset: u64, l
     with_instance(vmctx, |i| status(i.array_init_elem(seg, dst, offset, len)))
 }
 
-/// A loop header found the interrupt word set: the run ends (killed) or
+/// An interrupt check (a loop header, or the entry of a function that can
+/// recur) found the interrupt word set: the run ends (killed) or
 /// yields (preempted), and the guest goes on once it is resumed. Called
 /// through the entry in `sys/<arch>/interrupt.rs`, which saves every
 /// register around it.
 pub(crate) extern "C" fn interrupted() {
-    // SAFETY: generated code calls this builtin from a loop header of the
+    // SAFETY: generated code calls this builtin from an interrupt check of the
     // running instance, on its stack; a forced unwind of the yield (the
     // instance dropped while preempted) ends the run through `guarded`.
     guarded(|| unsafe { answer_interrupt() })

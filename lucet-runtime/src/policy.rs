@@ -59,7 +59,7 @@ pub struct RunPolicy {
     pub fuel: Option<u64>,
     /// Guest code that runs this long without a host call that suspends
     /// it is preempted ([`KillSwitch::preempt`]) at its next loop header
-    /// (or host call), and [`start`](Self::start) and
+    /// or recursive call (or host call), and [`start`](Self::start) and
     /// [`resume`](Self::resume) return [`Step::Preempted`]: resuming it
     /// continues the run, under the same deadline. Not the start function,
     /// which runs to its end.

@@ -250,7 +250,7 @@ impl Translation<'_, '_> {
     /// cold call, no trap and no signal. A killed run never comes back
     /// from it; a preempted one comes back when the host resumes it, and
     /// goes on.
-    fn interrupt_check(&mut self) {
+    pub(super) fn interrupt_check(&mut self) {
         let word = self.env.interrupt_word(&mut self.b);
         let fuel = &mut self.fuel;
         self.env.cold_detour(&mut self.b, word, |env, b| {

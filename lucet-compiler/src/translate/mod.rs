@@ -167,6 +167,12 @@ impl FuncTranslator {
         if module.settings.count_instructions {
             t.fuel = Some(FuelCounter::function_entry(&mut t.b, &mut t.env, vmctx));
         }
+        let defined = (func_index - info.num_imported_funcs) as usize;
+        if module.settings.interruptible && info.recurring.get(defined).copied().unwrap_or(true) {
+            // Recursion reaches no loop header: functions that can recur
+            // check at entry.
+            t.interrupt_check();
+        }
         t.push_function_frame(&ty.results);
 
         let mut ops = body.get_operators_reader()?;

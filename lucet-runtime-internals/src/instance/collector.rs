@@ -211,7 +211,7 @@ impl Instance {
     /// of the instance may be on its stack.
     pub(crate) unsafe fn collect_garbage(&mut self, in_host_call: bool) -> bool {
         if self.preempted {
-            // Yielded at a loop header, which records no exit frame.
+            // Yielded at an interrupt check, which records no exit frame.
             return false;
         }
         let holds_objects = |m: &Instance| m.module.type_records().iter().any(|t| t.kind != 0);

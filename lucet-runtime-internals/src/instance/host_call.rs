@@ -132,7 +132,7 @@ pub(crate) unsafe fn call_host(vmctx: *mut u8, f: impl FnOnce(&mut Vmctx)) {
 pub struct Preempted;
 
 /// Answers a set interrupt word found by guest code of this thread's run
-/// (the `Interrupted` builtin at a loop header) or after a host call:
+/// (the `Interrupted` builtin at an interrupt check) or after a host call:
 /// ends a killed run, yields a preempted one (returning when it is
 /// resumed), and returns at once otherwise.
 ///

@@ -13,7 +13,8 @@
 //! - after the run ended: fails with [`KillError::NotTerminable`].
 //!
 //! Interrupting writes two words of the instance header: the interrupt word,
-//! which generated code checks at loop headers, and the stack limit, which
+//! which generated code checks at loop headers and at the entry of
+//! functions that can recur, and the stack limit, which
 //! every function with a frame checks in its prologue; raised out of reach
 //! ([`POISONED_STACK_LIMIT`]), it makes the next function entry trap, and
 //! the trap of a killed run is reported as its termination. Function
@@ -22,8 +23,9 @@
 //! writes them back.
 //!
 //! A switch can also *preempt* a run ([`KillSwitch::preempt`]): the
-//! interrupt word alone is set, and the guest, at its next loop header,
-//! yields to the host instead of ending; the word is cleared and the run
+//! interrupt word alone is set, and the guest, at its next loop header or
+//! entry into a function that can recur (one on a cycle of direct calls,
+//! or one that tables, references or exports can reach), yields to the host instead of ending; the word is cleared and the run
 //! goes on when resumed. A host function that returns while a preemption
 //! is pending yields the same way, before any more guest code runs.
 //!
@@ -328,7 +330,8 @@ impl KillSwitch {
     }
 
     /// Asks the run, if its guest code is running, to yield to the host at
-    /// its next loop header (or when the host function it is in returns):
+    /// its next loop header or entry into a function that can recur (or
+    /// when the host function it is in returns):
     /// the run returns `RunResult::Yielded` with a [`Preempted`] value,
     /// and `resume` continues it where it was. Nothing else changes: a
     /// kill still ends it. Returns whether the request was made: not for a

@@ -385,8 +385,9 @@ impl Module {
         self.data.counts_instructions
     }
 
-    /// Whether the code checks for interruption at loop headers, so that
-    /// a kill switch stops a loop that calls nothing.
+    /// Whether the code checks for interruption at loop headers and at
+    /// the entry of functions that can recur, so that a kill switch stops,
+    /// and a preemption pauses, a run that calls nothing of the host's.
     pub fn is_interruptible(&self) -> bool {
         self.data.interruptible
     }

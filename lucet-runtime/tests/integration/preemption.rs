@@ -247,3 +247,71 @@ fn a_run_policy_slices_a_long_run_and_finishes_it() {
         other => panic!("{other}"),
     }
 }
+
+/// Computing with no loop at all: by recursion, by calls through a
+/// table, by tail calls that go round.
+const RECURSION: &str = r#"(module
+  (type $unary (func (param i64) (result i64)))
+  (table 1 funcref)
+  (elem (i32.const 0) $fib_indirect)
+  (func $fib (export "fib") (param $n i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get $n) (i64.const 2))
+      (then (local.get $n))
+      (else (i64.add (call $fib (i64.sub (local.get $n) (i64.const 1)))
+                     (call $fib (i64.sub (local.get $n) (i64.const 2)))))))
+  (func $fib_indirect (export "fib_indirect") (param $n i64) (result i64)
+    (if (result i64) (i64.lt_u (local.get $n) (i64.const 2))
+      (then (local.get $n))
+      (else (i64.add
+        (call_indirect (type $unary) (i64.sub (local.get $n) (i64.const 1)) (i32.const 0))
+        (call_indirect (type $unary) (i64.sub (local.get $n) (i64.const 2)) (i32.const 0))))))
+  (func $ping (param $n i64) (result i64) (return_call $pong (i64.add (local.get $n) (i64.const 1))))
+  (func $pong (param $n i64) (result i64) (return_call $ping (local.get $n)))
+  (func (export "ping_pong_forever") (result i64) (call $ping (i64.const 0))))"#;
+
+fn fib(n: i64) -> i64 {
+    let (mut a, mut b) = (0, 1);
+    for _ in 0..n {
+        (a, b) = (b, a + b);
+    }
+    a
+}
+
+#[test]
+fn recursion_without_loops_is_preempted_too() {
+    let elf = Compiler::new(CompileOptions::default())
+        .unwrap()
+        .compile(RECURSION.as_bytes())
+        .unwrap()
+        .to_elf()
+        .unwrap();
+    let module = Module::from_bytes(&elf, "recursion", &Linker::new()).unwrap();
+    let region = MmapRegion::create(1, &Default::default()).unwrap();
+    for func in ["fib", "fib_indirect"] {
+        let mut inst = region.new_instance(module.clone()).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = preempter(inst.kill_switch(), stop.clone());
+        // Tens of millions of calls: tens of milliseconds at least.
+        let (result, preempted) = run_through(&mut inst, func, &[Val::I64(34)]);
+        stop.store(true, Ordering::Relaxed);
+        thread.join().unwrap();
+        assert_eq!(result.unwrap(), vec![Val::I64(fib(34))], "{func}");
+        assert!(preempted >= 1, "{func} never preempted");
+    }
+    // Tail calls round a cycle, for ever: preempted, then killed.
+    let mut inst = region.new_instance(module).unwrap();
+    let switch = inst.kill_switch();
+    let asker = preempt_once(switch.clone());
+    let yielded = inst
+        .run("ping_pong_forever", &[])
+        .unwrap()
+        .yielded()
+        .unwrap();
+    asker.join().unwrap();
+    assert!(yielded.is_preempted());
+    assert_eq!(switch.terminate(), Ok(KillSuccess::Signalled));
+    assert!(matches!(
+        inst.resume(),
+        Err(Error::Terminated(TerminationDetails::Remote))
+    ));
+}

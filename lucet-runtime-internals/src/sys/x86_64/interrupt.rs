@@ -1,6 +1,6 @@
 //! The entry of the `Interrupted` builtin, in assembly.
 //!
-//! Generated code calls it from the cold path of a loop header's interrupt
+//! Generated code calls it from the cold path of an interrupt
 //! check with the `preserve_all` convention: the call clobbers no
 //! register, so the hot loop keeps its values in registers across it. The
 //! entry saves every register the System V convention lets the Rust body
