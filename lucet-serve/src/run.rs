@@ -42,6 +42,11 @@ impl Responder {
         }
     }
 
+    /// Whether it has answered its client (and so can be rearmed).
+    pub fn has_answered(&self) -> bool {
+        self.lock().is_none()
+    }
+
     /// Makes it answer another client, `reply` (a reused instance's next
     /// request), once the one before was answered: whether it did.
     pub fn rearm(&self, reply: oneshot::Sender<Answer>) -> bool {

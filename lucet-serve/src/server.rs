@@ -697,31 +697,56 @@ async fn serve<E: Engine>(
         path_info: info,
     };
     // An instance of the route waiting for a request takes it first; a new
-    // one is started only when none does.
-    let unclaimed = app.handler(index).config.offer(request, reply);
-    let submitted = match unclaimed {
-        None => Ok(()),
-        Some((request, reply)) => state.workers.submit(Job {
+    // one is started only when none does, or when the one it was handed to
+    // gives it back untaken.
+    let submit = |request, reply| {
+        state.workers.submit(Job {
             app: app.clone(),
             route: index,
             request,
             reply,
-            body_held: held,
-        }),
+            body_held: held.clone(),
+        })
     };
-    if submitted.is_err() {
+    let overloaded = || {
         state.metrics.overloaded();
         tracing::warn!(request = %id, route = %route.pattern, "overloaded: every worker busy and the queue full; 503");
         let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return Served {
+        Served {
             response: r,
-            route: pattern,
+            route: pattern.clone(),
             outcome: "overloaded",
+        }
+    };
+    let mut given_back = match app.handler(index).config.offer(request, reply) {
+        Ok(given_back) => Some(given_back),
+        Err((request, reply)) => {
+            if submit(request, reply).is_err() {
+                return overloaded();
+            }
+            None
+        }
+    };
+    let mut answer = answer;
+    let answer = loop {
+        let Some(back) = given_back.as_mut() else {
+            break answer.await;
         };
-    }
-    match answer.await {
+        tokio::select! {
+            answer = &mut answer => break answer,
+            back = back => {
+                given_back = None;
+                if let Ok((request, reply)) = back {
+                    if submit(request, reply).is_err() {
+                        return overloaded();
+                    }
+                }
+            }
+        }
+    };
+    match answer {
         Ok(Ok(response)) => Served {
             response: respond(response),
             route: pattern,

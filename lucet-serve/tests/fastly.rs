@@ -1443,6 +1443,44 @@ async fn a_sandbox_that_gets_no_request_in_time_ends() {
     assert_eq!(get(&c, a, "/hello").await.text(), "hello from rust\n");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_a_sandbox_does_not_take_goes_to_a_fresh_instance() {
+    let (server, _dir) = start(app("give_up.wat"), RouteLimits::default());
+    let (c, a) = (client(), server.addr());
+    // The first answer comes once the instance's promise waits: the
+    // second request is handed to it. The instance ends without taking
+    // it, by returning (GET) or by abandoning the promise (POST), and a
+    // fresh instance answers it.
+    for method in [Method::GET, Method::POST] {
+        let first = send(&c, a, method.clone(), "/", &[], Bytes::new()).await;
+        assert_eq!(
+            (first.status, first.text()),
+            (StatusCode::OK, "fresh".into())
+        );
+        let second = send(&c, a, method.clone(), "/", &[], Bytes::new()).await;
+        assert_eq!(
+            (second.status, second.text()),
+            (StatusCode::OK, "fresh".into()),
+            "{method}"
+        );
+        let started = Instant::now();
+        while metric(&server, "lucet_live_instances") != "0" {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the instances end"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(
+        metric(
+            &server,
+            "lucet_requests_total{route=\"/...\",status=\"200\"}"
+        ),
+        "4"
+    );
+}
+
 #[tokio::test]
 async fn each_request_of_a_sandbox_has_the_routes_whole_time_limit() {
     // A 1 s limit; five requests 300 ms apart take the instance past it,

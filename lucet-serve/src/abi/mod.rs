@@ -25,6 +25,7 @@ use crate::engine::{Engine, ModuleInterface, Step};
 use crate::request::{GuestRequest, HandlerError};
 use crate::route::Route;
 use crate::run::{Progress, RunContext};
+pub(crate) use fastly::GivenBack;
 
 /// A handler ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,19 +45,20 @@ pub(crate) enum AbiConfig {
 
 impl AbiConfig {
     /// Hands `request` to an instance of the route that waits for one (a
-    /// Compute app's reusable sandbox), to answer through `reply`; gives
-    /// both back if none waits (`None`: taken).
+    /// Compute app's reusable sandbox), to answer through `reply`: where
+    /// the request comes back if that instance does not take it. Gives
+    /// both back if none waits.
+    // The request comes back by value, as it went: boxing it would cost an
+    // allocation per request.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn offer(
         &self,
         request: GuestRequest,
         reply: Reply,
-    ) -> Option<(GuestRequest, Reply)> {
+    ) -> Result<GivenBack, (GuestRequest, Reply)> {
         match self {
-            AbiConfig::Wagi => Some((request, reply)),
-            AbiConfig::Fastly(local) => local
-                .sandboxes
-                .offer(Box::new(fastly::NextRequest { request, reply }))
-                .map(|n| (n.request, n.reply)),
+            AbiConfig::Wagi => Err((request, reply)),
+            AbiConfig::Fastly(local) => local.sandboxes.offer(request, reply),
         }
     }
 }

@@ -53,7 +53,7 @@ use crate::run::{Progress, RunContext};
 
 pub(crate) use local_server::LocalServer;
 use parts::whole_response;
-pub(crate) use sandbox::NextRequest;
+pub(crate) use sandbox::GivenBack;
 pub(crate) use state::FastlyState;
 use state::{Downstream, InstanceLimits, RequestParts, SentBody};
 

@@ -4,6 +4,9 @@
 //! that comes in while a promise waits is handed to the instance that has
 //! waited longest, in its slot, before any new instance is started for
 //! it. A promise that nothing fulfils before it expires ends the session.
+//! A request handed to an instance that does not take it (the instance
+//! abandons its promise, ends, or cannot hold another request) goes back
+//! to the server's task for it, which starts a fresh instance.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -17,10 +20,31 @@ use crate::request::{GuestRequest, GuestResponse, HandlerError};
 /// Where a request's answer goes.
 pub(crate) type Reply = oneshot::Sender<Result<GuestResponse, HandlerError>>;
 
+/// Where a request handed to a waiting instance and not taken goes back.
+pub(crate) type GivenBack = oneshot::Receiver<(GuestRequest, Reply)>;
+
 /// A request handed to a waiting instance, with where its answer goes.
+/// Dropped before the instance takes it, it goes back to the server.
 pub(crate) struct NextRequest {
-    pub request: GuestRequest,
-    pub reply: Reply,
+    parts: Option<(GuestRequest, Reply)>,
+    give_back: Option<oneshot::Sender<(GuestRequest, Reply)>>,
+}
+
+impl NextRequest {
+    /// The request and where its answer goes, for the instance serving it.
+    pub fn take(mut self) -> (GuestRequest, Reply) {
+        self.parts.take().expect("a request is taken once")
+    }
+}
+
+impl Drop for NextRequest {
+    fn drop(&mut self) {
+        if let (Some(parts), Some(back)) = (self.parts.take(), self.give_back.take()) {
+            // The server's task for the request starts a fresh instance;
+            // if that task has gone (its client left), so has the request.
+            let _ = back.send(parts);
+        }
+    }
 }
 
 /// The instances of one route (one load of it) waiting for a request.
@@ -69,20 +93,36 @@ impl Sandboxes {
         }
     }
 
-    /// Hands `next` to the instance that has waited longest for a
-    /// request; gives it back if none waits.
-    pub fn offer(&self, mut next: Box<NextRequest>) -> Option<Box<NextRequest>> {
+    /// Hands `request` to the instance that has waited longest for a
+    /// request, to answer through `reply`: where the request comes back if
+    /// that instance does not take it. Gives both back if none waits.
+    // The request comes back by value, as it went: boxing it would cost an
+    // allocation per request.
+    #[allow(clippy::result_large_err)]
+    pub fn offer(
+        &self,
+        request: GuestRequest,
+        reply: Reply,
+    ) -> Result<GivenBack, (GuestRequest, Reply)> {
         let mut waiting = self.waiting();
+        if waiting.is_empty() {
+            return Err((request, reply));
+        }
+        let (give_back, given_back) = oneshot::channel();
+        let mut next = Box::new(NextRequest {
+            parts: Some((request, reply)),
+            give_back: Some(give_back),
+        });
         while let Some(w) = waiting.pop_front() {
             let Some(p) = w.upgrade() else {
                 continue;
             };
             match p.deliver(next) {
-                None => return None,
+                None => return Ok(given_back),
                 Some(back) => next = back,
             }
         }
-        Some(next)
+        Err(next.take())
     }
 }
 
@@ -156,9 +196,8 @@ impl Promise {
 }
 
 /// A promise as an instance holds it (an async item): dropping it
-/// abandons the promise. A request already delivered to it and not taken
-/// then goes back to the server's error path (its reply is dropped), which
-/// only an instance ending between the delivery and its wake can cause.
+/// abandons the promise, and a request delivered to it and not taken goes
+/// back to the server.
 pub(crate) struct PromiseHandle {
     pub promise: Arc<Promise>,
     expiry: tokio::task::AbortHandle,
@@ -168,6 +207,7 @@ impl Drop for PromiseHandle {
     fn drop(&mut self) {
         self.expiry.abort();
         self.promise.close();
+        drop(self.promise.take());
     }
 }
 

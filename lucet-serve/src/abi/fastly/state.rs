@@ -960,15 +960,16 @@ impl FastlyState {
 
     /// Makes `next` the request the instance serves: its client gets what
     /// the app sends from now on; the route's time and fuel limits and the
-    /// log budget start again. Its request and body handles.
+    /// log budget start again. Its request and body handles. An instance
+    /// that cannot take it (its handle tables full) leaves it to a fresh
+    /// instance.
     pub fn take_next(&mut self, next: NextRequest) -> CallResult<(u32, u32)> {
-        let NextRequest { request, reply } = next;
-        if self.items.is_full() || self.requests.is_full() {
-            let _ = reply.send(Err(crate::request::HandlerError::Failed(
-                "the instance it was handed to holds too many handles".into(),
-            )));
+        if self.items.is_full() || self.requests.is_full() || !self.run.responder.has_answered() {
+            // Dropped untaken, it goes back to the server.
+            drop(next);
             return Err(Status::Limitexceeded);
         }
+        let (request, reply) = next.take();
         if !self.run.responder.rearm(reply) {
             return Err(Status::Error);
         }

@@ -13,7 +13,6 @@ use super::super::status::{CallResult, Status};
 use super::args::Args;
 use super::wait::wait_with;
 use crate::engine::GuestCx;
-use crate::request::HandlerError;
 
 /// `next_request_options_mask`: bit 0 is reserved.
 const TIMEOUT: u32 = 1 << 1;
@@ -91,7 +90,7 @@ pub(super) fn next_request_wait(
 }
 
 /// `(promise)`: no further request for this instance. A request handed to
-/// it meanwhile (and not taken) is answered with an error.
+/// it meanwhile (and not taken) goes to a fresh instance.
 pub(super) fn next_request_abandon(
     s: &mut FastlyState,
     _: &mut Memory<'_>,
@@ -105,10 +104,7 @@ pub(super) fn next_request_abandon(
         return Err(Status::Badf);
     };
     s.promise_open = false;
-    if let Some(next) = promise.promise.take() {
-        let _ = next.reply.send(Err(HandlerError::Failed(
-            "the instance it was handed to gave it up".into(),
-        )));
-    }
+    // Dropped, the promise gives back what was handed to it.
+    drop(promise);
     Ok(())
 }
