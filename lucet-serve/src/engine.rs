@@ -216,4 +216,14 @@ pub trait Engine: Send + Sync + 'static {
     fn renew(&self, run: &mut Self::Suspended) {
         let _ = run;
     }
+
+    /// Housekeeping between runs, which a worker does about every
+    /// [`TIDY_INTERVAL`](crate::engine::TIDY_INTERVAL): giving back what
+    /// idle slots hold. The default does nothing.
+    fn tidy(&self, worker: &mut Self::Worker) {
+        let _ = worker;
+    }
 }
+
+/// How often a worker tidies ([`Engine::tidy`]).
+pub(crate) const TIDY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 use crate::app::App;
 use crate::body_budget::Held;
-use crate::engine::Engine;
+use crate::engine::{Engine, TIDY_INTERVAL};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::run::{Progress, Renewal, Responder, RunContext};
 
@@ -251,14 +251,19 @@ impl<E: Engine> Worker<E> {
         };
         let never = crossbeam_channel::never();
         let mut stopping = false;
+        let mut next_tidy = Instant::now() + TIDY_INTERVAL;
         loop {
             let stop = if stopping { &never } else { &self.stop };
             let now = Instant::now();
+            if now >= next_tidy {
+                self.engine.tidy(&mut state);
+                next_tidy = now + TIDY_INTERVAL;
+            }
             let timeout = runs
                 .deadlines
                 .first()
-                .map(|&(d, _)| d.saturating_duration_since(now))
-                .unwrap_or(std::time::Duration::from_secs(3600));
+                .map_or(next_tidy, |&(d, _)| d.min(next_tidy))
+                .saturating_duration_since(now);
             crossbeam_channel::select! {
                 recv(woken) -> id => {
                     if let Ok(id) = id {

@@ -24,7 +24,9 @@
 //! offsets inside them (array indices are checked against the length).
 
 use std::cell::UnsafeCell;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use super::{self as instance, InstanceBuffers, InstanceHandle, KillState};
 use crate::module::Module;
@@ -166,6 +168,20 @@ pub(crate) struct SlotState {
     pub extra_heaps: UnsafeCell<Vec<*mut u8>>,
 }
 
+/// A free slot: since when, and whether it may still hold resident pages
+/// (`Limits::keep_resident`).
+#[derive(Debug, Clone, Copy)]
+struct FreeSlot {
+    index: usize,
+    since: Instant,
+    resident: bool,
+}
+
+/// The free slots, the most recently freed last: a new instance takes the
+/// last one, whose pages are most likely still resident and cached, and
+/// the first ones are those idle longest ([`MmapRegion::trim_idle`]).
+type FreeSlots = VecDeque<FreeSlot>;
+
 /// A region of slots backed by one anonymous mapping.
 pub struct MmapRegion {
     base: *mut u8,
@@ -173,7 +189,7 @@ pub struct MmapRegion {
     capacity: usize,
     layout: SlotLayout,
     limits: Limits,
-    free: Mutex<Vec<usize>>,
+    free: Mutex<FreeSlots>,
     states: Box<[SlotState]>,
     this: Weak<MmapRegion>,
 }
@@ -265,7 +281,16 @@ impl MmapRegion {
             capacity: slots,
             layout,
             limits: limits.clone(),
-            free: Mutex::new((0..slots).rev().collect()),
+            free: Mutex::new(
+                (0..slots)
+                    .rev()
+                    .map(|index| FreeSlot {
+                        index,
+                        since: Instant::now(),
+                        resident: false,
+                    })
+                    .collect(),
+            ),
             states: (0..slots)
                 .map(|_| SlotState {
                     kill: KillState::new(),
@@ -334,7 +359,7 @@ impl MmapRegion {
 
     /// How many slots are free.
     pub fn free_slots(&self) -> usize {
-        self.free.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.free_list().len()
     }
 
     /// How many slots hold live instances.
@@ -360,22 +385,82 @@ impl MmapRegion {
         }
     }
 
-    fn take_slot(&self) -> Result<Slot, Error> {
-        let index = self
-            .free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .ok_or(Error::RegionFull(self.capacity))?;
-        Ok(self.slot(index))
+    fn free_list(&self) -> std::sync::MutexGuard<'_, FreeSlots> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Returns a slot whose instance has been dropped and its heap decommitted.
+    fn take_slot(&self) -> Result<Slot, Error> {
+        let free = self
+            .free_list()
+            .pop_back()
+            .ok_or(Error::RegionFull(self.capacity))?;
+        Ok(self.slot(free.index))
+    }
+
+    /// Returns a slot whose instance has been dropped and its heap reset.
     pub(crate) fn return_slot(&self, index: usize) {
-        self.free
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(index);
+        self.free_list().push_back(FreeSlot {
+            index,
+            since: Instant::now(),
+            resident: true,
+        });
+    }
+
+    /// Gives back to the system the pages that free slots keep resident
+    /// (`Limits::keep_resident`: their heap's window, their stack and
+    /// GC heap) once they have been free for `idle`, at most `max` slots
+    /// per call, those idle longest first: after a burst, the memory its
+    /// instances touched is not held for ever. A slot keeps its state: the
+    /// next instance of the same module finds its heap as the module's
+    /// initial memory (image pages read as the file again, the others as
+    /// zero). Returns how many slots gave their pages back.
+    ///
+    /// The slots being trimmed are out of the free list meanwhile: an
+    /// instance created at the same time on another thread may find the
+    /// region full.
+    pub fn trim_idle(&self, idle: Duration, max: usize) -> usize {
+        let Some(cutoff) = Instant::now().checked_sub(idle) else {
+            return 0;
+        };
+        let mut taken = Vec::new();
+        self.free_list().retain(|f| {
+            let take = taken.len() < max && f.resident && f.since <= cutoff;
+            if take {
+                taken.push(*f);
+            }
+            !take
+        });
+        let page = mmap::page_size();
+        let window = (self.limits.keep_resident as usize)
+            .next_multiple_of(page)
+            .min(self.layout.heap_space);
+        let gc_kept = (self.limits.keep_resident as usize)
+            .next_multiple_of(page)
+            .min(self.layout.gc_heap_size);
+        let mut trimmed = 0;
+        for slot in &mut taken {
+            let s = self.slot(slot.index);
+            // SAFETY: the slot is out of the free list and holds no
+            // instance, so nothing refers into its memory; the ranges lie
+            // in its reservation. Discarded pages read as zero (anonymous)
+            // or as the module's image (its private file mappings), which
+            // is the state a reset heap is in past the window.
+            let gave_back = unsafe {
+                mmap::discard(s.heap(), window)
+                    .and_then(|()| mmap::discard(s.stack_bottom(), self.layout.stack_size))
+                    .and_then(|()| mmap::discard(s.gc_heap(), gc_kept))
+            };
+            if gave_back.is_ok() {
+                slot.resident = false;
+                trimmed += 1;
+            }
+        }
+        let mut free = self.free_list();
+        // Back at the front, as the slots idle longest: taken last.
+        for slot in taken.into_iter().rev() {
+            free.push_front(slot);
+        }
+        trimmed
     }
 }
 

@@ -79,3 +79,45 @@ fn a_region_larger_than_the_address_space_says_what_to_do() {
     };
     MmapRegion::create(16, &small).unwrap();
 }
+
+/// How many of the `len` bytes at `addr` are in resident pages.
+fn resident_pages(addr: *const u8, len: usize) -> usize {
+    let page = 4096;
+    let mut states = vec![0u8; len.div_ceil(page)];
+    // SAFETY: the range is mapped (a region's slot), and `states` has a
+    // byte per page.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len, states.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore");
+    states.iter().filter(|s| *s & 1 != 0).count()
+}
+
+#[test]
+fn idle_slots_give_back_the_pages_they_keep() {
+    use std::time::Duration;
+    let limits = Limits {
+        keep_resident: 1 << 20,
+        ..Limits::default()
+    };
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let module = load("memory");
+    let mut inst = region.new_instance(module.clone()).unwrap();
+    let heap = inst.heap_mut();
+    let len = heap.len().min(64 << 10);
+    heap[..len].fill(7);
+    let at = heap.as_ptr();
+    drop(inst);
+    // Within the window, the pages stay resident (zeroed).
+    assert_eq!(resident_pages(at, len), len / 4096);
+    // Not idle long enough: kept.
+    assert_eq!(region.trim_idle(Duration::from_secs(3600), 8), 0);
+    assert_eq!(resident_pages(at, len), len / 4096);
+    // Idle long enough: given back, once.
+    assert_eq!(region.trim_idle(Duration::ZERO, 8), 1);
+    assert_eq!(resident_pages(at, len), 0);
+    assert_eq!(region.trim_idle(Duration::ZERO, 8), 0);
+    assert_eq!(region.free_slots(), 1);
+    // The slot serves the next instance, whose memory is zero.
+    let inst = region.new_instance(module).unwrap();
+    assert_eq!(inst.heap().as_ptr(), at);
+    assert!(inst.heap().iter().all(|&b| b == 0));
+}
