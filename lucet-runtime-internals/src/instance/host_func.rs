@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use lucet_module::{FuncType, ValRaw};
+use smallvec::SmallVec;
 
 use super::{call_host, instance_from_vmctx, Vmctx};
 use crate::linker::{Definition, HostFunc, WasmResults, WasmTy};
@@ -92,13 +93,16 @@ unsafe extern "C" fn dynamic_trampoline(
         let inst = instance_from_vmctx(vmctx);
         call_host(vmctx, |ctx| {
             let roots = (*inst).host_roots();
-            let args: Vec<Val> =
+            // On the stack for the usual few values: a host call allocates
+            // nothing of its own.
+            let args: SmallVec<[Val; 8]> =
                 d.ty.params
                     .iter()
                     .enumerate()
                     .map(|(i, t)| Val::from_guest(&*values.add(i), *t, roots))
                     .collect();
-            let mut results: Vec<Val> = d.ty.results.iter().map(|t| Val::zero(*t)).collect();
+            let mut results: SmallVec<[Val; 4]> =
+                d.ty.results.iter().map(|t| Val::zero(*t)).collect();
             (d.f)(ctx, &args, &mut results);
             for (i, (r, t)) in results.iter().zip(&d.ty.results).enumerate() {
                 // A result the instance cannot take as the declared type
