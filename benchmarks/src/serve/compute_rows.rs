@@ -59,6 +59,8 @@ struct Server {
     name: &'static str,
     app: Option<App>,
     child: ChildServer,
+    /// Its own origin, alive as long as it is.
+    _origin: ChildServer,
 }
 
 impl Server {
@@ -72,11 +74,19 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
     compute::raise_nofile_limit();
     let dir = std::env::temp_dir().join(format!("lucet-bench-compute-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    // The origin has a process (and descriptors) of its own: 8,000 held
-    // requests cost the client 8,000 sockets and the origin as many again,
-    // besides the idle connections servers keep to it from earlier rows.
-    let origin = compute::spawn_self(&["serve-child", "origin"])?;
-    let toml = compute::write_fastly_toml(&dir, origin.addr)?;
+    // Each server has an origin in a process (and with descriptors) of
+    // its own: 8,000 held requests cost the client 8,000 sockets and the
+    // origin as many again, and the connections a server keeps open to
+    // its origin after its rows would otherwise take the next server's.
+    let mut next_origin = 0;
+    let mut own_origin = || -> Result<(ChildServer, PathBuf)> {
+        let origin = compute::spawn_self(&["serve-child", "origin"])?;
+        let dir = dir.join(format!("origin-{next_origin}"));
+        next_origin += 1;
+        std::fs::create_dir_all(&dir)?;
+        let toml = compute::write_fastly_toml(&dir, origin.addr)?;
+        Ok((origin, toml))
+    };
     let apps = compute::apps_dir();
     let rust_app = apps.join("rust_app.wasm");
     let js_app = apps.join("js_app.wasm");
@@ -135,6 +145,7 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
             continue;
         }
         if wanted("lucet-serve") {
+            let (origin, toml) = own_origin()?;
             let workers = s.workers.to_string();
             let child = compute::spawn_self(&[
                 "serve-child",
@@ -149,17 +160,21 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
                 name: "lucet-serve",
                 app: Some(app),
                 child,
+                _origin: origin,
             });
         }
         if let Some(bin) = s.viceroy.as_ref().filter(|_| wanted("viceroy")) {
+            let (origin, toml) = own_origin()?;
             servers.push(Server {
                 name: "Viceroy",
                 app: Some(app),
                 child: compute::spawn_viceroy(bin, file, &toml)?,
+                _origin: origin,
             });
         }
     }
     if wanted("plain hyper") && rows.iter().any(|r| r.app == App::Rust) {
+        let (origin, _) = own_origin()?;
         let origin_arg = origin.addr.to_string();
         let threads = s.workers.to_string();
         servers.push(Server {
@@ -173,6 +188,7 @@ pub fn run(s: &Settings) -> Result<Vec<serde_json::Value>> {
                 "--workers",
                 &threads,
             ])?,
+            _origin: origin,
         });
     }
     if servers.is_empty() || rows.is_empty() {
