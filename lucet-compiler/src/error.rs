@@ -36,6 +36,10 @@ pub enum Error {
     /// The module uses a feature this compiler does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The input is a WebAssembly component (valid, with the world it
+    /// exports named), which this compiler does not compile yet.
+    #[error("this is a WebAssembly component ({0}); only core modules can be compiled so far")]
+    Component(String),
     /// An option is out of range.
     #[error("invalid option: {0}")]
     Options(String),

@@ -18,6 +18,7 @@
 mod budget;
 mod call_graph;
 mod codegen;
+mod component;
 mod divconst;
 mod elf;
 mod error;
@@ -35,6 +36,9 @@ use lucet_module::{
 };
 
 pub use budget::CompileBudget;
+pub use component::{
+    describe_component, is_component, ComponentSummary, CoreInstanceSummary, CoreModuleSummary,
+};
 pub use error::Error;
 pub use lucet_module::Arch;
 pub use options::{
@@ -205,6 +209,10 @@ impl Compiler {
     fn compile_inner(&self, input: &[u8]) -> Result<CompiledModule, Error> {
         let budget = budget::Budget::start(self.options.budget);
         let wasm = wasm_from_input(input)?;
+        if component::is_component(&wasm) {
+            let summary = component::describe_component(&wasm)?;
+            return Err(Error::Component(summary.world()));
+        }
         let mut info = parse::parse(&wasm, self.options.standard)?;
         self.check_bindings(&info)?;
         let memories = self.memory_specs(&info);

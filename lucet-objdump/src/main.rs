@@ -11,20 +11,30 @@ use lucet_module::{escape_control, ModuleFile};
 
 /// Print the metadata of a compiled Lucet module: format version, heap,
 /// globals, tables, memory image, functions with their trap sites, imports
-/// and exports.
+/// and exports. Given a WebAssembly component, print its structure: its
+/// imports and exports, core modules, core instances and canonical
+/// functions.
 #[derive(Parser)]
 #[command(
     version,
     after_help = "Example:\n  lucetc examples/fac.wat -o fac.lucet\n  lucet-objdump fac.lucet"
 )]
 struct Args {
-    /// The compiled module.
+    /// The compiled module (or a component's .wasm).
     file: PathBuf,
 }
 
 fn run(args: &Args) -> Result<String> {
     let bytes = std::fs::read(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    if lucet_compiler::is_component(&bytes) {
+        let summary = lucet_compiler::describe_component(&bytes)?;
+        return Ok(format!(
+            "component:      {}\nkind:           {}\n{summary}",
+            args.file.display(),
+            summary.world()
+        ));
+    }
     let file = ModuleFile::parse(&bytes)?;
     Ok(report::render(&args.file.display().to_string(), &file))
 }

@@ -213,3 +213,23 @@ fn a_reader_that_goes_away_ends_the_report_quietly() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn prints_the_structure_of_a_component() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/components/hello-http.wasm");
+    let out = objdump(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("kind:           a wasi:http/proxy\n"),
+        "{text}"
+    );
+    assert!(text.contains("  wasi:http/incoming-handler@0.2."), "{text}");
+    assert!(text.contains("core modules: 3\n"), "{text}");
+    assert!(text.contains("  lift: 1\n"), "{text}");
+}
