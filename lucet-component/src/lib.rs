@@ -2,7 +2,8 @@
 //! 0.2 needs it: component value types and their layout in a guest's
 //! linear memory ([`ValType`]), component values ([`Val`]) read from and
 //! written to guest memory with every pointer and length checked
-//! ([`load`], [`store`]), and per-instance tables of resource handles
+//! ([`load`], [`store`]) or as core values ([`lift_flat`], [`lower_flat`]),
+//! and per-instance tables of resource handles
 //! ([`HandleTable`]).
 //!
 //! Everything here works on a guest memory given as bytes plus the guest's
@@ -12,12 +13,16 @@
 //! host allocates for them ([`Budget`]).
 
 mod error;
+mod flat;
 mod memory;
 mod resources;
 mod types;
 mod value;
 
 pub use error::AbiError;
+pub use flat::{
+    flatten, lift_flat, lower_flat, CoreType, CoreVal, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
+};
 pub use memory::{load, store, Budget, GuestMemory};
 pub use resources::{Handle, HandleTable, ResourceError};
 pub use types::ValType;

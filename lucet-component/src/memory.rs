@@ -101,31 +101,8 @@ fn load_at(memory: &[u8], ptr: u64, ty: &ValType, budget: &mut Budget) -> Result
             let c = u32_at(ptr)?;
             Val::Char(char::from_u32(c).ok_or(AbiError::InvalidChar(c))?)
         }
-        ValType::String => {
-            let (data, len) = (u64::from(u32_at(ptr)?), u64::from(u32_at(ptr + 4)?));
-            budget.take(len)?;
-            let bytes = &memory[range(memory, data, len)?];
-            let text = std::str::from_utf8(bytes).map_err(|_| AbiError::InvalidUtf8)?;
-            Val::String(text.to_owned())
-        }
-        ValType::List(elem) => {
-            let (data, len) = (u64::from(u32_at(ptr)?), u64::from(u32_at(ptr + 4)?));
-            let size = u64::from(elem.size());
-            check_aligned(data, elem.alignment())?;
-            let bytes = len.checked_mul(size).ok_or(AbiError::TooLarge {
-                requested: u64::MAX,
-                limit: budget.limit,
-            })?;
-            range(memory, data, bytes)?;
-            // Each element costs the host at least a value's worth, even
-            // when it takes no guest memory.
-            budget.take(bytes.max(len))?;
-            let mut items = Vec::with_capacity(len as usize);
-            for i in 0..len {
-                items.push(load_at(memory, data + i * size, elem, budget)?);
-            }
-            Val::List(items)
-        }
+        ValType::String => lift_string(memory, u32_at(ptr)?, u32_at(ptr + 4)?, budget)?,
+        ValType::List(elem) => lift_list(memory, u32_at(ptr)?, u32_at(ptr + 4)?, elem, budget)?,
         ValType::Record(_) | ValType::Tuple(_) => {
             let fields = ty.fields().expect("a record-like type");
             let mut values = Vec::with_capacity(fields.len());
@@ -171,6 +148,74 @@ fn load_at(memory: &[u8], ptr: u64, ty: &ValType, budget: &mut Budget) -> Result
         }
         ValType::Own(_) | ValType::Borrow(_) => Val::Handle(u32_at(ptr)?),
     })
+}
+
+/// The string of `len` bytes at `data`.
+pub(crate) fn lift_string(
+    memory: &[u8],
+    data: u32,
+    len: u32,
+    budget: &mut Budget,
+) -> Result<Val, AbiError> {
+    let (data, len) = (u64::from(data), u64::from(len));
+    let bytes = &memory[range(memory, data, len)?];
+    budget.take(len)?;
+    let text = std::str::from_utf8(bytes).map_err(|_| AbiError::InvalidUtf8)?;
+    Ok(Val::String(text.to_owned()))
+}
+
+/// The list of `len` elements of type `elem` at `data`.
+pub(crate) fn lift_list(
+    memory: &[u8],
+    data: u32,
+    len: u32,
+    elem: &ValType,
+    budget: &mut Budget,
+) -> Result<Val, AbiError> {
+    let (data, len) = (u64::from(data), u64::from(len));
+    let size = u64::from(elem.size());
+    check_aligned(data, elem.alignment())?;
+    // At most 2^32 elements of at most 2^32 bytes: no overflow in 64 bits.
+    let bytes = len * size;
+    range(memory, data, bytes)?;
+    // Each element costs the host at least a value's worth, even when it
+    // takes no guest memory.
+    budget.take(bytes.max(len))?;
+    let mut items = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        items.push(load_at(memory, data + i * size, elem, budget)?);
+    }
+    Ok(Val::List(items))
+}
+
+/// Writes `s` into a new block of guest memory: its pointer and length.
+pub(crate) fn lower_string(
+    memory: &mut dyn GuestMemory,
+    s: &str,
+    budget: &mut Budget,
+) -> Result<(u32, u32), AbiError> {
+    budget.take(s.len() as u64)?;
+    let data = alloc(memory, 1, s.len() as u64)?;
+    write(memory, data, s.as_bytes())?;
+    Ok((data as u32, s.len() as u32))
+}
+
+/// Writes `items` into a new block of guest memory: its pointer and
+/// length.
+pub(crate) fn lower_list(
+    memory: &mut dyn GuestMemory,
+    elem: &ValType,
+    items: &[Val],
+    budget: &mut Budget,
+) -> Result<(u32, u32), AbiError> {
+    let size = u64::from(elem.size());
+    let bytes = size * items.len() as u64;
+    budget.take(bytes)?;
+    let data = alloc(memory, elem.alignment(), bytes)?;
+    for (i, item) in items.iter().enumerate() {
+        store_at(memory, data + i as u64 * size, elem, item, budget)?;
+    }
+    Ok((data as u32, items.len() as u32))
 }
 
 /// Writes `value`, of type `ty`, at `ptr` (which must be aligned for it),
@@ -233,22 +278,14 @@ fn store_at(
         (ValType::F64, Val::F64(v)) => write(memory, ptr, &v.to_le_bytes()),
         (ValType::Char, Val::Char(c)) => write(memory, ptr, &u32::from(*c).to_le_bytes()),
         (ValType::String, Val::String(s)) => {
-            budget.take(s.len() as u64)?;
-            let data = alloc(memory, 1, s.len() as u64)?;
-            write(memory, data, s.as_bytes())?;
-            write(memory, ptr, &(data as u32).to_le_bytes())?;
-            write(memory, ptr + 4, &(s.len() as u32).to_le_bytes())
+            let (data, len) = lower_string(memory, s, budget)?;
+            write(memory, ptr, &data.to_le_bytes())?;
+            write(memory, ptr + 4, &len.to_le_bytes())
         }
         (ValType::List(elem), Val::List(items)) => {
-            let size = u64::from(elem.size());
-            let bytes = size * items.len() as u64;
-            budget.take(bytes)?;
-            let data = alloc(memory, elem.alignment(), bytes)?;
-            for (i, item) in items.iter().enumerate() {
-                store_at(memory, data + i as u64 * size, elem, item, budget)?;
-            }
-            write(memory, ptr, &(data as u32).to_le_bytes())?;
-            write(memory, ptr + 4, &(items.len() as u32).to_le_bytes())
+            let (data, len) = lower_list(memory, elem, items, budget)?;
+            write(memory, ptr, &data.to_le_bytes())?;
+            write(memory, ptr + 4, &len.to_le_bytes())
         }
         (ValType::Record(_) | ValType::Tuple(_), Val::Record(values)) => {
             let fields = ty.fields().expect("a record-like type");
