@@ -37,7 +37,8 @@ use lucet_module::{
 
 pub use budget::CompileBudget;
 pub use component::{
-    describe_component, is_component, ComponentSummary, CoreInstanceSummary, CoreModuleSummary,
+    core_graph, describe_component, is_component, Canonical, ComponentSummary, CoreDef, CoreGraph,
+    CoreInstanceSummary, CoreModuleSummary, Instantiation,
 };
 pub use error::Error;
 pub use lucet_module::Arch;

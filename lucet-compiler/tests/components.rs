@@ -106,3 +106,70 @@ fn a_damaged_component_is_invalid_not_a_panic() {
     changed[at] ^= 0xff;
     let _ = describe_component(&changed);
 }
+
+#[test]
+fn the_core_instance_graph_resolves_every_import() {
+    use lucet_compiler::{core_graph, Canonical, CoreDef};
+    for file in ["hello-cli.wasm", "hello-http.wasm"] {
+        let bytes = example(file);
+        describe_component(&bytes).unwrap();
+        let graph = core_graph(&bytes).unwrap();
+        assert!(graph.instantiations.len() >= 3, "{file}: {graph:?}");
+        for (i, inst) in graph.instantiations.iter().enumerate() {
+            for (module, name, def) in &inst.imports {
+                match def {
+                    // An earlier instance's export...
+                    CoreDef::Export { instance, .. } => {
+                        assert!(
+                            *instance < i,
+                            "{file}: {module}.{name} of [{i}] from [{instance}]"
+                        )
+                    }
+                    // ... or a lowered host function or resource operation.
+                    CoreDef::Canonical(c) => assert!(
+                        matches!(
+                            graph.canonicals[*c],
+                            Canonical::Lower { .. } | Canonical::Resource { .. }
+                        ),
+                        "{file}: {module}.{name}: {:?}",
+                        graph.canonicals[*c]
+                    ),
+                }
+            }
+        }
+        // One export lifted, from the first module's instance (the app).
+        let lifts: Vec<&CoreDef> = graph
+            .canonicals
+            .iter()
+            .filter_map(|c| match c {
+                Canonical::Lift { core } => Some(core),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lifts.len(), 1, "{file}");
+        let CoreDef::Export { instance, name } = lifts[0] else {
+            panic!("{file}: {:?}", lifts[0]);
+        };
+        assert_eq!(graph.instantiations[*instance].module, 0, "{file}");
+        let expected = if file == "hello-cli.wasm" {
+            "wasi:cli/run@0.2."
+        } else {
+            "wasi:http/incoming-handler@0.2."
+        };
+        assert!(name.starts_with(expected), "{file}: {name}");
+    }
+    // The last module instantiated (the fixup) fills the shim's table of
+    // indirect calls: its imports are that table, an export of the shim's
+    // instance, and lowered host functions.
+    let graph = core_graph(&example("hello-cli.wasm")).unwrap();
+    let fixup = graph.instantiations.last().unwrap();
+    assert!(fixup
+        .imports
+        .iter()
+        .any(|(_, name, def)| name == "$imports" && matches!(def, CoreDef::Export { .. })));
+    assert!(fixup
+        .imports
+        .iter()
+        .filter(|(_, name, _)| name != "$imports")
+        .all(|(_, _, def)| matches!(def, CoreDef::Canonical(_))));
+}

@@ -17,6 +17,10 @@ use wasmparser::{
 
 use crate::Error;
 
+mod graph;
+
+pub use graph::{core_graph, Canonical, CoreDef, CoreGraph, Instantiation};
+
 /// Whether `bytes` are a component's binary (rather than a core module's).
 pub fn is_component(bytes: &[u8]) -> bool {
     Parser::is_component(bytes)
@@ -181,7 +185,7 @@ pub fn describe_component(bytes: &[u8]) -> Result<ComponentSummary, Error> {
 
 /// The bytes of a nested module or component, which validation has
 /// checked lie in the input.
-fn within<'a>(bytes: &'a [u8], range: &std::ops::Range<u64>) -> Result<&'a [u8], Error> {
+pub(crate) fn within<'a>(bytes: &'a [u8], range: &std::ops::Range<u64>) -> Result<&'a [u8], Error> {
     usize::try_from(range.start)
         .ok()
         .zip(usize::try_from(range.end).ok())
@@ -223,7 +227,7 @@ fn describe_core_module(bytes: &[u8]) -> Result<CoreModuleSummary, Error> {
     Ok(module)
 }
 
-fn canonical_kind(function: &CanonicalFunction) -> String {
+pub(crate) fn canonical_kind(function: &CanonicalFunction) -> String {
     let name = match function {
         CanonicalFunction::Lift { .. } => "lift",
         CanonicalFunction::Lower { .. } => "lower",

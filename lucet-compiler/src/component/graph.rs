@@ -1,0 +1,255 @@
+//! A component's core instance graph, resolved: for every module it
+//! instantiates, what each of the module's imports is bound to (an export
+//! of an earlier instance, or a canonical function), followed through the
+//! component's aliases and the instances it gathers from exports. This is
+//! what merging a component's core instances into one module starts from.
+
+use std::collections::HashMap;
+
+use wasmparser::{
+    CanonicalFunction, Chunk, ComponentAlias, ExternalKind, Instance, Parser, Payload,
+};
+
+use crate::Error;
+
+/// What a core item (function, table, memory, global, tag) is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreDef {
+    /// The export `name` of the module instantiated by instantiation
+    /// `instance` (an index into [`CoreGraph::instantiations`]).
+    Export { instance: usize, name: String },
+    /// Canonical function `index` (into [`CoreGraph::canonicals`]).
+    Canonical(usize),
+}
+
+/// A canonical function, as far as the graph needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canonical {
+    /// `canon lower` of component function `func`.
+    Lower { func: u32 },
+    /// `canon lift` of a core function, as component function.
+    Lift { core: CoreDef },
+    /// `resource.new`, `resource.drop` or `resource.rep` of resource type
+    /// `ty`.
+    Resource { op: &'static str, ty: u32 },
+    /// Anything else (async, threads, ...): what it is.
+    Other(String),
+}
+
+/// One module instantiated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instantiation {
+    /// The module, by index among the component's core modules.
+    pub module: u32,
+    /// Each of the module's imports (module name, field name) and what
+    /// it is bound to, in the module's import order.
+    pub imports: Vec<(String, String, CoreDef)>,
+}
+
+/// A component's core instances, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CoreGraph {
+    /// The modules instantiated, in instantiation order.
+    pub instantiations: Vec<Instantiation>,
+    /// The canonical functions, in definition order.
+    pub canonicals: Vec<Canonical>,
+}
+
+/// A core instance of the component's index space.
+enum CoreInstance {
+    /// Instantiation `usize`.
+    Instantiated(usize),
+    /// Items gathered under names.
+    Gathered(HashMap<String, CoreDef>),
+}
+
+/// The component's core index spaces, as they grow.
+#[derive(Default)]
+struct Spaces {
+    modules: Vec<Vec<(String, String)>>,
+    instances: Vec<CoreInstance>,
+    funcs: Vec<CoreDef>,
+    tables: Vec<CoreDef>,
+    memories: Vec<CoreDef>,
+    globals: Vec<CoreDef>,
+    tags: Vec<CoreDef>,
+}
+
+fn malformed(message: &str) -> Error {
+    Error::Invalid {
+        message: format!("component: {message}"),
+        offset: 0,
+    }
+}
+
+impl Spaces {
+    fn space(&mut self, kind: ExternalKind) -> &mut Vec<CoreDef> {
+        match kind {
+            ExternalKind::Func | ExternalKind::FuncExact => &mut self.funcs,
+            ExternalKind::Table => &mut self.tables,
+            ExternalKind::Memory => &mut self.memories,
+            ExternalKind::Global => &mut self.globals,
+            ExternalKind::Tag => &mut self.tags,
+        }
+    }
+
+    /// What export `name` of core instance `index` is.
+    fn export(&self, index: u32, name: &str) -> Result<CoreDef, Error> {
+        match self.instances.get(index as usize) {
+            Some(CoreInstance::Instantiated(i)) => Ok(CoreDef::Export {
+                instance: *i,
+                name: name.to_string(),
+            }),
+            Some(CoreInstance::Gathered(items)) => items
+                .get(name)
+                .cloned()
+                .ok_or_else(|| malformed("an instance lacks an export it is asked for")),
+            None => Err(malformed("a core instance index is out of range")),
+        }
+    }
+
+    fn item(&self, kind: ExternalKind, index: u32) -> Result<CoreDef, Error> {
+        let space = match kind {
+            ExternalKind::Func | ExternalKind::FuncExact => &self.funcs,
+            ExternalKind::Table => &self.tables,
+            ExternalKind::Memory => &self.memories,
+            ExternalKind::Global => &self.globals,
+            ExternalKind::Tag => &self.tags,
+        };
+        space
+            .get(index as usize)
+            .cloned()
+            .ok_or_else(|| malformed("a core item index is out of range"))
+    }
+}
+
+/// A core module's imports, in order.
+fn module_imports(bytes: &[u8]) -> Result<Vec<(String, String)>, Error> {
+    let mut imports = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::ImportSection(reader) = payload? {
+            for import in reader.into_imports() {
+                let import = import?;
+                imports.push((import.module.to_string(), import.name.to_string()));
+            }
+        }
+    }
+    Ok(imports)
+}
+
+/// Resolves the core instance graph of the top level of a component
+/// (which validation has checked).
+pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
+    let mut graph = CoreGraph::default();
+    let mut spaces = Spaces::default();
+    let mut parser = Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let payload = match parser.parse(rest, true)? {
+            Chunk::Parsed { consumed, payload } => {
+                rest = &rest[consumed..];
+                payload
+            }
+            Chunk::NeedMoreData(_) => unreachable!("the whole input is given"),
+        };
+        match payload {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let module = super::within(bytes, &unchecked_range)?;
+                spaces.modules.push(module_imports(module)?);
+                rest = &rest[module.len()..];
+            }
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let nested = super::within(bytes, &unchecked_range)?;
+                rest = &rest[nested.len()..];
+            }
+            Payload::InstanceSection(reader) => {
+                for instance in reader {
+                    let instance = match instance? {
+                        Instance::Instantiate { module_index, args } => {
+                            let by_name: HashMap<&str, u32> =
+                                args.iter().map(|a| (a.name, a.index)).collect();
+                            let wanted = spaces
+                                .modules
+                                .get(module_index as usize)
+                                .ok_or_else(|| malformed("a module index is out of range"))?;
+                            let mut imports = Vec::with_capacity(wanted.len());
+                            for (module, name) in wanted {
+                                let from = by_name
+                                    .get(module.as_str())
+                                    .ok_or_else(|| malformed("an instantiation lacks an import"))?;
+                                let def = spaces.export(*from, name)?;
+                                imports.push((module.clone(), name.clone(), def));
+                            }
+                            graph.instantiations.push(Instantiation {
+                                module: module_index,
+                                imports,
+                            });
+                            CoreInstance::Instantiated(graph.instantiations.len() - 1)
+                        }
+                        Instance::FromExports(exports) => {
+                            let mut items = HashMap::new();
+                            for e in exports.iter() {
+                                items.insert(e.name.to_string(), spaces.item(e.kind, e.index)?);
+                            }
+                            CoreInstance::Gathered(items)
+                        }
+                    };
+                    spaces.instances.push(instance);
+                }
+            }
+            Payload::ComponentAliasSection(reader) => {
+                for alias in reader {
+                    if let ComponentAlias::CoreInstanceExport {
+                        kind,
+                        instance_index,
+                        name,
+                    } = alias?
+                    {
+                        let def = spaces.export(instance_index, name)?;
+                        spaces.space(kind).push(def);
+                    }
+                }
+            }
+            Payload::ComponentCanonicalSection(reader) => {
+                for function in reader {
+                    let canonical = match function? {
+                        CanonicalFunction::Lift {
+                            core_func_index, ..
+                        } => Canonical::Lift {
+                            core: spaces.item(ExternalKind::Func, core_func_index)?,
+                        },
+                        CanonicalFunction::Lower { func_index, .. } => {
+                            Canonical::Lower { func: func_index }
+                        }
+                        CanonicalFunction::ResourceNew { resource } => Canonical::Resource {
+                            op: "new",
+                            ty: resource,
+                        },
+                        CanonicalFunction::ResourceDrop { resource } => Canonical::Resource {
+                            op: "drop",
+                            ty: resource,
+                        },
+                        CanonicalFunction::ResourceRep { resource } => Canonical::Resource {
+                            op: "rep",
+                            ty: resource,
+                        },
+                        other => Canonical::Other(super::canonical_kind(&other)),
+                    };
+                    let index = graph.canonicals.len();
+                    // Every canonical function but `lift` is a core function.
+                    if !matches!(canonical, Canonical::Lift { .. }) {
+                        spaces.funcs.push(CoreDef::Canonical(index));
+                    }
+                    graph.canonicals.push(canonical);
+                }
+            }
+            Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    Ok(graph)
+}
