@@ -10,6 +10,7 @@ use wasmparser::{
     CanonicalFunction, Chunk, ComponentAlias, ExternalKind, Instance, Parser, Payload,
 };
 
+use super::parts::{canonical_kind, within};
 use crate::Error;
 
 /// What a core item (function, table, memory, global, tag) is.
@@ -156,14 +157,14 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
             Payload::ModuleSection {
                 unchecked_range, ..
             } => {
-                let module = super::within(bytes, &unchecked_range)?;
+                let module = within(bytes, &unchecked_range)?;
                 spaces.modules.push(module_imports(module)?);
                 rest = &rest[module.len()..];
             }
             Payload::ComponentSection {
                 unchecked_range, ..
             } => {
-                let nested = super::within(bytes, &unchecked_range)?;
+                let nested = within(bytes, &unchecked_range)?;
                 rest = &rest[nested.len()..];
             }
             Payload::InstanceSection(reader) => {
@@ -237,7 +238,7 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                             op: "rep",
                             ty: resource,
                         },
-                        other => Canonical::Other(super::canonical_kind(&other)),
+                        other => Canonical::Other(canonical_kind(&other)),
                     };
                     let index = graph.canonicals.len();
                     // Every canonical function but `lift` is a core function.

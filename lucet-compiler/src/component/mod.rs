@@ -11,15 +11,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use wasmparser::{
-    CanonicalFunction, Chunk, ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload,
-    Validator, WasmFeatures,
+    Chunk, ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload, Validator,
+    WasmFeatures,
 };
 
 use crate::Error;
 
 mod graph;
+mod parts;
 
 pub use graph::{core_graph, Canonical, CoreDef, CoreGraph, Instantiation};
+use parts::{canonical_kind, within};
 
 /// Whether `bytes` are a component's binary (rather than a core module's).
 pub fn is_component(bytes: &[u8]) -> bool {
@@ -183,19 +185,6 @@ pub fn describe_component(bytes: &[u8]) -> Result<ComponentSummary, Error> {
     Ok(summary)
 }
 
-/// The bytes of a nested module or component, which validation has
-/// checked lie in the input.
-pub(crate) fn within<'a>(bytes: &'a [u8], range: &std::ops::Range<u64>) -> Result<&'a [u8], Error> {
-    usize::try_from(range.start)
-        .ok()
-        .zip(usize::try_from(range.end).ok())
-        .and_then(|(start, end)| bytes.get(start..end))
-        .ok_or_else(|| Error::Invalid {
-            message: "a nested module lies outside the component".into(),
-            offset: 0,
-        })
-}
-
 /// A core module's imports and exports (the component's validation has
 /// checked it).
 fn describe_core_module(bytes: &[u8]) -> Result<CoreModuleSummary, Error> {
@@ -225,24 +214,6 @@ fn describe_core_module(bytes: &[u8]) -> Result<CoreModuleSummary, Error> {
         }
     }
     Ok(module)
-}
-
-pub(crate) fn canonical_kind(function: &CanonicalFunction) -> String {
-    let name = match function {
-        CanonicalFunction::Lift { .. } => "lift",
-        CanonicalFunction::Lower { .. } => "lower",
-        CanonicalFunction::ResourceNew { .. } => "resource.new",
-        CanonicalFunction::ResourceDrop { .. } => "resource.drop",
-        CanonicalFunction::ResourceRep { .. } => "resource.rep",
-        other => {
-            return format!("{other:?}")
-                .split([' ', '{', '('])
-                .next()
-                .unwrap_or("other")
-                .to_string()
-        }
-    };
-    name.to_string()
 }
 
 fn type_ref_kind(ty: &ComponentTypeRef) -> &'static str {
