@@ -687,6 +687,19 @@ enum lucet_error lucet_region_create(size_t slots,
 // instances).
 enum lucet_error lucet_region_free_slots(const struct lucet_region *region, size_t *out);
 
+// Gives back to the system the pages that free slots keep resident
+// (`keep_resident`: their heap's first bytes, stack and GC heap) once they
+// have been free for `idle_ms` milliseconds, at most `max` slots, those
+// idle longest first; how many did, in `*out` (may be NULL). Call it now
+// and then (every second, say) so that a burst of instances does not
+// leave its memory resident for ever. The slots being trimmed are out of
+// the free list meanwhile: an instance created at that moment on another
+// thread may find the region full. Thread safety: any thread.
+enum lucet_error lucet_region_trim_idle(const struct lucet_region *region,
+                                        uint64_t idle_ms,
+                                        size_t max,
+                                        size_t *out);
+
 // Frees the caller's reference to a region. NULL is a no-op.
 void lucet_region_free(struct lucet_region *region);
 

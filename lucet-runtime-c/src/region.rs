@@ -212,6 +212,35 @@ pub unsafe extern "C" fn lucet_region_free_slots(
     })
 }
 
+/// Gives back to the system the pages that free slots keep resident
+/// (`keep_resident`: their heap's first bytes, stack and GC heap) once they
+/// have been free for `idle_ms` milliseconds, at most `max` slots, those
+/// idle longest first; how many did, in `*out` (may be NULL). Call it now
+/// and then (every second, say) so that a burst of instances does not
+/// leave its memory resident for ever. The slots being trimmed are out of
+/// the free list meanwhile: an instance created at that moment on another
+/// thread may find the region full. Thread safety: any thread.
+#[no_mangle]
+pub unsafe extern "C" fn lucet_region_trim_idle(
+    region: *const lucet_region,
+    idle_ms: u64,
+    max: usize,
+    out: *mut usize,
+) -> lucet_error {
+    ffi(|| {
+        // SAFETY: the caller passes a region or NULL.
+        let region = unsafe { deref(region, "region") }?;
+        let trimmed = region
+            .region
+            .trim_idle(std::time::Duration::from_millis(idle_ms), max);
+        if !out.is_null() {
+            // SAFETY: non-null: a writable pointer, as the caller guarantees.
+            unsafe { write_out(out, trimmed, "out") }?;
+        }
+        Ok(())
+    })
+}
+
 /// Frees the caller's reference to a region. NULL is a no-op.
 #[no_mangle]
 pub unsafe extern "C" fn lucet_region_free(region: *mut lucet_region) {

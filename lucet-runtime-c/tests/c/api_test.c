@@ -566,6 +566,17 @@ static void test_reset(void) {
     size_t free_slots = 0;
     CHECK_OK(lucet_region_free_slots(e.region, &free_slots));
     CHECK(free_slots == 1);
+    /* The freed slot gives its pages back once idle: not after an hour,
+       at once after none. */
+    size_t trimmed = 99;
+    CHECK_OK(lucet_region_trim_idle(e.region, 3600 * 1000, 8, &trimmed));
+    CHECK(trimmed == 0);
+    CHECK_OK(lucet_region_trim_idle(e.region, 0, 8, &trimmed));
+    CHECK(trimmed == 1);
+    CHECK_OK(lucet_region_trim_idle(e.region, 0, 8, NULL));
+    EXPECT(lucet_region_trim_idle(NULL, 0, 8, &trimmed), LUCET_ERROR_NULL_POINTER);
+    CHECK(run_i32(inst = instantiate(&e, NULL), "add", (lucet_val[]){i32v(2), i32v(3)}, 2) == 5);
+    lucet_instance_free(inst);
     env_free(&e);
     printf("ok reset\n");
 }
