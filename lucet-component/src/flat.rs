@@ -205,14 +205,8 @@ fn lift(
             Val::Record(values)
         }
         ValType::Variant(_) | ValType::Enum(_) | ValType::Option(_) | ValType::Result { .. } => {
-            let cases = ty.cases().expect("a variant-like type");
             let disc = r.i32()?;
-            let case = cases
-                .get(disc as usize)
-                .ok_or(AbiError::InvalidDiscriminant {
-                    value: disc,
-                    cases: cases.len(),
-                })?;
+            let case = ty.case(disc)?;
             let joined = variant_payload(ty);
             let taken = &r.values[r.at..r.at + joined.len().min(r.values.len() - r.at)];
             if taken.len() != joined.len() {

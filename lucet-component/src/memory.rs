@@ -118,13 +118,7 @@ fn load_at(memory: &[u8], ptr: u64, ty: &ValType, budget: &mut Budget) -> Result
                 2 => u32::from(u16::from_le_bytes(read(memory, ptr)?)),
                 _ => u32_at(ptr)?,
             };
-            let case = cases
-                .get(disc as usize)
-                .ok_or(AbiError::InvalidDiscriminant {
-                    value: disc,
-                    cases: cases.len(),
-                })?;
-            let payload = match case {
+            let payload = match ty.case(disc)? {
                 Some(t) => Some(Box::new(load_at(
                     memory,
                     ptr + u64::from(ty.payload_offset()),

@@ -66,6 +66,18 @@ impl ValType {
         })
     }
 
+    /// Case `disc` of a variant-like type: its payload type, if it has one.
+    pub(crate) fn case(&self, disc: u32) -> Result<Option<&ValType>, crate::AbiError> {
+        let cases = self.cases().expect("a variant-like type");
+        cases
+            .get(disc as usize)
+            .copied()
+            .ok_or(crate::AbiError::InvalidDiscriminant {
+                value: disc,
+                cases: cases.len(),
+            })
+    }
+
     /// The fields of a record-like type (record, tuple).
     pub(crate) fn fields(&self) -> Option<Vec<&ValType>> {
         match self {

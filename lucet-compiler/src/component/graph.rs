@@ -6,11 +6,9 @@
 
 use std::collections::HashMap;
 
-use wasmparser::{
-    CanonicalFunction, Chunk, ComponentAlias, ExternalKind, Instance, Parser, Payload,
-};
+use wasmparser::{CanonicalFunction, ComponentAlias, ExternalKind, Instance, Parser, Payload};
 
-use super::parts::{canonical_kind, within};
+use super::parts::{canonical_kind, walk_top_level, TopLevel};
 use crate::Error;
 
 /// What a core item (function, table, memory, global, tag) is.
@@ -143,30 +141,17 @@ fn module_imports(bytes: &[u8]) -> Result<Vec<(String, String)>, Error> {
 pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
     let mut graph = CoreGraph::default();
     let mut spaces = Spaces::default();
-    let mut parser = Parser::new(0);
-    let mut rest = bytes;
-    loop {
-        let payload = match parser.parse(rest, true)? {
-            Chunk::Parsed { consumed, payload } => {
-                rest = &rest[consumed..];
-                payload
+    walk_top_level(bytes, |item| {
+        let payload = match item {
+            TopLevel::Module(module) => {
+                spaces.modules.push(module_imports(module)?);
+                return Ok(());
             }
-            Chunk::NeedMoreData(_) => unreachable!("the whole input is given"),
+            // Nested components hold no core instance of this one.
+            TopLevel::Component => return Ok(()),
+            TopLevel::Section(payload) => payload,
         };
         match payload {
-            Payload::ModuleSection {
-                unchecked_range, ..
-            } => {
-                let module = within(bytes, &unchecked_range)?;
-                spaces.modules.push(module_imports(module)?);
-                rest = &rest[module.len()..];
-            }
-            Payload::ComponentSection {
-                unchecked_range, ..
-            } => {
-                let nested = within(bytes, &unchecked_range)?;
-                rest = &rest[nested.len()..];
-            }
             Payload::InstanceSection(reader) => {
                 for instance in reader {
                     let instance = match instance? {
@@ -248,9 +233,9 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                     graph.canonicals.push(canonical);
                 }
             }
-            Payload::End(_) => break,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(graph)
 }

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use wasmparser::{
-    Chunk, ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload, Validator,
-    WasmFeatures,
+    ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload, Validator, WasmFeatures,
 };
 
 use crate::Error;
@@ -21,7 +20,7 @@ mod graph;
 mod parts;
 
 pub use graph::{core_graph, Canonical, CoreDef, CoreGraph, Instantiation};
-use parts::{canonical_kind, within};
+use parts::{canonical_kind, walk_top_level, TopLevel};
 
 /// Whether `bytes` are a component's binary (rather than a core module's).
 pub fn is_component(bytes: &[u8]) -> bool {
@@ -110,32 +109,19 @@ pub fn describe_component(bytes: &[u8]) -> Result<ComponentSummary, Error> {
     let mut validator = Validator::new_with_features(features());
     validator.validate_all(bytes)?;
     let mut summary = ComponentSummary::default();
-    let mut parser = Parser::new(0);
-    let mut rest = bytes;
-    loop {
-        let payload = match parser.parse(rest, true)? {
-            Chunk::Parsed { consumed, payload } => {
-                rest = &rest[consumed..];
-                payload
+    walk_top_level(bytes, |item| {
+        let payload = match item {
+            TopLevel::Module(module) => {
+                summary.core_modules.push(describe_core_module(module)?);
+                return Ok(());
             }
-            Chunk::NeedMoreData(_) => unreachable!("the whole input is given"),
+            TopLevel::Component => {
+                summary.nested_components += 1;
+                return Ok(());
+            }
+            TopLevel::Section(payload) => payload,
         };
         match payload {
-            Payload::ModuleSection {
-                unchecked_range, ..
-            } => {
-                let module = within(bytes, &unchecked_range)?;
-                summary.core_modules.push(describe_core_module(module)?);
-                // The parent parser leaves a nested binary to its reader.
-                rest = &rest[module.len()..];
-            }
-            Payload::ComponentSection {
-                unchecked_range, ..
-            } => {
-                summary.nested_components += 1;
-                let nested = within(bytes, &unchecked_range)?;
-                rest = &rest[nested.len()..];
-            }
             Payload::InstanceSection(reader) => {
                 for instance in reader {
                     summary.core_instances.push(match instance? {
@@ -178,10 +164,10 @@ pub fn describe_component(bytes: &[u8]) -> Result<ComponentSummary, Error> {
                         .push((export.name.name.to_string(), external_kind(export.kind)));
                 }
             }
-            Payload::End(_) => break,
             _ => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(summary)
 }
 

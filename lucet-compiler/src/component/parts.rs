@@ -1,7 +1,7 @@
-//! Helpers the component readers share: nested binaries' bytes and
-//! canonical functions' names.
+//! What the component readers share: the walk over a component's top
+//! level, nested binaries' bytes, canonical functions' names.
 
-use wasmparser::CanonicalFunction;
+use wasmparser::{CanonicalFunction, Chunk, Parser, Payload};
 
 use crate::Error;
 
@@ -35,4 +35,51 @@ pub(crate) fn canonical_kind(function: &CanonicalFunction) -> String {
         }
     };
     name.to_string()
+}
+
+/// One item of a component's top level.
+pub(crate) enum TopLevel<'a> {
+    /// A nested core module: its bytes.
+    Module(&'a [u8]),
+    /// A nested component (not walked).
+    Component,
+    /// Any other section.
+    Section(Payload<'a>),
+}
+
+/// Calls `visit` with each item of a component's top level, in order.
+pub(crate) fn walk_top_level<'a>(
+    bytes: &'a [u8],
+    mut visit: impl FnMut(TopLevel<'a>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut parser = Parser::new(0);
+    let mut rest = bytes;
+    loop {
+        let payload = match parser.parse(rest, true)? {
+            Chunk::Parsed { consumed, payload } => {
+                rest = &rest[consumed..];
+                payload
+            }
+            Chunk::NeedMoreData(_) => unreachable!("the whole input is given"),
+        };
+        // The parent parser leaves a nested binary to its reader: skip it.
+        match payload {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let module = within(bytes, &unchecked_range)?;
+                rest = &rest[module.len()..];
+                visit(TopLevel::Module(module))?;
+            }
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let nested = within(bytes, &unchecked_range)?;
+                rest = &rest[nested.len()..];
+                visit(TopLevel::Component)?;
+            }
+            Payload::End(_) => return Ok(()),
+            other => visit(TopLevel::Section(other))?,
+        }
+    }
 }
