@@ -45,7 +45,7 @@ impl CodeMemory {
     /// page-aligned) as the code, read+execute, followed by a call table
     /// holding `call_table`. The rest of the copy goes.
     pub fn adopt(
-        mut copy: PrivateCopy,
+        copy: PrivateCopy,
         text_offset: u64,
         text_len: usize,
         call_table: &[u64],
@@ -80,10 +80,9 @@ impl CodeMemory {
         // SAFETY: `base..base+text_len` lies in our fresh reservation, which
         // nothing refers to; the range moved is page-aligned (checked).
         unsafe {
-            copy.move_pages(text_offset as usize, text_len, base)?;
+            copy.move_pages_out(text_offset as usize, text_len, base)?;
             mmap::protect(base, text_len, Protection::ReadExecute)?;
         }
-        drop(copy);
         // SAFETY: the table's pages follow the code inside our reservation.
         let table = unsafe { base.add(text_len) };
         // SAFETY: as above; page-aligned.

@@ -1,7 +1,7 @@
 //! A module file's bytes in this process's own anonymous memory, where
 //! loading checks them: no other process can change them, and they cannot
 //! shrink under a reader. The code pages are then moved, not copied, to
-//! where they run (`move_pages`).
+//! where they run (`move_pages_out`).
 //!
 //! Why anonymous memory and not a sealed memfd: on the machines the
 //! benchmarks ran on, a fresh 4 KiB page costs about 2 µs to allocate, and
@@ -130,20 +130,26 @@ impl PrivateCopy {
 
     /// The bytes.
     pub fn bytes(&self) -> &[u8] {
-        // SAFETY: the mapping holds `len` bytes, read-only for its life (a
-        // range moved away reads as zeros, `move_pages`).
+        // SAFETY: the mapping holds `len` bytes, read-only for its life
+        // (`move_pages_out` uses the copy up, so no borrow outlives a move).
         unsafe { std::slice::from_raw_parts(self.base, self.len) }
     }
 
     /// Moves the pages of `offset..offset + len` (page-aligned) to `to`,
-    /// replacing what was mapped there; the range then reads as zeros
-    /// here. No byte is copied: the page table entries move.
+    /// replacing what was mapped there, and gives the rest of the copy
+    /// back: the copy is used up. No byte is copied: the page table entries
+    /// move.
+    ///
+    /// The moved range is left unmapped here, never mapped again: between
+    /// the move and any refill, another thread's `mmap` may be given that
+    /// very range, and a fixed mapping over it would destroy theirs. So
+    /// only the parts of the copy that are still ours are unmapped.
     ///
     /// # Safety
     /// `to..to + len` must lie in a mapping the caller owns, with no live
     /// references into it.
-    pub unsafe fn move_pages(
-        &mut self,
+    pub unsafe fn move_pages_out(
+        self,
         offset: usize,
         len: usize,
         to: *mut u8,
@@ -158,10 +164,8 @@ impl PrivateCopy {
         if len == 0 {
             return Ok(());
         }
-        // SAFETY: `&mut self`: no reference into the copy is live. The
+        // SAFETY: `self` by value: no reference into the copy is live. The
         // source lies in our mapping; the caller owns the destination.
-        // The moved range is filled again with zero pages, so the mapping
-        // stays whole.
         unsafe {
             let from = self.base.add(offset);
             let p = libc::mremap(
@@ -172,20 +176,16 @@ impl PrivateCopy {
                 to as *mut libc::c_void,
             );
             if p == libc::MAP_FAILED {
+                // Nothing moved: the copy is still whole, and its drop
+                // unmaps it.
                 return Err(os_error("moving a module's code"));
             }
-            let q = libc::mmap(
-                from as *mut libc::c_void,
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            );
-            if q == libc::MAP_FAILED {
-                return Err(os_error("refilling a moved range"));
-            }
+            // What is still ours: the pages before the moved range and
+            // after it.
+            unmap(self.base, offset);
+            unmap(from.add(len), self.mapped - offset - len);
         }
+        std::mem::forget(self);
         Ok(())
     }
 
