@@ -36,9 +36,9 @@ pub enum Error {
     /// The module uses a feature this compiler does not implement.
     #[error("unsupported: {0}")]
     Unsupported(String),
-    /// The input is a WebAssembly component (valid, with the world it
-    /// exports named), which this compiler does not compile yet.
-    #[error("this is a WebAssembly component ({0}); only core modules can be compiled so far")]
+    /// The input is a valid WebAssembly component that uses something
+    /// this compiler does not compile yet (named).
+    #[error("this component uses what Lucet does not support yet: {0}")]
     Component(String),
     /// An option is out of range.
     #[error("invalid option: {0}")]

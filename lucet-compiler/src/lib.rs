@@ -37,8 +37,9 @@ use lucet_module::{
 
 pub use budget::CompileBudget;
 pub use component::{
-    core_graph, describe_component, is_component, Canonical, ComponentSummary, CoreDef, CoreGraph,
-    CoreInstanceSummary, CoreModuleSummary, Instantiation,
+    core_graph, describe_component, is_component, merge_component, CanonOptions, Canonical,
+    ComponentSummary, CoreDef, CoreGraph, CoreInstanceSummary, CoreModuleSummary, Instantiation,
+    MergedComponent, StringEncoding,
 };
 pub use error::Error;
 pub use lucet_module::Arch;
@@ -209,10 +210,12 @@ impl Compiler {
 
     fn compile_inner(&self, input: &[u8]) -> Result<CompiledModule, Error> {
         let budget = budget::Budget::start(self.options.budget);
-        let wasm = wasm_from_input(input)?;
+        let mut wasm = wasm_from_input(input)?;
+        let mut component_abi = None;
         if component::is_component(&wasm) {
-            let summary = component::describe_component(&wasm)?;
-            return Err(Error::Component(summary.world()));
+            let merged = component::merge_component(&wasm)?;
+            component_abi = Some(merged.abi);
+            wasm = Cow::Owned(merged.module);
         }
         let mut info = parse::parse(&wasm, self.options.standard)?;
         self.check_bindings(&info)?;
@@ -325,6 +328,7 @@ impl Compiler {
             interruptible: self.options.interruptible,
             counts_instructions: self.options.count_instructions,
             call_table: text.stubs.iter().map(|s| s.symbol.clone()).collect(),
+            component: component_abi,
         };
         Ok(CompiledModule {
             data,

@@ -66,25 +66,109 @@ fn a_command_is_described() {
 }
 
 #[test]
-fn compiling_a_component_says_what_it_is() {
+fn a_component_compiles_to_one_module_with_its_interface_recorded() {
+    use lucet_component::{LowerKind, ResourceName, ValType};
     let compiler = Compiler::new(Default::default()).unwrap();
-    for (file, world) in [
-        ("hello-cli.wasm", "a wasi:cli/command"),
-        ("hello-http.wasm", "a wasi:http/proxy"),
-    ] {
-        match compiler.compile(&example(file)) {
-            Err(e @ Error::Component(_)) => {
-                let text = e.to_string();
-                assert!(text.contains(world), "{text}");
-                assert!(!text.contains('\n'), "{text}");
-            }
-            Err(e) => panic!("{file}: {e}"),
-            Ok(_) => panic!("{file} compiled"),
+    let compiled = compiler.compile(&example("hello-cli.wasm")).unwrap();
+    let abi = compiled
+        .metadata()
+        .component
+        .clone()
+        .expect("a component's interface");
+    let lower = |name: &str| {
+        abi.lowers
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", abi.lowers))
+    };
+    let resource = |ty: &ValType| match ty {
+        ValType::Own(r) | ValType::Borrow(r) => abi.resources[*r as usize].clone(),
+        other => panic!("{other:?}"),
+    };
+    // A function returning a handle, named by the interface that defines
+    // its resource.
+    let get_stdout = lower("get-stdout");
+    assert!(get_stdout.module.starts_with("wasi:cli/stdout@0.2."));
+    assert!(!get_stdout.allocates);
+    assert_eq!(
+        resource(get_stdout.signature.result.as_ref().unwrap()),
+        ResourceName {
+            interface: get_stdout.module.replace("cli/stdout", "io/streams"),
+            name: "output-stream".into(),
         }
-    }
-    // The text format's components too.
-    match compiler.compile(b"(component (core module))") {
-        Err(Error::Component(what)) => assert_eq!(what, "exporting nothing"),
+    );
+    // One returning strings allocates; its adapter does.
+    let args = lower("get-arguments");
+    assert_eq!(
+        args.signature.result,
+        Some(ValType::List(Box::new(ValType::String)))
+    );
+    assert!(args.allocates);
+    // A method takes a borrow of its resource first.
+    let write = lower("[method]output-stream.write");
+    assert!(matches!(write.signature.params[0].1, ValType::Borrow(_)));
+    assert_eq!(
+        write.signature.params[1].1,
+        ValType::List(Box::new(ValType::U8))
+    );
+    // Resource drops are imports too.
+    let drop = lower("[resource-drop]output-stream");
+    assert!(matches!(drop.kind, LowerKind::ResourceDrop { .. }));
+    // The command's entry is lifted and exported, with its type.
+    assert_eq!(abi.lifts.len(), 1);
+    assert!(abi.lifts[0].export.starts_with("wasi:cli/run@0.2."));
+    assert_eq!(
+        abi.lifts[0].signature.result,
+        Some(ValType::Result {
+            ok: None,
+            err: None
+        })
+    );
+    let exports: Vec<&str> = compiled
+        .metadata()
+        .exports
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(
+        exports.contains(&abi.lifts[0].export.as_str()),
+        "{exports:?}"
+    );
+
+    let compiled = compiler.compile(&example("hello-http.wasm")).unwrap();
+    let abi = compiled.metadata().component.clone().unwrap();
+    assert_eq!(abi.lifts.len(), 1);
+    let handle = &abi.lifts[0];
+    assert!(handle.export.starts_with("wasi:http/incoming-handler@0.2."));
+    let params: Vec<String> = handle
+        .signature
+        .params
+        .iter()
+        .map(|(_, t)| match t {
+            ValType::Own(r) => abi.resources[*r as usize].name.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(params, ["incoming-request", "response-outparam"]);
+}
+
+#[test]
+fn what_is_not_supported_yet_is_one_clear_error() {
+    let compiler = Compiler::new(Default::default()).unwrap();
+    // A resource of the component's own.
+    let own_resource = r#"(component
+        (type $r (resource (rep i32)))
+        (core func $new (canon resource.new $r))
+        (core module $m (import "" "new" (func (param i32) (result i32))))
+        (core instance (instantiate $m (with "" (instance (export "new" (func $new))))))
+    )"#;
+    match compiler.compile(own_resource.as_bytes()) {
+        Err(e @ Error::Component(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("resource.new"), "{text}");
+            assert!(text.contains("not support"), "{text}");
+            assert!(!text.contains('\n'), "{text}");
+        }
         other => panic!("{:?}", other.err()),
     }
 }
@@ -142,7 +226,7 @@ fn the_core_instance_graph_resolves_every_import() {
             .canonicals
             .iter()
             .filter_map(|c| match c {
-                Canonical::Lift { core } => Some(core),
+                Canonical::Lift { core, .. } => Some(core),
                 _ => None,
             })
             .collect();

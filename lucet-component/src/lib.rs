@@ -12,6 +12,7 @@
 //! instance's memory. Sizes that come from a guest are bounded before the
 //! host allocates for them ([`Budget`]).
 
+mod abi;
 mod error;
 mod flat;
 mod memory;
@@ -19,6 +20,10 @@ mod resources;
 mod types;
 mod value;
 
+pub use abi::{
+    ComponentAbi, Lift, Lower, LowerKind, ResourceName, Signature, ALLOCATED, ALLOCATION_MODULE,
+    PENDING_ALLOCATION,
+};
 pub use error::AbiError;
 pub use flat::{
     flatten, lift_flat, lower_flat, CoreType, CoreVal, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,

@@ -2,7 +2,7 @@
 //! ABI's `alignment` and `elem_size`, 32-bit memories).
 
 /// A component value type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ValType {
     Bool,
     S8,

@@ -504,6 +504,7 @@ mod tests {
             cpu_features: vec![],
             interruptible: false,
             counts_instructions: false,
+            component: None,
         }
     }
 

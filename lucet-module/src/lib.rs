@@ -6,8 +6,10 @@
 //! generated code reads at fixed offsets from `vmctx`, the trap encoding, and
 //! the runtime builtins that generated code calls.
 //!
-//! This crate depends on no other workspace crate, so that compile-only tools
-//! pull no runtime and embedders that load precompiled files pull no Cranelift.
+//! This crate depends on no other workspace crate but `lucet-component` (the
+//! canonical ABI's types, which a component's file records), so that
+//! compile-only tools pull no runtime and embedders that load precompiled
+//! files pull no Cranelift.
 
 mod arch;
 mod builtins;

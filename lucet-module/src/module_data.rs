@@ -334,6 +334,10 @@ pub struct ModuleData {
     /// Whether the code counts executed instructions against the
     /// instance's fuel (`InstanceHeader::fuel`).
     pub counts_instructions: bool,
+    /// When the module was a component: what its imports and exports are
+    /// at the component level (the canonical ABI's types and options), for
+    /// the host to bind and call them.
+    pub component: Option<lucet_component::ComponentAbi>,
 }
 
 impl ModuleData {

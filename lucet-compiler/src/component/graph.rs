@@ -6,7 +6,10 @@
 
 use std::collections::HashMap;
 
-use wasmparser::{CanonicalFunction, ComponentAlias, ExternalKind, Instance, Parser, Payload};
+use wasmparser::{
+    CanonicalFunction, CanonicalOption, ComponentAlias, ComponentExternalKind, ComponentTypeRef,
+    ExternalKind, Instance, Parser, Payload,
+};
 
 use super::parts::{canonical_kind, walk_top_level, TopLevel};
 use crate::Error;
@@ -21,13 +24,49 @@ pub enum CoreDef {
     Canonical(usize),
 }
 
+/// How a string crosses a canonical function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StringEncoding {
+    #[default]
+    Utf8,
+    Utf16,
+    /// Latin-1 where it fits, else UTF-16.
+    CompactUtf16,
+}
+
+/// A canonical function's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CanonOptions {
+    /// The memory strings and lists live in.
+    pub memory: Option<CoreDef>,
+    /// The guest's `realloc`.
+    pub realloc: Option<CoreDef>,
+    /// Called after a lifted function's results are read.
+    pub post_return: Option<CoreDef>,
+    pub string_encoding: StringEncoding,
+    /// Asynchronous (WASI 0.3): `async`, `callback`.
+    pub is_async: bool,
+}
+
 /// A canonical function, as far as the graph needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Canonical {
-    /// `canon lower` of component function `func`.
-    Lower { func: u32 },
-    /// `canon lift` of a core function, as component function.
-    Lift { core: CoreDef },
+    /// `canon lower` of component function `func`, which is export `name`
+    /// of the imported instance `interface` (or, for an imported function,
+    /// `interface` is its import name and `name` is empty), when it is an
+    /// import.
+    Lower {
+        func: u32,
+        import: Option<(String, String)>,
+        options: CanonOptions,
+    },
+    /// `canon lift` of a core function, as a component function of type
+    /// `ty` (a component type index).
+    Lift {
+        core: CoreDef,
+        ty: u32,
+        options: CanonOptions,
+    },
     /// `resource.new`, `resource.drop` or `resource.rep` of resource type
     /// `ty`.
     Resource { op: &'static str, ty: u32 },
@@ -52,6 +91,9 @@ pub struct CoreGraph {
     pub instantiations: Vec<Instantiation>,
     /// The canonical functions, in definition order.
     pub canonicals: Vec<Canonical>,
+    /// The component's imported instances: their index among the
+    /// component's instances, and their import name.
+    pub imported_instances: Vec<(u32, String)>,
 }
 
 /// A core instance of the component's index space.
@@ -62,9 +104,15 @@ enum CoreInstance {
     Gathered(HashMap<String, CoreDef>),
 }
 
-/// The component's core index spaces, as they grow.
+/// The component's core index spaces, and the names of what its function
+/// and instance index spaces hold, as they grow.
 #[derive(Default)]
 struct Spaces {
+    /// Component functions: (instance import name, export name) of those
+    /// that are imports.
+    component_funcs: Vec<Option<(String, String)>>,
+    /// Component instances: the import name of those that are imports.
+    component_instances: Vec<Option<String>>,
     modules: Vec<Vec<(String, String)>>,
     instances: Vec<CoreInstance>,
     funcs: Vec<CoreDef>,
@@ -105,6 +153,29 @@ impl Spaces {
                 .ok_or_else(|| malformed("an instance lacks an export it is asked for")),
             None => Err(malformed("a core instance index is out of range")),
         }
+    }
+
+    fn options(&self, options: &[CanonicalOption]) -> Result<CanonOptions, Error> {
+        let mut out = CanonOptions::default();
+        for option in options {
+            match option {
+                CanonicalOption::UTF8 => out.string_encoding = StringEncoding::Utf8,
+                CanonicalOption::UTF16 => out.string_encoding = StringEncoding::Utf16,
+                CanonicalOption::CompactUTF16 => out.string_encoding = StringEncoding::CompactUtf16,
+                CanonicalOption::Memory(m) => {
+                    out.memory = Some(self.item(ExternalKind::Memory, *m)?)
+                }
+                CanonicalOption::Realloc(f) => {
+                    out.realloc = Some(self.item(ExternalKind::Func, *f)?)
+                }
+                CanonicalOption::PostReturn(f) => {
+                    out.post_return = Some(self.item(ExternalKind::Func, *f)?)
+                }
+                CanonicalOption::Async | CanonicalOption::Callback(_) => out.is_async = true,
+                CanonicalOption::CoreType(_) | CanonicalOption::Gc => {}
+            }
+        }
+        Ok(out)
     }
 
     fn item(&self, kind: ExternalKind, index: u32) -> Result<CoreDef, Error> {
@@ -189,14 +260,77 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
             }
             Payload::ComponentAliasSection(reader) => {
                 for alias in reader {
-                    if let ComponentAlias::CoreInstanceExport {
-                        kind,
-                        instance_index,
-                        name,
-                    } = alias?
-                    {
-                        let def = spaces.export(instance_index, name)?;
-                        spaces.space(kind).push(def);
+                    match alias? {
+                        ComponentAlias::CoreInstanceExport {
+                            kind,
+                            instance_index,
+                            name,
+                        } => {
+                            let def = spaces.export(instance_index, name)?;
+                            spaces.space(kind).push(def);
+                        }
+                        ComponentAlias::InstanceExport {
+                            kind: ComponentExternalKind::Func,
+                            instance_index,
+                            name,
+                        } => {
+                            let from = spaces
+                                .component_instances
+                                .get(instance_index as usize)
+                                .cloned()
+                                .flatten();
+                            spaces
+                                .component_funcs
+                                .push(from.map(|interface| (interface, name.to_string())));
+                        }
+                        ComponentAlias::InstanceExport {
+                            kind: ComponentExternalKind::Instance,
+                            ..
+                        } => spaces.component_instances.push(None),
+                        _ => {}
+                    }
+                }
+            }
+            Payload::ComponentImportSection(reader) => {
+                for import in reader {
+                    let import = import?;
+                    match import.ty {
+                        ComponentTypeRef::Func(_) => spaces
+                            .component_funcs
+                            .push(Some((import.name.name.to_string(), String::new()))),
+                        ComponentTypeRef::Instance(_) => {
+                            graph.imported_instances.push((
+                                spaces.component_instances.len() as u32,
+                                import.name.name.to_string(),
+                            ));
+                            spaces
+                                .component_instances
+                                .push(Some(import.name.name.to_string()))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Payload::ComponentInstanceSection(reader) => {
+                for _ in 0..reader.count() {
+                    spaces.component_instances.push(None);
+                }
+            }
+            Payload::ComponentExportSection(reader) => {
+                // An export is a new index of its kind, naming the same item.
+                for export in reader {
+                    let export = export?;
+                    let at = export.index as usize;
+                    match export.kind {
+                        ComponentExternalKind::Func => {
+                            let same = spaces.component_funcs.get(at).cloned().flatten();
+                            spaces.component_funcs.push(same);
+                        }
+                        ComponentExternalKind::Instance => {
+                            let same = spaces.component_instances.get(at).cloned().flatten();
+                            spaces.component_instances.push(same);
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -204,13 +338,26 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                 for function in reader {
                     let canonical = match function? {
                         CanonicalFunction::Lift {
-                            core_func_index, ..
+                            core_func_index,
+                            type_index,
+                            options,
                         } => Canonical::Lift {
                             core: spaces.item(ExternalKind::Func, core_func_index)?,
+                            ty: type_index,
+                            options: spaces.options(&options)?,
                         },
-                        CanonicalFunction::Lower { func_index, .. } => {
-                            Canonical::Lower { func: func_index }
-                        }
+                        CanonicalFunction::Lower {
+                            func_index,
+                            options,
+                        } => Canonical::Lower {
+                            func: func_index,
+                            import: spaces
+                                .component_funcs
+                                .get(func_index as usize)
+                                .cloned()
+                                .flatten(),
+                            options: spaces.options(&options)?,
+                        },
                         CanonicalFunction::ResourceNew { resource } => Canonical::Resource {
                             op: "new",
                             ty: resource,
@@ -226,8 +373,11 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                         other => Canonical::Other(canonical_kind(&other)),
                     };
                     let index = graph.canonicals.len();
-                    // Every canonical function but `lift` is a core function.
-                    if !matches!(canonical, Canonical::Lift { .. }) {
+                    // Every canonical function but `lift` is a core
+                    // function; `lift` is a component function.
+                    if matches!(canonical, Canonical::Lift { .. }) {
+                        spaces.component_funcs.push(None);
+                    } else {
                         spaces.funcs.push(CoreDef::Canonical(index));
                     }
                     graph.canonicals.push(canonical);

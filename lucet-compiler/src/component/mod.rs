@@ -2,10 +2,10 @@
 //! validated whole with wasmparser's component validator, and described:
 //! the core modules inside, the core instances made of them, the canonical
 //! functions that join them to each other and to the host, and the
-//! component's imports and exports. Compiling a component (its core
-//! modules and canonical-ABI adapters into one module file) is not built
-//! yet: [`Compiler::compile`](crate::Compiler::compile) refuses one with
-//! [`Error::Component`], which says what it is.
+//! component's imports and exports; and made into one core module
+//! ([`merge_component`]), which [`Compiler::compile`](crate::Compiler::compile)
+//! compiles like any module, recording the component's interface in the
+//! file. What is not supported yet is refused with [`Error::Component`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,9 +17,13 @@ use wasmparser::{
 use crate::Error;
 
 mod graph;
+mod merge;
 mod parts;
 
-pub use graph::{core_graph, Canonical, CoreDef, CoreGraph, Instantiation};
+pub use graph::{
+    core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, Instantiation, StringEncoding,
+};
+pub use merge::{merge_component, MergedComponent};
 use parts::{canonical_kind, walk_top_level, TopLevel};
 
 /// Whether `bytes` are a component's binary (rather than a core module's).
