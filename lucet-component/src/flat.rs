@@ -6,7 +6,9 @@
 //! [`MAX_FLAT_RESULTS`], passes them in memory instead ([`load`] and
 //! [`store`](crate::store) at a pointer).
 
-use crate::memory::{lift_list, lift_string, lower_list, lower_string, Budget, GuestMemory};
+use crate::memory::{
+    lift_list, lift_string, lower_bytes, lower_list, lower_string, Budget, GuestMemory,
+};
 use crate::types::discriminant_size;
 use crate::{AbiError, Val, ValType};
 
@@ -316,6 +318,10 @@ fn lower(
         }
         (ValType::List(elem), Val::List(items)) => {
             let (data, len) = lower_list(memory, elem, items, budget)?;
+            out.extend([CoreVal::I32(data as i32), CoreVal::I32(len as i32)]);
+        }
+        (ValType::List(elem), Val::Bytes(bytes)) if **elem == ValType::U8 => {
+            let (data, len) = lower_bytes(memory, bytes, budget)?;
             out.extend([CoreVal::I32(data as i32), CoreVal::I32(len as i32)]);
         }
         (ValType::Record(_) | ValType::Tuple(_), Val::Record(values)) => {

@@ -172,6 +172,10 @@ pub(crate) fn lift_list(
     // At most 2^32 elements of at most 2^32 bytes: no overflow in 64 bits.
     let bytes = len * size;
     range(memory, data, bytes)?;
+    if *elem == ValType::U8 {
+        budget.take(len)?;
+        return Ok(Val::Bytes(memory[range(memory, data, len)?].to_vec()));
+    }
     // Each element costs the host at least a value's worth, even when it
     // takes no guest memory.
     budget.take(bytes.max(len))?;
@@ -194,6 +198,19 @@ pub(crate) fn lower_string(
     Ok((data as u32, s.len() as u32))
 }
 
+/// Writes `bytes` (a `list<u8>`) into a new block of guest memory: its
+/// pointer and length.
+pub(crate) fn lower_bytes(
+    memory: &mut dyn GuestMemory,
+    bytes: &[u8],
+    budget: &mut Budget,
+) -> Result<(u32, u32), AbiError> {
+    budget.take(bytes.len() as u64)?;
+    let data = alloc(memory, 1, bytes.len() as u64)?;
+    write(memory, data, bytes)?;
+    Ok((data as u32, bytes.len() as u32))
+}
+
 /// Writes `items` into a new block of guest memory: its pointer and
 /// length.
 pub(crate) fn lower_list(
@@ -210,6 +227,45 @@ pub(crate) fn lower_list(
         store_at(memory, data + i as u64 * size, elem, item, budget)?;
     }
     Ok((data as u32, items.len() as u32))
+}
+
+/// The blocks that storing or lowering `value`, of type `ty`, allocates,
+/// in the order it allocates them: `(align, size)` each. A host that must
+/// have the guest allocate them before it writes (the guest's `realloc`
+/// runs on the guest's side of a call) asks for these, then hands over
+/// the blocks in this order ([`GuestMemory::alloc`]).
+pub fn allocations(ty: &ValType, value: &Val) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    plan(ty, value, &mut out);
+    out
+}
+
+fn plan(ty: &ValType, value: &Val, out: &mut Vec<(u32, u32)>) {
+    let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    match (ty, value) {
+        (ValType::String, Val::String(s)) => out.push((1, size(s.len()))),
+        (ValType::List(_), Val::Bytes(b)) => out.push((1, size(b.len()))),
+        (ValType::List(elem), Val::List(items)) => {
+            let bytes = u64::from(elem.size()) * items.len() as u64;
+            out.push((elem.alignment(), u32::try_from(bytes).unwrap_or(u32::MAX)));
+            for item in items {
+                plan(elem, item, out);
+            }
+        }
+        (ValType::Record(_) | ValType::Tuple(_), Val::Record(values)) => {
+            if let Some(fields) = ty.fields() {
+                for (f, v) in fields.iter().zip(values) {
+                    plan(f, v, out);
+                }
+            }
+        }
+        (_, Val::Variant(disc, Some(payload))) => {
+            if let Ok(Some(t)) = ty.cases().map_or(Ok(None), |_| ty.case(*disc)) {
+                plan(t, payload, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Writes `value`, of type `ty`, at `ptr` (which must be aligned for it),
@@ -278,6 +334,11 @@ fn store_at(
         }
         (ValType::List(elem), Val::List(items)) => {
             let (data, len) = lower_list(memory, elem, items, budget)?;
+            write(memory, ptr, &data.to_le_bytes())?;
+            write(memory, ptr + 4, &len.to_le_bytes())
+        }
+        (ValType::List(elem), Val::Bytes(bytes)) if **elem == ValType::U8 => {
+            let (data, len) = lower_bytes(memory, bytes, budget)?;
             write(memory, ptr, &data.to_le_bytes())?;
             write(memory, ptr + 4, &len.to_le_bytes())
         }
@@ -552,7 +613,7 @@ mod tests {
         };
         round_trip(
             &result,
-            Val::Variant(0, Some(Box::new(Val::List(vec![Val::U8(1)])))),
+            Val::Variant(0, Some(Box::new(Val::Bytes(vec![1])))),
         );
         round_trip(&result, Val::Variant(1, None));
         let e = ValType::Enum((0..300).map(|i| format!("c{i}")).collect());
@@ -625,6 +686,72 @@ mod tests {
                 &mut budget()
             ),
             Err(AbiError::Misaligned { ptr: 60, align: 8 })
+        );
+    }
+
+    /// A memory that records what is allocated from it.
+    struct Recording {
+        inner: TestMemory,
+        asked: Vec<(u32, u32)>,
+    }
+
+    impl GuestMemory for Recording {
+        fn bytes(&self) -> &[u8] {
+            &self.inner.bytes
+        }
+        fn bytes_mut(&mut self) -> &mut [u8] {
+            &mut self.inner.bytes
+        }
+        fn alloc(&mut self, align: u32, size: u32) -> Result<u32, AbiError> {
+            self.asked.push((align, size));
+            self.inner.alloc(align, size)
+        }
+    }
+
+    #[test]
+    fn the_allocation_plan_is_what_storing_allocates() {
+        let strings = ValType::List(Box::new(ValType::String));
+        let entry = ValType::Tuple(vec![ValType::String, ValType::String]);
+        let nested = ValType::Result {
+            ok: Some(Box::new(ValType::List(Box::new(entry.clone())))),
+            err: Some(Box::new(ValType::String)),
+        };
+        let cases = [
+            (
+                strings.clone(),
+                Val::List(vec![Val::String("ab".into()), Val::String("".into())]),
+            ),
+            (ValType::List(Box::new(ValType::U8)), Val::Bytes(vec![7; 9])),
+            (
+                nested.clone(),
+                Val::Variant(
+                    0,
+                    Some(Box::new(Val::List(vec![Val::Record(vec![
+                        Val::String("k".into()),
+                        Val::String("value".into()),
+                    ])]))),
+                ),
+            ),
+            (
+                nested,
+                Val::Variant(1, Some(Box::new(Val::String("no".into())))),
+            ),
+            (
+                ValType::Option(Box::new(ValType::String)),
+                Val::Variant(0, None),
+            ),
+        ];
+        for (ty, value) in cases {
+            let mut m = Recording {
+                inner: memory(4096),
+                asked: Vec::new(),
+            };
+            store(&mut m, 64, &ty, &value, &mut budget()).unwrap();
+            assert_eq!(allocations(&ty, &value), m.asked, "{ty:?}");
+        }
+        assert_eq!(
+            allocations(&strings, &Val::List(vec![Val::String("abc".into())])),
+            [(4, 8), (1, 3)]
         );
     }
 }

@@ -18,6 +18,9 @@ pub enum Val {
     Char(char),
     String(String),
     List(Vec<Val>),
+    /// A `list<u8>`, as bytes (what lifting one gives; lowering takes
+    /// either form).
+    Bytes(Vec<u8>),
     /// A record's or a tuple's fields, in order.
     Record(Vec<Val>),
     /// A variant-like value (variant, enum, option, result): the case's
