@@ -25,7 +25,8 @@ pub use instance::{
     KillSwitch, MmapRegion, Preempted, RunResult, Vmctx, Wait, YieldedVal, MAPPINGS_PER_SLOT,
 };
 pub use limits::{GcAlgorithm, Limits};
-pub use linker::{HostFunc, HostGlobal, Linker, WasmResults, WasmTy};
+pub use linker::{ComponentHost, HostFunc, HostGlobal, Linker, WasmResults, WasmTy};
+pub use lucet_component as component;
 pub use lucet_module::{ContentHash, FuncType, HeapType, PublicKey, RefType, TrapCode, ValType};
 pub use module::{ExportType, Module};
 pub use val::{AnyRef, ExternRef, GcRef, HostRef, Val, I31};

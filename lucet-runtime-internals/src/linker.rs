@@ -12,7 +12,8 @@ use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use lucet_module::{FuncType, ValRaw, ValType};
+use lucet_component::ComponentAbi;
+use lucet_module::{FuncType, ImportName, ValRaw, ValType};
 
 use crate::Val;
 
@@ -175,14 +176,40 @@ impl std::fmt::Debug for Definition {
     }
 }
 
-/// What modules may import: host functions and host globals, and the names
+/// A host for modules compiled from components: it binds their imports,
+/// knowing each by its component-level type (the module's
+/// [`ComponentAbi`]), where a [`Linker`] knows functions by name only.
+pub trait ComponentHost: Send + Sync {
+    /// The host function for import `import` of a module compiled from a
+    /// component whose interface is `abi`, of core type `ty`; `None` when
+    /// this host does not provide it.
+    fn bind(
+        &self,
+        abi: &Arc<ComponentAbi>,
+        import: &ImportName,
+        ty: &FuncType,
+    ) -> Option<Arc<HostFunc>>;
+}
+
+#[derive(Clone)]
+struct ComponentHostRef(Arc<dyn ComponentHost>);
+
+impl std::fmt::Debug for ComponentHostRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ComponentHost")
+    }
+}
+
+/// What modules may import: host functions and host globals, the names
 /// of modules whose imports come from instances given at instantiation
-/// ([`instance_module`](Linker::instance_module)).
+/// ([`instance_module`](Linker::instance_module)), and the host of
+/// components' imports ([`component_host`](Linker::component_host)).
 #[derive(Debug, Clone, Default)]
 pub struct Linker {
     defs: HashMap<(String, String), Definition>,
     instance_modules: HashSet<String>,
     default_unknown_imports: bool,
+    component_host: Option<ComponentHostRef>,
 }
 
 impl Linker {
@@ -220,6 +247,18 @@ impl Linker {
     /// Whether imports from `module` are bound at instantiation.
     pub(crate) fn is_instance_module(&self, module: &str) -> bool {
         self.instance_modules.contains(module)
+    }
+
+    /// Sets the host that binds the function imports of modules compiled
+    /// from components (those the linker does not define by name).
+    pub fn component_host(&mut self, host: Arc<dyn ComponentHost>) -> &mut Self {
+        self.component_host = Some(ComponentHostRef(host));
+        self
+    }
+
+    /// The host of components' imports, if one is set.
+    pub(crate) fn get_component_host(&self) -> Option<&Arc<dyn ComponentHost>> {
+        self.component_host.as_ref().map(|h| &h.0)
     }
 
     /// When set, function imports that nothing defines resolve to functions

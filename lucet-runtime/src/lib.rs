@@ -41,11 +41,12 @@ mod policy;
 
 pub use load::{load_module, load_module_with, LoadError, LoadOptions, ModuleKind};
 pub use lucet_runtime_internals::{
-    AnyRef, Caller, ContentHash, EmbedCtx, Error, ExceptionInfo, ExportType, ExternRef, FuncType,
-    GcAlgorithm, GcRef, HeapType, HostFunc, HostGlobal, HostRef, InstanceBuilder, InstanceHandle,
-    Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch, Limits, Linker, MmapRegion,
-    Module, Preempted, PublicKey, RefType, RunResult, TerminationDetails, TrapCode, Val, ValType,
-    Vmctx, Wait, WasmResults, WasmTy, YieldedVal, I31, MAPPINGS_PER_SLOT,
+    component, AnyRef, Caller, ComponentHost, ContentHash, EmbedCtx, Error, ExceptionInfo,
+    ExportType, ExternRef, FuncType, GcAlgorithm, GcRef, HeapType, HostFunc, HostGlobal, HostRef,
+    InstanceBuilder, InstanceHandle, Interrupt, IntoHostFunc, KillError, KillSuccess, KillSwitch,
+    Limits, Linker, MmapRegion, Module, Preempted, PublicKey, RefType, RunResult,
+    TerminationDetails, TrapCode, Val, ValType, Vmctx, Wait, WasmResults, WasmTy, YieldedVal, I31,
+    MAPPINGS_PER_SLOT,
 };
 pub use policy::{Armed, ExitCode, Finished, Outcome, RunPolicy, Step, Watchdog};
 

@@ -1,4 +1,5 @@
-//! `lucet-wasi`: WASI preview1 for Lucet, and the `lucet-wasi` runner.
+//! `lucet-wasi`: WASI preview1 and 0.2 for Lucet, and the `lucet-wasi`
+//! runner.
 //!
 //! - [`add_to_linker`] defines every `wasi_snapshot_preview1` function; an
 //!   instance running a WASI program carries a [`WasiCtx`] (arguments,
@@ -7,6 +8,8 @@
 //!   (a compiled file, or with the default `compiler` feature a `.wasm` or
 //!   `.wat` file) and runs it under `lucet_runtime::RunPolicy`; a program's
 //!   `proc_exit` ends its run as `lucet_runtime::Outcome::Exited`.
+//! - [`component`]: WASI 0.2 for components (a `wasi:cli/command`), over
+//!   the same `WasiCtx`; the runner runs command components too.
 //!
 //! ```no_run
 //! use lucet_runtime::{load_module, Limits, Linker, MmapRegion};
@@ -22,6 +25,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod component;
 mod wasi;
 
 pub use wasi::{

@@ -118,6 +118,23 @@ unsafe extern "C" fn dynamic_trampoline(
     }
 }
 
+impl HostFunc {
+    /// A host function taking and returning [`Val`]s, as
+    /// [`Linker::func_dynamic`] defines them, for hosts that make their
+    /// functions as modules ask for them
+    /// ([`ComponentHost`](crate::linker::ComponentHost)).
+    pub fn dynamic(
+        ty: FuncType,
+        f: impl Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync + 'static,
+    ) -> HostFunc {
+        let d = Dynamic {
+            ty: ty.clone(),
+            f: Box::new(f),
+        };
+        HostFunc::new(ty, dynamic_trampoline, Box::new(d))
+    }
+}
+
 impl Linker {
     /// Defines `module.name` as a typed host function.
     ///
@@ -144,11 +161,7 @@ impl Linker {
         ty: FuncType,
         f: impl Fn(&mut Vmctx, &[Val], &mut [Val]) + Send + Sync + 'static,
     ) -> &mut Self {
-        let d = Dynamic {
-            ty: ty.clone(),
-            f: Box::new(f),
-        };
-        let func = HostFunc::new(ty, dynamic_trampoline, Box::new(d));
+        let func = HostFunc::dynamic(ty, f);
         self.define(module, name, Definition::Func(Arc::new(func)))
     }
 }

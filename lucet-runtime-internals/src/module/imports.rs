@@ -45,11 +45,13 @@ pub(crate) fn import_names(data: &ModuleData) -> impl Iterator<Item = (&ImportNa
 pub(crate) fn imports_instances(data: &ModuleData, linker: &Linker) -> Result<bool, Error> {
     let mut from_instances = false;
     let names = import_names(data);
+    // A component host's functions are asked for when imports are resolved.
+    let component_host = data.component.is_some() && linker.get_component_host().is_some();
     for (import, is_func) in names {
         if linker.is_instance_module(&import.module) {
             from_instances = true;
         } else if linker.get(&import.module, &import.name).is_none()
-            && !(is_func && linker.defaults_unknown_imports())
+            && !(is_func && (linker.defaults_unknown_imports() || component_host))
         {
             return Err(Error::UnknownImport(import.to_string()));
         }
@@ -144,22 +146,30 @@ pub(crate) fn check_global(
 }
 
 /// Resolves every import of `data` (whose types have the ids `type_ids`)
-/// against the host's definitions in `linker`; with
-/// `Linker::default_unknown_imports`, a function import nothing defines
-/// returns zeros.
+/// against the host's definitions in `linker`, and, for a module compiled
+/// from a component (whose interface is `component`), its component host;
+/// with `Linker::default_unknown_imports`, a function import nothing
+/// defines returns zeros.
 pub(crate) fn resolve_host(
     data: &ModuleData,
+    component: Option<&Arc<lucet_component::ComponentAbi>>,
     type_ids: &[u32],
     linker: &Linker,
 ) -> Result<HostImports, Error> {
     let def = |import: &ImportName| linker.get(&import.module, &import.name);
     let mut funcs = Vec::with_capacity(data.function_imports.len());
     for (f, import) in data.functions.iter().zip(&data.function_imports) {
+        let from_component_host = || {
+            let abi = component?;
+            let ty = data.signature(f.type_index)?;
+            linker.get_component_host()?.bind(abi, import, ty)
+        };
         let resolved = match def(import) {
             Some(Definition::Func(host)) => {
                 check_host_func(data, type_ids, f.type_index, import, host)?;
                 host.clone()
             }
+
             Some(other) => {
                 let expected = data
                     .signature(f.type_index)
@@ -170,11 +180,17 @@ pub(crate) fn resolve_host(
                     describe_definition(other),
                 ));
             }
-            None if linker.defaults_unknown_imports() => Linker::zero_func(
-                data.signature(f.type_index)
-                    .expect("loading checked that functions have function types"),
-            ),
-            None => return Err(Error::UnknownImport(import.to_string())),
+            None => match from_component_host() {
+                Some(host) => {
+                    check_host_func(data, type_ids, f.type_index, import, &host)?;
+                    host
+                }
+                None if linker.defaults_unknown_imports() => Linker::zero_func(
+                    data.signature(f.type_index)
+                        .expect("loading checked that functions have function types"),
+                ),
+                None => return Err(Error::UnknownImport(import.to_string())),
+            },
         };
         funcs.push(resolved);
     }

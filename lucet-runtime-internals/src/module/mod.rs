@@ -114,6 +114,8 @@ pub struct Module {
     /// Whether every active element segment's offset and items are
     /// constants (then a slot can keep a copy of the initial tables).
     constant_elements: bool,
+    /// The component's interface, when the module was one.
+    component: Option<Arc<lucet_component::ComponentAbi>>,
 }
 
 impl std::fmt::Debug for Module {
@@ -253,10 +255,11 @@ impl Module {
             .iter()
             .map(|&id| type_registry::record(id))
             .collect();
+        let component = data.component.clone().map(Arc::new);
         let (imports, host_definitions) = if imports::imports_instances(&data, linker)? {
             (None, Some(Box::new(linker.clone())))
         } else {
-            let resolved = imports::resolve_host(&data, &type_ids, linker)?;
+            let resolved = imports::resolve_host(&data, component.as_ref(), &type_ids, linker)?;
             (Some(resolved), None)
         };
         let funcref_templates = data
@@ -317,6 +320,7 @@ impl Module {
             funcref_templates,
             funcref_slot_of,
             constant_elements,
+            component,
         }))
     }
 
@@ -346,6 +350,12 @@ impl Module {
     }
 
     /// The module's metadata.
+    /// When the module was compiled from a component: the component's
+    /// imports and exports, with their component-level types.
+    pub fn component(&self) -> Option<&Arc<lucet_component::ComponentAbi>> {
+        self.component.as_ref()
+    }
+
     pub(crate) fn metadata(&self) -> &ModuleData {
         &self.data
     }

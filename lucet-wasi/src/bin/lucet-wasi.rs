@@ -170,6 +170,7 @@ fn show(instance: &lucet_runtime::InstanceHandle, v: &Val) -> String {
 fn run(args: Args) -> Result<ExitCode> {
     let mut linker = Linker::new();
     lucet_wasi::add_to_linker(&mut linker);
+    lucet_wasi::component::add_to_linker(&mut linker);
     linker.default_unknown_imports(args.default_unknown_imports);
     // The deadline covers compilation too.
     let deadline = args.timeout.map(|t| Instant::now() + t);
@@ -190,6 +191,11 @@ fn run(args: Args) -> Result<ExitCode> {
     let module =
         lucet_runtime::load_module_with(&path, &linker, &load_options).map_err(|e| match e {
             LoadError::Read { .. } => anyhow!(e),
+            // A component for a world lucet-wasi does not run.
+            e if e.to_string().contains("unknown import wasi:http/") => anyhow!(
+                "{}: {e} (an HTTP component: serve it with lucet-serve)",
+                path.display()
+            ),
             e => anyhow!("{}: {e}", path.display()),
         })?;
 
@@ -202,7 +208,20 @@ fn run(args: Args) -> Result<ExitCode> {
         ..Limits::default()
     }
     .sized_for(&module);
+    let command = match module.component() {
+        Some(abi) => {
+            if args.invoke.is_some() {
+                bail!("--invoke calls a module's exports; this is a component, run as a command");
+            }
+            let entry = lucet_wasi::component::command_entry(abi).ok_or_else(|| {
+                anyhow!("the component exports no wasi:cli/run function: it is not a command")
+            })?;
+            Some(entry.export.clone())
+        }
+        None => None,
+    };
     let (name, params) = match &args.invoke {
+        _ if command.is_some() => (command.clone().unwrap_or_default(), Vec::new()),
         Some(name) => (
             name.clone(),
             invoke_params(&module, name, args.guest_args())?,
@@ -222,11 +241,18 @@ fn run(args: Args) -> Result<ExitCode> {
         fuel: args.fuel,
         time_slice: None,
     };
-    let builder = region
-        .new_instance_builder(module.clone())
-        .with_embed_ctx(ctx);
+    let builder = region.new_instance_builder(module.clone());
+    let builder = match command {
+        Some(_) => builder.with_embed_ctx(lucet_wasi::component::ComponentCtx::new(ctx)),
+        None => builder.with_embed_ctx(ctx),
+    };
     let Finished { outcome, instance } = policy.run(builder, &name, &params, &watchdog);
     match outcome {
+        // A command's `run` returns `result`: 0 for ok, 1 for err.
+        Outcome::Returned(results) if command.is_some() => match results.first() {
+            Some(Val::I32(0)) => Ok(ExitCode::SUCCESS),
+            _ => Ok(ExitCode::FAILURE),
+        },
         Outcome::Returned(results) => {
             if args.invoke.is_some() {
                 // Results are shown while the instance lives, so that a

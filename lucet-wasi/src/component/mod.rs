@@ -1,0 +1,70 @@
+//! WASI 0.2 for components: the host side of the interfaces a
+//! `wasi:cli/command` imports (`wasi:io`, `wasi:clocks`, `wasi:random`,
+//! `wasi:cli`), over the same [`WasiCtx`](crate::WasiCtx) as preview1.
+//!
+//! A module compiled from a component imports the functions it lowers by
+//! interface and name; [`add_to_linker`] makes the linker bind them
+//! ([`Interfaces`] is the linker's `ComponentHost`), and each instance
+//! carries a [`ComponentCtx`] in its embedder context: its resources and
+//! its program's `WasiCtx`. Embedders add interfaces of their own to
+//! [`interfaces()`] (as `lucet-serve` adds `wasi:http`).
+//!
+//! ```no_run
+//! use lucet_runtime::{load_module, Limits, Linker, MmapRegion};
+//! use lucet_wasi::component::{add_to_linker, command_entry, ComponentCtx};
+//! use lucet_wasi::WasiCtxBuilder;
+//!
+//! let mut linker = Linker::new();
+//! add_to_linker(&mut linker);
+//! let module = load_module("hello.wasm".as_ref(), &linker)?;
+//! let entry = command_entry(module.component().expect("a component")).expect("a command");
+//! let ctx = ComponentCtx::new(WasiCtxBuilder::new().arg("hello").build());
+//! let region = MmapRegion::create(1, &Limits::default().sized_for(&module))?;
+//! let mut instance = region.new_instance_builder(module.clone()).with_embed_ctx(ctx).build()?;
+//! instance.run(&entry.export, &[])?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod cli;
+mod clocks;
+mod ctx;
+mod host;
+mod io;
+mod values;
+
+use std::sync::Arc;
+
+use lucet_runtime::component::{ComponentAbi, Lift};
+use lucet_runtime::Linker;
+
+pub use ctx::{ComponentCtx, Resource, DEFAULT_MAX_RESOURCES};
+pub use host::{HostError, HostResult, Interfaces, MAX_CALL_BYTES};
+pub use io::{
+    InputStream, IoError, OutputStream, Pollable, Readiness, MAX_POLLABLES, MAX_STREAM_CHUNK,
+};
+pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
+
+/// The interfaces of WASI 0.2 a command uses: `wasi:io`, `wasi:clocks`,
+/// `wasi:random` and `wasi:cli`.
+pub fn interfaces() -> Interfaces {
+    let mut interfaces = Interfaces::new();
+    io::add(&mut interfaces);
+    cli::add(&mut interfaces);
+    clocks::add(&mut interfaces);
+    interfaces
+}
+
+/// Makes `linker` bind components' imports to [`interfaces()`].
+pub fn add_to_linker(linker: &mut Linker) {
+    linker.component_host(Arc::new(interfaces()));
+}
+
+/// The function a `wasi:cli/command` runs: its export of
+/// `wasi:cli/run@0.2.x#run`, if it has one.
+pub fn command_entry(abi: &ComponentAbi) -> Option<&Lift> {
+    abi.lifts.iter().find(|l| {
+        l.export
+            .strip_prefix("wasi:cli/run@0.2.")
+            .is_some_and(|rest| rest.ends_with("#run"))
+    })
+}
