@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use wasmparser::ComponentInstance;
+
 use wasmparser::{
     CanonicalFunction, CanonicalOption, ComponentAlias, ComponentExternalKind, ComponentTypeRef,
     ExternalKind, Instance, Parser, Payload,
@@ -94,6 +96,12 @@ pub struct CoreGraph {
     /// The component's imported instances: their index among the
     /// component's instances, and their import name.
     pub imported_instances: Vec<(u32, String)>,
+    /// The names the component exports lifted functions under, by the
+    /// lift's index in [`CoreGraph::canonicals`]: `interface#function` for
+    /// a function of an exported instance the component gathers itself,
+    /// the export's name for a function exported alone. (A lift exported
+    /// through a nested component is not traced.)
+    pub lift_exports: HashMap<usize, String>,
 }
 
 /// A core instance of the component's index space.
@@ -113,6 +121,10 @@ struct Spaces {
     component_funcs: Vec<Option<(String, String)>>,
     /// Component instances: the import name of those that are imports.
     component_instances: Vec<Option<String>>,
+    /// Component functions that are lifts: their canonical index.
+    lifted: HashMap<u32, usize>,
+    /// Component instances gathered from functions: (name, function).
+    gathered: HashMap<u32, Vec<(String, u32)>>,
     modules: Vec<Vec<(String, String)>>,
     instances: Vec<CoreInstance>,
     funcs: Vec<CoreDef>,
@@ -312,7 +324,16 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                 }
             }
             Payload::ComponentInstanceSection(reader) => {
-                for _ in 0..reader.count() {
+                for instance in reader {
+                    if let ComponentInstance::FromExports(exports) = instance? {
+                        let funcs = exports
+                            .iter()
+                            .filter(|e| e.kind == ComponentExternalKind::Func)
+                            .map(|e| (e.name.name.to_string(), e.index))
+                            .collect();
+                        let at = spaces.component_instances.len() as u32;
+                        spaces.gathered.insert(at, funcs);
+                    }
                     spaces.component_instances.push(None);
                 }
             }
@@ -323,10 +344,24 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                     let at = export.index as usize;
                     match export.kind {
                         ComponentExternalKind::Func => {
+                            if let Some(c) = spaces.lifted.get(&export.index).copied() {
+                                graph.lift_exports.insert(c, export.name.name.to_string());
+                                let new = spaces.component_funcs.len() as u32;
+                                spaces.lifted.insert(new, c);
+                            }
                             let same = spaces.component_funcs.get(at).cloned().flatten();
                             spaces.component_funcs.push(same);
                         }
                         ComponentExternalKind::Instance => {
+                            for (name, func) in
+                                spaces.gathered.get(&export.index).into_iter().flatten()
+                            {
+                                if let Some(c) = spaces.lifted.get(func) {
+                                    graph
+                                        .lift_exports
+                                        .insert(*c, format!("{}#{name}", export.name.name));
+                                }
+                            }
                             let same = spaces.component_instances.get(at).cloned().flatten();
                             spaces.component_instances.push(same);
                         }
@@ -376,6 +411,9 @@ pub fn core_graph(bytes: &[u8]) -> Result<CoreGraph, Error> {
                     // Every canonical function but `lift` is a core
                     // function; `lift` is a component function.
                     if matches!(canonical, Canonical::Lift { .. }) {
+                        spaces
+                            .lifted
+                            .insert(spaces.component_funcs.len() as u32, index);
                         spaces.component_funcs.push(None);
                     } else {
                         spaces.funcs.push(CoreDef::Canonical(index));

@@ -706,9 +706,10 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
             _ => return Err(malformed("a lift's type is not a function type")),
         };
         let signature = reader.signature(func)?;
-        let name = match core {
-            CoreDef::Export { name, .. } => name.clone(),
-            CoreDef::Canonical(_) => format!("lift-{c}"),
+        let name = match (graph.lift_exports.get(&c), core) {
+            (Some(exported), _) => exported.clone(),
+            (None, CoreDef::Export { name, .. }) => name.clone(),
+            (None, CoreDef::Canonical(_)) => format!("lift-{c}"),
         };
         if exported.contains(&name) {
             continue;

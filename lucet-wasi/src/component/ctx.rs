@@ -120,7 +120,7 @@ impl ComponentCtx {
         let entry = self.table.get(h).map_err(|e| HostError(e.to_string()))?;
         if entry.interface != interface || entry.name != name {
             return Err(HostError(format!(
-                "{h} names a {}, not a {}",
+                "{h} is of type {}, not {}",
                 entry.name,
                 name.escape_debug()
             )));
@@ -136,5 +136,5 @@ impl ComponentCtx {
 }
 
 fn wrong_type<T: Resource>(found: &str) -> HostError {
-    HostError(format!("the handle names a {found}, not a {}", T::NAME))
+    HostError(format!("the handle is of type {found}, not {}", T::NAME))
 }

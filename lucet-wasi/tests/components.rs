@@ -1,0 +1,109 @@
+//! Components run by `lucet-wasi`: a command built with Rust's
+//! `wasm32-wasip2` target (`examples/components`), and one written by hand
+//! to drive the host's canonical ABI where toolchains' components do not
+//! go (`tests/components/args.wat`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn lucet_wasi(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lucet-wasi"))
+        .args(args)
+        .output()
+        .expect("run lucet-wasi")
+}
+
+fn path(relative: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(relative)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_rust_command_component_runs() {
+    let hello = path("../examples/components/hello-cli.wasm");
+    let out = lucet_wasi(&[
+        "--env",
+        "HELLO_NAME=lucet",
+        "--env",
+        "OTHER=hidden",
+        &hello,
+        "a",
+        "b c",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "hello from a component\narg 1: a\narg 2: b c\nenv HELLO_NAME=lucet\n"
+    );
+    assert_eq!(stderr(&out), "a line on standard error\n");
+
+    // `std::process::exit(3)` is `wasi:cli/exit.exit(err)`: status 1, as
+    // under other WASI 0.2 runtimes.
+    let out = lucet_wasi(&[&hello, "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("arg 1: 3\n"));
+    let out = lucet_wasi(&[&hello, "0"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn results_that_allocate_reach_the_guest_whole() {
+    // The arguments come back as a list of strings: one block for the
+    // list and one per string, the empty one included, each allocated by
+    // the guest's realloc before the host writes.
+    let out = lucet_wasi(&[
+        &path("tests/components/args.wat"),
+        "ok",
+        "two words",
+        "",
+        "é",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ok\ntwo words\n\né\n");
+}
+
+#[test]
+fn a_guest_that_breaks_the_rules_is_stopped_with_one_line() {
+    for (mode, says) in [
+        ("drop-twice", "handle 0x1 names no live resource"),
+        ("wild", "100 bytes at 0xfffffff0 lie outside guest memory"),
+        ("stolen", "handle 0x3039 names no live resource"),
+        ("mistyped", "is of type output-stream, not input-stream"),
+    ] {
+        let out = lucet_wasi(&[&path("tests/components/args.wat"), mode]);
+        assert_eq!(out.status.code(), Some(1), "{mode}");
+        let err = stderr(&out);
+        assert!(err.starts_with("error: "), "{mode}: {err}");
+        assert!(err.contains(says), "{mode}: {err}");
+        assert_eq!(err.lines().count(), 1, "{mode}: {err}");
+        // What ran before the fault was written.
+        assert_eq!(stdout(&out), format!("{mode}\n"));
+    }
+}
+
+#[test]
+fn an_http_component_is_not_a_command() {
+    let out = lucet_wasi(&[&path("../examples/components/hello-http.wasm")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("serve it with lucet-serve"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // And a command cannot be invoked as a module.
+    let out = lucet_wasi(&[
+        "--invoke",
+        "run",
+        &path("../examples/components/hello-cli.wasm"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("component"), "{}", stderr(&out));
+}
