@@ -55,13 +55,13 @@ pub fn add(interfaces: &mut Interfaces) {
     });
 
     interfaces.func("wasi:cli/stdin", "get-stdin", |vmctx, _| {
-        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(InputStream::new(0))?)))
+        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(InputStream::fd(0))?)))
     });
     interfaces.func("wasi:cli/stdout", "get-stdout", |vmctx, _| {
-        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(OutputStream { fd: 1 })?)))
+        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(OutputStream::Fd(1))?)))
     });
     interfaces.func("wasi:cli/stderr", "get-stderr", |vmctx, _| {
-        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(OutputStream { fd: 2 })?)))
+        with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(OutputStream::Fd(2))?)))
     });
 
     // No terminal: programs write plain text.

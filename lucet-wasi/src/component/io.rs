@@ -44,16 +44,47 @@ impl Resource for Pollable {
     const NAME: &'static str = "pollable";
 }
 
-/// `wasi:io/streams.input-stream`: a descriptor of the program's
-/// `WasiCtx` (stdin) read from.
-pub struct InputStream {
-    pub fd: u32,
-    closed: bool,
+/// Why a stream operation failed.
+#[derive(Debug)]
+pub enum StreamError {
+    /// The stream is closed (an input stream at its end).
+    Closed,
+    /// The last operation failed: why.
+    Failed(String),
+}
+
+/// A stream of the embedder's own that the guest reads (an HTTP request's
+/// body). Its bytes are at hand: a read never waits.
+pub trait HostInputStream: Send {
+    /// At most `len` bytes; `Err(Closed)` at the end.
+    fn read(&mut self, len: usize) -> Result<Vec<u8>, StreamError>;
+}
+
+/// A stream of the embedder's own that the guest writes (an HTTP
+/// response's body). A write never waits.
+pub trait HostOutputStream: Send {
+    /// How many bytes the next write may take.
+    fn check_write(&mut self) -> Result<u64, StreamError>;
+    /// Takes `bytes` (at most what `check_write` said).
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StreamError>;
+    /// Flushes what was written.
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+}
+
+/// `wasi:io/streams.input-stream`.
+pub enum InputStream {
+    /// A descriptor of the program's `WasiCtx` (stdin).
+    Fd { fd: u32, closed: bool },
+    /// One of the embedder's.
+    Host(Box<dyn HostInputStream>),
 }
 
 impl InputStream {
-    pub fn new(fd: u32) -> InputStream {
-        InputStream { fd, closed: false }
+    /// Descriptor `fd` of the program's `WasiCtx`.
+    pub fn fd(fd: u32) -> InputStream {
+        InputStream::Fd { fd, closed: false }
     }
 }
 
@@ -62,10 +93,12 @@ impl Resource for InputStream {
     const NAME: &'static str = "input-stream";
 }
 
-/// `wasi:io/streams.output-stream`: a descriptor of the program's
-/// `WasiCtx` (stdout, stderr) written to.
-pub struct OutputStream {
-    pub fd: u32,
+/// `wasi:io/streams.output-stream`.
+pub enum OutputStream {
+    /// A descriptor of the program's `WasiCtx` (stdout, stderr).
+    Fd(u32),
+    /// One of the embedder's.
+    Host(Box<dyn HostOutputStream>),
 }
 
 impl Resource for OutputStream {
@@ -240,14 +273,12 @@ fn read_host(
     }
 }
 
-/// `stream-error`: `closed`, or `last-operation-failed` with an error
-/// resource saying why.
-fn stream_error(ctx: &mut ComponentCtx, e: Option<io::Error>) -> HostResult {
+/// `err(stream-error)`: `closed`, or `last-operation-failed` with an
+/// error resource saying why.
+fn stream_error(ctx: &mut ComponentCtx, e: StreamError) -> HostResult {
     let error = match e {
-        None => Val::Variant(1, None),
-        Some(e) if e.kind() == io::ErrorKind::Interrupted => return Err(interrupted()),
-        Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Val::Variant(1, None),
-        Some(e) => Val::Variant(0, Some(Box::new(ctx.push(IoError(e.to_string()))?))),
+        StreamError::Closed => Val::Variant(1, None),
+        StreamError::Failed(why) => Val::Variant(0, Some(Box::new(ctx.push(IoError(why))?))),
     };
     Ok(Some(result_err(error)))
 }
@@ -374,38 +405,17 @@ pub fn add(interfaces: &mut Interfaces) {
     for (name, blocking) in [
         ("[method]input-stream.read", false),
         ("[method]input-stream.blocking-read", true),
-    ] {
-        interfaces.func("wasi:io/streams", name, move |vmctx, args| {
-            let len = u64_arg(&args[1])?.min(MAX_STREAM_CHUNK) as usize;
-            with_ctx(vmctx, |ctx, interrupt| {
-                let stream = ctx.get::<InputStream>(&args[0])?;
-                let fd = stream.fd;
-                if stream.closed {
-                    return stream_error(ctx, None);
-                }
-                match read_some(&mut ctx.wasi, fd, len, blocking, interrupt) {
-                    Ok(Some(bytes)) => Ok(Some(ok(Val::Bytes(bytes)))),
-                    Ok(None) => {
-                        ctx.get::<InputStream>(&args[0])?.closed = true;
-                        stream_error(ctx, None)
-                    }
-                    Err(e) => stream_error(ctx, Some(e)),
-                }
-            })
-        });
-    }
-    for (name, blocking) in [
         ("[method]input-stream.skip", false),
         ("[method]input-stream.blocking-skip", true),
     ] {
+        let skip = name.contains("skip");
         interfaces.func("wasi:io/streams", name, move |vmctx, args| {
             let len = u64_arg(&args[1])?.min(MAX_STREAM_CHUNK) as usize;
             with_ctx(vmctx, |ctx, interrupt| {
-                let fd = ctx.get::<InputStream>(&args[0])?.fd;
-                match read_some(&mut ctx.wasi, fd, len, blocking, interrupt) {
-                    Ok(Some(bytes)) => Ok(Some(ok(Val::U64(bytes.len() as u64)))),
-                    Ok(None) => stream_error(ctx, None),
-                    Err(e) => stream_error(ctx, Some(e)),
+                match read_stream(ctx, &args[0], len, blocking, interrupt)? {
+                    Ok(bytes) if skip => Ok(Some(ok(Val::U64(bytes.len() as u64)))),
+                    Ok(bytes) => Ok(Some(ok(Val::Bytes(bytes)))),
+                    Err(e) => stream_error(ctx, e),
                 }
             })
         });
@@ -415,8 +425,13 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]input-stream.subscribe",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let fd = ctx.get::<InputStream>(&args[0])?.fd;
-                let pollable = stream_pollable(&mut ctx.wasi, fd, libc::POLLIN);
+                let pollable = match ctx.get::<InputStream>(&args[0])? {
+                    InputStream::Fd { fd, .. } => {
+                        let fd = *fd;
+                        stream_pollable(&mut ctx.wasi, fd, libc::POLLIN)
+                    }
+                    InputStream::Host(_) => Pollable(Readiness::Now),
+                };
                 Ok(Some(ctx.push(pollable)?))
             })
         },
@@ -429,8 +444,14 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.check-write",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                ctx.get::<OutputStream>(&args[0])?;
-                Ok(Some(ok(Val::U64(MAX_STREAM_CHUNK))))
+                let allowed = match ctx.get::<OutputStream>(&args[0])? {
+                    OutputStream::Fd(_) => Ok(MAX_STREAM_CHUNK),
+                    OutputStream::Host(s) => s.check_write(),
+                };
+                match allowed {
+                    Ok(n) => Ok(Some(ok(Val::U64(n)))),
+                    Err(e) => stream_error(ctx, e),
+                }
             })
         },
     );
@@ -443,10 +464,9 @@ pub fn add(interfaces: &mut Interfaces) {
                 return Err(HostError("write takes bytes".into()));
             };
             with_ctx(vmctx, |ctx, interrupt| {
-                let fd = ctx.get::<OutputStream>(&args[0])?.fd;
-                match write_all(&mut ctx.wasi, fd, bytes, interrupt) {
+                match write_stream(ctx, &args[0], bytes, interrupt)? {
                     Ok(()) => Ok(Some(ok_unit())),
-                    Err(e) => stream_error(ctx, Some(e)),
+                    Err(e) => stream_error(ctx, e),
                 }
             })
         });
@@ -463,10 +483,9 @@ pub fn add(interfaces: &mut Interfaces) {
                 )));
             }
             with_ctx(vmctx, |ctx, interrupt| {
-                let fd = ctx.get::<OutputStream>(&args[0])?.fd;
-                match write_all(&mut ctx.wasi, fd, &vec![0; len as usize], interrupt) {
+                match write_stream(ctx, &args[0], &vec![0; len as usize], interrupt)? {
                     Ok(()) => Ok(Some(ok_unit())),
-                    Err(e) => stream_error(ctx, Some(e)),
+                    Err(e) => stream_error(ctx, e),
                 }
             })
         });
@@ -477,8 +496,14 @@ pub fn add(interfaces: &mut Interfaces) {
     ] {
         interfaces.func("wasi:io/streams", name, |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                ctx.get::<OutputStream>(&args[0])?;
-                Ok(Some(ok_unit()))
+                let flushed = match ctx.get::<OutputStream>(&args[0])? {
+                    OutputStream::Fd(_) => Ok(()),
+                    OutputStream::Host(s) => s.flush(),
+                };
+                match flushed {
+                    Ok(()) => Ok(Some(ok_unit())),
+                    Err(e) => stream_error(ctx, e),
+                }
             })
         });
     }
@@ -487,8 +512,13 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.subscribe",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let fd = ctx.get::<OutputStream>(&args[0])?.fd;
-                let pollable = stream_pollable(&mut ctx.wasi, fd, libc::POLLOUT);
+                let pollable = match ctx.get::<OutputStream>(&args[0])? {
+                    OutputStream::Fd(fd) => {
+                        let fd = *fd;
+                        stream_pollable(&mut ctx.wasi, fd, libc::POLLOUT)
+                    }
+                    OutputStream::Host(_) => Pollable(Readiness::Now),
+                };
                 Ok(Some(ctx.push(pollable)?))
             })
         },
@@ -500,20 +530,70 @@ pub fn add(interfaces: &mut Interfaces) {
         interfaces.func("wasi:io/streams", name, move |vmctx, args| {
             let len = u64_arg(&args[2])?.min(MAX_STREAM_CHUNK) as usize;
             with_ctx(vmctx, |ctx, interrupt| {
-                let to = ctx.get::<OutputStream>(&args[0])?.fd;
-                let from = ctx.get::<InputStream>(&args[1])?.fd;
-                let bytes = match read_some(&mut ctx.wasi, from, len, blocking, interrupt) {
-                    Ok(Some(bytes)) => bytes,
-                    Ok(None) => return stream_error(ctx, None),
-                    Err(e) => return stream_error(ctx, Some(e)),
+                ctx.get::<OutputStream>(&args[0])?;
+                let bytes = match read_stream(ctx, &args[1], len, blocking, interrupt)? {
+                    Ok(bytes) => bytes,
+                    Err(e) => return stream_error(ctx, e),
                 };
-                match write_all(&mut ctx.wasi, to, &bytes, interrupt) {
+                match write_stream(ctx, &args[0], &bytes, interrupt)? {
                     Ok(()) => Ok(Some(ok(Val::U64(bytes.len() as u64)))),
-                    Err(e) => stream_error(ctx, Some(e)),
+                    Err(e) => stream_error(ctx, e),
                 }
             })
         });
     }
+}
+
+/// Reads at most `len` bytes from the input stream `handle` names (waiting
+/// for some when `blocking`, on a descriptor). The outer error ends the
+/// run; the inner one is the stream's.
+fn read_stream(
+    ctx: &mut ComponentCtx,
+    handle: &Val,
+    len: usize,
+    blocking: bool,
+    interrupt: Interrupt<'_>,
+) -> Result<Result<Vec<u8>, StreamError>, HostError> {
+    let (fd, closed) = match ctx.get::<InputStream>(handle)? {
+        InputStream::Host(s) => return Ok(s.read(len)),
+        InputStream::Fd { fd, closed } => (*fd, *closed),
+    };
+    if closed {
+        return Ok(Err(StreamError::Closed));
+    }
+    Ok(
+        match read_some(&mut ctx.wasi, fd, len, blocking, interrupt) {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => {
+                if let InputStream::Fd { closed, .. } = ctx.get::<InputStream>(handle)? {
+                    *closed = true;
+                }
+                Err(StreamError::Closed)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(interrupted()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StreamError::Closed),
+            Err(e) => Err(StreamError::Failed(e.to_string())),
+        },
+    )
+}
+
+/// Writes `bytes` to the output stream `handle` names.
+fn write_stream(
+    ctx: &mut ComponentCtx,
+    handle: &Val,
+    bytes: &[u8],
+    interrupt: Interrupt<'_>,
+) -> Result<Result<(), StreamError>, HostError> {
+    let fd = match ctx.get::<OutputStream>(handle)? {
+        OutputStream::Host(s) => return Ok(s.write(bytes)),
+        OutputStream::Fd(fd) => *fd,
+    };
+    Ok(match write_all(&mut ctx.wasi, fd, bytes, interrupt) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(interrupted()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StreamError::Closed),
+        Err(e) => Err(StreamError::Failed(e.to_string())),
+    })
 }
 
 /// A pollable ready at `when`.

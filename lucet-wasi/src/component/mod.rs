@@ -40,7 +40,8 @@ use lucet_runtime::Linker;
 pub use ctx::{ComponentCtx, Resource, DEFAULT_MAX_RESOURCES};
 pub use host::{HostError, HostResult, Interfaces, MAX_CALL_BYTES};
 pub use io::{
-    InputStream, IoError, OutputStream, Pollable, Readiness, MAX_POLLABLES, MAX_STREAM_CHUNK,
+    HostInputStream, HostOutputStream, InputStream, IoError, OutputStream, Pollable, Readiness,
+    StreamError, MAX_POLLABLES, MAX_STREAM_CHUNK,
 };
 pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
 
