@@ -11,6 +11,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 use lucet_module::{FuncType, ValType};
+use lucet_runtime::component::{ComponentAbi, Val as ComponentVal};
+use lucet_wasi::component::{ComponentCtx, Interfaces};
 
 use crate::limits::RouteLimits;
 use crate::request::HandlerError;
@@ -34,6 +36,9 @@ pub struct ModuleInterface {
     pub imports: Vec<(String, String)>,
     /// Every exported function, with its type.
     pub functions: Vec<(String, FuncType)>,
+    /// When the module was compiled from a component: its imports and
+    /// exports at the component level.
+    pub component: Option<ComponentAbi>,
 }
 
 impl ModuleInterface {
@@ -68,6 +73,22 @@ pub struct WasiCommand<'a> {
     pub stderr: Box<dyn Write + Send>,
     /// Directories to preopen.
     pub dirs: &'a [OpenDir],
+    /// The route's limits.
+    pub limits: &'a RouteLimits,
+}
+
+/// A component's export to call in a fresh instance, with the resources
+/// its arguments name already in `ctx`: what the `wasi:http` ABI asks of
+/// an engine.
+pub struct ComponentCall<'a> {
+    /// Which export to call: the first the component has that this
+    /// accepts (`wasi:http/incoming-handler@0.2.x#handle`).
+    pub entry: fn(&str) -> bool,
+    /// Its arguments, component values (handles into `ctx`'s table).
+    pub args: Vec<ComponentVal>,
+    /// The instance's host side: its resources, and its program's WASI
+    /// context (standard output and error, environment).
+    pub ctx: ComponentCtx,
     /// The route's limits.
     pub limits: &'a RouteLimits,
 }
@@ -148,6 +169,32 @@ pub trait Engine: Send + Sync + 'static {
         module: &Self::Module,
         command: WasiCommand<'_>,
     ) -> Result<(), HandlerError>;
+
+    /// Makes the functions of `interfaces` importable by the components
+    /// this engine loads from now on. Engines that cannot run components
+    /// keep the default, which defines nothing.
+    fn define_component_host(&mut self, interfaces: Interfaces) {
+        let _ = interfaces;
+    }
+
+    /// Calls a component's export in a fresh instance of `module` on
+    /// `worker`, until it returns; the instance's `ComponentCtx` comes
+    /// back with the result (unless no instance could be made). Engines
+    /// that cannot run components keep the default, which runs nothing.
+    fn call_component(
+        &self,
+        worker: &mut Self::Worker,
+        module: &Self::Module,
+        call: ComponentCall<'_>,
+    ) -> (Result<(), HandlerError>, Option<ComponentCtx>) {
+        let _ = (worker, module, call);
+        (
+            Err(HandlerError::Failed(
+                "this engine does not run components".into(),
+            )),
+            None,
+        )
+    }
 
     /// Makes `calls` importable by the modules this engine loads from now
     /// on. A call made by an instance whose run has no state `S` ends the

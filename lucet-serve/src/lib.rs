@@ -43,7 +43,7 @@ pub use abi::Abi;
 pub use access_log::AccessLog;
 pub use config::{Config, DirConfig, RouteConfig, RoutePath, DEFAULT_LISTEN};
 pub use engine::{
-    Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step, Stopped, WasiCommand,
+    ComponentCall, Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step, Stopped, WasiCommand,
 };
 pub use error::Error;
 pub use limits::{RouteLimits, ServerLimits};

@@ -13,8 +13,12 @@ use lucet_runtime::{
 };
 use lucet_wasi::{DirAccess, Stream, WasiCtx, WasiCtxBuilder};
 
+use lucet_runtime::component::{lower_flat, Budget, CoreVal, GuestMemory};
+use lucet_wasi::component::{ComponentCtx, Interfaces};
+
 use crate::engine::{
-    Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step as EngineStep, Stopped, WasiCommand,
+    ComponentCall, Engine, GuestCx, HostCall, LoadSpec, ModuleInterface, Step as EngineStep,
+    Stopped, WasiCommand,
 };
 use crate::limits::RouteLimits;
 use crate::request::HandlerError;
@@ -138,7 +142,61 @@ impl Engine for LucetEngine {
                     _ => None,
                 })
                 .collect(),
+            component: module.component().map(|abi| (**abi).clone()),
         }
+    }
+
+    fn define_component_host(&mut self, interfaces: Interfaces) {
+        self.linker.component_host(Arc::new(interfaces));
+    }
+
+    fn call_component(
+        &self,
+        worker: &mut LucetWorker,
+        module: &Arc<Module>,
+        call: ComponentCall<'_>,
+    ) -> (Result<(), HandlerError>, Option<ComponentCtx>) {
+        let limits = call.limits;
+        let region = match worker.region(&region_limits(module, limits)) {
+            Ok(r) => r,
+            Err(e) => return (Err(e), None),
+        };
+        // The arguments are handles and numbers: they lower to core values
+        // without touching guest memory.
+        let Some(lift) = module
+            .component()
+            .and_then(|abi| abi.lifts.iter().find(|l| (call.entry)(&l.export)))
+        else {
+            let e = "the component exports no function this route calls".to_string();
+            return (Err(HandlerError::Failed(e)), None);
+        };
+        let mut args = Vec::new();
+        for ((_, ty), value) in lift.signature.params.iter().zip(&call.args) {
+            match lower_flat(&mut NoMemory, ty, value, &mut Budget::new(0)) {
+                Ok(core) => args.extend(core.into_iter().map(|v| match v {
+                    CoreVal::I32(x) => Val::I32(x),
+                    CoreVal::I64(x) => Val::I64(x),
+                    CoreVal::F32(x) => Val::F32(x),
+                    CoreVal::F64(x) => Val::F64(x),
+                })),
+                Err(e) => {
+                    let e = HandlerError::Failed(format!("cannot pass the request: {e}"));
+                    return (Err(e), None);
+                }
+            }
+        }
+        let policy = RunPolicy {
+            deadline: Some(Instant::now() + limits.timeout),
+            fuel: limits.fuel,
+            time_slice: None,
+        };
+        let builder = region
+            .new_instance_builder(module.clone())
+            .with_embed_ctx(call.ctx);
+        let finished = policy.run(builder, &lift.export, &args, &self.watchdog);
+        let (result, instance) = ended(finished, limits.timeout);
+        let ctx = instance.and_then(|mut i| i.remove_embed_ctx::<ComponentCtx>());
+        (result, ctx)
     }
 
     fn new_worker(&self) -> LucetWorker {
@@ -398,6 +456,23 @@ fn raw_bits(v: &Val) -> u64 {
         Val::F32(x) => u64::from(x.to_bits()),
         Val::F64(x) => x.to_bits(),
         _ => 0,
+    }
+}
+
+/// Guest memory for values that need none (handles, numbers).
+struct NoMemory;
+
+impl GuestMemory for NoMemory {
+    fn bytes(&self) -> &[u8] {
+        &[]
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut []
+    }
+    fn alloc(&mut self, _: u32, _: u32) -> Result<u32, lucet_runtime::component::AbiError> {
+        Err(lucet_runtime::component::AbiError::Realloc(
+            "arguments that need guest memory are not passed yet".into(),
+        ))
     }
 }
 

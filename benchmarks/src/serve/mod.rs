@@ -171,6 +171,7 @@ impl lucet_serve::Engine for NoWasm {
         lucet_serve::ModuleInterface {
             imports: Vec::new(),
             functions: vec![("_start".into(), lucet_runtime::FuncType::new([], []))],
+            component: None,
         }
     }
 

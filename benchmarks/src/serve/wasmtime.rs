@@ -87,6 +87,7 @@ impl Engine for WasmtimeEngine {
                     _ => None,
                 })
                 .collect(),
+            component: None,
         };
         let mut linker: Linker<WasiP1Ctx> = Linker::new(&self.engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |c| c).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@
 //! - WAGI (`wagi.rs`, with CGI in `cgi.rs`): a WASI preview1 command.
 //! - Fastly's Compute ABI (`fastly/`): a WASI command that also imports the
 //!   ABI's host calls, configured by its `fastly.toml`.
+//! - `wasi:http` (`wasi_http/`): a `wasi:http/proxy` component.
 //!
 //! `framing.rs` holds the rule every ABI keeps: the headers that frame a
 //! response are the server's. `output.rs`: standard output and error.
@@ -17,6 +18,7 @@ mod framing;
 mod log_file;
 mod output;
 mod wagi;
+mod wasi_http;
 
 use std::sync::Arc;
 
@@ -34,11 +36,14 @@ pub enum Abi {
     Wagi,
     /// Fastly's Compute hostcall ABI (`fastly`).
     Fastly,
+    /// A `wasi:http/proxy` component (`wasi-http`).
+    WasiHttp,
 }
 
 /// What an ABI reads from a route's configuration, once per load.
 pub(crate) enum AbiConfig {
     Wagi,
+    WasiHttp,
     /// The app's `[local_server]` from its `fastly.toml`.
     Fastly(Arc<fastly::LocalServer>),
 }
@@ -57,7 +62,7 @@ impl AbiConfig {
         reply: Reply,
     ) -> Result<GivenBack, (GuestRequest, Reply)> {
         match self {
-            AbiConfig::Wagi => Err((request, reply)),
+            AbiConfig::Wagi | AbiConfig::WasiHttp => Err((request, reply)),
             AbiConfig::Fastly(local) => local.sandboxes.offer(request, reply),
         }
     }
@@ -70,17 +75,19 @@ pub(crate) type Reply =
 /// Makes every ABI's host calls importable by the modules `engine` loads.
 pub(crate) fn define_host_calls<E: Engine>(engine: &mut E) {
     engine.define_host_calls(fastly::host_calls());
+    engine.define_component_host(wasi_http::interfaces());
 }
 
 impl Abi {
     /// Every ABI.
-    pub const ALL: [Abi; 2] = [Abi::Wagi, Abi::Fastly];
+    pub const ALL: [Abi; 3] = [Abi::Wagi, Abi::Fastly, Abi::WasiHttp];
 
     /// Its name in the configuration and logs.
     pub fn name(self) -> &'static str {
         match self {
             Abi::Wagi => "wagi",
             Abi::Fastly => "fastly",
+            Abi::WasiHttp => "wasi-http",
         }
     }
 
@@ -89,7 +96,7 @@ impl Abi {
     /// start (WAGI's standard input).
     pub fn reads_body_as_it_arrives(self) -> bool {
         match self {
-            Abi::Wagi => false,
+            Abi::Wagi | Abi::WasiHttp => false,
             Abi::Fastly => true,
         }
     }
@@ -103,6 +110,16 @@ impl Abi {
     /// any of the Compute ABI's modules (`fastly_*`) is a Compute app; one
     /// that imports WASI preview1, or exports `_start`, a WAGI handler.
     pub fn detect(interface: &ModuleInterface) -> Result<Abi, String> {
+        if let Some(component) = &interface.component {
+            if wasi_http::is_proxy(component) {
+                return Ok(Abi::WasiHttp);
+            }
+            return Err(
+                "it is a component, but not a wasi:http/proxy (it exports no \
+                 wasi:http/incoming-handler)"
+                    .into(),
+            );
+        }
         if interface
             .imports
             .iter()
@@ -115,7 +132,8 @@ impl Abi {
         }
         Err(format!(
             "its imports and exports match no handler ABI (known: {}; a WAGI handler imports \
-             WASI preview1 or exports _start, a Compute app imports fastly_* modules); name one with abi = \"...\" in its route",
+             WASI preview1 or exports _start, a Compute app imports fastly_* modules, a wasi-http \
+             handler is a wasi:http/proxy component); name one with abi = \"...\" in its route",
             Abi::ALL.map(|a| a.name()).join(", ")
         ))
     }
@@ -126,6 +144,7 @@ impl Abi {
         match self {
             Abi::Wagi => wagi::check(interface),
             Abi::Fastly => fastly::check(interface),
+            Abi::WasiHttp => wasi_http::check(interface),
         }
     }
 
@@ -141,6 +160,12 @@ impl Abi {
             Abi::Wagi => match compute_only.iter().find(|(_, set)| *set) {
                 Some((key, _)) => Err(format!("{key} is for Compute apps, not WAGI handlers")),
                 None => Ok(AbiConfig::Wagi),
+            },
+            Abi::WasiHttp => match compute_only.iter().find(|(_, set)| *set) {
+                Some((key, _)) => Err(format!(
+                    "{key} is for Compute apps, not wasi:http components"
+                )),
+                None => Ok(AbiConfig::WasiHttp),
             },
             Abi::Fastly => fastly::configure(route).map(AbiConfig::Fastly),
         }
@@ -165,6 +190,9 @@ impl Abi {
             (Abi::Wagi, _) => Progress::Done(wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
             })),
+            (Abi::WasiHttp, _) => {
+                Progress::Done(wasi_http::handle(engine, worker, module, route, request))
+            }
             (Abi::Fastly, AbiConfig::Fastly(local)) => {
                 let (command, state) = fastly::begin(route, request, local, cx);
                 let step = engine.start_wasi_command_with(worker, module, command, state);
@@ -186,10 +214,11 @@ impl Abi {
         run: E::Suspended,
     ) -> Progress<E::Suspended> {
         match self {
-            // WAGI's runs never suspend.
-            Abi::Wagi => Progress::Done(Err(HandlerError::Failed(
-                "a WAGI run cannot be resumed".into(),
-            ))),
+            // WAGI's and wasi:http's runs never suspend.
+            Abi::Wagi | Abi::WasiHttp => Progress::Done(Err(HandlerError::Failed(format!(
+                "a {} run cannot be resumed",
+                self.name()
+            )))),
             Abi::Fastly => {
                 let step = engine.resume::<fastly::FastlyState>(worker, run);
                 fastly_progress(route, request, step)
@@ -225,6 +254,7 @@ mod tests {
                 .iter()
                 .map(|(n, t)| (n.to_string(), t.clone()))
                 .collect(),
+            component: None,
         }
     }
 

@@ -43,6 +43,8 @@ pub struct ComponentCtx {
     pub wasi: WasiCtx,
     table: HandleTable<Entry>,
     pub(crate) pending: Option<Pending>,
+    /// What embedders' interfaces keep per instance, one value per type.
+    extensions: lucet_runtime::EmbedCtx,
 }
 
 impl ComponentCtx {
@@ -58,7 +60,18 @@ impl ComponentCtx {
             wasi,
             table: HandleTable::new(max),
             pending: None,
+            extensions: lucet_runtime::EmbedCtx::default(),
         }
+    }
+
+    /// Keeps `value` for an embedder's interfaces (one value per type).
+    pub fn set_extension<T: Any + Send>(&mut self, value: T) {
+        self.extensions.insert(value);
+    }
+
+    /// The value of type `T` an embedder keeps, if any.
+    pub fn extension_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.extensions.get_mut::<T>()
     }
 
     /// Gives the guest a handle to `value`: the `own` handle a function
