@@ -1,0 +1,165 @@
+//! `wasi:http/proxy` components, end to end: the real server on loopback,
+//! the components built with Rust's `wasm32-wasip2` target in
+//! `examples/components/`, a real HTTP client.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use hyper::{Method, StatusCode};
+use lucet_serve::{Abi, RouteLimits, Server};
+
+fn component(name: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/components")
+        .join(format!("{name}.wasm"))
+}
+
+/// One server for every test here.
+fn server() -> SocketAddr {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            logs();
+            let small_response = RouteLimits {
+                max_response_body: 10_000,
+                ..RouteLimits::default()
+            };
+            let routes = vec![
+                route(
+                    "/hello/...",
+                    component("hello-http"),
+                    RouteLimits::default(),
+                ),
+                route("/limited/...", component("echo-http"), small_response),
+                route("/...", component("echo-http"), RouteLimits::default()),
+            ];
+            Server::start(config(routes)).expect("the server starts")
+        })
+        .addr()
+}
+
+async fn logged(id: &str, what: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let log = log_text();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains(what) && l.contains(&format!("request={id}")))
+        {
+            return line.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "not logged for {id}: {what}\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn id(r: &Reply) -> String {
+    r.headers["x-request-id"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_rust_hello_component_answers() {
+    let c = client();
+    let r = get(&c, server(), "/hello/there?x=1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "text/plain");
+    assert_eq!(r.text(), "hello from a component: GET /hello/there?x=1\n");
+    let r = send(&c, server(), Method::POST, "/hello/", &[], "ignored").await;
+    assert_eq!(r.text(), "hello from a component: POST /hello/\n");
+}
+
+#[tokio::test]
+async fn the_handler_sees_the_request_and_sets_the_response() {
+    let r = send(
+        &client(),
+        server(),
+        Method::PUT,
+        "/echo",
+        &[("x-name", "ann")],
+        "the body",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.headers["x-echo"], "yes");
+    let many: Vec<&str> = r
+        .headers
+        .get_all("x-many")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(many, ["1", "2"]);
+    // The request's headers cannot be changed.
+    assert_eq!(
+        r.text(),
+        "method=Method::Put name=ann request-headers=immutable body=the body"
+    );
+}
+
+#[tokio::test]
+async fn framing_headers_and_bad_names_are_refused_to_the_handler() {
+    let r = get(&client(), server(), "/forbidden").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.text(),
+        "content-length=forbidden connection=forbidden bad-name=invalid-syntax"
+    );
+}
+
+#[tokio::test]
+async fn standard_output_and_error_go_to_the_log() {
+    let r = get(&client(), server(), "/stderr").await;
+    assert_eq!(r.text(), "logged");
+    let line = logged(&id(&r), "a line on standard error").await;
+    assert!(line.contains("source=stderr"), "{line}");
+    let line = logged(&id(&r), "a line on standard output").await;
+    assert!(line.contains("source=stdout"), "{line}");
+}
+
+#[tokio::test]
+async fn a_body_past_the_route_limit_fails_the_response() {
+    let c = client();
+    // Within the limit, whole.
+    let r = get(&c, server(), "/limited/big?9000").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), 9000);
+    // Past it: the write fails (the handler logs why) and the response,
+    // never finished, is not sent.
+    let r = get(&c, server(), "/limited/big?20000").await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    logged(&id(&r), "larger than the route's limit of 10000 bytes").await;
+}
+
+#[tokio::test]
+async fn handlers_that_do_not_answer_properly_get_a_500_and_a_log_line() {
+    let c = client();
+    for (path, says) in [
+        ("/unfinished", "did not finish the response body"),
+        ("/nothing", "returned without setting a response"),
+        ("/panic", "trap: unreachable"),
+    ] {
+        let r = get(&c, server(), path).await;
+        assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        logged(&id(&r), says).await;
+    }
+    // And the server goes on.
+    assert_eq!(get(&c, server(), "/hello/").await.status, StatusCode::OK);
+}
+
+#[test]
+fn a_component_is_told_by_its_exports() {
+    let interface = lucet_serve::ModuleInterface {
+        component: Some(lucet_runtime::component::ComponentAbi::default()),
+        ..Default::default()
+    };
+    let e = Abi::detect(&interface).unwrap_err();
+    assert!(e.contains("not a wasi:http/proxy"), "{e}");
+    assert_eq!(Abi::from_name("wasi-http"), Some(Abi::WasiHttp));
+}
