@@ -36,7 +36,7 @@ use wasmparser::types::TypesRef;
 use wasmparser::{ExternalKind, Parser, Payload, PrimitiveValType, TypeRef, Validator};
 
 use super::graph::{core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, StringEncoding};
-use super::parts::{walk_top_level, TopLevel};
+use super::parts::{features, walk_top_level, TopLevel};
 use crate::Error;
 
 /// A component as one core module and what its host must know of it.
@@ -368,7 +368,7 @@ struct Placed {
 /// Turns a component into one core module and the description of its
 /// interface.
 pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
-    let mut validator = Validator::new_with_features(super::features());
+    let mut validator = Validator::new_with_features(features());
     let types = validator.validate_all(bytes)?;
     let types = types.as_ref();
     let graph = core_graph(bytes)?;

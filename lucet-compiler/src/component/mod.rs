@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use wasmparser::{
-    ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload, Validator, WasmFeatures,
-};
+use wasmparser::{ComponentExternalKind, ComponentTypeRef, Instance, Parser, Payload, Validator};
 
 use crate::Error;
 
@@ -24,17 +22,11 @@ pub use graph::{
     core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, Instantiation, StringEncoding,
 };
 pub use merge::{merge_component, MergedComponent};
-use parts::{canonical_kind, walk_top_level, TopLevel};
+use parts::{canonical_kind, features, walk_top_level, TopLevel};
 
 /// Whether `bytes` are a component's binary (rather than a core module's).
 pub fn is_component(bytes: &[u8]) -> bool {
     Parser::is_component(bytes)
-}
-
-/// The features components are validated with: the core features of
-/// WebAssembly 3.0 and the component model.
-fn features() -> WasmFeatures {
-    crate::parse::features(crate::Standard::Wasm3) | WasmFeatures::COMPONENT_MODEL
 }
 
 /// What a component is made of, at its top level (nested components are

@@ -1,9 +1,15 @@
 //! What the component readers share: the walk over a component's top
 //! level, nested binaries' bytes, canonical functions' names.
 
-use wasmparser::{CanonicalFunction, Chunk, Parser, Payload};
+use wasmparser::{CanonicalFunction, Chunk, Parser, Payload, WasmFeatures};
 
 use crate::Error;
+
+/// The features components are validated with: the core features of
+/// WebAssembly 3.0 and the component model.
+pub(crate) fn features() -> WasmFeatures {
+    crate::parse::features(crate::Standard::Wasm3) | WasmFeatures::COMPONENT_MODEL
+}
 
 /// The bytes of a nested module or component, which validation has
 /// checked lie in the input.
