@@ -94,3 +94,18 @@ pub struct Lift {
     /// component asks for one.
     pub post_return: Option<String>,
 }
+
+impl Signature {
+    /// The function type as WIT writes it.
+    pub fn to_wit(&self, resources: &[ResourceName]) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {}", t.to_wit(resources)))
+            .collect();
+        match &self.result {
+            Some(r) => format!("func({}) -> {}", params.join(", "), r.to_wit(resources)),
+            None => format!("func({})", params.join(", ")),
+        }
+    }
+}

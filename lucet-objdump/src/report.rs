@@ -204,6 +204,33 @@ pub fn render(path: &str, file: &ModuleFile<'_>) -> String {
         let _ = writeln!(w, "  [{i}] {}{imp}", d.types[t.type_index as usize]);
     }
 
+    if let Some(abi) = &d.component {
+        let _ = writeln!(w, "\ncomponent: compiled from a WebAssembly component");
+        let _ = writeln!(w, "  exports:");
+        for l in &abi.lifts {
+            let _ = writeln!(
+                w,
+                "    {}: {}",
+                GuestName(&l.export),
+                GuestName(&l.signature.to_wit(&abi.resources))
+            );
+        }
+        let _ = writeln!(w, "  imports: {}", abi.lowers.len());
+        for l in &abi.lowers {
+            let what = match l.kind {
+                lucet_component::LowerKind::Call => l.signature.to_wit(&abi.resources),
+                lucet_component::LowerKind::ResourceDrop { .. } => "drops a handle".into(),
+            };
+            let _ = writeln!(
+                w,
+                "    {} {}: {}",
+                GuestName(&l.module),
+                GuestName(&l.name),
+                GuestName(&what)
+            );
+        }
+    }
+
     let _ = writeln!(w, "\nimports:");
     for (f, imp) in d.functions.iter().zip(&d.function_imports) {
         let _ = writeln!(w, "  func {imp}: {}", d.types[f.type_index as usize]);

@@ -233,3 +233,29 @@ fn prints_the_structure_of_a_component() {
     assert!(text.contains("core modules: 3\n"), "{text}");
     assert!(text.contains("  lift: 1\n"), "{text}");
 }
+
+#[test]
+fn a_compiled_component_shows_its_interface_in_wit_terms() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/components/hello-cli.wasm");
+    let compiler = lucet_compiler::Compiler::new(Default::default()).unwrap();
+    let wasm = std::fs::read(path).unwrap();
+    let elf = compiler.compile(&wasm).unwrap().to_elf().unwrap();
+    let out = objdump(&temp("component.lucet", &elf));
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("component: compiled from a WebAssembly component\n"),
+        "{text}"
+    );
+    for expected in [
+        "#run: func() -> result\n",
+        " get-stdout: func() -> output-stream\n",
+        " get-arguments: func() -> list<string>\n",
+        " [method]output-stream.write: func(self: borrow<output-stream>, contents: list<u8>) \
+         -> result<_, variant { last-operation-failed(error), closed }>\n",
+        " [resource-drop]output-stream: drops a handle\n",
+    ] {
+        assert!(text.contains(expected), "{expected} in {text}");
+    }
+}

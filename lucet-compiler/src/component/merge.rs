@@ -446,7 +446,10 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
 
     // Functions: the imports, each instantiation's own, the adapters, the
     // start function.
+    // A function lowered twice (by the app and by an adapter module) is
+    // imported once.
     let mut imports = ImportSection::new();
+    let mut distinct: Vec<Lower> = Vec::new();
     let mut placed = Vec::new();
     let mut adapter_types = Vec::new();
     for lower in &lowers {
@@ -462,17 +465,28 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
         } else {
             results.clone()
         };
-        let ty = add_type(params.clone(), import_results);
-        imports.import(&lower.module, &lower.name, EntityType::Function(ty));
+        let same = distinct
+            .iter()
+            .position(|d| d.module == lower.module && d.name == lower.name);
+        let import = match same {
+            Some(i) if distinct[i] == *lower => i as u32,
+            Some(_) => return Err(malformed("a function is lowered with two types")),
+            None => {
+                let ty = add_type(params.clone(), import_results);
+                imports.import(&lower.module, &lower.name, EntityType::Function(ty));
+                distinct.push(lower.clone());
+                distinct.len() as u32 - 1
+            }
+        };
         if lower.allocates {
             adapter_types.push((placed.len(), add_type(params, results)));
         }
         placed.push(Placed {
-            import: placed.len() as u32,
+            import,
             adapter: None,
         });
     }
-    let mut next_func = placed.len() as u32;
+    let mut next_func = distinct.len() as u32;
     let (pending, allocated) = if any_allocates {
         let pending_ty = add_type(vec![], vec![wasm_encoder::ValType::I64]);
         let allocated_ty = add_type(
@@ -760,7 +774,7 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
         module: module.finish(),
         abi: ComponentAbi {
             resources: reader.resources,
-            lowers,
+            lowers: distinct,
             lifts,
         },
     })
