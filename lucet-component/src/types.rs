@@ -202,6 +202,73 @@ fn max_case_alignment(cases: &[Option<&ValType>]) -> u32 {
         .unwrap_or(1)
 }
 
+/// Variants and enums with more cases than this are written abbreviated
+/// by [`ValType::to_wit`].
+const WIT_CASES_SHOWN: usize = 8;
+
+impl ValType {
+    /// The type as WIT writes it, resource types named from `resources`
+    /// (the list [`ValType::Own`] indexes); variants, enums and flags with
+    /// many cases are abbreviated.
+    pub fn to_wit(&self, resources: &[crate::ResourceName]) -> String {
+        let list = |items: Vec<String>| items.join(", ");
+        let resource = |r: &u32| {
+            resources
+                .get(*r as usize)
+                .map_or_else(|| format!("resource{r}"), |n| n.name.clone())
+        };
+        let cases = |names: Vec<String>| {
+            if names.len() > WIT_CASES_SHOWN {
+                format!("{} cases", names.len())
+            } else {
+                list(names)
+            }
+        };
+        match self {
+            ValType::String => "string".into(),
+            ValType::List(t) => format!("list<{}>", t.to_wit(resources)),
+            ValType::Record(fields) => format!(
+                "record {{ {} }}",
+                list(
+                    fields
+                        .iter()
+                        .map(|(n, t)| format!("{n}: {}", t.to_wit(resources)))
+                        .collect()
+                )
+            ),
+            ValType::Tuple(types) => format!(
+                "tuple<{}>",
+                list(types.iter().map(|t| t.to_wit(resources)).collect())
+            ),
+            ValType::Variant(cs) => format!(
+                "variant {{ {} }}",
+                cases(
+                    cs.iter()
+                        .map(|(n, t)| match t {
+                            Some(t) => format!("{n}({})", t.to_wit(resources)),
+                            None => n.clone(),
+                        })
+                        .collect()
+                )
+            ),
+            ValType::Enum(names) => format!("enum {{ {} }}", cases(names.clone())),
+            ValType::Flags(names) => format!("flags {{ {} }}", cases(names.clone())),
+            ValType::Option(t) => format!("option<{}>", t.to_wit(resources)),
+            ValType::Result { ok, err } => match (ok, err) {
+                (None, None) => "result".into(),
+                (Some(o), None) => format!("result<{}>", o.to_wit(resources)),
+                (None, Some(e)) => format!("result<_, {}>", e.to_wit(resources)),
+                (Some(o), Some(e)) => {
+                    format!("result<{}, {}>", o.to_wit(resources), e.to_wit(resources))
+                }
+            },
+            ValType::Own(r) => resource(r),
+            ValType::Borrow(r) => format!("borrow<{}>", resource(r)),
+            other => other.kind().into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,73 +374,6 @@ mod tests {
                 (size, align),
                 "{n}"
             );
-        }
-    }
-}
-
-/// Variants and enums with more cases than this are written abbreviated
-/// by [`ValType::to_wit`].
-const WIT_CASES_SHOWN: usize = 8;
-
-impl ValType {
-    /// The type as WIT writes it, resource types named from `resources`
-    /// (the list [`ValType::Own`] indexes); variants, enums and flags with
-    /// many cases are abbreviated.
-    pub fn to_wit(&self, resources: &[crate::ResourceName]) -> String {
-        let list = |items: Vec<String>| items.join(", ");
-        let resource = |r: &u32| {
-            resources
-                .get(*r as usize)
-                .map_or_else(|| format!("resource{r}"), |n| n.name.clone())
-        };
-        let cases = |names: Vec<String>| {
-            if names.len() > WIT_CASES_SHOWN {
-                format!("{} cases", names.len())
-            } else {
-                list(names)
-            }
-        };
-        match self {
-            ValType::String => "string".into(),
-            ValType::List(t) => format!("list<{}>", t.to_wit(resources)),
-            ValType::Record(fields) => format!(
-                "record {{ {} }}",
-                list(
-                    fields
-                        .iter()
-                        .map(|(n, t)| format!("{n}: {}", t.to_wit(resources)))
-                        .collect()
-                )
-            ),
-            ValType::Tuple(types) => format!(
-                "tuple<{}>",
-                list(types.iter().map(|t| t.to_wit(resources)).collect())
-            ),
-            ValType::Variant(cs) => format!(
-                "variant {{ {} }}",
-                cases(
-                    cs.iter()
-                        .map(|(n, t)| match t {
-                            Some(t) => format!("{n}({})", t.to_wit(resources)),
-                            None => n.clone(),
-                        })
-                        .collect()
-                )
-            ),
-            ValType::Enum(names) => format!("enum {{ {} }}", cases(names.clone())),
-            ValType::Flags(names) => format!("flags {{ {} }}", cases(names.clone())),
-            ValType::Option(t) => format!("option<{}>", t.to_wit(resources)),
-            ValType::Result { ok, err } => match (ok, err) {
-                (None, None) => "result".into(),
-                (Some(o), None) => format!("result<{}>", o.to_wit(resources)),
-                (None, Some(e)) => format!("result<_, {}>", e.to_wit(resources)),
-                (Some(o), Some(e)) => {
-                    format!("result<{}, {}>", o.to_wit(resources), e.to_wit(resources))
-                }
-            },
-            ValType::Own(r) => resource(r),
-            ValType::Borrow(r) => format!("borrow<{}>", resource(r)),
-            other => other.kind().into(),
         }
     }
 }
