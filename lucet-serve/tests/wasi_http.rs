@@ -1,6 +1,6 @@
 //! `wasi:http/proxy` components, end to end: the real server on loopback,
-//! the components built with Rust's `wasm32-wasip2` target in
-//! `examples/components/`, a real HTTP client.
+//! the components in `examples/components/` (built with Rust's
+//! `wasm32-wasip2` target and with `componentize-js`), a real HTTP client.
 
 mod common;
 
@@ -35,6 +35,7 @@ fn server() -> SocketAddr {
                     component("hello-http"),
                     RouteLimits::default(),
                 ),
+                route("/js/...", component("hello-js"), RouteLimits::default()),
                 route("/limited/...", component("echo-http"), small_response),
                 route("/...", component("echo-http"), RouteLimits::default()),
             ];
@@ -74,6 +75,20 @@ async fn a_rust_hello_component_answers() {
     assert_eq!(r.text(), "hello from a component: GET /hello/there?x=1\n");
     let r = send(&c, server(), Method::POST, "/hello/", &[], "ignored").await;
     assert_eq!(r.text(), "hello from a component: POST /hello/\n");
+}
+
+#[tokio::test]
+async fn a_javascript_component_answers() {
+    let c = client();
+    let r = get(&c, server(), "/js/a?b=1").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "text/plain");
+    assert_eq!(
+        r.text(),
+        "hello from a JavaScript component: GET /js/a?b=1\n"
+    );
+    let r = send(&c, server(), Method::DELETE, "/js/", &[], "").await;
+    assert_eq!(r.text(), "hello from a JavaScript component: DELETE /js/\n");
 }
 
 #[tokio::test]
@@ -121,6 +136,13 @@ async fn standard_output_and_error_go_to_the_log() {
     assert!(line.contains("source=stderr"), "{line}");
     let line = logged(&id(&r), "a line on standard output").await;
     assert!(line.contains("source=stdout"), "{line}");
+}
+
+#[tokio::test]
+async fn outgoing_requests_are_denied_for_now() {
+    let r = get(&client(), server(), "/fetch").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.text(), "not sent: ErrorCode::HttpRequestDenied");
 }
 
 #[tokio::test]

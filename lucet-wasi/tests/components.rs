@@ -98,6 +98,10 @@ fn an_http_component_is_not_a_command() {
     let err = stderr(&out);
     assert!(err.contains("serve it with lucet-serve"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // Components get no directories yet.
+    let out = lucet_wasi(&["--dir", ".", &path("../examples/components/hello-cli.wasm")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("without --dir"), "{}", stderr(&out));
     // And a command cannot be invoked as a module.
     let out = lucet_wasi(&[
         "--invoke",

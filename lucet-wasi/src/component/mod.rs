@@ -28,6 +28,7 @@
 mod cli;
 mod clocks;
 mod ctx;
+mod filesystem;
 mod host;
 mod io;
 mod values;
@@ -46,12 +47,13 @@ pub use io::{
 pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
 
 /// The interfaces of WASI 0.2 a command uses: `wasi:io`, `wasi:clocks`,
-/// `wasi:random` and `wasi:cli`.
+/// `wasi:random` and `wasi:cli`; and `wasi:filesystem` with no directory.
 pub fn interfaces() -> Interfaces {
     let mut interfaces = Interfaces::new();
     io::add(&mut interfaces);
     cli::add(&mut interfaces);
     clocks::add(&mut interfaces);
+    filesystem::add(&mut interfaces);
     interfaces
 }
 

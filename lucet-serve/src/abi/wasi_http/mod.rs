@@ -10,6 +10,7 @@
 //! until the handler returns; `types.rs` holds what the handler sees of
 //! both. Standard output and error go to the log, as a Compute app's do.
 
+mod outgoing;
 mod types;
 
 use std::sync::atomic::AtomicUsize;
@@ -56,6 +57,7 @@ pub(super) fn check(interface: &ModuleInterface) -> Result<(), String> {
 pub(super) fn interfaces() -> Interfaces {
     let mut interfaces = lucet_wasi::component::interfaces();
     types::add(&mut interfaces);
+    outgoing::add(&mut interfaces);
     interfaces
 }
 

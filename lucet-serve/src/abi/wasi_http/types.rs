@@ -229,7 +229,7 @@ impl Resource for OutgoingResponse {
 }
 
 /// `outgoing-body`.
-struct OutgoingBody(Arc<Mutex<BodyBuffer>>);
+pub(super) struct OutgoingBody(pub Arc<Mutex<BodyBuffer>>);
 
 impl Resource for OutgoingBody {
     const INTERFACE: &'static str = TYPES;

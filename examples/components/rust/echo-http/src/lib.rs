@@ -10,6 +10,7 @@
 //!   first failed write, whose error it prints to standard error.
 //! - `/unfinished`: sets a response and writes to its body, never
 //!   finishing it.
+//! - `/fetch`: makes an outgoing request, and says what came of it.
 //! - `/nothing`: returns without setting a response.
 //! - `/panic`: panics (a trap).
 
@@ -18,7 +19,8 @@ use std::io::{Read as _, Write as _};
 use wasip2::io::streams::StreamError;
 
 use wasip2::http::types::{
-    Fields, HeaderError, IncomingRequest, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    Fields, HeaderError, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam,
 };
 
 wasip2::http::proxy::export!(Echo);
@@ -124,6 +126,16 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                 ResponseOutparam::set(out, Ok(response));
                 let mut stream = outgoing.write().expect("the body's stream, once");
                 stream.write_all(b"half").expect("written");
+            }
+            "/fetch" => {
+                let request = OutgoingRequest::new(Fields::new());
+                request.set_authority(Some("example.com")).unwrap();
+                request.set_path_with_query(Some("/")).unwrap();
+                let text = match wasip2::http::outgoing_handler::handle(request, None) {
+                    Ok(_) => "sent".to_string(),
+                    Err(e) => format!("not sent: {e:?}"),
+                };
+                respond(out, 200, Fields::new(), text.as_bytes());
             }
             "/nothing" => drop(out),
             "/panic" => panic!("asked to"),
