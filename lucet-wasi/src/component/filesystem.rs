@@ -54,13 +54,15 @@ pub fn add(interfaces: &mut Interfaces) {
             ))
         });
     }
-    for name in ["[method]directory-entry-stream.read-directory-entry"] {
-        interfaces.func("wasi:filesystem/types", name, |_, _| {
+    interfaces.func(
+        "wasi:filesystem/types",
+        "[method]directory-entry-stream.read-directory-entry",
+        |_, _| {
             Err(HostError(
                 "no directory stream exists: components get no directories yet".into(),
             ))
-        });
-    }
+        },
+    );
     // No error comes from a file.
     interfaces.func("wasi:filesystem/types", "filesystem-error-code", |_, _| {
         Ok(Some(none()))
