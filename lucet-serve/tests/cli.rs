@@ -52,7 +52,7 @@ fn bad_modules_and_configs_are_one_error_line() {
     );
     one_error_line(
         &fails(&["--listen", "127.0.0.1:0", &path("lib.wat")]),
-        "lib.wat: its imports and exports match no handler ABI (known: wagi, fastly;",
+        "lib.wat: its imports and exports match no handler ABI (known: wagi, fastly, wasi-http;",
     );
     // A route may name its ABI; the module must fit it, and the name must
     // be one the server knows.
