@@ -35,6 +35,40 @@ pub fn load(wat: &str) -> Arc<Module> {
     Module::from_bytes(&compile(wat.as_bytes()), "bench", &linker()).expect("load")
 }
 
+/// The Rust hello component of `examples/components/` compiled and loaded
+/// (its imports bound by `lucet-wasi`'s component host, `wasi:http`'s,
+/// which only `lucet-serve` has, returning zeros: they are not called),
+/// and its app's core module alone (the component's first; its imports
+/// return zeros).
+pub fn hello_component() -> (Arc<Module>, Arc<Module>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/components/hello-http.wasm");
+    let bytes = std::fs::read(path).expect("the hello component");
+    let mut with_host = Linker::new();
+    lucet_wasi::component::add_to_linker(&mut with_host);
+    with_host.default_unknown_imports(true);
+    let component =
+        Module::from_bytes(&compile(&bytes), "hello-component", &with_host).expect("load");
+    let app = first_core_module(&bytes);
+    let mut zeros = Linker::new();
+    zeros.default_unknown_imports(true);
+    let app = Module::from_bytes(&compile(app), "hello-app", &zeros).expect("load");
+    (component, app)
+}
+
+/// The bytes of a component's first core module.
+fn first_core_module(component: &[u8]) -> &[u8] {
+    for payload in wasmparser::Parser::new(0).parse_all(component) {
+        if let Ok(wasmparser::Payload::ModuleSection {
+            unchecked_range, ..
+        }) = payload
+        {
+            return &component[unchecked_range.start as usize..unchecked_range.end as usize];
+        }
+    }
+    panic!("the component has no core module")
+}
+
 /// A region for `slots` instances with default limits (1 MiB heaps,
 /// 8 GiB of heap address space each).
 pub fn region(slots: usize) -> Arc<MmapRegion> {

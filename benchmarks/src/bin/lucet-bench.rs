@@ -99,7 +99,8 @@ enum What {
         /// Only the handlers (and Compute rows) whose name contains this.
         #[arg(long, value_name = "TEXT")]
         handler: Option<String>,
-        /// Which part: the WAGI handlers, the Compute apps, or both.
+        /// Which part: the WAGI handlers, the Compute apps, the components,
+        /// or all.
         #[arg(long, value_enum, default_value_t = ServePart::All)]
         part: ServePart,
         /// Connections of the Compute proxy rows (each request in flight
@@ -111,6 +112,11 @@ enum What {
         /// if it exists]
         #[arg(long, value_name = "PATH")]
         viceroy: Option<PathBuf>,
+        /// `wasmtime` (the wasmtime-cli binary), for the component rows
+        /// [default: $LUCET_BENCH_WASMTIME, else
+        /// ~/.cache/lucet-bench/wasmtime-cli-48.0.8/bin/wasmtime if it exists]
+        #[arg(long, value_name = "PATH")]
+        wasmtime: Option<PathBuf>,
     },
     /// (Used by `serve`.) A server for the Compute rows in this fresh
     /// process: `lucet APP` (lucet-serve), `plain` (hyper without
@@ -250,6 +256,22 @@ fn instantiate_rows(samples: usize) -> Vec<Row> {
                 },
             ),
         ));
+    }
+
+    // A component against its app's core module alone: what merging its
+    // shims and adapters adds to instantiating it (Lucet both; no peer).
+    let (component, app) = lucet::hello_component();
+    for (name, module) in [
+        ("instantiate/Rust hello component (wasi:http)", &component),
+        ("instantiate/its app's core module alone", &app),
+    ] {
+        let (stats, _) = interleaved(
+            samples,
+            1000,
+            &mut || lucet::instantiate(&region, module),
+            None,
+        );
+        rows.push(row(name, (stats, None)));
     }
 
     let module = lucet::load(workloads::HANDLER_64K);
@@ -872,11 +894,15 @@ fn run(args: Args) -> Result<()> {
     {
         use benchmarks::serve::compute;
         return match (kind.as_str(), app, fastly_toml, origin) {
-            ("lucet", Some(app), Some(toml), _) => compute::run_lucet_child(app, toml, *workers),
+            ("lucet", Some(app), toml, _) => {
+                compute::run_lucet_child(app, toml.as_deref(), *workers)
+            }
             ("plain", _, _, Some(origin)) => compute::run_plain_child(*origin, *workers),
             ("origin", None, None, None) => compute::run_origin_child(),
             _ => {
-                bail!("serve-child: `lucet APP --fastly-toml F`, `plain --origin ADDR` or `origin`")
+                bail!(
+                    "serve-child: `lucet APP [--fastly-toml F]`, `plain --origin ADDR` or `origin`"
+                )
             }
         };
     }
@@ -891,6 +917,7 @@ fn run(args: Args) -> Result<()> {
         part,
         crowd,
         viceroy,
+        wasmtime,
     } = args.what
     {
         return serve(
@@ -905,6 +932,7 @@ fn run(args: Args) -> Result<()> {
                 part,
                 crowd,
                 viceroy,
+                wasmtime,
             },
             args.json.as_deref(),
         );
@@ -972,6 +1000,7 @@ struct ServeArgs {
     part: ServePart,
     crowd: usize,
     viceroy: Option<PathBuf>,
+    wasmtime: Option<PathBuf>,
 }
 
 /// The parts of `lucet-bench serve`.
@@ -979,7 +1008,20 @@ struct ServeArgs {
 enum ServePart {
     Wagi,
     Compute,
+    Components,
     All,
+}
+
+/// `wasmtime` (wasmtime-cli): the one given, `$LUCET_BENCH_WASMTIME`, or
+/// the bench setup's (benchmarks/README.md) if it is there.
+fn wasmtime_binary(given: Option<PathBuf>) -> Option<PathBuf> {
+    given
+        .or_else(|| std::env::var_os("LUCET_BENCH_WASMTIME").map(PathBuf::from))
+        .or_else(|| {
+            let home = std::env::var_os("HOME")?;
+            let p = Path::new(&home).join(".cache/lucet-bench/wasmtime-cli-48.0.8/bin/wasmtime");
+            p.exists().then_some(p)
+        })
 }
 
 /// Viceroy's binary: the one given, `$LUCET_BENCH_VICEROY`, or the bench
@@ -996,10 +1038,10 @@ fn viceroy_binary(given: Option<PathBuf>) -> Option<PathBuf> {
 
 fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
     let mut rows = match a.part {
-        ServePart::Compute => Vec::new(),
-        _ => serve_wagi(&a)?,
+        ServePart::Wagi | ServePart::All => serve_wagi(&a)?,
+        _ => Vec::new(),
     };
-    if a.part != ServePart::Wagi {
+    if matches!(a.part, ServePart::Compute | ServePart::All) {
         let viceroy = viceroy_binary(a.viceroy.clone());
         if viceroy.is_none() {
             println!(
@@ -1015,6 +1057,26 @@ fn serve(a: ServeArgs, json: Option<&Path>) -> Result<()> {
                 workers: a.workers,
                 client_threads: a.client_threads,
                 viceroy,
+                only: a.only.clone(),
+                row: a.handler.clone(),
+            },
+        )?);
+    }
+    if matches!(a.part, ServePart::Components | ServePart::All) {
+        let wasmtime = wasmtime_binary(a.wasmtime.clone());
+        if wasmtime.is_none() {
+            println!(
+                "\n(no wasmtime binary: see benchmarks/README.md's bench setup; component rows without it)"
+            );
+        }
+        rows.extend(benchmarks::serve::component_rows::run(
+            &benchmarks::serve::component_rows::Settings {
+                connections: a.connections,
+                duration: a.duration,
+                rounds: a.rounds,
+                workers: a.workers,
+                client_threads: a.client_threads,
+                wasmtime,
                 only: a.only.clone(),
                 row: a.handler.clone(),
             },

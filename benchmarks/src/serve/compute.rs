@@ -218,17 +218,20 @@ pub fn run_origin_child() -> Result<()> {
     announce_and_wait(origin.addr)
 }
 
-/// `lucet-serve` (in this process) serving `app` with its `fastly.toml`,
+/// `lucet-serve` (in this process) serving `app`, a Compute app with its
+/// `fastly.toml` or (without one) a handler whose ABI its module tells,
 /// until standard input closes.
-pub fn run_lucet_child(app: &Path, fastly_toml: &Path, workers: usize) -> Result<()> {
+pub fn run_lucet_child(app: &Path, fastly_toml: Option<&Path>, workers: usize) -> Result<()> {
     raise_nofile_limit();
     let mut c = lucet_serve::Config::single(app.to_path_buf(), Default::default());
     c.listen = "127.0.0.1:0".parse().expect("an address");
     c.access_log = lucet_serve::AccessLog::Off;
     c.server.workers = workers;
-    for route in &mut c.routes {
-        route.abi = Some("fastly".into());
-        route.fastly_toml = Some(fastly_toml.to_path_buf());
+    if let Some(fastly_toml) = fastly_toml {
+        for route in &mut c.routes {
+            route.abi = Some("fastly".into());
+            route.fastly_toml = Some(fastly_toml.to_path_buf());
+        }
     }
     let server = lucet_serve::Server::start(c)?;
     announce_and_wait(server.addr())
@@ -315,6 +318,36 @@ pub fn spawn_viceroy(bin: &Path, app: &Path, fastly_toml: &Path) -> Result<Child
         if Instant::now() > deadline {
             let _ = child.kill();
             bail!("viceroy did not listen within 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(ChildServer { child, addr })
+}
+
+/// `wasmtime serve` (`bin`) serving the component `app`, once it accepts
+/// connections (it compiles the component first).
+pub fn spawn_wasmtime_serve(bin: &Path, app: &Path) -> Result<ChildServer> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut child = Command::new(bin)
+        .arg("serve")
+        .arg("--addr")
+        .arg(addr.to_string())
+        .arg("-Scli")
+        .arg(app)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = child.try_wait()? {
+            bail!("wasmtime serve exited ({status}) before listening");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("wasmtime serve did not listen within 300 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     }

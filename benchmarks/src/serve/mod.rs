@@ -4,6 +4,7 @@
 //! plain hyper server that answers the same bytes without WebAssembly
 //! ([`plain`]): the limit.
 
+pub mod component_rows;
 pub mod compute;
 pub mod compute_rows;
 pub mod load;
