@@ -26,6 +26,9 @@ pub enum Finding {
     /// compiler super-linear.
     #[error("{0}")]
     OverBudget(String),
+    /// The compiler's error is more than one line.
+    #[error("the error is more than one line: {0:?}")]
+    MultiLineError(String),
 }
 
 /// The budget inputs are compiled under. Inputs are at most a few
@@ -55,6 +58,9 @@ pub fn check(data: &[u8]) -> Result<Verdict, Finding> {
     let compiled = match compiler().compile(data) {
         Ok(c) => c,
         Err(e @ CompileError::OverBudget(_)) => return Err(Finding::OverBudget(e.to_string())),
+        Err(e) if e.to_string().contains('\n') => {
+            return Err(Finding::MultiLineError(e.to_string()))
+        }
         Err(_) => return Ok(Verdict::Rejected),
     };
     let elf = compiled

@@ -19,6 +19,7 @@
 //! libFuzzer records.
 
 pub mod compile;
+pub mod components;
 pub mod differential;
 pub mod seeded;
 pub mod wasi;

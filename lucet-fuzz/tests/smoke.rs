@@ -3,7 +3,7 @@
 //! fuzzers for longer.)
 
 use lucet_fuzz::seeded::{self, SplitMix64};
-use lucet_fuzz::{compile, differential};
+use lucet_fuzz::{compile, components, differential};
 
 const CASES: usize = 300;
 
@@ -61,4 +61,28 @@ fn generated_modules_agree_with_the_interpreter() {
         "only {compared} of {CASES} cases got to the calls"
     );
     assert!(calls >= CASES, "only {calls} calls compared");
+}
+
+#[test]
+fn generated_components_compile_or_are_refused_in_one_line() {
+    let mut rng = SplitMix64::new(0x6c75_6365_7403);
+    let (mut generated, mut compiled) = (0, 0);
+    for case in 0..CASES / 3 {
+        let len = 256 + rng.below(8192) as usize;
+        let data = rng.bytes(len);
+        match components::check(&data) {
+            Ok(None) => {}
+            Ok(Some(verdict)) => {
+                generated += 1;
+                if verdict == compile::Verdict::Compiled {
+                    compiled += 1;
+                }
+            }
+            Err(e) => panic!("case {case}: {e}\ninput: {data:02x?}"),
+        }
+    }
+    assert!(generated >= CASES / 6, "{generated} generated");
+    // Components with no core instances, or only those Lucet merges,
+    // compile.
+    assert!(compiled >= 1, "{compiled} compiled of {generated}");
 }

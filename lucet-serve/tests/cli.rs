@@ -67,7 +67,7 @@ fn bad_modules_and_configs_are_one_error_line() {
     );
     one_error_line(
         &fails(&["--config", &path("nope.toml")]),
-        r#"route /: unknown ABI "nope\u{1b}" (known: wagi, fastly)"#,
+        r#"route /: unknown ABI "nope\u{1b}" (known: wagi, fastly, wasi-http)"#,
     );
     one_error_line(
         &fails(&["--config", &path("bad.toml")]),
