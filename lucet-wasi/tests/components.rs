@@ -111,3 +111,13 @@ fn an_http_component_is_not_a_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("component"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_function_declared_short_of_its_parameters_is_an_error_not_a_panic() {
+    let out = lucet_wasi(&[&path("tests/components/short.wat")]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("has 1 parameters, not 2"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

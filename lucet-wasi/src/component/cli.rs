@@ -41,17 +41,17 @@ pub fn add(interfaces: &mut Interfaces) {
     });
 
     interfaces.func("wasi:cli/exit", "exit", |vmctx, args| {
-        let code = match &args[0] {
+        let code = match args.at(0)? {
             Val::Variant(0, _) => 0,
             _ => 1,
         };
         vmctx.terminate(ExitCode(code))
     });
     interfaces.func("wasi:cli/exit", "exit-with-code", |vmctx, args| {
-        let Val::U8(code) = args[0] else {
+        let Val::U8(code) = args.at(0)? else {
             return Err(HostError("expected a u8".into()));
         };
-        vmctx.terminate(ExitCode(u32::from(code)))
+        vmctx.terminate(ExitCode(u32::from(*code)))
     });
 
     interfaces.func("wasi:cli/stdin", "get-stdin", |vmctx, _| {

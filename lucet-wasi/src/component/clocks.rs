@@ -62,7 +62,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "wasi:clocks/monotonic-clock",
         "subscribe-instant",
         |vmctx, args| {
-            let when = u64_arg(&args[0])?;
+            let when = u64_arg(args.at(0)?)?;
             let at = epoch() + Duration::from_nanos(when);
             with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(pollable_at(at))?)))
         },
@@ -71,7 +71,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "wasi:clocks/monotonic-clock",
         "subscribe-duration",
         |vmctx, args| {
-            let d = Duration::from_nanos(u64_arg(&args[0])?);
+            let d = Duration::from_nanos(u64_arg(args.at(0)?)?);
             with_ctx(vmctx, |ctx, _| Ok(Some(ctx.push(pollable_after(d))?)))
         },
     );
@@ -96,7 +96,7 @@ pub fn add(interfaces: &mut Interfaces) {
         ),
     ] {
         interfaces.func(interface, bytes, |_, args| {
-            let len = u64_arg(&args[0])?;
+            let len = u64_arg(args.at(0)?)?;
             if len > MAX_STREAM_CHUNK {
                 return Err(HostError(format!(
                     "{len} random bytes asked at once; at most {MAX_STREAM_CHUNK}"

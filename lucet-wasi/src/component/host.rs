@@ -40,7 +40,26 @@ impl From<AbiError> for HostError {
 /// What an implementation returns: the function's result, if it has one.
 pub type HostResult = Result<Option<Val>, HostError>;
 
-type Implementation = Arc<dyn Fn(&mut Vmctx, Vec<Val>) -> HostResult + Send + Sync>;
+/// A call's arguments, as the component's type of the function says: a
+/// component may declare a host function with fewer parameters than the
+/// interface has, so each is asked for, never indexed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Args(Vec<Val>);
+
+impl Args {
+    /// Argument `i`, or the error of a call that lacks it.
+    pub fn at(&self, i: usize) -> Result<&Val, HostError> {
+        self.0.get(i).ok_or_else(|| {
+            HostError(format!(
+                "the component's type of this function has {} parameters, not {}",
+                self.0.len(),
+                i + 1
+            ))
+        })
+    }
+}
+
+type Implementation = Arc<dyn Fn(&mut Vmctx, Args) -> HostResult + Send + Sync>;
 
 /// The interfaces a host implements, by name without version
 /// (`wasi:cli/stdout`) and function; a component importing any WASI 0.2
@@ -77,7 +96,7 @@ impl Interfaces {
         &mut self,
         interface: &str,
         name: &str,
-        f: impl Fn(&mut Vmctx, Vec<Val>) -> HostResult + Send + Sync + 'static,
+        f: impl Fn(&mut Vmctx, Args) -> HostResult + Send + Sync + 'static,
     ) -> &mut Self {
         self.funcs
             .insert((interface.to_string(), name.to_string()), Arc::new(f));
@@ -106,19 +125,21 @@ impl ComponentHost for Interfaces {
         if import.module == ALLOCATION_MODULE {
             let func = match import.name.as_str() {
                 PENDING_ALLOCATION => HostFunc::dynamic(ty.clone(), |vmctx, _, results| {
-                    match pending_allocation(vmctx) {
-                        Ok(next) => results[0] = lucet_runtime::Val::I64(next),
-                        Err(e) => vmctx.terminate(e.0),
+                    match (pending_allocation(vmctx), results.first_mut()) {
+                        (Ok(next), Some(slot)) => *slot = lucet_runtime::Val::I64(next),
+                        (Ok(_), None) => vmctx.terminate(String::from("no room for the result")),
+                        (Err(e), _) => vmctx.terminate(e.0),
                     }
                 }),
                 ALLOCATED => HostFunc::dynamic(ty.clone(), |vmctx, args, results| {
-                    let ptr = match args[0] {
-                        lucet_runtime::Val::I32(p) => p as u32,
+                    let ptr = match args.first() {
+                        Some(lucet_runtime::Val::I32(p)) => *p as u32,
                         _ => vmctx.terminate(String::from("a block's address is not an i32")),
                     };
-                    match allocated(vmctx, ptr) {
-                        Ok(left) => results[0] = lucet_runtime::Val::I32(left as i32),
-                        Err(e) => vmctx.terminate(e.0),
+                    match (allocated(vmctx, ptr), results.first_mut()) {
+                        (Ok(left), Some(slot)) => *slot = lucet_runtime::Val::I32(left as i32),
+                        (Ok(_), None) => vmctx.terminate(String::from("no room for the result")),
+                        (Err(e), _) => vmctx.terminate(e.0),
                     }
                 }),
                 _ => return None,
@@ -272,7 +293,7 @@ fn call(
             values
         }
     };
-    let result = f(vmctx, params)?;
+    let result = f(vmctx, Args(params))?;
     let (ty, value) = match (&sig.result, result) {
         (None, None) => return Ok(()),
         (Some(ty), Some(value)) => (ty, value),
@@ -301,7 +322,10 @@ fn call(
             } else {
                 component_ctx(vmctx)?.pending = Some(pending);
             }
-            results[0] = lucet_runtime::Val::I32(wanted as i32);
+            match results.first_mut() {
+                Some(slot) => *slot = lucet_runtime::Val::I32(wanted as i32),
+                None => return Err(HostError("no room for the result".into())),
+            }
         }
         Some(retptr) => store(
             &mut Fixed(vmctx.memory_mut()),

@@ -379,7 +379,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]error.to-debug-string",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let text = ctx.get::<IoError>(&args[0])?.0.clone();
+                let text = ctx.get::<IoError>(args.at(0)?)?.0.clone();
                 Ok(Some(Val::String(text)))
             })
         },
@@ -387,18 +387,20 @@ pub fn add(interfaces: &mut Interfaces) {
 
     interfaces.func("wasi:io/poll", "[method]pollable.ready", |vmctx, args| {
         with_ctx(vmctx, |ctx, _| {
-            Ok(Some(Val::Bool(is_ready(ctx.get::<Pollable>(&args[0])?.0))))
+            Ok(Some(Val::Bool(is_ready(
+                ctx.get::<Pollable>(args.at(0)?)?.0,
+            ))))
         })
     });
     interfaces.func("wasi:io/poll", "[method]pollable.block", |vmctx, args| {
         with_ctx(vmctx, |ctx, interrupt| {
-            let readiness = ctx.get::<Pollable>(&args[0])?.0;
+            let readiness = ctx.get::<Pollable>(args.at(0)?)?.0;
             block_on(readiness, interrupt)?;
             Ok(None)
         })
     });
     interfaces.func("wasi:io/poll", "poll", |vmctx, args| {
-        with_ctx(vmctx, |ctx, interrupt| poll(ctx, interrupt, &args[0]))
+        with_ctx(vmctx, |ctx, interrupt| poll(ctx, interrupt, args.at(0)?))
     });
 
     // Input streams.
@@ -410,9 +412,9 @@ pub fn add(interfaces: &mut Interfaces) {
     ] {
         let skip = name.contains("skip");
         interfaces.func("wasi:io/streams", name, move |vmctx, args| {
-            let len = u64_arg(&args[1])?.min(MAX_STREAM_CHUNK) as usize;
+            let len = u64_arg(args.at(1)?)?.min(MAX_STREAM_CHUNK) as usize;
             with_ctx(vmctx, |ctx, interrupt| {
-                match read_stream(ctx, &args[0], len, blocking, interrupt)? {
+                match read_stream(ctx, args.at(0)?, len, blocking, interrupt)? {
                     Ok(bytes) if skip => Ok(Some(ok(Val::U64(bytes.len() as u64)))),
                     Ok(bytes) => Ok(Some(ok(Val::Bytes(bytes)))),
                     Err(e) => stream_error(ctx, e),
@@ -425,7 +427,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]input-stream.subscribe",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let pollable = match ctx.get::<InputStream>(&args[0])? {
+                let pollable = match ctx.get::<InputStream>(args.at(0)?)? {
                     InputStream::Fd { fd, .. } => {
                         let fd = *fd;
                         stream_pollable(&mut ctx.wasi, fd, libc::POLLIN)
@@ -444,7 +446,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.check-write",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let allowed = match ctx.get::<OutputStream>(&args[0])? {
+                let allowed = match ctx.get::<OutputStream>(args.at(0)?)? {
                     OutputStream::Fd(_) => Ok(MAX_STREAM_CHUNK),
                     OutputStream::Host(s) => s.check_write(),
                 };
@@ -460,11 +462,11 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.blocking-write-and-flush",
     ] {
         interfaces.func("wasi:io/streams", name, |vmctx, args| {
-            let Val::Bytes(bytes) = &args[1] else {
+            let Val::Bytes(bytes) = args.at(1)? else {
                 return Err(HostError("write takes bytes".into()));
             };
             with_ctx(vmctx, |ctx, interrupt| {
-                match write_stream(ctx, &args[0], bytes, interrupt)? {
+                match write_stream(ctx, args.at(0)?, bytes, interrupt)? {
                     Ok(()) => Ok(Some(ok_unit())),
                     Err(e) => stream_error(ctx, e),
                 }
@@ -476,14 +478,14 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.blocking-write-zeroes-and-flush",
     ] {
         interfaces.func("wasi:io/streams", name, |vmctx, args| {
-            let len = u64_arg(&args[1])?;
+            let len = u64_arg(args.at(1)?)?;
             if len > MAX_STREAM_CHUNK {
                 return Err(HostError(format!(
                     "{len} zeroes written at once; check-write allows {MAX_STREAM_CHUNK}"
                 )));
             }
             with_ctx(vmctx, |ctx, interrupt| {
-                match write_stream(ctx, &args[0], &vec![0; len as usize], interrupt)? {
+                match write_stream(ctx, args.at(0)?, &vec![0; len as usize], interrupt)? {
                     Ok(()) => Ok(Some(ok_unit())),
                     Err(e) => stream_error(ctx, e),
                 }
@@ -496,7 +498,7 @@ pub fn add(interfaces: &mut Interfaces) {
     ] {
         interfaces.func("wasi:io/streams", name, |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let flushed = match ctx.get::<OutputStream>(&args[0])? {
+                let flushed = match ctx.get::<OutputStream>(args.at(0)?)? {
                     OutputStream::Fd(_) => Ok(()),
                     OutputStream::Host(s) => s.flush(),
                 };
@@ -512,7 +514,7 @@ pub fn add(interfaces: &mut Interfaces) {
         "[method]output-stream.subscribe",
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
-                let pollable = match ctx.get::<OutputStream>(&args[0])? {
+                let pollable = match ctx.get::<OutputStream>(args.at(0)?)? {
                     OutputStream::Fd(fd) => {
                         let fd = *fd;
                         stream_pollable(&mut ctx.wasi, fd, libc::POLLOUT)
@@ -528,14 +530,14 @@ pub fn add(interfaces: &mut Interfaces) {
         ("[method]output-stream.blocking-splice", true),
     ] {
         interfaces.func("wasi:io/streams", name, move |vmctx, args| {
-            let len = u64_arg(&args[2])?.min(MAX_STREAM_CHUNK) as usize;
+            let len = u64_arg(args.at(2)?)?.min(MAX_STREAM_CHUNK) as usize;
             with_ctx(vmctx, |ctx, interrupt| {
-                ctx.get::<OutputStream>(&args[0])?;
-                let bytes = match read_stream(ctx, &args[1], len, blocking, interrupt)? {
+                ctx.get::<OutputStream>(args.at(0)?)?;
+                let bytes = match read_stream(ctx, args.at(1)?, len, blocking, interrupt)? {
                     Ok(bytes) => bytes,
                     Err(e) => return stream_error(ctx, e),
                 };
-                match write_stream(ctx, &args[0], &bytes, interrupt)? {
+                match write_stream(ctx, args.at(0)?, &bytes, interrupt)? {
                     Ok(()) => Ok(Some(ok(Val::U64(bytes.len() as u64)))),
                     Err(e) => stream_error(ctx, e),
                 }

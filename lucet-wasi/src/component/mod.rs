@@ -39,7 +39,7 @@ use lucet_runtime::component::{ComponentAbi, Lift};
 use lucet_runtime::Linker;
 
 pub use ctx::{ComponentCtx, Resource, DEFAULT_MAX_RESOURCES};
-pub use host::{HostError, HostResult, Interfaces, MAX_CALL_BYTES};
+pub use host::{Args, HostError, HostResult, Interfaces, MAX_CALL_BYTES};
 pub use io::{
     HostInputStream, HostOutputStream, InputStream, IoError, OutputStream, Pollable, Readiness,
     StreamError, MAX_POLLABLES, MAX_STREAM_CHUNK,

@@ -69,7 +69,7 @@ fn optional(v: Option<u64>) -> Val {
 pub(super) fn add(interfaces: &mut Interfaces) {
     interfaces.func(TYPES, "[constructor]outgoing-request", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let headers = ctx.take::<Fields>(&args[0])?.0;
+        let headers = ctx.take::<Fields>(args.at(0)?)?.0;
         let request = OutgoingRequest {
             method: Val::Variant(0, None),
             path_with_query: none(),
@@ -97,7 +97,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             TYPES,
             &format!("[method]outgoing-request.{name}"),
             move |vmctx, args| {
-                let request = ctx(vmctx)?.get::<OutgoingRequest>(&args[0])?;
+                let request = ctx(vmctx)?.get::<OutgoingRequest>(args.at(0)?)?;
                 Ok(Some(field(request).clone()))
             },
         );
@@ -105,20 +105,20 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             TYPES,
             &format!("[method]outgoing-request.set-{name}"),
             move |vmctx, args| {
-                let request = ctx(vmctx)?.get::<OutgoingRequest>(&args[0])?;
-                *field(request) = args[1].clone();
+                let request = ctx(vmctx)?.get::<OutgoingRequest>(args.at(0)?)?;
+                *field(request) = args.at(1)?.clone();
                 Ok(Some(ok_unit()))
             },
         );
     }
     interfaces.func(TYPES, "[method]outgoing-request.headers", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let headers = ctx.get::<OutgoingRequest>(&args[0])?.headers.clone();
+        let headers = ctx.get::<OutgoingRequest>(args.at(0)?)?.headers.clone();
         Ok(Some(ctx.push(Fields(headers))?))
     });
     interfaces.func(TYPES, "[method]outgoing-request.body", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let body = ctx.get::<OutgoingRequest>(&args[0])?.body.clone();
+        let body = ctx.get::<OutgoingRequest>(args.at(0)?)?.body.clone();
         {
             let mut b = body.lock().unwrap_or_else(|p| p.into_inner());
             if b.streamed {
@@ -146,7 +146,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             TYPES,
             &format!("[method]request-options.{name}"),
             move |vmctx, args| {
-                let options = ctx(vmctx)?.get::<RequestOptions>(&args[0])?;
+                let options = ctx(vmctx)?.get::<RequestOptions>(args.at(0)?)?;
                 Ok(Some(optional(options.timeouts[i])))
             },
         );
@@ -154,8 +154,8 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             TYPES,
             &format!("[method]request-options.set-{name}"),
             move |vmctx, args| {
-                let options = ctx(vmctx)?.get::<RequestOptions>(&args[0])?;
-                options.timeouts[i] = match &args[1] {
+                let options = ctx(vmctx)?.get::<RequestOptions>(args.at(0)?)?;
+                options.timeouts[i] = match args.at(1)? {
                     Val::Variant(1, Some(d)) => match **d {
                         Val::U64(d) => Some(d),
                         _ => return Err(HostError("expected a duration".into())),
@@ -169,8 +169,8 @@ pub(super) fn add(interfaces: &mut Interfaces) {
 
     interfaces.func("wasi:http/outgoing-handler", "handle", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        ctx.take::<OutgoingRequest>(&args[0])?;
-        if let Val::Variant(1, Some(options)) = &args[1] {
+        ctx.take::<OutgoingRequest>(args.at(0)?)?;
+        if let Val::Variant(1, Some(options)) = args.at(1)? {
             ctx.take::<RequestOptions>(options)?;
         }
         Ok(Some(result_err(Val::Variant(HTTP_REQUEST_DENIED, None))))

@@ -305,7 +305,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         let ctx = ctx(vmctx)?;
         let room = http_limits(ctx)?.field_room.clone();
         let mut data = FieldsData::new(room);
-        for entry in values(&args[0]) {
+        for entry in values(args.at(0)?) {
             let Val::Record(pair) = entry else {
                 return Ok(Some(header_error(HeaderError::InvalidSyntax)));
             };
@@ -321,8 +321,8 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         Ok(Some(ok(fields_handle(ctx, Arc::new(Mutex::new(data)))?)))
     });
     interfaces.func(TYPES, "[method]fields.get", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
-        let found = match field(&args[1], None) {
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
+        let found = match field(args.at(1)?, None) {
             Ok((name, _)) => lock(&fields)
                 .entries
                 .iter()
@@ -334,26 +334,26 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         Ok(Some(Val::List(found)))
     });
     interfaces.func(TYPES, "[method]fields.has", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
-        let has = match field(&args[1], None) {
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
+        let has = match field(args.at(1)?, None) {
             Ok((name, _)) => lock(&fields).entries.iter().any(|(n, _)| *n == name),
             Err(_) => false,
         };
         Ok(Some(Val::Bool(has)))
     });
     interfaces.func(TYPES, "[method]fields.set", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
         let mut data = lock(&fields);
         if !data.mutable {
             return Ok(Some(header_error(HeaderError::Immutable)));
         }
-        let name = match field(&args[1], None) {
+        let name = match field(args.at(1)?, None) {
             Ok((name, _)) => name,
             Err(e) => return Ok(Some(header_error(e))),
         };
         let mut new = Vec::new();
-        for v in values(&args[2]) {
-            match field(&args[1], Some(v)) {
+        for v in values(args.at(2)?) {
+            match field(args.at(1)?, Some(v)) {
                 Ok((_, Some(value))) => new.push(value),
                 Ok(_) => return Ok(Some(header_error(HeaderError::InvalidSyntax))),
                 Err(e) => return Ok(Some(header_error(e))),
@@ -366,12 +366,12 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         Ok(Some(ok_unit()))
     });
     interfaces.func(TYPES, "[method]fields.delete", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
         let mut data = lock(&fields);
         if !data.mutable {
             return Ok(Some(header_error(HeaderError::Immutable)));
         }
-        match field(&args[1], None) {
+        match field(args.at(1)?, None) {
             Ok((name, _)) => {
                 data.entries.retain(|(n, _)| *n != name);
                 Ok(Some(ok_unit()))
@@ -380,12 +380,12 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         }
     });
     interfaces.func(TYPES, "[method]fields.append", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
         let mut data = lock(&fields);
         if !data.mutable {
             return Ok(Some(header_error(HeaderError::Immutable)));
         }
-        match field(&args[1], Some(&args[2])) {
+        match field(args.at(1)?, Some(args.at(2)?)) {
             Ok((name, Some(value))) => {
                 data.take_room(name.as_str().len() + value.len())?;
                 data.entries.push((name, value));
@@ -396,7 +396,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         }
     });
     interfaces.func(TYPES, "[method]fields.entries", |vmctx, args| {
-        let fields = ctx(vmctx)?.get::<Fields>(&args[0])?.0.clone();
+        let fields = ctx(vmctx)?.get::<Fields>(args.at(0)?)?.0.clone();
         let entries = lock(&fields)
             .entries
             .iter()
@@ -411,7 +411,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     });
     interfaces.func(TYPES, "[method]fields.clone", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let fields = ctx.get::<Fields>(&args[0])?.0.clone();
+        let fields = ctx.get::<Fields>(args.at(0)?)?.0.clone();
         let copy = {
             let data = lock(&fields);
             data.take_room(
@@ -431,14 +431,14 @@ pub(super) fn add(interfaces: &mut Interfaces) {
 
     // The incoming request.
     interfaces.func(TYPES, "[method]incoming-request.method", |vmctx, args| {
-        let request = ctx(vmctx)?.get::<IncomingRequest>(&args[0])?;
+        let request = ctx(vmctx)?.get::<IncomingRequest>(args.at(0)?)?;
         Ok(Some(method_val(&request.method)))
     });
     interfaces.func(
         TYPES,
         "[method]incoming-request.path-with-query",
         |vmctx, args| {
-            let request = ctx(vmctx)?.get::<IncomingRequest>(&args[0])?;
+            let request = ctx(vmctx)?.get::<IncomingRequest>(args.at(0)?)?;
             Ok(Some(match &request.path_with_query {
                 Some(p) => some(Val::String(p.clone())),
                 None => none(),
@@ -446,7 +446,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         },
     );
     interfaces.func(TYPES, "[method]incoming-request.scheme", |vmctx, args| {
-        ctx(vmctx)?.get::<IncomingRequest>(&args[0])?;
+        ctx(vmctx)?.get::<IncomingRequest>(args.at(0)?)?;
         // Served over plain HTTP.
         Ok(Some(some(Val::Variant(0, None))))
     });
@@ -454,7 +454,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         TYPES,
         "[method]incoming-request.authority",
         |vmctx, args| {
-            let request = ctx(vmctx)?.get::<IncomingRequest>(&args[0])?;
+            let request = ctx(vmctx)?.get::<IncomingRequest>(args.at(0)?)?;
             Ok(Some(match &request.authority {
                 Some(a) => some(Val::String(a.clone())),
                 None => none(),
@@ -463,20 +463,20 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     );
     interfaces.func(TYPES, "[method]incoming-request.headers", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let headers = ctx.get::<IncomingRequest>(&args[0])?.headers.clone();
+        let headers = ctx.get::<IncomingRequest>(args.at(0)?)?.headers.clone();
         Ok(Some(fields_handle(ctx, headers)?))
     });
     interfaces.func(TYPES, "[method]incoming-request.consume", |vmctx, args| {
         let ctx = ctx(vmctx)?;
         // The body can be taken once.
-        match ctx.get::<IncomingRequest>(&args[0])?.body.take() {
+        match ctx.get::<IncomingRequest>(args.at(0)?)?.body.take() {
             Some(body) => Ok(Some(ok(ctx.push(IncomingBody(Some(body)))?))),
             None => Ok(Some(result_err_unit())),
         }
     });
     interfaces.func(TYPES, "[method]incoming-body.stream", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        match ctx.get::<IncomingBody>(&args[0])?.0.take() {
+        match ctx.get::<IncomingBody>(args.at(0)?)?.0.take() {
             Some(body) => {
                 let stream = InputStream::Host(Box::new(WholeBody(body)));
                 Ok(Some(ok(ctx.push(stream)?)))
@@ -486,16 +486,16 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     });
     interfaces.func(TYPES, "[static]incoming-body.finish", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        ctx.take::<IncomingBody>(&args[0])?;
+        ctx.take::<IncomingBody>(args.at(0)?)?;
         Ok(Some(ctx.push(FutureTrailers)?))
     });
     interfaces.func(TYPES, "[method]future-trailers.subscribe", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        ctx.get::<FutureTrailers>(&args[0])?;
+        ctx.get::<FutureTrailers>(args.at(0)?)?;
         Ok(Some(ctx.push(Pollable(Readiness::Now))?))
     });
     interfaces.func(TYPES, "[method]future-trailers.get", |vmctx, args| {
-        ctx(vmctx)?.get::<FutureTrailers>(&args[0])?;
+        ctx(vmctx)?.get::<FutureTrailers>(args.at(0)?)?;
         // Ready, no error, no trailers.
         Ok(Some(some(ok(ok(none())))))
     });
@@ -503,7 +503,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     // The response.
     interfaces.func(TYPES, "[constructor]outgoing-response", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let headers = ctx.take::<Fields>(&args[0])?.0;
+        let headers = ctx.take::<Fields>(args.at(0)?)?.0;
         let limit = http_limits(ctx)?.response_body;
         let response = OutgoingResponse {
             status: StatusCode::OK,
@@ -521,7 +521,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         TYPES,
         "[method]outgoing-response.status-code",
         |vmctx, args| {
-            let response = ctx(vmctx)?.get::<OutgoingResponse>(&args[0])?;
+            let response = ctx(vmctx)?.get::<OutgoingResponse>(args.at(0)?)?;
             Ok(Some(Val::U16(response.status.as_u16())))
         },
     );
@@ -529,11 +529,11 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         TYPES,
         "[method]outgoing-response.set-status-code",
         |vmctx, args| {
-            let response = ctx(vmctx)?.get::<OutgoingResponse>(&args[0])?;
-            let Val::U16(code) = args[1] else {
+            let response = ctx(vmctx)?.get::<OutgoingResponse>(args.at(0)?)?;
+            let Val::U16(code) = args.at(1)? else {
                 return Err(HostError("expected a u16".into()));
             };
-            match StatusCode::from_u16(code) {
+            match StatusCode::from_u16(*code) {
                 Ok(s) if s.as_u16() >= 200 => {
                     response.status = s;
                     Ok(Some(ok_unit()))
@@ -544,12 +544,12 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     );
     interfaces.func(TYPES, "[method]outgoing-response.headers", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let headers = ctx.get::<OutgoingResponse>(&args[0])?.headers.clone();
+        let headers = ctx.get::<OutgoingResponse>(args.at(0)?)?.headers.clone();
         Ok(Some(fields_handle(ctx, headers)?))
     });
     interfaces.func(TYPES, "[method]outgoing-response.body", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let body = ctx.get::<OutgoingResponse>(&args[0])?.body.clone();
+        let body = ctx.get::<OutgoingResponse>(args.at(0)?)?.body.clone();
         {
             let mut b = lock(&body);
             if b.streamed {
@@ -561,14 +561,14 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     });
     interfaces.func(TYPES, "[method]outgoing-body.write", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let body = ctx.get::<OutgoingBody>(&args[0])?.0.clone();
+        let body = ctx.get::<OutgoingBody>(args.at(0)?)?.0.clone();
         let stream = OutputStream::Host(Box::new(BodyWriter(body)));
         Ok(Some(ok(ctx.push(stream)?)))
     });
     interfaces.func(TYPES, "[static]outgoing-body.finish", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let body = ctx.take::<OutgoingBody>(&args[0])?;
-        if let Val::Variant(1, Some(trailers)) = &args[1] {
+        let body = ctx.take::<OutgoingBody>(args.at(0)?)?;
+        if let Val::Variant(1, Some(trailers)) = args.at(1)? {
             // Trailers are not sent (HTTP/1.1 responses here carry none).
             ctx.take::<Fields>(trailers)?;
         }
@@ -577,8 +577,8 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     });
     interfaces.func(TYPES, "[static]response-outparam.set", |vmctx, args| {
         let ctx = ctx(vmctx)?;
-        let outparam = ctx.take::<ResponseOutparam>(&args[0])?;
-        let answer = match &args[1] {
+        let outparam = ctx.take::<ResponseOutparam>(args.at(0)?)?;
+        let answer = match args.at(1)? {
             Val::Variant(0, Some(response)) => {
                 Answer::Response(ctx.take::<OutgoingResponse>(response)?)
             }
