@@ -176,9 +176,10 @@ pub(crate) fn lift_list(
         budget.take(len)?;
         return Ok(Val::Bytes(memory[range(memory, data, len)?].to_vec()));
     }
-    // Each element costs the host at least a value's worth, even when it
-    // takes no guest memory.
-    budget.take(bytes.max(len))?;
+    // Each element costs the host a value's worth at least (more than its
+    // bytes in guest memory, for small ones), even when it takes none.
+    let host_bytes = len * (std::mem::size_of::<Val>() as u64).max(size);
+    budget.take(host_bytes)?;
     let mut items = Vec::with_capacity(len as usize);
     for i in 0..len {
         items.push(load_at(memory, data + i * size, elem, budget)?);
@@ -572,16 +573,19 @@ mod tests {
             load(&m.bytes, 2, &list, &mut budget()),
             Err(AbiError::Misaligned { ptr: 2, align: 4 })
         );
-        // 1,000 elements against a budget of 100 bytes.
+        // 1,000 elements against a budget of 100 bytes: each costs the
+        // host a value, more than its 4 bytes.
         m.bytes[0..4].copy_from_slice(&64u32.to_le_bytes());
         m.bytes[4..8].copy_from_slice(&1000u32.to_le_bytes());
-        assert!(matches!(
+        let value = std::mem::size_of::<Val>() as u64;
+        assert!(value > 4);
+        assert_eq!(
             load(&m.bytes, 0, &list, &mut Budget::new(100)),
             Err(AbiError::TooLarge {
-                requested: 4000,
+                requested: 1000 * value,
                 limit: 100
             })
-        ));
+        );
         // A list of a million empty tuples takes no memory but costs
         // the budget.
         let empty = ValType::List(Box::new(ValType::Tuple(vec![])));
