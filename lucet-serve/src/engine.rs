@@ -177,18 +177,21 @@ pub trait Engine: Send + Sync + 'static {
         let _ = interfaces;
     }
 
-    /// Calls a component's export in a fresh instance of `module` on
-    /// `worker`, until it returns; the instance's `ComponentCtx` comes
-    /// back with the result (unless no instance could be made). Engines
-    /// that cannot run components keep the default, which runs nothing.
-    fn call_component(
+    /// Starts a component's export in a fresh instance of `module` on
+    /// `worker`, as [`start_wasi_command_with`](Self::start_wasi_command_with)
+    /// starts a command: a run that computes past its time slice, or whose
+    /// host call suspends it, is suspended; [`resume`](Self::resume) it
+    /// (its state is a `ComponentCtx`). When it ends, its `ComponentCtx`
+    /// comes back (unless no instance could be made). Engines that cannot
+    /// run components keep the default, which runs nothing.
+    fn start_component(
         &self,
         worker: &mut Self::Worker,
         module: &Self::Module,
         call: ComponentCall<'_>,
-    ) -> (Result<(), HandlerError>, Option<ComponentCtx>) {
+    ) -> Step<Self::Suspended, ComponentCtx> {
         let _ = (worker, module, call);
-        (
+        Step::Ended(
             Err(HandlerError::Failed(
                 "this engine does not run components".into(),
             )),

@@ -150,16 +150,16 @@ impl Engine for LucetEngine {
         self.linker.component_host(Arc::new(interfaces));
     }
 
-    fn call_component(
+    fn start_component(
         &self,
         worker: &mut LucetWorker,
         module: &Arc<Module>,
         call: ComponentCall<'_>,
-    ) -> (Result<(), HandlerError>, Option<ComponentCtx>) {
+    ) -> EngineStep<LucetRun, ComponentCtx> {
         let limits = call.limits;
         let region = match worker.region(&region_limits(module, limits)) {
             Ok(r) => r,
-            Err(e) => return (Err(e), None),
+            Err(e) => return EngineStep::Ended(Err(e), None),
         };
         // The arguments are handles and numbers: they lower to core values
         // without touching guest memory.
@@ -168,7 +168,7 @@ impl Engine for LucetEngine {
             .and_then(|abi| abi.lifts.iter().find(|l| (call.entry)(&l.export)))
         else {
             let e = "the component exports no function this route calls".to_string();
-            return (Err(HandlerError::Failed(e)), None);
+            return EngineStep::Ended(Err(HandlerError::Failed(e)), None);
         };
         let mut args = Vec::new();
         for ((_, ty), value) in lift.signature.params.iter().zip(&call.args) {
@@ -181,22 +181,36 @@ impl Engine for LucetEngine {
                 })),
                 Err(e) => {
                     let e = HandlerError::Failed(format!("cannot pass the request: {e}"));
-                    return (Err(e), None);
+                    return EngineStep::Ended(Err(e), None);
                 }
             }
         }
+        let deadline = Instant::now() + limits.timeout;
         let policy = RunPolicy {
-            deadline: Some(Instant::now() + limits.timeout),
+            deadline: Some(deadline),
             fuel: limits.fuel,
-            time_slice: None,
+            time_slice: Some(TIME_SLICE),
         };
         let builder = region
             .new_instance_builder(module.clone())
             .with_embed_ctx(call.ctx);
-        let finished = policy.run(builder, &lift.export, &args, &self.watchdog);
-        let (result, instance) = ended(finished, limits.timeout);
-        let ctx = instance.and_then(|mut i| i.remove_embed_ctx::<ComponentCtx>());
-        (result, ctx)
+        let suspended = |instance, preempted| {
+            EngineStep::Suspended(LucetRun {
+                instance,
+                deadline,
+                timeout: limits.timeout,
+                fuel: limits.fuel,
+                preempted,
+            })
+        };
+        match policy.start(builder, &lift.export, &args, &self.watchdog) {
+            Step::Suspended(instance) => suspended(instance, false),
+            Step::Preempted(instance) => suspended(instance, true),
+            Step::Ended(finished) => {
+                let (result, instance) = ended(finished, limits.timeout);
+                EngineStep::Ended(result, take_state(instance))
+            }
+        }
     }
 
     fn new_worker(&self) -> LucetWorker {

@@ -37,6 +37,7 @@ fn server() -> SocketAddr {
                 ),
                 route("/js/...", component("hello-js"), RouteLimits::default()),
                 route("/limited/...", component("echo-http"), small_response),
+                route("/quick/...", component("echo-http"), quick(300)),
                 route("/...", component("echo-http"), RouteLimits::default()),
             ];
             Server::start(config(routes)).expect("the server starts")
@@ -143,6 +144,29 @@ async fn outgoing_requests_are_denied_for_now() {
     let r = get(&client(), server(), "/fetch").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.text(), "not sent: ErrorCode::HttpRequestDenied");
+}
+
+#[tokio::test]
+async fn a_computing_handler_is_preempted_and_resumed_and_a_runaway_one_stopped() {
+    let c = client();
+    // 200 ms of computing: preempted at every 10 ms slice, resumed, done.
+    let slow = get(&c, server(), "/spin?200");
+    // Meanwhile others are served.
+    let quick = async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let start = Instant::now();
+        let r = get(&c, server(), "/hello/").await;
+        (r.status, start.elapsed())
+    };
+    let (slow, (status, took)) = tokio::join!(slow, quick);
+    assert_eq!(slow.status, StatusCode::OK);
+    assert_eq!(slow.text(), "spun");
+    assert_eq!(status, StatusCode::OK);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // A loop that never ends meets its deadline.
+    let r = get(&c, server(), "/quick/forever").await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    logged(&id(&r), "deadline").await;
 }
 
 #[tokio::test]

@@ -190,9 +190,13 @@ impl Abi {
             (Abi::Wagi, _) => Progress::Done(wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
             })),
-            (Abi::WasiHttp, _) => {
-                Progress::Done(wasi_http::handle(engine, worker, module, route, request))
-            }
+            (Abi::WasiHttp, _) => match wasi_http::begin(route, request) {
+                Ok(call) => {
+                    let step = engine.start_component(worker, module, call);
+                    wasi_http_progress(route, request, step)
+                }
+                Err(e) => Progress::Done(Err(e)),
+            },
             (Abi::Fastly, AbiConfig::Fastly(local)) => {
                 let (command, state) = fastly::begin(route, request, local, cx);
                 let step = engine.start_wasi_command_with(worker, module, command, state);
@@ -214,16 +218,30 @@ impl Abi {
         run: E::Suspended,
     ) -> Progress<E::Suspended> {
         match self {
-            // WAGI's and wasi:http's runs never suspend.
-            Abi::Wagi | Abi::WasiHttp => Progress::Done(Err(HandlerError::Failed(format!(
-                "a {} run cannot be resumed",
-                self.name()
-            )))),
+            // WAGI's runs never suspend.
+            Abi::Wagi => Progress::Done(Err(HandlerError::Failed(
+                "a WAGI run cannot be resumed".into(),
+            ))),
+            Abi::WasiHttp => {
+                let step = engine.resume::<lucet_wasi::component::ComponentCtx>(worker, run);
+                wasi_http_progress(route, request, step)
+            }
             Abi::Fastly => {
                 let step = engine.resume::<fastly::FastlyState>(worker, run);
                 fastly_progress(route, request, step)
             }
         }
+    }
+}
+
+fn wasi_http_progress<R>(
+    route: &Route,
+    request: &GuestRequest,
+    step: Step<R, lucet_wasi::component::ComponentCtx>,
+) -> Progress<R> {
+    match step {
+        Step::Ended(result, ctx) => Progress::Done(wasi_http::end(route, request, result, ctx)),
+        Step::Suspended(run) => Progress::Suspended(run),
     }
 }
 

@@ -22,7 +22,7 @@ use lucet_wasi::WasiCtxBuilder;
 
 use super::framing::head_bytes;
 use super::output::LogLines;
-use crate::engine::{ComponentCall, Engine, ModuleInterface};
+use crate::engine::{ComponentCall, ModuleInterface};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
 use types::{Answer, FieldsData, HttpLimits, IncomingRequest, ResponseOutparam, MAX_FIELD_BYTES};
@@ -61,14 +61,13 @@ pub(super) fn interfaces() -> Interfaces {
     interfaces
 }
 
-/// Handles `request` on `route` in a fresh instance of `module`.
-pub(super) fn handle<E: Engine>(
-    engine: &E,
-    worker: &mut E::Worker,
-    module: &E::Module,
-    route: &Route,
+/// The call that handles `request` on `route`: the incoming handler's
+/// export, with the request and its `response-outparam` as resources of
+/// a fresh instance's context.
+pub(super) fn begin<'r>(
+    route: &'r Route,
     request: &GuestRequest,
-) -> Result<GuestResponse, HandlerError> {
+) -> Result<ComponentCall<'r>, HandlerError> {
     let limits = &route.limits;
     let log_room = Arc::new(AtomicUsize::new(limits.max_log_bytes));
     let log = |source: &str| {
@@ -82,9 +81,11 @@ pub(super) fn handle<E: Engine>(
         .build();
     let mut ctx = ComponentCtx::new(wasi);
     let field_room = Arc::new(AtomicUsize::new(MAX_FIELD_BYTES));
+    let answer = Arc::new(Mutex::new(None));
     ctx.set_extension(HttpLimits {
         response_body: limits.max_response_body,
         field_room: field_room.clone(),
+        answer: answer.clone(),
     });
     let authority = request.uri.authority().map(|a| a.to_string()).or_else(|| {
         request
@@ -103,11 +104,7 @@ pub(super) fn handle<E: Engine>(
         ))),
         body: Some(request.body.clone()),
     };
-    let answer = Arc::new(Mutex::new(None));
-    let args = match (
-        ctx.push(incoming),
-        ctx.push(ResponseOutparam(answer.clone())),
-    ) {
+    let args = match (ctx.push(incoming), ctx.push(ResponseOutparam(answer))) {
         (Ok(r), Ok(o)) => vec![r, o],
         _ => {
             return Err(HandlerError::Failed(
@@ -115,13 +112,31 @@ pub(super) fn handle<E: Engine>(
             ))
         }
     };
-    let call = ComponentCall {
+    Ok(ComponentCall {
         entry: is_entry,
         args,
         ctx,
         limits,
+    })
+}
+
+/// What a run that ended with `result` (and the instance's context,
+/// unless no instance could be made) answers: the response the handler
+/// set through its outparam.
+pub(super) fn end(
+    route: &Route,
+    request: &GuestRequest,
+    result: Result<(), HandlerError>,
+    ctx: Option<ComponentCtx>,
+) -> Result<GuestResponse, HandlerError> {
+    let limits = &route.limits;
+    let Some(mut ctx) = ctx else {
+        return result.and(Err(HandlerError::Failed("no instance ran".into())));
     };
-    let (result, ctx) = engine.call_component(worker, module, call);
+    let answer = match ctx.extension_mut::<HttpLimits>() {
+        Some(http) => http.answer.clone(),
+        None => return Err(HandlerError::Failed("the run lost its state".into())),
+    };
     // The instance's resources go first: a body stream still open holds
     // the answer's body.
     drop(ctx);

@@ -256,6 +256,8 @@ impl Resource for ResponseOutparam {
 pub(super) struct HttpLimits {
     pub response_body: u64,
     pub field_room: Arc<AtomicUsize>,
+    /// Where the handler's answer goes (its outparam holds it too).
+    pub answer: Arc<Mutex<Option<Answer>>>,
 }
 
 fn http_limits(ctx: &mut ComponentCtx) -> Result<&mut HttpLimits, HostError> {

@@ -11,6 +11,8 @@
 //! - `/unfinished`: sets a response and writes to its body, never
 //!   finishing it.
 //! - `/fetch`: makes an outgoing request, and says what came of it.
+//! - `/spin?MS`: computes for MS milliseconds, then answers `spun`.
+//! - `/forever`: computes forever.
 //! - `/nothing`: returns without setting a response.
 //! - `/panic`: panics (a trap).
 
@@ -136,6 +138,23 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                     Err(e) => format!("not sent: {e:?}"),
                 };
                 respond(out, 200, Fields::new(), text.as_bytes());
+            }
+            "/spin" => {
+                let ms: u64 = query.parse().unwrap_or(0);
+                let start = std::time::Instant::now();
+                let mut x = 0u64;
+                while start.elapsed().as_millis() < u128::from(ms) {
+                    for i in 0..10_000u64 {
+                        x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                    }
+                }
+                respond(out, 200, Fields::new(), b"spun");
+            }
+            "/forever" => {
+                let mut x = 0u64;
+                loop {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
             }
             "/nothing" => drop(out),
             "/panic" => panic!("asked to"),
