@@ -159,12 +159,13 @@ impl ComponentHost for Interfaces {
             }
         };
         let abi = abi.clone();
+        let shape = Shape::of(lower);
         Some(Arc::new(HostFunc::dynamic(
             ty.clone(),
             move |vmctx, args, results| {
                 let lower = &abi.lowers[index];
                 let outcome = match &implementation {
-                    Some(f) => call(vmctx, lower, f, args, results),
+                    Some(f) => call(vmctx, lower, &shape, f, args, results),
                     None => drop_resource(vmctx, &abi, lower, args),
                 };
                 if let Err(e) = outcome {
@@ -248,17 +249,43 @@ fn component_ctx(vmctx: &mut Vmctx) -> Result<&mut ComponentCtx, HostError> {
 }
 
 /// The lowered call: lift, call `f`, lower.
+/// How a lowered function's values lie in its core signature, worked out
+/// once when it is bound.
+struct Shape {
+    /// The core values of each parameter.
+    params: Vec<usize>,
+    /// Their total.
+    flat_params: usize,
+    /// The core values of the result.
+    flat_results: usize,
+}
+
+impl Shape {
+    fn of(lower: &Lower) -> Shape {
+        let sig = &lower.signature;
+        let params: Vec<usize> = sig.params.iter().map(|(_, t)| flatten(t).len()).collect();
+        Shape {
+            flat_params: params.iter().sum(),
+            params,
+            flat_results: sig.result.as_ref().map_or(0, |t| flatten(t).len()),
+        }
+    }
+}
+
 fn call(
     vmctx: &mut Vmctx,
     lower: &Lower,
+    shape: &Shape,
     f: &Implementation,
     args: &[lucet_runtime::Val],
     results: &mut [lucet_runtime::Val],
 ) -> Result<(), HostError> {
-    let core = args.iter().map(core_val).collect::<Result<Vec<_>, _>>()?;
+    let core = args
+        .iter()
+        .map(core_val)
+        .collect::<Result<smallvec::SmallVec<[CoreVal; 8]>, _>>()?;
     let sig = &lower.signature;
-    let flat_params: usize = sig.params.iter().map(|(_, t)| flatten(t).len()).sum();
-    let flat_results = sig.result.as_ref().map_or(0, |t| flatten(t).len());
+    let (flat_params, flat_results) = (shape.flat_params, shape.flat_results);
     let (params_core, retptr) = if flat_results > MAX_FLAT_RESULTS {
         match core.split_last() {
             Some((CoreVal::I32(p), rest)) => (rest, Some(*p as u32)),
@@ -282,8 +309,7 @@ fn call(
         } else {
             let mut values = Vec::with_capacity(sig.params.len());
             let mut at = 0;
-            for (_, ty) in &sig.params {
-                let n = flatten(ty).len();
+            for ((_, ty), &n) in sig.params.iter().zip(&shape.params) {
                 let part = params_core
                     .get(at..at + n)
                     .ok_or_else(|| HostError("too few arguments".into()))?;
