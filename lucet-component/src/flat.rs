@@ -337,9 +337,8 @@ fn lower(
             ValType::Variant(_) | ValType::Enum(_) | ValType::Option(_) | ValType::Result { .. },
             Val::Variant(disc, payload),
         ) => {
-            let cases = ty.cases().expect("a variant-like type");
-            let case = cases.get(*disc as usize).ok_or_else(mismatch)?;
-            debug_assert!(discriminant_size(cases.len()) <= 4);
+            let case = ty.case(*disc).map_err(|_| mismatch())?;
+            debug_assert!(discriminant_size(ty.case_count()) <= 4);
             out.push(CoreVal::I32(*disc as i32));
             let joined = variant_payload(ty);
             let mut values = Vec::new();

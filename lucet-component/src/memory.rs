@@ -112,8 +112,7 @@ fn load_at(memory: &[u8], ptr: u64, ty: &ValType, budget: &mut Budget) -> Result
             Val::Record(values)
         }
         ValType::Variant(_) | ValType::Enum(_) | ValType::Option(_) | ValType::Result { .. } => {
-            let cases = ty.cases().expect("a variant-like type");
-            let disc = match discriminant_size(cases.len()) {
+            let disc = match discriminant_size(ty.case_count()) {
                 1 => u32::from(read::<1>(memory, ptr)?[0]),
                 2 => u32::from(u16::from_le_bytes(read(memory, ptr)?)),
                 _ => u32_at(ptr)?,
@@ -357,9 +356,8 @@ fn store_at(
             ValType::Variant(_) | ValType::Enum(_) | ValType::Option(_) | ValType::Result { .. },
             Val::Variant(disc, payload),
         ) => {
-            let cases = ty.cases().expect("a variant-like type");
-            let case = cases.get(*disc as usize).ok_or_else(|| mismatch(ty))?;
-            match discriminant_size(cases.len()) {
+            let case = ty.case(*disc).map_err(|_| mismatch(ty))?;
+            match discriminant_size(ty.case_count()) {
                 1 => write(memory, ptr, &[*disc as u8])?,
                 2 => write(memory, ptr, &(*disc as u16).to_le_bytes())?,
                 _ => write(memory, ptr, &disc.to_le_bytes())?,

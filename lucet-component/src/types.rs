@@ -66,16 +66,60 @@ impl ValType {
         })
     }
 
+    /// How many cases a variant-like type has (0 for other types).
+    pub(crate) fn case_count(&self) -> usize {
+        match self {
+            ValType::Variant(cases) => cases.len(),
+            ValType::Enum(names) => names.len(),
+            ValType::Option(_) | ValType::Result { .. } => 2,
+            _ => 0,
+        }
+    }
+
+    /// The payload types of a variant-like type's cases that have one,
+    /// without allocating (layouts are asked for on every call).
+    fn payloads(&self) -> Payloads<'_> {
+        match self {
+            ValType::Variant(cases) => Payloads::Variant(cases.iter()),
+            ValType::Option(t) => Payloads::Two(Some(t), None),
+            ValType::Result { ok, err } => Payloads::Two(ok.as_deref(), err.as_deref()),
+            _ => Payloads::Two(None, None),
+        }
+    }
+
+    /// The largest alignment of a variant-like type's payloads (1 if none).
+    fn payload_alignment(&self) -> u32 {
+        let mut align = 1;
+        for t in self.payloads() {
+            align = align.max(t.alignment());
+            if align == 8 {
+                break;
+            }
+        }
+        align
+    }
+
     /// Case `disc` of a variant-like type: its payload type, if it has one.
     pub(crate) fn case(&self, disc: u32) -> Result<Option<&ValType>, crate::AbiError> {
-        let cases = self.cases().expect("a variant-like type");
-        cases
-            .get(disc as usize)
-            .copied()
-            .ok_or(crate::AbiError::InvalidDiscriminant {
+        let count = self.case_count();
+        if disc as usize >= count {
+            return Err(crate::AbiError::InvalidDiscriminant {
                 value: disc,
-                cases: cases.len(),
-            })
+                cases: count,
+            });
+        }
+        Ok(match self {
+            ValType::Variant(cases) => cases[disc as usize].1.as_ref(),
+            ValType::Option(t) => (disc == 1).then_some(&**t),
+            ValType::Result { ok, err } => {
+                if disc == 0 {
+                    ok.as_deref()
+                } else {
+                    err.as_deref()
+                }
+            }
+            _ => None,
+        })
     }
 
     /// The fields of a record-like type (record, tuple).
@@ -100,15 +144,9 @@ impl ValType {
                 9..=16 => 2,
                 _ => 4,
             },
-            t => {
-                if let Some(fields) = t.fields() {
-                    fields.iter().map(|f| f.alignment()).max().unwrap_or(1)
-                } else {
-                    let cases = t.cases().expect("the other types are variants");
-                    let payload = max_case_alignment(&cases);
-                    discriminant_size(cases.len()).max(payload)
-                }
-            }
+            ValType::Record(fields) => fields.iter().map(|(_, f)| f.alignment()).max().unwrap_or(1),
+            ValType::Tuple(types) => types.iter().map(|f| f.alignment()).max().unwrap_or(1),
+            t => discriminant_size(t.case_count()).max(t.payload_alignment()),
         }
     }
 
@@ -135,10 +173,8 @@ impl ValType {
                     }
                     align_to(size, t.alignment())
                 } else {
-                    let cases = t.cases().expect("the other types are variants");
-                    let payload = cases.iter().flatten().map(|t| t.size()).max().unwrap_or(0);
-                    let size = align_to(discriminant_size(cases.len()), max_case_alignment(&cases))
-                        + payload;
+                    let payload = t.payloads().map(|t| t.size()).max().unwrap_or(0);
+                    let size = t.payload_offset() + payload;
                     align_to(size, t.alignment())
                 }
             }
@@ -147,8 +183,10 @@ impl ValType {
 
     /// Where a variant's payload starts, from its start.
     pub(crate) fn payload_offset(&self) -> u32 {
-        let cases = self.cases().expect("a variant-like type");
-        align_to(discriminant_size(cases.len()), max_case_alignment(&cases))
+        align_to(
+            discriminant_size(self.case_count()),
+            self.payload_alignment(),
+        )
     }
 
     /// Each field's offset in a record-like type.
@@ -193,13 +231,22 @@ impl ValType {
     }
 }
 
-fn max_case_alignment(cases: &[Option<&ValType>]) -> u32 {
-    cases
-        .iter()
-        .flatten()
-        .map(|t| t.alignment())
-        .max()
-        .unwrap_or(1)
+/// The payload types of a variant-like type, as [`ValType::payloads`]
+/// walks them.
+enum Payloads<'a> {
+    Variant(std::slice::Iter<'a, (String, Option<ValType>)>),
+    Two(Option<&'a ValType>, Option<&'a ValType>),
+}
+
+impl<'a> Iterator for Payloads<'a> {
+    type Item = &'a ValType;
+
+    fn next(&mut self) -> Option<&'a ValType> {
+        match self {
+            Payloads::Variant(cases) => cases.by_ref().find_map(|(_, t)| t.as_ref()),
+            Payloads::Two(a, b) => a.take().or_else(|| b.take()),
+        }
+    }
 }
 
 /// Variants and enums with more cases than this are written abbreviated
