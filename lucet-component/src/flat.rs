@@ -88,12 +88,7 @@ fn flatten_into(ty: &ValType, out: &mut Vec<CoreType>) {
 /// The joined core types of a variant's payloads.
 fn variant_payload(ty: &ValType) -> Vec<CoreType> {
     let mut flat: Vec<CoreType> = Vec::new();
-    for case in ty
-        .cases()
-        .expect("a variant-like type")
-        .into_iter()
-        .flatten()
-    {
+    for case in ty.payloads() {
         for (i, t) in flatten(case).into_iter().enumerate() {
             match flat.get_mut(i) {
                 Some(have) => *have = join(*have, t),

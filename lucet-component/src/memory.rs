@@ -260,7 +260,7 @@ fn plan(ty: &ValType, value: &Val, out: &mut Vec<(u32, u32)>) {
             }
         }
         (_, Val::Variant(disc, Some(payload))) => {
-            if let Ok(Some(t)) = ty.cases().map_or(Ok(None), |_| ty.case(*disc)) {
+            if let Ok(Some(t)) = ty.case(*disc) {
                 plan(t, payload, out);
             }
         }

@@ -54,18 +54,6 @@ pub(crate) fn align_to(offset: u32, align: u32) -> u32 {
 }
 
 impl ValType {
-    /// The cases of a variant-like type (variant, enum, option, result),
-    /// with their payloads; `None` for other types.
-    pub(crate) fn cases(&self) -> Option<Vec<Option<&ValType>>> {
-        Some(match self {
-            ValType::Variant(cases) => cases.iter().map(|(_, t)| t.as_ref()).collect(),
-            ValType::Enum(names) => vec![None; names.len()],
-            ValType::Option(t) => vec![None, Some(t)],
-            ValType::Result { ok, err } => vec![ok.as_deref(), err.as_deref()],
-            _ => return None,
-        })
-    }
-
     /// How many cases a variant-like type has (0 for other types).
     pub(crate) fn case_count(&self) -> usize {
         match self {
@@ -78,7 +66,7 @@ impl ValType {
 
     /// The payload types of a variant-like type's cases that have one,
     /// without allocating (layouts are asked for on every call).
-    fn payloads(&self) -> Payloads<'_> {
+    pub(crate) fn payloads(&self) -> Payloads<'_> {
         match self {
             ValType::Variant(cases) => Payloads::Variant(cases.iter()),
             ValType::Option(t) => Payloads::Two(Some(t), None),
@@ -233,7 +221,7 @@ impl ValType {
 
 /// The payload types of a variant-like type, as [`ValType::payloads`]
 /// walks them.
-enum Payloads<'a> {
+pub(crate) enum Payloads<'a> {
     Variant(std::slice::Iter<'a, (String, Option<ValType>)>),
     Two(Option<&'a ValType>, Option<&'a ValType>),
 }
