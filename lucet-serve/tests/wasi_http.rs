@@ -21,28 +21,30 @@ fn component(name: &str) -> PathBuf {
 
 /// One server for every test here.
 fn server() -> SocketAddr {
+    the_server().addr()
+}
+
+fn the_server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            logs();
-            let small_response = RouteLimits {
-                max_response_body: 10_000,
-                ..RouteLimits::default()
-            };
-            let routes = vec![
-                route(
-                    "/hello/...",
-                    component("hello-http"),
-                    RouteLimits::default(),
-                ),
-                route("/js/...", component("hello-js"), RouteLimits::default()),
-                route("/limited/...", component("echo-http"), small_response),
-                route("/quick/...", component("echo-http"), quick(300)),
-                route("/...", component("echo-http"), RouteLimits::default()),
-            ];
-            Server::start(config(routes)).expect("the server starts")
-        })
-        .addr()
+    SERVER.get_or_init(|| {
+        logs();
+        let small_response = RouteLimits {
+            max_response_body: 10_000,
+            ..RouteLimits::default()
+        };
+        let routes = vec![
+            route(
+                "/hello/...",
+                component("hello-http"),
+                RouteLimits::default(),
+            ),
+            route("/js/...", component("hello-js"), RouteLimits::default()),
+            route("/limited/...", component("echo-http"), small_response),
+            route("/quick/...", component("echo-http"), quick(300)),
+            route("/...", component("echo-http"), RouteLimits::default()),
+        ];
+        Server::start(config(routes)).expect("the server starts")
+    })
 }
 
 async fn logged(id: &str, what: &str) -> String {
@@ -167,6 +169,44 @@ async fn a_computing_handler_is_preempted_and_resumed_and_a_runaway_one_stopped(
     let r = get(&c, server(), "/quick/forever").await;
     assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
     logged(&id(&r), "deadline").await;
+}
+
+#[tokio::test]
+async fn a_waiting_handler_is_suspended_not_holding_its_worker() {
+    let c = client();
+    // More sleeping handlers than workers (one per core, here two): each
+    // is suspended in its slot while it waits, so all are alive at once.
+    let sleepers: Vec<_> = (0..6)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { get(&c, server(), "/sleep?1500").await })
+        })
+        .collect();
+    let watch = async {
+        let start = Instant::now();
+        let mut most = 0;
+        while start.elapsed() < Duration::from_secs(10) {
+            let text = the_server().metrics_text();
+            let live = text
+                .lines()
+                .find_map(|l| l.strip_prefix("lucet_live_instances "))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            most = most.max(live);
+            if most >= 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        most
+    };
+    let most = watch.await;
+    for sleeper in sleepers {
+        let r = sleeper.await.expect("the request task");
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), "slept");
+    }
+    assert!(most >= 6, "at most {most} instances alive at once");
 }
 
 #[tokio::test]

@@ -190,7 +190,7 @@ impl Abi {
             (Abi::Wagi, _) => Progress::Done(wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
             })),
-            (Abi::WasiHttp, _) => match wasi_http::begin(route, request) {
+            (Abi::WasiHttp, _) => match wasi_http::begin(route, request, cx) {
                 Ok(call) => {
                     let step = engine.start_component(worker, module, call);
                     wasi_http_progress(route, request, step)

@@ -12,6 +12,7 @@
 
 mod outgoing;
 mod types;
+mod wait;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use super::output::LogLines;
 use crate::engine::{ComponentCall, ModuleInterface};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
+use crate::run::RunContext;
 use types::{Answer, FieldsData, HttpLimits, IncomingRequest, ResponseOutparam, MAX_FIELD_BYTES};
 
 /// Whether `export` is a proxy's entry: `wasi:http/incoming-handler`'s
@@ -58,6 +60,7 @@ pub(super) fn interfaces() -> Interfaces {
     let mut interfaces = lucet_wasi::component::interfaces();
     types::add(&mut interfaces);
     outgoing::add(&mut interfaces);
+    wait::add(&mut interfaces);
     interfaces
 }
 
@@ -67,6 +70,7 @@ pub(super) fn interfaces() -> Interfaces {
 pub(super) fn begin<'r>(
     route: &'r Route,
     request: &GuestRequest,
+    cx: RunContext,
 ) -> Result<ComponentCall<'r>, HandlerError> {
     let limits = &route.limits;
     let log_room = Arc::new(AtomicUsize::new(limits.max_log_bytes));
@@ -86,6 +90,8 @@ pub(super) fn begin<'r>(
         response_body: limits.max_response_body,
         field_room: field_room.clone(),
         answer: answer.clone(),
+        waker: cx.waker,
+        io: cx.io,
     });
     let authority = request.uri.authority().map(|a| a.to_string()).or_else(|| {
         request

@@ -258,6 +258,10 @@ pub(super) struct HttpLimits {
     pub field_room: Arc<AtomicUsize>,
     /// Where the handler's answer goes (its outparam holds it too).
     pub answer: Arc<Mutex<Option<Answer>>>,
+    /// Wakes the run when what it waits for is ready.
+    pub waker: std::task::Waker,
+    /// The async runtime, for the timers of its waits.
+    pub io: tokio::runtime::Handle,
 }
 
 fn http_limits(ctx: &mut ComponentCtx) -> Result<&mut HttpLimits, HostError> {

@@ -13,6 +13,8 @@
 //! - `/fetch`: makes an outgoing request, and says what came of it.
 //! - `/spin?MS`: computes for MS milliseconds, then answers `spun`.
 //! - `/forever`: computes forever.
+//! - `/sleep?MS`: waits MS milliseconds (a `wasi:clocks` pollable), then
+//!   answers `slept`.
 //! - `/nothing`: returns without setting a response.
 //! - `/panic`: panics (a trap).
 
@@ -149,6 +151,11 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                     }
                 }
                 respond(out, 200, Fields::new(), b"spun");
+            }
+            "/sleep" => {
+                let ms: u64 = query.parse().unwrap_or(0);
+                wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+                respond(out, 200, Fields::new(), b"slept");
             }
             "/forever" => {
                 let mut x = 0u64;
