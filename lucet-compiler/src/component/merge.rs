@@ -26,14 +26,17 @@ use wasm_encoder::reencode::Reencode;
 use wasm_encoder::{
     CodeSection, DataCountSection, DataSection, ElementSection, EntityType, ExportKind,
     ExportSection, Function, FunctionSection, GlobalSection, ImportSection, Instruction,
-    MemorySection, Module, StartSection, TableSection, TagSection, TypeSection,
+    MemorySection, Module, NameMap, NameSection, StartSection, TableSection, TagSection,
+    TypeSection,
 };
 use wasmparser::component_types::{
     AliasableResourceId, ComponentAnyTypeId, ComponentDefinedType, ComponentEntityType,
     ComponentFuncTypeId, ComponentValType, ResourceId,
 };
 use wasmparser::types::TypesRef;
-use wasmparser::{ExternalKind, Parser, Payload, PrimitiveValType, TypeRef, Validator};
+use wasmparser::{
+    ExternalKind, KnownCustom, Name, Parser, Payload, PrimitiveValType, TypeRef, Validator,
+};
 
 use super::graph::{core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, StringEncoding};
 use super::parts::{features, walk_top_level, TopLevel};
@@ -623,10 +626,35 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
     let mut code = CodeSection::new();
     let mut data = DataSection::new();
     let mut has_data_count = false;
+    // Function names, for traps and profiles: each module's own, at their
+    // merged indices (malformed names are left out, as a module's are).
+    let mut func_names: Vec<(u32, String)> = Vec::new();
     for (shape, renumber) in shapes.iter().zip(&mut renumbers) {
         has_data_count |= shape.has_data_count;
+        let imported = shape
+            .imports
+            .iter()
+            .filter(|t| matches!(t, TypeRef::Func(_) | TypeRef::FuncExact(_)))
+            .count() as u32;
         for payload in Parser::new(0).parse_all(shape.bytes) {
             let result = match payload? {
+                Payload::CustomSection(c) => {
+                    if let KnownCustom::Name(reader) = c.as_known() {
+                        for name in reader.into_iter().flatten() {
+                            if let Name::Function(map) = name {
+                                for naming in map.into_iter().flatten() {
+                                    if naming.index < imported {
+                                        continue;
+                                    }
+                                    if let Some(at) = renumber.funcs.get(naming.index as usize) {
+                                        func_names.push((*at, naming.name.to_string()));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Ok(())
+                }
                 Payload::FunctionSection(r) => renumber.parse_function_section(&mut functions, r),
                 Payload::TableSection(r) => renumber.parse_table_section(&mut tables, r),
                 Payload::MemorySection(r) => renumber.parse_memory_section(&mut memories, r),
@@ -769,6 +797,26 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
     }
     module.section(&code);
     module.section(&data);
+    for (lower_at, _) in &adapter_types {
+        if let Some(at) = placed[*lower_at].adapter {
+            let lower = &lowers[*lower_at];
+            func_names.push((at, format!("adapter of {}.{}", lower.module, lower.name)));
+        }
+    }
+    if let Some(at) = start_func {
+        func_names.push((at, "start of the component's instances".into()));
+    }
+    if !func_names.is_empty() {
+        func_names.sort_by_key(|(i, _)| *i);
+        func_names.dedup_by_key(|(i, _)| *i);
+        let mut map = NameMap::new();
+        for (i, name) in &func_names {
+            map.append(*i, name);
+        }
+        let mut names = NameSection::new();
+        names.functions(&map);
+        module.section(&names);
+    }
 
     Ok(MergedComponent {
         module: module.finish(),

@@ -7,6 +7,7 @@
 ;;   wild       writes bytes from a pointer past the end of memory
 ;;   stolen     writes through a handle it never had
 ;;   mistyped   drops its stdout as if it were an input stream
+;;   trap       reaches `unreachable` in a function named `explode`
 (component
   (type $streams-type (instance
     (export "output-stream" (type $os (sub resource)))
@@ -70,6 +71,7 @@
     (import "host" "drop-input" (func $drop-input (param i32)))
     (import "mem" "memory" (memory 1))
     (data (i32.const 8) "\n")
+    (func $explode unreachable)
     ;; Whether argument 1 (at `$args`) starts with `c`.
     (func $mode (param $args i32) (param $c i32) (result i32)
       (i32.eq
@@ -105,6 +107,9 @@
       ;; "mistyped"
       (if (call $mode (local.get $list) (i32.const 109))
         (then (call $drop-input (local.get $out))))
+      ;; "trap"
+      (if (call $mode (local.get $list) (i32.const 116))
+        (then (call $explode)))
       (i32.const 0))
   )
   (core instance $main (instantiate $program
