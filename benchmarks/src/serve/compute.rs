@@ -298,7 +298,7 @@ pub fn spawn_viceroy(bin: &Path, app: &Path, fastly_toml: &Path) -> Result<Child
     // A free port (Viceroy takes no port 0 and does not say which).
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .arg("serve")
         .arg("--addr")
         .arg(addr.to_string())
@@ -310,18 +310,7 @@ pub fn spawn_viceroy(bin: &Path, app: &Path, fastly_toml: &Path) -> Result<Child
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while TcpStream::connect(addr).is_err() {
-        if let Some(status) = child.try_wait()? {
-            bail!("viceroy exited ({status}) before listening");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("viceroy did not listen within 300 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(ChildServer { child, addr })
+    once_listening(child, addr, "viceroy")
 }
 
 /// `wasmtime serve` (`bin`) serving the component `app`, once it accepts
@@ -329,7 +318,7 @@ pub fn spawn_viceroy(bin: &Path, app: &Path, fastly_toml: &Path) -> Result<Child
 pub fn spawn_wasmtime_serve(bin: &Path, app: &Path) -> Result<ChildServer> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .arg("serve")
         .arg("--addr")
         .arg(addr.to_string())
@@ -340,14 +329,20 @@ pub fn spawn_wasmtime_serve(bin: &Path, app: &Path) -> Result<ChildServer> {
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("cannot start {}", bin.display()))?;
+    once_listening(child, addr, "wasmtime serve")
+}
+
+/// `child` as a server once it accepts connections on `addr`, within 300 s
+/// (peers compile their app first).
+fn once_listening(mut child: Child, addr: SocketAddr, name: &str) -> Result<ChildServer> {
     let deadline = Instant::now() + Duration::from_secs(300);
     while TcpStream::connect(addr).is_err() {
         if let Some(status) = child.try_wait()? {
-            bail!("wasmtime serve exited ({status}) before listening");
+            bail!("{name} exited ({status}) before listening");
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            bail!("wasmtime serve did not listen within 300 s");
+            bail!("{name} did not listen within 300 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -300,12 +300,25 @@ fn block_on(readiness: Readiness, interrupt: Interrupt<'_>) -> Result<(), HostEr
     }
 }
 
-fn is_ready(readiness: Readiness) -> bool {
-    match readiness {
-        Readiness::Now => true,
-        Readiness::Fd { fd, events } => ready_now(fd, events),
-        Readiness::At(t) => Instant::now() >= t,
+impl Readiness {
+    /// Whether what it waits for is there now.
+    pub fn is_ready(self) -> bool {
+        match self {
+            Readiness::Now => true,
+            Readiness::Fd { fd, events } => ready_now(fd, events),
+            Readiness::At(t) => Instant::now() >= t,
+        }
     }
+}
+
+/// `poll`'s answer: the indices of the ready ones (empty: none is).
+pub fn ready_indices(readiness: &[Readiness]) -> Vec<Val> {
+    readiness
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.is_ready())
+        .map(|(i, _)| Val::U32(i as u32))
+        .collect()
 }
 
 /// The most pollables one `poll` takes.
@@ -330,12 +343,7 @@ fn poll(ctx: &mut ComponentCtx, interrupt: Interrupt<'_>, list: &Val) -> HostRes
         readiness.push(ctx.get::<Pollable>(h)?.0);
     }
     loop {
-        let ready: Vec<Val> = readiness
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| is_ready(**r))
-            .map(|(i, _)| Val::U32(i as u32))
-            .collect();
+        let ready = ready_indices(&readiness);
         if !ready.is_empty() {
             return Ok(Some(Val::List(ready)));
         }
@@ -387,9 +395,9 @@ pub fn add(interfaces: &mut Interfaces) {
 
     interfaces.func("wasi:io/poll", "[method]pollable.ready", |vmctx, args| {
         with_ctx(vmctx, |ctx, _| {
-            Ok(Some(Val::Bool(is_ready(
-                ctx.get::<Pollable>(args.at(0)?)?.0,
-            ))))
+            Ok(Some(Val::Bool(
+                ctx.get::<Pollable>(args.at(0)?)?.0.is_ready(),
+            )))
         })
     });
     interfaces.func("wasi:io/poll", "[method]pollable.block", |vmctx, args| {

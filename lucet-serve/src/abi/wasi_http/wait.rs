@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use lucet_runtime::component::Val;
 use lucet_runtime::{Vmctx, Wait};
-use lucet_wasi::component::{ComponentCtx, HostError, Interfaces, Pollable, Readiness};
+use lucet_wasi::component::{
+    ready_indices, ComponentCtx, HostError, Interfaces, Pollable, Readiness,
+};
 
 use super::types::HttpLimits;
 
@@ -16,15 +18,6 @@ fn ctx(vmctx: &mut Vmctx) -> Result<&mut ComponentCtx, HostError> {
     vmctx
         .embed_ctx_mut::<ComponentCtx>()
         .ok_or_else(|| HostError("the instance has no ComponentCtx".into()))
-}
-
-fn is_ready(r: Readiness) -> bool {
-    match r {
-        Readiness::Now => true,
-        Readiness::At(t) => Instant::now() >= t,
-        // A descriptor: a handler's stdio, which is never waited on.
-        Readiness::Fd { .. } => true,
-    }
 }
 
 /// Suspends the instance until `until` (or a spurious wake-up): the
@@ -51,7 +44,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
         loop {
             let readiness = ctx(vmctx)?.get::<Pollable>(args.at(0)?)?.0;
             match readiness {
-                Readiness::At(t) if !is_ready(readiness) => suspend_until(vmctx, t)?,
+                Readiness::At(t) if !readiness.is_ready() => suspend_until(vmctx, t)?,
                 _ => return Ok(None),
             }
         }
@@ -73,12 +66,7 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             for h in handles {
                 readiness.push(c.get::<Pollable>(h)?.0);
             }
-            let ready: Vec<Val> = readiness
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| is_ready(**r))
-                .map(|(i, _)| Val::U32(i as u32))
-                .collect();
+            let ready = ready_indices(&readiness);
             if !ready.is_empty() {
                 return Ok(Some(Val::List(ready)));
             }
