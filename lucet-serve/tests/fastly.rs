@@ -583,24 +583,49 @@ async fn a_waiting_instance_is_stopped_at_its_deadline() {
 async fn instances_past_the_servers_bound_are_refused_at_once() {
     logs();
     let dir = Scratch::new("fastly-bound");
-    let mut r = route("/...", app("sleep.wat"), RouteLimits::default());
+    // `sleep.wat` waiting 3 s instead of 300 ms: long enough that the first
+    // three are surely alive while the others arrive, however loaded the
+    // machine is.
+    let text = std::fs::read_to_string(app("sleep.wat")).unwrap();
+    assert!(text.contains("(i32.const 300)"));
+    let long_sleep = dir.path("sleep_3s.wat");
+    std::fs::write(
+        &long_sleep,
+        text.replace("(i32.const 300)", "(i32.const 3000)"),
+    )
+    .unwrap();
+    let mut r = route("/...", long_sleep, RouteLimits::default());
     r.fastly_toml = Some(manifest(&dir.0));
     let mut c = config(vec![r]);
     c.server.max_instances = 3;
     let server = Server::start(c).expect("the server starts");
     let addr = server.addr();
     let client = client();
-    let replies = futures_join_all((0..6).map(|_| {
+    let first: Vec<_> = (0..3)
+        .map(|_| {
+            let c = client.clone();
+            tokio::spawn(async move { get(&c, addr, "/").await.status })
+        })
+        .collect();
+    let waited = Instant::now();
+    while !server.metrics_text().contains("lucet_live_instances 3\n") {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "three instances never alive at once"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let refused = futures_join_all((0..3).map(|_| {
         let c = client.clone();
         async move { get(&c, addr, "/").await.status }
     }))
     .await;
-    let ok = replies.iter().filter(|s| **s == StatusCode::OK).count();
-    let refused = replies
-        .iter()
-        .filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE)
-        .count();
-    assert_eq!((ok, refused), (3, 3), "{replies:?}");
+    assert_eq!(refused, [StatusCode::SERVICE_UNAVAILABLE; 3]);
+    let mut answered = Vec::new();
+    for h in first {
+        answered.push(h.await.expect("the task ends"));
+    }
+    assert_eq!(answered, [StatusCode::OK; 3]);
 }
 
 /// Runs every future at once; their outputs in order.

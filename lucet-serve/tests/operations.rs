@@ -67,7 +67,11 @@ async fn a_full_queue_is_503_at_once() {
     };
     // The first keeps the one worker busy...
     let mut tasks = vec![request(client.clone())];
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waited = Instant::now();
+    while !server.metrics_text().contains("lucet_live_instances 1\n") {
+        assert!(waited.elapsed() < Duration::from_secs(20), "never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // ...the next waits in the queue, and the rest are refused.
     tasks.extend((0..5).map(|_| request(client.clone())));
     let mut ok = 0;
