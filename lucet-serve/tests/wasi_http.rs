@@ -25,25 +25,126 @@ fn server() -> SocketAddr {
 }
 
 fn the_server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        logs();
-        let small_response = RouteLimits {
-            max_response_body: 10_000,
-            ..RouteLimits::default()
-        };
-        let routes = vec![
-            route(
-                "/hello/...",
-                component("hello-http"),
-                RouteLimits::default(),
-            ),
-            route("/js/...", component("hello-js"), RouteLimits::default()),
-            route("/limited/...", component("echo-http"), small_response),
-            route("/quick/...", component("echo-http"), quick(300)),
-            route("/...", component("echo-http"), RouteLimits::default()),
-        ];
-        Server::start(config(routes)).expect("the server starts")
+    static SERVER: OnceLock<(Server, Scratch)> = OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            logs();
+            let dir = Scratch::new("wasi-http");
+            let manifest = backends_manifest(&dir);
+            let small_response = RouteLimits {
+                max_response_body: 10_000,
+                ..RouteLimits::default()
+            };
+            let with_backends = |path: &str, limits: RouteLimits| {
+                let mut r = route(path, component("echo-http"), limits);
+                r.fastly_toml = Some(manifest.clone());
+                r.dynamic_backends = vec!["localhost".into()];
+                r
+            };
+            let routes = vec![
+                route(
+                    "/hello/...",
+                    component("hello-http"),
+                    RouteLimits::default(),
+                ),
+                route("/js/...", component("hello-js"), RouteLimits::default()),
+                with_backends("/limited/...", small_response),
+                with_backends("/quick/...", quick(300)),
+                route(
+                    "/no-backends/...",
+                    component("echo-http"),
+                    RouteLimits::default(),
+                ),
+                with_backends("/...", RouteLimits::default()),
+            ];
+            let server = Server::start(config(routes)).expect("the server starts");
+            (server, dir)
+        })
+        .0
+}
+
+/// A `fastly.toml` naming two backends: `origin` ([`origin`]), and
+/// `closed`, a port nothing listens on.
+fn backends_manifest(dir: &Scratch) -> PathBuf {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let path = dir.path("fastly.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[local_server.backends.origin]\nurl = \"http://{}/\"\n\
+             [local_server.backends.closed]\nurl = \"http://{closed}/\"\n",
+            origin()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// An origin server of the tests' own: `/hello` answers, with header
+/// `x-origin: yes`, the method, path, `x-from` header and body it got;
+/// `/slow` answers `slow` after 1.5 s; `/big` answers 50,000 bytes.
+fn origin() -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    static ORIGIN: OnceLock<SocketAddr> = OnceLock::new();
+    *ORIGIN.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    tokio::spawn(async move {
+                        let service =
+                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                                let path = req.uri().path().to_string();
+                                let method = req.method().to_string();
+                                let from = req
+                                    .headers()
+                                    .get("x-from")
+                                    .map(|h| h.to_str().unwrap_or("?").to_string())
+                                    .unwrap_or_default();
+                                let body = req.into_body().collect().await?.to_bytes();
+                                let text = match path.as_str() {
+                                    "/hello" => format!(
+                                        "{method} {path} x-from={from} {}",
+                                        String::from_utf8_lossy(&body)
+                                    ),
+                                    "/slow" => {
+                                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                                        "slow".to_string()
+                                    }
+                                    "/big" => "b".repeat(50_000),
+                                    _ => "?".to_string(),
+                                };
+                                let mut response =
+                                    hyper::Response::new(Full::new(bytes::Bytes::from(text)));
+                                response
+                                    .headers_mut()
+                                    .insert("x-origin", "yes".parse().unwrap());
+                                Ok::<_, hyper::Error>(response)
+                            });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        rx.recv().unwrap()
     })
 }
 
@@ -141,11 +242,54 @@ async fn standard_output_and_error_go_to_the_log() {
     assert!(line.contains("source=stdout"), "{line}");
 }
 
+async fn fetched(path: &str) -> String {
+    let r = get(&client(), server(), path).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    r.text()
+}
+
 #[tokio::test]
-async fn outgoing_requests_are_denied_for_now() {
-    let r = get(&client(), server(), "/fetch").await;
-    assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.text(), "not sent: ErrorCode::HttpRequestDenied");
+async fn outgoing_requests_go_to_the_routes_backends() {
+    let sent = "status=200 x-origin=yes body=POST /hello x-from=echo ping";
+    // By the backend's name, and by its address.
+    assert_eq!(fetched("/fetch?http://origin/hello").await, sent);
+    let by_address = format!("/fetch?http://{}/hello", origin());
+    assert_eq!(fetched(&by_address).await, sent);
+    // A host the route allows dynamic backends for.
+    let dynamic = format!("/fetch?http://localhost:{}/hello", origin().port());
+    assert_eq!(fetched(&dynamic).await, sent);
+}
+
+#[tokio::test]
+async fn outgoing_requests_elsewhere_are_denied_or_fail() {
+    for url in [
+        "http://example.com/",
+        "https://origin/hello",
+        "http://localhost.example/",
+    ] {
+        assert_eq!(
+            fetched(&format!("/fetch?{url}")).await,
+            "not sent: ErrorCode::HttpRequestDenied",
+            "{url}"
+        );
+    }
+    // A route with no backends sends nowhere.
+    assert_eq!(
+        fetched("/no-backends/fetch?http://origin/hello").await,
+        "not sent: ErrorCode::HttpRequestDenied"
+    );
+    assert_eq!(
+        fetched("/fetch?http://closed/").await,
+        "failed: ErrorCode::ConnectionRefused"
+    );
+    // 50,000 bytes fetched by a handler whose bodies may hold 20,000.
+    assert_eq!(
+        fetched("/limited/fetch?http://origin/big").await,
+        "failed: ErrorCode::HttpResponseBodySize(None)"
+    );
+    // Waiting for a response past the route's deadline.
+    let r = get(&client(), server(), "/quick/fetch?http://origin/slow").await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
 }
 
 #[tokio::test]
@@ -171,41 +315,52 @@ async fn a_computing_handler_is_preempted_and_resumed_and_a_runaway_one_stopped(
     logged(&id(&r), "deadline").await;
 }
 
-#[tokio::test]
-async fn a_waiting_handler_is_suspended_not_holding_its_worker() {
+/// The most instances alive at once while `requests` are answered: each
+/// must answer `expected`.
+async fn most_alive_while(requests: Vec<&'static str>, expected: &str) -> usize {
     let c = client();
-    // More sleeping handlers than workers (one per core, here two): each
-    // is suspended in its slot while it waits, so all are alive at once.
-    let sleepers: Vec<_> = (0..6)
-        .map(|_| {
+    let count = requests.len();
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|path| {
             let c = c.clone();
-            tokio::spawn(async move { get(&c, server(), "/sleep?1500").await })
+            tokio::spawn(async move { get(&c, server(), path).await })
         })
         .collect();
-    let watch = async {
-        let start = Instant::now();
-        let mut most = 0;
-        while start.elapsed() < Duration::from_secs(10) {
-            let text = the_server().metrics_text();
-            let live = text
-                .lines()
-                .find_map(|l| l.strip_prefix("lucet_live_instances "))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            most = most.max(live);
-            if most >= 6 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+    let start = Instant::now();
+    let mut most = 0;
+    while start.elapsed() < Duration::from_secs(10) {
+        let text = the_server().metrics_text();
+        let live = text
+            .lines()
+            .find_map(|l| l.strip_prefix("lucet_live_instances "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        most = most.max(live);
+        if most >= count {
+            break;
         }
-        most
-    };
-    let most = watch.await;
-    for sleeper in sleepers {
-        let r = sleeper.await.expect("the request task");
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.text(), "slept");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for task in tasks {
+        let r = task.await.expect("the request task");
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), expected);
+    }
+    most
+}
+
+#[tokio::test]
+async fn a_waiting_handler_is_suspended_not_holding_its_worker() {
+    // More waiting handlers than workers (one per core, here two): each
+    // is suspended in its slot while it waits, so all are alive at once.
+    let most = most_alive_while(vec!["/sleep?1500"; 6], "slept").await;
+    assert!(most >= 6, "at most {most} instances alive at once");
+    let most = most_alive_while(
+        vec!["/fetch?http://origin/slow"; 6],
+        "status=200 x-origin=yes body=slow",
+    )
+    .await;
     assert!(most >= 6, "at most {most} instances alive at once");
 }
 

@@ -9,9 +9,11 @@
 //!   ABI's host calls, configured by its `fastly.toml`.
 //! - `wasi:http` (`wasi_http/`): a `wasi:http/proxy` component.
 //!
-//! `framing.rs` holds the rule every ABI keeps: the headers that frame a
+//! `backends/`: the origins guests may send requests to, for the ABIs that
+//! send them. `framing.rs` holds the rule every ABI keeps: the headers that frame a
 //! response are the server's. `output.rs`: standard output and error.
 
+mod backends;
 mod cgi;
 mod fastly;
 mod framing;
@@ -43,7 +45,8 @@ pub enum Abi {
 /// What an ABI reads from a route's configuration, once per load.
 pub(crate) enum AbiConfig {
     Wagi,
-    WasiHttp,
+    /// The backends its components may send requests to.
+    WasiHttp(Arc<backends::Origins>),
     /// The app's `[local_server]` from its `fastly.toml`.
     Fastly(Arc<fastly::LocalServer>),
 }
@@ -62,7 +65,7 @@ impl AbiConfig {
         reply: Reply,
     ) -> Result<GivenBack, (GuestRequest, Reply)> {
         match self {
-            AbiConfig::Wagi | AbiConfig::WasiHttp => Err((request, reply)),
+            AbiConfig::Wagi | AbiConfig::WasiHttp(_) => Err((request, reply)),
             AbiConfig::Fastly(local) => local.sandboxes.offer(request, reply),
         }
     }
@@ -149,7 +152,8 @@ impl Abi {
     }
 
     /// What this ABI needs of a route's configuration: for Fastly, the
-    /// app's `fastly.toml`, if it has one (a WAGI route may not name one).
+    /// app's `fastly.toml`, if it has one (a WAGI route may not name one);
+    /// for `wasi:http`, the backends it names.
     pub(crate) fn configure(self, route: &RouteConfig) -> Result<AbiConfig, String> {
         let compute_only = [
             ("fastly-toml", route.fastly_toml.is_some()),
@@ -161,11 +165,11 @@ impl Abi {
                 Some((key, _)) => Err(format!("{key} is for Compute apps, not WAGI handlers")),
                 None => Ok(AbiConfig::Wagi),
             },
-            Abi::WasiHttp => match compute_only.iter().find(|(_, set)| *set) {
-                Some((key, _)) => Err(format!(
-                    "{key} is for Compute apps, not wasi:http components"
-                )),
-                None => Ok(AbiConfig::WasiHttp),
+            // A wasi:http route's backends are configured as a Compute
+            // app's are.
+            Abi::WasiHttp => match route.log_files.is_empty() {
+                false => Err("log-files is for Compute apps, not wasi:http components".into()),
+                true => fastly::origins(route).map(|o| AbiConfig::WasiHttp(Arc::new(o))),
             },
             Abi::Fastly => fastly::configure(route).map(AbiConfig::Fastly),
         }
@@ -190,20 +194,22 @@ impl Abi {
             (Abi::Wagi, _) => Progress::Done(wagi::handle(route, request, |command| {
                 engine.run_wasi_command(worker, module, command)
             })),
-            (Abi::WasiHttp, _) => match wasi_http::begin(route, request, cx) {
-                Ok(call) => {
-                    let step = engine.start_component(worker, module, call);
-                    wasi_http_progress(route, request, step)
+            (Abi::WasiHttp, AbiConfig::WasiHttp(origins)) => {
+                match wasi_http::begin(route, request, origins, cx) {
+                    Ok(call) => {
+                        let step = engine.start_component(worker, module, call);
+                        wasi_http_progress(route, request, step)
+                    }
+                    Err(e) => Progress::Done(Err(e)),
                 }
-                Err(e) => Progress::Done(Err(e)),
-            },
+            }
             (Abi::Fastly, AbiConfig::Fastly(local)) => {
                 let (command, state) = fastly::begin(route, request, local, cx);
                 let step = engine.start_wasi_command_with(worker, module, command, state);
                 fastly_progress(route, request, step)
             }
-            (Abi::Fastly, _) => Progress::Done(Err(HandlerError::Failed(
-                "the route's Compute configuration is missing".into(),
+            (Abi::Fastly | Abi::WasiHttp, _) => Progress::Done(Err(HandlerError::Failed(
+                "the route's configuration is missing".into(),
             ))),
         }
     }

@@ -169,6 +169,11 @@ impl ComponentHost for Interfaces {
                     None => drop_resource(vmctx, &abi, lower, args),
                 };
                 if let Err(e) = outcome {
+                    if vmctx.interrupt().requested() {
+                        // The run was asked to stop (its deadline, a
+                        // kill): it ends so, as this call returns.
+                        return;
+                    }
                     vmctx.terminate(format!(
                         "{}.{}: {}",
                         lower.module.escape_debug(),

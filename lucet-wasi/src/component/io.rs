@@ -4,6 +4,9 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use lucet_runtime::component::Val;
@@ -26,7 +29,7 @@ impl Resource for IoError {
 }
 
 /// What a pollable waits for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Readiness {
     /// Nothing: it is ready.
     Now,
@@ -34,6 +37,41 @@ pub enum Readiness {
     Fd { fd: RawFd, events: libc::c_short },
     /// A moment.
     At(Instant),
+    /// Something the embedder makes ready later, from any thread (an HTTP
+    /// response arriving).
+    Signal(Arc<Signal>),
+}
+
+/// A readiness set once, from any thread, that wakes who waits for it.
+#[derive(Debug, Default)]
+pub struct Signal {
+    set: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Signal {
+    pub fn new() -> Arc<Signal> {
+        Arc::new(Signal::default())
+    }
+
+    /// Makes it ready, and wakes the waker registered last.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::Release);
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    /// Has `waker` woken when it is set; whether it is set already.
+    pub fn wake_on_set(&self, waker: &Waker) -> bool {
+        *self.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(waker.clone());
+        self.is_set()
+    }
 }
 
 /// `wasi:io/poll.pollable`.
@@ -297,16 +335,29 @@ fn block_on(readiness: Readiness, interrupt: Interrupt<'_>) -> Result<(), HostEr
             }
             Ok(())
         }
+        Readiness::Signal(s) => {
+            while !s.is_set() {
+                if let Ok(Wait::Interrupted) = interrupt.sleep(SIGNAL_CHECK) {
+                    return Err(interrupted());
+                }
+            }
+            Ok(())
+        }
     }
 }
 
+/// How often a thread that blocks checks a [`Signal`] (the embedder's
+/// own waits suspend instead).
+const SIGNAL_CHECK: Duration = Duration::from_millis(1);
+
 impl Readiness {
     /// Whether what it waits for is there now.
-    pub fn is_ready(self) -> bool {
+    pub fn is_ready(&self) -> bool {
         match self {
             Readiness::Now => true,
-            Readiness::Fd { fd, events } => ready_now(fd, events),
-            Readiness::At(t) => Instant::now() >= t,
+            Readiness::Fd { fd, events } => ready_now(*fd, *events),
+            Readiness::At(t) => Instant::now() >= *t,
+            Readiness::Signal(s) => s.is_set(),
         }
     }
 }
@@ -340,7 +391,7 @@ fn poll(ctx: &mut ComponentCtx, interrupt: Interrupt<'_>, list: &Val) -> HostRes
     }
     let mut readiness = Vec::with_capacity(handles.len());
     for h in handles {
-        readiness.push(ctx.get::<Pollable>(h)?.0);
+        readiness.push(ctx.get::<Pollable>(h)?.0.clone());
     }
     loop {
         let ready = ready_indices(&readiness);
@@ -363,6 +414,7 @@ fn poll(ctx: &mut ComponentCtx, interrupt: Interrupt<'_>, list: &Val) -> HostRes
             .iter()
             .filter_map(|r| match r {
                 Readiness::At(t) => Some(t.saturating_duration_since(Instant::now())),
+                Readiness::Signal(_) => Some(SIGNAL_CHECK),
                 _ => None,
             })
             .min();
@@ -402,7 +454,7 @@ pub fn add(interfaces: &mut Interfaces) {
     });
     interfaces.func("wasi:io/poll", "[method]pollable.block", |vmctx, args| {
         with_ctx(vmctx, |ctx, interrupt| {
-            let readiness = ctx.get::<Pollable>(args.at(0)?)?.0;
+            let readiness = ctx.get::<Pollable>(args.at(0)?)?.0.clone();
             block_on(readiness, interrupt)?;
             Ok(None)
         })

@@ -42,7 +42,7 @@ pub use ctx::{ComponentCtx, Resource, DEFAULT_MAX_RESOURCES};
 pub use host::{Args, HostError, HostResult, Interfaces, MAX_CALL_BYTES};
 pub use io::{
     ready_indices, HostInputStream, HostOutputStream, InputStream, IoError, OutputStream, Pollable,
-    Readiness, StreamError, MAX_POLLABLES, MAX_STREAM_CHUNK,
+    Readiness, Signal, StreamError, MAX_POLLABLES, MAX_STREAM_CHUNK,
 };
 pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
 

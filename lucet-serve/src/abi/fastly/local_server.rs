@@ -2,7 +2,7 @@
 //! app's stores and services hold when it runs here. Read at start-up and
 //! at every reload; every size is bounded before it is read.
 //!
-//! Backends (`[local_server.backends.NAME]`): see `backends.rs`.
+//! Backends (`[local_server.backends.NAME]`): see `../backends/`.
 //!
 //! Config stores and dictionaries (`[local_server.config_stores.NAME]`,
 //! `[local_server.dictionaries.NAME]`, the older name of the same thing)
@@ -16,9 +16,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::backends::{tls_config, Backend};
+use super::super::backends::{tls_config, Backend, DynamicBackends};
 use super::cache::Cache;
-use super::dynamic::DynamicBackends;
 use super::erl::Erl;
 use super::files::read_bounded;
 use super::kv::{self, KvStore};

@@ -77,6 +77,10 @@ impl Geolocation {
     pub fn lookup(&self, ip: IpAddr) -> Option<&Bytes> {
         self.0.get(&ip)
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Device detection: each user agent's data, as JSON.
@@ -86,6 +90,10 @@ pub(crate) struct DeviceDetection(HashMap<String, Bytes>);
 impl DeviceDetection {
     pub fn lookup(&self, user_agent: &str) -> Option<&Bytes> {
         self.0.get(user_agent)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -22,11 +22,9 @@
 //!   from `fastly.toml`.
 //! - `local_server.rs`: the app's `fastly.toml` (`[local_server]`).
 
-mod backends;
 mod cache;
 mod calls;
 mod clock;
-mod dynamic;
 mod erl;
 mod files;
 mod handles;
@@ -39,7 +37,6 @@ mod sandbox;
 mod signatures;
 mod state;
 mod status;
-mod upstream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -78,7 +75,7 @@ pub(super) fn check(interface: &ModuleInterface) -> Result<(), String> {
 
 /// Reads the `[local_server]` section of `manifest` (none: an empty one).
 pub(super) fn configure(route: &RouteConfig) -> Result<Arc<LocalServer>, String> {
-    let dynamic = dynamic::DynamicBackends::new(&route.dynamic_backends)?;
+    let dynamic = super::backends::DynamicBackends::new(&route.dynamic_backends)?;
     let mut log_files = HashMap::new();
     for (name, path) in &route.log_files {
         if name.is_empty() || name.len() > state::MAX_ENDPOINT_NAME {
@@ -109,6 +106,44 @@ pub(super) fn configure(route: &RouteConfig) -> Result<Arc<LocalServer>, String>
         );
     }
     Ok(Arc::new(local))
+}
+
+/// A `wasi:http` route's backends: those of its `fastly.toml`, if it
+/// names one, and the hosts it allows backends to be made for. The
+/// manifest's other sections are a Compute app's: each one present is
+/// named in a warning.
+pub(super) fn origins(route: &RouteConfig) -> Result<super::backends::Origins, String> {
+    let dynamic = super::backends::DynamicBackends::new(&route.dynamic_backends)?;
+    let Some(path) = route.fastly_toml.as_deref() else {
+        return Ok(super::backends::Origins {
+            named: HashMap::new(),
+            dynamic,
+        });
+    };
+    let local = LocalServer::read(path)?;
+    let mut unused = local.ignored.clone();
+    for (section, present) in [
+        ("config_stores", !local.config_stores.is_empty()),
+        ("secret_stores", !local.secret_stores.is_empty()),
+        ("acls", !local.acls.is_empty()),
+        ("kv_stores", !local.kv_stores.is_empty()),
+        ("geolocation", !local.geolocation.is_empty()),
+        ("device_detection", !local.device_detection.is_empty()),
+    ] {
+        if present {
+            unused.push(format!("local_server.{section}"));
+        }
+    }
+    for section in unused {
+        tracing::warn!(
+            manifest = %path.display(),
+            "[{section}] is not used by wasi:http components; ignored"
+        );
+    }
+    Ok(super::backends::Origins {
+        named: local.backends,
+        dynamic,
+    })
 }
 
 /// The command that runs the app for `request` on `route`, with the app's

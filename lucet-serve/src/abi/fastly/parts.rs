@@ -6,19 +6,11 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use hyper::header::HOST;
 use hyper::http::uri::{Authority, Scheme};
-use hyper::{HeaderMap, Method, StatusCode, Uri, Version};
+use hyper::{HeaderMap, Uri};
 
+use super::super::backends::{RequestParts, ResponseParts};
 use super::super::framing::head_bytes;
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
-
-/// A request's head.
-#[derive(Debug, Clone)]
-pub(crate) struct RequestParts {
-    pub method: Method,
-    pub uri: Uri,
-    pub version: Version,
-    pub headers: HeaderMap,
-}
 
 impl RequestParts {
     /// The head of a request from the client, its URL made absolute.
@@ -28,27 +20,6 @@ impl RequestParts {
             uri: absolute_uri(&request.uri, &request.headers, request.local),
             version: request.version,
             headers: request.headers.clone(),
-        }
-    }
-}
-
-/// A response's head.
-#[derive(Debug, Clone)]
-pub(crate) struct ResponseParts {
-    pub status: StatusCode,
-    pub version: Version,
-    pub headers: HeaderMap,
-    /// The backend address it came from, if it came from one.
-    pub remote: Option<SocketAddr>,
-}
-
-impl Default for ResponseParts {
-    fn default() -> Self {
-        ResponseParts {
-            status: StatusCode::OK,
-            version: Version::HTTP_11,
-            headers: HeaderMap::new(),
-            remote: None,
         }
     }
 }

@@ -8,26 +8,34 @@
 //! The request's body is read whole before the handler starts (as
 //! WAGI's), and the response's body is held whole up to the route's limit
 //! until the handler returns; `types.rs` holds what the handler sees of
-//! both. Standard output and error go to the log, as a Compute app's do.
+//! both. Its outgoing requests go to the route's backends (`outgoing.rs`),
+//! and its waits suspend it (`wait.rs`). All the bodies one handler
+//! writes and fetches hold at most twice the route's response body limit
+//! together. Standard output and error go to the log, as a Compute app's
+//! do.
 
 mod outgoing;
 mod types;
 mod wait;
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use lucet_runtime::component::ComponentAbi;
 use lucet_wasi::component::{ComponentCtx, Interfaces};
 use lucet_wasi::WasiCtxBuilder;
 
+use super::backends::Origins;
 use super::framing::head_bytes;
 use super::output::LogLines;
 use crate::engine::{ComponentCall, ModuleInterface};
 use crate::request::{GuestRequest, GuestResponse, HandlerError};
 use crate::route::Route;
 use crate::run::RunContext;
-use types::{Answer, FieldsData, HttpLimits, IncomingRequest, ResponseOutparam, MAX_FIELD_BYTES};
+use types::{
+    Answer, FieldsData, HttpLimits, IncomingRequest, ResponseOutparam, BODY_ROOM_FACTOR,
+    MAX_FIELD_BYTES,
+};
 
 /// Whether `export` is a proxy's entry: `wasi:http/incoming-handler`'s
 /// `handle`, of WASI 0.2.
@@ -70,6 +78,7 @@ pub(super) fn interfaces() -> Interfaces {
 pub(super) fn begin<'r>(
     route: &'r Route,
     request: &GuestRequest,
+    origins: &Arc<Origins>,
     cx: RunContext,
 ) -> Result<ComponentCall<'r>, HandlerError> {
     let limits = &route.limits;
@@ -89,6 +98,11 @@ pub(super) fn begin<'r>(
     ctx.set_extension(HttpLimits {
         response_body: limits.max_response_body,
         field_room: field_room.clone(),
+        body_room: Arc::new(AtomicU64::new(
+            limits.max_response_body.saturating_mul(BODY_ROOM_FACTOR),
+        )),
+        origins: origins.clone(),
+        in_flight: Arc::new(AtomicUsize::new(0)),
         answer: answer.clone(),
         waker: cx.waker,
         io: cx.io,

@@ -3,7 +3,7 @@
 //! `response-outparam` (head, and a body written through an output
 //! stream, held whole up to the route's limit).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -21,7 +21,7 @@ use crate::abi::framing::is_hop_by_hop;
 
 const TYPES: &str = "wasi:http/types";
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -143,8 +143,9 @@ impl Resource for IncomingRequest {
     const NAME: &'static str = "incoming-request";
 }
 
-/// `incoming-body`: the request's body.
-struct IncomingBody(Option<Bytes>);
+/// `incoming-body`: the body of the request, or of a response to an
+/// outgoing request, held whole.
+pub(super) struct IncomingBody(pub Option<Bytes>);
 
 impl Resource for IncomingBody {
     const INTERFACE: &'static str = TYPES;
@@ -172,14 +173,44 @@ impl Resource for FutureTrailers {
     const NAME: &'static str = "future-trailers";
 }
 
-/// A response body as it is written, up to a limit.
+/// A body the handler writes (its response's, or an outgoing request's),
+/// held whole up to a limit.
 pub(super) struct BodyBuffer {
     pub bytes: Vec<u8>,
     pub limit: u64,
+    /// What all the bodies the handler writes or fetches may still take.
+    pub room: Arc<AtomicU64>,
     /// Whether the guest has asked for the stream (at most once).
     pub streamed: bool,
     /// Whether `outgoing-body.finish` was called.
     pub finished: bool,
+    /// Whether its `outgoing-body` was dropped unfinished.
+    pub abandoned: bool,
+    /// Told when it is finished (or abandoned: dropped), for a request
+    /// sent before its body was whole.
+    pub on_finish: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl BodyBuffer {
+    pub fn new(limit: u64, room: Arc<AtomicU64>) -> BodyBuffer {
+        BodyBuffer {
+            bytes: Vec::new(),
+            limit,
+            room,
+            streamed: false,
+            finished: false,
+            abandoned: false,
+            on_finish: None,
+        }
+    }
+}
+
+/// Takes `bytes` from `room`, a budget of body bytes.
+pub(super) fn charge(room: &AtomicU64, bytes: u64) -> bool {
+    room.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+        left.checked_sub(bytes)
+    })
+    .is_ok()
 }
 
 /// What a response's body stream writes into.
@@ -194,7 +225,10 @@ impl HostOutputStream for BodyWriter {
         if body.finished {
             return Err(StreamError::Closed);
         }
-        let room = body.limit.saturating_sub(body.bytes.len() as u64);
+        let room = body
+            .limit
+            .saturating_sub(body.bytes.len() as u64)
+            .min(body.room.load(Ordering::Relaxed));
         // A body at its limit still takes one more byte, so that the
         // write which passes the limit fails and says so.
         Ok(room.clamp(1, MAX_BODY_WRITE))
@@ -207,9 +241,14 @@ impl HostOutputStream for BodyWriter {
         }
         if body.bytes.len() as u64 + bytes.len() as u64 > body.limit {
             return Err(StreamError::Failed(format!(
-                "the response body is larger than the route's limit of {} bytes",
+                "the body is larger than the route's limit of {} bytes",
                 body.limit
             )));
+        }
+        if !charge(&body.room, bytes.len() as u64) {
+            return Err(StreamError::Failed(
+                "the handler's bodies together are larger than its route allows".into(),
+            ));
         }
         body.bytes.extend_from_slice(bytes);
         Ok(())
@@ -231,6 +270,17 @@ impl Resource for OutgoingResponse {
 /// `outgoing-body`.
 pub(super) struct OutgoingBody(pub Arc<Mutex<BodyBuffer>>);
 
+impl Drop for OutgoingBody {
+    fn drop(&mut self) {
+        let mut body = lock(&self.0);
+        if !body.finished {
+            body.abandoned = true;
+            // A request waiting for it learns it never will be whole.
+            body.on_finish = None;
+        }
+    }
+}
+
 impl Resource for OutgoingBody {
     const INTERFACE: &'static str = TYPES;
     const NAME: &'static str = "outgoing-body";
@@ -251,11 +301,22 @@ impl Resource for ResponseOutparam {
     const NAME: &'static str = "response-outparam";
 }
 
+/// How many times the route's response body limit all the bodies one
+/// handler writes and fetches may hold together: enough to fetch a body as
+/// large as a response and answer with it.
+pub(super) const BODY_ROOM_FACTOR: u64 = 2;
+
 /// The per-request settings the functions need, kept in the instance's
 /// context beside its resources.
 pub(super) struct HttpLimits {
     pub response_body: u64,
     pub field_room: Arc<AtomicUsize>,
+    /// What the bodies the handler writes and fetches may still hold.
+    pub body_room: Arc<AtomicU64>,
+    /// Where its outgoing requests may go.
+    pub origins: Arc<crate::abi::backends::Origins>,
+    /// Its outgoing requests whose responses are not taken yet.
+    pub in_flight: Arc<AtomicUsize>,
     /// Where the handler's answer goes (its outparam holds it too).
     pub answer: Arc<Mutex<Option<Answer>>>,
     /// Wakes the run when what it waits for is ready.
@@ -264,32 +325,49 @@ pub(super) struct HttpLimits {
     pub io: tokio::runtime::Handle,
 }
 
-fn http_limits(ctx: &mut ComponentCtx) -> Result<&mut HttpLimits, HostError> {
+pub(super) fn http_limits(ctx: &mut ComponentCtx) -> Result<&mut HttpLimits, HostError> {
     ctx.extension_mut::<HttpLimits>()
         .ok_or_else(|| HostError("the instance was not started by the wasi:http ABI".into()))
 }
 
-fn ctx(vmctx: &mut Vmctx) -> Result<&mut ComponentCtx, HostError> {
+pub(super) fn ctx(vmctx: &mut Vmctx) -> Result<&mut ComponentCtx, HostError> {
     vmctx
         .embed_ctx_mut::<ComponentCtx>()
         .ok_or_else(|| HostError("the instance has no ComponentCtx".into()))
 }
 
-fn method_val(m: &Method) -> Val {
-    let known = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::CONNECT,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PATCH,
-    ];
-    match known.iter().position(|k| k == m) {
+/// `method`'s cases without payload, in order; `other(string)` follows.
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+
+pub(super) fn method_val(m: &Method) -> Val {
+    match METHODS.iter().position(|k| k == m) {
         Some(i) => Val::Variant(i as u32, None),
-        None => Val::Variant(9, Some(Box::new(Val::String(m.as_str().to_string())))),
+        None => Val::Variant(
+            METHODS.len() as u32,
+            Some(Box::new(Val::String(m.as_str().to_string()))),
+        ),
+    }
+}
+
+/// The method a `method` value names, if it is a valid one.
+pub(super) fn method_from_val(v: &Val) -> Option<Method> {
+    match v {
+        Val::Variant(i, None) => METHODS.get(*i as usize).cloned(),
+        Val::Variant(i, Some(name)) if *i as usize == METHODS.len() => match &**name {
+            Val::String(name) => Method::from_bytes(name.as_bytes()).ok(),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -510,16 +588,12 @@ pub(super) fn add(interfaces: &mut Interfaces) {
     interfaces.func(TYPES, "[constructor]outgoing-response", |vmctx, args| {
         let ctx = ctx(vmctx)?;
         let headers = ctx.take::<Fields>(args.at(0)?)?.0;
-        let limit = http_limits(ctx)?.response_body;
+        let http = http_limits(ctx)?;
+        let body = BodyBuffer::new(http.response_body, http.body_room.clone());
         let response = OutgoingResponse {
             status: StatusCode::OK,
             headers,
-            body: Arc::new(Mutex::new(BodyBuffer {
-                bytes: Vec::new(),
-                limit,
-                streamed: false,
-                finished: false,
-            })),
+            body: Arc::new(Mutex::new(body)),
         };
         Ok(Some(ctx.push(response)?))
     });
@@ -578,7 +652,14 @@ pub(super) fn add(interfaces: &mut Interfaces) {
             // Trailers are not sent (HTTP/1.1 responses here carry none).
             ctx.take::<Fields>(trailers)?;
         }
-        lock(&body.0).finished = true;
+        let told = {
+            let mut b = lock(&body.0);
+            b.finished = true;
+            b.on_finish.take()
+        };
+        if let Some(tx) = told {
+            let _ = tx.send(());
+        }
         Ok(Some(ok_unit()))
     });
     interfaces.func(TYPES, "[static]response-outparam.set", |vmctx, args| {
@@ -601,6 +682,6 @@ pub(super) fn add(interfaces: &mut Interfaces) {
 }
 
 /// `err` of a `result<T>` without error payload.
-fn result_err_unit() -> Val {
+pub(super) fn result_err_unit() -> Val {
     Val::Variant(1, None)
 }

@@ -10,7 +10,10 @@
 //!   first failed write, whose error it prints to standard error.
 //! - `/unfinished`: sets a response and writes to its body, never
 //!   finishing it.
-//! - `/fetch`: makes an outgoing request, and says what came of it.
+//! - `/fetch?URL`: sends `POST URL` with header `x-from: echo` and body
+//!   `ping` (written after the request is handed over), waits for the
+//!   response, and says what came of it: `status=S x-origin=V body=B`,
+//!   `not sent: ERROR` or `failed: ERROR`.
 //! - `/spin?MS`: computes for MS milliseconds, then answers `spun`.
 //! - `/forever`: computes forever.
 //! - `/sleep?MS`: waits MS milliseconds (a `wasi:clocks` pollable), then
@@ -23,8 +26,8 @@ use std::io::{Read as _, Write as _};
 use wasip2::io::streams::StreamError;
 
 use wasip2::http::types::{
-    Fields, HeaderError, IncomingRequest, OutgoingBody, OutgoingRequest, OutgoingResponse,
-    ResponseOutparam,
+    Fields, HeaderError, IncomingRequest, Method, OutgoingBody, OutgoingRequest,
+    OutgoingResponse, ResponseOutparam, Scheme,
 };
 
 wasip2::http::proxy::export!(Echo);
@@ -41,6 +44,61 @@ fn respond(out: ResponseOutparam, status: u16, headers: Fields, body: &[u8]) {
     stream.flush().expect("flushed");
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("finished");
+}
+
+/// Sends `POST url` and describes the outcome.
+fn fetch(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (Scheme::Http, rest),
+        Some(("https", rest)) => (Scheme::Https, rest),
+        _ => return format!("not a URL: {url}"),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let headers = Fields::new();
+    headers.set("x-from", &[b"echo".to_vec()]).unwrap();
+    let request = OutgoingRequest::new(headers);
+    request.set_method(&Method::Post).unwrap();
+    request.set_scheme(Some(&scheme)).unwrap();
+    request.set_authority(Some(authority)).unwrap();
+    request.set_path_with_query(Some(path)).unwrap();
+    let body = request.body().expect("the body, once");
+    let future = match wasip2::http::outgoing_handler::handle(request, None) {
+        Ok(f) => f,
+        Err(e) => return format!("not sent: {e:?}"),
+    };
+    let mut stream = body.write().expect("the body's stream, once");
+    stream.write_all(b"ping").expect("written");
+    stream.flush().expect("flushed");
+    drop(stream);
+    OutgoingBody::finish(body, None).expect("finished");
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(r))) => r,
+        Some(Ok(Err(e))) => return format!("failed: {e:?}"),
+        other => return format!("no response: {other:?}"),
+    };
+    let origin = response
+        .headers()
+        .get("x-origin")
+        .first()
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default();
+    let mut body = Vec::new();
+    response
+        .consume()
+        .expect("the body, once")
+        .stream()
+        .expect("its stream, once")
+        .read_to_end(&mut body)
+        .expect("the body is read");
+    format!(
+        "status={} x-origin={origin} body={}",
+        response.status(),
+        String::from_utf8_lossy(&body)
+    )
 }
 
 fn header_error(e: Result<(), HeaderError>) -> &'static str {
@@ -132,13 +190,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                 stream.write_all(b"half").expect("written");
             }
             "/fetch" => {
-                let request = OutgoingRequest::new(Fields::new());
-                request.set_authority(Some("example.com")).unwrap();
-                request.set_path_with_query(Some("/")).unwrap();
-                let text = match wasip2::http::outgoing_handler::handle(request, None) {
-                    Ok(_) => "sent".to_string(),
-                    Err(e) => format!("not sent: {e:?}"),
-                };
+                let text = fetch(query);
                 respond(out, 200, Fields::new(), text.as_bytes());
             }
             "/spin" => {

@@ -2,10 +2,10 @@
 //! request), and what the app may ask of its backends
 //! (`fastly_backend`). The calls that wait are in `wait.rs`.
 
+use super::super::super::backends::{SendError, SEND_OK};
 use super::super::memory::Memory;
 use super::super::state::{FastlyState, INVALID_HANDLE};
 use super::super::status::{CallResult, Status};
-use super::super::upstream::{SendError, SEND_OK};
 use super::args::Args;
 
 /// Size of the ABI's `send_error_detail`.
@@ -144,7 +144,7 @@ fn backend<'s>(
     s: &'s FastlyState,
     m: &Memory<'_>,
     a: &Args<'_>,
-) -> CallResult<&'s super::super::backends::Backend> {
+) -> CallResult<&'s super::super::super::backends::Backend> {
     let name = backend_name(m, a, 0)?;
     s.backend(name).map(|b| &**b).ok_or(Status::Inval)
 }
@@ -217,7 +217,7 @@ pub(super) fn register_dynamic_backend(
     m: &mut Memory<'_>,
     a: &Args<'_>,
 ) -> CallResult {
-    use super::super::dynamic::{DynamicBackend, Refused};
+    use super::super::super::backends::{DynamicBackend, Refused};
     use std::time::Duration;
     let name = m.str(a.u32(0), a.u32(1))?.to_string();
     let target = m.str(a.u32(2), a.u32(3))?.to_string();

@@ -14,8 +14,8 @@ use hyper::header::{HeaderValue, HOST};
 use hyper::{Request, Uri};
 use hyper_util::client::legacy::connect::HttpInfo;
 
-use super::backends::{Backend, UpstreamBody};
-use super::parts::{RequestParts, ResponseParts};
+use super::backend::{Backend, UpstreamBody};
+use super::heads::{RequestParts, ResponseParts};
 use crate::abi::framing::is_hop_by_hop;
 
 /// A backend's response, read whole.
@@ -201,7 +201,7 @@ mod tests {
     }
 
     fn backend(url: &str, override_host: Option<&str>) -> Backend {
-        let tls = super::super::backends::tls_config().unwrap();
+        let tls = super::super::backend::tls_config().unwrap();
         let mut t = toml::Table::new();
         t.insert("url".into(), url.into());
         if let Some(h) = override_host {

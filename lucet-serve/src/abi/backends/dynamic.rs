@@ -9,7 +9,7 @@ use std::time::Duration;
 use hyper::header::HeaderValue;
 use hyper::Uri;
 
-use super::backends::{self, Backend, HttpClient};
+use super::backend::{self as backends, Backend, HttpClient};
 
 /// A host a route allows dynamic backends for.
 #[derive(Debug, Clone, PartialEq, Eq)]

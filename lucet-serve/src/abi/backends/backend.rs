@@ -1,8 +1,7 @@
-//! A Compute app's backends: the origins named in its `fastly.toml`
+//! A backend: an origin named in an app's `fastly.toml`
 //! (`[local_server.backends.NAME]`, with `url`, `override_host` and the
-//! timeouts), each with its own HTTP client (HTTP/1.1, and HTTP/2 where TLS
-//! negotiates it; TLS with the system's roots). A guest reaches these and
-//! nothing else.
+//! timeouts), with its own HTTP client (HTTP/1.1, and HTTP/2 where TLS
+//! negotiates it; TLS with the system's roots).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +47,16 @@ pub(crate) fn client(tls: &Arc<rustls::ClientConfig>, connect_timeout: Duration)
         .build(https)
 }
 
+/// The timeouts a request asks for, each at most what its backend has.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Timeouts {
+    pub connect: Option<Duration>,
+    pub first_byte: Option<Duration>,
+    pub between_bytes: Option<Duration>,
+}
+
 /// One backend.
+#[derive(Clone)]
 pub(crate) struct Backend {
     /// Its scheme and authority, and the path its requests' paths go
     /// under.
@@ -134,6 +142,17 @@ impl Backend {
             client: client(tls, connect_timeout),
             dynamic: false,
         })
+    }
+
+    /// The same backend, with the shorter of its timeouts and those a
+    /// request asks for (the connect timeout is its client's).
+    pub fn with_timeouts(&self, asked: Timeouts) -> Backend {
+        let shorter = |mine: Duration, asked: Option<Duration>| asked.map_or(mine, |a| a.min(mine));
+        Backend {
+            first_byte_timeout: shorter(self.first_byte_timeout, asked.first_byte),
+            between_bytes_timeout: shorter(self.between_bytes_timeout, asked.between_bytes),
+            ..self.clone()
+        }
     }
 
     /// The backend's host.
