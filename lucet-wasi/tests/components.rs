@@ -57,6 +57,42 @@ fn a_rust_command_component_runs() {
 }
 
 #[test]
+fn a_command_component_works_with_files_in_its_directory_only() {
+    let root = std::env::temp_dir().join(format!("lucet-wasi-fs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let data = root.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("in.txt"), "hello files\n").unwrap();
+    std::fs::write(root.join("escape.txt"), "secret\n").unwrap();
+    let dir = format!("{}::/data", data.display());
+    let out = lucet_wasi(&[
+        "--dir",
+        &dir,
+        &path("../examples/components/hello-cli.wasm"),
+        "files",
+        "/data",
+    ]);
+    let result = std::fs::read_dir(&data).map(|d| d.count());
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // What `wasmtime run --dir` prints for the same program.
+    assert_eq!(
+        stdout(&out),
+        "read 12 bytes\n\
+         from offset 6: \"FILES\\nappended\\n\"\n\
+         size 21\n\
+         /data: in.txt (file), out (dir)\n\
+         /data/out: result.txt (file)\n\
+         /data/../escape.txt: PermissionDenied\n\
+         /etc/passwd: NotFound\n\
+         remove out: Uncategorized\n\
+         cleaned up\n"
+    );
+    // It cleaned up after itself: only its input is left.
+    assert_eq!(result.unwrap(), 1);
+}
+
+#[test]
 fn results_that_allocate_reach_the_guest_whole() {
     // The arguments come back as a list of strings: one block for the
     // list and one per string, the empty one included, each allocated by
@@ -100,10 +136,6 @@ fn an_http_component_is_not_a_command() {
     let err = stderr(&out);
     assert!(err.contains("serve it with lucet-serve"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    // Components get no directories yet.
-    let out = lucet_wasi(&["--dir", ".", &path("../examples/components/hello-cli.wasm")]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("without --dir"), "{}", stderr(&out));
     // And a command cannot be invoked as a module.
     let out = lucet_wasi(&[
         "--invoke",

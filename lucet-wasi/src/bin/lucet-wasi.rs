@@ -213,9 +213,6 @@ fn run(args: Args) -> Result<ExitCode> {
             if args.invoke.is_some() {
                 bail!("--invoke calls a module's exports; this is a component, run as a command");
             }
-            if !args.dirs.is_empty() {
-                bail!("a component gets no directories yet (wasi:filesystem is not supported): run it without --dir");
-            }
             let entry = lucet_wasi::component::command_entry(abi).ok_or_else(|| {
                 anyhow!("the component exports no wasi:cli/run function: it is not a command")
             })?;

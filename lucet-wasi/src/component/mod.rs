@@ -47,7 +47,8 @@ pub use io::{
 pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
 
 /// The interfaces of WASI 0.2 a command uses: `wasi:io`, `wasi:clocks`,
-/// `wasi:random` and `wasi:cli`; and `wasi:filesystem` with no directory.
+/// `wasi:random`, `wasi:cli` and `wasi:filesystem` (over the `WasiCtx`'s
+/// preopened directories).
 pub fn interfaces() -> Interfaces {
     let mut interfaces = Interfaces::new();
     io::add(&mut interfaces);

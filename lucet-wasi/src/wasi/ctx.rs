@@ -104,6 +104,24 @@ impl std::fmt::Debug for WasiCtx {
 }
 
 impl WasiCtx {
+    /// The preopened directories, each as a new handle on the same
+    /// directory: its guest path, the directory, and whether the program
+    /// may change what is in it.
+    pub fn preopened_dirs(&self) -> io::Result<Vec<(String, Dir, bool)>> {
+        let mut dirs = Vec::new();
+        for entry in self.fds.iter().flatten() {
+            if let Descriptor::Dir {
+                dir,
+                preopen: Some(guest),
+            } = &entry.desc
+            {
+                let writable = entry.base & rights::PATH_CREATE_DIRECTORY != 0;
+                dirs.push((guest.clone(), dir.try_clone()?, writable));
+            }
+        }
+        Ok(dirs)
+    }
+
     pub(crate) fn entry(&mut self, fd: u32) -> WasiResult<&mut Entry> {
         self.fds
             .get_mut(fd as usize)

@@ -4,7 +4,7 @@
 //! [`Linker`]; each instance that runs a WASI program carries its
 //! [`WasiCtx`] in its embedder context (`InstanceBuilder::with_embed_ctx`).
 
-mod calls;
+pub(crate) mod calls;
 mod ctx;
 mod errno;
 mod memory;

@@ -202,7 +202,7 @@ fn may_write(rights_base: u64, oflags: u16, fdflags: u16) -> bool {
 
 /// The host open options of a `path_open` whose descriptor may `read` and
 /// `write` the file.
-fn open_options(oflags: u16, read: bool, write: bool, follow: bool) -> OpenOptions {
+pub(crate) fn open_options(oflags: u16, read: bool, write: bool, follow: bool) -> OpenOptions {
     let mut opts = OpenOptions::new();
     opts.maybe_dir(true);
     if oflags & oflags::CREAT != 0 {

@@ -1,10 +1,69 @@
 //! A `wasi:cli/command` component: prints a greeting, its arguments and
 //! the environment variables whose names start with `HELLO_`, then exits
 //! with the status given by its first argument if that is a number.
+//!
+//! `hello-cli files DIR` instead works with files in DIR (a directory it
+//! was given): see [`files`].
+
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+
+/// Reads `DIR/in.txt`, writes it upper-cased to `DIR/out/upper.txt`
+/// (making `DIR/out`), appends a line to it, renames it to `result.txt`,
+/// lists `DIR` and `DIR/out`, and tries paths that leave `DIR`; prints
+/// what happened at each step.
+fn files(dir: &str) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(format!("{dir}/in.txt"))?;
+    println!("read {} bytes", text.len());
+    std::fs::create_dir_all(format!("{dir}/out"))?;
+    let upper = format!("{dir}/out/upper.txt");
+    std::fs::write(&upper, text.to_uppercase())?;
+    let mut f = std::fs::OpenOptions::new().append(true).open(&upper)?;
+    f.write_all(b"appended\n")?;
+    drop(f);
+    let mut f = std::fs::File::open(&upper)?;
+    f.seek(SeekFrom::Start(6))?;
+    let mut rest = String::new();
+    f.read_to_string(&mut rest)?;
+    println!("from offset 6: {rest:?}");
+    println!("size {}", f.metadata()?.len());
+    std::fs::rename(&upper, format!("{dir}/out/result.txt"))?;
+    for d in [dir.to_string(), format!("{dir}/out")] {
+        let mut names: Vec<String> = std::fs::read_dir(&d)?
+            .map(|e| {
+                let e = e?;
+                let kind = if e.file_type()?.is_dir() { "dir" } else { "file" };
+                Ok(format!("{} ({kind})", e.file_name().to_string_lossy()))
+            })
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        println!("{d}: {}", names.join(", "));
+    }
+    for outside in [format!("{dir}/../escape.txt"), "/etc/passwd".to_string()] {
+        match std::fs::read(&outside) {
+            Ok(_) => println!("{outside}: read!"),
+            Err(e) => println!("{outside}: {:?}", e.kind()),
+        }
+    }
+    match std::fs::remove_dir(format!("{dir}/out")) {
+        Ok(()) => println!("removed a full directory!"),
+        Err(e) => println!("remove out: {:?}", e.kind()),
+    }
+    std::fs::remove_file(format!("{dir}/out/result.txt"))?;
+    std::fs::remove_dir(format!("{dir}/out"))?;
+    println!("cleaned up");
+    Ok(())
+}
 
 fn main() {
-    println!("hello from a component");
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("files") {
+        if let Err(e) = files(args.get(2).map_or(".", String::as_str)) {
+            eprintln!("files: {e}");
+            std::process::exit(2);
+        }
+        return;
+    }
+    println!("hello from a component");
     for (i, arg) in args.iter().enumerate().skip(1) {
         println!("arg {i}: {arg}");
     }
