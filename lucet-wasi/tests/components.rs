@@ -155,3 +155,86 @@ fn a_function_declared_short_of_its_parameters_is_an_error_not_a_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A writer whose bytes the test reads afterwards.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[test]
+fn a_read_only_directory_lets_a_component_read_and_change_nothing() {
+    use lucet_runtime::{Limits, Linker, MmapRegion, Outcome, RunPolicy, Watchdog};
+    use lucet_wasi::{DirAccess, Stream, WasiCtxBuilder};
+
+    let root = std::env::temp_dir().join(format!("lucet-wasi-ro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("in.txt"), "hello files\n").unwrap();
+    let dir = cap_std::fs::Dir::open_ambient_dir(&root, cap_std::ambient_authority()).unwrap();
+
+    let mut linker = Linker::new();
+    lucet_wasi::add_to_linker(&mut linker);
+    lucet_wasi::component::add_to_linker(&mut linker);
+    let module = lucet_runtime::load_module(
+        Path::new(&path("../examples/components/hello-cli.wasm")),
+        &linker,
+    )
+    .expect("hello-cli loads");
+    let entry = lucet_wasi::component::command_entry(module.component().unwrap())
+        .unwrap()
+        .export
+        .clone();
+    let (out, err) = (Captured::default(), Captured::default());
+    let ctx = WasiCtxBuilder::new()
+        .args(["hello-cli", "files", "/data"])
+        .stdout(Stream::Writer(Box::new(out.clone())))
+        .stderr(Stream::Writer(Box::new(err.clone())))
+        .preopened(dir, "/data", DirAccess::ReadOnly)
+        .build();
+    let limits = Limits {
+        heap_memory_size: 64 << 20,
+        ..Limits::default()
+    }
+    .sized_for(&module);
+    let region = MmapRegion::create(1, &limits).unwrap();
+    let builder = region
+        .new_instance_builder(module.clone())
+        .with_embed_ctx(lucet_wasi::component::ComponentCtx::new(ctx));
+    let finished = RunPolicy::default().run(builder, &entry, &[], &Watchdog::new());
+    let names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let _ = std::fs::remove_dir_all(&root);
+    // It read its input, then could not make a directory: it said so and
+    // failed, and nothing changed.
+    assert_eq!(
+        out.text(),
+        "read 12 bytes\n",
+        "{} {}",
+        err.text(),
+        finished.outcome
+    );
+    assert!(err.text().starts_with("files: "), "{}", err.text());
+    assert!(
+        matches!(finished.outcome, Outcome::Exited(c) if c != 0),
+        "{:?}",
+        finished.outcome.kind()
+    );
+    assert_eq!(names, ["in.txt"]);
+}
