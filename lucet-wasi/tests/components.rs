@@ -93,6 +93,21 @@ fn a_command_component_works_with_files_in_its_directory_only() {
 }
 
 #[test]
+fn a_component_using_sockets_runs_and_is_given_no_network() {
+    let hello = path("../examples/components/hello-cli.wasm");
+    // What `wasmtime run` (without network flags) prints too.
+    let out = lucet_wasi(&[&hello, "connect", "127.0.0.1:9"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "resolved: 1 addresses\nconnect: PermissionDenied\n"
+    );
+    let out = lucet_wasi(&[&hello, "connect", "localhost:80"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "resolve: Uncategorized\n");
+}
+
+#[test]
 fn results_that_allocate_reach_the_guest_whole() {
     // The arguments come back as a list of strings: one block for the
     // list and one per string, the empty one included, each allocated by

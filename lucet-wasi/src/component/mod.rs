@@ -31,6 +31,7 @@ mod ctx;
 mod filesystem;
 mod host;
 mod io;
+mod sockets;
 mod values;
 
 use std::sync::Arc;
@@ -47,14 +48,15 @@ pub use io::{
 pub use values::{none, ok, ok_unit, result_err, some, u64_arg};
 
 /// The interfaces of WASI 0.2 a command uses: `wasi:io`, `wasi:clocks`,
-/// `wasi:random`, `wasi:cli` and `wasi:filesystem` (over the `WasiCtx`'s
-/// preopened directories).
+/// `wasi:random`, `wasi:cli`, `wasi:filesystem` (over the `WasiCtx`'s
+/// preopened directories) and `wasi:sockets` (which grants no network).
 pub fn interfaces() -> Interfaces {
     let mut interfaces = Interfaces::new();
     io::add(&mut interfaces);
     cli::add(&mut interfaces);
     clocks::add(&mut interfaces);
     filesystem::add(&mut interfaces);
+    sockets::add(&mut interfaces);
     interfaces
 }
 

@@ -3,7 +3,8 @@
 //! with the status given by its first argument if that is a number.
 //!
 //! `hello-cli files DIR` instead works with files in DIR (a directory it
-//! was given): see [`files`].
+//! was given): see [`files`]. `hello-cli connect HOST:PORT` tries to
+//! resolve and connect to HOST:PORT and says what came of it.
 
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 
@@ -54,8 +55,29 @@ fn files(dir: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Resolves `target` and connects to it; prints each outcome.
+fn connect(target: &str) {
+    use std::net::ToSocketAddrs as _;
+    match target.to_socket_addrs() {
+        Ok(addrs) => println!("resolved: {} addresses", addrs.count()),
+        Err(e) => println!("resolve: {:?}", e.kind()),
+    }
+    let addr: std::net::SocketAddr = match target.parse() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    match std::net::TcpStream::connect(addr) {
+        Ok(_) => println!("connected"),
+        Err(e) => println!("connect: {:?}", e.kind()),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("connect") {
+        connect(args.get(2).map_or("127.0.0.1:80", String::as_str));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("files") {
         if let Err(e) = files(args.get(2).map_or(".", String::as_str)) {
             eprintln!("files: {e}");
