@@ -253,6 +253,24 @@ impl RunPolicy {
         })
     }
 
+    /// Calls `entry(params)` on an instance whose run has ended (a
+    /// component's post-return function after its export returned), under
+    /// the deadline and what is left of the fuel. A call that yields ends
+    /// as [`Outcome::Yielded`].
+    pub fn call(
+        &self,
+        instance: &mut InstanceHandle,
+        entry: &str,
+        params: &[Val],
+        watchdog: &Watchdog,
+    ) -> Outcome {
+        match self.guarded(instance, watchdog, false, |i| i.run(entry, params)) {
+            Ok(RunResult::Returned(values)) => Outcome::Returned(values),
+            Ok(RunResult::Yielded(_)) => Outcome::Yielded,
+            Err(outcome) => outcome,
+        }
+    }
+
     /// Continues a suspended or preempted run (a host function's yield
     /// returns no value), under the deadline; fuel carries over.
     pub fn resume(&self, mut instance: InstanceHandle, watchdog: &Watchdog) -> Step {

@@ -194,6 +194,7 @@ impl Engine for LucetEngine {
         let builder = region
             .new_instance_builder(module.clone())
             .with_embed_ctx(call.ctx);
+        let post_return = lift.post_return.clone();
         let suspended = |instance, preempted| {
             EngineStep::Suspended(LucetRun {
                 instance,
@@ -201,12 +202,19 @@ impl Engine for LucetEngine {
                 timeout: limits.timeout,
                 fuel: limits.fuel,
                 preempted,
+                post_return: post_return.clone(),
             })
         };
         match policy.start(builder, &lift.export, &args, &self.watchdog) {
             Step::Suspended(instance) => suspended(instance, false),
             Step::Preempted(instance) => suspended(instance, true),
             Step::Ended(finished) => {
+                let finished = lucet_wasi::component::after_return(
+                    &policy,
+                    finished,
+                    post_return.as_deref(),
+                    &self.watchdog,
+                );
                 let (result, instance) = ended(finished, limits.timeout);
                 EngineStep::Ended(result, take_state(instance))
             }
@@ -304,6 +312,7 @@ impl Engine for LucetEngine {
             deadline,
             timeout,
             fuel,
+            post_return,
             ..
         } = run;
         let suspended = |instance, preempted| {
@@ -313,12 +322,19 @@ impl Engine for LucetEngine {
                 timeout,
                 fuel,
                 preempted,
+                post_return: post_return.clone(),
             })
         };
         match policy.resume(instance, &self.watchdog) {
             Step::Suspended(instance) => suspended(instance, false),
             Step::Preempted(instance) => suspended(instance, true),
             Step::Ended(finished) => {
+                let finished = lucet_wasi::component::after_return(
+                    &policy,
+                    finished,
+                    post_return.as_deref(),
+                    &self.watchdog,
+                );
                 let (result, instance) = ended(finished, timeout);
                 EngineStep::Ended(result, take_state(instance))
             }
@@ -352,6 +368,9 @@ pub struct LucetRun {
     /// Whether it was preempted (ready to go on), rather than suspended
     /// by a host call (waiting for its waker).
     preempted: bool,
+    /// A component's post-return function for the export it runs, to
+    /// call once that returns.
+    post_return: Option<String>,
 }
 
 /// How long a guest of a run that can be suspended (a Compute app's) may
@@ -446,6 +465,7 @@ impl LucetEngine {
                 timeout: limits.timeout,
                 fuel: limits.fuel,
                 preempted,
+                post_return: None,
             })
         };
         match policy.start(extend(builder), "_start", &[], &self.watchdog) {

@@ -132,6 +132,8 @@ fn a_guest_that_breaks_the_rules_is_stopped_with_one_line() {
         ("mistyped", "is of type output-stream, not input-stream"),
         // The component's function names survive the merge.
         ("trap", "trap: unreachable in \"explode\""),
+        // The post-return function runs after `run` returns.
+        ("post-trap", "trap: unreachable in \"after\""),
     ] {
         let out = lucet_wasi(&[&path("tests/components/args.wat"), mode]);
         assert_eq!(out.status.code(), Some(1), "{mode}");

@@ -216,12 +216,18 @@ fn run(args: Args) -> Result<ExitCode> {
             let entry = lucet_wasi::component::command_entry(abi).ok_or_else(|| {
                 anyhow!("the component exports no wasi:cli/run function: it is not a command")
             })?;
-            Some(entry.export.clone())
+            Some(entry.clone())
         }
         None => None,
     };
     let (name, params) = match &args.invoke {
-        _ if command.is_some() => (command.clone().unwrap_or_default(), Vec::new()),
+        _ if command.is_some() => (
+            command
+                .as_ref()
+                .map(|l| l.export.clone())
+                .unwrap_or_default(),
+            Vec::new(),
+        ),
         Some(name) => (
             name.clone(),
             invoke_params(&module, name, args.guest_args())?,
@@ -246,7 +252,17 @@ fn run(args: Args) -> Result<ExitCode> {
         Some(_) => builder.with_embed_ctx(lucet_wasi::component::ComponentCtx::new(ctx)),
         None => builder.with_embed_ctx(ctx),
     };
-    let Finished { outcome, instance } = policy.run(builder, &name, &params, &watchdog);
+    let finished = policy.run(builder, &name, &params, &watchdog);
+    let finished = match &command {
+        Some(lift) => lucet_wasi::component::after_return(
+            &policy,
+            finished,
+            lift.post_return.as_deref(),
+            &watchdog,
+        ),
+        None => finished,
+    };
+    let Finished { outcome, instance } = finished;
     match outcome {
         // A command's `run` returns `result`: 0 for ok, 1 for err.
         Outcome::Returned(results) if command.is_some() => match results.first() {

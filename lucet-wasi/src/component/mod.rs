@@ -37,7 +37,7 @@ mod values;
 use std::sync::Arc;
 
 use lucet_runtime::component::{ComponentAbi, Lift};
-use lucet_runtime::Linker;
+use lucet_runtime::{Finished, Linker, Outcome, RunPolicy, Watchdog};
 
 pub use ctx::{ComponentCtx, Resource, DEFAULT_MAX_RESOURCES};
 pub use host::{Args, HostError, HostResult, Interfaces, MAX_CALL_BYTES};
@@ -63,6 +63,31 @@ pub fn interfaces() -> Interfaces {
 /// Makes `linker` bind components' imports to [`interfaces()`].
 pub fn add_to_linker(linker: &mut Linker) {
     linker.component_host(Arc::new(interfaces()));
+}
+
+/// Ends a call of a lifted function that returned: its post-return
+/// function (`Lift::post_return`), if the component has one, is called with what the call returned (so the guest
+/// frees what its results held), under `policy`. A post-return that fails
+/// is the call's outcome.
+pub fn after_return(
+    policy: &RunPolicy,
+    finished: Finished,
+    post_return: Option<&str>,
+    watchdog: &Watchdog,
+) -> Finished {
+    let Finished {
+        mut outcome,
+        mut instance,
+    } = finished;
+    if let (Outcome::Returned(values), Some(post), Some(i)) =
+        (&outcome, post_return, instance.as_mut())
+    {
+        let called = policy.call(i, post, values, watchdog);
+        if !matches!(called, Outcome::Returned(_)) {
+            outcome = called;
+        }
+    }
+    Finished { outcome, instance }
 }
 
 /// The function a `wasi:cli/command` runs: its export of

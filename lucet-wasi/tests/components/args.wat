@@ -8,6 +8,10 @@
 ;;   stolen     writes through a handle it never had
 ;;   mistyped   drops its stdout as if it were an input stream
 ;;   trap       reaches `unreachable` in a function named `explode`
+;;   post-trap  returns, and its post-return function, told so, reaches
+;;              `unreachable` in a function named `after`
+;; The post-return function also traps unless it is given what `run`
+;; returned.
 (component
   (type $streams-type (instance
     (export "output-stream" (type $os (sub resource)))
@@ -72,6 +76,11 @@
     (import "mem" "memory" (memory 1))
     (data (i32.const 8) "\n")
     (func $explode unreachable)
+    (func $after unreachable)
+    (global $trap-after (mut i32) (i32.const 0))
+    (func (export "post-run") (param $returned i32)
+      (if (local.get $returned) (then unreachable))
+      (if (global.get $trap-after) (then (call $after))))
     ;; Whether argument 1 (at `$args`) starts with `c`.
     (func $mode (param $args i32) (param $c i32) (result i32)
       (i32.eq
@@ -110,13 +119,18 @@
       ;; "trap"
       (if (call $mode (local.get $list) (i32.const 116))
         (then (call $explode)))
+      ;; "post-trap"
+      (if (call $mode (local.get $list) (i32.const 112))
+        (then (global.set $trap-after (i32.const 1))))
       (i32.const 0))
   )
   (core instance $main (instantiate $program
     (with "host" (instance $host))
     (with "mem" (instance $mem))))
 
-  (func $run (result (result)) (canon lift (core func $main "run")))
+  (alias core export $main "post-run" (core func $post-run))
+  (func $run (result (result))
+    (canon lift (core func $main "run") (post-return $post-run)))
   (instance $run-instance (export "run" (func $run)))
   (export "wasi:cli/run@0.2.6" (instance $run-instance))
 )
