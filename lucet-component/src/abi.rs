@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ValType;
+use crate::{StringEncoding, ValType};
 
 /// The import module of the calls that lowered functions returning strings
 /// or lists make to have their results' memory allocated by the guest's
@@ -79,6 +79,8 @@ pub struct Lower {
     /// module allocates with the guest's `realloc` and hands over through
     /// [`PENDING_ALLOCATION`] and [`ALLOCATED`] before returning.
     pub allocates: bool,
+    /// How its strings are encoded in guest memory.
+    pub string_encoding: StringEncoding,
 }
 
 /// A function the component exports: the canonical `lift` of a core

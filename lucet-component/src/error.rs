@@ -26,6 +26,9 @@ pub enum AbiError {
     /// A string that is not valid UTF-8.
     #[error("a string is not valid UTF-8")]
     InvalidUtf8,
+    /// A UTF-16 string with an unpaired surrogate.
+    #[error("a string is not valid UTF-16")]
+    InvalidUtf16,
     /// A `char` that is not a Unicode scalar value.
     #[error("{0:#x} is not a Unicode scalar value")]
     InvalidChar(u32),

@@ -28,7 +28,7 @@ pub use error::AbiError;
 pub use flat::{
     flatten, lift_flat, lower_flat, CoreType, CoreVal, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
 };
-pub use memory::{allocations, load, store, Budget, GuestMemory};
+pub use memory::{allocations, load, store, Budget, GuestMemory, StringEncoding};
 pub use resources::{Handle, HandleTable, ResourceError};
 pub use types::ValType;
 pub use value::Val;

@@ -9,6 +9,7 @@
 
 use crate::types::discriminant_size;
 use crate::{AbiError, Val, ValType};
+use serde::{Deserialize, Serialize};
 
 /// A guest's linear memory and its allocator, as a canonical `lift` or
 /// `lower` sees them.
@@ -23,18 +24,48 @@ pub trait GuestMemory {
     fn alloc(&mut self, align: u32, size: u32) -> Result<u32, AbiError>;
 }
 
+/// How a function's strings are encoded in guest memory (its canonical
+/// `string-encoding` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum StringEncoding {
+    /// UTF-8: a pointer and a length in bytes.
+    #[default]
+    Utf8,
+    /// UTF-16 (little-endian): a pointer aligned to 2 and a length in code
+    /// units.
+    Utf16,
+    /// `latin1+utf16`: Latin-1 bytes, or UTF-16 code units when the
+    /// length has its top bit set.
+    CompactUtf16,
+}
+
+/// The length tag of a `latin1+utf16` string held as UTF-16.
+const UTF16_TAG: u32 = 1 << 31;
+
 /// How many bytes of strings and lists one call may move, all values
 /// together: the host allocates at most this much for what a guest says.
+/// It also carries how the call's strings are encoded, since every
+/// function that moves a string takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     left: u64,
     limit: u64,
+    encoding: StringEncoding,
 }
 
 impl Budget {
-    /// A budget of `limit` bytes.
+    /// A budget of `limit` bytes, for UTF-8 strings.
     pub fn new(limit: u64) -> Budget {
-        Budget { left: limit, limit }
+        Budget {
+            left: limit,
+            limit,
+            encoding: StringEncoding::Utf8,
+        }
+    }
+
+    /// The same budget, for strings encoded as `encoding`.
+    pub fn with_encoding(self, encoding: StringEncoding) -> Budget {
+        Budget { encoding, ..self }
     }
 
     fn take(&mut self, bytes: u64) -> Result<(), AbiError> {
@@ -143,18 +174,89 @@ fn load_at(memory: &[u8], ptr: u64, ty: &ValType, budget: &mut Budget) -> Result
     })
 }
 
-/// The string of `len` bytes at `data`.
+/// The string at `data` of length `len`, in the budget's encoding.
 pub(crate) fn lift_string(
     memory: &[u8],
     data: u32,
     len: u32,
     budget: &mut Budget,
 ) -> Result<Val, AbiError> {
-    let (data, len) = (u64::from(data), u64::from(len));
-    let bytes = &memory[range(memory, data, len)?];
-    budget.take(len)?;
-    let text = std::str::from_utf8(bytes).map_err(|_| AbiError::InvalidUtf8)?;
-    Ok(Val::String(text.to_owned()))
+    let data = u64::from(data);
+    let utf16 = |units: u32, budget: &mut Budget| -> Result<Val, AbiError> {
+        check_aligned(data, 2)?;
+        let bytes = &memory[range(memory, data, u64::from(units) * 2)?];
+        // The host holds the text as UTF-8: up to 3 bytes per unit.
+        budget.take(u64::from(units) * 3)?;
+        let units = bytes
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let text: String = char::decode_utf16(units)
+            .collect::<Result<_, _>>()
+            .map_err(|_| AbiError::InvalidUtf16)?;
+        Ok(Val::String(text))
+    };
+    match budget.encoding {
+        StringEncoding::Utf8 => {
+            let len = u64::from(len);
+            let bytes = &memory[range(memory, data, len)?];
+            budget.take(len)?;
+            let text = std::str::from_utf8(bytes).map_err(|_| AbiError::InvalidUtf8)?;
+            Ok(Val::String(text.to_owned()))
+        }
+        StringEncoding::Utf16 => utf16(len, budget),
+        StringEncoding::CompactUtf16 if len & UTF16_TAG != 0 => utf16(len ^ UTF16_TAG, budget),
+        StringEncoding::CompactUtf16 => {
+            let bytes = &memory[range(memory, data, u64::from(len))?];
+            // Latin-1 above 0x7f takes 2 bytes in UTF-8.
+            budget.take(u64::from(len) * 2)?;
+            Ok(Val::String(bytes.iter().map(|&b| char::from(b)).collect()))
+        }
+    }
+}
+
+/// `s` as the budget's encoding stores it: its bytes, their alignment,
+/// and the length the guest is given.
+fn encode_string(s: &str, encoding: StringEncoding) -> Result<(Vec<u8>, u32, u32), AbiError> {
+    let too_long = || AbiError::TooLarge {
+        requested: s.len() as u64,
+        limit: u64::from(u32::MAX >> 1),
+    };
+    let utf16 = |tag: u32| -> Result<(Vec<u8>, u32, u32), AbiError> {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        let len = u32::try_from(units.len())
+            .ok()
+            .filter(|n| n & UTF16_TAG == 0)
+            .ok_or_else(too_long)?;
+        let bytes = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+        Ok((bytes, 2, len | tag))
+    };
+    match encoding {
+        StringEncoding::Utf8 => {
+            let len = u32::try_from(s.len()).map_err(|_| too_long())?;
+            Ok((s.as_bytes().to_vec(), 1, len))
+        }
+        StringEncoding::Utf16 => utf16(0),
+        StringEncoding::CompactUtf16 if s.chars().all(|c| u32::from(c) <= 0xff) => {
+            let bytes: Vec<u8> = s.chars().map(|c| c as u8).collect();
+            let len = u32::try_from(bytes.len())
+                .ok()
+                .filter(|n| n & UTF16_TAG == 0)
+                .ok_or_else(too_long)?;
+            Ok((bytes, 1, len))
+        }
+        StringEncoding::CompactUtf16 => utf16(UTF16_TAG),
+    }
+}
+
+/// The block a string takes in guest memory: `(align, size)`.
+fn string_block(s: &str, encoding: StringEncoding) -> (u32, u32) {
+    match encoding {
+        StringEncoding::Utf8 => (1, u32::try_from(s.len()).unwrap_or(u32::MAX)),
+        _ => match encode_string(s, encoding) {
+            Ok((bytes, align, _)) => (align, u32::try_from(bytes.len()).unwrap_or(u32::MAX)),
+            Err(_) => (1, u32::MAX),
+        },
+    }
 }
 
 /// The list of `len` elements of type `elem` at `data`.
@@ -186,16 +288,18 @@ pub(crate) fn lift_list(
     Ok(Val::List(items))
 }
 
-/// Writes `s` into a new block of guest memory: its pointer and length.
+/// Writes `s` into a new block of guest memory, in the budget's encoding:
+/// its pointer and length.
 pub(crate) fn lower_string(
     memory: &mut dyn GuestMemory,
     s: &str,
     budget: &mut Budget,
 ) -> Result<(u32, u32), AbiError> {
-    budget.take(s.len() as u64)?;
-    let data = alloc(memory, 1, s.len() as u64)?;
-    write(memory, data, s.as_bytes())?;
-    Ok((data as u32, s.len() as u32))
+    let (bytes, align, len) = encode_string(s, budget.encoding)?;
+    budget.take(bytes.len() as u64)?;
+    let data = alloc(memory, align, bytes.len() as u64)?;
+    write(memory, data, &bytes)?;
+    Ok((data as u32, len))
 }
 
 /// Writes `bytes` (a `list<u8>`) into a new block of guest memory: its
@@ -234,34 +338,34 @@ pub(crate) fn lower_list(
 /// have the guest allocate them before it writes (the guest's `realloc`
 /// runs on the guest's side of a call) asks for these, then hands over
 /// the blocks in this order ([`GuestMemory::alloc`]).
-pub fn allocations(ty: &ValType, value: &Val) -> Vec<(u32, u32)> {
+pub fn allocations(ty: &ValType, value: &Val, encoding: StringEncoding) -> Vec<(u32, u32)> {
     let mut out = Vec::new();
-    plan(ty, value, &mut out);
+    plan(ty, value, encoding, &mut out);
     out
 }
 
-fn plan(ty: &ValType, value: &Val, out: &mut Vec<(u32, u32)>) {
+fn plan(ty: &ValType, value: &Val, encoding: StringEncoding, out: &mut Vec<(u32, u32)>) {
     let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     match (ty, value) {
-        (ValType::String, Val::String(s)) => out.push((1, size(s.len()))),
+        (ValType::String, Val::String(s)) => out.push(string_block(s, encoding)),
         (ValType::List(_), Val::Bytes(b)) => out.push((1, size(b.len()))),
         (ValType::List(elem), Val::List(items)) => {
             let bytes = u64::from(elem.size()) * items.len() as u64;
             out.push((elem.alignment(), u32::try_from(bytes).unwrap_or(u32::MAX)));
             for item in items {
-                plan(elem, item, out);
+                plan(elem, item, encoding, out);
             }
         }
         (ValType::Record(_) | ValType::Tuple(_), Val::Record(values)) => {
             if let Some(fields) = ty.fields() {
                 for (f, v) in fields.iter().zip(values) {
-                    plan(f, v, out);
+                    plan(f, v, encoding, out);
                 }
             }
         }
         (_, Val::Variant(disc, Some(payload))) => {
             if let Ok(Some(t)) = ty.case(*disc) {
-                plan(t, payload, out);
+                plan(t, payload, encoding, out);
             }
         }
         _ => {}
@@ -749,11 +853,97 @@ mod tests {
                 asked: Vec::new(),
             };
             store(&mut m, 64, &ty, &value, &mut budget()).unwrap();
-            assert_eq!(allocations(&ty, &value), m.asked, "{ty:?}");
+            assert_eq!(
+                allocations(&ty, &value, StringEncoding::Utf8),
+                m.asked,
+                "{ty:?}"
+            );
         }
         assert_eq!(
-            allocations(&strings, &Val::List(vec![Val::String("abc".into())])),
+            allocations(
+                &strings,
+                &Val::List(vec![Val::String("abc".into())]),
+                StringEncoding::Utf8
+            ),
             [(4, 8), (1, 3)]
+        );
+    }
+
+    #[test]
+    fn utf16_strings_are_code_units_aligned_to_two() {
+        let utf16 = || budget().with_encoding(StringEncoding::Utf16);
+        let text = Val::String("hé𝄞".into());
+        let mut m = Recording {
+            inner: memory(4096),
+            asked: Vec::new(),
+        };
+        store(&mut m, 0, &ValType::String, &text, &mut utf16()).unwrap();
+        // h, é, and the surrogate pair: 4 units, 8 bytes.
+        assert_eq!(m.asked, [(2, 8)]);
+        assert_eq!(
+            allocations(&ValType::String, &text, StringEncoding::Utf16),
+            [(2, 8)]
+        );
+        let bytes = &m.inner.bytes;
+        assert_eq!(&bytes[4..8], &4u32.to_le_bytes());
+        let data = u32::from_le_bytes(bytes[0..4].try_into().unwrap()) as usize;
+        assert_eq!(&bytes[data..data + 4], &[b'h', 0, 0xe9, 0]);
+        assert_eq!(
+            load(bytes, 0, &ValType::String, &mut utf16()),
+            Ok(text.clone())
+        );
+        // An unpaired surrogate, and a misaligned pointer.
+        let mut m = memory(64);
+        m.bytes[16..18].copy_from_slice(&0xd800u16.to_le_bytes());
+        m.bytes[0..4].copy_from_slice(&16u32.to_le_bytes());
+        m.bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(
+            load(&m.bytes, 0, &ValType::String, &mut utf16()),
+            Err(AbiError::InvalidUtf16)
+        );
+        m.bytes[0..4].copy_from_slice(&17u32.to_le_bytes());
+        assert_eq!(
+            load(&m.bytes, 0, &ValType::String, &mut utf16()),
+            Err(AbiError::Misaligned { ptr: 17, align: 2 })
+        );
+        // Past the end of memory: 2 bytes a unit.
+        m.bytes[0..4].copy_from_slice(&60u32.to_le_bytes());
+        m.bytes[4..8].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(
+            load(&m.bytes, 0, &ValType::String, &mut utf16()),
+            Err(AbiError::OutOfBounds {
+                ptr: 60,
+                len: 6,
+                memory: 64
+            })
+        );
+    }
+
+    #[test]
+    fn latin1_or_utf16_strings_say_which_by_the_lengths_top_bit() {
+        let compact = || budget().with_encoding(StringEncoding::CompactUtf16);
+        let mut m = memory(4096);
+        // Latin-1 fits: one byte a character, the length untagged.
+        let latin1 = Val::String("café".into());
+        store(&mut m, 0, &ValType::String, &latin1, &mut compact()).unwrap();
+        assert_eq!(&m.bytes[4..8], &4u32.to_le_bytes());
+        let data = u32::from_le_bytes(m.bytes[0..4].try_into().unwrap()) as usize;
+        assert_eq!(&m.bytes[data..data + 4], b"caf\xe9");
+        assert_eq!(
+            load(&m.bytes, 0, &ValType::String, &mut compact()),
+            Ok(latin1)
+        );
+        // Past Latin-1: UTF-16, the length tagged.
+        let wide = Val::String("€1".into());
+        store(&mut m, 8, &ValType::String, &wide, &mut compact()).unwrap();
+        assert_eq!(&m.bytes[12..16], &(2u32 | 1 << 31).to_le_bytes());
+        assert_eq!(
+            allocations(&ValType::String, &wide, StringEncoding::CompactUtf16),
+            [(2, 4)]
+        );
+        assert_eq!(
+            load(&m.bytes, 8, &ValType::String, &mut compact()),
+            Ok(wide)
         );
     }
 }

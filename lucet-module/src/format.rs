@@ -11,7 +11,7 @@ pub const HEAP_IMAGE_SECTION: &str = ".lucet_heap";
 pub const METADATA_MAGIC: &[u8; 8] = b"LUCETMD\0";
 /// Version of the format; bumped on every incompatible change to
 /// [`ModuleData`], the instance header, builtins or calling conventions.
-pub const FORMAT_VERSION: u32 = 16;
+pub const FORMAT_VERSION: u32 = 17;
 /// Host page size the image is laid out for.
 pub const PAGE_SIZE: u64 = 4096;
 /// WebAssembly page size.

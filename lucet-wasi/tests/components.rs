@@ -108,6 +108,47 @@ fn a_component_using_sockets_runs_and_is_given_no_network() {
 }
 
 #[test]
+fn strings_reach_the_guest_in_the_encoding_it_asks_for() {
+    let text = std::fs::read_to_string(path("tests/components/strings.wat")).unwrap();
+    let dir = std::env::temp_dir().join(format!("lucet-wasi-strings-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |encoding: &str, utf16: bool, arg: &str| {
+        let file = dir.join(format!("{}.wat", encoding.replace(['=', '+'], "-")));
+        let flag = if utf16 { "\\01" } else { "\\00" };
+        std::fs::write(
+            &file,
+            text.replace("ENCODING", encoding).replace("UTF16", flag),
+        )
+        .unwrap();
+        let out = lucet_wasi(&[file.to_str().unwrap(), arg]);
+        assert!(out.status.success(), "{encoding}: {}", stderr(&out));
+        out.stdout
+    };
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let with_len = |len: u32, bytes: Vec<u8>| [len.to_le_bytes().to_vec(), bytes].concat();
+    // UTF-16: code units, the surrogate pair two of them.
+    assert_eq!(
+        run("string-encoding=utf16", true, "hé𝄞"),
+        with_len(4, utf16("hé𝄞"))
+    );
+    // latin1+utf16: Latin-1 where it fits; else UTF-16, the length tagged.
+    assert_eq!(
+        run("string-encoding=latin1+utf16", false, "café"),
+        with_len(4, b"caf\xe9".to_vec())
+    );
+    assert_eq!(
+        run("string-encoding=latin1+utf16", false, "€1"),
+        with_len(2 | 1 << 31, utf16("€1"))
+    );
+    // UTF-8, the default, unchanged.
+    assert_eq!(
+        run("string-encoding=utf8", false, "café"),
+        with_len(5, "café".as_bytes().to_vec())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn results_that_allocate_reach_the_guest_whole() {
     // The arguments come back as a list of strings: one block for the
     // list and one per string, the empty one included, each allocated by

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use lucet_component::StringEncoding;
 use wasmparser::ComponentInstance;
 
 use wasmparser::{
@@ -24,16 +25,6 @@ pub enum CoreDef {
     Export { instance: usize, name: String },
     /// Canonical function `index` (into [`CoreGraph::canonicals`]).
     Canonical(usize),
-}
-
-/// How a string crosses a canonical function.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum StringEncoding {
-    #[default]
-    Utf8,
-    Utf16,
-    /// Latin-1 where it fits, else UTF-16.
-    CompactUtf16,
 }
 
 /// A canonical function's options.

@@ -19,8 +19,9 @@
 use std::collections::HashMap;
 
 use lucet_component::{
-    flatten, ComponentAbi, CoreType, Lift, Lower, LowerKind, ResourceName, Signature, ValType,
-    ALLOCATED, ALLOCATION_MODULE, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, PENDING_ALLOCATION,
+    flatten, ComponentAbi, CoreType, Lift, Lower, LowerKind, ResourceName, Signature,
+    StringEncoding, ValType, ALLOCATED, ALLOCATION_MODULE, MAX_FLAT_PARAMS, MAX_FLAT_RESULTS,
+    PENDING_ALLOCATION,
 };
 use wasm_encoder::reencode::Reencode;
 use wasm_encoder::{
@@ -38,7 +39,7 @@ use wasmparser::{
     ExternalKind, KnownCustom, Name, Parser, Payload, PrimitiveValType, TypeRef, Validator,
 };
 
-use super::graph::{core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, StringEncoding};
+use super::graph::{core_graph, CanonOptions, Canonical, CoreDef, CoreGraph};
 use super::parts::{features, walk_top_level, TopLevel};
 use crate::Error;
 
@@ -473,6 +474,11 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
             .position(|d| d.module == lower.module && d.name == lower.name);
         let import = match same {
             Some(i) if distinct[i] == *lower => i as u32,
+            Some(i) if distinct[i].string_encoding != lower.string_encoding => {
+                return Err(unsupported(
+                    "a function lowered with two string encodings (imported once, it has one)",
+                ))
+            }
             Some(_) => return Err(malformed("a function is lowered with two types")),
             None => {
                 let ty = add_type(params.clone(), import_results);
@@ -690,9 +696,6 @@ pub fn merge_component(bytes: &[u8]) -> Result<MergedComponent, Error> {
                     "a canonical function using a memory other than the first",
                 ));
             }
-        }
-        if options.string_encoding != StringEncoding::Utf8 {
-            return Err(unsupported("strings passed as UTF-16"));
         }
         Ok(())
     };
@@ -921,6 +924,7 @@ fn describe_lower(
                     kind: LowerKind::Call,
                     signature,
                     allocates,
+                    string_encoding: options.string_encoding,
                 },
                 options.clone(),
             ))
@@ -938,6 +942,7 @@ fn describe_lower(
                     kind: LowerKind::ResourceDrop { resource },
                     signature: Signature::default(),
                     allocates: false,
+                    string_encoding: StringEncoding::Utf8,
                 },
                 CanonOptions::default(),
             ))

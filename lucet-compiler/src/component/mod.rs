@@ -18,9 +18,8 @@ mod graph;
 mod merge;
 mod parts;
 
-pub use graph::{
-    core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, Instantiation, StringEncoding,
-};
+pub use graph::{core_graph, CanonOptions, Canonical, CoreDef, CoreGraph, Instantiation};
+pub use lucet_component::StringEncoding;
 pub use merge::{merge_component, MergedComponent};
 use parts::{canonical_kind, features, walk_top_level, TopLevel};
 

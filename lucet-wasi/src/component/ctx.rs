@@ -5,7 +5,7 @@
 
 use std::any::Any;
 
-use lucet_runtime::component::{Handle, HandleTable, Val, ValType};
+use lucet_runtime::component::{Handle, HandleTable, StringEncoding, Val, ValType};
 
 use super::host::HostError;
 use crate::WasiCtx;
@@ -35,6 +35,7 @@ pub(crate) struct Pending {
     pub retptr: u32,
     pub plan: Vec<(u32, u32)>,
     pub blocks: Vec<u32>,
+    pub encoding: StringEncoding,
 }
 
 /// The host side of one component instance.

@@ -299,7 +299,8 @@ fn call(
     } else {
         (&core[..], None)
     };
-    let mut budget = Budget::new(MAX_CALL_BYTES);
+    let encoding = lower.string_encoding;
+    let mut budget = Budget::new(MAX_CALL_BYTES).with_encoding(encoding);
     let params = {
         let memory = vmctx.memory();
         if flat_params > MAX_FLAT_PARAMS {
@@ -330,7 +331,7 @@ fn call(
         (Some(ty), Some(value)) => (ty, value),
         _ => return Err(HostError("the host's result does not fit the type".into())),
     };
-    let mut budget = Budget::new(u64::MAX);
+    let mut budget = Budget::new(u64::MAX).with_encoding(encoding);
     match retptr {
         None => {
             let flat = lower_flat(&mut Fixed(vmctx.memory_mut()), ty, &value, &mut budget)?;
@@ -339,7 +340,7 @@ fn call(
             }
         }
         Some(retptr) if lower.allocates => {
-            let plan = allocations(ty, &value);
+            let plan = allocations(ty, &value, encoding);
             let wanted = plan.len();
             let pending = Pending {
                 ty: ty.clone(),
@@ -347,6 +348,7 @@ fn call(
                 retptr,
                 plan,
                 blocks: Vec::new(),
+                encoding,
             };
             if wanted == 0 {
                 finish(vmctx, pending)?;
@@ -382,7 +384,7 @@ fn finish(vmctx: &mut Vmctx, pending: Pending) -> Result<(), HostError> {
         pending.retptr,
         &pending.ty,
         &pending.value,
-        &mut Budget::new(u64::MAX),
+        &mut Budget::new(u64::MAX).with_encoding(pending.encoding),
     )?;
     Ok(())
 }
