@@ -234,12 +234,29 @@ impl Captured {
     }
 }
 
-#[test]
-fn a_read_only_directory_lets_a_component_read_and_change_nothing() {
-    use lucet_runtime::{Limits, Linker, MmapRegion, Outcome, RunPolicy, Watchdog};
-    use lucet_wasi::{DirAccess, Stream, WasiCtxBuilder};
+/// Runs `hello-cli files /data` through the library, with a fresh
+/// directory holding `in.txt` as `/data` (with `access`), and at most
+/// `max_open_files` open: its standard output and error, how it ended,
+/// and the names left in the directory.
+fn files_through_the_library(
+    access: lucet_wasi::DirAccess,
+    max_open_files: usize,
+) -> (
+    String,
+    String,
+    lucet_runtime::Outcome,
+    Vec<std::ffi::OsString>,
+) {
+    use lucet_runtime::{Limits, Linker, MmapRegion, RunPolicy, Watchdog};
+    use lucet_wasi::{Stream, WasiCtxBuilder};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    let root = std::env::temp_dir().join(format!("lucet-wasi-ro-{}", std::process::id()));
+    static RUN: AtomicUsize = AtomicUsize::new(0);
+    let root = std::env::temp_dir().join(format!(
+        "lucet-wasi-lib-{}-{}",
+        std::process::id(),
+        RUN.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("in.txt"), "hello files\n").unwrap();
@@ -262,7 +279,8 @@ fn a_read_only_directory_lets_a_component_read_and_change_nothing() {
         .args(["hello-cli", "files", "/data"])
         .stdout(Stream::Writer(Box::new(out.clone())))
         .stderr(Stream::Writer(Box::new(err.clone())))
-        .preopened(dir, "/data", DirAccess::ReadOnly)
+        .preopened(dir, "/data", access)
+        .max_open_files(max_open_files)
         .build();
     let limits = Limits {
         heap_memory_size: 64 << 20,
@@ -274,25 +292,39 @@ fn a_read_only_directory_lets_a_component_read_and_change_nothing() {
         .new_instance_builder(module.clone())
         .with_embed_ctx(lucet_wasi::component::ComponentCtx::new(ctx));
     let finished = RunPolicy::default().run(builder, &entry, &[], &Watchdog::new());
-    let names: Vec<_> = std::fs::read_dir(&root)
+    let mut names: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
+    names.sort();
     let _ = std::fs::remove_dir_all(&root);
+    (out.text(), err.text(), finished.outcome, names)
+}
+
+#[test]
+fn a_read_only_directory_lets_a_component_read_and_change_nothing() {
+    let (out, err, outcome, names) = files_through_the_library(lucet_wasi::DirAccess::ReadOnly, 64);
     // It read its input, then could not make a directory: it said so and
     // failed, and nothing changed.
-    assert_eq!(
-        out.text(),
-        "read 12 bytes\n",
-        "{} {}",
-        err.text(),
-        finished.outcome
-    );
-    assert!(err.text().starts_with("files: "), "{}", err.text());
+    assert_eq!(out, "read 12 bytes\n", "{err} {outcome}");
+    assert!(err.starts_with("files: "), "{err}");
     assert!(
-        matches!(finished.outcome, Outcome::Exited(c) if c != 0),
-        "{:?}",
-        finished.outcome.kind()
+        matches!(outcome, lucet_runtime::Outcome::Exited(c) if c != 0),
+        "{outcome}"
     );
     assert_eq!(names, ["in.txt"]);
+    // Read-write, it does all it does under `lucet-wasi --dir`.
+    let (out, err, outcome, names) =
+        files_through_the_library(lucet_wasi::DirAccess::ReadWrite, 64);
+    assert!(out.ends_with("cleaned up\n"), "{out} {err} {outcome}");
+    assert_eq!(names, ["in.txt"]);
+}
+
+#[test]
+fn a_component_has_at_most_its_open_file_limit_open() {
+    // The preopened directory takes the only place: opening its input
+    // fails, and the program says so.
+    let (out, err, outcome, _) = files_through_the_library(lucet_wasi::DirAccess::ReadWrite, 1);
+    assert_eq!(out, "", "{err} {outcome}");
+    assert!(err.starts_with("files: "), "{err}");
 }

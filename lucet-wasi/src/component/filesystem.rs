@@ -10,6 +10,8 @@
 
 use std::io;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use cap_fs_ext::{DirExt, FileTypeExt};
 use cap_std::fs::{Dir, File, Metadata, MetadataExt, ReadDir};
@@ -32,6 +34,7 @@ const TYPES: &str = "wasi:filesystem/types";
 /// An open directory or file of the program's.
 pub struct FsDescriptor {
     kind: Kind,
+    _open: OpenFile,
     /// Its `descriptor-flags`: read, write; for a directory, `mutate`
     /// (whether what is in it may be changed, and files opened through
     /// it written).
@@ -51,7 +54,42 @@ impl Resource for FsDescriptor {
 }
 
 /// `directory-entry-stream`: a directory's entries, read as asked for.
-struct DirectoryEntries(ReadDir);
+struct DirectoryEntries {
+    entries: ReadDir,
+    _open: OpenFile,
+}
+
+/// How many descriptors and directory streams an instance has open: at
+/// most its `WasiCtx`'s open-file limit, as a preview1 program.
+#[derive(Default)]
+struct OpenFiles(Arc<AtomicUsize>);
+
+/// One of an instance's open files, counted until dropped.
+struct OpenFile(Arc<AtomicUsize>);
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A place for one more open file, if the instance is below its limit.
+fn open_file(ctx: &mut ComponentCtx) -> FsResult<OpenFile> {
+    let limit = ctx.wasi.open_file_limit();
+    if ctx.extension_mut::<OpenFiles>().is_none() {
+        ctx.set_extension(OpenFiles::default());
+    }
+    let count = match ctx.extension_mut::<OpenFiles>() {
+        Some(open) => open.0.clone(),
+        None => return Err(INSUFFICIENT_MEMORY),
+    };
+    count
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < limit).then_some(n + 1)
+        })
+        .map_err(|_| INSUFFICIENT_MEMORY)?;
+    Ok(OpenFile(count))
+}
 
 impl Resource for DirectoryEntries {
     const INTERFACE: &'static str = TYPES;
@@ -69,6 +107,8 @@ const IO: Code = Code(13);
 const IS_DIRECTORY: Code = Code(14);
 const NOT_DIRECTORY: Code = Code(24);
 const ILLEGAL_BYTE_SEQUENCE: Code = Code(9);
+/// What running out of open files is (0.2 has no code of its own for it).
+const INSUFFICIENT_MEMORY: Code = Code(22);
 const NOT_PERMITTED: Code = Code(31);
 const READ_ONLY: Code = Code(33);
 
@@ -357,6 +397,7 @@ fn other_dir(
 /// Opens `path` under `d` as `open-at` asks.
 fn open_at(
     d: &FsDescriptor,
+    slot: OpenFile,
     path_flags: &[bool],
     path: &str,
     open: &[bool],
@@ -394,6 +435,7 @@ fn open_at(
         }
         return Ok(FsDescriptor {
             kind: Kind::Dir(Dir::from_std_file(file.into_std())),
+            _open: slot,
             read,
             write: false,
             mutate: mutate && d.mutate,
@@ -401,6 +443,7 @@ fn open_at(
     }
     Ok(FsDescriptor {
         kind: Kind::File(file),
+        _open: slot,
         read,
         write,
         mutate: false,
@@ -417,8 +460,14 @@ pub fn add(interfaces: &mut Interfaces) {
                 .map_err(|e| HostError(format!("a preopened directory: {e}")))?;
             let mut list = Vec::with_capacity(dirs.len());
             for (guest, dir, writable) in dirs {
+                let Ok(slot) = open_file(ctx) else {
+                    return Err(HostError(
+                        "too many open files for the preopened directories".into(),
+                    ));
+                };
                 let handle = ctx.push(FsDescriptor {
                     kind: Kind::Dir(dir),
+                    _open: slot,
                     read: true,
                     write: false,
                     mutate: writable,
@@ -581,8 +630,12 @@ fn add_path_calls(interfaces: &mut Interfaces) {
         let path = string(args.at(2)?)?;
         let (open, wanted) = (flags(args.at(3)?)?, flags(args.at(4)?)?);
         with_ctx(vmctx, |ctx, _| {
+            let slot = match open_file(ctx) {
+                Ok(s) => s,
+                Err(c) => return answer(Err(c)),
+            };
             let d = ctx.get::<FsDescriptor>(args.at(0)?)?;
-            match open_at(d, path_flags, path, open, wanted) {
+            match open_at(d, slot, path_flags, path, open, wanted) {
                 Ok(opened) => answer(Ok(ctx.push(opened)?)),
                 Err(c) => answer(Err(c)),
             }
@@ -708,6 +761,10 @@ fn add_path_calls(interfaces: &mut Interfaces) {
 fn add_directory_calls(interfaces: &mut Interfaces) {
     interfaces.func(TYPES, "[method]descriptor.read-directory", |vmctx, args| {
         with_ctx(vmctx, |ctx, _| {
+            let slot = match open_file(ctx) {
+                Ok(s) => s,
+                Err(c) => return answer(Err(c)),
+            };
             let d = ctx.get::<FsDescriptor>(args.at(0)?)?;
             let entries = d.dir().and_then(|dir| {
                 if !d.read {
@@ -716,7 +773,10 @@ fn add_directory_calls(interfaces: &mut Interfaces) {
                 Ok(dir.entries()?)
             });
             match entries {
-                Ok(e) => answer(Ok(ctx.push(DirectoryEntries(e))?)),
+                Ok(e) => answer(Ok(ctx.push(DirectoryEntries {
+                    entries: e,
+                    _open: slot,
+                })?)),
                 Err(c) => answer(Err(c)),
             }
         })
@@ -727,7 +787,7 @@ fn add_directory_calls(interfaces: &mut Interfaces) {
         |vmctx, args| {
             with_ctx(vmctx, |ctx, _| {
                 let entries = ctx.get::<DirectoryEntries>(args.at(0)?)?;
-                let next = match entries.0.next() {
+                let next = match entries.entries.next() {
                     None => Ok(none()),
                     Some(entry) => entry
                         .and_then(|e| {

@@ -104,6 +104,11 @@ impl std::fmt::Debug for WasiCtx {
 }
 
 impl WasiCtx {
+    /// The most descriptors it may have open at once.
+    pub fn open_file_limit(&self) -> usize {
+        self.max_open_files
+    }
+
     /// The preopened directories, each as a new handle on the same
     /// directory: its guest path, the directory, and whether the program
     /// may change what is in it.

@@ -30,8 +30,8 @@ use crate::abi::backends::{self, Backend, RequestParts, SendError, Timeouts, Ups
 
 const TYPES: &str = "wasi:http/types";
 
-/// The most outgoing requests one handler may have whose responses it has
-/// not taken.
+/// The most outgoing requests one handler may have at once (a request
+/// counts until its `future-incoming-response` is dropped).
 const MAX_IN_FLIGHT: usize = 32;
 
 /// An `error-code`: its case in `wasi:http/types` (the order is fixed

@@ -315,7 +315,8 @@ pub(super) struct HttpLimits {
     pub body_room: Arc<AtomicU64>,
     /// Where its outgoing requests may go.
     pub origins: Arc<crate::abi::backends::Origins>,
-    /// Its outgoing requests whose responses are not taken yet.
+    /// Its outgoing requests whose `future-incoming-response`s it still
+    /// holds.
     pub in_flight: Arc<AtomicUsize>,
     /// Where the handler's answer goes (its outparam holds it too).
     pub answer: Arc<Mutex<Option<Answer>>>,
