@@ -25,42 +25,61 @@ fn server() -> SocketAddr {
 }
 
 fn the_server() -> &'static Server {
+    &shared().0
+}
+
+/// The directory of the server's files (its manifest, the route's
+/// directories).
+fn the_server_dir() -> &'static Scratch {
+    &shared().1
+}
+
+fn shared() -> &'static (Server, Scratch) {
     static SERVER: OnceLock<(Server, Scratch)> = OnceLock::new();
-    &SERVER
-        .get_or_init(|| {
-            logs();
-            let dir = Scratch::new("wasi-http");
-            let manifest = backends_manifest(&dir);
-            let small_response = RouteLimits {
-                max_response_body: 10_000,
-                ..RouteLimits::default()
-            };
-            let with_backends = |path: &str, limits: RouteLimits| {
-                let mut r = route(path, component("echo-http"), limits);
-                r.fastly_toml = Some(manifest.clone());
-                r.dynamic_backends = vec!["localhost".into()];
-                r
-            };
-            let routes = vec![
-                route(
-                    "/hello/...",
-                    component("hello-http"),
-                    RouteLimits::default(),
-                ),
-                route("/js/...", component("hello-js"), RouteLimits::default()),
-                with_backends("/limited/...", small_response),
-                with_backends("/quick/...", quick(300)),
-                route(
-                    "/no-backends/...",
-                    component("echo-http"),
-                    RouteLimits::default(),
-                ),
-                with_backends("/...", RouteLimits::default()),
-            ];
-            let server = Server::start(config(routes)).expect("the server starts");
-            (server, dir)
-        })
-        .0
+    SERVER.get_or_init(|| {
+        logs();
+        let dir = Scratch::new("wasi-http");
+        let manifest = backends_manifest(&dir);
+        for sub in ["static", "out"] {
+            std::fs::create_dir_all(dir.path(sub)).unwrap();
+        }
+        std::fs::write(dir.path("static/greeting.txt"), "hello from a file").unwrap();
+        std::fs::write(dir.path("secret.txt"), "secret").unwrap();
+        let mut files = route("/files/...", component("echo-http"), RouteLimits::default());
+        files.dirs = vec![
+            common::dir(&dir.path("static"), "/static", false),
+            common::dir(&dir.path("out"), "/out", true),
+        ];
+        let small_response = RouteLimits {
+            max_response_body: 10_000,
+            ..RouteLimits::default()
+        };
+        let with_backends = |path: &str, limits: RouteLimits| {
+            let mut r = route(path, component("echo-http"), limits);
+            r.fastly_toml = Some(manifest.clone());
+            r.dynamic_backends = vec!["localhost".into()];
+            r
+        };
+        let routes = vec![
+            route(
+                "/hello/...",
+                component("hello-http"),
+                RouteLimits::default(),
+            ),
+            route("/js/...", component("hello-js"), RouteLimits::default()),
+            with_backends("/limited/...", small_response),
+            with_backends("/quick/...", quick(300)),
+            route(
+                "/no-backends/...",
+                component("echo-http"),
+                RouteLimits::default(),
+            ),
+            files,
+            with_backends("/...", RouteLimits::default()),
+        ];
+        let server = Server::start(config(routes)).expect("the server starts");
+        (server, dir)
+    })
 }
 
 /// A `fastly.toml` naming two backends: `origin` ([`origin`]), and
@@ -240,6 +259,32 @@ async fn standard_output_and_error_go_to_the_log() {
     assert!(line.contains("source=stderr"), "{line}");
     let line = logged(&id(&r), "a line on standard output").await;
     assert!(line.contains("source=stdout"), "{line}");
+}
+
+#[tokio::test]
+async fn a_handler_sees_its_routes_directories_and_nothing_else() {
+    let text = |path: &'static str| async move {
+        let r = get(&client(), server(), path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        r.text()
+    };
+    assert_eq!(
+        text("/files/file?/static/greeting.txt").await,
+        "hello from a file"
+    );
+    assert_eq!(
+        text("/files/file?/static/../secret.txt").await,
+        "PermissionDenied"
+    );
+    assert_eq!(text("/files/file?/etc/passwd").await, "NotFound");
+    // Read-only and writable directories.
+    assert_eq!(
+        text("/files/write?/static/new.txt").await,
+        "ReadOnlyFilesystem"
+    );
+    assert_eq!(text("/files/write?/out/new.txt").await, "ok");
+    let written = the_server_dir().path("out/new.txt");
+    assert_eq!(std::fs::read_to_string(written).unwrap(), "written");
 }
 
 async fn fetched(path: &str) -> String {

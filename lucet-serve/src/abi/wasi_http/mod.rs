@@ -9,7 +9,8 @@
 //! WAGI's), and the response's body is held whole up to the route's limit
 //! until the handler returns; `types.rs` holds what the handler sees of
 //! both. Its outgoing requests go to the route's backends (`outgoing.rs`),
-//! and its waits suspend it (`wait.rs`). All the bodies one handler
+//! and its waits suspend it (`wait.rs`). It sees the route's directories
+//! through `wasi:filesystem`, as a WAGI handler sees them. All the bodies one handler
 //! writes and fetches hold at most twice the route's response body limit
 //! together. Standard output and error go to the log, as a Compute app's
 //! do.
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use lucet_runtime::component::ComponentAbi;
 use lucet_wasi::component::{ComponentCtx, Interfaces};
-use lucet_wasi::WasiCtxBuilder;
+use lucet_wasi::{DirAccess, WasiCtxBuilder};
 
 use super::backends::Origins;
 use super::framing::head_bytes;
@@ -86,12 +87,24 @@ pub(super) fn begin<'r>(
     let log = |source: &str| {
         LogLines::sharing(&request.id, &route.pattern, log_room.clone()).labelled(source)
     };
-    let wasi = WasiCtxBuilder::new()
+    let mut wasi = WasiCtxBuilder::new()
         .arg(&route.module_name)
         .envs(route.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(lucet_wasi::Stream::Writer(Box::new(log("stdout"))))
-        .stderr(lucet_wasi::Stream::Writer(Box::new(log("stderr"))))
-        .build();
+        .stderr(lucet_wasi::Stream::Writer(Box::new(log("stderr"))));
+    // The route's directories, as a WAGI handler gets them.
+    for d in &route.dirs {
+        let dir = d
+            .dir
+            .try_clone()
+            .map_err(|e| HandlerError::Failed(format!("cannot share {}: {e}", d.guest)))?;
+        let access = match d.writable {
+            true => DirAccess::ReadWrite,
+            false => DirAccess::ReadOnly,
+        };
+        wasi = wasi.preopened(dir, d.guest.clone(), access);
+    }
+    let wasi = wasi.build();
     let mut ctx = ComponentCtx::new(wasi);
     let field_room = Arc::new(AtomicUsize::new(MAX_FIELD_BYTES));
     let answer = Arc::new(Mutex::new(None));

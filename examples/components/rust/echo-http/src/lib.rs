@@ -14,6 +14,9 @@
 //!   `ping` (written after the request is handed over), waits for the
 //!   response, and says what came of it: `status=S x-origin=V body=B`,
 //!   `not sent: ERROR` or `failed: ERROR`.
+//! - `/file?PATH`: answers the file at PATH, or the error reading it.
+//! - `/write?PATH`: writes `written` to the file at PATH, and says what
+//!   came of it.
 //! - `/spin?MS`: computes for MS milliseconds, then answers `spun`.
 //! - `/forever`: computes forever.
 //! - `/sleep?MS`: waits MS milliseconds (a `wasi:clocks` pollable), then
@@ -191,6 +194,20 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
             }
             "/fetch" => {
                 let text = fetch(query);
+                respond(out, 200, Fields::new(), text.as_bytes());
+            }
+            "/file" => {
+                let text = match std::fs::read(query) {
+                    Ok(bytes) => bytes,
+                    Err(e) => format!("{:?}", e.kind()).into_bytes(),
+                };
+                respond(out, 200, Fields::new(), &text);
+            }
+            "/write" => {
+                let text = match std::fs::write(query, "written") {
+                    Ok(()) => "ok".to_string(),
+                    Err(e) => format!("{:?}", e.kind()),
+                };
                 respond(out, 200, Fields::new(), text.as_bytes());
             }
             "/spin" => {
