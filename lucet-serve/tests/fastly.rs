@@ -697,94 +697,57 @@ async fn a_waiting_instance_whose_client_left_is_dropped() {
 /// answers with what it got (method, path and query, `host`, `x-test`,
 /// body).
 fn origin() -> SocketAddr {
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
     static ORIGIN: OnceLock<SocketAddr> = OnceLock::new();
-    *ORIGIN.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let service =
-                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                                let path = req.uri().path().to_string();
-                                let target = req
-                                    .uri()
-                                    .path_and_query()
-                                    .map(|p| p.to_string())
-                                    .unwrap_or_default();
-                                let method = req.method().to_string();
-                                let host = req
-                                    .headers()
-                                    .get("host")
-                                    .map(|h| h.to_str().unwrap_or("?").to_string())
-                                    .unwrap_or_default();
-                                let test = req
-                                    .headers()
-                                    .get("x-test")
-                                    .map(|h| h.to_str().unwrap_or("?").to_string())
-                                    .unwrap_or_default();
-                                let inm = req
-                                    .headers()
-                                    .get("if-none-match")
-                                    .map(|h| h.to_str().unwrap_or("?").to_string());
-                                let body = req.into_body().collect().await?.to_bytes();
-                                let text = match path.as_str() {
-                                    "/a" => {
-                                        tokio::time::sleep(Duration::from_millis(100)).await;
-                                        "A".to_string()
-                                    }
-                                    "/b" => "B".to_string(),
-                                    "/slow" => {
-                                        tokio::time::sleep(Duration::from_secs(2)).await;
-                                        "slow".to_string()
-                                    }
-                                    p if p.starts_with("/counted/") => {
-                                        tokio::time::sleep(Duration::from_millis(300)).await;
-                                        let tag = &p["/counted/".len()..];
-                                        format!("{tag} #{}", count(tag))
-                                    }
-                                    p if p.starts_with("/cc/") => {
-                                        return Ok(cache_controlled(
-                                            &p["/cc/".len()..],
-                                            &target,
-                                            inm.as_deref(),
-                                        ));
-                                    }
-                                    _ => format!(
-                                        "{method} {target}\nhost={host}\nx-test={test}\nbody={}",
-                                        String::from_utf8_lossy(&body)
-                                    ),
-                                };
-                                Ok::<_, hyper::Error>(
-                                    hyper::Response::builder()
-                                        .header("x-origin", "1")
-                                        .body(Full::new(Bytes::from(text)))
-                                        .unwrap(),
-                                )
-                            });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
-        rx.recv().unwrap()
-    })
+    *ORIGIN.get_or_init(|| origin_server(|req| Box::pin(answer_origin(req))))
+}
+
+/// What [`origin`] answers `req`.
+async fn answer_origin(req: hyper::Request<Bytes>) -> hyper::Response<http_body_util::Full<Bytes>> {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|h| h.to_str().unwrap_or("?").to_string())
+    };
+    let path = req.uri().path().to_string();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
+    let text = match path.as_str() {
+        "/a" => {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            "A".to_string()
+        }
+        "/b" => "B".to_string(),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            "slow".to_string()
+        }
+        p if p.starts_with("/counted/") => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let tag = &p["/counted/".len()..];
+            format!("{tag} #{}", count(tag))
+        }
+        p if p.starts_with("/cc/") => {
+            return cache_controlled(
+                &p["/cc/".len()..],
+                &target,
+                header("if-none-match").as_deref(),
+            );
+        }
+        _ => format!(
+            "{} {target}\nhost={}\nx-test={}\nbody={}",
+            req.method(),
+            header("host").unwrap_or_default(),
+            header("x-test").unwrap_or_default(),
+            String::from_utf8_lossy(req.body())
+        ),
+    };
+    hyper::Response::builder()
+        .header("x-origin", "1")
+        .body(http_body_util::Full::new(Bytes::from(text)))
+        .unwrap()
 }
 
 /// How many times the origin was asked for `tag`, this one included.
@@ -852,10 +815,7 @@ fn proxy_server(limits: RouteLimits) -> (Server, Scratch) {
 fn proxy_server_with(module: PathBuf, limits: RouteLimits) -> (Server, Scratch) {
     logs();
     let dir = Scratch::new("fastly-proxy");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_addr();
     let path = dir.path("fastly.toml");
     std::fs::write(
         &path,

@@ -85,10 +85,7 @@ fn shared() -> &'static (Server, Scratch) {
 /// A `fastly.toml` naming two backends: `origin` ([`origin`]), and
 /// `closed`, a port nothing listens on.
 fn backends_manifest(dir: &Scratch) -> PathBuf {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = closed_addr();
     let path = dir.path("fastly.toml");
     std::fs::write(
         &path,
@@ -106,65 +103,37 @@ fn backends_manifest(dir: &Scratch) -> PathBuf {
 /// `x-origin: yes`, the method, path, `x-from` header and body it got;
 /// `/slow` answers `slow` after 1.5 s; `/big` answers 50,000 bytes.
 fn origin() -> SocketAddr {
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-
     static ORIGIN: OnceLock<SocketAddr> = OnceLock::new();
-    *ORIGIN.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    tokio::spawn(async move {
-                        let service =
-                            service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                                let path = req.uri().path().to_string();
-                                let method = req.method().to_string();
-                                let from = req
-                                    .headers()
-                                    .get("x-from")
-                                    .map(|h| h.to_str().unwrap_or("?").to_string())
-                                    .unwrap_or_default();
-                                let body = req.into_body().collect().await?.to_bytes();
-                                let text = match path.as_str() {
-                                    "/hello" => format!(
-                                        "{method} {path} x-from={from} {}",
-                                        String::from_utf8_lossy(&body)
-                                    ),
-                                    "/slow" => {
-                                        tokio::time::sleep(Duration::from_millis(1500)).await;
-                                        "slow".to_string()
-                                    }
-                                    "/big" => "b".repeat(50_000),
-                                    _ => "?".to_string(),
-                                };
-                                let mut response =
-                                    hyper::Response::new(Full::new(bytes::Bytes::from(text)));
-                                response
-                                    .headers_mut()
-                                    .insert("x-origin", "yes".parse().unwrap());
-                                Ok::<_, hyper::Error>(response)
-                            });
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
-                }
-            });
-        });
-        rx.recv().unwrap()
-    })
+    *ORIGIN.get_or_init(|| origin_server(|req| Box::pin(answer_origin(req))))
+}
+
+/// What [`origin`] answers `req`.
+async fn answer_origin(
+    req: hyper::Request<bytes::Bytes>,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    let path = req.uri().path().to_string();
+    let text = match path.as_str() {
+        "/hello" => format!(
+            "{} {path} x-from={} {}",
+            req.method(),
+            req.headers()
+                .get("x-from")
+                .map(|h| h.to_str().unwrap_or("?").to_string())
+                .unwrap_or_default(),
+            String::from_utf8_lossy(req.body())
+        ),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            "slow".to_string()
+        }
+        "/big" => "b".repeat(50_000),
+        _ => "?".to_string(),
+    };
+    let mut response = hyper::Response::new(http_body_util::Full::new(text.into()));
+    response
+        .headers_mut()
+        .insert("x-origin", "yes".parse().unwrap());
+    response
 }
 
 async fn logged(id: &str, what: &str) -> String {

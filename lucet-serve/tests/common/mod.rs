@@ -192,3 +192,53 @@ pub fn quick(timeout_ms: u64) -> RouteLimits {
         ..RouteLimits::default()
     }
 }
+
+/// What an origin of the tests answers one request with.
+pub type Answer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = hyper::Response<Full<Bytes>>> + Send>>;
+
+/// An origin server on loopback (HTTP/1.1 and HTTP/2), on a thread and
+/// runtime of its own, that answers each request, its body read whole,
+/// with what `answer` makes of it.
+pub fn origin_server(answer: fn(Request<Bytes>) -> Answer) -> SocketAddr {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(move |req: Request<hyper::body::Incoming>| async move {
+                            let (head, body) = req.into_parts();
+                            let body = body.collect().await?.to_bytes();
+                            Ok::<_, hyper::Error>(answer(Request::from_parts(head, body)).await)
+                        });
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// An address on loopback that nothing listens on (a port just freed).
+pub fn closed_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
