@@ -43,6 +43,13 @@ pub struct FsDescriptor {
     mutate: bool,
 }
 
+/// What a call does with a file.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
+
 enum Kind {
     Dir(Dir),
     File(File),
@@ -209,17 +216,14 @@ impl FsDescriptor {
         }
     }
 
-    fn readable_file(&self) -> FsResult<&File> {
+    /// Its file, if it was opened for `access`.
+    fn file_for(&self, access: Access) -> FsResult<&File> {
         let f = self.file()?;
-        if !self.read {
-            return Err(BAD_DESCRIPTOR);
-        }
-        Ok(f)
-    }
-
-    fn writable_file(&self) -> FsResult<&File> {
-        let f = self.file()?;
-        if !self.write {
+        let allowed = match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+        };
+        if !allowed {
             return Err(BAD_DESCRIPTOR);
         }
         Ok(f)
@@ -331,6 +335,17 @@ fn metadata_hash(m: &Metadata) -> Val {
         Val::U64(MetadataExt::ino(m)),
         Val::U64(MetadataExt::dev(m)),
     ])
+}
+
+/// The metadata of `path` under `d`'s directory, following a symbolic
+/// link there if `follow`.
+fn metadata_at(d: &FsDescriptor, follow: bool, path: &str) -> FsResult<Metadata> {
+    let dir = d.dir()?;
+    Ok(if follow {
+        dir.metadata(path)?
+    } else {
+        dir.symlink_metadata(path)?
+    })
 }
 
 /// A flags argument, as its booleans.
@@ -491,7 +506,7 @@ fn add_file_calls(interfaces: &mut Interfaces) {
         with_ctx(vmctx, |ctx, _| {
             let file = ctx
                 .get::<FsDescriptor>(args.at(0)?)?
-                .readable_file()
+                .file_for(Access::Read)
                 .and_then(|f| f.try_clone().map_err(Code::from));
             match file {
                 Ok(file) => {
@@ -512,7 +527,7 @@ fn add_file_calls(interfaces: &mut Interfaces) {
             with_ctx(vmctx, |ctx, _| {
                 let file = ctx
                     .get::<FsDescriptor>(args.at(0)?)?
-                    .writable_file()
+                    .file_for(Access::Write)
                     .and_then(|f| f.try_clone().map_err(Code::from));
                 match file {
                     Ok(file) => {
@@ -560,7 +575,7 @@ fn add_file_calls(interfaces: &mut Interfaces) {
         let size = u64_arg(args.at(1)?)?;
         with_descriptor(vmctx, args.at(0)?, |d| {
             answer_unit(
-                d.writable_file()
+                d.file_for(Access::Write)
                     .and_then(|f| f.set_len(size).map_err(Code::from)),
             )
         })
@@ -580,7 +595,7 @@ fn add_file_calls(interfaces: &mut Interfaces) {
     interfaces.func(TYPES, &method("read"), |vmctx, args| {
         let (len, offset) = (u64_arg(args.at(1)?)?, u64_arg(args.at(2)?)?);
         with_descriptor(vmctx, args.at(0)?, |d| {
-            answer(d.readable_file().and_then(|f| {
+            answer(d.file_for(Access::Read).and_then(|f| {
                 let mut buf = vec![0; len.min(MAX_STREAM_CHUNK) as usize];
                 let n = f.read_at(&mut buf, offset)?;
                 buf.truncate(n);
@@ -595,7 +610,7 @@ fn add_file_calls(interfaces: &mut Interfaces) {
         };
         let offset = u64_arg(args.at(2)?)?;
         with_descriptor(vmctx, args.at(0)?, |d| {
-            answer(d.writable_file().and_then(|f| {
+            answer(d.file_for(Access::Write).and_then(|f| {
                 f.write_all_at(bytes, offset)?;
                 Ok(Val::U64(bytes.len() as u64))
             }))
@@ -645,28 +660,14 @@ fn add_path_calls(interfaces: &mut Interfaces) {
         let follow = flag(flags(args.at(1)?)?, 0);
         let path = string(args.at(2)?)?;
         with_descriptor(vmctx, args.at(0)?, |d| {
-            answer(d.dir().and_then(|dir| {
-                let m = if follow {
-                    dir.metadata(path)?
-                } else {
-                    dir.symlink_metadata(path)?
-                };
-                Ok(stat(&m))
-            }))
+            answer(metadata_at(d, follow, path).map(|m| stat(&m)))
         })
     });
     interfaces.func(TYPES, &method("metadata-hash-at"), |vmctx, args| {
         let follow = flag(flags(args.at(1)?)?, 0);
         let path = string(args.at(2)?)?;
         with_descriptor(vmctx, args.at(0)?, |d| {
-            answer(d.dir().and_then(|dir| {
-                let m = if follow {
-                    dir.metadata(path)?
-                } else {
-                    dir.symlink_metadata(path)?
-                };
-                Ok(metadata_hash(&m))
-            }))
+            answer(metadata_at(d, follow, path).map(|m| metadata_hash(&m)))
         })
     });
     interfaces.func(TYPES, &method("set-times-at"), |vmctx, args| {

@@ -11,17 +11,9 @@ use std::time::Instant;
 
 use lucet_runtime::component::Val;
 use lucet_runtime::{Vmctx, Wait};
-use lucet_wasi::component::{
-    ready_indices, ComponentCtx, HostError, Interfaces, Pollable, Readiness, Signal,
-};
+use lucet_wasi::component::{ready_indices, HostError, Interfaces, Pollable, Readiness, Signal};
 
-use super::types::HttpLimits;
-
-fn ctx(vmctx: &mut Vmctx) -> Result<&mut ComponentCtx, HostError> {
-    vmctx
-        .embed_ctx_mut::<ComponentCtx>()
-        .ok_or_else(|| HostError("the instance has no ComponentCtx".into()))
-}
+use super::types::{ctx, http_limits};
 
 /// Suspends the instance until `until` passes or one of `signals` is set
 /// (or a spurious wake-up): the caller checks again.
@@ -30,9 +22,7 @@ fn suspend(
     until: Option<Instant>,
     signals: &[Arc<Signal>],
 ) -> Result<(), HostError> {
-    let http = ctx(vmctx)?
-        .extension_mut::<HttpLimits>()
-        .ok_or_else(|| HostError("the instance was not started by the wasi:http ABI".into()))?;
+    let http = http_limits(ctx(vmctx)?)?;
     let waker = http.waker.clone();
     for s in signals {
         if s.wake_on_set(&waker) {
